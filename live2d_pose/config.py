@@ -1,0 +1,175 @@
+"""Settings for every service: frozen dataclasses filled from flags and environment.
+
+Each field becomes a command-line flag (``--field-name``) and an environment
+variable (``LIVE2D_POSE_FIELD_NAME``). A flag beats the environment, which
+beats the default. The same names are used by docker-compose.yml and the
+Kubernetes manifests, so a setting means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+ENV_PREFIX = "LIVE2D_POSE_"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+# The model ships inside the landmarker package (services/landmarker/), so it is
+# found the same way in a checkout, an installed wheel and a container.
+BUNDLED_FACE_MODEL = PACKAGE_DIR.parent / "services" / "landmarker" / "face_landmarker.task"
+BUNDLED_FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+DEFAULT_WEB_ROOT = REPO_DIR / "web" / "dist"
+DEFAULT_CUBISM_CORE_URL = "https://cubism.live2d.com/sdk-web/cubismcore/live2dcubismcore.min.js"
+
+
+def setting(default: Any, help: str, *, short: str | None = None, secret: bool = False):
+    """A dataclass field that knows its help text (and optional short flag)."""
+    return field(default=default, metadata={"help": help, "short": short, "secret": secret})
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    log_level: str = setting("INFO", "logging level (DEBUG, INFO, WARNING, ERROR)")
+
+
+@dataclass(frozen=True)
+class IngestConfig(CommonConfig):
+    host: str = setting("0.0.0.0", "address the camera WebSocket listens on", short="-i")
+    port: int = setting(8765, "port of the camera WebSocket (paths /image and /)", short="-p")
+    workers_bind: str = setting("tcp://*:5555", "ZeroMQ endpoint the landmarker pool connects to")
+    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (stream events)")
+    viewer_url: str = setting("", "viewer URL announced to cameras (default: http://<host>:8080/)")
+    camera_token: str = setting("", "shared secret cameras must send as ?token= (empty: none)", secret=True)
+    max_frame_bytes: int = setting(4 * 1024 * 1024, "largest encoded frame accepted, in bytes")
+    max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")
+    max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
+    max_streams: int = setting(32, "most cameras connected at once")
+    max_fps: float = setting(120.0, "frames per second accepted per camera; extra frames are dropped")
+    heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
+    worker_timeout: float = setting(1.0, "a worker silent this long (seconds) is declared dead")
+    stream_affinity: bool = setting(True, "keep each stream on one worker (tracking state carries over)")
+
+
+@dataclass(frozen=True)
+class LandmarkerConfig(CommonConfig):
+    ingest: str = setting("tcp://localhost:5555", "ZeroMQ endpoint of ingest")
+    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway")
+    face_model: str = setting(str(BUNDLED_FACE_MODEL), "MediaPipe face_landmarker.task file")
+    face_model_sha256: str = setting(
+        "", "expected sha256 of --face-model (default: checked only for the bundled model)"
+    )
+    max_faces: int = setting(1, "faces tracked per frame")
+    max_tracked_streams: int = setting(8, "MediaPipe instances kept per worker (one per stream)")
+    stream_idle_timeout: float = setting(10.0, "seconds after which an idle stream's instance is closed")
+    heartbeat_interval: float = setting(0.25, "seconds between heartbeats to ingest")
+    ingest_timeout: float = setting(2.0, "ingest silent this long (seconds): reconnect")
+    max_pixels: int = setting(3840 * 2160, "largest image decoded, width x height")
+    worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
+    health_file: str = setting("", "file touched on every heartbeat (container health checks)")
+
+
+@dataclass(frozen=True)
+class GatewayConfig(CommonConfig):
+    host: str = setting("0.0.0.0", "address the HTTP/WebSocket server listens on")
+    http_port: int = setting(8080, "port of the viewer page, /ws, /streams, /healthz, /metrics")
+    results_bind: str = setting("tcp://*:5556", "ZeroMQ endpoint workers and ingest push to")
+    web_root: str = setting(str(DEFAULT_WEB_ROOT), "folder of the built viewer page")
+    model: str = setting("", "Live2D .model3.json URL handed to the viewer (empty: built-in avatar)")
+    cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
+    allow_core_param: bool = setting(False, "let the page's ?core= parameter choose the Cubism Core URL")
+    viewer_token: str = setting("", "shared secret viewers must send as ?token= (empty: none)", secret=True)
+    allowed_origins: str = setting("", "comma-separated Origin allow-list for /ws (empty: any)")
+    max_viewers: int = setting(64, "most viewers connected at once")
+    stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
+
+
+C = TypeVar("C")
+
+
+def _env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _convert(kind: type, text: str) -> Any:
+    if kind is bool:
+        return _parse_bool(text)
+    return kind(text)
+
+
+def _field_type(config_cls: type, f: dataclasses.Field) -> type:
+    hints = {"str": str, "int": int, "float": float, "bool": bool}
+    return hints[f.type] if isinstance(f.type, str) else f.type
+
+
+def add_arguments(parser: argparse.ArgumentParser, config_cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per field of ``config_cls``; defaults stay unset so env can fill them."""
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+        kind = _field_type(config_cls, f)
+        names = [_flag_name(f.name)]
+        if f.metadata.get("short"):
+            names.append(f.metadata["short"])
+        shown_default = "(hidden)" if f.metadata.get("secret") and f.default else f.default
+        help_text = f"{f.metadata.get('help', '')} [env {_env_name(f.name)}, default {shown_default!r}]"
+        if kind is bool:
+            parser.add_argument(
+                *names, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=help_text
+            )
+        else:
+            parser.add_argument(*names, dest=f.name, default=None, type=kind, help=help_text)
+
+
+def from_sources(config_cls: type[C], args: argparse.Namespace | None = None,
+                 environ: Mapping[str, str] | None = None, **overrides: Any) -> C:
+    """Build a config: explicit overrides, then flags, then environment, then defaults."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(config_cls):
+        kind = _field_type(config_cls, f)
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
+        elif args is not None and getattr(args, f.name, None) is not None:
+            values[f.name] = getattr(args, f.name)
+        elif _env_name(f.name) in environ:
+            try:
+                values[f.name] = _convert(kind, environ[_env_name(f.name)])
+            except ValueError as exc:
+                raise SystemExit(f"bad value for {_env_name(f.name)}: {exc}") from None
+    return config_cls(**values)
+
+
+def redacted(config: Any) -> dict[str, Any]:
+    """The config as a dict for logging, with secrets hidden."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = "***" if f.metadata.get("secret") and value else value
+    return out
+
+
+def to_environment(config: Any) -> dict[str, str]:
+    """The config as LIVE2D_POSE_* variables, the inverse of :func:`from_sources`."""
+    env = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        env[_env_name(f.name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return env
