@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 # The model ships inside the landmarker package (services/landmarker/), so it is
 # found the same way in a checkout, an installed wheel and a container.
-BUNDLED_FACE_MODEL = PACKAGE_DIR.parent / "services" / "landmarker" / "face_landmarker.task"
+BUNDLED_FACE_MODEL = Path(importlib.util.find_spec("live2d_pose.landmarker").origin).parent / "face_landmarker.task"
 BUNDLED_FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 DEFAULT_WEB_ROOT = REPO_DIR / "web" / "dist"
 DEFAULT_CUBISM_CORE_URL = "https://cubism.live2d.com/sdk-web/cubismcore/live2dcubismcore.min.js"

@@ -1,0 +1,87 @@
+"""The ``live2d-pose`` command: one entry point, one subcommand per role.
+
+    live2d-pose up [--workers N]     everything on this host, supervised
+    live2d-pose ingest               camera WebSocket -> landmarker pool
+    live2d-pose landmarker           one MediaPipe worker
+    live2d-pose gateway              results -> browsers, serves the viewer
+    live2d-pose camera --source S    example camera client
+    live2d-pose bench                benchmark against bare MediaPipe
+    live2d-pose health ...           container health check
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from live2d_pose import config as cfg
+
+SERVICES = {
+    "ingest": cfg.IngestConfig,
+    "landmarker": cfg.LandmarkerConfig,
+    "gateway": cfg.GatewayConfig,
+}
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _run_service(name: str, args: argparse.Namespace) -> int:
+    config = cfg.from_sources(SERVICES[name], args)
+    setup_logging(config.log_level)
+    if name == "ingest":
+        from live2d_pose.ingest.server import main as run
+    elif name == "landmarker":
+        from live2d_pose.landmarker.worker import main as run
+    else:
+        from live2d_pose.gateway.server import main as run
+    return run(config) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="live2d-pose", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, config_cls in SERVICES.items():
+        service = sub.add_parser(name, help=f"run the {name} service alone")
+        cfg.add_arguments(service, config_cls)
+    from live2d_pose import supervisor
+    supervisor.add_arguments(sub.add_parser("up", help="run ingest, N landmarkers and the gateway"))
+    # These parse their own flags: the camera client must also run as a
+    # standalone script, and the benchmark has many knobs of its own.
+    for name, text in (("camera", "stream a webcam, CSI camera, video or image to ingest"),
+                       ("bench", "benchmark the pipeline against bare MediaPipe"),
+                       ("health", "exit 0 when a service is healthy (for containers)")):
+        sub.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("camera", "bench", "health"):
+        return _run_passthrough(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "up":
+        from live2d_pose import supervisor
+        return supervisor.main(args)
+    return _run_service(args.command, args)
+
+
+def _run_passthrough(command: str, argv: list[str]) -> int:
+    if command == "camera":
+        from live2d_pose.camera import main as run
+    elif command == "bench":
+        from live2d_pose.bench.run import main as run
+    else:
+        from live2d_pose.health import main as run
+    return run(argv) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
