@@ -12,24 +12,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from live2d_pose import config as cfg
+from live2d_pose.logs import setup_logging
 
 SERVICES = {
     "ingest": cfg.IngestConfig,
     "landmarker": cfg.LandmarkerConfig,
     "gateway": cfg.GatewayConfig,
 }
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def _run_service(name: str, args: argparse.Namespace) -> int:

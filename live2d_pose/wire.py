@@ -50,7 +50,7 @@ def pack(obj: Any) -> bytes:
 def unpack_map(data: bytes | memoryview, what: str) -> dict:
     """Decode msgpack that must be a map with string keys; anything else is a WireError."""
     try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, max_buffer_size=16 * 1024 * 1024)
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types
         raise WireError(f"{what}: not msgpack ({exc.__class__.__name__})") from None
     if not isinstance(obj, dict):

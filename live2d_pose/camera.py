@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""Example camera client: stream a webcam, a JetBot CSI camera, a video or an
+image to live2d-pose ingest as JPEG frames.
+
+    live2d-pose camera --source webcam
+    python3 camera.py --server ws://HOST:8765/image --source csi     # on a JetBot
+    python3 camera.py -i HOST -p 8765 --source clip.mp4 --fps 15 --once
+
+Sources: ``webcam`` (device 0), a device index, ``csi`` or ``csi:N`` (Jetson
+CSI camera N through GStreamer), a raw GStreamer pipeline ending in appsink,
+an image file (sent repeatedly) or a video file (looped unless ``--once``).
+
+Protocol (docs/protocol.md): wait for {"type": "initialized"}, send
+{"imageSize": {...}}, wait for {"type": "ok"} and {"type": "ready"} (its
+viewer URL is logged), then send binary JPEG frames at most --fps a second.
+The client reconnects with capped exponential backoff (0.5 s to 10 s) and
+exits 2 when ingest rejects it for good (close code 1003, 1008 or 1009).
+
+This file is standalone on purpose (copy it onto the camera host): it needs
+only the standard library, websockets (8 or newer), OpenCV and numpy, and it
+runs on Python 3.6.
+"""
+
+import argparse
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import cv2
+import websockets
+
+LOG = logging.getLogger("live2d_pose.camera")
+DEFAULT_HOST, DEFAULT_PORT, DEFAULT_PATH = "localhost", 8765, "/image"
+TOKEN_ENV = "LIVE2D_POSE_CAMERA_TOKEN"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+FATAL_CLOSE_CODES = {1003: "wrong data type", 1008: "policy / auth", 1009: "frame too big"}
+BACKOFF_MIN, BACKOFF_MAX = 0.5, 10.0
+EOF = object()  # put in the frame slot when the source has ended
+DONE, RETRY, FATAL = "done", "retry", "fatal"
+
+
+# ---------------------------------------------------------------- pure parts
+
+def build_url(server=None, ip=None, port=None, stream=None, token=None):
+    """The ingest URL: --server, or one built from --ip/--port, plus the query."""
+    if server is None:
+        host = ip or DEFAULT_HOST
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host  # IPv6 literal
+        server = "ws://%s:%d%s" % (host, port or DEFAULT_PORT, DEFAULT_PATH)
+    parts = urlsplit(server)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("stream", "token")]
+    query += [(k, v) for k, v in (("stream", stream), ("token", token)) if v]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def parse_source(text):
+    """Return (kind, value): device/index, csi/sensor id, gst/pipeline, image/path, video/path."""
+    text = text.strip()
+    if text == "webcam":
+        return "device", 0
+    if text.isdigit():
+        return "device", int(text)
+    if text == "csi" or (text.startswith("csi:") and text[4:].isdigit()):
+        return "csi", int(text[4:] or 0)
+    if " ! " in text:
+        return "gst", text
+    if text.lower().endswith(IMAGE_EXTENSIONS):
+        return "image", text
+    return "video", text
+
+
+def csi_pipeline(width, height, fps, sensor_id=0):
+    """GStreamer pipeline for a Jetson CSI camera (IMX219 on a JetBot).
+
+    The sensor runs in a native mode of the same aspect (4:3 or 16:9) and the
+    Jetson's nvvidconv scales it to width x height, so the CPU sees small frames.
+    """
+    capture = (1640, 1232) if width * 3 <= height * 4 + 1 else (1280, 720)
+    rate = int(min(max(fps, 1), 30)) if fps else 30
+    return ("nvarguscamerasrc sensor-id=%d ! video/x-raw(memory:NVMM), width=%d, height=%d, "
+            "format=NV12, framerate=%d/1 ! nvvidconv ! video/x-raw, width=%d, height=%d, "
+            "format=BGRx ! videoconvert ! video/x-raw, format=BGR ! appsink drop=1 max-buffers=1"
+            % (sensor_id, capture[0], capture[1], rate, width, height))
+
+
+class Pacer(object):
+    """Send at most `fps` frames a second (0: no limit), without bursts after a stall."""
+
+    def __init__(self, fps):
+        self.interval = 1.0 / fps if fps and fps > 0 else 0.0
+        self.next_at = None
+
+    def delay(self, now):
+        return 0.0 if self.next_at is None else max(0.0, self.next_at - now)
+
+    def sent(self, now):
+        late = self.next_at is None or now > self.next_at + self.interval
+        self.next_at = (now if late else self.next_at) + self.interval  # jitter kept, no catch-up
+
+
+class Backoff(object):
+    """Capped exponential backoff: 0.5, 1, 2, 4, 8, 10, 10, ... seconds."""
+
+    def __init__(self, low=BACKOFF_MIN, high=BACKOFF_MAX):
+        self.low, self.high, self.current = low, high, low
+
+    def next(self):
+        delay, self.current = self.current, min(self.current * 2, self.high)
+        return delay
+
+    def reset(self):
+        self.current = self.low
+
+
+# ------------------------------------------------------------ frame sources
+
+class FrameSource(object):
+    """Blocking frame reader; every call runs on one worker thread, off the loop."""
+
+    def __init__(self, kind, value, size, fps, loop_video=True):
+        self.kind, self.value, self.size, self.loop_video = kind, value, size, loop_video
+        self.live = kind in ("device", "csi", "gst")
+        self.capture, self.image = None, None
+        if kind == "image":
+            self.image = cv2.imread(value, cv2.IMREAD_COLOR)
+            if self.image is None:
+                raise IOError("cannot read image %r" % value)
+            return
+        if kind == "csi":
+            self.capture = cv2.VideoCapture(csi_pipeline(size[0] or 640, size[1] or 480, fps, value),
+                                            cv2.CAP_GSTREAMER)
+        elif kind == "gst":
+            self.capture = cv2.VideoCapture(value, cv2.CAP_GSTREAMER)
+        else:
+            self.capture = cv2.VideoCapture(value)
+        if not self.capture.isOpened():
+            raise IOError("cannot open %s source %r" % (kind, value))
+
+    def read(self):
+        """The next frame resized to self.size (fixed by the first frame when 0x0), or None."""
+        frame = self.image if self.image is not None else self._grab()
+        if frame is None:
+            return None
+        height, width = frame.shape[:2]
+        if not (self.size[0] and self.size[1]):
+            self.size = (width, height)
+        if (width, height) != tuple(self.size):
+            frame = cv2.resize(frame, tuple(self.size), interpolation=cv2.INTER_AREA)
+        return frame
+
+    def _grab(self):
+        ok, frame = self.capture.read()
+        if not ok and self.kind == "video" and self.loop_video:
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self.capture.read()
+        return frame if ok else None
+
+    def close(self):
+        if self.capture is not None:
+            self.capture.release()
+
+
+class LatestFrame(object):
+    """A one-frame slot: a new frame replaces an unsent one (counted as dropped)."""
+
+    def __init__(self):
+        self.frame, self.dropped = None, 0
+        self._fresh, self._taken = asyncio.Event(), asyncio.Event()
+        self._taken.set()
+
+    def put(self, frame):
+        if self.frame is not None:
+            self.dropped += 1
+        self.frame = frame
+        self._taken.clear()
+        self._fresh.set()
+
+    async def take(self):
+        await self._fresh.wait()
+        frame, self.frame = self.frame, (EOF if self.frame is EOF else None)
+        if frame is not EOF:
+            self._fresh.clear()
+        self._taken.set()
+        return frame
+
+    async def first(self):
+        await self._fresh.wait()
+
+    async def wait_taken(self):
+        await self._taken.wait()
+
+
+async def read_frames(source, slot, pool):
+    """Live sources are read continuously (the slot keeps the freshest frame);
+    files are read only when the previous frame was taken."""
+    loop = asyncio.get_event_loop()
+    while True:
+        if not source.live:
+            await slot.wait_taken()
+        frame = await loop.run_in_executor(pool, source.read)
+        if frame is None:
+            if source.live:
+                LOG.error("camera %r stopped delivering frames", source.value)
+            slot.put(EOF)
+            return
+        slot.put(frame)
+
+
+# ------------------------------------------------------------- the session
+
+async def until_stopped(coro, stop):
+    """Run coro unless stop is set first; True when coro finished."""
+    task, stopper = asyncio.ensure_future(coro), asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        return False
+    return True
+
+
+def encode(frame, quality):
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+async def expect(ws, wanted, timeout):
+    """Wait for the text message {"type": wanted}; a server error raises."""
+    while True:
+        raw = await asyncio.wait_for(ws.recv(), timeout)
+        try:
+            message = json.loads(raw)
+        except (TypeError, ValueError):
+            LOG.warning("ignoring a non-JSON message during the handshake")
+            continue
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == wanted:
+            return message
+        if kind == "error":
+            raise RuntimeError("ingest refused: %s" % message.get("message", message))
+        LOG.debug("ignoring %r while waiting for %r", message, wanted)
+
+
+async def handshake(ws, size, timeout):
+    await expect(ws, "initialized", timeout)
+    await ws.send(json.dumps({"imageSize": {"width": size[0], "height": size[1]}}))
+    await expect(ws, "ok", timeout)
+    return await expect(ws, "ready", timeout)
+
+
+async def log_server_messages(ws):
+    while True:
+        raw = await ws.recv()  # ConnectionClosed ends the session
+        if isinstance(raw, bytes):
+            continue
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            message = raw
+        if isinstance(message, dict) and message.get("type") == "error":
+            LOG.warning("ingest: %s (%s)", message.get("message"), message.get("code"))
+        else:
+            LOG.info("ingest says %s", raw[:200])
+
+
+async def send_frames(ws, slot, args, stats):
+    loop = asyncio.get_event_loop()
+    pacer = Pacer(args.fps)
+    while True:
+        await asyncio.sleep(pacer.delay(loop.time()))
+        frame = await slot.take()
+        if frame is EOF:
+            LOG.info("source ended")
+            return
+        data = await loop.run_in_executor(None, encode, frame, args.quality)
+        await ws.send(data)
+        pacer.sent(loop.time())
+        stats["sent"] += 1
+        stats["bytes"] += len(data)
+        if args.max_frames and stats["sent"] >= args.max_frames:
+            return
+
+
+async def session(url, size, slot, args, stats, stop, backoff):
+    """One connection: returns DONE (stop), RETRY (reconnect) or FATAL."""
+    try:
+        ws = await asyncio.wait_for(websockets.connect(
+            url, max_size=2 ** 20, ping_interval=20, ping_timeout=20, close_timeout=2), args.timeout)
+    except websockets.exceptions.InvalidURI as exc:
+        LOG.error("bad server URL: %s", exc)
+        return FATAL
+    except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+        LOG.warning("cannot connect to %s: %s", url, exc or type(exc).__name__)
+        return RETRY
+    tasks = []
+    try:
+        ready = await handshake(ws, size, args.timeout)
+        backoff.reset()
+        LOG.info("streaming %dx%d as %r; open the viewer at %s",
+                 size[0], size[1], ready.get("stream"), ready.get("viewer"))
+        tasks = [asyncio.ensure_future(c) for c in
+                 (send_frames(ws, slot, args, stats), log_server_messages(ws), stop.wait())]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks[:2]:  # the sender first: a finished stream beats a late close
+            if task in done:
+                task.result()  # re-raises why the connection ended
+                break
+        return DONE
+    except websockets.exceptions.ConnectionClosed:
+        code = ws.close_code
+        if code in FATAL_CLOSE_CODES:
+            LOG.error("ingest closed the connection: %s (%s, %s)", code,
+                      FATAL_CLOSE_CODES[code], ws.close_reason)
+            return FATAL
+        LOG.warning("connection closed (%s %s)", code, ws.close_reason or "")
+        return RETRY
+    except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
+        LOG.warning("session failed: %s", exc or type(exc).__name__)
+        return RETRY
+    finally:
+        for task in tasks:
+            task.cancel()
+        await ws.close()
+
+
+async def run(args):
+    """Open the source, then connect, stream and reconnect until told to stop."""
+    loop = asyncio.get_event_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or Windows
+    if args.duration:
+        loop.call_later(args.duration, stop.set)
+    kind, value = parse_source(args.source)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        source = await loop.run_in_executor(pool, lambda: FrameSource(
+            kind, value, (args.width, args.height), args.fps, loop_video=not args.once))
+    except IOError as exc:
+        LOG.error("%s", exc)
+        pool.shutdown(wait=False)
+        return 1
+    slot, stats, backoff = LatestFrame(), {"sent": 0, "bytes": 0, "reconnects": 0}, Backoff()
+    reader = asyncio.ensure_future(read_frames(source, slot, pool))
+    started, outcome = time.time(), RETRY
+    try:
+        if not await until_stopped(slot.first(), stop):  # the first frame fixes the size
+            return 0
+        url = build_url(args.server, args.ip, args.port, args.stream, args.token)
+        LOG.info("camera %s (%s) -> %s", args.source, kind, url.split("?")[0])
+        while not stop.is_set():
+            outcome = await session(url, source.size, slot, args, stats, stop, backoff)
+            if outcome != RETRY or slot.frame is EOF or stop.is_set():
+                break
+            delay = backoff.next()
+            LOG.info("reconnecting in %.1f s", delay)
+            stats["reconnects"] += 1
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        reader.cancel()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(pool, source.close), 5)
+        except asyncio.TimeoutError:
+            LOG.warning("the camera did not close in 5 s")
+        pool.shutdown(wait=False)
+        LOG.info("camera stopped: %d frames sent (%.1f MB) in %.1f s, %d reconnects, %d dropped",
+                 stats["sent"], stats["bytes"] / 1e6, time.time() - started,
+                 stats["reconnects"], slot.dropped)
+    if outcome == FATAL:
+        return 2
+    return 1 if source.live and slot.frame is EOF else 0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="live2d-pose camera", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", help="ingest URL (default ws://localhost:8765/image)")
+    parser.add_argument("-i", "--ip", help="ingest host (builds the URL)")
+    parser.add_argument("-p", "--port", type=int, help="ingest port (default 8765)")
+    parser.add_argument("--stream", help="stream name (default: ingest picks one)")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                        help="camera token (default: $%s)" % TOKEN_ENV)
+    parser.add_argument("--source", default="webcam",
+                        help="webcam | DEVICE | csi[:N] | VIDEO_FILE | IMAGE | GStreamer pipeline")
+    parser.add_argument("--width", type=int, default=640, help="frame width (0: native)")
+    parser.add_argument("--height", type=int, default=480, help="frame height (0: native)")
+    parser.add_argument("--quality", type=int, default=80, help="JPEG quality 1-100")
+    parser.add_argument("--fps", type=float, default=30.0, help="frames a second at most (0: no limit)")
+    parser.add_argument("--once", action="store_true", help="stop at the end of a video file")
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: never)")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="connect/handshake timeout, s")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    if args.server and (args.ip or args.port):
+        parser.error("use either --server or --ip/--port")
+    if (args.width > 0) != (args.height > 0) or not 1 <= args.quality <= 100 or args.fps < 0:
+        parser.error("need --width and --height both > 0 (or both 0), 1 <= --quality <= 100, --fps >= 0")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(run(args))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""``live2d-pose up``: ingest, N landmarkers and the gateway as supervised local processes.
+
+Each service runs as its own ``python -m live2d_pose <service>`` process, the
+same command a container runs, configured through the same LIVE2D_POSE_*
+environment variables. A process that exits unexpectedly is restarted (with
+a growing delay if it keeps failing); Ctrl-C or SIGTERM stops them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from live2d_pose import config as cfg
+from live2d_pose.logs import setup_logging
+
+log = logging.getLogger("live2d_pose.up")
+
+STOP_TIMEOUT = 5.0
+MAX_RESTART_DELAY = 10.0
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    workers: int = cfg.setting(min(os.cpu_count() or 1, 2), "landmarker processes to run", short="-w")
+    ip: str = cfg.setting("127.0.0.1", "address cameras and browsers connect to (0.0.0.0: all)",
+                          short="-i")
+    port: int = cfg.setting(8765, "camera WebSocket port", short="-p")
+    http_port: int = cfg.setting(8080, "viewer page and /ws port")
+    workers_port: int = cfg.setting(5555, "ZeroMQ port landmarkers fetch frames from")
+    results_port: int = cfg.setting(5556, "ZeroMQ port landmarkers send results to")
+    zmq_host: str = cfg.setting("127.0.0.1", "address the ZeroMQ ports bind to (0.0.0.0: remote workers)")
+    model: str = cfg.setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
+    frontend: str = cfg.setting("", "external viewer URL announced to cameras instead of ours")
+    max_faces: int = cfg.setting(1, "faces tracked per frame")
+    log_level: str = cfg.setting("INFO", "logging level")
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started: float = 0.0
+    failures_in_a_row: int = 0
+    next_start: float = field(default=0.0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cfg.add_arguments(parser, UpConfig)
+
+
+def service_commands(up: UpConfig) -> list[Child]:
+    """The command line of every process `up` runs."""
+    python = [sys.executable, "-m", "live2d_pose"]
+    zmq_local = "127.0.0.1" if up.zmq_host in ("0.0.0.0", "*") else up.zmq_host
+    zmq_bind = "*" if up.zmq_host in ("0.0.0.0", "*") else up.zmq_host
+    common = ["--log-level", up.log_level]
+    ingest = python + ["ingest", "--host", up.ip, "--port", str(up.port),
+                       "--workers-bind", f"tcp://{zmq_bind}:{up.workers_port}",
+                       "--gateway", f"tcp://{zmq_local}:{up.results_port}",
+                       "--viewer-url", viewer_url(up)] + common
+    gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
+                        "--results-bind", f"tcp://{zmq_bind}:{up.results_port}",
+                        "--model", up.model] + common
+    children = [Child("ingest", ingest), Child("gateway", gateway)]
+    for index in range(up.workers):
+        worker = python + ["landmarker", "--ingest", f"tcp://{zmq_local}:{up.workers_port}",
+                           "--gateway", f"tcp://{zmq_local}:{up.results_port}",
+                           "--max-faces", str(up.max_faces),
+                           "--worker-name", f"{socket.gethostname()}-w{index + 1}"] + common
+        children.append(Child(f"landmarker-{index + 1}", worker))
+    return children
+
+
+def public_host(ip: str) -> str:
+    if ip in ("127.0.0.1", "localhost", "::1"):
+        return "localhost"
+    if ip in ("0.0.0.0", "::", ""):
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return socket.gethostname()
+    return ip
+
+
+def viewer_url(up: UpConfig) -> str:
+    return up.frontend or f"http://{public_host(up.ip)}:{up.http_port}/"
+
+
+class Supervisor:
+    def __init__(self, children: list[Child]):
+        self.children = children
+        self.stopping = False
+
+    def stop(self, *_: object) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        for child in self.children:
+            self._start(child)
+        while not self.stopping:
+            time.sleep(0.1)
+            for child in self.children:
+                self._watch(child)
+        self._stop_all()
+
+    def _start(self, child: Child) -> None:
+        child.process = subprocess.Popen(child.argv)
+        child.started = time.monotonic()
+        log.debug("started %s (pid %d)", child.name, child.process.pid)
+
+    def _watch(self, child: Child) -> None:
+        now = time.monotonic()
+        if child.process is None:
+            if now >= child.next_start:
+                self._start(child)
+            return
+        code = child.process.poll()
+        if code is None:
+            if now - child.started > 30:
+                child.failures_in_a_row = 0
+            return
+        child.failures_in_a_row += 1
+        child.restarts += 1
+        delay = min(0.5 * 2 ** (child.failures_in_a_row - 1), MAX_RESTART_DELAY)
+        log.warning("%s exited with code %s; restarting in %.1f s (restart %d)", child.name, code,
+                    delay, child.restarts)
+        child.process = None
+        child.next_start = now + delay
+
+    def _stop_all(self) -> None:
+        running = [c for c in self.children if c.process and c.process.poll() is None]
+        for child in running:
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in running:
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", child.name, STOP_TIMEOUT)
+                child.process.kill()
+                child.process.wait()
+        log.info("stopped; restarts: %s",
+                 ", ".join(f"{c.name}={c.restarts}" for c in self.children) or "none")
+
+
+def main(args: argparse.Namespace) -> int:
+    up = cfg.from_sources(UpConfig, args)
+    setup_logging(up.log_level)
+    if up.workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    supervisor = Supervisor(service_commands(up))
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    host = public_host(up.ip)
+    log.info("live2d-pose up: %d landmarker(s)", up.workers)
+    log.info("camera URL:  ws://%s:%d/image   (live2d-pose camera --server ws://%s:%d/image --source webcam)",
+             host, up.port, host, up.port)
+    log.info("viewer URL:  %s", viewer_url(up))
+    if up.ip in ("127.0.0.1", "localhost", "::1"):
+        log.info("listening on this machine only; use --ip 0.0.0.0 to let a JetBot or other hosts in")
+    supervisor.run()
+    return 0

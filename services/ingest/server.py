@@ -1,0 +1,390 @@
+"""Ingest: cameras in over WebSocket, frames out to the landmarker pool over ZeroMQ.
+
+One asyncio loop serves the camera sockets, the workers' ROUTER socket and the
+heartbeats. It never decodes an image (it only reads headers, see
+imageinfo.py) and never waits on a worker: the Dispatcher decides, this
+module only moves bytes and keeps the camera informed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import zmq
+import zmq.asyncio
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from live2d_pose import wire
+from live2d_pose.config import IngestConfig, redacted
+from live2d_pose.ingest import protocol
+from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, StreamStats
+from live2d_pose.ingest.protocol import CameraError
+
+log = logging.getLogger("live2d_pose.ingest")
+
+ERRORS_PER_SECOND = 5  # worker-reported frame errors relayed to one camera
+
+
+class RateLimiter:
+    """Token bucket: ``rate`` events per second, short bursts of a quarter second allowed."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.capacity = max(1.0, rate * 0.25)
+        self.tokens = self.capacity
+        self.last = time.monotonic()
+
+    def allow(self) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class Camera:
+    """One connected camera and what ingest counts about it."""
+
+    stream: str
+    websocket: ServerConnection
+    width: int = 0
+    height: int = 0
+    seq: int = 0
+    session: int = field(default_factory=lambda: time.monotonic_ns() & 0x7FFFFFFFFFFF)
+    rate_limited: int = 0
+    rejected: int = 0
+    opened: float = field(default_factory=time.monotonic)
+    error_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(ERRORS_PER_SECOND))
+
+
+class IngestServer:
+    def __init__(self, config: IngestConfig):
+        self.config = config
+        self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity)
+        self.cameras: dict[str, Camera] = {}
+        self.context = zmq.asyncio.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.events = self.context.socket(zmq.PUSH)
+        self.stopping = asyncio.Event()
+        self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
+                       "workers_dead": 0, "frames_lost": 0}
+        self.port = config.port  # the real one once listening (config may say 0)
+        self.workers_endpoint = config.workers_bind
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        self._open_zmq()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        async with serve(self._handle_camera, self.config.host, self.config.port,
+                         process_request=self._process_request,
+                         max_size=2 * self.config.max_frame_bytes,  # our own check answers first
+                         max_queue=4, ping_interval=10, ping_timeout=20,
+                         compression=None) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
+                     self.config.host, self.port, self.workers_endpoint, redacted(self.config))
+            tasks = [asyncio.create_task(self._router_loop()),
+                     asyncio.create_task(self._heartbeat_loop())]
+            await self.stopping.wait()
+            log.info("ingest stopping")
+            server.close(close_connections=True)
+            await server.wait_closed()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._close_zmq()
+        log.info("ingest stopped: %s", self.totals)
+
+    def _open_zmq(self) -> None:
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished worker raises, never drops silently
+        self.router.setsockopt(zmq.SNDHWM, 16)
+        self.router.setsockopt(zmq.RCVHWM, 1000)
+        if self.config.workers_bind.endswith(":0"):
+            port = self.router.bind_to_random_port(self.config.workers_bind.rsplit(":", 1)[0])
+            self.workers_endpoint = f"{self.config.workers_bind.rsplit(':', 1)[0]}:{port}"
+        else:
+            self.router.bind(self.config.workers_bind)
+        self.events.setsockopt(zmq.SNDHWM, 100)
+        self.events.setsockopt(zmq.LINGER, 100)
+        self.events.connect(self.config.gateway)
+
+    def _close_zmq(self) -> None:
+        self.router.close(linger=100)
+        self.events.close(linger=100)
+        self.context.term()
+
+    # ------------------------------------------------------------ HTTP side
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        route = request.path.partition("?")[0]
+        if route == "/healthz":
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        if route == "/stats":
+            response = connection.respond(HTTPStatus.OK, json.dumps(self.stats()) + "\n")
+            response.headers["Content-Type"] = "application/json"
+            return response
+        if route not in protocol.CAMERA_PATHS:
+            return connection.respond(HTTPStatus.NOT_FOUND,
+                                      f"unknown path {route!r}; cameras connect to /image\n")
+        return None
+
+    def stats(self) -> dict:
+        streams = {}
+        for name, state in self.dispatcher.streams.items():
+            camera = self.cameras.get(name)
+            streams[name] = {**vars(state.stats), "mean_latency_ms": state.stats.mean_latency_ms,
+                             "rate_limited": camera.rate_limited if camera else 0,
+                             "rejected": camera.rejected if camera else 0,
+                             "worker": self.dispatcher.workers[state.worker].name
+                             if state.worker in self.dispatcher.workers else None}
+        workers = [{"name": w.name, "busy": w.busy_with is not None, "streams": sorted(w.streams),
+                    "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
+        return {"streams": streams, "workers": workers, "totals": self.totals}
+
+    # ------------------------------------------------------------ cameras
+
+    async def _handle_camera(self, websocket: ServerConnection) -> None:
+        camera = None
+        try:
+            camera = await self._open_camera(websocket)
+            await self._receive_frames(camera)
+        except CameraError as exc:
+            await self._reject(websocket, exc)
+        except ConnectionClosed:
+            pass
+        finally:
+            if camera is not None:
+                self._close_camera(camera)
+
+    async def _open_camera(self, websocket: ServerConnection) -> Camera:
+        request = protocol.parse_request_path(websocket.request.path)
+        protocol.check_token(request.token, self.config.camera_token)
+        if len(self.cameras) >= self.config.max_streams:
+            raise CameraError("too_many_streams", f"{self.config.max_streams} cameras are already "
+                              "connected", protocol.CLOSE_TRY_LATER)
+        stream = request.stream or protocol.new_stream_id()
+        await websocket.send(json.dumps({"type": "initialized"}))
+        camera = Camera(stream, websocket)
+        await self._await_image_size(camera)
+        previous = self.cameras.get(stream)
+        if previous is not None:  # the same camera reconnecting before its old socket timed out
+            log.info("stream %s: a new connection replaces the old one", stream)
+            await previous.websocket.close(1000, "replaced by a new connection")
+        self.cameras[stream] = camera
+        self.totals["cameras"] += 1
+        await self._execute(self.dispatcher.add_stream(stream, time.monotonic()))
+        self._announce(camera)
+        await websocket.send(json.dumps({"type": "ready", "stream": stream,
+                                         "viewer": self._viewer_url(websocket, stream)}))
+        log.info("stream %s opened from %s (%dx%d)", stream, _peer(websocket), camera.width, camera.height)
+        return camera
+
+    async def _await_image_size(self, camera: Camera) -> None:
+        bad = protocol.BadFrameCounter()
+        async for message in camera.websocket:
+            try:
+                if isinstance(message, bytes):
+                    raise CameraError("no_image_size", 'send {"imageSize": {"width": W, "height": H}} '
+                                      "before the first frame")
+                camera.width, camera.height = protocol.parse_image_size(
+                    message, self.config.max_text_bytes, self.config.max_pixels)
+                await camera.websocket.send(json.dumps({"type": "ok"}))
+                return
+            except CameraError as exc:
+                if exc.close_code:
+                    raise
+                await self._warn(camera.websocket, exc)
+                bad.bad()
+        raise ConnectionClosed(None, None)
+
+    async def _receive_frames(self, camera: Camera) -> None:
+        bad = protocol.BadFrameCounter()
+        limiter = RateLimiter(self.config.max_fps)
+        async for message in camera.websocket:
+            try:
+                if isinstance(message, str):
+                    await self._change_image_size(camera, message)
+                    continue
+                protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels)
+                bad.good()
+            except CameraError as exc:
+                if exc.close_code:
+                    raise
+                camera.rejected += 1
+                self.totals["rejected"] += 1
+                await self._warn(camera.websocket, exc)
+                bad.bad()
+                continue
+            if not limiter.allow():
+                camera.rate_limited += 1
+                continue
+            await self._submit(camera, message)
+
+    async def _change_image_size(self, camera: Camera, text: str) -> None:
+        camera.width, camera.height = protocol.parse_image_size(
+            text, self.config.max_text_bytes, self.config.max_pixels)
+        await camera.websocket.send(json.dumps({"type": "ok"}))
+        self._announce(camera)
+
+    async def _submit(self, camera: Camera, image: bytes) -> None:
+        camera.seq += 1
+        self.totals["frames"] += 1
+        meta = wire.FrameMeta(camera.stream, camera.seq, camera.width, camera.height, wire.now_ms())
+        await self._execute(self.dispatcher.submit(PendingFrame(meta, image), time.monotonic()))
+
+    def _close_camera(self, camera: Camera) -> None:
+        if self.cameras.get(camera.stream) is not camera:
+            return  # replaced by a newer connection of the same stream
+        del self.cameras[camera.stream]
+        state = self.dispatcher.streams.get(camera.stream)
+        stats = state.stats if state else StreamStats()
+        asyncio.ensure_future(self._execute(self.dispatcher.remove_stream(camera.stream)))
+        self._send_event({"type": "ended", "stream": camera.stream})
+        log.info("stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
+                 "errors=%d rejected=%d rate_limited=%d mean_latency=%.1f ms", camera.stream,
+                 time.monotonic() - camera.opened, stats.received, stats.done, stats.dropped,
+                 stats.lost, stats.errors, camera.rejected, camera.rate_limited, stats.mean_latency_ms)
+
+    async def _reject(self, websocket: ServerConnection, exc: CameraError) -> None:
+        log.warning("camera %s rejected: %s (%s)", _peer(websocket), exc.message, exc.code)
+        with contextlib.suppress(ConnectionClosed):
+            await websocket.send(exc.to_message())
+            await websocket.close(exc.close_code or protocol.CLOSE_WRONG_DATA, exc.code)
+
+    async def _warn(self, websocket: ServerConnection, exc: CameraError) -> None:
+        log.debug("camera %s: %s", _peer(websocket), exc.message)
+        await websocket.send(exc.to_message())
+
+    def _viewer_url(self, websocket: ServerConnection, stream: str) -> str:
+        base = self.config.viewer_url
+        if not base:
+            host = websocket.request.headers.get("Host", "localhost")
+            base = f"http://{urlsplit('//' + host).hostname or 'localhost'}:8080/"
+        separator = "&" if "?" in base else "?"
+        return f"{base}{separator}stream={stream}"
+
+    # ------------------------------------------------------------ gateway events
+
+    def _announce(self, camera: Camera) -> None:
+        self._send_event({"type": "stream", "stream": camera.stream, "session": camera.session,
+                          "imageSize": {"width": camera.width, "height": camera.height}})
+
+    def _send_event(self, event: dict) -> None:
+        with contextlib.suppress(zmq.Again):  # gateway away: it learns streams from results too
+            self.events.send_multipart([wire.EVENT, wire.encode_map(event)], flags=zmq.NOBLOCK)
+
+    # ------------------------------------------------------------ workers
+
+    async def _router_loop(self) -> None:
+        while True:
+            parts = await self.router.recv_multipart()
+            try:
+                actions = self._on_worker_message(parts)
+            except wire.WireError as exc:
+                self.totals["rogue_messages"] += 1
+                log.warning("ignored a malformed worker message: %s", exc)
+                continue
+            await self._execute(actions)
+
+    def _on_worker_message(self, parts: list[bytes]) -> Actions:
+        if len(parts) < 2:
+            raise wire.WireError(f"expected identity and command, got {len(parts)} parts")
+        identity, command, body = parts[0], parts[1], parts[2:]
+        now = time.monotonic()
+        if command == wire.HEARTBEAT:
+            self.dispatcher.worker_seen(identity, now)
+            return Actions()
+        if command == wire.DONE and len(body) == 1:
+            outcome = wire.decode_done(body[0])
+            self._relay_error(outcome)
+            latency = outcome.get("latency_ms")
+            return self.dispatcher.worker_done(identity, outcome["stream"], outcome["seq"],
+                                               outcome.get("error") is None, now,
+                                               latency if isinstance(latency, (int, float)) else 0.0)
+        if command == wire.READY and len(body) == 1:
+            info = wire.unpack_map(body[0], "ready")
+            name = str(info.get("name", ""))[:64]
+            if identity not in self.dispatcher.workers:
+                log.info("worker %s joined (%d workers)", name, len(self.dispatcher.workers) + 1)
+            return self.dispatcher.worker_ready(identity, now, name)
+        if command == wire.BYE:
+            worker = self.dispatcher.workers.get(identity)
+            log.info("worker %s left", worker.name if worker else identity.hex())
+            return self.dispatcher.worker_gone(identity, now)
+        raise wire.WireError(f"unknown command {command[:16]!r} with {len(body)} parts")
+
+    def _relay_error(self, outcome: dict) -> None:
+        error = outcome.get("error")
+        camera = self.cameras.get(outcome["stream"])
+        if error is None or camera is None or not camera.error_limiter.allow():
+            return
+        message = {"type": "error", "code": str(error.get("code", "frame_error")),
+                   "message": str(error.get("message", "")), "seq": outcome["seq"]}
+        asyncio.ensure_future(_send_quietly(camera.websocket, json.dumps(message)))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval)
+            for identity in list(self.dispatcher.workers):
+                await self._send_worker(identity, [wire.HEARTBEAT])
+            await self._execute(self.dispatcher.expire(time.monotonic()))
+            for camera in self.cameras.values():  # a restarted gateway learns sizes again
+                if camera.seq % 50 == 0:
+                    self._announce(camera)
+
+    async def _execute(self, actions: Actions) -> None:
+        for identity in actions.dead:
+            self.totals["workers_dead"] += 1
+            log.warning("worker %s silent for %.1f s: declared dead, its streams move",
+                        identity.hex(), self.config.worker_timeout)
+        for stream, seq in actions.lost:
+            self.totals["frames_lost"] += 1
+            log.warning("stream %s: frame %d lost with its worker", stream, seq)
+        for identity, stream in actions.end:
+            await self._send_worker(identity, [wire.END, wire.encode_map({"stream": stream})])
+        for identity, frame in actions.dispatch:
+            frame.meta.ts_dispatch = wire.now_ms()
+            if not await self._send_worker(identity, wire.frame_message(frame.meta, frame.image)):
+                await self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
+
+    async def _send_worker(self, identity: bytes, parts: list) -> bool:
+        try:
+            await self.router.send_multipart([identity, *parts], copy=False, flags=zmq.NOBLOCK)
+            return True
+        except (zmq.Again, zmq.ZMQError) as exc:  # EHOSTUNREACH: the worker's socket is gone
+            log.debug("cannot reach worker %s: %s", identity.hex(), exc)
+            return False
+
+
+async def _send_quietly(websocket: ServerConnection, text: str) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        await websocket.send(text)
+
+
+def _peer(websocket: ServerConnection) -> str:
+    address = websocket.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
+
+
+def main(config: IngestConfig) -> int:
+    asyncio.run(IngestServer(config).run())
+    return 0

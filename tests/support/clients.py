@@ -1,0 +1,155 @@
+"""Protocol clients for tests and the benchmark: a camera and a viewer.
+
+The camera speaks the origin project's protocol exactly (initialized ->
+imageSize -> ok -> ready -> binary frames); the viewer decodes the gateway's
+msgpack results. Both are small asyncio classes over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+import msgpack
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+
+TIMEOUT = 30.0  # generous: CI machines are slow; every wait in the tests derives from this
+
+
+class ProtocolError(AssertionError):
+    pass
+
+
+async def recv_json(websocket: ClientConnection, timeout: float = TIMEOUT) -> dict:
+    message = await asyncio.wait_for(websocket.recv(), timeout)
+    if not isinstance(message, str):
+        raise ProtocolError(f"expected a text message, got {len(message)} bytes")
+    return json.loads(message)
+
+
+class Camera:
+    """A camera client: ``async with Camera(url) as cam: await cam.send(jpeg)``."""
+
+    def __init__(self, url: str, width: int = 640, height: int = 480):
+        self.url = url
+        self.width = width
+        self.height = height
+        self.websocket: ClientConnection | None = None
+        self.stream: str | None = None
+        self.viewer: str | None = None
+        self.messages: list[dict] = []  # text messages received after ready (errors)
+        self._reader: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "Camera":
+        self.websocket = await connect(self.url, max_size=None, open_timeout=TIMEOUT)
+        assert (await recv_json(self.websocket))["type"] == "initialized"
+        await self.websocket.send(json.dumps({"imageSize": {"width": self.width, "height": self.height}}))
+        assert (await recv_json(self.websocket))["type"] == "ok"
+        ready = await recv_json(self.websocket)
+        assert ready["type"] == "ready", ready
+        self.stream, self.viewer = ready["stream"], ready["viewer"]
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._reader:
+            self._reader.cancel()
+        await self.websocket.close()
+
+    async def _read(self) -> None:
+        async for message in self.websocket:
+            if isinstance(message, str):
+                self.messages.append(json.loads(message))
+
+    async def send(self, frame: bytes | str) -> None:
+        await self.websocket.send(frame)
+
+    async def stream_frames(self, frames: list[bytes], fps: float, duration: float | None = None,
+                            count: int | None = None) -> int:
+        """Send frames in a loop at ``fps`` (0: as fast as the socket takes them)."""
+        sent, start = 0, time.monotonic()
+        while (count is None or sent < count) and (duration is None or time.monotonic() - start < duration):
+            await self.send(frames[sent % len(frames)])
+            sent += 1
+            if fps > 0:
+                await asyncio.sleep(max(0.0, start + sent / fps - time.monotonic()))
+            else:
+                await asyncio.sleep(0)
+        return sent
+
+    async def wait_for_error(self, code: str, timeout: float = TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages:
+                if message.get("type") == "error" and message.get("code") == code:
+                    return message
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no error {code!r} within {timeout} s; got {self.messages}")
+
+
+@dataclass
+class ViewerResult:
+    stream: str
+    seq: int
+    width: int
+    height: int
+    ts: dict
+    faces: list[dict]  # each: landmarks (478,3), blendshapes (52,), matrix (4,4) as numpy
+    error: dict | None
+    received_ms: float
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        return self.faces[0]["landmarks"]
+
+
+def decode_result(data: bytes, received_ms: float) -> ViewerResult:
+    message = msgpack.unpackb(data, raw=False)
+    assert message["type"] == "landmarks", message
+    faces = [{"landmarks": np.frombuffer(f["landmarks"], "<f4").reshape(478, 3),
+              "blendshapes": np.frombuffer(f["blendshapes"], "<f4"),
+              "matrix": np.frombuffer(f["matrix"], "<f4").reshape(4, 4)} for f in message["faces"]]
+    size = message["imageSize"]
+    return ViewerResult(message["stream"], message["seq"], size["width"], size["height"],
+                        message["ts"], faces, message.get("error"), received_ms)
+
+
+@dataclass
+class Viewer:
+    """A viewer client collecting results and control messages in the background."""
+
+    url: str
+    results: list[ViewerResult] = field(default_factory=list)
+    controls: list[dict] = field(default_factory=list)
+    websocket: ClientConnection | None = None
+    _reader: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "Viewer":
+        self.websocket = await connect(self.url, max_size=None, open_timeout=TIMEOUT)
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._reader.cancel()
+        await self.websocket.close()
+
+    async def _read(self) -> None:
+        async for message in self.websocket:
+            if isinstance(message, bytes):
+                self.results.append(decode_result(message, time.time() * 1000))
+            else:
+                self.controls.append(json.loads(message))
+
+    async def wait_for_results(self, count: int, timeout: float = TIMEOUT,
+                               stream: str | None = None) -> list[ViewerResult]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            matching = [r for r in self.results if stream is None or r.stream == stream]
+            if len(matching) >= count:
+                return matching
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"only {len(self.results)} results within {timeout} s "
+                             f"(wanted {count} of stream {stream}); controls: {self.controls}")

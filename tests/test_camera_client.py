@@ -1,0 +1,422 @@
+"""The example camera client (live2d_pose/camera.py): its pure parts, and real
+runs against a small in-test ingest that speaks the camera side of the wire
+contract (initialized -> imageSize -> ok -> ready -> binary JPEG frames).
+
+The fake ingest runs on its own event loop in a thread, so the client runs
+exactly as the CLI runs it: ``camera.main(argv)`` in the main thread.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from websockets.asyncio.server import serve
+
+from live2d_pose import camera
+from tests.support.frames import astronaut_frame, astronaut_frames, decode
+
+CAMERA_PY = Path(camera.__file__)
+TIMEOUT = 10.0 * float(os.environ.get("LIVE2D_POSE_TIMEOUT_SCALE", "1"))
+
+
+# ------------------------------------------------------------ pure parts
+
+def test_url_defaults_and_origin_flags():
+    assert camera.build_url() == "ws://localhost:8765/image"
+    assert camera.build_url(ip="10.0.0.7") == "ws://10.0.0.7:8765/image"
+    assert camera.build_url(ip="10.0.0.7", port=9000) == "ws://10.0.0.7:9000/image"
+    assert camera.build_url(ip="::1", port=9000) == "ws://[::1]:9000/image"
+
+
+def test_url_query_stream_and_token():
+    url = camera.build_url("ws://h:1/image?x=1&token=old", stream="bot 1", token="s&cret")
+    assert url == "ws://h:1/image?x=1&stream=bot+1&token=s%26cret"
+    assert camera.build_url("wss://h/", stream="a") == "wss://h/?stream=a"
+
+
+def test_flags(monkeypatch):
+    monkeypatch.setenv(camera.TOKEN_ENV, "from-env")
+    args = camera.parse_args(["-i", "jetson.local", "-p", "1234", "--source", "csi"])
+    assert (args.ip, args.port, args.token, args.width, args.height) == ("jetson.local", 1234, "from-env", 640, 480)
+    assert (args.quality, args.fps, args.once) == (80, 30.0, False)
+    assert camera.parse_args(["--token", "flag"]).token == "flag"
+    for bad in (["--server", "ws://h", "--ip", "x"], ["--width", "0"], ["--quality", "0"], ["--fps", "-1"]):
+        with pytest.raises(SystemExit):
+            camera.parse_args(bad)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("webcam", ("device", 0)),
+    ("2", ("device", 2)),
+    ("csi", ("csi", 0)),
+    ("csi:1", ("csi", 1)),
+    ("face.JPG", ("image", "face.JPG")),
+    ("/tmp/a.png", ("image", "/tmp/a.png")),
+    ("clip.mp4", ("video", "clip.mp4")),
+    ("rtsp://cam/stream", ("video", "rtsp://cam/stream")),
+    ("videotestsrc ! videoconvert ! appsink", ("gst", "videotestsrc ! videoconvert ! appsink")),
+])
+def test_parse_source(text, expected):
+    assert camera.parse_source(text) == expected
+
+
+def test_csi_pipeline():
+    pipe = camera.csi_pipeline(640, 480, 30, sensor_id=1)
+    assert pipe.startswith("nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM), width=1640, height=1232")
+    assert "nvvidconv ! video/x-raw, width=640, height=480, format=BGRx" in pipe
+    assert pipe.endswith("format=BGR ! appsink drop=1 max-buffers=1")
+    assert "width=1280, height=720" in camera.csi_pipeline(1280, 720, 60)  # 16:9 sensor mode
+    assert "framerate=30/1" in camera.csi_pipeline(640, 480, 0)
+
+
+def test_pacer_limits_rate_without_bursts():
+    pacer = camera.Pacer(10)
+    assert pacer.delay(0.0) == 0.0
+    pacer.sent(0.0)
+    assert pacer.delay(0.03) == pytest.approx(0.07)
+    # a send loop that sleeps exactly as told sends 10 frames a second
+    now, sends = 0.0, 0
+    while now < 10.0:
+        now += pacer.delay(now) + 0.004  # some scheduling jitter
+        pacer.sent(now)
+        sends += 1
+    assert 99 <= sends <= 101
+    # after a 5 s stall: one frame at once, then back to 10/s, no catch-up burst
+    now += 5.0
+    assert pacer.delay(now) == 0.0
+    pacer.sent(now)
+    assert pacer.delay(now) == pytest.approx(0.1)
+    assert camera.Pacer(0).delay(123.0) == 0.0
+
+
+def test_backoff_is_capped_and_resets():
+    backoff = camera.Backoff()
+    assert [backoff.next() for _ in range(7)] == [0.5, 1, 2, 4, 8, 10, 10]
+    backoff.reset()
+    assert backoff.next() == 0.5
+
+
+def test_latest_frame_keeps_only_the_freshest():
+    async def scenario():
+        slot = camera.LatestFrame()
+        slot.put("a")
+        slot.put("b")
+        assert await slot.take() == "b" and slot.dropped == 1
+        slot.put(camera.EOF)
+        assert await slot.take() is camera.EOF
+        assert await slot.take() is camera.EOF  # the end stays the end
+    asyncio.run(scenario())
+
+
+def test_standalone_and_python36_syntax():
+    """The file is copied alone onto a JetBot: Python 3.6 syntax, and no
+    import beyond the standard library, websockets, cv2 and numpy."""
+    tree = ast.parse(CAMERA_PY.read_text(), feature_version=(3, 6))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module != "__future__"
+            imported.add(node.module.split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"websockets", "cv2", "numpy"}
+    assert imported <= allowed, imported - allowed
+    source = CAMERA_PY.read_text()
+    for too_new in ("asyncio.run(", "create_task(", "get_running_loop", "dataclass", ":=", "open_timeout"):
+        assert too_new not in source, too_new
+
+
+# ------------------------------------------------------------ fake ingest
+
+class FakeIngest:
+    """The ingest side of the camera handshake, on a thread of its own.
+
+    close_after[i]: close connection i (1001) after that many frames.
+    restart_after: stop listening after that many frames on the first
+    connection and listen again on the same port `down_for` seconds later.
+    """
+
+    def __init__(self, close_after=(), reject=None, error_after=None,
+                 restart_after=None, down_for=1.0):
+        self.close_after, self.reject, self.error_after = list(close_after), reject, error_after
+        self.restart_after, self.down_for = restart_after, down_for
+        self.connections = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server, self.port = None, 0
+
+    def __enter__(self):
+        self.thread.start()
+        self._call(self._listen())
+        return self
+
+    def __exit__(self, *exc):
+        self._call(self._close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(TIMEOUT)
+        self.loop.close()
+
+    @property
+    def url(self):
+        return "ws://127.0.0.1:%d/image" % self.port
+
+    def frames(self):
+        return [shape for conn in self.connections for shape in conn["frames"]]
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT)
+
+    async def _listen(self):
+        self.server = await serve(self.handler, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _close(self):
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+    async def _restart(self):
+        await self._close()
+        await asyncio.sleep(self.down_for)
+        await self._listen()
+
+    async def handler(self, ws):
+        conn = {"path": ws.request.path, "size": None, "frames": [], "means": [], "times": []}
+        self.connections.append(conn)
+        index = len(self.connections) - 1
+        if self.reject:
+            await ws.close(self.reject, "rejected by the test")
+            return
+        await ws.send(json.dumps({"type": "initialized"}))
+        conn["size"] = json.loads(await ws.recv())["imageSize"]
+        await ws.send(json.dumps({"type": "ok"}))
+        await ws.send(json.dumps({"type": "ready", "stream": "s%d" % index,
+                                  "viewer": "http://127.0.0.1:8080/?stream=s%d" % index}))
+        limit = self.close_after[index] if index < len(self.close_after) else None
+        async for data in ws:
+            assert isinstance(data, bytes) and data[:2] == b"\xff\xd8", "not a JPEG"
+            image = decode(data)
+            conn["frames"].append(image.shape)
+            conn["means"].append(float(image.mean()))
+            conn["times"].append(time.monotonic())
+            count = len(conn["frames"])
+            if count == self.error_after:
+                await ws.send(json.dumps({"type": "error", "code": "test", "message": "just testing"}))
+            if limit is not None and count >= limit:
+                await ws.close(1001, "going away")
+            if index == 0 and count == self.restart_after:
+                asyncio.ensure_future(self._restart())
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    path = tmp_path / "face.jpg"
+    path.write_bytes(astronaut_frame(angle=5.0, size=(800, 600)))
+    return str(path)
+
+
+@pytest.fixture
+def video_file(tmp_path):
+    path = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    assert writer.isOpened()
+    for jpeg in astronaut_frames(12, size=(320, 240)):
+        writer.write(decode(jpeg))
+    writer.release()
+    return path
+
+
+@pytest.fixture(autouse=True)
+def camera_logs(caplog):
+    caplog.set_level(logging.INFO, logger="live2d_pose.camera")
+    return caplog
+
+
+def run_camera(*argv):
+    started = time.monotonic()
+    code = camera.main([str(a) for a in argv])
+    return code, time.monotonic() - started
+
+
+# ------------------------------------------------------------ integration
+
+def test_handshake_then_jpeg_frames_of_declared_size(image_file, camera_logs):
+    with FakeIngest() as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--stream", "bot",
+                             "--token", "secret", "--max-frames", 5, "--fps", 0)
+    assert code == 0
+    [conn] = ingest.connections
+    assert conn["path"] == "/image?stream=bot&token=secret"
+    assert conn["size"] == {"width": 640, "height": 480}
+    assert conn["frames"] == [(480, 640, 3)] * 5
+    assert "open the viewer at http://127.0.0.1:8080/?stream=s0" in camera_logs.text
+    assert "5 frames sent" in camera_logs.text and "0 reconnects" in camera_logs.text
+
+
+def test_cli_entry_point_and_native_size(video_file):
+    from live2d_pose.cli import main as cli_main
+
+    with FakeIngest() as ingest:
+        port = ingest.port
+        code = cli_main(["camera", "-i", "127.0.0.1", "-p", str(port), "--source", video_file,
+                         "--width", "0", "--height", "0", "--once", "--fps", "0"])
+    assert code == 0
+    assert ingest.connections[0]["size"] == {"width": 320, "height": 240}
+    assert ingest.frames() == [(240, 320, 3)] * 12  # every frame of the video, once
+
+
+def test_video_loops_by_default(video_file):
+    with FakeIngest() as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", video_file, "--max-frames", 30, "--fps", 0)
+    assert code == 0 and len(ingest.frames()) == 30
+
+
+def test_fps_limits_the_send_rate(image_file):
+    with FakeIngest() as ingest:
+        code, elapsed = run_camera("--server", ingest.url, "--source", image_file,
+                                   "--max-frames", 11, "--fps", 20)
+    assert code == 0
+    times = ingest.connections[0]["times"]
+    span = times[-1] - times[0]
+    assert 0.45 <= span < 0.5 + TIMEOUT / 10, span  # 10 intervals of 50 ms
+
+
+def test_duration_stops_the_client(image_file):
+    with FakeIngest() as ingest:
+        code, elapsed = run_camera("--server", ingest.url, "--source", image_file,
+                                   "--duration", 0.6, "--fps", 10)
+    assert code == 0
+    assert 0.6 <= elapsed < 0.6 + TIMEOUT / 5
+    assert 4 <= len(ingest.frames()) <= 8
+
+
+class FakeLiveCamera:
+    """A camera that delivers frame n (a flat grey of value n) every 5 ms."""
+
+    def __init__(self, kind, value, size, fps, loop_video=True):
+        self.live, self.value, self.size, self.count = True, value, (64, 48), 0
+
+    def read(self):
+        time.sleep(0.005)  # blocks like cv2.VideoCapture.read, off the event loop
+        self.count += 1
+        if self.count > 250:
+            return None  # unplugged
+        return np.full((48, 64, 3), self.count, np.uint8)
+
+    def close(self):
+        pass
+
+
+def test_live_camera_sends_the_freshest_frame(monkeypatch, camera_logs):
+    monkeypatch.setattr(camera, "FrameSource", FakeLiveCamera)
+    with FakeIngest() as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", "webcam", "--fps", 20, "--max-frames", 8)
+    assert code == 0
+    sent = [round(m) for m in ingest.connections[0]["means"]]
+    steps = np.diff(sent)
+    # 20 fps from a 200 fps camera: each frame sent is about 10 newer than the last
+    assert len(sent) == 8 and (steps >= 4).all() and np.median(steps) >= 7, sent
+    assert int(camera_logs.text.split(" dropped")[0].rsplit(" ", 1)[1]) >= 40
+
+
+def test_camera_that_stops_delivering_exits_1(monkeypatch, camera_logs):
+    monkeypatch.setattr(camera, "FrameSource", FakeLiveCamera)
+    with FakeIngest() as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", "0", "--fps", 0)
+    assert code == 1 and len(ingest.frames()) > 10
+    assert "stopped delivering frames" in camera_logs.text
+
+
+def test_server_error_message_is_logged_not_fatal(image_file, camera_logs):
+    with FakeIngest(error_after=2) as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 6, "--fps", 0)
+    assert code == 0 and len(ingest.connections) == 1 and len(ingest.frames()) == 6
+    assert "ingest: just testing (test)" in camera_logs.text
+
+
+def test_reconnects_when_the_server_closes_mid_stream(image_file, camera_logs):
+    with FakeIngest(close_after=[3]) as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 8, "--fps", 50)
+    assert code == 0
+    assert [len(c["frames"]) for c in ingest.connections] == [3, 5]
+    assert "8 frames sent" in camera_logs.text and "1 reconnects" in camera_logs.text
+
+
+def test_reconnects_when_ingest_restarts(image_file, camera_logs):
+    with FakeIngest(restart_after=4, down_for=1.2) as ingest:
+        code, elapsed = run_camera("--server", ingest.url, "--source", image_file,
+                                   "--max-frames", 10, "--fps", 50)
+    assert code == 0
+    counts = [len(c["frames"]) for c in ingest.connections]
+    assert len(counts) == 2 and counts[0] >= 4 and sum(counts) == 10
+    assert "cannot connect" in camera_logs.text  # refused while ingest was down
+    assert elapsed >= 1.2
+
+
+def test_policy_close_is_fatal(image_file, camera_logs):
+    with FakeIngest(reject=1008) as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 3)
+    assert code == 2 and len(ingest.connections) == 1
+    assert "policy / auth" in camera_logs.text
+
+
+def test_missing_source_fails_cleanly(tmp_path):
+    code, _ = run_camera("--server", "ws://127.0.0.1:9/image", "--source", tmp_path / "nope.png")
+    assert code == 1
+
+
+def _run_script(python, script, ingest, *extra):
+    cmd = [python, str(script), "--server", ingest.url, "--max-frames", "4", "--fps", "0", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT * 3)
+
+
+def test_runs_as_a_standalone_script(tmp_path, image_file):
+    script = tmp_path / "camera.py"  # alone, as copied onto a JetBot
+    shutil.copy(CAMERA_PY, script)
+    with FakeIngest() as ingest:
+        done = _run_script(sys.executable, script, ingest, "--source", image_file)
+    assert done.returncode == 0, done.stderr
+    assert len(ingest.frames()) == 4 and "4 frames sent" in done.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("LIVE2D_POSE_CAMERA_PYTHON"),
+                    reason="set LIVE2D_POSE_CAMERA_PYTHON to an old interpreter "
+                           "(e.g. Python 3.6 with websockets 8 and OpenCV) to test it")
+def test_runs_on_an_old_python(tmp_path, image_file):
+    script = tmp_path / "camera.py"
+    shutil.copy(CAMERA_PY, script)
+    with FakeIngest(close_after=[2]) as ingest:
+        done = _run_script(os.environ["LIVE2D_POSE_CAMERA_PYTHON"], script, ingest, "--source", image_file)
+    assert done.returncode == 0, done.stderr
+    assert [len(c["frames"]) for c in ingest.connections] == [2, 2]
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_stops_cleanly_with_a_summary(tmp_path, image_file, sig):
+    import signal
+
+    with FakeIngest() as ingest:
+        proc = subprocess.Popen([sys.executable, str(CAMERA_PY), "--server", ingest.url,
+                                 "--source", image_file, "--fps", "20"],
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + TIMEOUT
+        while len(ingest.frames()) < 3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(getattr(signal, sig))
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, stderr
+    assert "frames sent" in stderr and "Traceback" not in stderr

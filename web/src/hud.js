@@ -1,0 +1,96 @@
+// Debug overlays: the HUD (text) and the landmark view (478 dots). Both are
+// off by default so the OBS output shows only the avatar.
+
+export class Hud {
+  constructor(el) {
+    this.el = el;
+    this.visible = false;
+  }
+
+  setVisible(on) {
+    this.visible = on;
+    this.el.hidden = !on;
+  }
+
+  toggle() {
+    this.setVisible(!this.visible);
+  }
+
+  update(s) {
+    if (!this.visible) return;
+    const ms = (v) => (v == null ? "–" : `${Math.round(v)} ms`);
+    const rows = [
+      ["connection", s.connectionState + (s.connectionDetail ? ` (${s.connectionDetail})` : "")],
+      ["stream", s.stream ?? "–"],
+      ["frames/s", s.fps.toFixed(1)],
+      ["latency", `${ms(s.latencyMs)} end-to-end · ${ms(s.pipelineMs)} pipeline`],
+      ["faces", String(s.faces)],
+      ["frames", String(s.framesReceived)],
+      ["worker", s.worker || "–"],
+      ["renderer", s.renderer],
+    ];
+    this.el.replaceChildren(
+      ...rows.map(([k, v]) => {
+        const row = document.createElement("div");
+        const key = document.createElement("span");
+        key.className = "k";
+        key.textContent = k;
+        const val = document.createElement("span");
+        val.className = "v";
+        val.dataset.key = k;
+        val.textContent = v;
+        row.append(key, val);
+        return row;
+      }),
+    );
+  }
+}
+
+export class LandmarkOverlay {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.visible = false;
+  }
+
+  setVisible(on) {
+    this.visible = on;
+    this.canvas.hidden = !on;
+  }
+
+  toggle() {
+    this.setVisible(!this.visible);
+  }
+
+  /** Draw the camera frame's outline and the points, in a corner box of the image's aspect. */
+  draw(landmarks, imageSize, mirror) {
+    if (!this.visible) return;
+    const { canvas, ctx } = this;
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.round(canvas.clientWidth * dpr);
+    const h = Math.round(canvas.clientHeight * dpr);
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+    }
+    ctx.clearRect(0, 0, w, h);
+    const aspect = imageSize ? imageSize.width / imageSize.height : 4 / 3;
+    const bw = Math.min(w * 0.35, h * 0.45 * aspect);
+    const bh = bw / aspect;
+    const x0 = w - bw - 12 * dpr;
+    const y0 = h - bh - 12 * dpr;
+    ctx.fillStyle = "rgba(10, 14, 30, 0.55)";
+    ctx.fillRect(x0, y0, bw, bh);
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.6)";
+    ctx.strokeRect(x0, y0, bw, bh);
+    if (!landmarks) return;
+    ctx.fillStyle = "#7cf5c4";
+    const r = Math.max(1, dpr);
+    for (let i = 0; i < landmarks.length / 3; i++) {
+      let x = landmarks[3 * i];
+      const y = landmarks[3 * i + 1];
+      if (mirror) x = 1 - x;
+      ctx.fillRect(x0 + x * bw - r / 2, y0 + y * bh - r / 2, r, r);
+    }
+  }
+}

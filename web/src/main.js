@@ -1,0 +1,317 @@
+// Wiring: config + query -> avatar (Live2D or built-in) + socket -> rig ->
+// One Euro filters -> avatar, every animation frame. Each piece lives in its
+// own module; this file only connects them and keeps the page's state.
+import { parseMessage, ProtocolError } from "./protocol.js";
+import { rigFromFace, NEUTRAL } from "./rig.js";
+import { RigFilter } from "./filter.js";
+import { Connection, socketUrl } from "./connection.js";
+import { BuiltinAvatar } from "./avatar-builtin.js";
+import { Hud, LandmarkOverlay } from "./hud.js";
+import { loadCubismCore } from "./core-loader.js";
+import { readOptions } from "./options.js";
+
+const FACE_STALE_MS = 500; // no face for this long: ease back to the rest pose
+const WAITING_AFTER_MS = 3000; // no results for this long: "waiting for a camera"
+const FPS_WINDOW_MS = 2000;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  connectionState: "connecting",
+  connectionDetail: "",
+  connected: false,
+  stream: null,
+  imageSize: null,
+  framesReceived: 0,
+  arrivals: [], // performance.now() of recent results, for frames/s
+  latencyMs: null,
+  pipelineMs: null,
+  faces: 0,
+  worker: "",
+  seq: -1,
+  lastResultAt: -Infinity,
+  lastFaceAt: -Infinity,
+  target: { ...NEUTRAL },
+  rig: { ...NEUTRAL },
+  renderer: "builtin",
+  note: "",
+  landmarks: null,
+  protocolErrors: 0,
+  lastError: null,
+};
+
+function fps(now = performance.now()) {
+  const recent = state.arrivals.filter((t) => now - t <= FPS_WINDOW_MS);
+  state.arrivals = recent;
+  if (recent.length < 2 || now - recent[recent.length - 1] > 1000) return 0;
+  return ((recent.length - 1) * 1000) / (recent[recent.length - 1] - recent[0]);
+}
+
+// Read-only view for tests and curious users (window.__live2dPose).
+function exposeState() {
+  const api = {};
+  const fields = {
+    connected: () => state.connected,
+    connectionState: () => state.connectionState,
+    stream: () => state.stream,
+    framesReceived: () => state.framesReceived,
+    fps: () => fps(),
+    latencyMs: () => state.latencyMs,
+    pipelineMs: () => state.pipelineMs,
+    faces: () => state.faces,
+    seq: () => state.seq,
+    rig: () => Object.freeze({ ...state.rig }),
+    renderer: () => state.renderer,
+    note: () => state.note,
+    protocolErrors: () => state.protocolErrors,
+    lastError: () => state.lastError,
+  };
+  for (const [k, get] of Object.entries(fields)) Object.defineProperty(api, k, { get, enumerable: true });
+  window.__live2dPose = Object.freeze(api);
+}
+
+async function fetchConfig() {
+  try {
+    const res = await fetch("config.json", { cache: "no-store" });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return await res.json();
+  } catch (err) {
+    console.warn(`config.json unavailable (${err.message}); using defaults`);
+    return {};
+  }
+}
+
+function setNote(text) {
+  state.note = text;
+  const el = $("note");
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+// ------------------------------------------------------------------ avatar
+
+async function chooseAvatar(opts, builtin) {
+  if (!opts.model) {
+    setNote("No Live2D model configured — showing the built-in avatar");
+    return builtin;
+  }
+  setNote(`Loading Live2D model ${opts.model} …`);
+  try {
+    await loadCubismCore(opts.coreUrl);
+  } catch (err) {
+    console.warn(err.message);
+    setNote(`${err.message} — showing the built-in avatar`);
+    return builtin;
+  }
+  try {
+    const { createLive2DAvatar } = await import("./avatar-live2d.js");
+    const avatar = await createLive2DAvatar($("live2d"), opts.model);
+    $("live2d").hidden = false;
+    $("builtin").hidden = true;
+    builtin.destroy();
+    setNote("");
+    return avatar;
+  } catch (err) {
+    const why = err?.message || String(err);
+    console.warn("Live2D model failed:", err);
+    $("live2d").hidden = true;
+    setNote(`Live2D model could not be loaded from ${opts.model} (${why}) — showing the built-in avatar`);
+    return builtin;
+  }
+}
+
+// ------------------------------------------------------------------ socket
+
+function onMessage(data, opts) {
+  let msg;
+  try {
+    msg = parseMessage(data);
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    state.protocolErrors += 1;
+    state.lastError = err.message;
+    console.warn("bad message from the gateway:", err.message);
+    return;
+  }
+  switch (msg.type) {
+    case "hello": {
+      const mine = msg.streams.find((s) => !opts.stream || s.stream === opts.stream);
+      if (mine) {
+        state.stream = mine.stream;
+        state.imageSize = mine.imageSize;
+      }
+      break;
+    }
+    case "stream":
+      state.stream = msg.stream;
+      state.imageSize = msg.imageSize ?? state.imageSize;
+      break;
+    case "ended":
+      if (msg.stream === state.stream) {
+        state.stream = null;
+        state.faces = 0;
+      }
+      break;
+    case "error":
+      state.lastError = `${msg.code}: ${msg.message}`;
+      console.warn("gateway error:", state.lastError);
+      break;
+    case "landmarks":
+      onLandmarks(msg, opts);
+      break;
+  }
+}
+
+function onLandmarks(msg, opts) {
+  const now = performance.now();
+  state.framesReceived += 1;
+  state.arrivals.push(now);
+  state.lastResultAt = now;
+  state.stream = msg.stream;
+  state.seq = msg.seq;
+  state.worker = msg.worker;
+  if (msg.imageSize) state.imageSize = msg.imageSize;
+  const wall = Date.now();
+  // Exponential average: a readable number that still moves within a second.
+  const ema = (prev, v) => (prev == null ? v : prev + 0.2 * (v - prev));
+  if (Number.isFinite(msg.ts.ingest)) {
+    state.latencyMs = ema(state.latencyMs, wall - msg.ts.ingest);
+    if (Number.isFinite(msg.ts.gateway)) state.pipelineMs = ema(state.pipelineMs, msg.ts.gateway - msg.ts.ingest);
+  }
+  state.faces = msg.faces.length;
+  if (msg.faces.length === 0) return;
+  const face = msg.faces[0];
+  state.landmarks = face.landmarks;
+  try {
+    state.target = rigFromFace(face, state.imageSize, { mirror: opts.mirror }).params;
+    state.lastFaceAt = now;
+  } catch (err) {
+    state.lastError = `rig: ${err.message}`;
+    console.warn("rig failed:", err);
+  }
+}
+
+function onConnectionState(s, detail) {
+  state.connectionState = s;
+  state.connectionDetail = detail;
+  state.connected = s === "connected";
+  if (!state.connected) state.stream = null;
+}
+
+// ------------------------------------------------------------------ loop
+
+/** With nobody tracked the avatar still blinks now and then, so it looks alive. */
+function idlePose(now) {
+  const phase = now % 4200;
+  const blink = phase < 140 ? 0.05 : 1;
+  return { ...NEUTRAL, ParamEyeLOpen: blink, ParamEyeROpen: blink };
+}
+
+function updateWaiting(now) {
+  const el = $("waiting");
+  let text = "";
+  if (!state.connected) {
+    text = state.connectionState === "reconnecting" ? "gateway unreachable — reconnecting…" : "connecting…";
+  } else if (now - state.lastResultAt > WAITING_AFTER_MS) {
+    text = "waiting for a camera";
+  }
+  if (el.textContent !== text) el.textContent = text;
+  el.hidden = !text;
+}
+
+async function main() {
+  exposeState();
+  const config = await fetchConfig();
+  const opts = readOptions(location.search, config);
+  for (const w of opts.warnings) console.warn(w);
+  if (opts.bg) document.documentElement.style.background = opts.bg;
+
+  const builtin = new BuiltinAvatar($("builtin"));
+  let avatar = builtin;
+  const hud = new Hud($("hud"));
+  const overlay = new LandmarkOverlay($("landmarks"));
+  hud.setVisible(opts.hud);
+  overlay.setVisible(opts.landmarks);
+  const filter = new RigFilter({ scale: opts.filterScale });
+  const view = { x: 0, y: 0, scale: 1 };
+
+  const resize = () => avatar.resize(window.innerWidth, window.innerHeight, window.devicePixelRatio || 1);
+  window.addEventListener("resize", resize);
+  resize();
+
+  chooseAvatar(opts, builtin).then((a) => {
+    avatar = a;
+    state.renderer = a.kind;
+    a.setView(view);
+    resize();
+  });
+
+  installControls(view, () => avatar, { hud, overlay });
+
+  const conn = new Connection(socketUrl(location.href, opts.wsPath, opts), {
+    onState: onConnectionState,
+    onMessage: (data) => onMessage(data, opts),
+  });
+  conn.start();
+
+  let lastHud = 0;
+  const frame = (now) => {
+    const tracking = now - state.lastFaceAt < FACE_STALE_MS;
+    const target = tracking ? state.target : idlePose(now);
+    state.rig = filter.filter(target, now);
+    avatar.setParams(state.rig, tracking);
+    avatar.render(now);
+    if (now - lastHud > 250) {
+      lastHud = now;
+      updateWaiting(now);
+      hud.update({ ...state, fps: fps(now) });
+      overlay.draw(tracking ? state.landmarks : null, state.imageSize, opts.mirror);
+    }
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}
+
+function installControls(view, currentAvatar, { hud, overlay }) {
+  window.addEventListener("keydown", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === "h") hud.toggle();
+    else if (ev.key === "l") overlay.toggle();
+    else if (ev.key === "n") $("note").classList.toggle("dismissed");
+    else if (ev.key === "0") Object.assign(view, { x: 0, y: 0, scale: 1 });
+    else return;
+    currentAvatar().setView(view);
+  });
+  // Drag to move, wheel to zoom, double-click to reset.
+  let drag = null;
+  window.addEventListener("pointerdown", (ev) => {
+    drag = { x: ev.clientX - view.x, y: ev.clientY - view.y };
+  });
+  window.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    view.x = ev.clientX - drag.x;
+    view.y = ev.clientY - drag.y;
+    currentAvatar().setView(view);
+  });
+  window.addEventListener("pointerup", () => {
+    drag = null;
+  });
+  window.addEventListener(
+    "wheel",
+    (ev) => {
+      ev.preventDefault();
+      view.scale = Math.min(5, Math.max(0.2, view.scale * Math.exp(-ev.deltaY * 0.0015)));
+      currentAvatar().setView(view);
+    },
+    { passive: false },
+  );
+  window.addEventListener("dblclick", () => {
+    Object.assign(view, { x: 0, y: 0, scale: 1 });
+    currentAvatar().setView(view);
+  });
+}
+
+main().catch((err) => {
+  console.error(err);
+  setNote(`viewer failed to start: ${err.message}`);
+});

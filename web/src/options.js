@@ -1,0 +1,69 @@
+// Page options from the query string and the gateway's /config.json. Pure,
+// so the one security rule here (?core= is honoured only when the gateway
+// allows it) is unit-tested.
+
+export const DEFAULT_CONFIG = Object.freeze({
+  model: "",
+  coreUrl: "https://cubism.live2d.com/sdk-web/cubismcore/live2dcubismcore.min.js",
+  allowCoreParam: false,
+  // relative, so a page served under a prefix talks to the socket under it
+  wsPath: "ws",
+});
+
+const FLAG_ON = new Set(["1", "true", "yes", "on", ""]);
+
+function flag(params, name, dflt) {
+  if (!params.has(name)) return dflt;
+  return FLAG_ON.has(params.get(name).toLowerCase());
+}
+
+function positive(params, name, dflt) {
+  const v = Number(params.get(name));
+  return params.has(name) && Number.isFinite(v) && v > 0 ? v : dflt;
+}
+
+/** "00ff00" / "#0f0" / "green" / "rgba(...)" -> a CSS colour, or "" (transparent). */
+export function cssColor(value) {
+  if (!value) return "";
+  const v = value.trim();
+  if (/^[0-9a-f]{3}([0-9a-f]{3})?([0-9a-f]{2})?$/i.test(v)) return `#${v}`; // '#' would start the URL fragment
+  if (/^#[0-9a-f]{3,8}$/i.test(v) || /^[a-z]+$/i.test(v) || /^(rgb|rgba|hsl|hsla)\([0-9.,%\s]+\)$/i.test(v)) return v;
+  return "";
+}
+
+/**
+ * @param {string} search location.search
+ * @param {object} config parsed /config.json (may be partial or empty)
+ * @returns {object} options plus `warnings` (strings for the console)
+ */
+export function readOptions(search, config = {}) {
+  const q = new URLSearchParams(search);
+  const cfg = { ...DEFAULT_CONFIG, ...(config && typeof config === "object" ? config : {}) };
+  const warnings = [];
+
+  let coreUrl = typeof cfg.coreUrl === "string" && cfg.coreUrl ? cfg.coreUrl : DEFAULT_CONFIG.coreUrl;
+  if (q.has("core")) {
+    if (cfg.allowCoreParam === true) coreUrl = q.get("core");
+    // A page that loads a script named by its own query string runs whatever
+    // a crafted link names: only the gateway's operator may allow that.
+    else warnings.push("?core= ignored: the gateway does not allow it (allowCoreParam is false); using config.coreUrl");
+  }
+
+  const bgRaw = q.get("bg") ?? "";
+  const bg = cssColor(bgRaw);
+  if (bgRaw && !bg) warnings.push(`?bg=${bgRaw} is not a colour; background stays transparent`);
+
+  return {
+    stream: q.get("stream") ?? "",
+    token: q.get("token") ?? "",
+    model: q.get("model") || (typeof cfg.model === "string" ? cfg.model : ""),
+    coreUrl,
+    wsPath: typeof cfg.wsPath === "string" && cfg.wsPath ? cfg.wsPath : DEFAULT_CONFIG.wsPath,
+    hud: flag(q, "hud", false),
+    landmarks: flag(q, "landmarks", false),
+    mirror: flag(q, "mirror", true),
+    bg,
+    filterScale: { minCutoff: positive(q, "mincutoff", 1), beta: positive(q, "beta", 1) },
+    warnings,
+  };
+}

@@ -1,0 +1,130 @@
+// Parsing of the gateway's /ws messages (see docs/protocol.md).
+//
+// Pure: no sockets, no DOM. Everything the socket hands us goes through
+// parseMessage(), so a malformed message fails here, in one tested place,
+// and the rest of the page only ever sees well-formed objects.
+import { decode } from "@msgpack/msgpack";
+
+export const NUM_LANDMARKS = 478;
+export const NUM_BLENDSHAPES = 52;
+
+// MediaPipe's blendshape order (ARKit names; "Left" is the subject's left).
+export const BLENDSHAPE_NAMES = Object.freeze([
+  "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+  "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
+  "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
+  "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
+  "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
+  "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
+  "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+  "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
+  "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
+  "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+  "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
+  "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft",
+  "noseSneerRight",
+]);
+
+export class ProtocolError extends Error {}
+
+const CONTROL_TYPES = new Set(["hello", "stream", "ended", "error"]);
+
+/**
+ * Turn one WebSocket message (string or ArrayBuffer/Uint8Array) into a plain
+ * object. Throws ProtocolError when it does not have the documented shape.
+ */
+export function parseMessage(data) {
+  if (typeof data === "string") return parseControl(data);
+  let bytes;
+  if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+  else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  else throw new ProtocolError(`unsupported message type ${typeof data}`);
+  let obj;
+  try {
+    obj = decode(bytes);
+  } catch (err) {
+    throw new ProtocolError(`binary message is not msgpack (${err.message})`);
+  }
+  if (!isMap(obj)) throw new ProtocolError("binary message is not a msgpack map");
+  if (obj.type !== "landmarks") throw new ProtocolError(`unknown binary message type ${JSON.stringify(obj.type)}`);
+  return parseLandmarks(obj);
+}
+
+function parseControl(text) {
+  let obj;
+  try {
+    obj = JSON.parse(text);
+  } catch {
+    throw new ProtocolError("text message is not JSON");
+  }
+  if (!isMap(obj) || typeof obj.type !== "string") throw new ProtocolError("text message has no type");
+  if (!CONTROL_TYPES.has(obj.type)) throw new ProtocolError(`unknown message type ${JSON.stringify(obj.type)}`);
+  switch (obj.type) {
+    case "hello":
+      return { type: "hello", streams: Array.isArray(obj.streams) ? obj.streams.filter(isMap).map(streamInfo) : [] };
+    case "stream":
+      return { type: "stream", ...streamInfo(obj) };
+    case "ended":
+      return { type: "ended", stream: String(obj.stream ?? "") };
+    default:
+      return { type: "error", code: obj.code ?? null, message: String(obj.message ?? "") };
+  }
+}
+
+function streamInfo(obj) {
+  return { stream: String(obj.stream ?? ""), imageSize: imageSize(obj.imageSize) };
+}
+
+function parseLandmarks(obj) {
+  if (typeof obj.stream !== "string") throw new ProtocolError("landmarks: stream is not a string");
+  if (!Array.isArray(obj.faces)) throw new ProtocolError("landmarks: faces is not a list");
+  const ts = {};
+  if (isMap(obj.ts)) {
+    for (const [k, v] of Object.entries(obj.ts)) if (Number.isFinite(v)) ts[k] = Number(v);
+  }
+  return {
+    type: "landmarks",
+    stream: String(obj.stream),
+    seq: Number.isFinite(obj.seq) ? Number(obj.seq) : -1,
+    imageSize: imageSize(obj.imageSize),
+    ts,
+    faces: obj.faces.map(parseFace),
+    worker: typeof obj.worker === "string" ? obj.worker : "",
+    error: isMap(obj.error) ? obj.error : null,
+  };
+}
+
+function parseFace(face, i) {
+  if (!isMap(face)) throw new ProtocolError(`face ${i}: not a map`);
+  return {
+    landmarks: floats(face.landmarks, NUM_LANDMARKS * 3, `face ${i} landmarks`),
+    // blendshapes and matrix are optional for the viewer: the rig falls back
+    // to KalidoKit's landmark geometry when they are absent.
+    blendshapes: face.blendshapes == null ? null : floats(face.blendshapes, NUM_BLENDSHAPES, `face ${i} blendshapes`),
+    matrix: face.matrix == null ? null : floats(face.matrix, 16, `face ${i} matrix`),
+  };
+}
+
+/** msgpack bin -> Float32Array, read as little-endian whatever the host order. */
+export function floats(bin, count, what) {
+  if (!(bin instanceof Uint8Array)) throw new ProtocolError(`${what}: expected bin`);
+  if (bin.byteLength !== count * 4) {
+    throw new ProtocolError(`${what}: expected ${count} float32 (${count * 4} bytes), got ${bin.byteLength} bytes`);
+  }
+  // decode() hands out views into the message buffer at arbitrary offsets, so
+  // read through a DataView instead of aliasing a Float32Array on it.
+  const view = new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+  return out;
+}
+
+function imageSize(obj) {
+  const w = isMap(obj) ? Number(obj.width) : NaN;
+  const h = isMap(obj) ? Number(obj.height) : NaN;
+  return w > 0 && h > 0 ? { width: w, height: h } : null;
+}
+
+function isMap(x) {
+  return x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
+}
