@@ -9,8 +9,12 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.support import media
-from tests.support.frames import decode
+try:
+    from tests.support import media
+    from tests.support.frames import decode
+except ImportError:  # pytest put tests/ itself on sys.path
+    from support import media
+    from support.frames import decode
 
 MODEL = Path(__file__).resolve().parents[1] / "services" / "landmarker" / "face_landmarker.task"
 

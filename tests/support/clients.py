@@ -69,7 +69,12 @@ class Camera:
 
     async def stream_frames(self, frames: list[bytes], fps: float, duration: float | None = None,
                             count: int | None = None) -> int:
-        """Send frames in a loop at ``fps`` (0: as fast as the socket takes them)."""
+        """Send frames in a loop at ``fps`` (0: as fast as the socket takes them).
+
+        Stops after ``count`` frames or ``duration`` seconds; with neither, after one pass.
+        """
+        if count is None and duration is None:
+            count = len(frames)
         sent, start = 0, time.monotonic()
         while (count is None or sent < count) and (duration is None or time.monotonic() - start < duration):
             await self.send(frames[sent % len(frames)])

