@@ -1,0 +1,54 @@
+# live2d-pose: `make run` sets everything up and runs it; `make test` runs the tests.
+# Both work on a fresh clone: they create .venv, install the Python package,
+# build the viewer with npm, and (for tests, as root) install Debian's chromium.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP  := $(VENV)/.installed
+WEB_STAMP := web/node_modules/.installed
+WEB_BUILD := web/dist/index.html
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-python test-web soak bench web system-deps clean
+
+setup: $(PY_STAMP) $(WEB_BUILD)
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[landmarker,test,bench,fast]"
+	touch $@
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_BUILD): $(WEB_STAMP) web/build.mjs $(wildcard web/src/*)
+	cd web && npm run build
+
+web: $(WEB_BUILD)
+
+run: setup
+	$(BIN)/live2d-pose up $(ARGS)
+
+system-deps:
+	scripts/install-system-deps.sh
+
+test: setup system-deps test-web test-python
+
+test-web: $(WEB_STAMP)
+	cd web && npm test
+
+test-python: $(PY_STAMP) $(WEB_BUILD)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+soak: setup system-deps
+	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/live2d-pose bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist .cache bench/results .pytest_cache
