@@ -14,7 +14,8 @@ Protocol (docs/protocol.md): wait for {"type": "initialized"}, send
 {"imageSize": {...}}, wait for {"type": "ok"} and {"type": "ready"} (its
 viewer URL is logged), then send binary JPEG frames at most --fps a second.
 The client reconnects with capped exponential backoff (0.5 s to 10 s) and
-exits 2 when ingest rejects it for good (close code 1003, 1008 or 1009).
+exits 2 when ingest rejects it for good (close code 1003, 1008 or 1009, or an
+HTTP 4xx answer to the WebSocket handshake, e.g. a wrong token or path).
 
 This file is standalone on purpose (copy it onto the camera host): it needs
 only the standard library, websockets (8 or newer), OpenCV and numpy, and it
@@ -55,8 +56,10 @@ def build_url(server=None, ip=None, port=None, stream=None, token=None):
             host = "[%s]" % host  # IPv6 literal
         server = "ws://%s:%d%s" % (host, port or DEFAULT_PORT, DEFAULT_PATH)
     parts = urlsplit(server)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("stream", "token")]
-    query += [(k, v) for k, v in (("stream", stream), ("token", token)) if v]
+    # --stream / --token win over the same keys in --server's query; others are kept.
+    overrides = dict((k, v) for k, v in (("stream", stream), ("token", token)) if v)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in overrides]
+    query += sorted(overrides.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -234,7 +237,7 @@ def encode(frame, quality):
 
 
 async def expect(ws, wanted, timeout):
-    """Wait for the text message {"type": wanted}; a server error raises."""
+    """Wait for the text message {"type": wanted}; errors are logged, a close raises."""
     while True:
         raw = await asyncio.wait_for(ws.recv(), timeout)
         try:
@@ -245,8 +248,9 @@ async def expect(ws, wanted, timeout):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == wanted:
             return message
-        if kind == "error":
-            raise RuntimeError("ingest refused: %s" % message.get("message", message))
+        if kind == "error":  # ingest closes the socket next when it cannot go on
+            LOG.warning("ingest: %s (%s)", message.get("message"), message.get("code"))
+            continue
         LOG.debug("ignoring %r while waiting for %r", message, wanted)
 
 
@@ -290,6 +294,12 @@ async def send_frames(ws, slot, args, stats):
             return
 
 
+def http_status(exc):
+    """The HTTP status of a refused WebSocket handshake (old and new websockets)."""
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) or getattr(exc, "status_code", None)
+
+
 async def session(url, size, slot, args, stats, stop, backoff):
     """One connection: returns DONE (stop), RETRY (reconnect) or FATAL."""
     try:
@@ -299,6 +309,10 @@ async def session(url, size, slot, args, stats, stop, backoff):
         LOG.error("bad server URL: %s", exc)
         return FATAL
     except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+        status = http_status(exc)
+        if status and 400 <= status < 500 and status != 429:
+            LOG.error("ingest refused the connection: HTTP %s", status)
+            return FATAL
         LOG.warning("cannot connect to %s: %s", url, exc or type(exc).__name__)
         return RETRY
     tasks = []
@@ -323,7 +337,7 @@ async def session(url, size, slot, args, stats, stop, backoff):
             return FATAL
         LOG.warning("connection closed (%s %s)", code, ws.close_reason or "")
         return RETRY
-    except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
+    except (OSError, asyncio.TimeoutError) as exc:
         LOG.warning("session failed: %s", exc or type(exc).__name__)
         return RETRY
     finally:

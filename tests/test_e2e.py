@@ -153,3 +153,31 @@ def test_camera_reconnect_with_same_stream_id(pipeline):
     viewer = run(body())
     seqs = [r.seq for r in viewer.results]
     assert seqs.count(1) == 2, "the second connection starts at seq 1 and is not dropped as stale"
+
+
+@pytest.mark.parametrize("source", ["image", "video"])
+def test_camera_command_makes_results_flow(pipeline, tmp_path, source):
+    """`live2d-pose camera --source IMAGE_OR_VIDEO`, the README's way in, against real ingest."""
+    import subprocess
+    import sys
+
+    if source == "image":
+        path = tmp_path / "face.jpg"
+        path.write_bytes(astronaut_frame())
+    else:
+        path = media.media_path("single_face.mp4")
+    command = [sys.executable, "-m", "live2d_pose", "camera", "--server",
+               pipeline.camera_url + "?stream=cli-" + source, "--source", str(path),
+               "--fps", "15", "--max-frames", "30"]
+
+    async def body():
+        async with Viewer(pipeline.viewer_url("stream=cli-" + source)) as viewer:
+            process = await asyncio.create_subprocess_exec(*command, stderr=subprocess.PIPE)
+            _, stderr = await asyncio.wait_for(process.communicate(), 60)
+            assert process.returncode == 0, stderr.decode()
+            await viewer.wait_for_results(20)
+            return viewer.results, stderr.decode()
+
+    results, log = run(body())
+    assert all(len(r.faces) == 1 for r in results)
+    assert "viewer" in log.lower()  # the camera tells the user where to look
