@@ -236,22 +236,28 @@ def encode(frame, quality):
     return buf.tobytes()
 
 
+def parse_message(raw):
+    """A server text message as a dict ({} when it is not a JSON object);
+    error messages are logged here, wherever they arrive."""
+    try:
+        message = json.loads(raw)
+    except (TypeError, ValueError):
+        message = None
+    if not isinstance(message, dict):
+        LOG.warning("ignoring a message that is not a JSON object: %.80r", raw)
+        return {}
+    if message.get("type") == "error":
+        LOG.warning("ingest: %s (%s)", message.get("message"), message.get("code"))
+    return message
+
+
 async def expect(ws, wanted, timeout):
-    """Wait for the text message {"type": wanted}; errors are logged, a close raises."""
+    """Wait for the text message {"type": wanted}; a close raises ConnectionClosed
+    (after an error, ingest closes the socket when it cannot go on)."""
     while True:
-        raw = await asyncio.wait_for(ws.recv(), timeout)
-        try:
-            message = json.loads(raw)
-        except (TypeError, ValueError):
-            LOG.warning("ignoring a non-JSON message during the handshake")
-            continue
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == wanted:
+        message = parse_message(await asyncio.wait_for(ws.recv(), timeout))
+        if message.get("type") == wanted:
             return message
-        if kind == "error":  # ingest closes the socket next when it cannot go on
-            LOG.warning("ingest: %s (%s)", message.get("message"), message.get("code"))
-            continue
-        LOG.debug("ignoring %r while waiting for %r", message, wanted)
 
 
 async def handshake(ws, size, timeout):
@@ -264,16 +270,8 @@ async def handshake(ws, size, timeout):
 async def log_server_messages(ws):
     while True:
         raw = await ws.recv()  # ConnectionClosed ends the session
-        if isinstance(raw, bytes):
-            continue
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            message = raw
-        if isinstance(message, dict) and message.get("type") == "error":
-            LOG.warning("ingest: %s (%s)", message.get("message"), message.get("code"))
-        else:
-            LOG.info("ingest says %s", raw[:200])
+        if not isinstance(raw, bytes) and parse_message(raw).get("type") != "error":
+            LOG.info("ingest says %.200s", raw)
 
 
 async def send_frames(ws, slot, args, stats):
@@ -301,7 +299,8 @@ def http_status(exc):
 
 
 async def session(url, size, slot, args, stats, stop, backoff):
-    """One connection: returns DONE (stop), RETRY (reconnect) or FATAL."""
+    """One connection: returns DONE (stop), RETRY (reconnect) or FATAL.
+    The stream id ingest gave is kept in stats["stream"]."""
     try:
         ws = await asyncio.wait_for(websockets.connect(
             url, max_size=2 ** 20, ping_interval=20, ping_timeout=20, close_timeout=2), args.timeout)
@@ -313,12 +312,13 @@ async def session(url, size, slot, args, stats, stop, backoff):
         if status and 400 <= status < 500 and status != 429:
             LOG.error("ingest refused the connection: HTTP %s", status)
             return FATAL
-        LOG.warning("cannot connect to %s: %s", url, exc or type(exc).__name__)
+        LOG.warning("cannot connect to %s: %s", url.split("?")[0], exc or type(exc).__name__)
         return RETRY
     tasks = []
     try:
         ready = await handshake(ws, size, args.timeout)
         backoff.reset()
+        stats["stream"] = ready.get("stream") or stats["stream"]
         LOG.info("streaming %dx%d as %r; open the viewer at %s",
                  size[0], size[1], ready.get("stream"), ready.get("viewer"))
         tasks = [asyncio.ensure_future(c) for c in
@@ -335,7 +335,7 @@ async def session(url, size, slot, args, stats, stop, backoff):
             LOG.error("ingest closed the connection: %s (%s, %s)", code,
                       FATAL_CLOSE_CODES[code], ws.close_reason)
             return FATAL
-        LOG.warning("connection closed (%s %s)", code, ws.close_reason or "")
+        LOG.warning("connection closed (%s%s)", code, " " + ws.close_reason if ws.close_reason else "")
         return RETRY
     except (OSError, asyncio.TimeoutError) as exc:
         LOG.warning("session failed: %s", exc or type(exc).__name__)
@@ -366,15 +366,18 @@ async def run(args):
         LOG.error("%s", exc)
         pool.shutdown(wait=False)
         return 1
-    slot, stats, backoff = LatestFrame(), {"sent": 0, "bytes": 0, "reconnects": 0}, Backoff()
+    slot, backoff = LatestFrame(), Backoff()
+    stats = {"sent": 0, "bytes": 0, "reconnects": 0, "stream": args.stream}
     reader = asyncio.ensure_future(read_frames(source, slot, pool))
     started, outcome = time.time(), RETRY
     try:
         if not await until_stopped(slot.first(), stop):  # the first frame fixes the size
             return 0
-        url = build_url(args.server, args.ip, args.port, args.stream, args.token)
-        LOG.info("camera %s (%s) -> %s", args.source, kind, url.split("?")[0])
+        LOG.info("camera %s (%s) -> %s", args.source, kind,
+                 build_url(args.server, args.ip, args.port).split("?")[0])
         while not stop.is_set():
+            # after a reconnect, ask for the same stream id, so viewer links keep working
+            url = build_url(args.server, args.ip, args.port, stats["stream"], args.token)
             outcome = await session(url, source.size, slot, args, stats, stop, backoff)
             if outcome != RETRY or slot.frame is EOF or stop.is_set():
                 break

@@ -7,6 +7,7 @@
     live2d-pose camera --source S    example camera client
     live2d-pose bench                benchmark against bare MediaPipe
     live2d-pose health ...           container health check
+    live2d-pose keys DIR             CurveZMQ key pair for the internal ZeroMQ links
 """
 
 from __future__ import annotations
@@ -49,14 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     # standalone script, and the benchmark has many knobs of its own.
     for name, text in (("camera", "stream a webcam, CSI camera, video or image to ingest"),
                        ("bench", "benchmark the pipeline against bare MediaPipe"),
-                       ("health", "exit 0 when a service is healthy (for containers)")):
+                       ("health", "exit 0 when a service is healthy (for containers)"),
+                       ("keys", "write a CurveZMQ key pair (encrypted ZeroMQ to remote workers)")):
         sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("camera", "bench", "health"):
+    if argv and argv[0] in ("camera", "bench", "health", "keys"):
         return _run_passthrough(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "up":
@@ -70,6 +72,8 @@ def _run_passthrough(command: str, argv: list[str]) -> int:
         from live2d_pose.camera import main as run
     elif command == "bench":
         from live2d_pose.bench.run import main as run
+    elif command == "keys":
+        from live2d_pose.curve import main as run
     else:
         from live2d_pose.health import main as run
     return run(argv) or 0

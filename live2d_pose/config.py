@@ -54,6 +54,10 @@ class IngestConfig(CommonConfig):
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
     worker_timeout: float = setting(1.0, "a worker silent this long (seconds) is declared dead")
     stream_affinity: bool = setting(True, "keep each stream on one worker (tracking state carries over)")
+    curve_secret_key_file: str = setting(
+        "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
+    curve_server_key: str = setting(
+        "", "gateway's CurveZMQ public key or key file (default: from --curve-secret-key-file)")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class LandmarkerConfig(CommonConfig):
     max_pixels: int = setting(3840 * 2160, "largest image decoded, width x height")
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
+    curve_server_key: str = setting(
+        "", "CurveZMQ public key (Z85 or server.key file) of ingest and gateway; empty: plaintext")
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class GatewayConfig(CommonConfig):
     allowed_origins: str = setting("", "comma-separated Origin allow-list for /ws (empty: any)")
     max_viewers: int = setting(64, "most viewers connected at once")
     stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
+    curve_secret_key_file: str = setting(
+        "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
 
 
 C = TypeVar("C")

@@ -11,6 +11,7 @@ sent zero-copy and never packed into msgpack. See docs/protocol.md.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ import numpy as np
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = 52
 MAX_STREAM_ID_LENGTH = 64
+# What ingest accepts from cameras; results and events from elsewhere are held to it too,
+# since stream ids end up in /metrics labels and on the viewer page.
+STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # ingest <-> landmarker (ROUTER / DEALER)
 READY = b"READY"  # worker -> ingest: I am idle, send me a frame (metadata: worker info)
@@ -194,7 +198,7 @@ class Result:
         if not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in ts.items()):
             raise WireError("result: 'ts' must map names to numbers")
         stream = _require(obj, "stream", str, what)
-        if not stream or len(stream) > MAX_STREAM_ID_LENGTH:
+        if len(stream) > MAX_STREAM_ID_LENGTH or not STREAM_ID.fullmatch(stream):
             raise WireError("result: bad stream id")
         return cls(stream=stream, seq=_require(obj, "seq", int, what),
                    width=_require(size, "width", int, what), height=_require(size, "height", int, what),
@@ -215,7 +219,7 @@ def decode_event(data: bytes | memoryview) -> dict:
     if kind not in ("stream", "ended"):
         raise WireError(f"event: unknown type {kind!r}")
     stream = _require(obj, "stream", str, "event")
-    if not stream or len(stream) > MAX_STREAM_ID_LENGTH:
+    if len(stream) > MAX_STREAM_ID_LENGTH or not STREAM_ID.fullmatch(stream):
         raise WireError("event: bad stream id")
     if kind == "stream":
         size = _require(obj, "imageSize", dict, "event")

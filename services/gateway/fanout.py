@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 MAX_CONTROL_MESSAGES = 16
+MAX_ENDED = 1024  # ended streams remembered (see Fanout.ended)
 
 
 class Mailbox:
@@ -90,6 +91,9 @@ class Fanout:
         self.stream_timeout = stream_timeout
         self.streams: dict[str, StreamInfo] = {}
         self.viewers: set[Viewer] = set()
+        # streams ingest said ended, and when: a result still in flight then must not bring
+        # the stream back (viewers following the latest would switch to a dead stream)
+        self.ended: dict[str, float] = {}
 
     # ------------------------------------------------------------ viewers
 
@@ -117,6 +121,7 @@ class Fanout:
     def stream_started(self, stream: str, width: int, height: int, now: float,
                        session: int = 0) -> None:
         """Ingest announced a stream (new, resized, reconnected, or just a reminder)."""
+        self.ended.pop(stream, None)
         info = self.streams.get(stream)
         if info is None:
             info = self.streams[stream] = StreamInfo(stream, width, height, started=now)
@@ -127,7 +132,12 @@ class Fanout:
         info.width, info.height = width, height
         self._retarget_all(announce=changed)
 
-    def stream_ended(self, stream: str) -> None:
+    def stream_ended(self, stream: str, ended_at: float | None = None) -> None:
+        """A stream is over; with ``ended_at`` (ingest said so), late results are dropped for a while."""
+        if ended_at is not None:
+            self.ended[stream] = ended_at
+            if len(self.ended) > MAX_ENDED:  # oldest first: dicts keep insertion order
+                del self.ended[next(iter(self.ended))]
         if self.streams.pop(stream, None) is None:
             return
         for viewer in self.viewers:
@@ -139,6 +149,8 @@ class Fanout:
     def expire(self, now: float) -> list[str]:
         """End streams without results for stream_timeout (ingest gone, say)."""
         gone = [s.stream for s in self.streams.values() if now - s.last_result > self.stream_timeout]
+        for stream in [s for s, at in self.ended.items() if now - at > self.stream_timeout]:
+            del self.ended[stream]
         for stream in gone:
             self.stream_ended(stream)
         return gone
@@ -149,6 +161,8 @@ class Fanout:
               encoded: bytes, now: float) -> bool:
         """Hand an encoded result to its viewers; False when it was stale and dropped."""
         info = self.streams.get(stream)
+        if info is None and stream in self.ended and now - self.ended[stream] <= self.stream_timeout:
+            return False  # a late result of a stream that has ended
         if info is None:  # gateway restarted, or the event was lost: learn it from the result
             self.stream_started(stream, width, height, now)
             info = self.streams[stream]

@@ -24,7 +24,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import wire
+from live2d_pose import curve, wire
 from live2d_pose.config import GatewayConfig, redacted
 from live2d_pose.gateway import pages
 from live2d_pose.gateway.fanout import Fanout, Viewer
@@ -33,6 +33,9 @@ log = logging.getLogger("live2d_pose.gateway")
 
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+# Seconds a closing handshake may take: a peer gone off Wi-Fi (or a sleeping tab) never
+# answers, and shutdown must not wait websockets' default 10 s per connection.
+CLOSE_TIMEOUT = 2.0
 
 
 class GatewayServer:
@@ -57,7 +60,8 @@ class GatewayServer:
                 loop.add_signal_handler(sig, self.stopping.set)
         async with serve(self._handle_viewer, self.config.host, self.config.http_port,
                          process_request=self._process_request, max_size=4096, max_queue=4,
-                         ping_interval=10, ping_timeout=20, compression=None) as server:
+                         ping_interval=10, ping_timeout=20, close_timeout=CLOSE_TIMEOUT,
+                         compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("gateway listening: viewer http://%s:%d/, results %s; settings %s",
                      self.config.host, self.port, self.results_endpoint, redacted(self.config))
@@ -77,6 +81,7 @@ class GatewayServer:
 
     def _open_zmq(self) -> None:
         self.pull.setsockopt(zmq.RCVHWM, 256)
+        curve.make_server(self.pull, self.config.curve_secret_key_file)  # before bind
         if self.config.results_bind.endswith(":0"):
             base = self.config.results_bind.rsplit(":", 1)[0]
             self.results_endpoint = f"{base}:{self.pull.bind_to_random_port(base)}"
@@ -134,14 +139,18 @@ class GatewayServer:
     # ------------------------------------------------------------ viewers
 
     async def _handle_viewer(self, websocket: ServerConnection) -> None:
-        params = parse_qs(websocket.request.path.partition("?")[2], max_num_fields=16)
-        refusal = self._refusal(params.get("token", [""])[0])
+        try:
+            token, wanted = parse_viewer_query(websocket.request.path)
+        except ViewerError as exc:
+            token, wanted = None, None
+            refusal = (CLOSE_POLICY, exc.code, str(exc))
+        else:
+            refusal = self._refusal(token)
         if refusal:
             self.counters["viewers_rejected"] += 1
             await _send_error_and_close(websocket, *refusal)
             return
-        wanted = params.get("stream", [None])[0]
-        viewer = self.fanout.add_viewer(wanted[:wire.MAX_STREAM_ID_LENGTH] if wanted else None)
+        viewer = self.fanout.add_viewer(wanted)
         self.counters["viewers_total"] += 1
         log.info("viewer %s connected (stream=%s, %d viewers)", _peer(websocket), wanted or "latest",
                  len(self.fanout.viewers))
@@ -209,7 +218,7 @@ class GatewayServer:
                 session = event.get("session") if isinstance(event.get("session"), int) else 0
                 self.fanout.stream_started(event["stream"], size["width"], size["height"], now, session)
             else:
-                self.fanout.stream_ended(event["stream"])
+                self.fanout.stream_ended(event["stream"], ended_at=now)
         else:
             raise wire.WireError(f"unknown command {command[:16]!r}")
 
@@ -219,6 +228,24 @@ class GatewayServer:
             for stream in self.fanout.expire(time.monotonic()):
                 log.info("stream %s: no results for %.0f s, marked ended", stream,
                          self.config.stream_timeout)
+
+
+class ViewerError(ValueError):
+    """A /ws request the gateway refuses before it becomes a viewer."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def parse_viewer_query(path: str) -> tuple[str, str | None]:
+    """(token, stream or None) from ``/ws?stream=ID&token=SECRET``; ViewerError when unusable."""
+    try:
+        params = parse_qs(path.partition("?")[2], max_num_fields=16)
+    except ValueError:  # more than 16 fields
+        raise ViewerError("bad_query", "too many query parameters") from None
+    wanted = params.get("stream", [None])[0]
+    return params.get("token", [""])[0], wanted[:wire.MAX_STREAM_ID_LENGTH] if wanted else None
 
 
 async def _send_error_and_close(websocket: ServerConnection, close_code: int, code: str,
@@ -235,5 +262,9 @@ def _peer(websocket: ServerConnection) -> str:
 
 
 def main(config: GatewayConfig) -> int:
-    asyncio.run(GatewayServer(config).run())
+    try:
+        asyncio.run(GatewayServer(config).run())
+    except curve.CurveError as exc:
+        log.error("%s", exc)
+        return 2
     return 0

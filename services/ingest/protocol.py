@@ -49,7 +49,10 @@ def parse_request_path(path: str) -> CameraRequest:
     route, _, query = path.partition("?")
     if route not in CAMERA_PATHS:
         raise CameraError("unknown_path", f"unknown path {route!r}; cameras connect to /image")
-    params = parse_qs(query, max_num_fields=16)
+    try:
+        params = parse_qs(query, max_num_fields=16)
+    except ValueError:  # more than 16 fields
+        raise CameraError("bad_query", "too many query parameters", CLOSE_POLICY) from None
     stream = params.get("stream", [None])[0]
     if stream is not None:
         check_stream_id(stream)
@@ -57,7 +60,7 @@ def parse_request_path(path: str) -> CameraRequest:
 
 
 def check_stream_id(stream: str) -> str:
-    if len(stream) > MAX_STREAM_ID_LENGTH or not _STREAM_ID.match(stream):
+    if len(stream) > MAX_STREAM_ID_LENGTH or not _STREAM_ID.fullmatch(stream):  # "$" allows "\n"
         raise CameraError("bad_stream_id", "stream ids are 1-64 letters, digits, '.', '_' or '-'",
                           CLOSE_POLICY)
     return stream

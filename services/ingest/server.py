@@ -24,7 +24,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import wire
+from live2d_pose import curve, wire
 from live2d_pose.config import IngestConfig, redacted
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, StreamStats
@@ -33,6 +33,9 @@ from live2d_pose.ingest.protocol import CameraError
 log = logging.getLogger("live2d_pose.ingest")
 
 ERRORS_PER_SECOND = 5  # worker-reported frame errors relayed to one camera
+# Seconds a closing handshake may take: a peer gone off Wi-Fi (or a sleeping tab) never
+# answers, and shutdown must not wait websockets' default 10 s per connection.
+CLOSE_TIMEOUT = 2.0
 
 
 class RateLimiter:
@@ -97,7 +100,7 @@ class IngestServer:
         async with serve(self._handle_camera, self.config.host, self.config.port,
                          process_request=self._process_request,
                          max_size=2 * self.config.max_frame_bytes,  # our own check answers first
-                         max_queue=4, ping_interval=10, ping_timeout=20,
+                         max_queue=4, ping_interval=10, ping_timeout=20, close_timeout=CLOSE_TIMEOUT,
                          compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
@@ -118,6 +121,7 @@ class IngestServer:
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished worker raises, never drops silently
         self.router.setsockopt(zmq.SNDHWM, 16)
         self.router.setsockopt(zmq.RCVHWM, 1000)
+        curve.make_server(self.router, self.config.curve_secret_key_file)  # before bind
         if self.config.workers_bind.endswith(":0"):
             port = self.router.bind_to_random_port(self.config.workers_bind.rsplit(":", 1)[0])
             self.workers_endpoint = f"{self.config.workers_bind.rsplit(':', 1)[0]}:{port}"
@@ -125,6 +129,9 @@ class IngestServer:
             self.router.bind(self.config.workers_bind)
         self.events.setsockopt(zmq.SNDHWM, 100)
         self.events.setsockopt(zmq.LINGER, 100)
+        server_key = self.config.curve_server_key or (
+            curve.load_secret(self.config.curve_secret_key_file)[0] if self.config.curve_secret_key_file else "")
+        curve.make_client(self.events, server_key)
         self.events.connect(self.config.gateway)
 
     def _close_zmq(self) -> None:
@@ -345,7 +352,14 @@ class IngestServer:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval)
             for identity in list(self.dispatcher.workers):
-                await self._send_worker(identity, [wire.HEARTBEAT])
+                if not await self._send_worker(identity, [wire.HEARTBEAT]):
+                    # its connection is gone (a killed process): move its streams now, not after
+                    # worker_timeout; a stuck worker with a live connection still waits for that
+                    worker = self.dispatcher.workers.get(identity)
+                    log.warning("worker %s disconnected: its streams move",
+                                worker.name if worker else identity.hex())
+                    self.totals["workers_dead"] += 1
+                    await self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
             await self._execute(self.dispatcher.expire(time.monotonic()))
             for camera in self.cameras.values():  # a restarted gateway learns sizes again
                 if camera.seq % 50 == 0:
@@ -364,6 +378,9 @@ class IngestServer:
         for identity, frame in actions.dispatch:
             frame.meta.ts_dispatch = wire.now_ms()
             if not await self._send_worker(identity, wire.frame_message(frame.meta, frame.image)):
+                worker = self.dispatcher.workers.get(identity)
+                log.warning("worker %s disconnected: its streams move", worker.name if worker else identity.hex())
+                self.totals["workers_dead"] += 1
                 await self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
 
     async def _send_worker(self, identity: bytes, parts: list) -> bool:
@@ -386,5 +403,9 @@ def _peer(websocket: ServerConnection) -> str:
 
 
 def main(config: IngestConfig) -> int:
-    asyncio.run(IngestServer(config).run())
+    try:
+        asyncio.run(IngestServer(config).run())
+    except curve.CurveError as exc:
+        log.error("%s", exc)
+        return 2
     return 0

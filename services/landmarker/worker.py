@@ -20,7 +20,7 @@ from pathlib import Path
 
 import zmq
 
-from live2d_pose import wire
+from live2d_pose import curve, wire
 from live2d_pose.config import BUNDLED_FACE_MODEL, BUNDLED_FACE_MODEL_SHA256, LandmarkerConfig, redacted
 from live2d_pose.imageinfo import ImageError
 from live2d_pose.landmarker.detector import FaceDetector, ModelError, decode_image, load_model
@@ -54,6 +54,7 @@ class Worker:
         self.last_heard = time.monotonic()
         self.last_sent = 0.0
         self.reconnect_delay = config.heartbeat_interval
+        self.server_key = curve.load_public(config.curve_server_key) if config.curve_server_key else b""
 
     def stop(self, *_: object) -> None:
         self.running = False
@@ -61,6 +62,7 @@ class Worker:
     def run(self) -> None:
         self.results.setsockopt(zmq.SNDHWM, 64)
         self.results.setsockopt(zmq.LINGER, 200)
+        curve.make_client(self.results, self.server_key)
         self.results.connect(self.config.gateway)
         self._connect()
         log.info("landmarker %s: ingest %s, gateway %s; settings %s", self.name,
@@ -77,6 +79,7 @@ class Worker:
         self.ingest = self.context.socket(zmq.DEALER)
         self.ingest.setsockopt(zmq.LINGER, 0)
         self.ingest.setsockopt(zmq.RCVHWM, 16)
+        curve.make_client(self.ingest, self.server_key)
         self.ingest.connect(self.config.ingest)
         self._send([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid(),
                                                  "max_faces": self.config.max_faces})])
@@ -183,7 +186,7 @@ def _expected_sha256(config: LandmarkerConfig) -> str:
 def main(config: LandmarkerConfig) -> int:
     try:
         worker = Worker(config)
-    except ModelError as exc:
+    except (ModelError, curve.CurveError) as exc:
         log.error("%s", exc)
         return 2
     signal.signal(signal.SIGTERM, worker.stop)
