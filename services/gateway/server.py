@@ -261,9 +261,19 @@ def _peer(websocket: ServerConnection) -> str:
     return f"{address[0]}:{address[1]}" if address else "?"
 
 
+def _run(coroutine) -> None:
+    """Run on uvloop when it is installed (extra "fast"): less CPU per message than asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+    else:
+        uvloop.run(coroutine)
+
+
 def main(config: GatewayConfig) -> int:
     try:
-        asyncio.run(GatewayServer(config).run())
+        _run(GatewayServer(config).run())
     except curve.CurveError as exc:
         log.error("%s", exc)
         return 2

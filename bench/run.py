@@ -1,0 +1,326 @@
+"""``live2d-pose bench``: the real pipeline against bare MediaPipe on this machine.
+
+For each scenario it starts ingest, W landmarkers and the gateway as real
+processes (tests/support/pipeline.py), connects one viewer per stream, then
+replays S camera streams of the same astronaut JPEG frames at F fps each
+(``0``: as fast as the socket takes them) through the origin camera protocol
+for T seconds after a short warm-up. Then, in the same run, it measures the
+bare ceiling: W processes looping decode + ``detect_for_video`` with no
+sockets (bench/bare.py). Results go to bench/results/ as JSON, a markdown
+table and PNG plots.
+
+    live2d-pose bench                       # default set, a few minutes on 2 cores
+    live2d-pose bench --quick               # about a minute
+    live2d-pose bench --scenarios flood --workers 2 --affinity both
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path and (REPO / "tests" / "support").is_dir():
+    sys.path.insert(0, str(REPO))  # tests.support: the pipeline runner and protocol clients
+
+log = logging.getLogger("live2d_pose.bench")
+
+DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling")
+NUM_FRAMES = 60  # distinct frames replayed in a loop (about 2 s of motion at 30 fps)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    streams: int
+    fps: float  # per stream; 0: flood
+    workers: int
+    affinity: bool = True
+    group: str = ""  # "scaling" for the 1..W sweep
+
+    @property
+    def saturated(self) -> bool:
+        return self.fps == 0 or self.group == "scaling"
+
+
+def default_workers() -> int:
+    from live2d_pose.supervisor import UpConfig
+
+    return UpConfig().workers
+
+
+def build_scenarios(names: list[str], workers: int, max_workers: int, affinity: str,
+                    fps_override: float | None, streams_override: int | None,
+                    scaling_fps: float = 0.0) -> list[Scenario]:
+    affinities = {"on": [True], "off": [False], "both": [True, False]}[affinity]
+    out: list[Scenario] = []
+    for name in names:
+        for aff in affinities:
+            suffix = "" if aff else "-noaff"
+            if name == "scaling":
+                for w in range(1, max_workers + 1):
+                    out.append(Scenario(f"scaling-w{w}{suffix}", w, scaling_fps, w, aff, "scaling"))
+                continue
+            if name == "1x30":
+                s, f = 1, 30.0
+            elif name == "4x30":
+                s, f = 4, 30.0
+            elif name == "flood":
+                s, f = 1, 0.0
+            elif "x" in name:  # SxF, e.g. 2x60
+                s_text, f_text = name.split("x", 1)
+                s, f = int(s_text), float(f_text)
+            else:
+                raise SystemExit(f"unknown scenario {name!r}; known: 1x30, 4x30, flood, scaling, SxF")
+            s = streams_override or s
+            f = f if fps_override is None else fps_override
+            out.append(Scenario(name + suffix, s, f, workers, aff))
+    return out
+
+
+def scaling_fps(requested: float | None, extra_env: dict[str, str]) -> float:
+    """Saturate without flooding: ingest accepts at most max_fps per camera and throws the
+    rest away at the door, so offering exactly max_fps loads the workers as a flood does
+    while the sockets do no useless work (a raw flood is the `flood` scenario)."""
+    if requested is not None:
+        return requested
+    from live2d_pose.config import IngestConfig, from_sources
+
+    return float(from_sources(IngestConfig, environ={**os.environ, **extra_env}).max_fps)
+
+
+# ---------------------------------------------------------------- one pipeline run
+
+
+async def _drive(pipe, scenario: Scenario, frames: list[bytes], warmup: float, duration: float,
+                 sample_rss) -> dict:
+    from tests.support.clients import Camera, Viewer
+
+    ids = [f"bench{i}" for i in range(scenario.streams)]
+    viewers = [Viewer(pipe.viewer_url(f"stream={sid}")) for sid in ids]
+    cameras = [Camera(f"{pipe.camera_url}?stream={sid}") for sid in ids]
+    for client in viewers + cameras:
+        await client.__aenter__()
+    sent = [0] * len(cameras)  # frames sent inside the measured window
+    window: dict[str, float] = {}
+    begin = time.monotonic()
+    measure_at, stop_at = begin + warmup, begin + warmup + duration
+
+    async def send(index: int, camera) -> None:
+        count, offset = 0, index * 7  # streams start at different frames
+        # independent cameras are not in step: spread the streams' phases over one frame interval
+        phase = begin + (index / (scenario.streams * scenario.fps) if scenario.fps > 0 else 0.0)
+        await asyncio.sleep(max(0.0, phase - time.monotonic()))
+        while (now := time.monotonic()) < stop_at:
+            await camera.send(frames[(offset + count) % len(frames)])
+            count += 1
+            if now >= measure_at:
+                sent[index] += 1
+            if scenario.fps > 0:
+                await asyncio.sleep(max(0.0, phase + count / scenario.fps - time.monotonic()))
+            else:
+                await asyncio.sleep(0)
+
+    async def clock() -> tuple[dict, dict]:
+        await asyncio.sleep(max(0.0, measure_at - time.monotonic()))
+        window["start_ms"] = time.time() * 1000
+        first = await asyncio.to_thread(pipe.ingest_stats)
+        cpu0 = sample_rss(start=True)
+        while time.monotonic() < stop_at:
+            await asyncio.sleep(min(1.0, max(0.0, stop_at - time.monotonic())))
+            sample_rss()
+        window["end_ms"] = time.time() * 1000
+        last = await asyncio.to_thread(pipe.ingest_stats)
+        return first, last, cpu0
+
+    senders = [asyncio.create_task(send(i, c)) for i, c in enumerate(cameras)]
+    first, last, _ = await clock()
+    await asyncio.gather(*senders)
+    await asyncio.sleep(0.3)  # results still in flight arrive (they are outside the window)
+    for client in cameras + viewers:
+        await client.__aexit__(None, None, None)
+    results = [r for v in viewers for r in v.results]
+    return {"window": window, "sent": sum(sent), "results": results, "stats": (first, last),
+            "streams": ids}
+
+
+def run_pipeline(scenario: Scenario, frames: list[bytes], warmup: float, duration: float,
+                 log_dir: Path, extra_env: dict[str, str]) -> dict:
+    import psutil
+
+    from live2d_pose.bench import analyse
+    from tests.support.pipeline import Pipeline
+
+    env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "LIVE2D_POSE_STREAM_AFFINITY": "true" if scenario.affinity else "false", **extra_env}
+    pipe = Pipeline(log_dir / scenario.name, workers=scenario.workers, env=env)
+    pipe.start()
+    procs = {name: psutil.Process(s.process.pid) for name, s in pipe.services.items()}
+    procs["bench-client"] = psutil.Process()
+    rss: dict[str, int] = {}
+    cpu_start: dict[str, float] = {}
+    cpu_end: dict[str, float] = {}
+
+    def sample(start: bool = False):
+        total = psutil.cpu_times()
+        (cpu_start if start else cpu_end)["_machine"] = total.user + total.system + total.nice
+        for name, proc in procs.items():
+            try:
+                rss[name] = max(rss.get(name, 0), proc.memory_info().rss)
+                times = proc.cpu_times()
+                (cpu_start if start else cpu_end)[name] = times.user + times.system
+            except psutil.Error:
+                pass
+
+    try:
+        raw = asyncio.run(_drive(pipe, scenario, frames, warmup, duration, sample))
+    finally:
+        codes = pipe.stop()
+    if any(code not in (0, None) for code in codes.values()):
+        log.warning("%s: services exited with %s", scenario.name, codes)
+    seconds = (raw["window"]["end_ms"] - raw["window"]["start_ms"]) / 1000
+    cpu = {name: round(100 * (cpu_end[name] - cpu_start[name]) / seconds, 1)
+           for name in cpu_end if name in cpu_start}
+    # CPU used by processes that are not ours (other jobs on the machine skew the figures)
+    cpu["other"] = max(0.0, round(cpu.pop("_machine", 0.0) - sum(cpu.values()), 1))
+    return analyse.pipeline_summary(scenario, raw, rss, cpu)
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="live2d-pose bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
+                        help="comma list of 1x30, 4x30, flood, scaling, or SxF (S streams at F fps)")
+    parser.add_argument("--workers", "-w", type=int, default=None,
+                        help="landmarkers for non-scaling scenarios (default: live2d-pose up's default)")
+    parser.add_argument("--max-workers", type=int, default=None,
+                        help="scaling goes from 1 to this many workers (default: cores + 1)")
+    parser.add_argument("--duration", "-t", type=float, default=None, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds sent before measuring")
+    parser.add_argument("--fps", type=float, default=None, help="override every scenario's fps (0: flood)")
+    parser.add_argument("--streams", type=int, default=None, help="override streams (not scaling)")
+    parser.add_argument("--scaling-fps", type=float, default=None,
+                        help="per-stream rate of the scaling runs (default: ingest's max_fps, the most "
+                             "a camera gets accepted; 0: flood the socket)")
+    parser.add_argument("--affinity", choices=("on", "off", "both"), default="on",
+                        help="ingest stream_affinity for the runs (both: each scenario twice)")
+    parser.add_argument("--bare-duration", type=float, default=None, help="seconds per bare run")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare ceiling")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--quick", action="store_true", help="short runs: a smoke test of about a minute")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra LIVE2D_POSE_* setting for the services (repeatable)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results folder")
+    parser.add_argument("--tag", default="", help="suffix for the result file names")
+    return parser.parse_args(argv)
+
+
+def machine() -> dict:
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        info["memory_gib"] = round(psutil.virtual_memory().total / 2 ** 30, 1)
+    except ImportError:
+        pass
+    try:
+        import mediapipe
+
+        info["mediapipe"] = mediapipe.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S")
+    from live2d_pose.bench import analyse, bare, report
+
+    workers = args.workers or default_workers()
+    max_workers = args.max_workers or ((os.cpu_count() or 1) + 1 if not args.quick else min(2, workers))
+    duration = args.duration or (3.0 if args.quick else 10.0)
+    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    bare_duration = args.bare_duration or (2.0 if args.quick else 5.0)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    scenarios = build_scenarios([s.strip() for s in args.scenarios.split(",") if s.strip()], workers,
+                                max_workers, args.affinity, args.fps, args.streams,
+                                scaling_fps(args.scaling_fps, extra_env))
+
+    from tests.support.frames import astronaut_frames
+
+    frames = astronaut_frames(NUM_FRAMES)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=out))
+    started = time.time()
+    runs = []
+    for scenario in scenarios:
+        log.info("%s: %d stream(s) x %s fps, %d worker(s), affinity %s, %.0f s", scenario.name,
+                 scenario.streams, scenario.fps or "max", scenario.workers,
+                 "on" if scenario.affinity else "off", duration)
+        for attempt in (1, 2):
+            try:
+                summary = run_pipeline(scenario, frames, warmup, duration, log_dir, extra_env)
+                break
+            except Exception as exc:  # a service died or was killed from outside: say so, retry once
+                log.error("%s failed (attempt %d): %s: %s; logs in %s", scenario.name, attempt,
+                          exc.__class__.__name__, exc, log_dir / scenario.name)
+        else:
+            continue
+        runs.append(summary)
+        log.info("%s: offered %.1f fps, delivered %.1f fps, p50 %s ms, p95 %s ms", scenario.name,
+                 summary["offered_fps"], summary["delivered_fps"], summary["latency_ms"]["p50"],
+                 summary["latency_ms"]["p95"])
+
+    bares = []
+    if not args.no_bare:
+        needed = sorted({s.workers for s in scenarios})
+        for w in needed:
+            log.info("bare: %d process(es), saturated, %.0f s", w, bare_duration)
+            bares.append(bare.run_bare(frames, w, bare_duration).summary())
+        paced_fps = sorted({s.fps for s in scenarios if s.fps > 0 and s.streams == 1}) or [30.0]
+        for fps in paced_fps[:1]:
+            log.info("bare: 1 process paced at %.0f fps, %.0f s", fps, bare_duration)
+            bares.append(bare.run_bare(frames, 1, bare_duration, fps=fps).summary())
+        analyse.attach_bare(runs, bares)
+
+    document = {"version": 1, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                "elapsed_s": round(time.time() - started, 1), "machine": machine(),
+                "settings": {"workers": workers, "max_workers": max_workers, "duration_s": duration,
+                             "warmup_s": warmup, "bare_duration_s": bare_duration, "frames": NUM_FRAMES,
+                             "frame_bytes": round(sum(map(len, frames)) / len(frames)),
+                             "affinity": args.affinity, "env": extra_env, "quick": args.quick},
+                "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+                "bare": bares}
+    document["targets"] = analyse.targets(document)
+    paths = report.write(document, runs, out, args.tag, plots=not args.no_plots)
+    print(report.markdown_table(document))
+    print(report.markdown_targets(document))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
