@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `tests.support` imports work from any working directory
     sys.path.insert(0, str(REPO))
 
+from tests.support.figures import figures  # noqa: E402,F401  (fixture: measured figures for docs)
 from tests.support.pipeline import Pipeline  # noqa: E402
 
 

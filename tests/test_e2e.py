@@ -25,16 +25,21 @@ def test_landmarks_equal_direct_mediapipe(pipeline):
 
     async def body():
         async with Viewer(pipeline.viewer_url()) as viewer, Camera(pipeline.camera_url) as camera:
-            await camera.stream_frames(frames, fps=10)  # slow enough that no frame is dropped
-            return await viewer.wait_for_results(len(frames), stream=camera.stream)
+            await camera.stream_frames(frames, fps=10)  # slow enough that frames are rarely dropped
+            await viewer.wait_for_results(len(frames) * 9 // 10, stream=camera.stream)
+            await asyncio.sleep(0.5)  # the last frames
+            return [r for r in viewer.results if r.stream == camera.stream]
 
     results = sorted(run(body()), key=lambda r: r.seq)
-    assert [r.seq for r in results] == list(range(1, len(frames) + 1))
+    assert len({r.seq for r in results}) == len(results) and results[-1].seq <= len(frames)
     assert all(len(r.faces) == 1 and r.landmarks.shape == (478, 3) for r in results)
     assert all(r.faces[0]["blendshapes"].shape == (52,) and r.faces[0]["matrix"].shape == (4, 4)
                for r in results)
+    # The reference sees exactly what the worker saw: the frames that were not
+    # dropped as stale (on a loaded machine a few may be), with the same timestamps.
+    processed = [frames[r.seq - 1] for r in results]
     timestamps = reference.worker_timestamps([r.ts["ingest"] for r in results])
-    expected = reference.video_landmarks(frames, timestamps)
+    expected = reference.video_landmarks(processed, timestamps)
     for result, faces in zip(results, expected):
         np.testing.assert_allclose(result.landmarks, faces[0], atol=LANDMARK_TOLERANCE)
     # The face moves between frames, so equal landmarks are not a constant.

@@ -26,7 +26,6 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support import frames as face_frames
 from tests.support.clients import TIMEOUT, Camera, Viewer, recv_json
-from tests.support.figures import figures  # noqa: F401  (fixture)
 from tests.support.pipeline import Pipeline, free_port
 
 FPS = 20

@@ -44,7 +44,6 @@ from live2d_pose.ingest.protocol import CameraError
 from live2d_pose.ingest.server import IngestServer
 from tests.support import frames as face_frames
 from tests.support.clients import TIMEOUT, Camera, Viewer
-from tests.support.figures import figures  # noqa: F401  (fixture)
 from tests.support.pipeline import Pipeline
 
 SOAK = os.environ.get("LIVE2D_POSE_FUZZ") == "soak"

@@ -23,7 +23,6 @@ from live2d_pose import config as cfg
 from live2d_pose import curve, supervisor, wire
 from tests.support import frames as face_frames
 from tests.support.clients import TIMEOUT, Camera, Viewer, recv_json
-from tests.support.figures import figures  # noqa: F401  (fixture)
 from tests.support.pipeline import Pipeline
 
 CAMERA_TOKEN = "cam-s3cret-7f1c2d"

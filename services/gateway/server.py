@@ -13,7 +13,6 @@ import contextlib
 import hmac
 import json
 import logging
-import signal
 import time
 from http import HTTPStatus
 from urllib.parse import parse_qs
@@ -24,18 +23,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import curve, wire
+from live2d_pose import aio, curve, wire
 from live2d_pose.config import GatewayConfig, redacted
 from live2d_pose.gateway import pages
 from live2d_pose.gateway.fanout import Fanout, Viewer
 
 log = logging.getLogger("live2d_pose.gateway")
 
-CLOSE_POLICY = 1008
-CLOSE_TRY_LATER = 1013
-# Seconds a closing handshake may take: a peer gone off Wi-Fi (or a sleeping tab) never
-# answers, and shutdown must not wait websockets' default 10 s per connection.
-CLOSE_TIMEOUT = 2.0
 
 
 class GatewayServer:
@@ -54,13 +48,10 @@ class GatewayServer:
 
     async def run(self) -> None:
         self._open_zmq()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stopping.set)
+        aio.stop_on_signals(self.stopping)
         async with serve(self._handle_viewer, self.config.host, self.config.http_port,
                          process_request=self._process_request, max_size=4096, max_queue=4,
-                         ping_interval=10, ping_timeout=20, close_timeout=CLOSE_TIMEOUT,
+                         ping_interval=aio.PING_INTERVAL, ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
                          compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("gateway listening: viewer http://%s:%d/, results %s; settings %s",
@@ -143,7 +134,7 @@ class GatewayServer:
             token, wanted = parse_viewer_query(websocket.request.path)
         except ViewerError as exc:
             token, wanted = None, None
-            refusal = (CLOSE_POLICY, exc.code, str(exc))
+            refusal = (aio.CLOSE_POLICY, exc.code, str(exc))
         else:
             refusal = self._refusal(token)
         if refusal:
@@ -152,7 +143,7 @@ class GatewayServer:
             return
         viewer = self.fanout.add_viewer(wanted)
         self.counters["viewers_total"] += 1
-        log.info("viewer %s connected (stream=%s, %d viewers)", _peer(websocket), wanted or "latest",
+        log.info("viewer %s connected (stream=%s, %d viewers)", aio.peer(websocket), wanted or "latest",
                  len(self.fanout.viewers))
         sender = asyncio.create_task(self._send_loop(websocket, viewer))
         try:
@@ -163,15 +154,15 @@ class GatewayServer:
         finally:
             self.fanout.remove_viewer(viewer)
             sender.cancel()
-            log.info("viewer %s left after %d results, %d skipped", _peer(websocket), viewer.delivered,
+            log.info("viewer %s left after %d results, %d skipped", aio.peer(websocket), viewer.delivered,
                      viewer.mailbox.overwritten)
 
     def _refusal(self, token: str) -> tuple[int, str, str] | None:
         if self.config.viewer_token and not hmac.compare_digest(token.encode(),
                                                                 self.config.viewer_token.encode()):
-            return CLOSE_POLICY, "unauthorized", "missing or wrong viewer token"
+            return aio.CLOSE_POLICY, "unauthorized", "missing or wrong viewer token"
         if len(self.fanout.viewers) >= self.config.max_viewers:
-            return CLOSE_TRY_LATER, "too_many_viewers", f"{self.config.max_viewers} viewers already"
+            return aio.CLOSE_TRY_LATER, "too_many_viewers", f"{self.config.max_viewers} viewers already"
         return None
 
     async def _send_loop(self, websocket: ServerConnection, viewer: Viewer) -> None:
@@ -250,30 +241,17 @@ def parse_viewer_query(path: str) -> tuple[str, str | None]:
 
 async def _send_error_and_close(websocket: ServerConnection, close_code: int, code: str,
                                 message: str) -> None:
-    log.warning("viewer %s refused: %s", _peer(websocket), message)
+    log.warning("viewer %s refused: %s", aio.peer(websocket), message)
     with contextlib.suppress(ConnectionClosed):
         await websocket.send(json.dumps({"type": "error", "code": code, "message": message}))
         await websocket.close(close_code, code)
 
 
-def _peer(websocket: ServerConnection) -> str:
-    address = websocket.remote_address
-    return f"{address[0]}:{address[1]}" if address else "?"
-
-
-def _run(coroutine) -> None:
-    """Run on uvloop when it is installed (extra "fast"): less CPU per message than asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coroutine)
-    else:
-        uvloop.run(coroutine)
 
 
 def main(config: GatewayConfig) -> int:
     try:
-        _run(GatewayServer(config).run())
+        aio.run(GatewayServer(config).run())
     except curve.CurveError as exc:
         log.error("%s", exc)
         return 2

@@ -19,10 +19,7 @@ from live2d_pose.imageinfo import ImageError, ImageInfo, check_limits, inspect
 from live2d_pose.wire import MAX_STREAM_ID_LENGTH
 
 CAMERA_PATHS = ("/image", "/")
-CLOSE_WRONG_DATA = 1003
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_LATER = 1013
+from live2d_pose.aio import CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_WRONG_DATA  # noqa: F401
 MAX_CONSECUTIVE_BAD_FRAMES = 30
 _STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -24,7 +23,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import curve, wire
+from live2d_pose import aio, curve, wire
 from live2d_pose.config import IngestConfig, redacted
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, StreamStats
@@ -33,9 +32,6 @@ from live2d_pose.ingest.protocol import CameraError
 log = logging.getLogger("live2d_pose.ingest")
 
 ERRORS_PER_SECOND = 5  # worker-reported frame errors relayed to one camera
-# Seconds a closing handshake may take: a peer gone off Wi-Fi (or a sleeping tab) never
-# answers, and shutdown must not wait websockets' default 10 s per connection.
-CLOSE_TIMEOUT = 2.0
 
 
 class RateLimiter:
@@ -93,14 +89,11 @@ class IngestServer:
 
     async def run(self) -> None:
         self._open_zmq()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stopping.set)
+        aio.stop_on_signals(self.stopping)
         async with serve(self._handle_camera, self.config.host, self.config.port,
                          process_request=self._process_request,
                          max_size=2 * self.config.max_frame_bytes,  # our own check answers first
-                         max_queue=4, ping_interval=10, ping_timeout=20, close_timeout=CLOSE_TIMEOUT,
+                         max_queue=4, ping_interval=aio.PING_INTERVAL, ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
                          compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
@@ -202,7 +195,7 @@ class IngestServer:
         self._announce(camera)
         await websocket.send(json.dumps({"type": "ready", "stream": stream,
                                          "viewer": self._viewer_url(websocket, stream)}))
-        log.info("stream %s opened from %s (%dx%d)", stream, _peer(websocket), camera.width, camera.height)
+        log.info("stream %s opened from %s (%dx%d)", stream, aio.peer(websocket), camera.width, camera.height)
         return camera
 
     async def _await_image_size(self, camera: Camera) -> None:
@@ -272,13 +265,13 @@ class IngestServer:
                  stats.lost, stats.errors, camera.rejected, camera.rate_limited, stats.mean_latency_ms)
 
     async def _reject(self, websocket: ServerConnection, exc: CameraError) -> None:
-        log.warning("camera %s rejected: %s (%s)", _peer(websocket), exc.message, exc.code)
+        log.warning("camera %s rejected: %s (%s)", aio.peer(websocket), exc.message, exc.code)
         with contextlib.suppress(ConnectionClosed):
             await websocket.send(exc.to_message())
             await websocket.close(exc.close_code or protocol.CLOSE_WRONG_DATA, exc.code)
 
     async def _warn(self, websocket: ServerConnection, exc: CameraError) -> None:
-        log.debug("camera %s: %s", _peer(websocket), exc.message)
+        log.debug("camera %s: %s", aio.peer(websocket), exc.message)
         await websocket.send(exc.to_message())
 
     def _viewer_url(self, websocket: ServerConnection, stream: str) -> str:
@@ -397,24 +390,11 @@ async def _send_quietly(websocket: ServerConnection, text: str) -> None:
         await websocket.send(text)
 
 
-def _peer(websocket: ServerConnection) -> str:
-    address = websocket.remote_address
-    return f"{address[0]}:{address[1]}" if address else "?"
-
-
-def _run(coroutine) -> None:
-    """Run on uvloop when it is installed (extra "fast"): less CPU per message than asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coroutine)
-    else:
-        uvloop.run(coroutine)
 
 
 def main(config: IngestConfig) -> int:
     try:
-        _run(IngestServer(config).run())
+        aio.run(IngestServer(config).run())
     except curve.CurveError as exc:
         log.error("%s", exc)
         return 2
