@@ -18,7 +18,6 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import zmq
-import zmq.asyncio
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -32,6 +31,7 @@ from live2d_pose.ingest.protocol import CameraError
 log = logging.getLogger("live2d_pose.ingest")
 
 ERRORS_PER_SECOND = 5  # worker-reported frame errors relayed to one camera
+MAX_BATCH = 64  # worker messages handled per wake-up before the cameras get a turn
 
 
 class RateLimiter:
@@ -76,7 +76,10 @@ class IngestServer:
         self.config = config
         self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity)
         self.cameras: dict[str, Camera] = {}
-        self.context = zmq.asyncio.Context()
+        # Plain (not zmq.asyncio) sockets: a ROUTER send with NOBLOCK never waits, and the
+        # ROUTER is read by a reader callback that drains it (_drain_router), which costs far
+        # less per message than a future per send and per receive.
+        self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.events = self.context.socket(zmq.PUSH)
         self.stopping = asyncio.Event()
@@ -84,6 +87,9 @@ class IngestServer:
                        "workers_dead": 0, "frames_lost": 0}
         self.port = config.port  # the real one once listening (config may say 0)
         self.workers_endpoint = config.workers_bind
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_scheduled = False
+        self._draining = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -98,8 +104,11 @@ class IngestServer:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
                      self.config.host, self.port, self.workers_endpoint, redacted(self.config))
-            tasks = [asyncio.create_task(self._router_loop()),
-                     asyncio.create_task(self._heartbeat_loop())]
+            self._loop = asyncio.get_running_loop()
+            router_fd = self.router.getsockopt(zmq.FD)
+            self._loop.add_reader(router_fd, self._drain_router)
+            self._drain_soon()  # anything that arrived before the reader was registered
+            tasks = [asyncio.create_task(self._heartbeat_loop())]
             await self.stopping.wait()
             log.info("ingest stopping")
             server.close(close_connections=True)
@@ -107,6 +116,7 @@ class IngestServer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.remove_reader(router_fd)
         self._close_zmq()
         log.info("ingest stopped: %s", self.totals)
 
@@ -191,7 +201,7 @@ class IngestServer:
             await previous.websocket.close(1000, "replaced by a new connection")
         self.cameras[stream] = camera
         self.totals["cameras"] += 1
-        await self._execute(self.dispatcher.add_stream(stream, time.monotonic()))
+        self._execute(self.dispatcher.add_stream(stream, time.monotonic()))
         self._announce(camera)
         await websocket.send(json.dumps({"type": "ready", "stream": stream,
                                          "viewer": self._viewer_url(websocket, stream)}))
@@ -237,7 +247,7 @@ class IngestServer:
             if not limiter.allow():
                 camera.rate_limited += 1
                 continue
-            await self._submit(camera, message)
+            self._submit(camera, message)
 
     async def _change_image_size(self, camera: Camera, text: str) -> None:
         camera.width, camera.height = protocol.parse_image_size(
@@ -245,11 +255,11 @@ class IngestServer:
         await camera.websocket.send(json.dumps({"type": "ok"}))
         self._announce(camera)
 
-    async def _submit(self, camera: Camera, image: bytes) -> None:
+    def _submit(self, camera: Camera, image: bytes) -> None:
         camera.seq += 1
         self.totals["frames"] += 1
         meta = wire.FrameMeta(camera.stream, camera.seq, camera.width, camera.height, wire.now_ms())
-        await self._execute(self.dispatcher.submit(PendingFrame(meta, image), time.monotonic()))
+        self._execute(self.dispatcher.submit(PendingFrame(meta, image), time.monotonic()))
 
     def _close_camera(self, camera: Camera) -> None:
         if self.cameras.get(camera.stream) is not camera:
@@ -257,7 +267,7 @@ class IngestServer:
         del self.cameras[camera.stream]
         state = self.dispatcher.streams.get(camera.stream)
         stats = state.stats if state else StreamStats()
-        asyncio.ensure_future(self._execute(self.dispatcher.remove_stream(camera.stream)))
+        self._execute(self.dispatcher.remove_stream(camera.stream))
         self._send_event({"type": "ended", "stream": camera.stream})
         log.info("stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
                  "errors=%d rejected=%d rate_limited=%d mean_latency=%.1f ms", camera.stream,
@@ -294,16 +304,38 @@ class IngestServer:
 
     # ------------------------------------------------------------ workers
 
-    async def _router_loop(self) -> None:
-        while True:
-            parts = await self.router.recv_multipart()
-            try:
-                actions = self._on_worker_message(parts)
-            except wire.WireError as exc:
-                self.totals["rogue_messages"] += 1
-                log.warning("ignored a malformed worker message: %s", exc)
-                continue
-            await self._execute(actions)
+    def _drain_router(self) -> None:
+        """Handle the worker messages waiting on the ROUTER socket, up to MAX_BATCH.
+
+        ZeroMQ's FD is edge-triggered: it signals when the socket's state may have changed,
+        and any send or receive can consume that signal. So every wake-up reads until EAGAIN,
+        and a send made outside this loop schedules one more pass (_drain_soon)."""
+        self._drain_scheduled = False
+        self._draining = True
+        emptied = False
+        try:
+            for _ in range(MAX_BATCH):
+                try:
+                    parts = self.router.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    emptied = True
+                    return
+                try:
+                    actions = self._on_worker_message(parts)
+                except wire.WireError as exc:
+                    self.totals["rogue_messages"] += 1
+                    log.warning("ignored a malformed worker message: %s", exc)
+                    continue
+                self._execute(actions)
+        finally:
+            self._draining = False
+            if not emptied:
+                self._drain_soon()  # more may be waiting: the cameras get a turn first
+
+    def _drain_soon(self) -> None:
+        if not self._drain_scheduled and not self._draining and self._loop is not None:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain_router)
 
     def _on_worker_message(self, parts: list[bytes]) -> Actions:
         if len(parts) < 2:
@@ -345,20 +377,20 @@ class IngestServer:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval)
             for identity in list(self.dispatcher.workers):
-                if not await self._send_worker(identity, [wire.HEARTBEAT]):
+                if not self._send_worker(identity, [wire.HEARTBEAT]):
                     # its connection is gone (a killed process): move its streams now, not after
                     # worker_timeout; a stuck worker with a live connection still waits for that
                     worker = self.dispatcher.workers.get(identity)
                     log.warning("worker %s disconnected: its streams move",
                                 worker.name if worker else identity.hex())
                     self.totals["workers_dead"] += 1
-                    await self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
-            await self._execute(self.dispatcher.expire(time.monotonic()))
+                    self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
+            self._execute(self.dispatcher.expire(time.monotonic()))
             for camera in self.cameras.values():  # a restarted gateway learns sizes again
                 if camera.seq % 50 == 0:
                     self._announce(camera)
 
-    async def _execute(self, actions: Actions) -> None:
+    def _execute(self, actions: Actions) -> None:
         for identity in actions.dead:
             self.totals["workers_dead"] += 1
             log.warning("worker %s silent for %.1f s: declared dead, its streams move",
@@ -367,22 +399,24 @@ class IngestServer:
             self.totals["frames_lost"] += 1
             log.warning("stream %s: frame %d lost with its worker", stream, seq)
         for identity, stream in actions.end:
-            await self._send_worker(identity, [wire.END, wire.encode_map({"stream": stream})])
+            self._send_worker(identity, [wire.END, wire.encode_map({"stream": stream})])
         for identity, frame in actions.dispatch:
             frame.meta.ts_dispatch = wire.now_ms()
-            if not await self._send_worker(identity, wire.frame_message(frame.meta, frame.image)):
+            if not self._send_worker(identity, wire.frame_message(frame.meta, frame.image)):
                 worker = self.dispatcher.workers.get(identity)
                 log.warning("worker %s disconnected: its streams move", worker.name if worker else identity.hex())
                 self.totals["workers_dead"] += 1
-                await self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
+                self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
 
-    async def _send_worker(self, identity: bytes, parts: list) -> bool:
+    def _send_worker(self, identity: bytes, parts: list) -> bool:
         try:
-            await self.router.send_multipart([identity, *parts], copy=False, flags=zmq.NOBLOCK)
+            self.router.send_multipart([identity, *parts], copy=False, flags=zmq.NOBLOCK)
             return True
         except (zmq.Again, zmq.ZMQError) as exc:  # EHOSTUNREACH: the worker's socket is gone
             log.debug("cannot reach worker %s: %s", identity.hex(), exc)
             return False
+        finally:
+            self._drain_soon()  # the send may have consumed the FD's edge: look for messages
 
 
 async def _send_quietly(websocket: ServerConnection, text: str) -> None:
