@@ -132,9 +132,14 @@ def test_up_restarts_killed_worker(tmp_path, figures):
         except OSError:
             return 0
 
+    def is_live_landmarker(process: psutil.Process) -> bool:
+        try:  # a killed child is a zombie until `up` reaps it: psutil then raises
+            return "landmarker" in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            return False
+
     def landmarkers() -> list[psutil.Process]:
-        return [p for p in psutil.Process(up.pid).children()
-                if "landmarker" in p.cmdline() and p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        return [p for p in psutil.Process(up.pid).children() if is_live_landmarker(p)]
 
     try:
         _wait(lambda: workers_joined() == 2, 2 * TIMEOUT, "two workers joined")
