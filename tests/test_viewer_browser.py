@@ -34,7 +34,9 @@ from tests.support.pipeline import Pipeline
 REPO = Path(__file__).resolve().parents[1]
 WEB = REPO / "web"
 DIST = WEB / "dist"
-IMAGES = REPO / "docs" / "images"
+# Screenshots of every run land in build/screenshots/ (git-ignored); with
+# LIVE2D_POSE_UPDATE_SCREENSHOTS=1 they replace the README's in docs/images/.
+IMAGES = REPO / ("docs/images" if os.environ.get("LIVE2D_POSE_UPDATE_SCREENSHOTS") else "build/screenshots")
 CHROMIUM = os.environ.get("LIVE2D_POSE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
@@ -191,11 +193,14 @@ def test_viewer_follows_a_turning_face(pipeline, page):
         # the HUD shows live frames/s (the camera sends CAMERA_FPS)
         def hud_fps() -> float:
             return float(page.locator('#hud [data-key="frames/s"]').inner_text())
+        # Results can come in a burst while the landmarker warms up (or the machine is
+        # busy), which the 2 s window shows as a spike: wait for a plausible live rate.
+        def live_rate() -> bool:
+            return 2 <= hud_fps() <= CAMERA_FPS * 4
         deadline = time.monotonic() + TIMEOUT
-        while hud_fps() < 2 and time.monotonic() < deadline:
+        while not live_rate() and time.monotonic() < deadline:
             page.wait_for_timeout(200)
-        # results can come in a burst while the landmarker warms up, so only a loose upper bound
-        assert 2 <= hud_fps() <= CAMERA_FPS * 4, f"HUD frames/s {hud_fps()}"
+        assert live_rate(), f"HUD frames/s {hud_fps()}"
         assert "connected" in page.locator('#hud [data-key="connection"]').inner_text()
         page.wait_for_timeout(1500)
         page.screenshot(path=IMAGES / "viewer-hud.png")
