@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `tests.support` imports work from any working directory
-    sys.path.insert(0, str(REPO))
-
-from tests.support.figures import figures  # noqa: E402,F401  (fixture: measured figures for docs)
-from tests.support.pipeline import Pipeline  # noqa: E402
+# `tests.support` imports resolve through pyproject's pytest `pythonpath = ["."]`.
+from tests.support.figures import figures  # noqa: F401  (fixture: measured figures for docs)
+from tests.support.pipeline import Pipeline
 
 
 def run(coroutine):

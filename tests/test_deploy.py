@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.support import clients, frames
+from tests.support.pipeline import free_port
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra: pip install -e '.[test]'")
 
@@ -81,12 +83,6 @@ def interpolate(text: str, variables: dict[str, str]) -> str:
             return match.group("default")
         return value or ""
     return _INTERPOLATION.sub(substitute, text)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -240,17 +236,7 @@ def test_compose_environment_is_the_cli_settings():
                                         "${LIVE2D_POSE_HTTP_PORT:-8080}:${LIVE2D_POSE_HTTP_PORT:-8080}"])
 
 
-def _support():
-    """tests/support (camera and viewer clients, face frames), however pytest set sys.path."""
-    try:
-        from tests.support import clients, frames
-    except ImportError:
-        from support import clients, frames
-    return clients, frames
-
-
 async def _first_face(stack: Stack, frames: list[bytes]):
-    clients, _ = _support()
     async with clients.Viewer(f"ws://127.0.0.1:{stack.http_port}/ws") as viewer:
         async with clients.Camera(f"ws://127.0.0.1:{stack.camera_port}/image") as camera:
             sending = asyncio.create_task(camera.stream_frames(frames, fps=30, duration=RESULT_TIMEOUT))
@@ -271,7 +257,6 @@ async def _first_face(stack: Stack, frames: list[bytes]):
 
 @pytest.mark.timeout(300)
 def test_compose_services_stream_landmarks(stack):
-    _, frames = _support()
     error = None
     try:
         camera, result = asyncio.run(_first_face(stack, frames.astronaut_frames(30)))

@@ -15,12 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-try:
-    from tests.support.frames import (TURN_ANGLES, astronaut_frame, astronaut_frames, decode, motion,
-                                      turned_frames)
-except ImportError:  # pytest put tests/ itself on sys.path
-    from support.frames import (TURN_ANGLES, astronaut_frame, astronaut_frames, decode, motion,
-                                turned_frames)
+from tests.support.frames import (TURN_ANGLES, astronaut_frame, astronaut_frames, decode, motion,
+                                  turned_frames)
 
 mp = pytest.importorskip("mediapipe")
 from mediapipe.tasks.python import BaseOptions, vision  # noqa: E402

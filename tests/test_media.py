@@ -9,12 +9,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-try:
-    from tests.support import media
-    from tests.support.frames import decode
-except ImportError:  # pytest put tests/ itself on sys.path
-    from support import media
-    from support.frames import decode
+from tests.support import media
+from tests.support.frames import decode
 
 MODEL = Path(__file__).resolve().parents[1] / "services" / "landmarker" / "face_landmarker.task"
 
