@@ -1,12 +1,13 @@
-"""What ingest and the gateway share as asyncio WebSocket servers."""
+"""What ingest and the gateway share as asyncio servers of WebSockets and ZeroMQ."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from typing import Coroutine
+from typing import Callable, Coroutine
 
+import zmq
 from websockets.asyncio.server import ServerConnection
 
 # WebSocket close codes used by both servers (RFC 6455 section 7.4.1).
@@ -44,3 +45,56 @@ def peer(websocket: ServerConnection) -> str:
     """host:port of the other end, for logs."""
     address = websocket.remote_address
     return f"{address[0]}:{address[1]}" if address else "?"
+
+
+class SocketReader:
+    """Feeds each message of a plain ZeroMQ socket to ``handle``, from the event loop.
+
+    Cheaper per message than zmq.asyncio's future per receive (see
+    docs/performance.md). ZeroMQ's FD is edge-triggered: it signals that the
+    socket's state may have changed, and any send or receive on the socket can
+    consume that signal. So each wake-up reads until EAGAIN (at most ``batch``
+    messages, then the loop's other callbacks get a turn), and whoever sends
+    on the same socket calls :meth:`poke` afterwards. ``handle`` must not raise.
+    """
+
+    def __init__(self, socket: zmq.Socket, handle: Callable[[list[bytes]], None], batch: int = 64):
+        self.socket = socket
+        self.handle = handle
+        self.batch = batch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
+        self._running = False
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.socket.getsockopt(zmq.FD), self._drain)
+        self.poke()  # anything that arrived before the reader was registered
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.socket.getsockopt(zmq.FD))
+            self._loop = None
+
+    def poke(self) -> None:
+        """Look for messages soon (after a send, which may have eaten the FD's signal)."""
+        if self._loop is not None and not self._scheduled and not self._running:
+            self._scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        self._running = True
+        emptied = False
+        try:
+            for _ in range(self.batch):
+                try:
+                    parts = self.socket.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    emptied = True
+                    return
+                self.handle(parts)
+        finally:
+            self._running = False
+            if not emptied:
+                self.poke()  # more may be waiting

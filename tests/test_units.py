@@ -242,3 +242,41 @@ def test_up_commands_wire_services_together():
     assert ingest[ingest.index("--host") + 1] == "127.0.0.1"  # localhost unless told otherwise
     results = gateway[gateway.index("--results-bind") + 1].rsplit(":", 1)[1]
     assert worker[worker.index("--gateway") + 1].endswith(":" + results)
+
+
+# ---------------------------------------------------------------- ZeroMQ reader
+
+
+def test_socket_reader_drains_every_message_in_batches():
+    import zmq
+
+    from live2d_pose.aio import SocketReader
+
+    context = zmq.Context()
+    receiver, sender = context.socket(zmq.PULL), context.socket(zmq.PUSH)
+    port = receiver.bind_to_random_port("tcp://127.0.0.1")
+    sender.connect(f"tcp://127.0.0.1:{port}")
+    got: list[bytes] = []
+
+    async def body():
+        reader = SocketReader(receiver, lambda parts: got.append(parts[0]), batch=8)
+        for i in range(50):  # queued before the reader starts: start() must find them
+            sender.send(b"%d" % i)
+        await asyncio.sleep(0.2)
+        reader.start()
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(got) < 50 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        for i in range(50, 250):  # arriving while it runs, more than one batch at a time
+            sender.send(b"%d" % i)
+        while len(got) < 250 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        reader.stop()
+
+    try:
+        asyncio.run(body())
+    finally:
+        receiver.close(linger=0)
+        sender.close(linger=0)
+        context.term()
+    assert got == [b"%d" % i for i in range(250)]

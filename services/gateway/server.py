@@ -29,7 +29,6 @@ from live2d_pose.gateway.fanout import Fanout, Viewer
 
 log = logging.getLogger("live2d_pose.gateway")
 
-MAX_BATCH = 64  # results handled per wake-up before the viewers get a turn
 
 
 
@@ -37,10 +36,11 @@ class GatewayServer:
     def __init__(self, config: GatewayConfig):
         self.config = config
         self.fanout = Fanout(config.stream_timeout)
-        # A plain PULL socket read by a reader callback that drains it (_drain_results):
-        # far less work per result than zmq.asyncio's future per receive.
+        # A plain PULL socket read from the event loop (aio.SocketReader): far less work
+        # per result than zmq.asyncio's future per receive.
         self.context = zmq.Context()
         self.pull = self.context.socket(zmq.PULL)
+        self.reader = aio.SocketReader(self.pull, self._on_results_message)
         self.stopping = asyncio.Event()
         self.allowed_origins = {o.strip() for o in config.allowed_origins.split(",") if o.strip()}
         self.static = pages.StaticFiles(config.web_root)
@@ -59,10 +59,7 @@ class GatewayServer:
             self.port = server.sockets[0].getsockname()[1]
             log.info("gateway listening: viewer http://%s:%d/, results %s; settings %s",
                      self.config.host, self.port, self.results_endpoint, redacted(self.config))
-            loop = asyncio.get_running_loop()
-            pull_fd = self.pull.getsockopt(zmq.FD)
-            loop.add_reader(pull_fd, self._drain_results)
-            loop.call_soon(self._drain_results)  # anything that arrived before the reader
+            self.reader.start()
             tasks = [asyncio.create_task(self._expire_loop())]
             await self.stopping.wait()
             log.info("gateway stopping")
@@ -73,7 +70,7 @@ class GatewayServer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            loop.remove_reader(pull_fd)
+            self.reader.stop()
         self.pull.close(linger=100)
         self.context.term()
         log.info("gateway stopped: %s", self.counters)
@@ -184,29 +181,14 @@ class GatewayServer:
 
     # ------------------------------------------------------------ results
 
-    def _drain_results(self) -> None:
-        """Handle the messages waiting on the PULL socket, up to MAX_BATCH.
-
-        ZeroMQ's FD is edge-triggered (it signals a change, not a level), so each wake-up
-        reads until EAGAIN; after a full batch another pass is scheduled instead."""
-        emptied = False
+    def _on_results_message(self, parts: list[bytes]) -> None:
         try:
-            for _ in range(MAX_BATCH):
-                try:
-                    parts = self.pull.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    emptied = True
-                    return
-                try:
-                    self._on_message(parts)
-                except wire.WireError as exc:
-                    self.counters["rogue_messages"] += 1
-                    if self.counters["rogue_messages"] <= 10 or self.counters["rogue_messages"] % 1000 == 0:
-                        log.warning("ignored a malformed message (%d so far): %s",
-                                    self.counters["rogue_messages"], exc)
-        finally:
-            if not emptied:
-                asyncio.get_running_loop().call_soon(self._drain_results)
+            self._on_message(parts)
+        except wire.WireError as exc:
+            self.counters["rogue_messages"] += 1
+            if self.counters["rogue_messages"] <= 10 or self.counters["rogue_messages"] % 1000 == 0:
+                log.warning("ignored a malformed message (%d so far): %s",
+                            self.counters["rogue_messages"], exc)
 
     def _on_message(self, parts: list[bytes]) -> None:
         if len(parts) != 2:

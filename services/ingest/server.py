@@ -31,7 +31,6 @@ from live2d_pose.ingest.protocol import CameraError
 log = logging.getLogger("live2d_pose.ingest")
 
 ERRORS_PER_SECOND = 5  # worker-reported frame errors relayed to one camera
-MAX_BATCH = 64  # worker messages handled per wake-up before the cameras get a turn
 
 
 class RateLimiter:
@@ -77,19 +76,17 @@ class IngestServer:
         self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity)
         self.cameras: dict[str, Camera] = {}
         # Plain (not zmq.asyncio) sockets: a ROUTER send with NOBLOCK never waits, and the
-        # ROUTER is read by a reader callback that drains it (_drain_router), which costs far
-        # less per message than a future per send and per receive.
+        # ROUTER is read from the event loop (aio.SocketReader), which costs far less per
+        # message than a future per send and per receive.
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
+        self.reader = aio.SocketReader(self.router, self._on_router_message)
         self.events = self.context.socket(zmq.PUSH)
         self.stopping = asyncio.Event()
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
                        "workers_dead": 0, "frames_lost": 0}
         self.port = config.port  # the real one once listening (config may say 0)
         self.workers_endpoint = config.workers_bind
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._drain_scheduled = False
-        self._draining = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -104,10 +101,7 @@ class IngestServer:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
                      self.config.host, self.port, self.workers_endpoint, redacted(self.config))
-            self._loop = asyncio.get_running_loop()
-            router_fd = self.router.getsockopt(zmq.FD)
-            self._loop.add_reader(router_fd, self._drain_router)
-            self._drain_soon()  # anything that arrived before the reader was registered
+            self.reader.start()
             tasks = [asyncio.create_task(self._heartbeat_loop())]
             await self.stopping.wait()
             log.info("ingest stopping")
@@ -116,7 +110,7 @@ class IngestServer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._loop.remove_reader(router_fd)
+            self.reader.stop()
         self._close_zmq()
         log.info("ingest stopped: %s", self.totals)
 
@@ -304,38 +298,16 @@ class IngestServer:
 
     # ------------------------------------------------------------ workers
 
-    def _drain_router(self) -> None:
-        """Handle the worker messages waiting on the ROUTER socket, up to MAX_BATCH.
-
-        ZeroMQ's FD is edge-triggered: it signals when the socket's state may have changed,
-        and any send or receive can consume that signal. So every wake-up reads until EAGAIN,
-        and a send made outside this loop schedules one more pass (_drain_soon)."""
-        self._drain_scheduled = False
-        self._draining = True
-        emptied = False
+    def _on_router_message(self, parts: list[bytes]) -> None:
         try:
-            for _ in range(MAX_BATCH):
-                try:
-                    parts = self.router.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    emptied = True
-                    return
-                try:
-                    actions = self._on_worker_message(parts)
-                except wire.WireError as exc:
-                    self.totals["rogue_messages"] += 1
-                    log.warning("ignored a malformed worker message: %s", exc)
-                    continue
-                self._execute(actions)
-        finally:
-            self._draining = False
-            if not emptied:
-                self._drain_soon()  # more may be waiting: the cameras get a turn first
-
-    def _drain_soon(self) -> None:
-        if not self._drain_scheduled and not self._draining and self._loop is not None:
-            self._drain_scheduled = True
-            self._loop.call_soon(self._drain_router)
+            actions = self._on_worker_message(parts)
+        except wire.WireError as exc:
+            self.totals["rogue_messages"] += 1
+            if self.totals["rogue_messages"] <= 10 or self.totals["rogue_messages"] % 1000 == 0:
+                log.warning("ignored a malformed worker message (%d so far): %s",
+                            self.totals["rogue_messages"], exc)
+            return
+        self._execute(actions)
 
     def _on_worker_message(self, parts: list[bytes]) -> Actions:
         if len(parts) < 2:
@@ -416,7 +388,7 @@ class IngestServer:
             log.debug("cannot reach worker %s: %s", identity.hex(), exc)
             return False
         finally:
-            self._drain_soon()  # the send may have consumed the FD's edge: look for messages
+            self.reader.poke()  # the send may have consumed the FD's signal: look for messages
 
 
 async def _send_quietly(websocket: ServerConnection, text: str) -> None:
