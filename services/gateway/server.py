@@ -54,8 +54,8 @@ class GatewayServer:
         aio.stop_on_signals(self.stopping)
         async with serve(self._handle_viewer, self.config.host, self.config.http_port,
                          process_request=self._process_request, max_size=4096, max_queue=4,
-                         ping_interval=aio.PING_INTERVAL, ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
-                         compression=None) as server:
+                         ping_interval=aio.PING_INTERVAL, ping_timeout=aio.PING_TIMEOUT,
+                         close_timeout=aio.CLOSE_TIMEOUT, compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("gateway listening: viewer http://%s:%d/, results %s; settings %s",
                      self.config.host, self.port, self.results_endpoint, redacted(self.config))
@@ -78,11 +78,8 @@ class GatewayServer:
     def _open_zmq(self) -> None:
         self.pull.setsockopt(zmq.RCVHWM, 256)
         curve.make_server(self.pull, self.config.curve_secret_key_file)  # before bind
-        if self.config.results_bind.endswith(":0"):
-            base = self.config.results_bind.rsplit(":", 1)[0]
-            self.results_endpoint = f"{base}:{self.pull.bind_to_random_port(base)}"
-        else:
-            self.pull.bind(self.config.results_bind)
+        self.pull.bind(self.config.results_bind)
+        self.results_endpoint = self.pull.last_endpoint.decode()  # the real port when it says :0
 
     # ------------------------------------------------------------ HTTP
 

@@ -96,7 +96,8 @@ class IngestServer:
         async with serve(self._handle_camera, self.config.host, self.config.port,
                          process_request=self._process_request,
                          max_size=2 * self.config.max_frame_bytes,  # our own check answers first
-                         max_queue=4, ping_interval=aio.PING_INTERVAL, ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
+                         max_queue=4, ping_interval=aio.PING_INTERVAL,
+                         ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
                          compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
@@ -119,11 +120,8 @@ class IngestServer:
         self.router.setsockopt(zmq.SNDHWM, 16)
         self.router.setsockopt(zmq.RCVHWM, 1000)
         curve.make_server(self.router, self.config.curve_secret_key_file)  # before bind
-        if self.config.workers_bind.endswith(":0"):
-            port = self.router.bind_to_random_port(self.config.workers_bind.rsplit(":", 1)[0])
-            self.workers_endpoint = f"{self.config.workers_bind.rsplit(':', 1)[0]}:{port}"
-        else:
-            self.router.bind(self.config.workers_bind)
+        self.router.bind(self.config.workers_bind)
+        self.workers_endpoint = self.router.last_endpoint.decode()  # the real port when it says :0
         self.events.setsockopt(zmq.SNDHWM, 100)
         self.events.setsockopt(zmq.LINGER, 100)
         server_key = self.config.curve_server_key or (
