@@ -52,7 +52,8 @@ class IngestConfig(CommonConfig):
     max_streams: int = setting(32, "most cameras connected at once")
     max_fps: float = setting(120.0, "frames per second accepted per camera; extra frames are dropped")
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
-    worker_timeout: float = setting(1.0, "a worker silent this long (seconds) is declared dead")
+    worker_timeout: float = setting(
+        0.75, "a worker silent this long (seconds, 3 heartbeats) is declared dead; checked every heartbeat")
     stream_affinity: bool = setting(True, "keep each stream on one worker (tracking state carries over)")
     curve_secret_key_file: str = setting(
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")

@@ -78,7 +78,7 @@ class StreamState:
 
 
 class Dispatcher:
-    def __init__(self, worker_timeout: float = 1.0, affinity: bool = True):
+    def __init__(self, worker_timeout: float = 0.75, affinity: bool = True):
         self.worker_timeout = worker_timeout
         self.affinity = affinity
         self.workers: dict[bytes, WorkerState] = {}
