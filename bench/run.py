@@ -52,7 +52,7 @@ class Scenario:
 
 
 def default_workers() -> int:
-    from live2d_pose.supervisor import UpConfig
+    from live2d_pose.config import UpConfig
 
     return UpConfig().workers
 

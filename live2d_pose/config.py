@@ -98,6 +98,26 @@ class GatewayConfig(CommonConfig):
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
 
 
+@dataclass(frozen=True)
+class UpConfig(CommonConfig):
+    """`live2d-pose up`: the whole pipeline on this host; other service settings reach
+    its processes through their LIVE2D_POSE_* environment variables."""
+
+    # One worker per core, at most 2 by default: on 2 cores a third adds latency and no
+    # throughput (docs/performance.md); larger machines say --workers N.
+    workers: int = setting(min(os.cpu_count() or 1, 2), "landmarker processes to run", short="-w")
+    ip: str = setting("127.0.0.1", "address cameras and browsers connect to (0.0.0.0: all)",
+                      short="-i")
+    port: int = setting(8765, "camera WebSocket port", short="-p")
+    http_port: int = setting(8080, "viewer page and /ws port")
+    workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from")
+    results_port: int = setting(5556, "ZeroMQ port landmarkers send results to")
+    zmq_host: str = setting("127.0.0.1", "address the ZeroMQ ports bind to (0.0.0.0: remote workers)")
+    model: str = setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
+    frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
+    max_faces: int = setting(1, "faces tracked per frame")
+
+
 C = TypeVar("C")
 
 

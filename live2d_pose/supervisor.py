@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -19,28 +18,13 @@ import time
 from dataclasses import dataclass, field
 
 from live2d_pose import config as cfg
+from live2d_pose.config import UpConfig
 from live2d_pose.logs import setup_logging
 
 log = logging.getLogger("live2d_pose.up")
 
 STOP_TIMEOUT = 5.0
 MAX_RESTART_DELAY = 10.0
-
-
-@dataclass(frozen=True)
-class UpConfig:
-    workers: int = cfg.setting(min(os.cpu_count() or 1, 2), "landmarker processes to run", short="-w")
-    ip: str = cfg.setting("127.0.0.1", "address cameras and browsers connect to (0.0.0.0: all)",
-                          short="-i")
-    port: int = cfg.setting(8765, "camera WebSocket port", short="-p")
-    http_port: int = cfg.setting(8080, "viewer page and /ws port")
-    workers_port: int = cfg.setting(5555, "ZeroMQ port landmarkers fetch frames from")
-    results_port: int = cfg.setting(5556, "ZeroMQ port landmarkers send results to")
-    zmq_host: str = cfg.setting("127.0.0.1", "address the ZeroMQ ports bind to (0.0.0.0: remote workers)")
-    model: str = cfg.setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
-    frontend: str = cfg.setting("", "external viewer URL announced to cameras instead of ours")
-    max_faces: int = cfg.setting(1, "faces tracked per frame")
-    log_level: str = cfg.setting("INFO", "logging level")
 
 
 @dataclass

@@ -120,12 +120,12 @@ def test_no_secret_in_help_stats_or_logs(guarded):
 
 
 def test_up_binds_localhost_by_default():
-    up = cfg.from_sources(supervisor.UpConfig, environ={})
+    up = cfg.from_sources(cfg.UpConfig, environ={})
     children = {c.name: c.argv for c in supervisor.service_commands(up)}
     assert children["ingest"][children["ingest"].index("--host") + 1] == "127.0.0.1"
     assert children["gateway"][children["gateway"].index("--host") + 1] == "127.0.0.1"
     assert "tcp://127.0.0.1:5555" in children["ingest"] and "tcp://127.0.0.1:5556" in children["gateway"]
-    opened = cfg.from_sources(supervisor.UpConfig, environ={"LIVE2D_POSE_IP": "0.0.0.0"})
+    opened = cfg.from_sources(cfg.UpConfig, environ={"LIVE2D_POSE_IP": "0.0.0.0"})
     assert "0.0.0.0" in supervisor.service_commands(opened)[0].argv
     # the ZeroMQ ports stay local even then, unless --zmq-host says otherwise
     assert "tcp://127.0.0.1:5555" in supervisor.service_commands(opened)[0].argv

@@ -17,7 +17,8 @@ from live2d_pose.gateway.fanout import Fanout, Mailbox
 from live2d_pose.imageinfo import ImageError, check_limits, inspect
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.protocol import CameraError
-from live2d_pose.supervisor import UpConfig, service_commands
+from live2d_pose.config import UpConfig
+from live2d_pose.supervisor import service_commands
 
 
 def encoded(fmt: str, width: int = 64, height: int = 48) -> bytes:
