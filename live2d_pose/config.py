@@ -44,7 +44,9 @@ class IngestConfig(CommonConfig):
     port: int = setting(8765, "port of the camera WebSocket (paths /image and /)", short="-p")
     workers_bind: str = setting("tcp://*:5555", "ZeroMQ endpoint the landmarker pool connects to")
     gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (stream events)")
-    viewer_url: str = setting("", "viewer URL announced to cameras (default: http://<host>:8080/)")
+    viewer_url: str = setting("", "viewer URL announced to cameras (default: the host the camera "
+                                  "reached, on --viewer-port)")
+    viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
     camera_token: str = setting("", "shared secret cameras must send as ?token= (empty: none)", secret=True)
     max_frame_bytes: int = setting(4 * 1024 * 1024, "largest encoded frame accepted, in bytes")
     max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")

@@ -51,7 +51,8 @@ def service_commands(up: UpConfig) -> list[Child]:
     ingest = python + ["ingest", "--host", up.ip, "--port", str(up.port),
                        "--workers-bind", f"tcp://{zmq_bind}:{up.workers_port}",
                        "--gateway", f"tcp://{zmq_local}:{up.results_port}",
-                       "--viewer-url", viewer_url(up)] + common
+                       # Without --frontend, ingest names the host each camera reached.
+                       "--viewer-url", up.frontend, "--viewer-port", str(up.http_port)] + common
     gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
                         "--results-bind", f"tcp://{zmq_bind}:{up.results_port}",
                         "--model", up.model] + common
@@ -69,10 +70,7 @@ def public_host(ip: str) -> str:
     if ip in ("127.0.0.1", "localhost", "::1"):
         return "localhost"
     if ip in ("0.0.0.0", "::", ""):
-        try:
-            return socket.gethostbyname(socket.gethostname())
-        except OSError:
-            return socket.gethostname()
+        return socket.gethostname()  # its addresses are many; cameras get the one they used
     return ip
 
 

@@ -266,7 +266,9 @@ def test_compose_services_stream_landmarks(stack):
         logs = "\n".join(service.log() for service in stack.services)
         pytest.fail(f"no landmarks reached the viewer: {error!r}\n{logs}")
 
-    assert camera.viewer.startswith("http://localhost:8080/")  # LIVE2D_POSE_VIEWER_URL, compose default
+    # Compose leaves LIVE2D_POSE_VIEWER_URL empty: the camera hears the host it reached
+    # and the gateway's port.
+    assert camera.viewer.startswith(f"http://127.0.0.1:{stack.variables['LIVE2D_POSE_HTTP_PORT']}/")
     assert (result.width, result.height) == (640, 480)
     landmarks = result.landmarks
     assert landmarks.shape == (478, 3) and landmarks.dtype == np.float32

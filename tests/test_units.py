@@ -241,6 +241,9 @@ def test_up_commands_wire_services_together():
     ingest, gateway, worker = children[0].argv, children[1].argv, children[2].argv
     assert ingest[ingest.index("--port") + 1] == "9001"
     assert ingest[ingest.index("--host") + 1] == "127.0.0.1"  # localhost unless told otherwise
+    # cameras are told the viewer on the host they reached, on the gateway's port
+    assert ingest[ingest.index("--viewer-port") + 1] == "9002"
+    assert ingest[ingest.index("--viewer-url") + 1] == ""
     results = gateway[gateway.index("--results-bind") + 1].rsplit(":", 1)[1]
     assert worker[worker.index("--gateway") + 1].endswith(":" + results)
 

@@ -280,7 +280,8 @@ class IngestServer:
         base = self.config.viewer_url
         if not base:
             host = websocket.request.headers.get("Host", "localhost")
-            base = f"http://{urlsplit('//' + host).hostname or 'localhost'}:8080/"
+            # The address the camera used to reach us reaches the gateway too (same host).
+            base = f"http://{urlsplit('//' + host).hostname or 'localhost'}:{self.config.viewer_port}/"
         separator = "&" if "?" in base else "?"
         return f"{base}{separator}stream={stream}"
 
