@@ -57,6 +57,9 @@ class IngestConfig(CommonConfig):
     worker_timeout: float = setting(
         0.75, "a worker silent this long (seconds, 3 heartbeats) is declared dead; checked every heartbeat")
     stream_affinity: bool = setting(True, "keep each stream on one worker (tracking state carries over)")
+    worker_prefetch: int = setting(
+        1, "frames a worker may hold at once; 2 trades up to one inference of latency for "
+           "throughput when the pool is saturated (docs/performance.md)")
     curve_secret_key_file: str = setting(
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
     curve_server_key: str = setting(

@@ -143,3 +143,24 @@ def test_errors_and_latency_are_counted():
     d.worker_done(W1, "a", 2, ok=True, now=0, latency_ms=8.0)
     stats = d.streams["a"].stats
     assert (stats.done, stats.errors, stats.mean_latency_ms) == (2, 1, 10.0)
+
+
+def test_prefetch_keeps_a_second_frame_at_the_worker():
+    d = Dispatcher(prefetch=2)
+    d.worker_ready(W1, now=0)
+    assert [f.meta.seq for _, f in d.submit(frame("a", 1), now=0).dispatch] == [1]
+    assert [f.meta.seq for _, f in d.submit(frame("a", 2), now=0).dispatch] == [2]  # sent at once
+    assert d.submit(frame("a", 3), now=0).dispatch == []  # two in flight: it waits here
+    assert d.submit(frame("a", 4), now=0).dispatch == []
+    assert d.streams["a"].stats.dropped == 1  # 3 replaced by 4, still only the newest waits
+    actions = d.worker_done(W1, "a", 1, ok=True, now=0)
+    assert [f.meta.seq for _, f in actions.dispatch] == [4]
+
+
+def test_prefetched_frames_are_all_counted_lost_with_their_worker():
+    d = Dispatcher(prefetch=2)
+    d.worker_ready(W1, now=0)
+    d.submit(frame("a", 1), now=0)
+    d.submit(frame("a", 2), now=0)
+    actions = d.worker_gone(W1, now=0)
+    assert actions.lost == [("a", 1), ("a", 2)] and d.streams["a"].stats.lost == 2

@@ -11,6 +11,12 @@ Stream affinity: a stream stays on the worker that has its MediaPipe instance
 lives. Streams are spread so that no worker holds two more than another, and
 a worker that dies or leaves hands its streams to the others.
 
+Prefetch: by default a worker holds one frame at a time, so every frame it
+gets is the newest. With ``prefetch`` 2 it gets the next frame while still
+working on the current one, so it never idles waiting for ingest's answer to
+its DONE (more throughput when saturated), at the cost of that frame being up
+to one inference older when it starts.
+
 Every method takes ``now`` and returns :class:`Actions` for the caller to
 carry out, so tests drive it with a fake clock and no I/O.
 """
@@ -48,8 +54,7 @@ class WorkerState:
     identity: bytes
     name: str
     last_seen: float
-    busy_with: tuple[str, int] | None = None  # (stream, seq) in flight
-    busy_since: float = 0.0
+    in_flight: list[tuple[str, int]] = field(default_factory=list)  # (stream, seq) sent, not done
     streams: set[str] = field(default_factory=set)
     frames_done: int = 0
 
@@ -78,9 +83,10 @@ class StreamState:
 
 
 class Dispatcher:
-    def __init__(self, worker_timeout: float = 0.75, affinity: bool = True):
+    def __init__(self, worker_timeout: float = 0.75, affinity: bool = True, prefetch: int = 1):
         self.worker_timeout = worker_timeout
         self.affinity = affinity
+        self.prefetch = max(1, prefetch)  # frames a worker may hold at once (see module doc)
         self.workers: dict[bytes, WorkerState] = {}
         self.streams: dict[str, StreamState] = {}
 
@@ -122,10 +128,7 @@ class Dispatcher:
             actions.extend(self._balance())
         else:
             worker.last_seen = now
-            if worker.busy_with is not None:  # it restarted its socket mid-frame
-                actions.lost.append(worker.busy_with)
-                self._count_lost(worker.busy_with)
-                worker.busy_with = None
+            self._lose_in_flight(worker, actions)  # it restarted its socket mid-frame
         return actions.extend(self._dispatch_idle(now))
 
     def worker_done(self, identity: bytes, stream: str, seq: int, ok: bool, now: float,
@@ -134,7 +137,8 @@ class Dispatcher:
         if worker is None:  # declared dead earlier, came back: treat as a fresh READY
             return self.worker_ready(identity, now)
         worker.last_seen = now
-        worker.busy_with = None
+        if (stream, seq) in worker.in_flight:
+            worker.in_flight.remove((stream, seq))
         worker.frames_done += 1
         state = self.streams.get(stream)
         if state is not None:
@@ -157,9 +161,7 @@ class Dispatcher:
         actions = Actions()
         if worker is None:
             return actions
-        if worker.busy_with is not None:
-            actions.lost.append(worker.busy_with)
-            self._count_lost(worker.busy_with)
+        self._lose_in_flight(worker, actions)
         for stream in worker.streams:
             if stream in self.streams:
                 self.streams[stream].worker = None
@@ -180,16 +182,14 @@ class Dispatcher:
     def _dispatch_idle(self, now: float) -> Actions:
         actions = Actions()
         for worker in self.workers.values():
-            if worker.busy_with is not None:
-                continue
-            state = self._next_for(worker)
-            if state is None:
-                continue
-            frame, state.pending = state.pending, None
-            worker.busy_with = (state.stream, frame.meta.seq)
-            worker.busy_since = now
-            state.stats.dispatched += 1
-            actions.dispatch.append((worker.identity, frame))
+            while len(worker.in_flight) < self.prefetch:
+                state = self._next_for(worker)
+                if state is None:
+                    break
+                frame, state.pending = state.pending, None
+                worker.in_flight.append((state.stream, frame.meta.seq))
+                state.stats.dispatched += 1
+                actions.dispatch.append((worker.identity, frame))
         return actions
 
     def _next_for(self, worker: WorkerState) -> StreamState | None:
@@ -220,7 +220,8 @@ class Dispatcher:
             if len(most.streams) - len(least.streams) <= 1:
                 return actions
             # Move a stream whose frame is not in flight, so no result is orphaned.
-            movable = sorted(s for s in most.streams if not most.busy_with or most.busy_with[0] != s)
+            busy = {stream for stream, _ in most.in_flight}
+            movable = sorted(s for s in most.streams if s not in busy)
             if not movable:
                 return actions
             stream = movable[0]
@@ -228,9 +229,13 @@ class Dispatcher:
             actions.end.append((most.identity, stream))
 
     def _least_loaded(self) -> WorkerState:
-        return min(self.workers.values(), key=lambda w: (len(w.streams), w.busy_with is not None))
+        return min(self.workers.values(), key=lambda w: (len(w.streams), len(w.in_flight)))
 
-    def _count_lost(self, busy_with: tuple[str, int]) -> None:
-        state = self.streams.get(busy_with[0])
-        if state is not None:
-            state.stats.lost += 1
+    def _lose_in_flight(self, worker: WorkerState, actions: Actions) -> None:
+        """The frames a worker held will never come back: count them, never hide them."""
+        for stream, seq in worker.in_flight:
+            actions.lost.append((stream, seq))
+            state = self.streams.get(stream)
+            if state is not None:
+                state.stats.lost += 1
+        worker.in_flight.clear()

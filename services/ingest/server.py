@@ -73,7 +73,8 @@ class Camera:
 class IngestServer:
     def __init__(self, config: IngestConfig):
         self.config = config
-        self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity)
+        self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity,
+                                     config.worker_prefetch)
         self.cameras: dict[str, Camera] = {}
         # Plain (not zmq.asyncio) sockets: a ROUTER send with NOBLOCK never waits, and the
         # ROUTER is read from the event loop (aio.SocketReader), which costs far less per
@@ -158,7 +159,7 @@ class IngestServer:
                              "rejected": camera.rejected if camera else 0,
                              "worker": self.dispatcher.workers[state.worker].name
                              if state.worker in self.dispatcher.workers else None}
-        workers = [{"name": w.name, "busy": w.busy_with is not None, "streams": sorted(w.streams),
+        workers = [{"name": w.name, "in_flight": len(w.in_flight), "streams": sorted(w.streams),
                     "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
         return {"streams": streams, "workers": workers, "totals": self.totals}
 
