@@ -8,7 +8,7 @@ import signal
 from typing import Callable, Coroutine
 
 import zmq
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import Server, ServerConnection
 
 # WebSocket close codes used by both servers (RFC 6455 section 7.4.1).
 CLOSE_WRONG_DATA = 1003
@@ -39,6 +39,21 @@ def stop_on_signals(stopping: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
+
+
+async def serve_until_stopped(server: Server, stopping: asyncio.Event, reader: "SocketReader",
+                              background: Coroutine, on_stop: Callable[[], None]) -> None:
+    """Run the ZeroMQ reader and one background loop until ``stopping``, then wind down:
+    ``on_stop``, close the WebSocket server (and its connections), stop the rest."""
+    reader.start()
+    task = asyncio.create_task(background)
+    await stopping.wait()
+    on_stop()
+    server.close(close_connections=True)
+    await server.wait_closed()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    reader.stop()
 
 
 def peer(websocket: ServerConnection) -> str:

@@ -59,21 +59,16 @@ class GatewayServer:
             self.port = server.sockets[0].getsockname()[1]
             log.info("gateway listening: viewer http://%s:%d/, results %s; settings %s",
                      self.config.host, self.port, self.results_endpoint, redacted(self.config))
-            self.reader.start()
-            tasks = [asyncio.create_task(self._expire_loop())]
-            await self.stopping.wait()
-            log.info("gateway stopping")
-            for viewer in list(self.fanout.viewers):
-                self.fanout.remove_viewer(viewer)
-            server.close(close_connections=True)
-            await server.wait_closed()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.reader.stop()
+            await aio.serve_until_stopped(server, self.stopping, self.reader, self._expire_loop(),
+                                          on_stop=self._on_stop)
         self.pull.close(linger=100)
         self.context.term()
         log.info("gateway stopped: %s", self.counters)
+
+    def _on_stop(self) -> None:
+        log.info("gateway stopping")
+        for viewer in list(self.fanout.viewers):  # ends each viewer's send loop
+            self.fanout.remove_viewer(viewer)
 
     def _open_zmq(self) -> None:
         self.pull.setsockopt(zmq.RCVHWM, 256)

@@ -103,16 +103,8 @@ class IngestServer:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
                      self.config.host, self.port, self.workers_endpoint, redacted(self.config))
-            self.reader.start()
-            tasks = [asyncio.create_task(self._heartbeat_loop())]
-            await self.stopping.wait()
-            log.info("ingest stopping")
-            server.close(close_connections=True)
-            await server.wait_closed()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.reader.stop()
+            await aio.serve_until_stopped(server, self.stopping, self.reader, self._heartbeat_loop(),
+                                          on_stop=lambda: log.info("ingest stopping"))
         self._close_zmq()
         log.info("ingest stopped: %s", self.totals)
 
