@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path and (REPO / "tests" / "support").is_dir():
-    sys.path.insert(0, str(REPO))  # tests.support: the pipeline runner and protocol clients
 
 log = logging.getLogger("live2d_pose.bench")
 
@@ -102,7 +100,7 @@ def scaling_fps(requested: float | None, extra_env: dict[str, str]) -> float:
 
 async def _drive(pipe, scenario: Scenario, frames: list[bytes], warmup: float, duration: float,
                  sample_rss) -> dict:
-    from tests.support.clients import Camera, Viewer
+    from live2d_pose.testing.clients import Camera, Viewer
 
     ids = [f"bench{i}" for i in range(scenario.streams)]
     viewers = [Viewer(pipe.viewer_url(f"stream={sid}")) for sid in ids]
@@ -157,7 +155,7 @@ def run_pipeline(scenario: Scenario, frames: list[bytes], warmup: float, duratio
     import psutil
 
     from live2d_pose.bench import analyse
-    from tests.support.pipeline import Pipeline
+    from live2d_pose.testing.pipeline import Pipeline
 
     env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
            "LIVE2D_POSE_STREAM_AFFINITY": "true" if scenario.affinity else "false", **extra_env}
@@ -266,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                                 max_workers, args.affinity, args.fps, args.streams,
                                 scaling_fps(args.scaling_fps, extra_env))
 
-    from tests.support.frames import astronaut_frames
+    from live2d_pose.testing.frames import astronaut_frames
 
     frames = astronaut_frames(NUM_FRAMES)
     out = args.out

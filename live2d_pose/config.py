@@ -22,8 +22,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 # The model ships inside the landmarker package (services/landmarker/), so it is
 # found the same way in a checkout, an installed wheel and a container.
-BUNDLED_FACE_MODEL = Path(importlib.util.find_spec("live2d_pose.landmarker").origin).parent / "face_landmarker.task"
+MODELS_DIR = Path(importlib.util.find_spec("live2d_pose.landmarker").origin).parent
+BUNDLED_FACE_MODEL = MODELS_DIR / "face_landmarker.task"
 BUNDLED_FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+BUNDLED_POSE_MODEL = MODELS_DIR / "pose_landmarker_full.task"
+BUNDLED_POSE_MODEL_SHA256 = "4eaa5eb7a98365221087693fcc286334cf0858e2eb6e15b506aa4a7ecdcec4ad"
+BUNDLED_HAND_MODEL = MODELS_DIR / "hand_landmarker.task"
+BUNDLED_HAND_MODEL_SHA256 = "fbc2a30080c3c557093b5ddfc334698132eb341044ccee322ccf8bcf3607cde1"
 DEFAULT_WEB_ROOT = REPO_DIR / "web" / "dist"
 DEFAULT_CUBISM_CORE_URL = "https://cubism.live2d.com/sdk-web/cubismcore/live2dcubismcore.min.js"
 

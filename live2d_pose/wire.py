@@ -21,6 +21,9 @@ import numpy as np
 
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = 52
+NUM_POSE_LANDMARKS = 33  # BlazePose topology
+NUM_HAND_LANDMARKS = 21
+HANDEDNESS = ("Left", "Right")  # MediaPipe's label (it assumes a mirrored, selfie image)
 MAX_STREAM_ID_LENGTH = 64
 # What ingest accepts from cameras; results and events from elsewhere are held to it too,
 # since stream ids end up in /metrics labels and on the viewer page.
@@ -152,10 +155,59 @@ class Face:
         )
 
 
-def _floats(obj: dict, key: str, count: int) -> np.ndarray:
+@dataclass
+class Pose:
+    landmarks: np.ndarray  # float32 (33, 5): x, y normalised, z relative, visibility, presence
+    world: np.ndarray  # float32 (33, 3): metres, origin between the hips
+
+    def to_wire(self) -> dict:
+        return {"landmarks": _f32(self.landmarks), "world": _f32(self.world)}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "Pose":
+        if not isinstance(obj, dict):
+            raise WireError("pose: expected a map")
+        return cls(
+            landmarks=_floats(obj, "landmarks", NUM_POSE_LANDMARKS * 5, "pose").reshape(NUM_POSE_LANDMARKS, 5),
+            world=_floats(obj, "world", NUM_POSE_LANDMARKS * 3, "pose").reshape(NUM_POSE_LANDMARKS, 3),
+        )
+
+
+@dataclass
+class Hand:
+    handedness: str  # "Left" or "Right", MediaPipe's label
+    score: float
+    landmarks: np.ndarray  # float32 (21, 3), x and y normalised to the image, z relative
+    world: np.ndarray  # float32 (21, 3), metres, origin at the hand's centre
+
+    def to_wire(self) -> dict:
+        return {"handedness": self.handedness, "score": float(self.score),
+                "landmarks": _f32(self.landmarks), "world": _f32(self.world)}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "Hand":
+        if not isinstance(obj, dict):
+            raise WireError("hand: expected a map")
+        handedness, score = obj.get("handedness"), obj.get("score")
+        if handedness not in HANDEDNESS:
+            raise WireError("hand: 'handedness' must be 'Left' or 'Right'")
+        if not isinstance(score, (int, float)) or isinstance(score, bool):
+            raise WireError("hand: 'score' must be a number")
+        return cls(
+            handedness=handedness, score=float(score),
+            landmarks=_floats(obj, "landmarks", NUM_HAND_LANDMARKS * 3, "hand").reshape(NUM_HAND_LANDMARKS, 3),
+            world=_floats(obj, "world", NUM_HAND_LANDMARKS * 3, "hand").reshape(NUM_HAND_LANDMARKS, 3),
+        )
+
+
+def _f32(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array, dtype="<f4").tobytes()
+
+
+def _floats(obj: dict, key: str, count: int, what: str = "face") -> np.ndarray:
     data = obj.get(key)
     if not isinstance(data, (bytes, bytearray)) or len(data) != count * 4:
-        raise WireError(f"face: {key!r} must be {count} float32 values")
+        raise WireError(f"{what}: {key!r} must be {count} float32 values")
     return np.frombuffer(data, dtype="<f4")
 
 

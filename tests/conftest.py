@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-# `tests.support` imports resolve through pyproject's pytest `pythonpath = ["."]`.
-from tests.support.figures import figures  # noqa: F401  (fixture: measured figures for docs)
-from tests.support.pipeline import Pipeline
+# The harness lives in the package (live2d_pose.testing); `tests.figures` resolves through
+# pyproject's pytest `pythonpath = ["."]`.
+from tests.figures import figures  # noqa: F401  (fixture: measured figures for docs)
+from live2d_pose.testing.pipeline import Pipeline
 
 
 def run(coroutine):

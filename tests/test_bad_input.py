@@ -13,8 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import run
-from tests.support.clients import TIMEOUT, Camera, Viewer, recv_json
-from tests.support.frames import astronaut_frame
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
+from live2d_pose.testing.frames import astronaut_frame
 
 # The module's pipeline (tests/conftest.py) runs with these limits.
 MAX_FRAME_BYTES = 512 * 1024

@@ -26,7 +26,7 @@ import pytest
 from websockets.asyncio.server import serve
 
 from live2d_pose import camera
-from tests.support.frames import astronaut_frame, astronaut_frames, decode
+from live2d_pose.testing.frames import astronaut_frame, astronaut_frames, decode
 
 CAMERA_PY = Path(camera.__file__)
 TIMEOUT = 10.0 * float(os.environ.get("LIVE2D_POSE_TIMEOUT_SCALE", "1"))

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import clients, frames
-from tests.support.pipeline import free_port
+from live2d_pose.testing import clients, frames
+from live2d_pose.testing.pipeline import free_port
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra: pip install -e '.[test]'")
 

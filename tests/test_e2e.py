@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import run, start_pipeline
-from tests.support import media, reference
-from tests.support.clients import Camera, Viewer
-from tests.support.frames import astronaut_frame, astronaut_frames
+from live2d_pose.testing import media, reference
+from live2d_pose.testing.clients import Camera, Viewer
+from live2d_pose.testing.frames import astronaut_frame, astronaut_frames
 
 # MediaPipe's own run-to-run difference is ~1e-6; the wire carries float32.
 LANDMARK_TOLERANCE = 1e-4

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from tests.conftest import run
-from tests.support.clients import TIMEOUT, Camera, Viewer
-from tests.support.frames import astronaut_frames
-from tests.support.pipeline import Pipeline
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer
+from live2d_pose.testing.frames import astronaut_frames
+from live2d_pose.testing.pipeline import Pipeline
 
 FPS = 20
 NOTICED_WITHIN = 1.0  # ingest's default --worker-timeout (0.75 s) plus one heartbeat

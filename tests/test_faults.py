@@ -24,9 +24,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support import frames as face_frames
-from tests.support.clients import TIMEOUT, Camera, Viewer, recv_json
-from tests.support.pipeline import Pipeline, free_port
+from live2d_pose.testing import frames as face_frames
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
+from live2d_pose.testing.pipeline import Pipeline, free_port
 
 FPS = 20
 SHORT = TIMEOUT / 30  # 1 s with the default TIMEOUT: "the stream keeps flowing within SHORT"

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.frames import (TURN_ANGLES, astronaut_frame, astronaut_frames, decode, motion,
+from live2d_pose.testing.frames import (TURN_ANGLES, astronaut_frame, astronaut_frames, decode, motion,
                                   turned_frames)
 
 mp = pytest.importorskip("mediapipe")

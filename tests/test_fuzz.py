@@ -42,9 +42,9 @@ from live2d_pose.imageinfo import ImageError, ImageInfo, check_limits, inspect
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.protocol import CameraError
 from live2d_pose.ingest.server import IngestServer
-from tests.support import frames as face_frames
-from tests.support.clients import TIMEOUT, Camera, Viewer
-from tests.support.pipeline import Pipeline
+from live2d_pose.testing import frames as face_frames
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer
+from live2d_pose.testing.pipeline import Pipeline
 
 SOAK = os.environ.get("LIVE2D_POSE_FUZZ") == "soak"
 SOAK_FACTOR = 20

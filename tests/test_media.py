@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.support import media
-from tests.support.frames import decode
+from live2d_pose.testing import media
+from live2d_pose.testing.frames import decode
 
 MODEL = Path(__file__).resolve().parents[1] / "services" / "landmarker" / "face_landmarker.task"
 

@@ -21,9 +21,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from live2d_pose import config as cfg
 from live2d_pose import curve, supervisor, wire
-from tests.support import frames as face_frames
-from tests.support.clients import TIMEOUT, Camera, Viewer, recv_json
-from tests.support.pipeline import Pipeline
+from live2d_pose.testing import frames as face_frames
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
+from live2d_pose.testing.pipeline import Pipeline
 
 CAMERA_TOKEN = "cam-s3cret-7f1c2d"
 VIEWER_TOKEN = "view-s3cret-9a8b7c"

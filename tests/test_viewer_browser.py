@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.clients import TIMEOUT, Camera
-from tests.support.frames import astronaut_frame, turned_frames
-from tests.support.pipeline import Pipeline
+from live2d_pose.testing.clients import TIMEOUT, Camera
+from live2d_pose.testing.frames import astronaut_frame, turned_frames
+from live2d_pose.testing.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 WEB = REPO / "web"

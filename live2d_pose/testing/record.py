@@ -1,0 +1,135 @@
+"""Record what the pipeline would send for a video: real MediaPipe, VIDEO mode, no services.
+
+The viewer's node tests, the server-side rig of the outputs and the fidelity
+benchmark need real face, body and hand results without starting a pipeline.
+This runs MediaPipe's Face, Pose and Hand Landmarkers directly on each frame
+(the models the landmarker ships, VIDEO mode, timestamps at the video's own
+frame times) and writes one msgpack file: the gateway -> browser messages of
+docs/protocol.md, one per frame, each carrying every tracker.
+
+    python -m live2d_pose.testing.record                      # gesture_video.mp4 -> web/test/fixtures/gesture.msgpack
+    python -m live2d_pose.testing.record --video clip.mp4 --out clip.msgpack --track face --mirror
+
+The file is a map::
+
+    {"source": str, "fps": float, "imageSize": {"width", "height"}, "tracks": [names],
+     "mirrored": bool, "results": [RESULT, ...]}
+
+where each RESULT is the viewer message ``{"type": "landmarks", "stream": "recorded",
+"seq": N, "imageSize", "ts": {"ingest": ms from the video's start}, "tracks", "faces",
+"poses", "hands"}`` (see docs/protocol.md for the binary layouts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import msgpack
+
+from live2d_pose import wire
+
+log = logging.getLogger("live2d_pose.record")
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "web" / "test" / "fixtures" / "gesture.msgpack"
+TRACKS = ("face", "pose", "hands")
+
+
+def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
+           max_frames: int | None = None, max_hands: int = 2, quality: int = 85) -> dict:
+    import cv2
+    import numpy as np
+
+    from live2d_pose.testing import media, reference
+
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    capture.release()
+    frames = media.video_jpeg_frames(video, max_frames=max_frames, size=None, quality=quality)
+    if mirror:
+        frames = [_mirrored(jpeg, quality) for jpeg in frames]
+    timestamps = [round(i * 1000.0 / fps) for i in range(len(frames))]
+    height, width = cv2.imdecode(np.frombuffer(frames[0], np.uint8), cv2.IMREAD_COLOR).shape[:2]
+    per_track = {}
+    if "face" in tracks:
+        per_track["faces"] = _faces(frames, timestamps)
+    if "pose" in tracks:
+        per_track["poses"] = [[p.to_wire() for p in poses] for poses in reference.video_poses(frames, timestamps)]
+    if "hands" in tracks:
+        per_track["hands"] = [[h.to_wire() for h in hands]
+                              for hands in reference.video_hands(frames, timestamps, max_hands)]
+    results = []
+    for index, ts in enumerate(timestamps):
+        message = {"type": "landmarks", "stream": "recorded", "seq": index + 1,
+                   "imageSize": {"width": width, "height": height}, "ts": {"ingest": float(ts)},
+                   "tracks": [t for t in TRACKS if t in tracks]}
+        for key, values in per_track.items():
+            message[key] = values[index]
+        results.append(message)
+    return {"source": f"{video.name}{' (mirrored)' if mirror else ''}, MediaPipe VIDEO mode",
+            "fps": fps, "imageSize": {"width": width, "height": height},
+            "tracks": [t for t in TRACKS if t in tracks], "mirrored": mirror, "results": results}
+
+
+def _faces(frames: list[bytes], timestamps: list[int]) -> list[list[dict]]:
+    """Faces with blendshapes and matrix, exactly as the landmarker sends them."""
+    import numpy as np
+    from mediapipe.tasks.python import vision
+
+    from live2d_pose.testing import reference
+
+    landmarker = reference._landmarker(vision.RunningMode.VIDEO, 1)
+    try:
+        out = []
+        for jpeg, ts in zip(frames, timestamps):
+            result = landmarker.detect_for_video(reference._rgb(jpeg), ts)
+            out.append([wire.Face(
+                np.array([(p.x, p.y, p.z) for p in result.face_landmarks[i]], np.float32),
+                np.array([c.score for c in result.face_blendshapes[i]], np.float32),
+                np.asarray(result.facial_transformation_matrixes[i], np.float32).reshape(16)).to_wire()
+                for i in range(len(result.face_landmarks))])
+        return out
+    finally:
+        landmarker.close()
+
+
+def _mirrored(jpeg: bytes, quality: int) -> bytes:
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[:, ::-1]
+    return cv2.imencode(".jpg", np.ascontiguousarray(image), [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+def load(path: str | Path) -> dict:
+    """A recording written by :func:`record` (bin fields stay bytes)."""
+    return msgpack.unpackb(Path(path).read_bytes(), raw=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from live2d_pose.testing import media
+
+    parser = argparse.ArgumentParser(prog="python -m live2d_pose.testing.record", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, default=media.media_path("gesture_video.mp4"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--track", default=",".join(TRACKS), help="comma list of face, pose, hands")
+    parser.add_argument("--mirror", action="store_true", help="flip every frame left-right first")
+    parser.add_argument("--max-frames", type=int, default=None)
+    args = parser.parse_args(argv)
+    tracks = tuple(t.strip() for t in args.track.split(",") if t.strip())
+    unknown = set(tracks) - set(TRACKS)
+    if unknown:
+        parser.error(f"unknown tracker(s) {sorted(unknown)}; known: {', '.join(TRACKS)}")
+    recording = record(args.video, tracks, args.mirror, args.max_frames)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(wire.pack(recording))
+    found = {key: sum(1 for r in recording["results"] if r.get(key)) for key in ("faces", "poses", "hands")}
+    print(f"{args.out}: {len(recording['results'])} frames, found {found}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
