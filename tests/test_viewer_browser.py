@@ -1,6 +1,6 @@
 """The viewer page in a real browser against the real pipeline.
 
-Starts ingest, a landmarker and the gateway (tests/support/pipeline.py), streams
+Starts ingest, a landmarker and the gateway (live2d_pose/testing/pipeline.py), streams
 real face frames (the astronaut photo, rotated and mirrored so the head turns),
 opens the page the gateway serves in Debian's Chromium (Playwright) and checks
 what a user would see: it connects, results arrive, the rig follows the head,
