@@ -1,7 +1,7 @@
 """``live2d-pose bench``: the real pipeline against bare MediaPipe on this machine.
 
 For each scenario it starts ingest, W landmarkers and the gateway as real
-processes (tests/support/pipeline.py), connects one viewer per stream, then
+processes (live2d_pose/testing/pipeline.py), connects one viewer per stream, then
 replays S camera streams of the same astronaut JPEG frames at F fps each
 (``0``: as fast as the socket takes them) through the origin camera protocol
 for T seconds after a short warm-up. Then, in the same run, it measures the
