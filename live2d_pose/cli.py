@@ -5,6 +5,8 @@
     live2d-pose landmarker           one MediaPipe worker
     live2d-pose gateway              results -> browsers, serves the viewer
     live2d-pose camera --source S    example camera client
+    live2d-pose vmc --to HOST:PORT   drive VSeeFace / VNyan / Warudo (VMC protocol)
+    live2d-pose vts                  drive VTube Studio (plugin API)
     live2d-pose bench                benchmark against bare MediaPipe
     live2d-pose health ...           container health check
     live2d-pose keys DIR             CurveZMQ key pair for the internal ZeroMQ links
@@ -46,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         cfg.add_arguments(service, config_cls)
     from live2d_pose import supervisor
     supervisor.add_arguments(sub.add_parser("up", help="run ingest, N landmarkers and the gateway"))
+    from live2d_pose.outputs import REGISTRY as OUTPUTS
+    for kind in OUTPUTS.values():
+        cfg.add_arguments(sub.add_parser(kind.name, help=kind.help), kind.config)
     # These parse their own flags: the camera client must also run as a
     # standalone script, and the benchmark has many knobs of its own.
     for name, text in (("camera", "stream a webcam, CSI camera, video or image to ingest"),
@@ -64,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from live2d_pose import supervisor
         return supervisor.main(args)
+    from live2d_pose import outputs
+    if args.command in outputs.REGISTRY:
+        config = cfg.from_sources(outputs.REGISTRY[args.command].config, args)
+        setup_logging(config.log_level)
+        return outputs.main(args.command, config)
     return _run_service(args.command, args)
 
 

@@ -108,6 +108,35 @@ class GatewayConfig(CommonConfig):
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
 
 
+def _default_vts_token_file() -> str:
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return str(Path(config_home) / "live2d-pose" / "vts-token")
+
+
+@dataclass(frozen=True)
+class OutputConfig(CommonConfig):
+    """What every output (live2d-pose vmc, vts) shares: where results come from, and the mirror."""
+
+    gateway_url: str = setting("ws://127.0.0.1:8080/ws", "the gateway's result WebSocket (/ws)")
+    stream: str = setting("", "stream to follow (empty: the most recently active one)")
+    viewer_token: str = setting("", "the gateway's viewer token, when it has one", secret=True)
+    mirror: bool = setting(True, "the avatar moves like your reflection (docs/outputs.md)")
+
+
+@dataclass(frozen=True)
+class VmcConfig(OutputConfig):
+    to: str = setting("127.0.0.1:39539", "HOST:PORT of the VMC receiver (VSeeFace, VNyan, Warudo)")
+    perfect_sync: bool = setting(False, "also send the 52 ARKit blendshapes (Perfect Sync avatars)")
+    stats_file: str = setting("", "on stop, write counters and latency percentiles here as JSON")
+
+
+@dataclass(frozen=True)
+class VtsConfig(OutputConfig):
+    vts_url: str = setting("ws://127.0.0.1:8001", "VTube Studio's plugin API WebSocket")
+    token_file: str = setting(_default_vts_token_file(), "where the plugin's VTube Studio token is "
+                                                         "kept (readable by you only)")
+
+
 @dataclass(frozen=True)
 class UpConfig(CommonConfig):
     """`live2d-pose up`: the whole pipeline on this host; other service settings reach
@@ -126,6 +155,8 @@ class UpConfig(CommonConfig):
     model: str = setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
     frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
     max_faces: int = setting(1, "faces tracked per frame")
+    vmc: str = setting("", "also send the VMC protocol to HOST:PORT (e.g. 127.0.0.1:39539)")
+    vts: bool = setting(False, "also run the VTube Studio plugin (ws://127.0.0.1:8001)")
 
 
 C = TypeVar("C")

@@ -63,6 +63,20 @@ def service_commands(up: UpConfig) -> list[Child]:
                            "--max-faces", str(up.max_faces),
                            "--worker-name", f"{socket.gethostname()}-w{index + 1}"] + common
         children.append(Child(f"landmarker-{index + 1}", worker))
+    return children + output_commands(up)
+
+
+def output_commands(up: UpConfig) -> list[Child]:
+    """`--vmc HOST:PORT` and `--vts`: the outputs, subscribed to this gateway like a viewer."""
+    python = [sys.executable, "-m", "live2d_pose"]
+    host = "127.0.0.1" if up.ip in ("0.0.0.0", "::", "") else up.ip
+    # the viewer token, if any, reaches them as LIVE2D_POSE_VIEWER_TOKEN like the gateway
+    gateway = ["--gateway-url", f"ws://{host}:{up.http_port}/ws", "--log-level", up.log_level]
+    children = []
+    if up.vmc:
+        children.append(Child("vmc", python + ["vmc", "--to", up.vmc] + gateway))
+    if up.vts:
+        children.append(Child("vts", python + ["vts"] + gateway))
     return children
 
 

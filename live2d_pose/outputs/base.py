@@ -1,0 +1,103 @@
+"""The output interface, and the loop that feeds outputs from the gateway through the rig."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+
+import numpy as np
+
+from live2d_pose import aio
+from live2d_pose.config import OutputConfig
+from live2d_pose.outputs.source import GatewaySource, Tracking, viewer_url
+from live2d_pose.rig import Rig, RigFrame
+
+log = logging.getLogger("live2d_pose.outputs")
+
+
+class Output(abc.ABC):
+    """One app we drive. ``send`` is called on the event loop once per result and must not block."""
+
+    name: str = "output"
+
+    async def start(self) -> None:
+        """Open sockets, start background tasks."""
+
+    @abc.abstractmethod
+    def send(self, frame: RigFrame) -> None:
+        """Deliver one solved result (queue it, never wait)."""
+
+    def stream_ended(self, stream: str) -> None:
+        """The followed stream ended: nobody is tracked until results come back."""
+
+    async def stop(self) -> None:
+        """Close everything; after this the summary is final."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where this output sends, for the start log line."""
+
+    @abc.abstractmethod
+    def summary(self) -> dict:
+        """Counters for the stop log line."""
+
+
+class Feeder:
+    """Gateway results -> rig -> every output. Counts what it cannot solve instead of dying."""
+
+    def __init__(self, config: OutputConfig, outputs: list[Output]):
+        self.config = config
+        self.outputs = outputs
+        self.rig = Rig(mirror=config.mirror)
+        self.counters = {"results": 0, "tracked": 0, "unsolvable": 0}
+        self.following: str | None = None
+
+    def on_result(self, tracking: Tracking) -> None:
+        self.counters["results"] += 1
+        try:
+            frame = self.rig.solve(tracking)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+            self.counters["unsolvable"] += 1
+            if self.counters["unsolvable"] <= 10:
+                log.warning("could not solve result %s/%d: %s", tracking.stream, tracking.seq, exc)
+            return
+        if frame.tracking:
+            self.counters["tracked"] += 1
+        if tracking.stream != self.following:
+            self.following = tracking.stream
+            log.info("following stream %s", tracking.stream)
+        for output in self.outputs:
+            output.send(frame)
+
+    def on_control(self, message: dict) -> None:
+        if message.get("type") == "ended" and message.get("stream") == self.following:
+            log.info("stream %s ended", self.following)
+            for output in self.outputs:
+                output.stream_ended(self.following)
+
+
+async def run_outputs(config: OutputConfig, outputs: list[Output]) -> None:
+    """Until SIGINT / SIGTERM: subscribe to the gateway and feed ``outputs``; one line at start and stop."""
+    stopping = asyncio.Event()
+    aio.stop_on_signals(stopping)
+    feeder = Feeder(config, outputs)
+    url = viewer_url(config.gateway_url, config.stream, config.viewer_token)
+    source = GatewaySource(url, feeder.on_result, feeder.on_control)
+    for output in outputs:
+        await output.start()
+    names = ", ".join(o.name for o in outputs)
+    log.info("%s started: stream %s from %s, mirror %s; %s", names, config.stream or "(latest)",
+             config.gateway_url, "on" if config.mirror else "off", "; ".join(o.describe() for o in outputs))
+    try:
+        await source.run(stopping)
+    finally:
+        for output in outputs:
+            await output.stop()
+        details = "; ".join(f"{o.name}: {_counts(o.summary())}" for o in outputs)
+        log.info("%s stopped: %s, gateway %s; %s", names, _counts(feeder.counters), _counts(source.counters),
+                 details)
+
+
+def _counts(counters: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in counters.items())

@@ -1,0 +1,333 @@
+"""`live2d-pose vts`: a VTube Studio plugin that feeds VTS's face tracking parameters.
+
+It follows VTube Studio's public API (github.com/DenchiSoft/VTubeStudio):
+
+1. connect to ws://127.0.0.1:8001 (VTS: Settings, "Start API (allow plugins)");
+2. authenticate: with the token saved from an earlier run (AuthenticationRequest),
+   or by asking for one (AuthenticationTokenRequest: VTS shows the user a popup
+   once; "Allow" returns the token, which is kept in a file only the user can
+   read). A token VTS refuses (the user revoked the plugin) is deleted and a
+   new one requested; a denied request (error 50) is logged and asked again
+   later, with a growing delay;
+3. ask which tracking parameters this VTS has (InputParameterListRequest);
+4. per result with a face: InjectParameterDataRequest with faceFound true and
+   VTS's default parameters (FaceAngleX/Y/Z, FacePositionX/Y/Z, EyeOpenLeft/Right,
+   EyeLeftX/Y, EyeRightX/Y, Brows, BrowLeftY/RightY, MouthOpen, MouthSmile,
+   MouthX, CheekPuff, FaceAngry), re-sent at least every half second while the
+   face is fresh, since VTS drops a parameter it has not heard of for a second.
+
+One request is in flight at a time and the newest result wins, so a slow VTS
+never builds a queue. When VTS goes away the plugin reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from live2d_pose.config import VtsConfig
+from live2d_pose.outputs.base import Output
+from live2d_pose.rig import RigFrame
+from live2d_pose.rig.face import FaceRig, clamp
+
+log = logging.getLogger("live2d_pose.outputs.vts")
+
+API_NAME = "VTubeStudioPublicAPI"
+API_VERSION = "1.0"
+PLUGIN_NAME = "live2d-pose"  # 3..32 characters; the token is bound to these two names
+PLUGIN_DEVELOPER = "live2d-pose project"
+# Error ids (VTubeStudio/Files/ErrorID.cs)
+REQUEST_REQUIRES_AUTHENTICATION = 8
+TOKEN_REQUEST_DENIED = 50
+TOKEN_REQUEST_ONGOING = 51
+INJECT_PARAM_NOT_FOUND = 453
+INJECT_PARAM_CONTROLLED_BY_OTHER_PLUGIN = 454
+
+RESEND_EVERY = 0.5  # seconds: VTS forgets a parameter not re-sent within 1 s
+FACE_FRESH_FOR = 2.0  # seconds a face is re-sent after the last result that had one
+REQUEST_TIMEOUT = 10.0
+TOKEN_TIMEOUT = 600.0  # the user has this long to click Allow in VTS's popup
+RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0
+DENIED_RETRY_MIN, DENIED_RETRY_MAX = 30.0, 600.0
+FACE_DISTANCE_CM = 45.0  # the camera distance that FacePositionZ calls 0
+
+# What we send, in VTS's default parameter names and ranges.
+PARAMETERS = ("FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePositionY", "FacePositionZ",
+              "EyeOpenLeft", "EyeOpenRight", "EyeLeftX", "EyeLeftY", "EyeRightX", "EyeRightY",
+              "Brows", "BrowLeftY", "BrowRightY", "MouthOpen", "MouthSmile", "MouthX", "CheekPuff", "FaceAngry")
+
+
+def vts_parameters(face: FaceRig, mirror: bool = True) -> dict[str, float]:
+    """One face -> VTS's default tracking parameters (their names and ranges).
+
+    Angles, eyes, mouth and brows are the Live2D parameters the viewer shows
+    (VTS's default mappings feed them to the same Live2D ids), moved to VTS's
+    0..1 ranges where VTS uses one. Positions come from the facial matrix, in cm.
+    """
+    p, bs = face.params, face.blendshapes
+    sx = 1.0 if mirror else -1.0
+    x_cm, y_cm, z_cm = (float(v) for v in face.position_cm)
+    return {
+        "FaceAngleX": p["ParamAngleX"], "FaceAngleY": p["ParamAngleY"], "FaceAngleZ": p["ParamAngleZ"],
+        # mirrored, moving to the image's right (your left) moves the model to the screen's left
+        "FacePositionX": clamp(-sx * x_cm, -15.0, 15.0),
+        "FacePositionY": clamp(y_cm, -15.0, 15.0),
+        "FacePositionZ": clamp((FACE_DISTANCE_CM + z_cm) / 2.0, -10.0, 10.0),  # closer: larger
+        "EyeOpenLeft": p["ParamEyeLOpen"], "EyeOpenRight": p["ParamEyeROpen"],
+        "EyeLeftX": p["ParamEyeBallX"], "EyeLeftY": p["ParamEyeBallY"],
+        "EyeRightX": p["ParamEyeBallX"], "EyeRightY": p["ParamEyeBallY"],
+        "Brows": clamp(((p["ParamBrowLY"] + p["ParamBrowRY"]) / 2 + 1.0) / 2.0, 0.0, 1.0),
+        "BrowLeftY": clamp((p["ParamBrowLY"] + 1.0) / 2.0, 0.0, 1.0),
+        "BrowRightY": clamp((p["ParamBrowRY"] + 1.0) / 2.0, 0.0, 1.0),
+        "MouthOpen": p["ParamMouthOpenY"],
+        "MouthSmile": clamp((p["ParamMouthForm"] + 1.0) / 2.0, 0.0, 1.0),
+        "MouthX": clamp(sx * (bs["mouthRight"] - bs["mouthLeft"]) * 2.0, -1.0, 1.0),
+        "CheekPuff": clamp(bs["cheekPuff"], 0.0, 1.0),
+        "FaceAngry": face.presets["Angry"],
+    }
+
+
+class TokenStore:
+    """The plugin's VTS token in a file only its owner can read or write (0600, folder 0700)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+
+    def load(self) -> str | None:
+        try:
+            token = self.path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("cannot read the VTube Studio token from %s (%s); asking for a new one", self.path, exc)
+            return None
+        return token or None
+
+    def save(self, token: str) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        os.chmod(temporary, 0o600)  # in case the file existed with wider rights
+        os.replace(temporary, self.path)
+
+    def delete(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class ApiError(Exception):
+    """VTS answered with messageType APIError."""
+
+    def __init__(self, error_id: int, message: str):
+        super().__init__(f"error {error_id}: {message}")
+        self.error_id = error_id
+
+
+class AccessDenied(Exception):
+    """The user denied (or revoked) the plugin in VTube Studio."""
+
+
+class VtsOutput(Output):
+    name = "vts"
+
+    def __init__(self, config: VtsConfig):
+        self.config = config
+        self.tokens = TokenStore(config.token_file)
+        self.latest: dict[str, float] | None = None
+        self.latest_at = 0.0  # monotonic time of the latest face
+        self.fresh = asyncio.Event()
+        self.available: set[str] = set(PARAMETERS)
+        self.task: asyncio.Task | None = None
+        self.websocket = None
+        self.ids = itertools.count(1)
+        self.counters = {"faces": 0, "injected": 0, "skipped": 0, "errors": 0, "connects": 0,
+                         "token_requests": 0, "denied": 0}
+        self._reported: set[int] = set()
+
+    def describe(self) -> str:
+        return f"VTube Studio at {self.config.vts_url}, token file {self.tokens.path}"
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    def send(self, frame: RigFrame) -> None:
+        if frame.face is None:
+            return  # not injecting: VTS lets our parameters go after 1 s and sees no face
+        if self.fresh.is_set():
+            self.counters["skipped"] += 1  # the previous one was never sent: newest wins
+        self.latest = vts_parameters(frame.face, self.config.mirror)
+        self.latest_at = time.monotonic()
+        self.counters["faces"] += 1
+        self.fresh.set()
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    def summary(self) -> dict:
+        return dict(self.counters)
+
+    # ------------------------------------------------------------ connection
+
+    async def _run(self) -> None:
+        delay, denied_delay, failures = RECONNECT_MIN, 0.0, 0
+        while True:
+            try:
+                async with connect(self.config.vts_url, open_timeout=10, close_timeout=2,
+                                   max_size=1 << 22) as websocket:
+                    self.websocket = websocket
+                    self.counters["connects"] += 1
+                    failures, delay = 0, RECONNECT_MIN
+                    log.info("connected to VTube Studio at %s", self.config.vts_url)
+                    await self._session()
+            except InvalidURI as exc:
+                log.error("bad VTube Studio URL %r: %s", self.config.vts_url, exc)
+                return
+            except AccessDenied as exc:
+                self.counters["denied"] += 1
+                denied_delay = min(max(DENIED_RETRY_MIN, denied_delay * 2), DENIED_RETRY_MAX)
+                log.error("%s. Allow live2d-pose in VTube Studio when it asks (or in its settings, "
+                          "under plugins); asking again in %.0f s", exc, denied_delay)
+                await asyncio.sleep(denied_delay)
+                continue
+            except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
+                failures += 1
+                if failures == 1 or failures % 10 == 0:
+                    log.warning("cannot reach VTube Studio at %s (%s); is it running with \"Start API "
+                                "(allow plugins)\" on? Retrying every %.0f s at most",
+                                self.config.vts_url, str(exc) or exc.__class__.__name__, RECONNECT_MAX)
+            except ConnectionClosed as exc:
+                log.warning("VTube Studio closed the connection (%s); reconnecting", exc)
+            finally:
+                self.websocket = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX)
+
+    async def _session(self) -> None:
+        await self._authenticate()
+        await self._learn_parameters()
+        await self._inject_loop()
+
+    # ------------------------------------------------------------ requests
+
+    async def request(self, message_type: str, data: dict | None = None,
+                      timeout: float = REQUEST_TIMEOUT) -> dict:
+        """Send one request and wait for its response's data; ApiError for an APIError answer."""
+        request_id = f"live2d-pose-{next(self.ids)}"
+        payload = {"apiName": API_NAME, "apiVersion": API_VERSION, "requestID": request_id,
+                   "messageType": message_type}
+        if data is not None:
+            payload["data"] = data
+        await self.websocket.send(json.dumps(payload))
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise asyncio.TimeoutError(f"no answer to {message_type} within {timeout:.0f} s")
+            raw = await asyncio.wait_for(self.websocket.recv(), remaining)
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                log.warning("VTube Studio sent something that is not JSON; ignored")
+                continue
+            if not isinstance(answer, dict) or answer.get("requestID") != request_id:
+                continue  # an event or a late answer to an earlier request
+            body = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+            if answer.get("messageType") == "APIError":
+                raise ApiError(int(body.get("errorID", -1)), str(body.get("message", "")))
+            return body
+
+    async def _authenticate(self) -> None:
+        token = self.tokens.load()
+        if token is not None:
+            if await self._authenticate_with(token):
+                log.info("authenticated with VTube Studio (saved token)")
+                return
+            log.warning("VTube Studio refused the saved token (the plugin was revoked?); "
+                        "asking for a new one")
+            self.tokens.delete()
+        token = await self._request_token()
+        if not await self._authenticate_with(token):
+            self.tokens.delete()
+            raise AccessDenied("VTube Studio refused the token it just gave us")
+        log.info("authenticated with VTube Studio")
+
+    async def _authenticate_with(self, token: str) -> bool:
+        data = await self.request("AuthenticationRequest", {
+            "pluginName": PLUGIN_NAME, "pluginDeveloper": PLUGIN_DEVELOPER, "authenticationToken": token})
+        return data.get("authenticated") is True
+
+    async def _request_token(self) -> str:
+        self.counters["token_requests"] += 1
+        log.info("asking VTube Studio for access: click \"Allow\" in the popup VTube Studio shows")
+        try:
+            data = await self.request("AuthenticationTokenRequest", {
+                "pluginName": PLUGIN_NAME, "pluginDeveloper": PLUGIN_DEVELOPER}, timeout=TOKEN_TIMEOUT)
+        except ApiError as exc:
+            if exc.error_id in (TOKEN_REQUEST_DENIED, TOKEN_REQUEST_ONGOING):
+                raise AccessDenied(f"VTube Studio did not give live2d-pose access ({exc})") from None
+            raise
+        token = data.get("authenticationToken")
+        if not isinstance(token, str) or not token:
+            raise AccessDenied("VTube Studio answered the token request without a token")
+        self.tokens.save(token)
+        log.info("VTube Studio gave live2d-pose access; token saved in %s", self.tokens.path)
+        return token
+
+    async def _learn_parameters(self) -> None:
+        """Send only parameters this VTS has: an unknown one makes VTS refuse the whole request."""
+        data = await self.request("InputParameterListRequest")
+        names = {p.get("name") for key in ("defaultParameters", "customParameters")
+                 for p in data.get(key, []) if isinstance(p, dict)}
+        if not names:
+            return  # an old VTS that does not list them: trust the documented defaults
+        self.available = set(PARAMETERS) & names
+        missing = sorted(set(PARAMETERS) - names)
+        if missing:
+            log.warning("this VTube Studio lacks %s; not sending them", ", ".join(missing))
+
+    # ------------------------------------------------------------ injection
+
+    async def _inject_loop(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.fresh.wait(), RESEND_EVERY)
+            self.fresh.clear()
+            if self.latest is None or time.monotonic() - self.latest_at > FACE_FRESH_FOR:
+                continue  # no face lately: say nothing, VTS falls back after 1 s
+            await self._inject(self.latest)
+
+    async def _inject(self, values: dict[str, float]) -> None:
+        data = {"faceFound": True, "mode": "set",
+                "parameterValues": [{"id": name, "value": round(float(value), 5)}
+                                    for name, value in values.items() if name in self.available]}
+        try:
+            await self.request("InjectParameterDataRequest", data)
+        except ApiError as exc:
+            self.counters["errors"] += 1
+            if exc.error_id in (TOKEN_REQUEST_DENIED, REQUEST_REQUIRES_AUTHENTICATION):
+                self.tokens.delete()
+                log.warning("VTube Studio no longer accepts live2d-pose (%s); asking for access again", exc)
+                await self._authenticate()
+                return
+            if exc.error_id == INJECT_PARAM_NOT_FOUND:
+                await self._learn_parameters()
+            if exc.error_id not in self._reported:
+                self._reported.add(exc.error_id)
+                hint = (" (another plugin controls one of these parameters)"
+                        if exc.error_id == INJECT_PARAM_CONTROLLED_BY_OTHER_PLUGIN else "")
+                log.warning("VTube Studio refused our parameters: %s%s", exc, hint)
+            return
+        self.counters["injected"] += 1
