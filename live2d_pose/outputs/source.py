@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
+import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -31,18 +32,25 @@ MAX_MESSAGE = 1 << 22  # a result with faces, a pose and two hands is ~10 KiB
 
 @dataclass
 class Tracking:
-    """One result from the gateway, decoded and checked."""
+    """One result from the gateway, decoded and checked.
+
+    A tracker's list is None when the message does not report that tracker
+    (absent from ``tracks``), and empty when it ran and found nothing.
+    """
 
     stream: str
     seq: int
     ts: dict[str, float]
     width: int
     height: int
-    faces: list[wire.Face] = field(default_factory=list)
-    poses: list[wire.Pose] = field(default_factory=list)
-    hands: list[wire.Hand] = field(default_factory=list)
+    faces: list[wire.Face] | None = None
+    poses: list[wire.Pose] | None = None
+    hands: list[wire.Hand] | None = None
     tracks: tuple[str, ...] = ()
     received_ms: float = 0.0  # wall clock, when this process read it
+
+
+TRACKERS = (("face", "faces", wire.Face), ("pose", "poses", wire.Pose), ("hands", "hands", wire.Hand))
 
 
 def parse_result(data: bytes, received_ms: float | None = None) -> Tracking:
@@ -56,22 +64,31 @@ def parse_result(data: bytes, received_ms: float | None = None) -> Tracking:
     if not isinstance(size, dict) or not all(isinstance(size.get(k), int) for k in ("width", "height")):
         raise wire.WireError("result: 'imageSize' must have integer width and height")
     ts = obj.get("ts") if isinstance(obj.get("ts"), dict) else {}
-    tracks = obj.get("tracks") if isinstance(obj.get("tracks"), list) else ["face"]
-    return Tracking(
+    # A gateway from before body tracking sends no "tracks": its results carry faces only.
+    tracks = obj.get("tracks", ["face"])
+    if not isinstance(tracks, list) or not all(isinstance(t, str) for t in tracks):
+        raise wire.WireError("result: 'tracks' must be a list of names")
+    tracking = Tracking(
         stream=stream, seq=seq, width=size["width"], height=size["height"],
         ts={k: float(v) for k, v in ts.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-        faces=[wire.Face.from_wire(f) for f in _list(obj, "faces")],
-        poses=[wire.Pose.from_wire(p) for p in _list(obj, "poses")],
-        hands=[wire.Hand.from_wire(h) for h in _list(obj, "hands")],
-        tracks=tuple(t for t in tracks if isinstance(t, str)),
-        received_ms=wire.now_ms() if received_ms is None else received_ms)
+        tracks=tuple(tracks), received_ms=wire.now_ms() if received_ms is None else received_ms)
+    for tracker, key, kind in TRACKERS:
+        if tracker not in tracks:
+            continue
+        value = obj.get(key, [] if obj.get("error") else None)  # a failed frame may carry no lists
+        if not isinstance(value, list):
+            raise wire.WireError(f"result: {key!r} must be a list")
+        items = [kind.from_wire(item) for item in value]
+        for item in items:
+            _require_finite(item, key)
+        setattr(tracking, key, items)
+    return tracking
 
 
-def _list(obj: dict, key: str) -> list:
-    value = obj.get(key, [])
-    if not isinstance(value, list):
-        raise wire.WireError(f"result: {key!r} must be a list")
-    return value
+def _require_finite(item, what: str) -> None:
+    arrays = [item.landmarks] + [getattr(item, a) for a in ("blendshapes", "matrix", "world") if hasattr(item, a)]
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise wire.WireError(f"result: {what} with a non-finite number")
 
 
 def viewer_url(gateway_url: str, stream: str = "", token: str = "") -> str:

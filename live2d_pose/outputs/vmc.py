@@ -38,7 +38,7 @@ from pythonosc.parsing import osc_types
 from live2d_pose import wire
 from live2d_pose.config import VmcConfig
 from live2d_pose.outputs.base import Output
-from live2d_pose.rig import RigFrame
+from live2d_pose.rig import RigFrame, unity
 
 log = logging.getLogger("live2d_pose.outputs.vmc")
 
@@ -127,20 +127,20 @@ ROOT = encode_message("/VMC/Ext/Root/Pos", "root", (0.0, 0.0, 0.0, 0.0, 0.0, 0.0
 APPLY = OscMessageBuilder(address="/VMC/Ext/Blend/Apply").build().dgram
 
 
-def build_bundle(frame: RigFrame | None, seconds: float, perfect_sync: bool = False) -> bytes:
+def build_bundle(frame: RigFrame | None, seconds: float, mirror: bool = True,
+                 perfect_sync: bool = False) -> bytes:
     """One result as one VMC bundle (see the module doc); None: a "nobody tracked" status bundle."""
     tracking = frame is not None and frame.tracking
     messages = [_ok(tracking), encode_message("/VMC/Ext/T", floats=(seconds,)), ROOT]
     if frame is not None:
-        for name, rotation in frame.bones.items():
+        avatar = unity.avatar_view(frame.state, mirror)
+        for name, rotation in unity.unity_bones(avatar).items():
             messages.append(encode_message("/VMC/Ext/Bone/Pos", name,
                                            REST_OFFSETS.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
-        if frame.face is not None:
-            blends = frame.face.presets
-            if perfect_sync:
-                blends = {**blends, **frame.face.perfect_sync}
-            for name, value in blends.items():
-                messages.append(encode_message("/VMC/Ext/Blend/Val", name, (value,)))
+        blends = unity.vrm0_blends(avatar, perfect_sync)
+        for name, value in blends.items():
+            messages.append(encode_message("/VMC/Ext/Blend/Val", name, (value,)))
+        if blends:
             messages.append(APPLY)
     return encode_bundle(messages)
 
@@ -199,7 +199,8 @@ class VmcOutput(Output):
         if self.protocol.paused:  # the socket's buffer is full: newest wins, this one is dropped
             self.counters["dropped"] += 1
             return
-        data = build_bundle(frame, time.monotonic() - self.started, self.config.perfect_sync)
+        data = build_bundle(frame, time.monotonic() - self.started, self.config.mirror,
+                            self.config.perfect_sync)
         self.transport.sendto(data)
         if gateway_ms is not None:
             self.latency_ms.append(wire.now_ms() - gateway_ms)

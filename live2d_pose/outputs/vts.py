@@ -37,7 +37,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from live2d_pose.config import VtsConfig
 from live2d_pose.outputs.base import Output
 from live2d_pose.rig import RigFrame
-from live2d_pose.rig.face import FaceRig, clamp
+from live2d_pose.rig.live2d import live2d_params
+from live2d_pose.rig.quat import clamp
 
 log = logging.getLogger("live2d_pose.outputs.vts")
 
@@ -66,16 +67,17 @@ PARAMETERS = ("FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePo
               "Brows", "BrowLeftY", "BrowRightY", "MouthOpen", "MouthSmile", "MouthX", "CheekPuff", "FaceAngry")
 
 
-def vts_parameters(face: FaceRig, mirror: bool = True) -> dict[str, float]:
-    """One face -> VTS's default tracking parameters (their names and ranges).
+def vts_parameters(frame: RigFrame, mirror: bool = True) -> dict[str, float]:
+    """One solved result with a face -> VTS's default tracking parameters (their names and ranges).
 
     Angles, eyes, mouth and brows are the Live2D parameters the viewer shows
     (VTS's default mappings feed them to the same Live2D ids), moved to VTS's
     0..1 ranges where VTS uses one. Positions come from the facial matrix, in cm.
     """
-    p, bs = face.params, face.blendshapes
+    p = live2d_params(frame.state, mirror)
+    bs = frame.state.blendshapes or {}
     sx = 1.0 if mirror else -1.0
-    x_cm, y_cm, z_cm = (float(v) for v in face.position_cm)
+    x_cm, y_cm, z_cm = frame.face_position_cm or (0.0, 0.0, -FACE_DISTANCE_CM)
     return {
         "FaceAngleX": p["ParamAngleX"], "FaceAngleY": p["ParamAngleY"], "FaceAngleZ": p["ParamAngleZ"],
         # mirrored, moving to the image's right (your left) moves the model to the screen's left
@@ -90,9 +92,9 @@ def vts_parameters(face: FaceRig, mirror: bool = True) -> dict[str, float]:
         "BrowRightY": clamp((p["ParamBrowRY"] + 1.0) / 2.0, 0.0, 1.0),
         "MouthOpen": p["ParamMouthOpenY"],
         "MouthSmile": clamp((p["ParamMouthForm"] + 1.0) / 2.0, 0.0, 1.0),
-        "MouthX": clamp(sx * (bs["mouthRight"] - bs["mouthLeft"]) * 2.0, -1.0, 1.0),
-        "CheekPuff": clamp(bs["cheekPuff"], 0.0, 1.0),
-        "FaceAngry": face.presets["Angry"],
+        "MouthX": clamp(sx * (bs.get("mouthRight", 0.0) - bs.get("mouthLeft", 0.0)) * 2.0, -1.0, 1.0),
+        "CheekPuff": clamp(bs.get("cheekPuff", 0.0), 0.0, 1.0),
+        "FaceAngry": frame.state.expressions.get("angry", 0.0),
     }
 
 
@@ -162,11 +164,11 @@ class VtsOutput(Output):
         self.task = asyncio.create_task(self._run())
 
     def send(self, frame: RigFrame) -> None:
-        if frame.face is None:
+        if not frame.state.seen["face"]:
             return  # not injecting: VTS lets our parameters go after 1 s and sees no face
         if self.fresh.is_set():
             self.counters["skipped"] += 1  # the previous one was never sent: newest wins
-        self.latest = vts_parameters(frame.face, self.config.mirror)
+        self.latest = vts_parameters(frame, self.config.mirror)
         self.latest_at = time.monotonic()
         self.counters["faces"] += 1
         self.fresh.set()

@@ -1,122 +1,171 @@
-"""Quaternions as numpy arrays (x, y, z, w), the order Unity and three.js print them in.
+"""Small vector and quaternion math for the rig, a line-by-line port of web/src/quat.js.
 
-Only what the rig needs: from a rotation matrix, products, the shortest arc
-between two directions, and the mirror that turns a rotation in a
-right-handed frame into the same-looking rotation in Unity's left-handed one.
+Vectors are (x, y, z), quaternions (x, y, z, w), as tuples of floats: for
+3-vectors plain floats are several times faster than numpy. Products compose
+like matrices: multiply(a, b) rotates by b first, then by a.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
+Vec = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
 
-
-def normalize(v: np.ndarray) -> np.ndarray:
-    n = norm(v)
-    return v / n if n > 1e-12 else v
-
-
-def norm(v: np.ndarray) -> float:
-    return float(np.sqrt(np.dot(v, v)))
+IDENTITY: Quat = (0.0, 0.0, 0.0, 1.0)
+DEG = math.pi / 180
 
 
-def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """3-vector cross product (np.cross handles any shape and costs ten times more)."""
-    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+def sub(a, b) -> Vec:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
 
 
-def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a * b: rotate by b first, then by a."""
+def add(a, b) -> Vec:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def scale(a, s: float) -> Vec:
+    return (a[0] * s, a[1] * s, a[2] * s)
+
+
+def dot(a, b) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def cross(a, b) -> Vec:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def length(a) -> float:
+    return math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+
+
+def mid(a, b) -> Vec:
+    return ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2)
+
+
+def normalize(a) -> Vec:
+    n = length(a)
+    return (a[0] / n, a[1] / n, a[2] / n) if n > 0 else (0.0, 0.0, 0.0)
+
+
+def clamp(v: float, lo: float, hi: float) -> float:
+    return lo if v < lo else hi if v > hi else v
+
+
+def smoothstep(e0: float, e1: float, x: float) -> float:
+    t = clamp((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def axis_angle(axis, angle: float) -> Quat:
+    """Rotation by `angle` radians about the unit axis `axis`."""
+    s = math.sin(angle / 2)
+    return (axis[0] * s, axis[1] * s, axis[2] * s, math.cos(angle / 2))
+
+
+def multiply(a, b) -> Quat:
     ax, ay, az, aw = a
     bx, by, bz, bw = b
-    return np.array([aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw,
-                     aw * bw - ax * bx - ay * by - az * bz])
+    return (aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz)
 
 
-def conjugate(q: np.ndarray) -> np.ndarray:
-    return np.array([-q[0], -q[1], -q[2], q[3]])
+def conjugate(q) -> Quat:
+    """The inverse of a unit quaternion."""
+    return (-q[0], -q[1], -q[2], q[3])
 
 
-def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The vector v rotated by the unit quaternion q."""
-    u, w = q[:3], q[3]
-    return v + 2.0 * cross(u, cross(u, v) + w * v)
+def normalize_quat(q) -> Quat:
+    n = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    return (q[0] / n, q[1] / n, q[2] / n, q[3] / n) if n > 0 else IDENTITY
 
 
-def from_matrix(m: np.ndarray) -> np.ndarray:
-    """Unit quaternion of a 3x3 rotation matrix (Shepperd's method: stable near 180 degrees)."""
-    m = np.asarray(m, dtype=float)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+def rotate(q, v) -> Vec:
+    """v rotated by q: t = 2 (q.xyz x v); v' = v + w t + q.xyz x t."""
+    u = (q[0], q[1], q[2])
+    t = scale(cross(u, v), 2)
+    return add(add(v, scale(t, q[3])), cross(u, t))
+
+
+def arc(a, b) -> Quat:
+    """The shortest rotation taking unit vector a onto unit vector b."""
+    d = dot(a, b)
+    if d < -1 + 1e-9:  # opposite: half a turn about any axis perpendicular to a
+        axis = normalize(cross(a, (0.0, 1.0, 0.0)) if abs(a[0]) > 0.9 else cross(a, (1.0, 0.0, 0.0)))
+        return (axis[0], axis[1], axis[2], 0.0)
+    c = cross(a, b)
+    return normalize_quat((c[0], c[1], c[2], 1 + d))
+
+
+def half(q) -> Quat:
+    """Half of rotation q: same axis, half the angle (slerp from identity at 1/2), the short way."""
+    p = (-q[0], -q[1], -q[2], -q[3]) if q[3] < 0 else q
+    return normalize_quat((p[0], p[1], p[2], p[3] + 1))
+
+
+def from_basis(c0, c1, c2) -> Quat:
+    """The quaternion of the rotation matrix with columns c0, c1, c2 (orthonormal, right-handed)."""
+    m00, m10, m20 = c0
+    m01, m11, m21 = c1
+    m02, m12, m22 = c2
+    tr = m00 + m11 + m22
+    if tr > 0:
+        s = math.sqrt(tr + 1) * 2
+        q = ((m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s, s / 4)
+    elif m00 > m11 and m00 > m22:
+        s = math.sqrt(1 + m00 - m11 - m22) * 2
+        q = (s / 4, (m01 + m10) / s, (m02 + m20) / s, (m21 - m12) / s)
+    elif m11 > m22:
+        s = math.sqrt(1 + m11 - m00 - m22) * 2
+        q = ((m01 + m10) / s, s / 4, (m12 + m21) / s, (m02 - m20) / s)
     else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    q = normalize(np.array(q))
-    return q if q[3] >= 0 else -q
+        s = math.sqrt(1 + m22 - m00 - m11) * 2
+        q = ((m02 + m20) / s, (m12 + m21) / s, s / 4, (m10 - m01) / s)
+    return normalize_quat(q)
 
 
-def to_matrix(q: np.ndarray) -> np.ndarray:
+def frame(x, y) -> Quat:
+    """docs/rig.md's frame(x, y): columns x^ = norm(x), z^ = norm(x^ × y), y^ = z^ × x^."""
+    xh = normalize(x)
+    zh = normalize(cross(xh, y))
+    yh = cross(zh, xh)
+    return from_basis(xh, yh, zh)
+
+
+def angle_between(a, b) -> float:
+    """The angle between two rotations, radians (0 .. pi)."""
+    d = abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3])
+    return 2 * math.acos(min(1.0, d))
+
+
+def to_yaw_pitch_roll(q) -> tuple[float, float, float]:
+    """Intrinsic Y-X-Z Euler angles of q in degrees: yaw about +Y, then pitch about +X, then roll about +Z."""
     x, y, z, w = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    m02 = 2 * (x * z + w * y)
+    m12 = 2 * (y * z - w * x)
+    m22 = 1 - 2 * (x * x + y * y)
+    m10 = 2 * (x * y + w * z)
+    m11 = 1 - 2 * (x * x + z * z)
+    m00 = 1 - 2 * (y * y + z * z)
+    m20 = 2 * (x * z - w * y)
+    pitch = math.asin(clamp(-m12, -1.0, 1.0))
+    if abs(m12) < 0.9999999:
+        yaw = math.atan2(m02, m22)
+        roll = math.atan2(m10, m11)
+    else:
+        yaw = math.atan2(-m20, m00)
+        roll = 0.0
+    return yaw / DEG, pitch / DEG, roll / DEG
 
 
-def from_axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
-    axis = normalize(np.asarray(axis, dtype=float))
-    return np.append(axis * np.sin(angle / 2.0), np.cos(angle / 2.0))
-
-
-def from_to(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The shortest rotation that turns direction a into direction b."""
-    a, b = normalize(np.asarray(a, float)), normalize(np.asarray(b, float))
-    d = float(np.dot(a, b))
-    if d < -0.999999:  # opposite: any perpendicular axis will do
-        axis = cross(np.array([1.0, 0.0, 0.0]), a)
-        if norm(axis) < 1e-6:
-            axis = cross(np.array([0.0, 1.0, 0.0]), a)
-        return from_axis_angle(axis, np.pi)
-    return normalize(np.append(cross(a, b), 1.0 + d))
-
-
-def from_basis(x_axis: np.ndarray, y_axis: np.ndarray) -> np.ndarray:
-    """The rotation taking the unit X and Y axes onto x_axis and (y_axis made orthogonal to it)."""
-    x = normalize(np.asarray(x_axis, float))
-    y = normalize(np.asarray(y_axis, float) - np.dot(y_axis, x) * x)
-    return from_matrix(np.column_stack([x, y, cross(x, y)]))
-
-
-def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    d = float(np.dot(a, b))
-    if d < 0:
-        b, d = -b, -d
-    if d > 0.9995:
-        return normalize(a + t * (b - a))
-    theta = np.arccos(d)
-    return (np.sin((1 - t) * theta) * a + np.sin(t * theta) * b) / np.sin(theta)
-
-
-def flip_x(q: np.ndarray) -> np.ndarray:
+def flip_x(q) -> Quat:
     """The rotation seen through a mirror across the YZ plane (x -> -x): (x, -y, -z, w).
 
-    Use it to move a rotation between a right-handed frame and a left-handed
-    one that share Y and Z, e.g. three.js and Unity.
+    It mirrors a state (docs/rig.md "Mirror") and it moves a rotation between
+    a right-handed frame and a left-handed one sharing Y and Z (the rig's
+    frame and Unity's).
     """
-    return np.array([q[0], -q[1], -q[2], q[3]])
-
-
-def angle_between(a: np.ndarray, b: np.ndarray) -> float:
-    """Degrees between two orientations (0..180)."""
-    d = min(1.0, abs(float(np.dot(normalize(a), normalize(b)))))
-    return float(np.degrees(2.0 * np.arccos(d)))
+    return (q[0], -q[1], -q[2], q[3])
