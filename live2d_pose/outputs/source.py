@@ -133,17 +133,19 @@ class GatewaySource:
                     self.counters["connects"] += 1
                     log.info("connected to the gateway at %s", _redact(self.url))
                     delay, failures = RECONNECT_MIN, 0
-                    await self._read(websocket, stopping)
+                    if await self._read(websocket, stopping):
+                        self._lost(_closed_reason(websocket))
             except InvalidURI as exc:
                 raise SystemExit(f"bad gateway URL {self.url!r}: {exc}") from None
             except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
-                failures += 1
                 if self.connected:
-                    self.counters["disconnects"] += 1
-                    log.warning("lost the gateway at %s (%s); reconnecting", _redact(self.url), _why(exc))
-                elif failures == 1 or failures % 10 == 0:
-                    log.warning("cannot reach the gateway at %s (%s); retrying every %.0f s at most "
-                                "(is `live2d-pose up` running?)", _redact(self.url), _why(exc), RECONNECT_MAX)
+                    self._lost(_why(exc))
+                else:
+                    failures += 1
+                    if failures == 1 or failures % 10 == 0:
+                        log.warning("cannot reach the gateway at %s (%s); retrying every %.0f s at most "
+                                    "(is `live2d-pose up` running?)", _redact(self.url), _why(exc),
+                                    RECONNECT_MAX)
             finally:
                 self.connected = False
             if not stopping.is_set():
@@ -151,14 +153,21 @@ class GatewaySource:
                     await asyncio.wait_for(stopping.wait(), delay)
                 delay = min(delay * 2, RECONNECT_MAX)
 
-    async def _read(self, websocket, stopping: asyncio.Event) -> None:
+    def _lost(self, why: str) -> None:
+        self.counters["disconnects"] += 1
+        self.connected = False
+        log.warning("lost the gateway at %s (%s); reconnecting", _redact(self.url), why)
+
+    async def _read(self, websocket, stopping: asyncio.Event) -> bool:
+        """Read until the connection ends (True) or ``stopping`` is set (False)."""
         reader = asyncio.ensure_future(self._messages(websocket))
         stopper = asyncio.ensure_future(stopping.wait())
         try:
             done, _ = await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
-                reader.result()  # re-raises ConnectionClosed
-                raise ConnectionClosed(websocket.close_rcvd, websocket.close_sent)
+                reader.result()  # re-raises an abnormal close
+                return True
+            return False
         finally:
             for task in (reader, stopper):
                 task.cancel()
@@ -198,6 +207,11 @@ class GatewaySource:
         count = self.counters["bad_messages"]
         if count <= 10 or count % 1000 == 0:
             log.warning("ignored a malformed message from the gateway (%d so far): %s", count, why)
+
+
+def _closed_reason(websocket) -> str:
+    code, reason = websocket.close_code, websocket.close_reason
+    return f"closed with {code} {reason or ''}".strip() if code is not None else "connection dropped"
 
 
 def _why(exc: BaseException) -> str:

@@ -1,0 +1,326 @@
+"""`live2d-pose vmc`: the VMC protocol as a Performer, received by a real OSC server.
+
+The receiver is python-osc's dispatcher on a loopback UDP port (where
+VSeeFace, VNyan or Warudo would listen). Every address and argument type is
+checked against sh-akira's VMC protocol specification:
+
+    /VMC/Ext/OK        (int)loaded (int)calibration state (int)calibration mode (int)tracking status
+    /VMC/Ext/T         (float)time
+    /VMC/Ext/Root/Pos  (string)"root" (float)p.x p.y p.z q.x q.y q.z q.w
+    /VMC/Ext/Bone/Pos  (string)HumanBodyBones name (float)p.x p.y p.z q.x q.y q.z q.w
+    /VMC/Ext/Blend/Val (string)name (float)value
+    /VMC/Ext/Blend/Apply
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from tests.conftest import run
+from tests.osc_receiver import OscReceiver
+from live2d_pose import wire
+from live2d_pose.config import VmcConfig
+from live2d_pose.outputs import vmc
+from live2d_pose.outputs.base import Feeder
+from live2d_pose.outputs.source import parse_result
+from live2d_pose.rig import Rig, quat
+from live2d_pose.rig.unity import PERFECT_SYNC, UNITY_BONES, VRM0_PRESETS
+from live2d_pose.testing import record
+from live2d_pose.testing.clients import Camera
+from live2d_pose.testing.frames import encode, render
+from live2d_pose.testing.pipeline import Pipeline, free_port
+
+GESTURE = "web/test/fixtures/gesture.msgpack"
+HUMAN_BODY_BONES = set(UNITY_BONES.values())
+SPEC_TYPES = {  # address -> python types of its arguments, as python-osc parses i / f / s
+    "/VMC/Ext/OK": (int, int, int, int),
+    "/VMC/Ext/T": (float,),
+    "/VMC/Ext/Root/Pos": (str,) + (float,) * 7,
+    "/VMC/Ext/Bone/Pos": (str,) + (float,) * 7,
+    "/VMC/Ext/Blend/Val": (str, float),
+    "/VMC/Ext/Blend/Apply": (),
+}
+
+
+def check_against_spec(messages) -> None:
+    for m in messages:
+        assert m.address in SPEC_TYPES, m.address
+        assert tuple(type(a) for a in m.args) == SPEC_TYPES[m.address], (m.address, m.args)
+        if m.address == "/VMC/Ext/OK":
+            assert m.args[:3] == (1, 3, 0) and m.args[3] in (0, 1)
+        elif m.address == "/VMC/Ext/Root/Pos":
+            assert m.args[0] == "root"
+        elif m.address == "/VMC/Ext/Bone/Pos":
+            assert m.args[0] in HUMAN_BODY_BONES, m.args[0]
+            assert abs(math.sqrt(sum(v * v for v in m.args[4:])) - 1) < 1e-4  # a unit quaternion
+        elif m.address == "/VMC/Ext/Blend/Val":
+            assert m.args[0] in set(VRM0_PRESETS) | set(PERFECT_SYNC.values()) | {"TongueOut"}
+            assert 0.0 <= m.args[1] <= 1.0
+
+
+def recorded(path: str = GESTURE) -> list:
+    """The recording's results as Tracking, at the video's own times."""
+    return [parse_result(wire.pack(r), received_ms=r["ts"]["ingest"]) for r in record.load(path)["results"]]
+
+
+@pytest.fixture(scope="module")
+def gesture():
+    return recorded()
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def test_messages_and_bundles_are_byte_for_byte_python_oscs():
+    builder = OscMessageBuilder(address="/VMC/Ext/Bone/Pos")
+    values = (0.0, 0.95, 0.0, 0.1, -0.2, 0.3, 0.927)
+    builder.add_arg("LeftUpperArm", "s")
+    for v in values:
+        builder.add_arg(v, "f")
+    reference = builder.build()
+    ours = vmc.encode_message("/VMC/Ext/Bone/Pos", "LeftUpperArm", values)
+    assert ours == reference.dgram
+    ok = vmc.encode_message("/VMC/Ext/OK", ints=(1, 3, 0, 1))
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    bundle.add_content(reference)
+    bundle.add_content(OscMessageBuilder(address="/VMC/Ext/Blend/Apply").build())
+    assert vmc.encode_bundle([ours, vmc.APPLY]) == bundle.build().dgram
+    parsed = OscBundle(vmc.encode_bundle([ok, ours]))
+    assert [m.address for m in parsed] == ["/VMC/Ext/OK", "/VMC/Ext/Bone/Pos"]
+    assert list(parsed)[0].params == [1, 3, 0, 1]
+
+
+def test_one_bundle_per_result_in_spec_and_small_enough(gesture):
+    rig = Rig()
+    largest = 0
+    for tracking in gesture:
+        frame = rig.solve(tracking)
+        data = vmc.build_bundle(frame, 1.5, mirror=True, perfect_sync=True)
+        largest = max(largest, len(data))
+        bundle = OscBundle(data)
+        addresses = [m.address for m in bundle]
+        assert addresses[:3] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
+        if frame.state.blendshapes:
+            assert addresses[-1] == "/VMC/Ext/Blend/Apply"
+            assert sum(a == "/VMC/Ext/Blend/Val" for a in addresses) == 11 + 52
+    # many receivers read 8 KiB datagrams (uOSC, OscJack): a full body with Perfect Sync fits
+    assert largest < 8192, largest
+
+
+def test_perfect_sync_names_are_the_52_arkit_shapes_capitalised():
+    names = set(PERFECT_SYNC.values()) | {"TongueOut"}
+    assert len(names) == 52
+    assert {"EyeBlinkLeft", "JawOpen", "MouthSmileRight", "BrowInnerUp", "CheekPuff", "TongueOut"} <= names
+
+
+# ------------------------------------------------------------------ recorded video -> UDP -> OSC server
+
+
+def _through_udp(trackings, receiver_port: int, mirror: bool = True, perfect_sync: bool = False):
+    config = VmcConfig(to=f"127.0.0.1:{receiver_port}", mirror=mirror, perfect_sync=perfect_sync)
+    output = vmc.VmcOutput(config)
+
+    async def body():
+        await output.start()
+        feeder = Feeder(config, [output])
+        for tracking in trackings:
+            feeder.on_result(tracking)
+            await asyncio.sleep(0.002)
+        await output.stop()
+    run(body())
+    return output
+
+
+def _pointing_up(receiver: OscReceiver, side: str) -> tuple[list[float], list[float]]:
+    """Per bundle that has both, how high (Unity y, -1..1) the upper arm and the forearm point:
+    the arm's rest direction rotated by the chain Spine · Chest · UpperArm (· LowerArm)."""
+    rest = (-1.0, 0.0, 0.0) if side == "Left" else (1.0, 0.0, 0.0)
+    upper, fore = [], []
+    bundle: dict[str, tuple] = {}
+    for m in receiver.received():
+        if m.address == "/VMC/Ext/OK":
+            bundle = {}
+        elif m.address == "/VMC/Ext/Bone/Pos":
+            bundle[m.args[0]] = m.args[4:]
+        elif m.address == "/VMC/Ext/Blend/Apply" and f"{side}LowerArm" in bundle:
+            chain = quat.IDENTITY
+            for bone in ("Spine", "Chest", f"{side}UpperArm"):
+                chain = quat.multiply(chain, bundle.get(bone, quat.IDENTITY))
+            upper.append(quat.rotate(chain, rest)[1])
+            fore.append(quat.rotate(quat.multiply(chain, bundle[f"{side}LowerArm"]), rest)[1])
+    return upper, fore
+
+
+def test_raised_arm_in_gesture_video_moves_the_arm_bone(gesture):
+    """The woman raises her right hand to her face (highest around frames 40-55). Mirrored, the
+    avatar's LEFT arm rises; not mirrored, its right arm. Unseen bones (hips, legs) are not sent."""
+    with OscReceiver() as receiver:
+        _through_udp(gesture, receiver.port, mirror=True, perfect_sync=True)
+        receiver.wait_for("/VMC/Ext/Blend/Apply", count=150)
+        check_against_spec(receiver.received())
+        bones = {m.args[0] for m in receiver.received("/VMC/Ext/Bone/Pos")}
+        upper, fore = _pointing_up(receiver, "Left")
+    assert {"LeftUpperArm", "LeftLowerArm", "LeftHand", "Neck", "Head", "Spine", "Chest"} <= bones
+    assert {"LeftIndexProximal", "LeftThumbProximal", "LeftLittleDistal"} <= bones
+    assert not bones & {"Hips", "LeftUpperLeg", "RightUpperLeg", "LeftFoot"}, bones
+    assert max(upper) - min(upper) > 0.5, (min(upper), max(upper))  # the upper arm lifts...
+    assert max(fore) > 0.7, max(fore)  # ...and the forearm points up
+
+    with OscReceiver() as receiver:
+        _through_udp(gesture, receiver.port, mirror=False)
+        receiver.wait_for("/VMC/Ext/Blend/Apply", count=150)
+        upper, fore = _pointing_up(receiver, "Right")
+        blends = receiver.received("/VMC/Ext/Blend/Val")
+    assert max(upper) - min(upper) > 0.5 and max(fore) > 0.7, (upper, fore)
+    assert not any(m.args[0] == "EyeBlinkLeft" for m in blends)  # Perfect Sync only when asked
+
+
+def test_without_body_tracking_only_head_face_and_blendshapes(gesture):
+    face_only = [parse_result(wire.pack({**r, "tracks": ["face"], "poses": None, "hands": None}),
+                              received_ms=r["ts"]["ingest"])
+                 for r in record.load(GESTURE)["results"][:30]]
+    with OscReceiver() as receiver:
+        _through_udp(face_only, receiver.port)
+        receiver.wait_for("/VMC/Ext/Blend/Apply", count=25)
+        bones = {m.args[0] for m in receiver.received("/VMC/Ext/Bone/Pos")}
+        check_against_spec(receiver.received())
+    assert bones == {"Neck", "Head"}
+
+
+def test_a_receiver_that_is_not_listening_breaks_nothing(gesture, caplog):
+    port = free_port()  # nobody listens: the OS answers "port unreachable"
+    output = _through_udp(gesture[:60], port)
+    assert output.counters["bundles"] == 60
+    assert output.counters["unreachable"] > 0
+    assert "nothing is listening on 127.0.0.1" in caplog.text
+
+
+# ------------------------------------------------------------------ the real pipeline
+
+
+class VmcProcess:
+    """`python -m live2d_pose vmc ...` as a real process, logging to a file."""
+
+    def __init__(self, log_path, *args: str):
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "live2d_pose", "vmc", *args],
+                                            stdout=log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            assert self.process.poll() is None, f"vmc exited:\n{self.log()}"
+            assert time.monotonic() < deadline, f"no {text!r} in the log:\n{self.log()}"
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(10)
+
+
+def mirror_jpeg(image: np.ndarray) -> bytes:
+    return encode(np.ascontiguousarray(image[:, ::-1]))
+
+
+def test_pipeline_to_vmc_receiver_real_frames_mirror_turns_the_head_the_other_way(tmp_path):
+    """Real ingest, landmarker and gateway; two `live2d-pose vmc` processes, one per stream:
+    stream "a" gets the astronaut tilted one way, stream "b" its exact mirror image."""
+    tilted = render(angle=15.0)
+    frames_a = [encode(tilted)] * 40
+    frames_b = [mirror_jpeg(tilted)] * 40
+    pipe = Pipeline(tmp_path / "pipeline", workers=1).start()
+    try:
+        with OscReceiver() as receiver_a, OscReceiver() as receiver_b:
+            procs = [VmcProcess(tmp_path / f"vmc-{s}.log", "--gateway-url", pipe.viewer_url(), "--stream", s,
+                                "--to", f"127.0.0.1:{r.port}", "--perfect-sync")
+                     for s, r in (("a", receiver_a), ("b", receiver_b))]
+            for p in procs:
+                p.wait_log("connected to the gateway")
+
+            async def cameras():
+                async with Camera(pipe.camera_url + "?stream=a") as a, Camera(pipe.camera_url + "?stream=b") as b:
+                    await asyncio.gather(a.stream_frames(frames_a, fps=15), b.stream_frames(frames_b, fps=15))
+            run(cameras())
+            heads_a = receiver_a.wait_for("/VMC/Ext/Bone/Pos", count=20)
+            receiver_b.wait_for("/VMC/Ext/Bone/Pos", count=20)
+            codes = [p.stop() for p in procs]
+            logs = [p.log() for p in procs]
+            check_against_spec(receiver_a.received() + receiver_b.received())
+            neck_a, neck_b = receiver_a.bones("Neck"), receiver_b.bones("Neck")
+            oks = receiver_a.received("/VMC/Ext/OK")
+    finally:
+        pipe.stop()
+    assert codes == [0, 0], logs
+    assert heads_a and neck_a and neck_b
+    assert any(m.args[3] == 1 for m in oks)  # tracking status OK
+    # Neck = half the head's rotation; roll about Unity's Z. The mirror image rolls the other way
+    # and by the same amount (MediaPipe on a flipped photo: within a few degrees).
+    roll = lambda args: quat.to_yaw_pitch_roll(args[3:])[2]  # noqa: E731  (degrees)
+    roll_a = float(np.median([roll(a) for a in neck_a]))
+    roll_b = float(np.median([roll(b) for b in neck_b]))
+    assert abs(roll_a) > 4 and abs(roll_b) > 4, (roll_a, roll_b)
+    assert roll_a * roll_b < 0 and abs(abs(roll_a) - abs(roll_b)) < 3, (roll_a, roll_b)
+    for log in logs:
+        assert "vmc started: stream" in log and "vmc stopped: results=" in log and "bundles=" in log
+
+
+def test_vmc_rides_out_the_gateway_going_away_and_a_silent_receiver(tmp_path):
+    """vmc started before the pipeline, sending to a port nobody listens on; then the gateway
+    restarts under it. Each gives a clear log line; the process never dies; bundles flow again."""
+    http_port, osc_port = free_port(), free_port()
+    proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", f"ws://127.0.0.1:{http_port}/ws",
+                      "--to", f"127.0.0.1:{osc_port}")
+    frames = [encode(render(angle=a)) for a in (-10, -5, 0, 5, 10)] * 6
+
+    async def camera(pipe):
+        async with Camera(pipe.camera_url + "?stream=cam") as cam:
+            await cam.stream_frames(frames, fps=15)
+
+    pipe = None
+    try:
+        proc.wait_log("cannot reach the gateway")
+        pipe = Pipeline(tmp_path / "pipeline", workers=1, http_port=http_port).start()
+        proc.wait_log("connected to the gateway")
+        run(camera(pipe))
+        proc.wait_log("nothing is listening on 127.0.0.1")
+        with OscReceiver(port=osc_port) as receiver:
+            run(camera(pipe))
+            receiver.wait_for("/VMC/Ext/Bone/Pos", count=10)
+            pipe.services["gateway"].stop()
+            proc.wait_log("lost the gateway")
+            before = len(receiver.received("/VMC/Ext/OK"))
+            pipe.services["gateway"].start()
+            pipe.wait_healthy()
+            deadline = time.monotonic() + 30
+            while proc.log().count("connected to the gateway") < 2:
+                assert time.monotonic() < deadline, proc.log()
+                time.sleep(0.05)
+            run(camera(pipe))
+            receiver.wait_for("/VMC/Ext/OK", count=before + 10)
+            check_against_spec(receiver.received())
+        assert proc.process.poll() is None
+        assert proc.stop() == 0
+    finally:
+        if proc.process.poll() is None:
+            proc.process.kill()
+        if pipe is not None:
+            pipe.stop()
+    log = proc.log()
+    assert "is `live2d-pose up` running?" in log
+    assert "Is the VMC receiver enabled in VSeeFace" in log
+    assert "vmc stopped:" in log and "disconnects=1" in log and "connects=2" in log
