@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -323,4 +324,7 @@ def test_vmc_rides_out_the_gateway_going_away_and_a_silent_receiver(tmp_path):
     log = proc.log()
     assert "is `live2d-pose up` running?" in log
     assert "Is the VMC receiver enabled in VSeeFace" in log
-    assert "vmc stopped:" in log and "disconnects=1" in log and "connects=2" in log
+    stop_line = next(line for line in log.splitlines() if "vmc stopped:" in line)
+    counts = dict(re.findall(r"(\w+)=(\d+)", stop_line))
+    assert int(counts["connects"]) >= 2 and int(counts["disconnects"]) >= 1, stop_line
+    assert int(counts["unreachable"]) >= 1 and int(counts["bundles"]) >= 20, stop_line

@@ -1,0 +1,148 @@
+"""The server rig's conventions, on real recorded results and on small constructed cases.
+
+The formulas themselves are held to the viewer's JavaScript in
+test_rig_agreement.py; these tests pin what the outputs rely on: which side is
+which after mirroring, Unity's space, that unseen bones are absent, the
+per-tracker store, and the Live2D head angles' signs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from live2d_pose import wire
+from live2d_pose.outputs.source import parse_result
+from live2d_pose.rig import Rig, TRACKER_STALE_MS, quat
+from live2d_pose.rig.live2d import live2d_params
+from live2d_pose.rig.solve import BONES, BodyState, mirror_state, solve
+from live2d_pose.rig.unity import UNITY_BONES, avatar_view, unity_bones, vrm0_blends
+from live2d_pose.testing import record
+
+GESTURE = "web/test/fixtures/gesture.msgpack"
+
+
+@pytest.fixture(scope="module")
+def results():
+    return record.load(GESTURE)["results"]
+
+
+def tracking(result, **changes):
+    message = {**result, **changes}
+    return parse_result(wire.pack(message), received_ms=message["ts"]["ingest"])
+
+
+def test_quaternion_helpers():
+    assert quat.frame((1, 0, 0), (0, 1, 0)) == pytest.approx(quat.IDENTITY)
+    q = quat.axis_angle((0.0, 1.0, 0.0), math.radians(30))
+    assert quat.to_yaw_pitch_roll(q) == pytest.approx((30.0, 0.0, 0.0))
+    assert quat.rotate(q, (0.0, 0.0, 1.0))[0] == pytest.approx(0.5)  # +yaw turns +Z toward +X
+    assert quat.half(quat.multiply(q, q)) == pytest.approx(q)
+    assert quat.flip_x(quat.flip_x(q)) == q
+    assert quat.arc((1.0, 0.0, 0.0), (-1.0, 0.0, 0.0))[3] == pytest.approx(0.0)
+
+
+def test_unity_bone_names_are_human_body_bones():
+    assert UNITY_BONES["leftUpperArm"] == "LeftUpperArm"
+    assert UNITY_BONES["rightThumbMetacarpal"] == "RightThumbProximal"  # VRM 1.0 -> Unity's thumb chain
+    assert UNITY_BONES["rightThumbProximal"] == "RightThumbIntermediate"
+    assert UNITY_BONES["leftThumbDistal"] == "LeftThumbDistal"
+    assert UNITY_BONES["leftLittleIntermediate"] == "LeftLittleIntermediate"
+    assert len(set(UNITY_BONES.values())) == len(BONES)
+
+
+def test_face_only_gives_neck_head_and_expressions_only(results):
+    state = solve(face=tracking(results[45]).faces[0])
+    assert set(state.bones) == {"neck", "head"}
+    assert state.seen == {"face": True, "pose": False, "leftHand": False, "rightHand": False}
+    avatar = avatar_view(state, mirror=True)
+    assert set(unity_bones(avatar)) == {"Neck", "Head"}
+    assert set(vrm0_blends(avatar)) == {"Blink_L", "Blink_R", "A", "I", "U", "E", "O", "Joy", "Angry",
+                                        "Sorrow", "Fun"}
+    assert unity_bones(avatar_view(BodyState(), True)) == {} and vrm0_blends(BodyState()) == {}
+
+
+def test_unseen_hands_and_hips_are_absent(results):
+    for result in results:
+        state = solve(*(lambda t: (t.faces[0], t.poses[0], t.hands))(tracking(result)))
+        assert "hips" not in state.bones  # she sits: the hips are out of the picture
+        for side in ("left", "right"):
+            fingers = {b for b in state.bones if b.startswith(side) and "Index" in b}
+            assert bool(fingers) == state.seen[f"{side}Hand"]
+
+
+def test_mirror_swaps_sides_and_reflects_rotations(results):
+    t = tracking(results[50])
+    state = solve(t.faces[0], t.poses[0], t.hands)
+    mirrored = mirror_state(state)
+    assert mirrored.bones["leftUpperArm"] == quat.flip_x(state.bones["rightUpperArm"])
+    assert mirrored.expressions["blinkLeft"] == state.expressions["blinkRight"]
+    assert mirrored.blendshapes["eyeBlinkLeft"] == state.blendshapes["eyeBlinkRight"]
+    assert mirrored.gaze["yaw"] == -state.gaze["yaw"]
+    assert mirror_state(mirrored).to_dict() == state.to_dict()
+
+
+def test_unity_arm_directions_follow_the_mirror(results):
+    """The subject's right arm (pose 12/14) is raised at frame 50. Mirrored, the avatar's LEFT
+    arm moves (Unity rest -X); unmirrored its RIGHT (rest +X), with the same elbow height."""
+    t = tracking(results[50])
+    state = solve(t.faces[0], t.poses[0], t.hands)
+    elbow_height_subject = state.bones["rightUpperArm"]
+    mirrored = unity_bones(avatar_view(state, True))
+    plain = unity_bones(avatar_view(state, False))
+    assert "LeftLowerArm" in mirrored and "RightLowerArm" in plain
+    up_mirrored = quat.rotate(mirrored["LeftUpperArm"], (-1.0, 0.0, 0.0))
+    up_plain = quat.rotate(plain["RightUpperArm"], (1.0, 0.0, 0.0))
+    up_state = quat.rotate(elbow_height_subject, (-1.0, 0.0, 0.0))
+    assert up_mirrored[1] == pytest.approx(up_state[1]) and up_plain[1] == pytest.approx(up_state[1])
+    # mirrored, the numbers carry over (two YZ reflections: mirror, then into Unity); unmirrored x flips
+    assert up_mirrored[0] == pytest.approx(up_state[0]) and up_plain[0] == pytest.approx(-up_state[0])
+
+
+def _face_with_yaw(face: wire.Face, degrees: float) -> wire.Face:
+    matrix = np.eye(4, dtype=np.float32)
+    a = math.radians(degrees)
+    matrix[:3, :3] = [[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]]
+    matrix[:3, 3] = (0, 0, -40)
+    return wire.Face(face.landmarks, face.blendshapes, matrix.reshape(16))
+
+
+def test_live2d_head_follows_the_matrix_with_the_viewers_signs(results):
+    """A face turned to the subject's left (toward the image's right, +yaw) shows, mirrored, to the
+    screen's left: ParamAngleX < 0 (rig.js: + turns to the screen's right)."""
+    face = tracking(results[0]).faces[0]
+    turned = live2d_params(solve(face=_face_with_yaw(face, 20)), mirror=True)
+    assert turned["ParamAngleX"] == pytest.approx(-20, abs=1e-4)
+    assert turned["ParamBodyAngleX"] == pytest.approx(-6, abs=1e-4)
+    assert live2d_params(solve(face=_face_with_yaw(face, 20)), mirror=False)["ParamAngleX"] == \
+        pytest.approx(20, abs=1e-4)
+    assert live2d_params(BodyState())["ParamEyeLOpen"] == 1.0  # nothing seen: the rest pose
+
+
+def test_trackers_in_separate_messages_are_combined_and_old_ones_dropped(results):
+    """One frame's face and pose may come in two messages; the rig solves from the newest of each."""
+    rig = Rig()
+    base = results[50]
+    face_msg = {**base, "tracks": ["face"], "poses": None, "hands": None}
+    pose_msg = {**base, "tracks": ["pose", "hands"], "faces": None}
+    rig.solve(tracking(face_msg))
+    frame = rig.solve(tracking(pose_msg))
+    assert {"neck", "head", "rightUpperArm"} <= set(frame.state.bones)
+    stale = {**results[49], "ts": {"ingest": base["ts"]["ingest"] + 1}, "tracks": ["pose"], "faces": None}
+    rig.solve(tracking(stale))
+    assert rig.tracks.stale == 1
+    later = {**results[60], "ts": {"ingest": base["ts"]["ingest"] + TRACKER_STALE_MS + 50},
+             "tracks": ["face"], "poses": None, "hands": None}
+    frame = rig.solve(tracking(later))
+    assert set(frame.state.bones) == {"neck", "head"}  # the pose has gone stale
+
+
+def test_non_finite_numbers_are_refused_at_the_door(results):
+    face = dict(results[10]["faces"][0])
+    matrix = np.frombuffer(face["matrix"], "<f4").copy()
+    matrix[0] = np.nan
+    face["matrix"] = matrix.tobytes()
+    with pytest.raises(wire.WireError, match="non-finite"):
+        tracking(results[10], faces=[face])
