@@ -12,6 +12,7 @@ table and PNG plots.
     live2d-pose bench                       # default set, a few minutes on 2 cores
     live2d-pose bench --quick               # about a minute
     live2d-pose bench --scenarios flood --workers 2 --affinity both
+    live2d-pose bench --scenarios vmc       # the VMC output's cost (bench/outputs.py)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("live2d_pose.bench")
 
-DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling")
+DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling", "vmc")
 NUM_FRAMES = 60  # distinct frames replayed in a loop (about 2 s of motion at 30 fps)
 
 
@@ -260,7 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     bare_duration = args.bare_duration or (2.0 if args.quick else 5.0)
     extra_env = dict(item.split("=", 1) for item in args.env)
-    scenarios = build_scenarios([s.strip() for s in args.scenarios.split(",") if s.strip()], workers,
+    from live2d_pose.bench import outputs as output_bench  # the output scenarios live there
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    output_names = [n for n in names if n in output_bench.SCENARIOS]
+    scenarios = build_scenarios([n for n in names if n not in output_bench.SCENARIOS], workers,
                                 max_workers, args.affinity, args.fps, args.streams,
                                 scaling_fps(args.scaling_fps, extra_env))
 
@@ -290,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
                  summary["offered_fps"], summary["delivered_fps"], summary["latency_ms"]["p50"],
                  summary["latency_ms"]["p95"])
 
+    outputs = output_bench.run(output_names, frames, warmup, duration, log_dir, extra_env)
     bares = []
-    if not args.no_bare:
+    if not args.no_bare and scenarios:
         needed = sorted({s.workers for s in scenarios})
         for w in needed:
             log.info("bare: %d process(es), saturated, %.0f s", w, bare_duration)
@@ -309,12 +314,15 @@ def main(argv: list[str] | None = None) -> int:
                              "frame_bytes": round(sum(map(len, frames)) / len(frames)),
                              "affinity": args.affinity, "env": extra_env, "quick": args.quick},
                 "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
-                "bare": bares}
+                "bare": bares, "outputs": outputs}
     document["targets"] = analyse.targets(document)
     paths = report.write(document, runs, out, args.tag, plots=not args.no_plots)
     print(report.markdown_table(document))
     print(report.markdown_targets(document))
+    print(output_bench.markdown_table(outputs))
     for path in paths:
+        if path.suffix == ".md" and outputs:
+            path.write_text(path.read_text() + "\n" + output_bench.markdown_table(outputs) + "\n")
         print(f"wrote {path}")
     return 0
 
