@@ -36,6 +36,7 @@ from live2d_pose.outputs import vmc
 from live2d_pose.outputs.base import Feeder
 from live2d_pose.outputs.source import parse_result
 from live2d_pose.rig import Rig, quat
+from live2d_pose.rig.solve import BONES
 from live2d_pose.rig.unity import PERFECT_SYNC, UNITY_BONES, VRM0_PRESETS
 from live2d_pose.testing import record
 from live2d_pose.testing.clients import Camera
@@ -115,8 +116,11 @@ def test_one_bundle_per_result_in_spec_and_small_enough(gesture):
         if frame.state.blendshapes:
             assert addresses[-1] == "/VMC/Ext/Blend/Apply"
             assert sum(a == "/VMC/Ext/Blend/Val" for a in addresses) == 11 + 52
-    # many receivers read 8 KiB datagrams (uOSC, OscJack): a full body with Perfect Sync fits
-    assert largest < 8192, largest
+    # many receivers read 8 KiB datagrams: every bone the state has, with Perfect Sync, fits
+    frame.state.bones = {bone: quat.IDENTITY for bone in BONES}
+    full = vmc.build_bundle(frame, 1.5, mirror=True, perfect_sync=True)
+    assert largest < len(full) < 8192, (largest, len(full))
+    assert sum(m.address == "/VMC/Ext/Bone/Pos" for m in OscBundle(full)) == len(BONES)
 
 
 def test_perfect_sync_names_are_the_52_arkit_shapes_capitalised():

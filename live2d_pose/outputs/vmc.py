@@ -80,8 +80,8 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 # python-osc encodes everything sent here; its builders, though, parse each message and
-# bundle back after encoding it (~25 us a message, over 2 ms a result), which alone would
-# spend the 1 ms budget. So the parts that repeat every result (address, type tags, the
+# bundle back after encoding it (~20 us a message, about 1 ms a result here), which alone
+# would spend the 1 ms budget. So the parts that repeat every result (address, type tags, the
 # bone or expression name) are encoded once by OscMessageBuilder and cached, the numbers
 # by python-osc's own osc_types writers, and the bundle is framed with its writers too.
 # tests/test_vmc.py checks the result byte for byte against python-osc's builders.
