@@ -1,5 +1,7 @@
 // Shared test helpers: load the real MediaPipe fixtures (web/tools/make_fixtures.py).
 import { readFileSync } from "node:fs";
+import { decode, encode } from "@msgpack/msgpack";
+import { parseMessage } from "../src/protocol.js";
 
 export function fixture(name) {
   const f = JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url)));
@@ -28,4 +30,18 @@ export function yawLandmarks(landmarks, deg, { width, height }) {
     out[3 * i + 2] = (x * Math.sin(a) + z * Math.cos(a)) / width + c[2];
   }
   return out;
+}
+
+/**
+ * A recording of real MediaPipe results (live2d_pose.testing.record), each
+ * result parsed by protocol.parseMessage exactly as the page parses /ws.
+ */
+export function recording(name = "gesture") {
+  const raw = decode(readFileSync(new URL(`./fixtures/${name}.msgpack`, import.meta.url)));
+  return { ...raw, results: raw.results.map((r) => parseMessage(encode(r))) };
+}
+
+/** The solve input of one parsed result that carries every tracker. */
+export function solveInput(msg) {
+  return { face: msg.faces?.[0] ?? null, pose: msg.poses?.[0] ?? null, hands: msg.hands ?? [], t: msg.ts.ingest ?? 0 };
 }
