@@ -14,7 +14,7 @@ import { describeModel, retargetVrm } from "./retarget-vrm.js";
 const FOV_DEG = 28;
 // Upper body framing: from a little below the chest to above the head.
 const FRAME_BELOW_CHEST = 0.28;
-const FRAME_ABOVE_HEAD = 0.22;
+const FRAME_ABOVE_HEAD = 0.36; // the head bone sits at the skull's base
 
 export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000, mirror = true } = {}) {
   let renderer;
@@ -161,7 +161,16 @@ class VrmAvatar {
     const expressions = {};
     const em = this.vrm.expressionManager;
     if (em) for (const e of em.expressions) expressions[e.expressionName] = em.getValue(e.expressionName);
+    // where the joints are on screen terms: world metres, +x the screen's right, +y up
+    this.vrm.scene.updateMatrixWorld(true);
+    const joints = {};
+    const p = new THREE.Vector3();
+    for (const name of this.model.bones) {
+      const node = this.vrm.humanoid.getRawBoneNode(name);
+      if (node) joints[name] = node.getWorldPosition(p).toArray();
+    }
     return {
+      joints,
       metaVersion: this.vrm.meta?.metaVersion ?? "1",
       perfectSync: this.model.perfectSync,
       bones,
