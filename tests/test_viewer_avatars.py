@@ -281,3 +281,22 @@ def test_hud_lists_the_trackers(gateway, page, replay):
     page.wait_for_timeout(300)
     page.screenshot(path=IMAGES / "avatar-hud-trackers.png")
     assert not page.page_errors, page.page_errors
+
+
+@pytest.mark.bench
+def test_rig_benchmark_page(gateway, page):
+    """The rig's cost per result in Chromium (bench.html). A measurement, not a
+    pass/fail on speed: the lead runs `pytest -m bench tests/test_viewer_avatars.py -s`
+    with the machine to itself and copies the figure to the README."""
+    rounds = int(os.environ.get("LIVE2D_POSE_RIG_BENCH_ROUNDS", "5"))
+    recording_bytes = (FIXTURES / "gesture.msgpack").read_bytes()
+    page.route("**/gesture.msgpack", lambda route: route.fulfill(body=recording_bytes,
+                                                                  content_type="application/octet-stream"))
+    page.goto(f"{gateway.http_url}/bench.html?rounds={rounds}")
+    page.wait_for_function("() => window.__rigBench", timeout=TIMEOUT * 4 * 1000)
+    result = page.evaluate("() => window.__rigBench")
+    assert "error" not in result, result
+    assert result["results"] == 195 * (rounds - 1)
+    assert 0 < result["p50Ms"] <= result["p95Ms"] <= result["maxMs"]
+    print(f"\nrig per result (face+pose+hands, solve + filters + retargets): mean {result['meanMs']:.3f} ms, "
+          f"p50 {result['p50Ms']:.3f} ms, p95 {result['p95Ms']:.3f} ms over {result['results']} results")

@@ -101,7 +101,6 @@ export class BuiltinAvatar {
     ctx.translate(get("ParamBodyAngleX") * 2.5, breathe);
     ctx.rotate(get("ParamBodyAngleZ") * 0.8 * DEG);
     drawBody(ctx, get("ParamBodyAngleX"));
-    if (this.arms) for (const side of ["left", "right"]) drawArm(ctx, side, this.arms[side]);
     ctx.restore();
 
     // Head: rotate about the neck for roll.
@@ -125,6 +124,15 @@ export class BuiltinAvatar {
       cheek: get("ParamCheek"),
     });
     ctx.restore();
+
+    // Arms last, in the body's frame: a raised hand passes in front of the face.
+    if (this.arms) {
+      ctx.save();
+      ctx.translate(get("ParamBodyAngleX") * 2.5, breathe);
+      ctx.rotate(get("ParamBodyAngleZ") * 0.8 * DEG);
+      for (const side of ["left", "right"]) drawArm(ctx, side, this.arms[side]);
+      ctx.restore();
+    }
   }
 }
 

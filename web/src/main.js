@@ -132,7 +132,7 @@ async function chooseAvatar(opts, fallback) {
     } catch (err) {
       const why = err?.message || String(err);
       console.warn(`${step.label} failed:`, err);
-      failures.push(why.includes(step.target ?? "\u0000") ? why : `${step.label} could not be loaded (${why})`);
+      failures.push(/could not be loaded/.test(why) ? why : `${step.label} could not be loaded (${why})`);
     }
   }
   showCanvas("builtin");

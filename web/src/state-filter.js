@@ -27,6 +27,23 @@ export function boneKind(name) {
   return "torso";
 }
 
+// A channel that is not seen eases to rest at this fixed, slow cutoff (no
+// speed boost): the jump from "raised" to "rest" would otherwise read as a
+// fast move and be followed at once.
+export const REST_EASE = Object.freeze({ minCutoff: 0.4, beta: 0 });
+
+/** One filter step; `resting` uses REST_EASE instead of the channel's tuning. */
+function step(f, value, tMs, resting) {
+  if (!resting) return f.filter(value, tMs);
+  const { minCutoff, beta } = f;
+  f.minCutoff = REST_EASE.minCutoff;
+  f.beta = REST_EASE.beta;
+  const out = f.filter(value, tMs);
+  f.minCutoff = minCutoff;
+  f.beta = beta;
+  return out;
+}
+
 const SEEN_KEYS = ["face", "pose", "leftHand", "rightHand"];
 const BLENDSHAPES = BLENDSHAPE_NAMES.filter((n) => n !== "_neutral");
 
@@ -52,26 +69,27 @@ export class StateFilter {
   filter(state, tMs) {
     const bones = {};
     for (const name of BONES) {
+      const resting = !state.bones[name];
       const target = state.bones[name] ?? restRotation(name);
       const prev = this.quats.get(name);
       const flip = prev && prev[0] * target[0] + prev[1] * target[1] + prev[2] * target[2] + prev[3] * target[3] < 0 ? -1 : 1;
       const kind = boneKind(name);
-      const q = target.map((v, i) => this.f(`${name}.${i}`, kind).filter(flip * v, tMs));
+      const q = target.map((v, i) => step(this.f(`${name}.${i}`, kind), flip * v, tMs, resting));
       const n = Math.hypot(q[0], q[1], q[2], q[3]) || 1;
       bones[name] = [q[0] / n, q[1] / n, q[2] / n, q[3] / n];
       this.quats.set(name, bones[name]);
     }
     const expressions = {};
     for (const name of EXPRESSIONS) {
-      expressions[name] = this.f(`expr.${name}`, "expression").filter(state.expressions[name] ?? 0, tMs);
+      expressions[name] = step(this.f(`expr.${name}`, "expression"), state.expressions[name] ?? 0, tMs, !(name in state.expressions));
     }
     const blendshapes = {};
     for (const name of BLENDSHAPES) {
-      blendshapes[name] = this.f(`bs.${name}`, "expression").filter(state.blendshapes?.[name] ?? 0, tMs);
+      blendshapes[name] = step(this.f(`bs.${name}`, "expression"), state.blendshapes?.[name] ?? 0, tMs, !state.blendshapes);
     }
     const gaze = {
-      yaw: this.f("gaze.yaw", "gaze").filter(state.gaze?.yaw ?? 0, tMs),
-      pitch: this.f("gaze.pitch", "gaze").filter(state.gaze?.pitch ?? 0, tMs),
+      yaw: step(this.f("gaze.yaw", "gaze"), state.gaze?.yaw ?? 0, tMs, !state.gaze),
+      pitch: step(this.f("gaze.pitch", "gaze"), state.gaze?.pitch ?? 0, tMs, !state.gaze),
     };
     const seen = Object.fromEntries(SEEN_KEYS.map((k) => [k, Boolean(state.seen?.[k])]));
     return { version: state.version, t: tMs, seen, bones, expressions, gaze, blendshapes };
