@@ -1,9 +1,10 @@
 // Wiring: config + query -> avatar (Live2D or built-in) + socket -> rig ->
-// One Euro filters -> avatar, every animation frame. Each piece lives in its
-// own module; this file only connects them and keeps the page's state.
+// One Euro filters (once per result, at the result's timestamp) -> avatar,
+// drawn every animation frame. Each piece lives in its own module; this file
+// only connects them and keeps the page's state.
 import { parseMessage, ProtocolError } from "./protocol.js";
 import { rigFromFace, NEUTRAL } from "./rig.js";
-import { RigFilter } from "./filter.js";
+import { ResultSmoother } from "./filter.js";
 import { Connection, socketUrl } from "./connection.js";
 import { BuiltinAvatar } from "./avatar-builtin.js";
 import { Hud, LandmarkOverlay } from "./hud.js";
@@ -15,6 +16,11 @@ const WAITING_AFTER_MS = 3000; // no results for this long: "waiting for a camer
 const FPS_WINDOW_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
+
+// Smoothing runs once per result, at the result's own timestamp, so what the
+// avatar shows depends on the results and not on the display's refresh rate;
+// animation frames draw the latest value (filter.js, ResultSmoother).
+let smoother = null;
 
 const state = {
   connectionState: "connecting",
@@ -184,6 +190,7 @@ function onLandmarks(msg, opts) {
   state.landmarks = face.landmarks;
   try {
     state.target = rigFromFace(face, state.imageSize, { mirror: opts.mirror }).params;
+    state.rig = smoother.result(state.target, msg.ts.ingest, now);
     state.lastFaceAt = now;
   } catch (err) {
     state.lastError = `rig: ${err.message}`;
@@ -232,7 +239,7 @@ async function main() {
   const overlay = new LandmarkOverlay($("landmarks"));
   hud.setVisible(opts.hud);
   overlay.setVisible(opts.landmarks);
-  const filter = new RigFilter({ scale: opts.filterScale });
+  smoother = new ResultSmoother({ scale: opts.filterScale, staleMs: FACE_STALE_MS });
   const view = { x: 0, y: 0, scale: 1 };
 
   const resize = () => avatar.resize(window.innerWidth, window.innerHeight, window.devicePixelRatio || 1);
@@ -257,8 +264,7 @@ async function main() {
   let lastHud = 0;
   const frame = (now) => {
     const tracking = now - state.lastFaceAt < FACE_STALE_MS;
-    const target = tracking ? state.target : idlePose(now);
-    state.rig = filter.filter(target, now);
+    state.rig = smoother.frame(now, tracking ? null : idlePose(now)) ?? state.rig;
     avatar.setParams(state.rig, tracking);
     avatar.render(now);
     if (now - lastHud > 250) {
