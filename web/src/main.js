@@ -1,11 +1,12 @@
 // Wiring: config + query -> avatar (from the registry in avatars.js) + socket
 // -> per-tracker results (tracks.js) -> face parameters (rig.js) and the body
-// state (solve.js) -> One Euro filters -> retarget in the avatar, every
-// animation frame. Each piece lives in its own module; this file only
-// connects them and keeps the page's state.
+// state (solve.js) -> One Euro filters (once per result, at the result's
+// timestamp) -> retarget in the avatar, drawn every animation frame. Each
+// piece lives in its own module; this file only connects them and keeps the
+// page's state.
 import { parseMessage, ProtocolError } from "./protocol.js";
 import { rigFromFace, NEUTRAL } from "./rig.js";
-import { RigFilter } from "./filter.js";
+import { ResultSmoother } from "./filter.js";
 import { Connection, socketUrl } from "./connection.js";
 import { Hud, LandmarkOverlay } from "./hud.js";
 import { readOptions } from "./options.js";
@@ -22,6 +23,11 @@ const WAITING_AFTER_MS = 3000; // no results for this long: "waiting for a camer
 const FPS_WINDOW_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
+
+// Smoothing runs once per result, at the result's own timestamp, so what the
+// avatar shows depends on the results and not on the display's refresh rate;
+// animation frames draw the latest value (filter.js, ResultSmoother).
+let smoother = null;
 
 const state = {
   connectionState: "connecting",
@@ -40,6 +46,7 @@ const state = {
   lastFaceAt: -Infinity,
   target: { ...NEUTRAL },
   rig: { ...NEUTRAL },
+  faceParams: { ...NEUTRAL }, // the smoothed face parameters (rig.js + ResultSmoother)
   tracks: new TrackStore(),
   body: null, // the filtered body state (docs/rig.md), every bone present
   bodyFilter: null,
@@ -207,19 +214,20 @@ function onLandmarks(msg, opts) {
   const updated = state.tracks.offer(msg, now, wall);
   if (updated.length === 0) return;
   state.overlayDirty = true;
-  if (updated.includes("face")) onFace(msg.faces, opts, now);
+  if (updated.includes("face")) onFace(msg.faces, opts, now, msg.ts.ingest);
   if (updated.includes("pose")) state.poses = msg.poses.length;
   if (updated.includes("hands")) state.hands = msg.hands.length;
   stepBody(now, Number.isFinite(msg.ts.ingest) ? msg.ts.ingest : wall);
 }
 
-function onFace(faces, opts, now) {
+function onFace(faces, opts, now, ts) {
   state.faces = faces.length;
   if (faces.length === 0) return;
   const face = faces[0];
   state.landmarks = face.landmarks;
   try {
     state.target = rigFromFace(face, state.imageSize, { mirror: opts.mirror }).params;
+    state.faceParams = smoother.result(state.target, ts, now);
     state.lastFaceAt = now;
   } catch (err) {
     state.lastError = `rig: ${err.message}`;
@@ -287,7 +295,7 @@ async function main() {
   const overlay = new LandmarkOverlay($("landmarks"));
   hud.setVisible(opts.hud);
   overlay.setVisible(opts.landmarks);
-  const filter = new RigFilter({ scale: opts.filterScale });
+  smoother = new ResultSmoother({ scale: opts.filterScale, staleMs: FACE_STALE_MS });
   const view = { x: 0, y: 0, scale: 1 };
 
   const resize = () => avatar.resize(window.innerWidth, window.innerHeight, window.devicePixelRatio || 1);
@@ -313,12 +321,11 @@ async function main() {
   let lastHud = 0;
   const frame = (now) => {
     const tracking = now - state.lastFaceAt < FACE_STALE_MS;
-    const target = tracking ? state.target : idlePose(now);
     // No results at all for a while: keep stepping the body filter toward
     // rest, so a lost body eases back instead of freezing.
     if (now - state.lastResultAt > TRACKER_STALE_MS && now - state.bodyAt > 30) stepBody(now, Date.now());
-    const face = filter.filter(target, now);
-    state.rig = live2dParams(face, state.body, { mirror: opts.mirror });
+    state.faceParams = smoother.frame(now, tracking ? null : idlePose(now)) ?? state.faceParams;
+    state.rig = live2dParams(state.faceParams, state.body, { mirror: opts.mirror });
     avatar.update({ state: state.body, params: state.rig, tracking });
     avatar.render(now);
     if (state.overlayDirty) {
