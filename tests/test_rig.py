@@ -16,7 +16,7 @@ import pytest
 from live2d_pose import wire
 from live2d_pose.outputs.source import parse_result
 from live2d_pose.rig import Rig, TRACKER_STALE_MS, quat
-from live2d_pose.rig.live2d import live2d_params
+from live2d_pose.rig.live2d import NEUTRAL, eye_stabilizer_yaw, face_params, live2d_params
 from live2d_pose.rig.solve import BONES, BodyState, mirror_state, solve
 from live2d_pose.rig.unity import UNITY_BONES, avatar_view, unity_bones, vrm0_blends
 from live2d_pose.testing import record
@@ -113,12 +113,15 @@ def test_live2d_head_follows_the_matrix_with_the_viewers_signs(results):
     """A face turned to the subject's left (toward the image's right, +yaw) shows, mirrored, to the
     screen's left: ParamAngleX < 0 (rig.js: + turns to the screen's right)."""
     face = tracking(results[0]).faces[0]
-    turned = live2d_params(solve(face=_face_with_yaw(face, 20)), mirror=True)
+    state = solve(face=_face_with_yaw(face, 20))
+    turned = live2d_params(dict(NEUTRAL), state, mirror=True)
     assert turned["ParamAngleX"] == pytest.approx(-20, abs=1e-4)
-    assert turned["ParamBodyAngleX"] == pytest.approx(-6, abs=1e-4)
-    assert live2d_params(solve(face=_face_with_yaw(face, 20)), mirror=False)["ParamAngleX"] == \
-        pytest.approx(20, abs=1e-4)
-    assert live2d_params(BodyState())["ParamEyeLOpen"] == 1.0  # nothing seen: the rest pose
+    assert turned["ParamBodyAngleX"] == pytest.approx(-6, abs=1e-4)  # no pose: 0.3 of the head
+    assert live2d_params(dict(NEUTRAL), state, mirror=False)["ParamAngleX"] == pytest.approx(20, abs=1e-4)
+    rest = live2d_params(dict(NEUTRAL), BodyState())  # nothing seen: the rest pose
+    assert rest == pytest.approx(NEUTRAL)
+    params = face_params(state.blendshapes, eye_stabilizer_yaw(state))
+    assert params["ParamEyeLOpen"] > 0.9 and -1 <= params["ParamMouthForm"] <= 1
 
 
 def test_trackers_in_separate_messages_are_combined_and_old_ones_dropped(results):

@@ -49,7 +49,7 @@ class Feeder:
     def __init__(self, config: OutputConfig, outputs: list[Output]):
         self.config = config
         self.outputs = outputs
-        self.rig = Rig()
+        self.rig = Rig(mirror=config.mirror)
         self.counters = {"results": 0, "tracked": 0, "unsolvable": 0}
         self.following: str | None = None
 

@@ -133,11 +133,13 @@ def build_bundle(frame: RigFrame | None, seconds: float, mirror: bool = True,
     tracking = frame is not None and frame.tracking
     messages = [_ok(tracking), encode_message("/VMC/Ext/T", floats=(seconds,)), ROOT]
     if frame is not None:
-        avatar = unity.avatar_view(frame.state, mirror)
-        for name, rotation in unity.unity_bones(avatar).items():
+        # the smoothed values of the bones this result saw: an unseen bone is not sent
+        seen = set(unity.avatar_view(frame.state, mirror).bones)
+        avatar = unity.avatar_view(frame.smoothed, mirror)
+        for name, rotation in unity.unity_bones(avatar, only=seen).items():
             messages.append(encode_message("/VMC/Ext/Bone/Pos", name,
                                            REST_OFFSETS.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
-        blends = unity.vrm0_blends(avatar, perfect_sync)
+        blends = unity.vrm0_blends(avatar, perfect_sync) if frame.state.blendshapes else {}
         for name, value in blends.items():
             messages.append(encode_message("/VMC/Ext/Blend/Val", name, (value,)))
         if blends:

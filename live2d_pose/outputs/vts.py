@@ -74,8 +74,8 @@ def vts_parameters(frame: RigFrame, mirror: bool = True) -> dict[str, float]:
     (VTS's default mappings feed them to the same Live2D ids), moved to VTS's
     0..1 ranges where VTS uses one. Positions come from the facial matrix, in cm.
     """
-    p = live2d_params(frame.state, mirror)
-    bs = frame.state.blendshapes or {}
+    p = live2d_params(frame.face_params, frame.smoothed, mirror)
+    bs = frame.smoothed.blendshapes or {}
     sx = 1.0 if mirror else -1.0
     x_cm, y_cm, z_cm = frame.face_position_cm or (0.0, 0.0, -FACE_DISTANCE_CM)
     return {
@@ -94,7 +94,7 @@ def vts_parameters(frame: RigFrame, mirror: bool = True) -> dict[str, float]:
         "MouthSmile": clamp((p["ParamMouthForm"] + 1.0) / 2.0, 0.0, 1.0),
         "MouthX": clamp(sx * (bs.get("mouthRight", 0.0) - bs.get("mouthLeft", 0.0)) * 2.0, -1.0, 1.0),
         "CheekPuff": clamp(bs.get("cheekPuff", 0.0), 0.0, 1.0),
-        "FaceAngry": frame.state.expressions.get("angry", 0.0),
+        "FaceAngry": frame.smoothed.expressions.get("angry", 0.0),
     }
 
 

@@ -1,24 +1,27 @@
-"""RETARGET to Live2D: a body state -> Live2D standard parameters, the twin of web/src/rig.js.
+"""RETARGET to Live2D: the viewer's Live2D parameters, for the VTube Studio plugin.
 
-The VTube Studio plugin reads these (VTS's default mappings feed its tracking
-parameters to the same Live2D ids), so a VTS model moves like the viewer's
-Live2D avatar. Parameter ids, ranges and formulas are rig.js's: ParamAngleX +
-turns the face to the screen's right, ParamAngleY + up, ParamAngleZ + tilts
-to the screen's right; eyes 0 closed .. 1 open; eyeballs -1..1 (+ right / up);
-mouth open 0..1, form -1 (frown) .. 1 (smile); brows -1..1 (+ raised).
+The viewer (web/src/main.js) builds them in two parts, and so does this port:
 
-The head's angles come from the state's neck · head rotation (docs/rig.md:
-the facial matrix), as intrinsic yaw-pitch-roll in the rig's frame.
+- face_params: rig.js's rigFromSolved from the blendshapes (eyes per eye via
+  eyes.py, gaze, mouth, cheek, eye-smile, brows), smoothed per result with
+  filter.py's FilterBank, as main.js's ResultSmoother does;
+- live2d_params: retarget-live2d.js's live2dParams: the head angles from the
+  smoothed state's neck · head (the facial matrix), the body angles from
+  spine · chest plus a little of the head, over the face parameters.
 
-Mirror (default on): the avatar moves like your reflection. Turn to your left
-and it turns to the screen's left; close your right eye and its left eye (on
-the screen's right) closes.
+Ids, ranges and conventions are rig.js's: ParamAngleX + turns the face to the
+screen's right, ParamAngleY + up, ParamAngleZ + tilts to the screen's right;
+eyes 0 closed .. 1 open; eyeballs -1..1; mouth open 0..1; form -1 .. 1; brows
+-1..1. Mirror (default on): the avatar moves like your reflection.
 """
 
 from __future__ import annotations
 
-from live2d_pose.rig.quat import clamp, multiply, to_yaw_pitch_roll
-from live2d_pose.rig.solve import BodyState
+import math
+
+from live2d_pose.rig.eyes import solve_eyes
+from live2d_pose.rig.quat import IDENTITY, clamp, multiply, to_yaw_pitch_roll
+from live2d_pose.rig.solve import BodyState, mirror_state
 
 RANGES = {
     "ParamAngleX": (-30.0, 30.0), "ParamAngleY": (-30.0, 30.0), "ParamAngleZ": (-30.0, 30.0),
@@ -37,73 +40,35 @@ NEUTRAL = {
     "ParamMouthOpenY": 0.0, "ParamMouthForm": 0.3, "ParamCheek": 0.0,
 }
 BODY_FOLLOW = 0.3  # the body follows the head a little (the KalidoKit demo's dampener)
+ANGLE_RANGE = 30.0
+BODY_RANGE = 10.0
 
 
 def remap01(v: float, lo: float, hi: float) -> float:
     return clamp((v - lo) / (hi - lo), 0.0, 1.0)
 
 
-def head_angles(state: BodyState) -> tuple[float, float, float] | None:
-    """(yaw, pitch, roll) degrees of neck · head; yaw + toward the subject's left, pitch + down."""
+def eye_stabilizer_yaw(state: BodyState) -> float:
+    """The head's yaw as KalidoKit's head.y, which eyes.py expects (radians, + toward the image's left).
+
+    The viewer takes it from KalidoKit's landmark geometry; here from the facial
+    matrix (neck · head), the same angle within a few degrees. It only matters
+    past eyes.py's turnedYawRad (about 29 degrees).
+    """
     neck, head = state.bones.get("neck"), state.bones.get("head")
     if neck is None or head is None:
-        return None
-    return to_yaw_pitch_roll(multiply(neck, head))
+        return 0.0
+    return -math.radians(to_yaw_pitch_roll(multiply(neck, head))[0])
 
 
-def stabilize_blink(left: float, right: float, head_yaw_rad: float, max_rot: float = 0.5,
-                    wink_threshold: float = 0.8) -> tuple[float, float]:
-    """KalidoKit's Face.stabilizeBlink as rig.js calls it (the image's left and right eyes).
-
-    Turned far, the far eye is unreliable and both copy the near one; otherwise
-    both follow the more closed eye unless they differ like a wink.
-    ``head_yaw_rad`` is positive toward the image's left.
-    """
-    left, right = clamp(left, 0.0, 1.0), clamp(right, 0.0, 1.0)
-    if head_yaw_rad > max_rot:
-        return right, right
-    if head_yaw_rad < -max_rot:
-        return left, left
-    closing = left < 0.3 and right < 0.3
-    opened = left > 0.6 and right > 0.6
-    if abs(left - right) >= wink_threshold and not closing and not opened:
-        return left, right
-    t = 0.95 if right > left else 0.05
-    both = right + (left - right) * t
-    return both, both
-
-
-def live2d_params(state: BodyState, mirror: bool = True) -> dict[str, float]:
-    """One (unmirrored) body state -> Live2D parameters; NEUTRAL where nothing was seen."""
+def face_params(bs: dict[str, float], head_yaw_rad: float = 0.0, mirror: bool = True) -> dict[str, float]:
+    """rig.js's rigFromSolved with blendshapes (its head angles are replaced by live2d_params)."""
     p = dict(NEUTRAL)
     sx = 1.0 if mirror else -1.0  # horizontal sign: screen-space mirror or not
-    angles = head_angles(state)
-    yaw = 0.0
-    if angles is not None:
-        yaw, pitch, roll = angles
-        p["ParamAngleX"] = -sx * yaw  # mirrored, a turn to your left shows to the screen's left
-        p["ParamAngleY"] = -pitch
-        p["ParamAngleZ"] = sx * roll
-        for axis in "XYZ":
-            p[f"ParamBodyAngle{axis}"] = p[f"ParamAngle{axis}"] * BODY_FOLLOW
-    bs = state.blendshapes
-    if bs:
-        _face_params(p, bs, yaw, sx, mirror)
-    for name, (lo, hi) in RANGES.items():
-        value = p[name]
-        p[name] = clamp(value if value == value else NEUTRAL[name], lo, hi)  # NaN -> rest
-    return p
+    eyes = solve_eyes(bs, head_yaw_rad, mirror)
+    p["ParamEyeLOpen"], p["ParamEyeROpen"] = eyes.left, eyes.right
 
-
-def _face_params(p: dict, bs: dict, yaw: float, sx: float, mirror: bool) -> None:
-    # Eyes, in image terms first: the image's left eye is the subject's right. MediaPipe's
-    # blink score idles at ~0.05-0.2 open and rarely reaches 1 closed: 0.15..0.6 -> open..closed.
-    img_left_open = 1.0 - remap01(bs["eyeBlinkRight"], 0.15, 0.6)
-    img_right_open = 1.0 - remap01(bs["eyeBlinkLeft"], 0.15, 0.6)
-    stable_l, stable_r = stabilize_blink(img_left_open, img_right_open, -yaw * 3.141592653589793 / 180)
-    p["ParamEyeLOpen"] = stable_l if mirror else stable_r
-    p["ParamEyeROpen"] = stable_r if mirror else stable_l
-
+    # Subject looks toward the image's right = their own left: their left eye looks out.
     toward_image_right = (bs["eyeLookOutLeft"] + bs["eyeLookInRight"] - bs["eyeLookInLeft"]
                           - bs["eyeLookOutRight"]) / 2
     up = (bs["eyeLookUpLeft"] + bs["eyeLookUpRight"] - bs["eyeLookDownLeft"] - bs["eyeLookDownRight"]) / 2
@@ -125,3 +90,26 @@ def _face_params(p: dict, bs: dict, yaw: float, sx: float, mirror: bool) -> None
     brow_img_right = 0.8 * bs["browInnerUp"] + bs["browOuterUpLeft"] - 1.5 * bs["browDownLeft"]
     p["ParamBrowLY"] = (brow_img_left if mirror else brow_img_right) * 1.5
     p["ParamBrowRY"] = (brow_img_right if mirror else brow_img_left) * 1.5
+
+    for name, (lo, hi) in RANGES.items():
+        value = p[name]
+        p[name] = clamp(value if math.isfinite(value) else NEUTRAL[name], lo, hi)
+    return p
+
+
+def live2d_angles(q) -> tuple[float, float, float]:
+    """Live2D-convention angles (degrees) of a rotation in the avatar's frame: (x, y, z)."""
+    yaw, pitch, roll = to_yaw_pitch_roll(q)
+    return yaw, -pitch, -roll
+
+
+def live2d_params(face: dict[str, float], state: BodyState, mirror: bool = True) -> dict[str, float]:
+    """retarget-live2d.js's live2dParams: head and body angles from the (smoothed) state over ``face``."""
+    s = mirror_state(state) if mirror else state
+    p = dict(face)
+    head = live2d_angles(multiply(s.bones.get("neck", IDENTITY), s.bones.get("head", IDENTITY)))
+    torso = live2d_angles(multiply(s.bones.get("spine", IDENTITY), s.bones.get("chest", IDENTITY)))
+    for axis, h, t in zip("XYZ", head, torso):
+        p[f"ParamAngle{axis}"] = clamp(h, -ANGLE_RANGE, ANGLE_RANGE)
+        p[f"ParamBodyAngle{axis}"] = clamp(t + BODY_FOLLOW * h, -BODY_RANGE, BODY_RANGE)
+    return p

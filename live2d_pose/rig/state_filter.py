@@ -1,0 +1,95 @@
+"""One Euro smoothing of the body state: a port of web/src/state-filter.js (docs/rig.md "Smoothing").
+
+Every channel is filtered on every step: one the state lacks (not seen) is
+filtered toward its rest value at a fixed slow cutoff, so a lost joint eases
+back and a found one eases in; nothing jumps. Quaternions are filtered
+component-wise after being flipped into the previous output's hemisphere
+(q and -q are the same rotation), then renormalized. The filter is
+live2d_pose/rig/filter.py's (the fidelity work's One Euro, the twin of
+web/src/filter.js); tests/test_rig_agreement.py feeds both the same states.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from live2d_pose.rig.filter import OneEuroFilter
+from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, EXPRESSIONS, BodyState, rest_rotation
+
+# Quaternion components move ~1 unit/s in a quick arm swing; expressions are 0..1 (state-filter.js).
+BODY_TUNING = {
+    "torso": (1.0, 0.6),  # (min_cutoff Hz, beta)
+    "headBone": (1.2, 1.0),
+    "arm": (1.5, 1.5),
+    "finger": (2.0, 2.0),
+    "expression": (2.5, 1.0),
+    "gaze": (2.0, 0.02),  # degrees
+}
+# A channel that is not seen eases to rest at this fixed, slow cutoff (no speed boost).
+REST_EASE = (0.4, 0.0)
+SEEN_KEYS = ("face", "pose", "leftHand", "rightHand")
+BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if n != "_neutral")
+
+
+def bone_kind(name: str) -> str:
+    if name in ("neck", "head"):
+        return "headBone"
+    if name.endswith("Arm") or name.endswith("Hand"):
+        return "arm"
+    if re.search(r"(Thumb|Index|Middle|Ring|Little)", name):
+        return "finger"
+    return "torso"
+
+
+def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
+    if not resting:
+        return f(value, t_ms)
+    min_cutoff, beta = f.min_cutoff, f.beta
+    f.min_cutoff, f.beta = REST_EASE
+    try:
+        return f(value, t_ms)
+    finally:
+        f.min_cutoff, f.beta = min_cutoff, beta
+
+
+class StateFilter:
+    """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze)."""
+
+    def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
+        self.scale = (scale_min_cutoff, scale_beta)
+        self.filters: dict[str, OneEuroFilter] = {}
+        self.quats: dict[str, tuple] = {}
+
+    def _f(self, key: str, kind: str) -> OneEuroFilter:
+        f = self.filters.get(key)
+        if f is None:
+            min_cutoff, beta = BODY_TUNING[kind]
+            f = self.filters[key] = OneEuroFilter(min_cutoff * self.scale[0], beta * self.scale[1])
+        return f
+
+    def filter(self, state: BodyState, t_ms: float) -> BodyState:
+        bones = {}
+        for name in BONES:
+            resting = name not in state.bones
+            target = state.bones.get(name) or rest_rotation(name)
+            prev = self.quats.get(name)
+            flip = -1.0 if prev is not None and sum(p * q for p, q in zip(prev, target)) < 0 else 1.0
+            kind = bone_kind(name)
+            q = [_step(self._f(f"{name}.{i}", kind), flip * v, t_ms, resting) for i, v in enumerate(target)]
+            n = math.sqrt(sum(v * v for v in q)) or 1.0
+            bones[name] = self.quats[name] = (q[0] / n, q[1] / n, q[2] / n, q[3] / n)
+        expressions = {name: _step(self._f(f"expr.{name}", "expression"), state.expressions.get(name, 0.0), t_ms,
+                                   name not in state.expressions) for name in EXPRESSIONS}
+        bs = state.blendshapes
+        blendshapes = {name: _step(self._f(f"bs.{name}", "expression"), bs[name] if bs else 0.0, t_ms, not bs)
+                       for name in BLENDSHAPES}
+        gaze = {axis: _step(self._f(f"gaze.{axis}", "gaze"), state.gaze[axis] if state.gaze else 0.0, t_ms,
+                            not state.gaze) for axis in ("yaw", "pitch")}
+        seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
+        return BodyState(t=t_ms, seen=seen, bones=bones, expressions=expressions, gaze=gaze,
+                         blendshapes=blendshapes, version=state.version)
+
+    def reset(self) -> None:
+        self.filters.clear()
+        self.quats.clear()
