@@ -42,6 +42,7 @@ from live2d_pose.testing import record
 from live2d_pose.testing.clients import Camera
 from live2d_pose.testing.frames import encode, render
 from live2d_pose.testing.pipeline import Pipeline, free_port
+from live2d_pose.testing.replay import Replayer
 
 GESTURE = "web/test/fixtures/gesture.msgpack"
 HUMAN_BODY_BONES = set(UNITY_BONES.values())
@@ -332,3 +333,34 @@ def test_vmc_rides_out_the_gateway_going_away_and_a_silent_receiver(tmp_path):
     counts = dict(re.findall(r"(\w+)=(\d+)", stop_line))
     assert int(counts["connects"]) >= 2 and int(counts["disconnects"]) >= 1, stop_line
     assert int(counts["unreachable"]) >= 1 and int(counts["bundles"]) >= 20, stop_line
+
+
+def test_gateway_fed_with_recorded_results_raised_arm_reaches_the_receiver(tmp_path):
+    """The real gateway carries gesture_video's real face, pose and hand results (the replayer),
+    a real `live2d-pose vmc` process subscribes to it, a real OSC server receives: the raised arm
+    lifts the mirrored avatar's left arm, and its fingers are sent."""
+    recording = record.load(GESTURE)
+    pipe = Pipeline(tmp_path / "gateway", workers=0).start()
+    try:
+        with OscReceiver() as receiver:
+            proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", pipe.viewer_url(), "--stream", "replay",
+                              "--to", f"127.0.0.1:{receiver.port}", "--perfect-sync")
+            proc.wait_log("connected to the gateway")
+            with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="replay", rate=25) as replay:
+                replay.play(range(0, 80))  # arm down, then raised to the face
+                deadline = time.monotonic() + 60
+                while len(_pointing_up(receiver, "Left")[0]) < 40:
+                    replay.check()
+                    assert time.monotonic() < deadline, proc.log()
+                    time.sleep(0.1)
+            assert proc.stop() == 0
+            check_against_spec(receiver.received())
+            upper, fore = _pointing_up(receiver, "Left")
+            bones = {m.args[0] for m in receiver.received("/VMC/Ext/Bone/Pos")}
+            blends = {m.args[0] for m in receiver.received("/VMC/Ext/Blend/Val")}
+    finally:
+        pipe.stop()
+    assert max(upper) - min(upper) > 0.4 and max(fore) > 0.7, (min(upper), max(upper), max(fore))
+    assert {"LeftHand", "LeftIndexProximal", "LeftThumbDistal"} <= bones
+    assert {"Blink_L", "EyeBlinkLeft", "JawOpen", "TongueOut"} <= blends
+    assert "vmc stopped:" in proc.log()

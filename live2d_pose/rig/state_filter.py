@@ -54,42 +54,61 @@ def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
 
 
 class StateFilter:
-    """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze)."""
+    """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze).
+
+    Outputs equal state-filter.js's. One shortcut keeps a face-only stream cheap
+    (2 of 41 bones seen): a channel that has never been seen sits at its rest
+    value, which filtering would not change, so it gets no filter until it is
+    first seen; then its filter is primed with the rest value at the previous
+    step's time, exactly the history state-filter.js's filter has by then.
+    """
 
     def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
         self.scale = (scale_min_cutoff, scale_beta)
         self.filters: dict[str, OneEuroFilter] = {}
         self.quats: dict[str, tuple] = {}
+        self.last_t: float | None = None
 
-    def _f(self, key: str, kind: str) -> OneEuroFilter:
+    def _channel(self, key: str, kind: str, value: float, rest: float, t_ms: float, seen: bool) -> float:
         f = self.filters.get(key)
         if f is None:
+            if not seen:
+                return rest
             min_cutoff, beta = BODY_TUNING[kind]
             f = self.filters[key] = OneEuroFilter(min_cutoff * self.scale[0], beta * self.scale[1])
-        return f
+            if self.last_t is not None:
+                f(rest, self.last_t)
+        return _step(f, value, t_ms, not seen)
 
     def filter(self, state: BodyState, t_ms: float) -> BodyState:
         bones = {}
         for name in BONES:
-            resting = name not in state.bones
-            target = state.bones.get(name) or rest_rotation(name)
-            prev = self.quats.get(name)
+            seen = name in state.bones
+            rest = rest_rotation(name)
+            if not seen and name not in self.quats:
+                bones[name] = rest  # never seen yet: at rest, unfiltered (see the class doc)
+                continue
+            target = state.bones[name] if seen else rest
+            prev = self.quats.get(name, rest if self.last_t is not None else None)
             flip = -1.0 if prev is not None and sum(p * q for p, q in zip(prev, target)) < 0 else 1.0
             kind = bone_kind(name)
-            q = [_step(self._f(f"{name}.{i}", kind), flip * v, t_ms, resting) for i, v in enumerate(target)]
+            q = [self._channel(f"{name}.{i}", kind, flip * v, r, t_ms, seen)
+                 for i, (v, r) in enumerate(zip(target, rest))]
             n = math.sqrt(sum(v * v for v in q)) or 1.0
             bones[name] = self.quats[name] = (q[0] / n, q[1] / n, q[2] / n, q[3] / n)
-        expressions = {name: _step(self._f(f"expr.{name}", "expression"), state.expressions.get(name, 0.0), t_ms,
-                                   name not in state.expressions) for name in EXPRESSIONS}
+        expressions = {name: self._channel(f"expr.{name}", "expression", state.expressions.get(name, 0.0), 0.0,
+                                           t_ms, name in state.expressions) for name in EXPRESSIONS}
         bs = state.blendshapes
-        blendshapes = {name: _step(self._f(f"bs.{name}", "expression"), bs[name] if bs else 0.0, t_ms, not bs)
+        blendshapes = {name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, t_ms, bool(bs))
                        for name in BLENDSHAPES}
-        gaze = {axis: _step(self._f(f"gaze.{axis}", "gaze"), state.gaze[axis] if state.gaze else 0.0, t_ms,
-                            not state.gaze) for axis in ("yaw", "pitch")}
+        gaze = {axis: self._channel(f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, t_ms,
+                                    bool(state.gaze)) for axis in ("yaw", "pitch")}
         seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
+        self.last_t = t_ms
         return BodyState(t=t_ms, seen=seen, bones=bones, expressions=expressions, gaze=gaze,
                          blendshapes=blendshapes, version=state.version)
 
     def reset(self) -> None:
         self.filters.clear()
         self.quats.clear()
+        self.last_t = None
