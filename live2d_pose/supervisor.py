@@ -67,16 +67,18 @@ def service_commands(up: UpConfig) -> list[Child]:
 
 
 def output_commands(up: UpConfig) -> list[Child]:
-    """`--vmc HOST:PORT` and `--vts`: the outputs, subscribed to this gateway like a viewer."""
+    """The outputs up was asked for (--vmc HOST:PORT, --vts), subscribed to this gateway like a viewer."""
+    from live2d_pose.outputs import REGISTRY
+
     python = [sys.executable, "-m", "live2d_pose"]
     host = "127.0.0.1" if up.ip in ("0.0.0.0", "::", "") else up.ip
     # the viewer token, if any, reaches them as LIVE2D_POSE_VIEWER_TOKEN like the gateway
     gateway = ["--gateway-url", f"ws://{host}:{up.http_port}/ws", "--log-level", up.log_level]
     children = []
-    if up.vmc:
-        children.append(Child("vmc", python + ["vmc", "--to", up.vmc] + gateway))
-    if up.vts:
-        children.append(Child("vts", python + ["vts"] + gateway))
+    for kind in REGISTRY.values():
+        flags = kind.from_up(up)
+        if flags is not None:
+            children.append(Child(kind.name, python + [kind.name] + flags + gateway))
     return children
 
 

@@ -17,12 +17,27 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from tests.conftest import run
 from tests.osc_receiver import OscReceiver
 from tests.vts_standin import VtsStandIn
 from live2d_pose.testing.clients import Camera
 from live2d_pose.testing.frames import astronaut_frames
 from live2d_pose.testing.pipeline import free_port
+
+
+def test_up_builds_one_child_per_output_asked_for():
+    from live2d_pose import supervisor
+    from live2d_pose.config import UpConfig
+
+    assert supervisor.output_commands(UpConfig()) == []
+    children = supervisor.output_commands(UpConfig(vmc="192.168.1.5:39539", vts=True, ip="0.0.0.0", http_port=9090))
+    argv = {c.name: c.argv[3:] for c in children}
+    assert argv["vmc"][:3] == ["vmc", "--to", "192.168.1.5:39539"]
+    assert argv["vts"][0] == "vts" and "ws://127.0.0.1:9090/ws" in argv["vts"]
+    with pytest.raises(SystemExit, match="--vmc must be HOST:PORT"):
+        supervisor.output_commands(UpConfig(vmc="39539"))
 
 
 def _healthy(port: int) -> bool:

@@ -72,10 +72,10 @@ def _rest_offsets() -> dict[str, tuple[float, float, float]]:
 REST_OFFSETS = _rest_offsets()
 
 
-def parse_host_port(text: str) -> tuple[str, int]:
+def parse_host_port(text: str, flag: str = "--to") -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SystemExit(f"--to must be HOST:PORT (e.g. 127.0.0.1:39539), got {text!r}")
+        raise SystemExit(f"{flag} must be HOST:PORT (e.g. 127.0.0.1:39539), got {text!r}")
     return host.strip("[]"), int(port)
 
 
