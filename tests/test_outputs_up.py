@@ -65,7 +65,8 @@ def test_up_starts_vmc_and_vts_and_stops_them_cleanly(tmp_path):
                 up = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
                 deadline = time.monotonic() + 60
-                while not await asyncio.to_thread(_healthy, ports["http-port"]):
+                while not (await asyncio.to_thread(_healthy, ports["http-port"])
+                           and await asyncio.to_thread(_healthy, ports["port"])):  # gateway and ingest
                     assert up.poll() is None and time.monotonic() < deadline, log_path.read_text()
                     await asyncio.sleep(0.2)
                 async with Camera(f"ws://127.0.0.1:{ports['port']}/image?stream=up") as camera:
