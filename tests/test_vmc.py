@@ -31,14 +31,14 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from tests.conftest import run
 from tests.osc_receiver import OscReceiver
 from live2d_pose import wire
-from live2d_pose.config import VmcConfig
+from live2d_pose.config import IngestConfig, VmcConfig
 from live2d_pose.outputs import vmc
 from live2d_pose.outputs.base import Feeder
 from live2d_pose.outputs.source import parse_result
 from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.solve import BONES
 from live2d_pose.rig.unity import PERFECT_SYNC, UNITY_BONES, VRM0_PRESETS
-from live2d_pose.testing import record
+from live2d_pose.testing import media, record
 from live2d_pose.testing.clients import Camera
 from live2d_pose.testing.frames import encode, render
 from live2d_pose.testing.pipeline import Pipeline, free_port
@@ -364,3 +364,30 @@ def test_gateway_fed_with_recorded_results_raised_arm_reaches_the_receiver(tmp_p
     assert {"LeftHand", "LeftIndexProximal", "LeftThumbDistal"} <= bones
     assert {"Blink_L", "EyeBlinkLeft", "JawOpen", "TongueOut"} <= blends
     assert "vmc stopped:" in proc.log()
+
+
+@pytest.mark.skipif(not hasattr(IngestConfig(), "track"), reason="this pipeline tracks faces only (no track=)")
+def test_real_pipeline_tracking_body_and_hands_moves_the_arm(tmp_path):
+    """Camera -> ingest -> landmarkers (face, pose, hands lanes) -> gateway -> vmc -> OSC server,
+    on gesture_video.mp4's own frames: the raised right hand lifts the mirrored avatar's left arm."""
+    frames = media.video_jpeg_frames(media.media_path("gesture_video.mp4"), size=(640, 360))[20:80]
+    pipe = Pipeline(tmp_path / "pipeline", workers=2).start()
+    try:
+        with OscReceiver() as receiver:
+            proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", pipe.viewer_url(), "--stream", "g",
+                              "--to", f"127.0.0.1:{receiver.port}")
+            proc.wait_log("connected to the gateway")
+
+            async def camera():
+                async with Camera(pipe.camera_url + "?stream=g&track=face,pose,hands", 640, 360) as cam:
+                    await cam.stream_frames(frames, fps=8)
+            run(camera())
+            time.sleep(1.0)  # the last lanes' results
+            assert proc.stop() == 0
+            check_against_spec(receiver.received())
+            upper, fore = _pointing_up(receiver, "Left")
+            bones = {m.args[0] for m in receiver.received("/VMC/Ext/Bone/Pos")}
+    finally:
+        pipe.stop()
+    assert {"Neck", "Head", "Spine", "Chest", "LeftUpperArm", "LeftLowerArm"} <= bones, bones
+    assert upper and max(upper) - min(upper) > 0.4 and max(fore) > 0.7, (upper, fore)
