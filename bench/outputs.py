@@ -35,6 +35,7 @@ log = logging.getLogger("live2d_pose.bench")
 SCENARIOS = ("vmc",)
 STREAM = "bench-vmc"
 FPS = 30.0
+FRAMES = 60  # distinct astronaut frames replayed in a loop, as bench/run.py's face scenarios
 TARGET_P50_MS = 1.0
 TARGET_CPU_PERCENT = 5.0
 
@@ -68,8 +69,13 @@ class _UdpCounter:
         self.sock.close()
 
 
-def run(names: list[str], frames: list[bytes], warmup: float, duration: float, log_dir: Path,
-        extra_env: dict[str, str]) -> list[dict]:
+def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_env: dict[str, str],
+        frames: list[bytes] | None = None) -> list[dict]:
+    """Run the named output scenarios; `frames` default to the astronaut frames the face scenarios use."""
+    if names and frames is None:
+        from live2d_pose.testing.frames import astronaut_frames
+
+        frames = astronaut_frames(FRAMES)
     runs = []
     for name in names:
         if name not in SCENARIOS:

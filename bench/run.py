@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                  summary["offered_fps"], summary["delivered_fps"], summary["latency_ms"]["p50"],
                  summary["latency_ms"]["p95"])
 
-    outputs = output_bench.run(output_names, frames, warmup, duration, log_dir, extra_env)
+    outputs = output_bench.run(output_names, warmup, duration, log_dir, extra_env)
     bares = []
     if not args.no_bare and scenarios:
         needed = sorted({s.workers for s in scenarios})

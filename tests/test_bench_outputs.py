@@ -7,8 +7,8 @@ from live2d_pose.testing.frames import astronaut_frames
 
 
 def test_vmc_scenario_smoke(tmp_path):
-    runs = output_bench.run(["vmc"], astronaut_frames(10), warmup=0.5, duration=1.5, log_dir=tmp_path,
-                            extra_env={})
+    runs = output_bench.run(["vmc"], warmup=0.5, duration=1.5, log_dir=tmp_path, extra_env={},
+                            frames=astronaut_frames(10))
     (result,) = runs
     assert result["name"] == "vmc-1x30" and result["exit_code"] == 0
     assert result["bundles"] > 0 and result["received_in_window"] > 0
