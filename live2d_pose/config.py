@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
+from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS
+
 ENV_PREFIX = "LIVE2D_POSE_"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -55,6 +57,9 @@ class IngestConfig(CommonConfig):
     camera_token: str = setting("", "shared secret cameras must send as ?token= (empty: none)", secret=True)
     max_frame_bytes: int = setting(4 * 1024 * 1024, "largest encoded frame accepted, in bytes")
     max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")
+    max_scan_pixels: int = setting(
+        DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height: a progressive JPEG "
+                                 "decodes in one pass per scan (default: 16 scans of 3840x2160)")
     max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
     max_streams: int = setting(32, "most cameras connected at once")
     max_fps: float = setting(120.0, "frames per second accepted per camera; extra frames are dropped")

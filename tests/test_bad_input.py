@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from contextlib import asynccontextmanager
 
 import cv2
@@ -15,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests.conftest import run
 from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
 from live2d_pose.testing.frames import astronaut_frame
+from live2d_pose.testing.poison import scan_bomb
 
 # The module's pipeline (tests/conftest.py) runs with these limits.
 MAX_FRAME_BYTES = 512 * 1024
@@ -158,6 +160,38 @@ def test_image_over_pixel_limit_closes_1009(pipeline):
             await expect_close(websocket, 1009)
 
     run(body())
+
+
+def test_scan_bomb_is_refused_at_ingest_and_other_streams_keep_flowing(pipeline, figures):
+    """Issue 9, item 1: a ~46 KB progressive JPEG that takes a worker seconds to decode."""
+    bomb = scan_bomb(1920, 1080, scans=1500)  # the issue's bomb, at this pipeline's --max-pixels
+    dead_before = pipeline.ingest_stats()["totals"]["workers_dead"]
+
+    async def body():
+        frame = astronaut_frame()
+        async with Camera(pipeline.camera_url) as healthy, \
+                Viewer(pipeline.viewer_url(f"stream={healthy.stream}")) as viewer:
+            sender = asyncio.create_task(healthy.stream_frames([frame], fps=20, duration=60))
+            await viewer.wait_for_results(3)
+            started = time.time() * 1000
+            bomber = await handshake(pipeline)
+            await send_size(bomber, 1920, 1080)
+            await bomber.send(bomb)
+            error = await expect_error(bomber, "image_too_complex")
+            await expect_close(bomber, 1009)
+            await asyncio.sleep(2.0)  # a worker stuck on the bomb would show here
+            sender.cancel()
+            arrivals = [started] + [r.received_ms for r in viewer.results if r.received_ms > started]
+            return error, max(b - a for a, b in zip(arrivals, arrivals[1:]))
+
+    error, gap_ms = run(body())
+    figures["bomb_bytes"] = len(bomb)
+    figures["healthy_stream_max_gap_ms"] = gap_ms
+    assert "1501 scans" in error["message"]
+    assert gap_ms < 1000
+    stats = pipeline.ingest_stats()
+    assert stats["totals"]["workers_dead"] == dead_before and len(stats["workers"]) == 2
+    assert all(service.alive() for service in pipeline.services.values())
 
 
 def test_unknown_path_is_404(pipeline):

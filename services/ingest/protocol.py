@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from live2d_pose.imageinfo import ImageError, ImageInfo, check_limits, inspect
+from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS, ImageError, ImageInfo, check_limits, inspect
 from live2d_pose.wire import MAX_STREAM_ID_LENGTH
 
 CAMERA_PATHS = ("/image", "/")
@@ -94,16 +94,21 @@ def parse_image_size(text: str, max_text_bytes: int, max_pixels: int) -> tuple[i
     return width, height
 
 
-def check_frame(data: bytes, max_frame_bytes: int, max_pixels: int) -> ImageInfo:
-    """A binary frame: size in bytes, format, pixel count. Decoding is the worker's job."""
+# Decompression bombs close the connection: no honest camera sends one by accident.
+_BOMB_CODES = ("image_too_large", "image_too_complex")
+
+
+def check_frame(data: bytes, max_frame_bytes: int, max_pixels: int,
+                max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> ImageInfo:
+    """A binary frame: size in bytes, format, pixel count, decode passes. Decoding is the worker's job."""
     if len(data) > max_frame_bytes:
         raise CameraError("frame_too_large", f"frame is {len(data)} bytes; the limit is "
                           f"{max_frame_bytes}", CLOSE_TOO_BIG)
     try:
         info = inspect(data)
-        check_limits(info, max_pixels)
+        check_limits(info, max_pixels, max_scan_pixels)
     except ImageError as exc:
-        close = CLOSE_TOO_BIG if exc.code == "image_too_large" else None
+        close = CLOSE_TOO_BIG if exc.code in _BOMB_CODES else None
         raise CameraError(exc.code, str(exc), close) from None
     return info
 

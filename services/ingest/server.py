@@ -219,7 +219,8 @@ class IngestServer:
                 if isinstance(message, str):
                     await self._change_image_size(camera, message)
                     continue
-                protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels)
+                protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels,
+                                     self.config.max_scan_pixels)
                 bad.good()
             except CameraError as exc:
                 if exc.close_code:
