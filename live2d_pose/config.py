@@ -62,6 +62,14 @@ class IngestConfig(CommonConfig):
                                  "decodes in one pass per scan (default: 16 scans of 3840x2160)")
     max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
     max_streams: int = setting(32, "most cameras connected at once")
+    handshake_timeout: float = setting(
+        10.0, "seconds from connecting to sending imageSize; slower connections are closed")
+    max_handshakes: int = setting(
+        128, "connections at once that have not finished the handshake (HTTP requests included); "
+             "one more closes the oldest")
+    max_partial_bytes: int = setting(
+        64 * 1024 * 1024, "memory all unfinished incoming messages may hold together, in bytes; "
+                          "over it the connection holding most is closed (busy, 1013)")
     max_fps: float = setting(120.0, "frames per second accepted per camera; extra frames are dropped")
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
     worker_timeout: float = setting(

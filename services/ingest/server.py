@@ -25,6 +25,7 @@ from websockets.http11 import Request, Response
 from live2d_pose import aio, curve, wire
 from live2d_pose.config import IngestConfig, redacted
 from live2d_pose.ingest import protocol
+from live2d_pose.ingest.admission import Admission
 from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, StreamStats
 from live2d_pose.ingest.protocol import CameraError
 
@@ -84,8 +85,10 @@ class IngestServer:
         self.reader = aio.SocketReader(self.router, self._on_router_message)
         self.events = self.context.socket(zmq.PUSH)
         self.stopping = asyncio.Event()
+        self.admission = Admission(config.max_handshakes, config.max_partial_bytes, protocol.CLOSE_TRY_LATER,
+                                   aio.CLOSE_TIMEOUT)
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
-                       "workers_dead": 0, "frames_lost": 0}
+                       "workers_dead": 0, "frames_lost": 0, "handshake_timeouts": 0}
         self.port = config.port  # the real one once listening (config may say 0)
         self.workers_endpoint = config.workers_bind
 
@@ -99,6 +102,8 @@ class IngestServer:
                          max_size=2 * self.config.max_frame_bytes,  # our own check answers first
                          max_queue=4, ping_interval=aio.PING_INTERVAL,
                          ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
+                         open_timeout=self.config.handshake_timeout,  # the HTTP part of it
+                         create_connection=self.admission.connection_class(),
                          compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
@@ -153,7 +158,9 @@ class IngestServer:
                              if state.worker in self.dispatcher.workers else None}
         workers = [{"name": w.name, "in_flight": len(w.in_flight), "streams": sorted(w.streams),
                     "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
-        return {"streams": streams, "workers": workers, "totals": self.totals}
+        return {"streams": streams, "workers": workers, "totals": self.totals | self.admission.counts,
+                "handshaking": len(self.admission.handshaking),
+                "partial_bytes": self.admission.partial_total}
 
     # ------------------------------------------------------------ cameras
 
@@ -180,11 +187,17 @@ class IngestServer:
         await websocket.send(json.dumps({"type": "initialized"}))
         camera = Camera(stream, websocket)
         await self._await_image_size(camera)
+        # Checked again with no await before the insert: cameras racing the handshake
+        # must not all pass the first check and register more than max_streams.
         previous = self.cameras.get(stream)
+        if previous is None and len(self.cameras) >= self.config.max_streams:
+            raise CameraError("too_many_streams", f"{self.config.max_streams} cameras are already "
+                              "connected", protocol.CLOSE_TRY_LATER)
+        self.cameras[stream] = camera
+        self.admission.registered(websocket)
         if previous is not None:  # the same camera reconnecting before its old socket timed out
             log.info("stream %s: a new connection replaces the old one", stream)
             await previous.websocket.close(1000, "replaced by a new connection")
-        self.cameras[stream] = camera
         self.totals["cameras"] += 1
         self._execute(self.dispatcher.add_stream(stream, time.monotonic()))
         self._announce(camera)
@@ -194,6 +207,16 @@ class IngestServer:
         return camera
 
     async def _await_image_size(self, camera: Camera) -> None:
+        """Within handshake_timeout of connecting (websockets' open_timeout bounds the HTTP part)."""
+        left = self.config.handshake_timeout - (time.monotonic() - camera.websocket.accepted_at)
+        try:
+            await asyncio.wait_for(self._read_image_size(camera), max(0.0, left))
+        except asyncio.TimeoutError:
+            self.totals["handshake_timeouts"] += 1
+            raise CameraError("handshake_timeout", f"no imageSize within {self.config.handshake_timeout} s "
+                              "of connecting", protocol.CLOSE_POLICY) from None
+
+    async def _read_image_size(self, camera: Camera) -> None:
         bad = protocol.BadFrameCounter()
         async for message in camera.websocket:
             try:
