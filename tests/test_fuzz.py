@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import struct
 import time
 import zlib
@@ -38,7 +39,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from live2d_pose import wire
 from live2d_pose.config import GatewayConfig, IngestConfig
 from live2d_pose.gateway.server import GatewayServer, ViewerError, parse_viewer_query
-from live2d_pose.imageinfo import ImageError, ImageInfo, check_limits, inspect
+from live2d_pose.imageinfo import ImageError, check_limits, inspect
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.protocol import CameraError
 from live2d_pose.ingest.server import IngestServer
@@ -307,7 +308,8 @@ def test_fuzz_decompression_bombs(kind, width, height):
     limit = {"jpeg": 65535, "png": 2**31 - 1, "webp": 2**24}[kind]
     width, height = min(width, limit), min(height, limit)
     data = {"jpeg": _jpeg_header, "png": _png, "webp": _webp_vp8x}[kind](width, height)
-    assert inspect(data) == ImageInfo(kind, width, height)
+    info = inspect(data)
+    assert (info.format, info.width, info.height) == (kind, width, height)
     try:
         check_limits(inspect(data), MAX_PIXELS)
     except ImageError as exc:
@@ -548,7 +550,8 @@ def test_live_fuzz_keeps_healthy_stream_flowing(live_pipeline, figures):
     figures["ingest_frames_rejected"] = stats["totals"]["rejected"]
     assert during > 0, "the healthy stream stopped while the fuzz ran"
     assert stats["totals"]["rogue_messages"] > 0
-    assert "live2d_pose_gateway_rogue_messages_total 0\n" not in metrics
+    rogue = re.search(r"^live2d_pose_gateway_rogue_messages_total (\S+)$", metrics, re.M)
+    assert rogue and float(rogue.group(1)) > 0, metrics
 
 
 def _get_text(url: str) -> str:

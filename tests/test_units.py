@@ -116,6 +116,10 @@ def test_request_path_and_stream_ids():
     ('{"imageSize": {"width": true, "height": 480}}', "bad_message", False),
     ('{"imageSize": {"width": 100000, "height": 100000}}', "image_too_large", True),
     ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "x" * 5000 + '"}', "text_too_large", True),
+    ("[" * 1000, "bad_json", False),  # deeper than the JSON parser's recursion: was RecursionError, 1011
+    ('{"imageSize": {"width": 1, "height": 1}, "a": [' + "[" * 2000 + "]}", "bad_json", False),
+    # 1,500 characters, 4,500 bytes: the limit is in bytes, as the flag says
+    ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "€" * 1450 + '"}', "text_too_large", True),
 ])
 def test_image_size_errors(text, code, closes):
     with pytest.raises(CameraError) as err:
@@ -235,7 +239,7 @@ def test_environment_round_trip_and_secrets_hidden():
 
 
 def test_up_commands_wire_services_together():
-    children = service_commands(UpConfig(workers=3, port=9001, http_port=9002))
+    children = service_commands(UpConfig(workers=3, port=9001, http_port=9002), "/run/user/1/l2p")
     names = [c.name for c in children]
     assert names == ["ingest", "gateway", "landmarker-1", "landmarker-2", "landmarker-3"]
     ingest, gateway, worker = children[0].argv, children[1].argv, children[2].argv

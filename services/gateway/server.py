@@ -22,7 +22,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import aio, curve, wire
+from live2d_pose import aio, curve, httpserve, metrics, wire
 from live2d_pose.config import GatewayConfig, redacted
 from live2d_pose.gateway import pages
 from live2d_pose.gateway.fanout import Fanout, Viewer
@@ -42,10 +42,13 @@ class GatewayServer:
         self.pull = self.context.socket(zmq.PULL)
         self.reader = aio.SocketReader(self.pull, self._on_results_message)
         self.stopping = asyncio.Event()
+        self.listening = asyncio.Event()
         self.allowed_origins = {o.strip() for o in config.allowed_origins.split(",") if o.strip()}
         self.static = pages.StaticFiles(config.web_root)
         self.counters = {"results": 0, "results_stale": 0, "events": 0, "rogue_messages": 0,
                          "viewers_total": 0, "viewers_rejected": 0, "messages_sent": 0}
+        self.authenticator = None  # CURVE allow-list (ZAP) thread, when configured
+        self.metrics = metrics.GatewayMetrics(self)
         self.port = config.http_port
         self.results_endpoint = config.results_bind
 
@@ -57,11 +60,14 @@ class GatewayServer:
                          ping_interval=aio.PING_INTERVAL, ping_timeout=aio.PING_TIMEOUT,
                          close_timeout=aio.CLOSE_TIMEOUT, compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
+            self.listening.set()  # port and ZeroMQ endpoints are real now (in-process tests wait)
             log.info("gateway listening: viewer http://%s:%d/, results %s; settings %s",
                      self.config.host, self.port, self.results_endpoint, redacted(self.config))
             await aio.serve_until_stopped(server, self.stopping, self.reader, self._expire_loop(),
                                           on_stop=self._on_stop)
         self.pull.close(linger=100)
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.context.term()
         log.info("gateway stopped: %s", self.counters)
 
@@ -72,57 +78,39 @@ class GatewayServer:
 
     def _open_zmq(self) -> None:
         self.pull.setsockopt(zmq.RCVHWM, 256)
-        curve.make_server(self.pull, self.config.curve_secret_key_file)  # before bind
+        self.authenticator = curve.start_allow_list(  # before bind, like CURVE itself
+            self.context, self.config.curve_allow, self.config.curve_secret_key_file, "gateway", log)
+        curve.make_server(self.pull, self.config.curve_secret_key_file)
         self.pull.bind(self.config.results_bind)
         self.results_endpoint = self.pull.last_endpoint.decode()  # the real port when it says :0
 
     # ------------------------------------------------------------ HTTP
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        route = request.path.partition("?")[0]
+        return httpserve.answer(connection, request, self._route, websocket_routes=("/ws",))
+
+    def _route(self, connection: ServerConnection, request: Request, route: str) -> Response | None:
         if route == "/ws":
             origin = request.headers.get("Origin")
             if self.allowed_origins and origin is not None and origin not in self.allowed_origins:
                 self.counters["viewers_rejected"] += 1
-                return connection.respond(HTTPStatus.FORBIDDEN, f"origin {origin!r} is not allowed\n")
+                return httpserve.error(HTTPStatus.FORBIDDEN, f"origin {origin!r} is not allowed")
             return None
         if route == "/healthz":
-            return connection.respond(HTTPStatus.OK, "ok\n")
+            return httpserve.text("ok\n")
         if route == "/config.json":
-            return pages.json_response(connection, {
+            return httpserve.json_body({
                 "model": self.config.model, "coreUrl": self.config.cubism_core_url,
                 "allowCoreParam": self.config.allow_core_param, "wsPath": "/ws"})
         if route == "/streams":
-            return pages.json_response(connection, [s.describe() | {"viewers": self._viewers_of(s.stream)}
-                                                   for s in self.fanout.streams.values()])
+            return httpserve.json_body([s.describe() | {"viewers": self._viewers_of(s.stream)}
+                                        for s in self.fanout.streams.values()])
         if route == "/metrics":
-            return pages.text_response(connection, self._metrics(), "text/plain; version=0.0.4")
-        return self.static.respond(connection, route)
+            return httpserve.text(metrics.render(self.metrics.registry), metrics.CONTENT_TYPE)
+        return self.static.respond(route)
 
     def _viewers_of(self, stream: str) -> int:
         return sum(1 for v in self.fanout.viewers if v.following == stream)
-
-    def _metrics(self) -> str:
-        lines = [
-            "# TYPE live2d_pose_gateway_results_total counter",
-            f"live2d_pose_gateway_results_total {self.counters['results']}",
-            "# TYPE live2d_pose_gateway_results_stale_total counter",
-            f"live2d_pose_gateway_results_stale_total {self.counters['results_stale']}",
-            "# TYPE live2d_pose_gateway_rogue_messages_total counter",
-            f"live2d_pose_gateway_rogue_messages_total {self.counters['rogue_messages']}",
-            "# TYPE live2d_pose_gateway_viewers gauge",
-            f"live2d_pose_gateway_viewers {len(self.fanout.viewers)}",
-            "# TYPE live2d_pose_gateway_viewer_frames_skipped_total counter",
-            "live2d_pose_gateway_viewer_frames_skipped_total "
-            f"{sum(v.mailbox.overwritten for v in self.fanout.viewers)}",
-            "# TYPE live2d_pose_stream_fps gauge",
-            "# TYPE live2d_pose_stream_latency_ms gauge",
-        ]
-        for info in self.fanout.streams.values():
-            label = json.dumps(info.stream)  # stream ids are restricted to [A-Za-z0-9._-]
-            lines.append(f"live2d_pose_stream_fps{{stream={label}}} {info.fps:.3f}")
-            lines.append(f"live2d_pose_stream_latency_ms{{stream={label}}} {info.latency_ms:.3f}")
-        return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------ viewers
 
@@ -190,6 +178,7 @@ class GatewayServer:
         if command == wire.RESULT:
             result = wire.Result.decode(body)
             result.ts["gateway"] = wire.now_ms()
+            self.metrics.observe(result.ts)
             latency = result.ts["gateway"] - result.ts.get("ingest", result.ts["gateway"])
             if self.fanout.offer(result.stream, result.seq, result.width, result.height, latency,
                                  result.encode(), now):

@@ -31,6 +31,8 @@ from typing import Callable
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
+from live2d_pose.service import ThrottledWarning
+
 log = logging.getLogger("live2d_pose.ingest")
 
 
@@ -45,7 +47,13 @@ class Admission:
         self.partial: dict[ServerConnection, int] = {}  # bytes of the unfinished message, when > 0
         self.partial_total = 0
         self.evicted: set[ServerConnection] = set()  # closed by us, not yet gone
-        self.counts = {"handshakes_evicted": 0, "partial_evicted": 0}
+        self.handshakes_evicted = ThrottledWarning(log)
+        self.partial_evicted = ThrottledWarning(log)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"handshakes_evicted": self.handshakes_evicted.count,
+                "partial_evicted": self.partial_evicted.count}
 
     def connection_class(self) -> Callable[..., ServerConnection]:
         """The ``create_connection`` factory for websockets' ``serve``: reports to this object."""
@@ -73,9 +81,8 @@ class Admission:
         self.handshaking[connection] = None
         if len(self.handshaking) > self.max_handshakes:
             oldest = next(iter(self.handshaking))
-            self.counts["handshakes_evicted"] += 1
-            self._note("handshakes_evicted", f"more than {self.max_handshakes} connections in the "
-                       "handshake: the oldest is closed")
+            self.handshakes_evicted("more than %d connections in the handshake: the oldest is closed",
+                                    self.max_handshakes)
             self._evict(oldest, "busy", "too many connections are opening; try again")
 
     def registered(self, connection: ServerConnection) -> None:
@@ -100,10 +107,9 @@ class Admission:
             self.partial.pop(connection, None)
         while self.partial_total > self.max_partial_bytes:
             largest = max(self.partial, key=self.partial.__getitem__)
-            self.counts["partial_evicted"] += 1
-            self._note("partial_evicted", f"unfinished messages hold {self.partial_total} bytes, "
-                       f"over {self.max_partial_bytes}: closing the largest holder "
-                       f"({self.partial[largest]} bytes)")
+            self.partial_evicted("unfinished messages hold %d bytes, over %d: closing the largest "
+                                 "holder (%d bytes)", self.partial_total, self.max_partial_bytes,
+                                 self.partial[largest])
             self._evict(largest, "busy", "ingest holds too much unfinished data; try again")
 
     # ------------------------------------------------------------ closing
@@ -130,11 +136,6 @@ class Admission:
         # fragments received so far (ending the frame stream makes the handler let go of them).
         connection.protocol.reader.buffer.clear()
         connection.recv_messages.close()
-
-    def _note(self, counter: str, text: str) -> None:
-        count = self.counts[counter]
-        if count <= 10 or count % 1000 == 0:
-            log.warning("%s (%d so far)", text, count)
 
 
 def _unfinished_bytes(connection: ServerConnection) -> int:

@@ -75,13 +75,16 @@ def check_token(given: str, expected: str) -> None:
 
 def parse_image_size(text: str, max_text_bytes: int, max_pixels: int) -> tuple[int, int]:
     """The camera's ``{"imageSize": {"width": W, "height": H}}`` message."""
-    if len(text) > max_text_bytes:
+    # Bytes, as the flag says: a character may take up to 4 (the first test skips encoding floods).
+    if len(text) > max_text_bytes or len(text.encode()) > max_text_bytes:
         raise CameraError("text_too_large", f"text messages are limited to {max_text_bytes} bytes",
                           CLOSE_TOO_BIG)
     try:
         message = json.loads(text)
     except ValueError:
         raise CameraError("bad_json", "text message is not JSON") from None
+    except RecursionError:  # "[[[[..." nested deeper than the parser's stack
+        raise CameraError("bad_json", "text message nests too deeply") from None
     size = message.get("imageSize") if isinstance(message, dict) else None
     if not isinstance(size, dict):
         raise CameraError("bad_message", 'expected {"imageSize": {"width": W, "height": H}}')

@@ -22,7 +22,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import aio, curve, wire
+from live2d_pose import aio, curve, httpserve, metrics, wire
 from live2d_pose.config import IngestConfig, redacted
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.admission import Admission
@@ -85,10 +85,13 @@ class IngestServer:
         self.reader = aio.SocketReader(self.router, self._on_router_message)
         self.events = self.context.socket(zmq.PUSH)
         self.stopping = asyncio.Event()
+        self.listening = asyncio.Event()
         self.admission = Admission(config.max_handshakes, config.max_partial_bytes, protocol.CLOSE_TRY_LATER,
                                    aio.CLOSE_TIMEOUT)
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
                        "workers_dead": 0, "frames_lost": 0, "handshake_timeouts": 0}
+        self.authenticator = None  # CURVE allow-list (ZAP) thread, when configured
+        self.metrics = metrics.ingest_registry(self)
         self.port = config.port  # the real one once listening (config may say 0)
         self.workers_endpoint = config.workers_bind
 
@@ -106,6 +109,7 @@ class IngestServer:
                          create_connection=self.admission.connection_class(),
                          compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
+            self.listening.set()  # port and ZeroMQ endpoints are real now (in-process tests wait)
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
                      self.config.host, self.port, self.workers_endpoint, redacted(self.config))
             await aio.serve_until_stopped(server, self.stopping, self.reader, self._heartbeat_loop(),
@@ -117,34 +121,39 @@ class IngestServer:
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished worker raises, never drops silently
         self.router.setsockopt(zmq.SNDHWM, 16)
         self.router.setsockopt(zmq.RCVHWM, 1000)
-        curve.make_server(self.router, self.config.curve_secret_key_file)  # before bind
+        self.authenticator = curve.start_allow_list(  # before bind, like CURVE itself
+            self.context, self.config.curve_allow, self.config.curve_secret_key_file, "ingest", log)
+        curve.make_server(self.router, self.config.curve_secret_key_file)
         self.router.bind(self.config.workers_bind)
         self.workers_endpoint = self.router.last_endpoint.decode()  # the real port when it says :0
         self.events.setsockopt(zmq.SNDHWM, 100)
         self.events.setsockopt(zmq.LINGER, 100)
         server_key = self.config.curve_server_key or (
             curve.load_secret(self.config.curve_secret_key_file)[0] if self.config.curve_secret_key_file else "")
-        curve.make_client(self.events, server_key)
+        curve.make_client(self.events, server_key, self.config.curve_secret_key_file)  # our identity
         self.events.connect(self.config.gateway)
 
     def _close_zmq(self) -> None:
         self.router.close(linger=100)
         self.events.close(linger=100)
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.context.term()
 
     # ------------------------------------------------------------ HTTP side
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        route = request.path.partition("?")[0]
+        return httpserve.answer(connection, request, self._route, websocket_routes=protocol.CAMERA_PATHS)
+
+    def _route(self, connection: ServerConnection, request: Request, route: str) -> Response | None:
         if route == "/healthz":
-            return connection.respond(HTTPStatus.OK, "ok\n")
+            return httpserve.text("ok\n")
         if route == "/stats":
-            response = connection.respond(HTTPStatus.OK, json.dumps(self.stats()) + "\n")
-            response.headers["Content-Type"] = "application/json"
-            return response
+            return httpserve.json_body(self.stats())
+        if route == "/metrics":
+            return httpserve.text(metrics.render(self.metrics), metrics.CONTENT_TYPE)
         if route not in protocol.CAMERA_PATHS:
-            return connection.respond(HTTPStatus.NOT_FOUND,
-                                      f"unknown path {route!r}; cameras connect to /image\n")
+            return httpserve.error(HTTPStatus.NOT_FOUND, f"unknown path {route!r}; cameras connect to /image")
         return None
 
     def stats(self) -> dict:
