@@ -39,7 +39,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
-from live2d_pose.service import ThrottledWarning
+from live2d_pose.logs import ThrottledWarning
 
 Z85_KEY_LENGTH = 40
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from live2d_pose import config as cfg
-from live2d_pose import wire
+from live2d_pose import service, wire
 from live2d_pose.gateway.fanout import Fanout, Mailbox
 from live2d_pose.imageinfo import ImageError, check_limits, inspect
 from live2d_pose.ingest import protocol
-from live2d_pose.ingest.protocol import CameraError
+from live2d_pose.service import ClientError
 from live2d_pose.config import UpConfig
 from live2d_pose.supervisor import service_commands
 
@@ -102,9 +102,9 @@ def test_decompression_bomb_header_is_refused():
 def test_request_path_and_stream_ids():
     assert protocol.parse_request_path("/image?stream=jetbot-1&token=s").stream == "jetbot-1"
     assert protocol.parse_request_path("/").stream is None
-    with pytest.raises(CameraError):
+    with pytest.raises(ClientError):
         protocol.parse_request_path("/nope")
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.parse_request_path("/image?stream=../../etc")
     assert err.value.close_code == protocol.CLOSE_POLICY
 
@@ -122,7 +122,7 @@ def test_request_path_and_stream_ids():
     ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "€" * 1450 + '"}', "text_too_large", True),
 ])
 def test_image_size_errors(text, code, closes):
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.parse_image_size(text, max_text_bytes=4096, max_pixels=3840 * 2160)
     assert err.value.code == code
     assert (err.value.close_code is not None) == closes
@@ -134,19 +134,19 @@ def test_image_size_ok():
 
 
 def test_token_check_is_exact():
-    protocol.check_token("secret", "secret")
-    protocol.check_token("anything", "")  # no token configured
-    with pytest.raises(CameraError):
-        protocol.check_token("secreT", "secret")
+    service.check_token("secret", "secret", "camera")
+    service.check_token("anything", "", "camera")  # no token configured
+    with pytest.raises(ClientError):
+        service.check_token("secreT", "secret", "camera")
 
 
 def test_frame_limits():
     jpeg = encoded(".jpg", 64, 48)
     assert protocol.check_frame(jpeg, 10_000, 10_000).width == 64
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.check_frame(jpeg, max_frame_bytes=100, max_pixels=10_000)
     assert (err.value.code, err.value.close_code) == ("frame_too_large", protocol.CLOSE_TOO_BIG)
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.check_frame(jpeg, max_frame_bytes=10_000, max_pixels=100)
     assert err.value.code == "image_too_large"
 
@@ -158,7 +158,7 @@ def test_bad_frame_counter_forgives_then_closes():
     counter.good()
     counter.bad()
     counter.bad()
-    with pytest.raises(CameraError):
+    with pytest.raises(ClientError):
         counter.bad()
 
 

@@ -31,7 +31,7 @@ from typing import Callable
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
-from live2d_pose.service import ThrottledWarning
+from live2d_pose.logs import ThrottledWarning
 
 log = logging.getLogger("live2d_pose.ingest")
 
