@@ -24,6 +24,7 @@ from live2d_pose import config as cfg
 from live2d_pose import curve, supervisor, wire
 from live2d_pose.testing import frames as face_frames
 from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
+from live2d_pose.testing.inprocess import InProcess
 from live2d_pose.testing.pipeline import Pipeline
 
 CAMERA_TOKEN = "cam-s3cret-7f1c2d"
@@ -54,56 +55,72 @@ def guarded(tmp_path_factory):
     pipe.stop()
 
 
-def test_camera_token(guarded):
+def guarded_in_process(workers: int = 0) -> InProcess:
+    """The same tokens and origins on in-process servers (fake workers)."""
+    return InProcess(workers=workers, ingest={"camera_token": CAMERA_TOKEN},
+                     gateway={"viewer_token": VIEWER_TOKEN,
+                              "allowed_origins": f"{ORIGIN}, http://localhost:5173"})
+
+
+def test_camera_token():
     async def body():
-        for query in ("", "?token=wrong", f"?token={CAMERA_TOKEN[:-1]}", f"?token={CAMERA_TOKEN}x"):
-            message, code = await _refused(guarded.camera_url + query)
-            assert (message["code"], code) == ("unauthorized", 1008)
-            assert CAMERA_TOKEN not in json.dumps(message)
-        async with Viewer(guarded.viewer_url(f"stream=tok&token={VIEWER_TOKEN}")) as viewer, \
-                Camera(guarded.camera_url + f"?stream=tok&token={CAMERA_TOKEN}") as camera:
-            await camera.stream_frames(face_frames.astronaut_frames(4), fps=20, count=20)
-            results = await viewer.wait_for_results(3, stream="tok")
-            assert results[0].faces
+        async with guarded_in_process(workers=1) as guarded:
+            for query in ("", "?token=wrong", f"?token={CAMERA_TOKEN[:-1]}", f"?token={CAMERA_TOKEN}x"):
+                message, code = await _refused(guarded.camera_url + query)
+                assert (message["code"], code) == ("unauthorized", 1008)
+                assert CAMERA_TOKEN not in json.dumps(message)
+            async with Viewer(guarded.viewer_url(f"stream=tok&token={VIEWER_TOKEN}")) as viewer, \
+                    Camera(guarded.camera_url + f"?stream=tok&token={CAMERA_TOKEN}") as camera:
+                await camera.stream_frames(face_frames.astronaut_frames(4), fps=20, count=20)
+                results = await viewer.wait_for_results(3, stream="tok")
+                assert results[0].faces
     asyncio.run(body())
 
 
-def test_viewer_token(guarded):
+def test_viewer_token():
     async def body():
-        for query in ("", "token=", "token=wrong", f"token={VIEWER_TOKEN.upper()}", f"token={CAMERA_TOKEN}"):
-            message, code = await _refused(guarded.viewer_url(query))
-            assert (message["code"], code) == ("unauthorized", 1008)
-        async with connect(guarded.viewer_url(f"token={VIEWER_TOKEN}"), open_timeout=TIMEOUT) as ws:
-            assert (await recv_json(ws))["type"] == "hello"
-    asyncio.run(body())
-
-
-def test_origin_allow_list(guarded):
-    url = guarded.viewer_url(f"token={VIEWER_TOKEN}")
-
-    async def body():
-        for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174"):
-            with pytest.raises(InvalidStatus) as refused:
-                async with connect(url, origin=origin, open_timeout=TIMEOUT):
-                    pass
-            assert refused.value.response.status_code == 403
-        for origin in (ORIGIN, "http://localhost:5173", None):  # None: no header, not a browser (OBS, scripts)
-            async with connect(url, origin=origin, open_timeout=TIMEOUT) as ws:
+        async with guarded_in_process() as guarded:
+            for query in ("", "token=", "token=wrong", f"token={VIEWER_TOKEN.upper()}", f"token={CAMERA_TOKEN}"):
+                message, code = await _refused(guarded.viewer_url(query))
+                assert (message["code"], code) == ("unauthorized", 1008)
+            async with connect(guarded.viewer_url(f"token={VIEWER_TOKEN}"), open_timeout=TIMEOUT) as ws:
                 assert (await recv_json(ws))["type"] == "hello"
     asyncio.run(body())
 
 
+def test_origin_allow_list():
+    async def body():
+        async with guarded_in_process() as guarded:
+            url = guarded.viewer_url(f"token={VIEWER_TOKEN}")
+            for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174"):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(url, origin=origin, open_timeout=TIMEOUT):
+                        pass
+                assert refused.value.response.status_code == 403
+            for origin in (ORIGIN, "http://localhost:5173", None):  # None: no header (OBS, scripts)
+                async with connect(url, origin=origin, open_timeout=TIMEOUT) as ws:
+                    assert (await recv_json(ws))["type"] == "hello"
+    asyncio.run(body())
+
+
 def test_no_secret_in_help_stats_or_logs(guarded):
-    """The tokens never appear in --help, /stats, /metrics, /streams or any service log (DEBUG level)."""
+    """The tokens never appear in --help, /stats, /metrics, /streams or any service log (DEBUG level):
+    real processes, a real worker, and refusals to log."""
     env = {**os.environ, "LIVE2D_POSE_CAMERA_TOKEN": CAMERA_TOKEN, "LIVE2D_POSE_VIEWER_TOKEN": VIEWER_TOKEN}
     for role in ("ingest", "gateway"):
         help_text = subprocess.run([sys.executable, "-m", "live2d_pose", role, "--help"], env=env,
                                    capture_output=True, text=True, timeout=TIMEOUT).stdout
         assert "token" in help_text and CAMERA_TOKEN not in help_text and VIEWER_TOKEN not in help_text
     assert cfg.redacted(cfg.IngestConfig(camera_token=CAMERA_TOKEN))["camera_token"] == "***"
+    async def refusals():  # with the right token and a wrong one, so there is something to log
+        await _refused(guarded.camera_url + f"?token={CAMERA_TOKEN}x")
+        await _refused(guarded.viewer_url(f"token={VIEWER_TOKEN}x"))
+        async with Camera(guarded.camera_url + f"?stream=s&token={CAMERA_TOKEN}") as camera:
+            await camera.stream_frames(face_frames.astronaut_frames(2), fps=20, count=4)
+    asyncio.run(refusals())
     import urllib.request
-    for url in (f"http://127.0.0.1:{guarded.camera_port}/stats", f"{guarded.http_url}/metrics",
-                f"{guarded.http_url}/streams", f"{guarded.http_url}/config.json"):
+    for url in (f"http://127.0.0.1:{guarded.camera_port}/stats", f"http://127.0.0.1:{guarded.camera_port}/metrics",
+                f"{guarded.http_url}/metrics", f"{guarded.http_url}/streams", f"{guarded.http_url}/config.json"):
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             body = response.read().decode()
         assert CAMERA_TOKEN not in body and VIEWER_TOKEN not in body, url
@@ -341,19 +358,14 @@ def _get(url: str):
 
 # ---------------------------------------------------------------- limits, end to end
 
-LIMITS = {"LIVE2D_POSE_MAX_FRAME_BYTES": "40000", "LIVE2D_POSE_MAX_PIXELS": str(640 * 480),
-          "LIVE2D_POSE_MAX_STREAMS": "2", "LIVE2D_POSE_MAX_VIEWERS": "2", "LIVE2D_POSE_MAX_FPS": "10",
-          "LIVE2D_POSE_MAX_TEXT_BYTES": "256"}
+# In-process servers (real ingest and gateway, fake workers): limits are ingest's and the
+# gateway's answers, not MediaPipe's.
+INGEST_LIMITS = {"max_frame_bytes": 40000, "max_pixels": 640 * 480, "max_streams": 2, "max_fps": 10.0,
+                 "max_text_bytes": 256}
 
 
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("limited"), workers=0, env=LIMITS).start()
-    deadline = time.monotonic() + TIMEOUT  # with no worker to wait for, start() checks only the gateway
-    while not pipe.ingest_stats() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield pipe
-    pipe.stop()
+def limited() -> InProcess:
+    return InProcess(workers=0, ingest=INGEST_LIMITS, gateway={"max_viewers": 2})
 
 
 async def _camera_refused(url: str, size: dict, payload: bytes | str | None) -> tuple[str, int]:
@@ -373,7 +385,7 @@ async def _camera_refused(url: str, size: dict, payload: bytes | str | None) -> 
         return message["code"], ws.close_code
 
 
-def test_limits_frame_bytes_pixels_text(limited):
+def test_limits_frame_bytes_pixels_text():
     import cv2
     rng = np.random.default_rng(0)
     def noise(height: int, width: int) -> bytes:
@@ -386,48 +398,49 @@ def test_limits_frame_bytes_pixels_text(limited):
     size = {"width": 640, "height": 480}
 
     async def body():
-        url = limited.camera_url
-        assert await _camera_refused(url, size, noisy) == ("frame_too_large", 1009)
-        with pytest.raises(ConnectionClosed) as closed:  # over twice the limit: websockets cuts it off
-            await _camera_refused(url, size, huge)
-        assert closed.value.rcvd.code == 1009
-        assert await _camera_refused(url, size, big) == ("image_too_large", 1009)
-        assert await _camera_refused(url, {"width": 800, "height": 600}, None) == ("image_too_large", 1009)
-        assert await _camera_refused(url, size, json.dumps({"imageSize": size, "pad": "x" * 300})) \
-            == ("text_too_large", 1009)
-        # just under every limit is fine
-        async with Camera(url, 640, 480) as camera:
-            await camera.send(face_frames.astronaut_frame(quality=60))
-            await camera.send(json.dumps({"imageSize": size}))
-            await asyncio.sleep(0.3)
-            assert not [m for m in camera.messages if m.get("type") == "error"], camera.messages
+        async with limited() as pipe:
+            url = pipe.camera_url
+            assert await _camera_refused(url, size, noisy) == ("frame_too_large", 1009)
+            with pytest.raises(ConnectionClosed) as closed:  # over twice the limit: websockets cuts it off
+                await _camera_refused(url, size, huge)
+            assert closed.value.rcvd.code == 1009
+            assert await _camera_refused(url, size, big) == ("image_too_large", 1009)
+            assert await _camera_refused(url, {"width": 800, "height": 600}, None) == ("image_too_large", 1009)
+            assert await _camera_refused(url, size, json.dumps({"imageSize": size, "pad": "x" * 300})) \
+                == ("text_too_large", 1009)
+            # just under every limit is fine
+            async with Camera(url, 640, 480) as camera:
+                await camera.send(face_frames.astronaut_frame(quality=60))
+                await camera.send(json.dumps({"imageSize": size}))
+                await asyncio.sleep(0.3)
+                assert not [m for m in camera.messages if m.get("type") == "error"], camera.messages
     asyncio.run(body())
 
 
-def test_limit_streams_and_viewers(limited):
+def test_limit_streams_and_viewers():
     async def body():
-        async with Camera(limited.camera_url), Camera(limited.camera_url):
-            message, code = await _refused(limited.camera_url)
-            assert (message["code"], code) == ("too_many_streams", 1013)
-        async with Camera(limited.camera_url):  # a slot is free again once one leaves
-            pass
-        async with Viewer(limited.viewer_url()), Viewer(limited.viewer_url()):
-            message, code = await _refused(limited.viewer_url())
-            assert (message["code"], code) == ("too_many_viewers", 1013)
-        async with Viewer(limited.viewer_url()) as viewer:
-            await asyncio.sleep(0.1)
-            assert viewer.controls and viewer.controls[0]["type"] == "hello"
+        async with limited() as pipe:
+            async with Camera(pipe.camera_url), Camera(pipe.camera_url):
+                message, code = await _refused(pipe.camera_url)
+                assert (message["code"], code) == ("too_many_streams", 1013)
+            async with Camera(pipe.camera_url):  # a slot is free again once one leaves
+                pass
+            async with Viewer(pipe.viewer_url()), Viewer(pipe.viewer_url()):
+                message, code = await _refused(pipe.viewer_url())
+                assert (message["code"], code) == ("too_many_viewers", 1013)
+            async with Viewer(pipe.viewer_url()) as viewer:
+                await asyncio.sleep(0.1)
+                assert viewer.controls and viewer.controls[0]["type"] == "hello"
     asyncio.run(body())
 
 
-def test_limit_fps(limited, figures):
+def test_limit_fps(figures):
     async def body():
-        async with Camera(limited.camera_url + "?stream=fast") as camera:
+        async with limited() as pipe, Camera(pipe.camera_url + "?stream=fast") as camera:
             started = time.monotonic()
             sent = await camera.stream_frames([face_frames.astronaut_frame(quality=40)], fps=50, duration=2.0)
             await asyncio.sleep(0.2)
-            stats = _get(f"http://127.0.0.1:{limited.camera_port}/stats")["streams"]["fast"]
-            return sent, stats, time.monotonic() - started
+            return sent, pipe.ingest_stats()["streams"]["fast"], time.monotonic() - started
 
     sent, stats, duration = asyncio.run(body())
     figures["sent_fps"] = sent / duration

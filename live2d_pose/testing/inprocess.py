@@ -44,7 +44,7 @@ def fake_face() -> wire.Face:
 
 class FakeWorker:
     """Speaks the worker protocol (READY, HB, FRAME -> RESULT + DONE, BYE) without MediaPipe:
-    each frame whose header reads as an image gets :func:`fake_face`, others a decode error."""
+    each frame that decodes gets :func:`fake_face`, others the worker's error codes."""
 
     def __init__(self, context: zmq.asyncio.Context, ingest: str, gateway: str, name: str):
         self.name = name
@@ -88,16 +88,25 @@ class FakeWorker:
         ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
         result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.name)
         try:
-            inspect(image)
+            _decode(image)
             ts["infer_start"] = ts["infer_end"] = wire.now_ms()
             result.faces = [fake_face().to_wire()]
         except ImageError as exc:
-            result.error = {"code": "decode_failed", "message": f"fake worker: {exc}"}
+            result.error = {"code": exc.code, "message": f"fake worker: {exc}"}
         self.frames += 1
         await self.results.send_multipart([wire.RESULT, result.encode()])
         await self.ingest.send_multipart([wire.DONE, wire.encode_map({
             "stream": meta.stream, "seq": meta.seq, "error": result.error,
             "latency_ms": wire.now_ms() - meta.ts_ingest})])
+
+
+def _decode(image: memoryview) -> None:
+    """What a real worker checks before inference: the header, then OpenCV's decode."""
+    inspect(image)
+    import cv2  # the test extra has OpenCV (with mediapipe); imported only when a frame comes
+
+    if cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR) is None:
+        raise ImageError("decode_failed", "OpenCV could not decode the image")
 
 
 @dataclasses.dataclass
