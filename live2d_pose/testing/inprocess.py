@@ -124,8 +124,9 @@ class InProcess:
         await self._start(self.gateway_server)
         self.ingest_server = IngestServer(IngestConfig(**{
             "host": "127.0.0.1", "port": 0, "workers_bind": "tcp://127.0.0.1:0",
-            "gateway": self.gateway_server.results_endpoint,
-            "viewer_url": f"{self.http_url}/", **self.ingest}))
+            "gateway": self.gateway_server.results_endpoint, "viewer_url": f"{self.http_url}/",
+            "heartbeat_interval": 0.05,  # workers hear from ingest, so count as joined, sooner
+            **self.ingest}))
         await self._start(self.ingest_server)
         self.context = zmq.asyncio.Context()
         self.fake_workers = [FakeWorker(self.context, self.ingest_server.workers_endpoint,
@@ -133,7 +134,7 @@ class InProcess:
                              for i in range(self.workers)]
         for worker in self.fake_workers:
             await worker.start()
-            await asyncio.wait_for(worker.joined.wait(), 10 * HEARTBEAT)
+        await asyncio.wait_for(asyncio.gather(*(w.joined.wait() for w in self.fake_workers)), 10 * HEARTBEAT)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
