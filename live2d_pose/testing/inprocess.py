@@ -25,7 +25,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from live2d_pose import wire
+from live2d_pose import curve, wire
 from live2d_pose.config import GatewayConfig, IngestConfig
 from live2d_pose.gateway.server import GatewayServer
 from live2d_pose.imageinfo import ImageError, inspect
@@ -46,10 +46,13 @@ class FakeWorker:
     """Speaks the worker protocol (READY, HB, FRAME -> RESULT + DONE, BYE) without MediaPipe:
     each frame that decodes gets :func:`fake_face`, others the worker's error codes."""
 
-    def __init__(self, context: zmq.asyncio.Context, ingest: str, gateway: str, name: str):
+    def __init__(self, context: zmq.asyncio.Context, ingest: str, gateway: str, name: str,
+                 curve_server_key: str = "", curve_client_key_file: str = ""):
         self.name = name
         self.ingest = context.socket(zmq.DEALER)
         self.results = context.socket(zmq.PUSH)
+        for sock in (self.ingest, self.results):  # as a real worker's sockets (worker.py)
+            curve.make_client(sock, curve_server_key, curve_client_key_file)
         self.endpoints = (ingest, gateway)
         self.frames = 0
         self.joined = asyncio.Event()  # ingest has heard us (its first heartbeat came back)
@@ -60,12 +63,12 @@ class FakeWorker:
             sock.setsockopt(zmq.LINGER, 0)
         self.ingest.connect(self.endpoints[0])
         self.results.connect(self.endpoints[1])
-        await self.ingest.send_multipart([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid()})])
         self._tasks = [asyncio.create_task(self._serve()), asyncio.create_task(self._heartbeat())]
 
     async def stop(self) -> None:
-        with contextlib.suppress(zmq.ZMQError):
-            await self.ingest.send_multipart([wire.BYE], flags=zmq.NOBLOCK)
+        if self.joined.is_set():  # one that never got through (a refused CURVE key) has no one to tell
+            with contextlib.suppress(zmq.ZMQError):
+                await self.ingest.send_multipart([wire.BYE], flags=zmq.NOBLOCK)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -78,6 +81,8 @@ class FakeWorker:
             await self.ingest.send_multipart([wire.HEARTBEAT])
 
     async def _serve(self) -> None:
+        # waits until the connection is up (never, for a worker the CURVE handshake refuses)
+        await self.ingest.send_multipart([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid()})])
         while True:
             parts = await self.ingest.recv_multipart()
             self.joined.set()
@@ -116,6 +121,7 @@ class InProcess:
     workers: int = 1
     ingest: dict[str, Any] = dataclasses.field(default_factory=dict)  # IngestConfig overrides
     gateway: dict[str, Any] = dataclasses.field(default_factory=dict)  # GatewayConfig overrides
+    worker_curve: dict[str, str] = dataclasses.field(default_factory=dict)  # FakeWorker curve_* keys
 
     async def __aenter__(self) -> "InProcess":
         self._tasks: list[asyncio.Task] = []
@@ -129,13 +135,16 @@ class InProcess:
             **self.ingest}))
         await self._start(self.ingest_server)
         self.context = zmq.asyncio.Context()
-        self.fake_workers = [FakeWorker(self.context, self.ingest_server.workers_endpoint,
-                                        self.gateway_server.results_endpoint, f"fake{i + 1}")
-                             for i in range(self.workers)]
+        self.fake_workers = [self.fake_worker(f"fake{i + 1}", **self.worker_curve) for i in range(self.workers)]
         for worker in self.fake_workers:
             await worker.start()
         await asyncio.wait_for(asyncio.gather(*(w.joined.wait() for w in self.fake_workers)), 10 * HEARTBEAT)
         return self
+
+    def fake_worker(self, name: str, **curve_keys: str) -> FakeWorker:
+        """Another fake worker on this pipeline's endpoints (not started; the caller stops it)."""
+        return FakeWorker(self.context, self.ingest_server.workers_endpoint,
+                          self.gateway_server.results_endpoint, name, **curve_keys)
 
     async def __aexit__(self, *exc: object) -> None:
         for worker in self.fake_workers:
