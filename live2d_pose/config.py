@@ -48,7 +48,7 @@ class IngestConfig(CommonConfig):
     host: str = setting("0.0.0.0", "address the camera WebSocket listens on", short="-i")
     port: int = setting(8765, "port of the camera WebSocket (paths /image and /)", short="-p")
     workers_bind: str = setting("tcp://*:5555", "ZeroMQ endpoint the landmarker pool connects to")
-    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (stream events)")
+    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (results, stream events)")
     viewer_url: str = setting("", "viewer URL announced to cameras (default: the host the camera "
                                   "reached, on --viewer-port)")
     viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
@@ -57,7 +57,16 @@ class IngestConfig(CommonConfig):
     max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")
     max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
     max_streams: int = setting(32, "most cameras connected at once")
-    max_fps: float = setting(120.0, "frames per second accepted per camera; extra frames are dropped")
+    max_fps: float = setting(120.0, "frames per second read from each camera; a faster camera is read "
+                                    "no faster (TCP backpressure slows it down)")
+    track: str = setting("face", "trackers for cameras that do not say track= (comma list of face, pose, hands)")
+    replicas: str = setting(
+        "", "lanes of these trackers run on several workers at once, taking alternate frames "
+            "(e.g. pose=2: a camera can go past one core for pose); default 1 each")
+    frame_timeout: float = setting(
+        3.0, "a frame a worker holds this long (seconds) is lost; the worker is dropped, its lanes move")
+    quarantine_after: int = setting(
+        3, "close a stream whose frames cost a worker (lost, late, decode over time) this many times in a row")
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
     worker_timeout: float = setting(
         0.75, "a worker silent this long (seconds, 3 heartbeats) is declared dead; checked every heartbeat")
@@ -73,15 +82,26 @@ class IngestConfig(CommonConfig):
 
 @dataclass(frozen=True)
 class LandmarkerConfig(CommonConfig):
-    ingest: str = setting("tcp://localhost:5555", "ZeroMQ endpoint of ingest")
-    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway")
+    ingest: str = setting("tcp://localhost:5555", "ZeroMQ endpoint of ingest (results go back to it)")
+    trackers: str = setting("face,pose,hands", "trackers this worker runs (ingest gives it only those lanes)")
     face_model: str = setting(str(BUNDLED_FACE_MODEL), "MediaPipe face_landmarker.task file")
     face_model_sha256: str = setting(
         "", "expected sha256 of --face-model (default: checked only for the bundled model)"
     )
+    pose_model: str = setting(str(BUNDLED_POSE_MODEL), "MediaPipe pose_landmarker_*.task file")
+    pose_model_sha256: str = setting(
+        "", "expected sha256 of --pose-model (default: checked only for the bundled model)")
+    hand_model: str = setting(str(BUNDLED_HAND_MODEL), "MediaPipe hand_landmarker.task file")
+    hand_model_sha256: str = setting(
+        "", "expected sha256 of --hand-model (default: checked only for the bundled model)")
     max_faces: int = setting(1, "faces tracked per frame")
-    max_tracked_streams: int = setting(8, "MediaPipe instances kept per worker (one per stream)")
-    stream_idle_timeout: float = setting(10.0, "seconds after which an idle stream's instance is closed")
+    max_poses: int = setting(1, "bodies tracked per frame")
+    max_hands: int = setting(2, "hands tracked per frame")
+    max_tracked_streams: int = setting(
+        12, "MediaPipe instances kept per worker (one per lane: a stream's tracker)")
+    stream_idle_timeout: float = setting(10.0, "seconds after which an idle lane's instance is closed")
+    decode_timeout: float = setting(
+        0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed")
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to ingest")
     ingest_timeout: float = setting(2.0, "ingest silent this long (seconds): reconnect")
     max_pixels: int = setting(3840 * 2160, "largest image decoded, width x height")
@@ -95,7 +115,7 @@ class LandmarkerConfig(CommonConfig):
 class GatewayConfig(CommonConfig):
     host: str = setting("0.0.0.0", "address the HTTP/WebSocket server listens on")
     http_port: int = setting(8080, "port of the viewer page, /ws, /streams, /healthz, /metrics")
-    results_bind: str = setting("tcp://*:5556", "ZeroMQ endpoint workers and ingest push to")
+    results_bind: str = setting("tcp://*:5556", "ZeroMQ endpoint ingest pushes results and stream events to")
     web_root: str = setting(str(DEFAULT_WEB_ROOT), "folder of the built viewer page")
     model: str = setting("", "Live2D .model3.json URL handed to the viewer (empty: built-in avatar)")
     cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
@@ -120,12 +140,15 @@ class UpConfig(CommonConfig):
                       short="-i")
     port: int = setting(8765, "camera WebSocket port", short="-p")
     http_port: int = setting(8080, "viewer page and /ws port")
-    workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from")
-    results_port: int = setting(5556, "ZeroMQ port landmarkers send results to")
+    workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from (and answer on)")
+    results_port: int = setting(5556, "ZeroMQ port ingest sends results to the gateway on")
     zmq_host: str = setting("127.0.0.1", "address the ZeroMQ ports bind to (0.0.0.0: remote workers)")
     model: str = setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
     frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
+    track: str = setting("face", "trackers for cameras that do not say track= (face, pose, hands)")
     max_faces: int = setting(1, "faces tracked per frame")
+    max_poses: int = setting(1, "bodies tracked per frame")
+    max_hands: int = setting(2, "hands tracked per frame")
 
 
 C = TypeVar("C")

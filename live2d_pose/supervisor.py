@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from live2d_pose import config as cfg
+from live2d_pose import wire
 from live2d_pose.config import UpConfig
 from live2d_pose.logs import setup_logging
 
@@ -52,15 +53,17 @@ def service_commands(up: UpConfig) -> list[Child]:
                        "--workers-bind", f"tcp://{zmq_bind}:{up.workers_port}",
                        "--gateway", f"tcp://{zmq_local}:{up.results_port}",
                        # Without --frontend, ingest names the host each camera reached.
-                       "--viewer-url", up.frontend, "--viewer-port", str(up.http_port)] + common
+                       "--viewer-url", up.frontend, "--viewer-port", str(up.http_port),
+                       "--track", up.track] + common
     gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
                         "--results-bind", f"tcp://{zmq_bind}:{up.results_port}",
                         "--model", up.model] + common
     children = [Child("ingest", ingest), Child("gateway", gateway)]
     for index in range(up.workers):
+        # Workers talk to ingest only: it checks their results and forwards them to the gateway.
         worker = python + ["landmarker", "--ingest", f"tcp://{zmq_local}:{up.workers_port}",
-                           "--gateway", f"tcp://{zmq_local}:{up.results_port}",
-                           "--max-faces", str(up.max_faces),
+                           "--max-faces", str(up.max_faces), "--max-poses", str(up.max_poses),
+                           "--max-hands", str(up.max_hands),
                            "--worker-name", f"{socket.gethostname()}-w{index + 1}"] + common
         children.append(Child(f"landmarker-{index + 1}", worker))
     return children
@@ -140,6 +143,10 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(up.log_level)
     if up.workers < 1:
         raise SystemExit("--workers must be at least 1")
+    try:
+        wire.parse_tracks(up.track)
+    except ValueError as exc:
+        raise SystemExit(f"--track: {exc}") from None
     supervisor = Supervisor(service_commands(up))
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)

@@ -99,12 +99,13 @@ class Pipeline:
         self.wait_healthy()
         return self
 
-    def add_worker(self, start: bool = True) -> Service:
+    def add_worker(self, start: bool = True, **env: str) -> Service:
+        """Another landmarker (``w<N>``); ``env``: its own LIVE2D_POSE_* settings (they win)."""
         index = sum(1 for name in self.services if name.startswith("landmarker")) + 1
         service = self._service(f"landmarker-{index}", "landmarker", {
             "LIVE2D_POSE_INGEST": f"tcp://127.0.0.1:{self.workers_port}",
-            "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{self.results_port}",
             "LIVE2D_POSE_WORKER_NAME": f"w{index}"})
+        service.env.update(env)
         self.services[service.name] = service
         if start:
             service.start()

@@ -2,8 +2,10 @@
 
 One port (8080) carries the viewer page, its /config.json, the /ws result
 socket and the /streams, /healthz and /metrics endpoints, so the page needs no
-CORS and OBS needs one URL. Results are validated, stamped and encoded once,
-then handed to each viewer's one-slot mailbox (fanout.py).
+CORS and OBS needs one URL. Results come from ingest only (which checked them
+against the frames it sent); they are validated again, stamped and encoded
+once, then handed to each viewer's mailbox, which keeps the newest result per
+tracker (fanout.py).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class GatewayServer:
 
     def _open_zmq(self) -> None:
         self.pull.setsockopt(zmq.RCVHWM, 256)
+        self.pull.setsockopt(zmq.MAXMSGSIZE, wire.MAX_RESULT_MESSAGE_BYTES)  # bigger: dropped by ZeroMQ
         curve.make_server(self.pull, self.config.curve_secret_key_file)  # before bind
         self.pull.bind(self.config.results_bind)
         self.results_endpoint = self.pull.last_endpoint.decode()  # the real port when it says :0
@@ -192,7 +195,7 @@ class GatewayServer:
             result.ts["gateway"] = wire.now_ms()
             latency = result.ts["gateway"] - result.ts.get("ingest", result.ts["gateway"])
             if self.fanout.offer(result.stream, result.seq, result.width, result.height, latency,
-                                 result.encode(), now):
+                                 result.encode(), now, result.tracks, result.session):
                 self.counters["results"] += 1
             else:
                 self.counters["results_stale"] += 1
@@ -202,7 +205,8 @@ class GatewayServer:
             if event["type"] == "stream":
                 size = event["imageSize"]
                 session = event.get("session") if isinstance(event.get("session"), int) else 0
-                self.fanout.stream_started(event["stream"], size["width"], size["height"], now, session)
+                self.fanout.stream_started(event["stream"], size["width"], size["height"], now, session,
+                                           event["tracks"])
             else:
                 self.fanout.stream_ended(event["stream"], ended_at=now)
         else:

@@ -1,0 +1,159 @@
+"""The worker's inference thread: decode, MediaPipe, one result per job; off the socket thread.
+
+The socket thread must answer heartbeats while a frame is decoded, a model is
+loaded or a tracker infers. MediaPipe 1.2.2's Tasks API calls its C library
+through ``ctypes.CDLL`` (from a dispatcher thread per task), and ctypes releases
+the GIL for the call; OpenCV releases it while it decodes. Measured: a thread
+ticking every 2 ms keeps ticking (its gaps stay at the scale of Python's thread
+switch interval, a few ms) while pose inferences of tens of ms run in another
+thread (docs/performance.md). So a plain thread is enough for inference; only
+decoding, which a crafted file can make last for seconds, runs in a process that
+can be killed (decoder.py).
+
+Jobs come from the socket thread (:meth:`Inference.submit`), results go back
+through ``deliver`` (the worker sends them to ingest). MediaPipe instances are
+touched only here; the socket thread asks for lanes to be closed with
+:meth:`Inference.end`, applied between jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from live2d_pose import wire
+from live2d_pose.imageinfo import ImageError
+from live2d_pose.landmarker.decoder import Decoder
+from live2d_pose.landmarker.detector import LaneInstances, Seat
+
+log = logging.getLogger("live2d_pose.landmarker")
+
+IDLE_CHECK_S = 1.0  # how often idle MediaPipe instances are looked for while no job comes
+
+
+@dataclass
+class Job:
+    meta: wire.FrameMeta
+    image: Any  # the zmq.Frame (or bytes) holding the encoded image; kept alive with the job
+    data: memoryview | bytes
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    found: dict[str, int] = field(default_factory=dict)  # per tracker: faces, poses, hands found
+    errors: int = 0
+    decode_timeouts: int = 0
+
+
+class Inference(threading.Thread):
+    def __init__(self, instances: LaneInstances, decoder: Decoder, worker: str,
+                 deliver: Callable[[wire.FrameMeta, wire.Result], None]):
+        super().__init__(name="inference", daemon=True)
+        self.instances = instances
+        self.decoder = decoder
+        self.worker = worker
+        self.deliver = deliver
+        self.counters = Counters()
+        self._jobs: deque[Job] = deque()
+        self._ending: set[Seat] = set()
+        self._ending_streams: set[str] = set()
+        self._wake = threading.Condition()
+        self._running = True
+        self._decoded: tuple[tuple, Any] | None = None  # (frame key, rgb): lanes of one frame decode once
+
+    # ------------------------------------------------------------ from the socket thread
+
+    def submit(self, job: Job) -> None:
+        with self._wake:
+            self._jobs.append(job)
+            self._wake.notify()
+
+    def pending(self) -> int:
+        with self._wake:
+            return len(self._jobs)
+
+    def drop_pending(self) -> list[Job]:
+        """Forget jobs not started yet (ingest counted them lost); returns them."""
+        with self._wake:
+            dropped = list(self._jobs)
+            self._jobs.clear()
+            return dropped
+
+    def end(self, seat: Seat) -> None:
+        with self._wake:
+            self._ending.add(seat)
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._running = False
+            self._wake.notify()
+
+    # ------------------------------------------------------------ the thread
+
+    def run(self) -> None:
+        try:
+            while (job := self._next()) is not None:
+                self.deliver(job.meta, self._analyse(job))
+        finally:
+            self.instances.close_all()
+            self.decoder.close()
+
+    def _next(self) -> Job | None:
+        while True:
+            with self._wake:
+                if not self._running:
+                    return None
+                ending, self._ending = self._ending, set()
+                job = self._jobs.popleft() if self._jobs and not ending else None
+                if job is None and not ending:
+                    self._wake.wait(IDLE_CHECK_S)
+            for seat in ending:
+                self.instances.close(seat)
+            if job is not None:
+                return job
+            if not ending:
+                self.instances.close_idle()
+
+    def _analyse(self, job: Job) -> wire.Result:
+        meta = job.meta
+        ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
+        result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.worker,
+                             tracks=(meta.track,), session=meta.session)
+        self.counters.frames += 1
+        try:
+            rgb = self._decode(job)
+            result.height, result.width = rgb.shape[:2]
+            ts["infer_start"] = wire.now_ms()
+            found = self.instances.detect((meta.stream, meta.track, meta.replica), rgb, int(meta.ts_ingest))
+            ts["infer_end"] = wire.now_ms()
+            setattr(result, wire.TRACKS[meta.track].key, found)
+            self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
+        except ImageError as exc:
+            self.counters.errors += 1
+            self.counters.decode_timeouts += exc.code == "decode_timeout"
+            result.error = {"code": exc.code, "message": str(exc)}
+        except Exception as exc:  # MediaPipe raises RuntimeError, ValueError and others; keep serving
+            self.counters.errors += 1
+            log.exception("stream %s %s frame %d: MediaPipe failed", meta.stream, meta.track, meta.seq)
+            self.instances.close((meta.stream, meta.track, meta.replica))  # its state may be broken
+            result.error = {"code": "inference_failed", "message": f"{exc.__class__.__name__}: {exc}"}
+        return result
+
+    def _decode(self, job: Job):
+        """The frame as RGB; a frame already decoded for another of its lanes is not decoded again."""
+        key = (job.meta.stream, job.meta.session, job.meta.seq)
+        if self._decoded is None or self._decoded[0] != key:
+            self._decoded = None  # the decoder reuses its buffer: the old view becomes invalid now
+            try:
+                self._decoded = (key, self.decoder.decode(job.data))
+            except ImageError as exc:  # the frame's other lanes fail the same way, at no cost
+                self._decoded = (key, exc)
+        outcome = self._decoded[1]
+        if isinstance(outcome, ImageError):
+            raise outcome
+        return outcome
