@@ -451,10 +451,10 @@ class IngestServer:
     def _execute(self, actions: Actions) -> None:
         for identity, why in actions.dead:
             self.totals["workers_dead"] += 1
-            log.warning("worker %s dropped (%s): its lanes move", self._worker_name(identity), why)
+            log.warning("worker %s declared dead (%s): its lanes move", self._worker_name(identity), why)
         for record in actions.lost:
             self.totals["frames_lost"] += 1
-            log.warning("stream %s: %s frame %d lost with its worker", record.stream, record.track, record.seq)
+            log.warning("stream %s: frame %d (%s) lost with its worker", record.stream, record.seq, record.track)
         for identity in actions.rejoin:
             self._send_worker(identity, [wire.REJOIN])
         for stream in actions.quarantine:

@@ -13,13 +13,15 @@ can be killed (decoder.py).
 Jobs come from the socket thread (:meth:`Inference.submit`), results go back
 through ``deliver`` (the worker sends them to ingest). MediaPipe instances are
 touched only here; the socket thread asks for lanes to be closed with
-:meth:`Inference.end`, applied between jobs.
+:meth:`Inference.end`, queued in order with the jobs: an END that follows a
+lane's frame closes the instance after that frame, not before it is made.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -32,6 +34,7 @@ from live2d_pose.landmarker.detector import LaneInstances, Seat
 log = logging.getLogger("live2d_pose.landmarker")
 
 IDLE_CHECK_S = 1.0  # how often idle MediaPipe instances are looked for while no job comes
+MAX_QUEUED = 1024  # jobs and ENDs waiting; ingest sends far fewer (a bound, not a working size)
 
 
 @dataclass
@@ -58,34 +61,38 @@ class Inference(threading.Thread):
         self.worker = worker
         self.deliver = deliver
         self.counters = Counters()
-        self._jobs: deque[Job] = deque()
-        self._ending: set[Seat] = set()
-        self._ending_streams: set[str] = set()
+        self._queue: deque[Job | tuple] = deque()  # jobs and seats to close, in arrival order
         self._wake = threading.Condition()
         self._running = True
+        self._idle_checked = time.monotonic()
         self._decoded: tuple[tuple, Any] | None = None  # (frame key, rgb): lanes of one frame decode once
 
     # ------------------------------------------------------------ from the socket thread
 
     def submit(self, job: Job) -> None:
-        with self._wake:
-            self._jobs.append(job)
-            self._wake.notify()
-
-    def pending(self) -> int:
-        with self._wake:
-            return len(self._jobs)
-
-    def drop_pending(self) -> list[Job]:
-        """Forget jobs not started yet (ingest counted them lost); returns them."""
-        with self._wake:
-            dropped = list(self._jobs)
-            self._jobs.clear()
-            return dropped
+        self._put(job)
 
     def end(self, seat: Seat) -> None:
+        self._put(seat)
+
+    def pending(self) -> int:
+        """Jobs waiting (not counting the one being worked on)."""
         with self._wake:
-            self._ending.add(seat)
+            return sum(isinstance(item, Job) for item in self._queue)
+
+    def drop_pending(self) -> list[Job]:
+        """Forget jobs not started yet (ingest counted them lost); ENDs stay. Returns the jobs."""
+        with self._wake:
+            dropped = [item for item in self._queue if isinstance(item, Job)]
+            self._queue = deque(item for item in self._queue if not isinstance(item, Job))
+            return dropped
+
+    def _put(self, item: Job | tuple) -> None:
+        with self._wake:
+            if len(self._queue) >= MAX_QUEUED:
+                log.warning("inference queue full (%d): %s dropped", MAX_QUEUED, type(item).__name__)
+                return
+            self._queue.append(item)
             self._wake.notify()
 
     def stop(self) -> None:
@@ -104,20 +111,21 @@ class Inference(threading.Thread):
             self.decoder.close()
 
     def _next(self) -> Job | None:
+        """The next job; ENDs before it are carried out on the way, idle instances closed meanwhile."""
         while True:
+            if time.monotonic() - self._idle_checked >= IDLE_CHECK_S:  # busy or not
+                self._idle_checked = time.monotonic()
+                self.instances.close_idle()
             with self._wake:
                 if not self._running:
                     return None
-                ending, self._ending = self._ending, set()
-                job = self._jobs.popleft() if self._jobs and not ending else None
-                if job is None and not ending:
+                item = self._queue.popleft() if self._queue else None
+                if item is None:
                     self._wake.wait(IDLE_CHECK_S)
-            for seat in ending:
-                self.instances.close(seat)
-            if job is not None:
-                return job
-            if not ending:
-                self.instances.close_idle()
+            if isinstance(item, Job):
+                return item
+            if item is not None:
+                self.instances.close(item)
 
     def _analyse(self, job: Job) -> wire.Result:
         meta = job.meta
