@@ -9,6 +9,10 @@ docs/protocol.md, one per frame, each carrying every tracker.
 
     python -m live2d_pose.testing.record                      # gesture_video.mp4 -> web/test/fixtures/gesture.msgpack
     python -m live2d_pose.testing.record --video clip.mp4 --out clip.msgpack --track face --mirror
+    python -m live2d_pose.testing.record --video clip.mp4 --track face --start 1 --step 2   # the same at half the fps
+
+``record_frames`` records any list of JPEG frames (the fidelity benchmark's
+noisy still face).
 
 The file is a map::
 
@@ -38,11 +42,13 @@ TRACKS = ("face", "pose", "hands")
 
 
 def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
-           max_frames: int | None = None, max_hands: int = 2, quality: int = 85) -> dict:
+           max_frames: int | None = None, max_hands: int = 2, quality: int = 85,
+           start: int = 0, step: int = 1) -> dict:
+    """Record a video; `start`/`step` keep every step-th frame from `start`
+    (at its own time), i.e. the same scene seen by a camera at fps/step."""
     import cv2
-    import numpy as np
 
-    from live2d_pose.testing import media, reference
+    from live2d_pose.testing import media
 
     capture = cv2.VideoCapture(str(video))
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
@@ -50,7 +56,24 @@ def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
     frames = media.video_jpeg_frames(video, max_frames=max_frames, size=None, quality=quality)
     if mirror:
         frames = [_mirrored(jpeg, quality) for jpeg in frames]
-    timestamps = [round(i * 1000.0 / fps) for i in range(len(frames))]
+    kept = range(start, len(frames), step)
+    source = f"{video.name}{' (mirrored)' if mirror else ''}"
+    if (start, step) != (0, 1):
+        source += f" frames {start}::{step} ({fps / step:.4g} fps)"
+    return record_frames([frames[i] for i in kept], [round(i * 1000.0 / fps) for i in kept],
+                         source, fps / step, tracks, max_hands, mirror)
+
+
+def record_frames(frames: list[bytes], timestamps: list[int], source: str, fps: float,
+                  tracks: tuple[str, ...] = TRACKS, max_hands: int = 2, mirrored: bool = False) -> dict:
+    """Record a list of JPEG frames taken at `timestamps` (ms, increasing)."""
+    import cv2
+    import numpy as np
+
+    from live2d_pose.testing import reference
+
+    if not frames or len(frames) != len(timestamps):
+        raise ValueError(f"need one timestamp per frame (got {len(frames)} frames, {len(timestamps)} timestamps)")
     height, width = cv2.imdecode(np.frombuffer(frames[0], np.uint8), cv2.IMREAD_COLOR).shape[:2]
     per_track = {}
     if "face" in tracks:
@@ -68,9 +91,9 @@ def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
         for key, values in per_track.items():
             message[key] = values[index]
         results.append(message)
-    return {"source": f"{video.name}{' (mirrored)' if mirror else ''}, MediaPipe VIDEO mode",
+    return {"source": f"{source}, MediaPipe VIDEO mode",
             "fps": fps, "imageSize": {"width": width, "height": height},
-            "tracks": [t for t in TRACKS if t in tracks], "mirrored": mirror, "results": results}
+            "tracks": [t for t in TRACKS if t in tracks], "mirrored": mirrored, "results": results}
 
 
 def _faces(frames: list[bytes], timestamps: list[int]) -> list[list[dict]]:
@@ -118,12 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--track", default=",".join(TRACKS), help="comma list of face, pose, hands")
     parser.add_argument("--mirror", action="store_true", help="flip every frame left-right first")
     parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--start", type=int, default=0, help="first frame kept (with --step)")
+    parser.add_argument("--step", type=int, default=1, help="keep every STEP-th frame: a camera at fps/STEP")
     args = parser.parse_args(argv)
     tracks = tuple(t.strip() for t in args.track.split(",") if t.strip())
     unknown = set(tracks) - set(TRACKS)
     if unknown:
         parser.error(f"unknown tracker(s) {sorted(unknown)}; known: {', '.join(TRACKS)}")
-    recording = record(args.video, tracks, args.mirror, args.max_frames)
+    if args.step < 1 or args.start < 0:
+        parser.error("--step must be >= 1 and --start >= 0")
+    recording = record(args.video, tracks, args.mirror, args.max_frames, start=args.start, step=args.step)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(wire.pack(recording))
     found = {key: sum(1 for r in recording["results"] if r.get(key)) for key in ("faces", "poses", "hands")}

@@ -18,6 +18,7 @@
 // where your mirror image's right eye is) closes.
 import { Face } from "kalidokit/dist/kalidokit.es.js";
 import { BLENDSHAPE_NAMES, NUM_LANDMARKS } from "./protocol.js";
+import { solveEyes } from "./eyes.js";
 
 export const RANGES = Object.freeze({
   ParamAngleX: [-30, 30],
@@ -87,7 +88,7 @@ export function solveFace(landmarks, imageSize) {
   return Face.solve(toPoints(landmarks), {
     runtime: "mediapipe",
     imageSize: imageSize ?? { width: 640, height: 480 },
-    smoothBlink: false, // we stabilise below, after choosing the eye signal
+    smoothBlink: false, // eyes.js decides per eye
   });
 }
 
@@ -114,29 +115,8 @@ export function rigFromSolved(kalido, blendshapes, { mirror = true } = {}) {
     p.ParamBodyAngleZ = p.ParamAngleZ * BODY_FOLLOW;
   }
 
-  // Eyes, in image terms first: KalidoKit's "l" is the eye on the image's
-  // left (the subject's right, landmarks 33/133), which is MediaPipe's
-  // eyeBlinkRight (ARKit names are the subject's sides).
-  let imgLeftOpen, imgRightOpen;
-  if (bs) {
-    // MediaPipe's blink score rarely reaches 1 on a closed eye and idles at
-    // ~0.05-0.2 open, so map 0.15..0.6 onto open..closed.
-    imgLeftOpen = 1 - remap01(bs.eyeBlinkRight, 0.15, 0.6);
-    imgRightOpen = 1 - remap01(bs.eyeBlinkLeft, 0.15, 0.6);
-  } else if (kalido?.eye) {
-    imgLeftOpen = kalido.eye.l;
-    imgRightOpen = kalido.eye.r;
-  } else {
-    imgLeftOpen = imgRightOpen = 1;
-  }
-  // Face.stabilizeBlink: when the head is turned, the far eye is unreliable,
-  // so both eyes copy the visible one; small left/right differences are
-  // treated as noise unless they look like a real wink.
-  const stable = Face.stabilizeBlink({ l: imgLeftOpen, r: imgRightOpen }, kalido?.head?.y ?? 0);
-  // The model's left eye sits on the screen's right. Mirrored, the screen's
-  // right shows the image's left; unmirrored, the image's right.
-  p.ParamEyeLOpen = mirror ? stable.l : stable.r;
-  p.ParamEyeROpen = mirror ? stable.r : stable.l;
+  // Eyes: each from its own blendshape (eyes.js), so winks show.
+  Object.assign(p, solveEyes(bs, kalido, { mirror }));
 
   // Gaze.
   if (bs) {

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { OneEuroFilter, RigFilter, channelKind } from "../src/filter.js";
+import { OneEuroFilter, RigFilter, ResultClock, ResultSmoother, channelKind, DEFAULT_TUNING } from "../src/filter.js";
+import { rigFromFace } from "../src/rig.js";
+import { recording, smoothingLagMs } from "./helpers.js";
 
 const DT = 1000 / 30; // 30 samples/s
 
@@ -9,7 +11,7 @@ test("a still input stays exactly still", () => {
   for (let i = 0; i < 100; i++) assert.equal(f.filter(12.5, i * DT), 12.5);
 });
 
-test("a step is followed: half way within 5 samples, within 2 % after 30", () => {
+test("a step is followed: half way within 5 samples, within 2 % after 30, no overshoot", () => {
   const f = new OneEuroFilter({ minCutoff: 1.2, beta: 0.03 });
   for (let i = 0; i < 30; i++) f.filter(0, i * DT);
   const out = [];
@@ -50,29 +52,164 @@ test("jitter around a still value is reduced", () => {
   assert.ok(outVar < rawVar / 4, `variance ${outVar.toFixed(2)} vs raw ${rawVar.toFixed(2)}`);
 });
 
-test("same timestamp twice and non-finite values do not produce NaN", () => {
-  const f = new OneEuroFilter();
-  f.filter(1, 100);
-  assert.ok(Number.isFinite(f.filter(2, 100)));
-  assert.ok(Number.isFinite(f.filter(NaN, 133)));
+// Casiez's reference implementation (the 1€ filter's Python reference,
+// OneEuroFilter.__call__): the speed is (x - previous RAW x) * rate, filtered
+// at dcutoff; the cutoff is mincutoff + beta * |speed|.
+function casiezReference(samples, { minCutoff, beta, dCutoff }) {
+  const alpha = (cutoff, rate) => 1 / (1 + (1 / (2 * Math.PI * cutoff)) * rate);
+  const out = [];
+  let prevRaw = null, x = null, dx = 0, last = null;
+  for (const [value, tMs] of samples) {
+    if (x === null) {
+      x = prevRaw = value;
+      last = tMs;
+      out.push(x);
+      continue;
+    }
+    const rate = 1000 / (tMs - last);
+    last = tMs;
+    const rawDx = (value - prevRaw) * rate;
+    prevRaw = value;
+    dx = dx + alpha(dCutoff, rate) * (rawDx - dx);
+    x = x + alpha(minCutoff + beta * Math.abs(dx), rate) * (value - x);
+    out.push(x);
+  }
+  return out;
+}
+
+test("the speed comes from the previous raw sample, as in Casiez's reference", () => {
+  const tuning = { minCutoff: 1.5, beta: 0.4, dCutoff: 2 };
+  // a head turn and back, sampled unevenly (25-35 ms), with a little noise
+  const samples = [];
+  let t = 0;
+  for (let i = 0; i < 80; i++) {
+    t += 25 + ((i * 7) % 11);
+    samples.push([20 * Math.sin(i / 9) + ((i * 13) % 5) * 0.1, t]);
+  }
+  const f = new OneEuroFilter(tuning);
+  const expected = casiezReference(samples, tuning);
+  samples.forEach(([v, tMs], i) => {
+    const got = f.filter(v, tMs);
+    assert.ok(Math.abs(got - expected[i]) < 1e-9, `sample ${i}: ${got} vs reference ${expected[i]}`);
+  });
 });
 
-test("RigFilter keeps one filter per channel with per-kind tuning", () => {
+test("a sample at the same instant, an older one, or a non-finite value changes nothing", () => {
+  const f = new OneEuroFilter({ minCutoff: 1, beta: 0.1 });
+  f.filter(1, 100);
+  const y = f.filter(2, 133);
+  assert.equal(f.filter(50, 133), y, "same timestamp");
+  assert.equal(f.filter(50, 120), y, "clock step back");
+  assert.equal(f.filter(NaN, 166), y);
+  assert.equal(f.filter(3, NaN), y);
+  assert.ok(Number.isFinite(f.filter(2, 166)));
+});
+
+test("channel kinds come from the shared tuning file; a new kind is one entry", () => {
   assert.equal(channelKind("ParamAngleX"), "angle");
+  assert.equal(channelKind("ParamBodyAngleZ"), "body");
   assert.equal(channelKind("ParamEyeLOpen"), "eye");
   assert.equal(channelKind("ParamEyeBallY"), "eyeBall");
   assert.equal(channelKind("ParamMouthForm"), "mouth");
-  const rf = new RigFilter();
-  rf.filter({ ParamAngleX: 0, ParamEyeLOpen: 1 }, 0);
-  const out = rf.filter({ ParamAngleX: 0, ParamEyeLOpen: 0 }, DT);
-  assert.equal(out.ParamAngleX, 0);
-  // eyelids are tuned fast: a blink moves at least a third of the way in one sample
-  assert.ok(out.ParamEyeLOpen < 0.67, `eye after one sample ${out.ParamEyeLOpen}`);
-  // scale: a lower min cutoff smooths more
+  assert.equal(channelKind("ParamBrowLY"), "brow");
+  assert.equal(channelKind("ParamCheek"), "other");
+  for (const t of Object.values(DEFAULT_TUNING)) {
+    assert.ok(t.minCutoff > 0 && t.beta >= 0 && t.dCutoff > 0, JSON.stringify(t));
+  }
+  const tuning = { ...DEFAULT_TUNING, finger: { match: "^finger\\.", minCutoff: 9, beta: 0, dCutoff: 1 } };
+  assert.equal(channelKind("finger.indexProximal", tuning), "finger");
+  const rf = new RigFilter({ tuning });
+  rf.filter({ "finger.indexProximal": 0 }, 0);
+  const fast = rf.filter({ "finger.indexProximal": 1 }, DT)["finger.indexProximal"];
+  const dflt = new RigFilter({ tuning });
+  dflt.filter({ other: 0 }, 0);
+  assert.ok(fast > dflt.filter({ other: 1 }, DT).other, "the new kind's tuning is used");
+});
+
+test("RigFilter: one filter per channel, scaled by the page's multipliers", () => {
   const smooth = new RigFilter({ scale: { minCutoff: 0.2, beta: 1 } });
   smooth.filter({ ParamAngleX: 0 }, 0);
   const s = smooth.filter({ ParamAngleX: 10 }, DT).ParamAngleX;
   const n = new RigFilter();
-  n.filter({ ParamAngleX: 0 }, 0);
-  assert.ok(s < n.filter({ ParamAngleX: 10 }, DT).ParamAngleX);
+  n.filter({ ParamAngleX: 0, ParamEyeLOpen: 1 }, 0);
+  const out = n.filter({ ParamAngleX: 10, ParamEyeLOpen: 1 }, DT);
+  assert.ok(s < out.ParamAngleX, "a lower min cutoff smooths more");
+  assert.equal(out.ParamEyeLOpen, 1, "channels are independent");
+});
+
+test("ResultClock keeps the results' spacing whatever the network does, never ahead of arrival", () => {
+  const clock = new ResultClock();
+  const server0 = 1.7e12;
+  const arrivals = [1000, 1045, 1061, 1130, 1135, 1199]; // jittery arrivals of frames 33 ms apart
+  const local = arrivals.map((now, i) => clock.toLocal(server0 + i * 33, now));
+  for (let i = 0; i < local.length; i++) assert.ok(local[i] <= arrivals[i] + 1e-9, `result ${i} mapped after it arrived`);
+  // after the fastest arrival seen, spacing is exact
+  for (let i = 3; i < local.length; i++) assert.ok(Math.abs(local[i] - local[i - 1] - 33) < 1e-9);
+  clock.reset();
+  assert.equal(clock.toLocal(server0 + 999, 5000), 5000, "re-anchored on the next arrival");
+  assert.equal(clock.toLocal(undefined, 6000), 6000, "no timestamp: the arrival time");
+});
+
+// ---------------------------------------------------------------- refresh rate
+
+const gesture = recording("gesture");
+const imageSize = gesture.imageSize;
+const HEAD = ["ParamAngleX", "ParamAngleY", "ParamAngleZ"];
+const results = gesture.results
+  .filter((m) => m.faces.length)
+  .map((m) => ({ t: m.ts.ingest, params: rigFromFace(m.faces[0], imageSize).params }));
+
+/** The page: results reach the smoother as they arrive; each display frame draws what it holds. */
+function drawAt(rateHz) {
+  const smoother = new ResultSmoother();
+  const period = 1000 / rateHz;
+  const grid = [];
+  const shown = [];
+  let next = 0;
+  for (let j = 0; ; j++) {
+    const now = results[0].t + (0.37 + j) * period;
+    if (now > results[results.length - 1].t + period) break;
+    while (next < results.length && results[next].t <= now) {
+      smoother.result(results[next].params, results[next].t, results[next].t);
+      next += 1;
+    }
+    grid.push(now);
+    shown.push(smoother.frame(now));
+  }
+  return { grid, shown };
+}
+
+test("what is drawn depends on the results, not on the refresh rate: head lag equal within 10 % at 30, 60, 144 Hz", () => {
+  const lags = [30, 60, 144].map((rate) => {
+    const { grid, shown } = drawAt(rate);
+    return smoothingLagMs(results, grid, shown, HEAD);
+  });
+  const mean = lags.reduce((a, b) => a + b) / lags.length;
+  assert.ok(mean > 1, `the filter smooths at all: lag ${lags}`);
+  for (const lag of lags) assert.ok(Math.abs(lag - mean) <= 0.1 * mean, `head lag at 30/60/144 Hz: ${lags.map((x) => x.toFixed(1))} ms`);
+});
+
+test("each display frame shows the filter's output for the latest result, at any refresh rate", () => {
+  const filter = new RigFilter();
+  const perResult = results.map((r) => filter.filter(r.params, r.t));
+  for (const rate of [30, 60, 144]) {
+    const { grid, shown } = drawAt(rate);
+    grid.forEach((now, j) => {
+      let k = results.length - 1;
+      while (results[k].t > now) k -= 1;
+      assert.deepEqual(shown[j], perResult[k], `${rate} Hz frame ${j}`);
+    });
+  }
+});
+
+test("ResultSmoother: idle frames ease to the rest pose on the page clock; tracking resumes re-anchored", () => {
+  const s = new ResultSmoother({ staleMs: 500 });
+  s.result({ ParamAngleX: 20 }, 1.7e12, 1000);
+  s.result({ ParamAngleX: 20 }, 1.7e12 + 33, 1040);
+  let last;
+  assert.equal(s.frame(1100).ParamAngleX, s.current.ParamAngleX, "tracked: a frame draws the latest result");
+  for (let now = 1600; now < 4000; now += 16) last = s.frame(now, { ParamAngleX: 0 }).ParamAngleX;
+  assert.ok(Math.abs(last) < 0.5, `eased back to rest: ${last}`);
+  const back = s.result({ ParamAngleX: 10 }, 1.7e12 + 9000, 4010).ParamAngleX;
+  assert.ok(back > 0.1, `the first result after a pause moves the avatar: ${back}`);
 });

@@ -1,5 +1,7 @@
 // Shared test helpers: load the real MediaPipe fixtures (web/tools/make_fixtures.py).
 import { readFileSync } from "node:fs";
+import { decode, encode } from "@msgpack/msgpack";
+import { parseMessage } from "../src/protocol.js";
 
 export function fixture(name) {
   const f = JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url)));
@@ -28,4 +30,71 @@ export function yawLandmarks(landmarks, deg, { width, height }) {
     out[3 * i + 2] = (x * Math.sin(a) + z * Math.cos(a)) / width + c[2];
   }
   return out;
+}
+
+/**
+ * A recording made by `python -m live2d_pose.testing.record` (fixtures/NAME.msgpack),
+ * each result parsed by the page's own protocol.js.
+ */
+export function recording(name = "gesture") {
+  const rec = decode(readFileSync(new URL(`./fixtures/${name}.msgpack`, import.meta.url)));
+  return { ...rec, results: rec.results.map((r) => parseMessage(encode(r))) };
+}
+
+/** The solve input of one parsed result that carries every tracker. */
+export function solveInput(msg) {
+  return { face: msg.faces?.[0] ?? null, pose: msg.poses?.[0] ?? null, hands: msg.hands ?? [], t: msg.ts.ingest ?? 0 };
+}
+
+/**
+ * The smoothing's own lag in ms, as the fidelity benchmark measures it
+ * (bench/fidelity_metrics.py, lag_ms): the cross-correlation peak of what is
+ * shown against the motion (the results joined by straight lines, 1 ms grid),
+ * minus the same for the unfiltered rig drawn on the same display frames.
+ * results: [{t, params}]; grid: display frame times; shown: params per frame.
+ */
+export function smoothingLagMs(results, grid, shown, channels) {
+  const t = results.map((r) => r.t);
+  const start = grid[0];
+  const n = Math.floor(grid[grid.length - 1] - start);
+  const latest = (times, time) => {
+    let lo = 0, hi = times.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (times[mid] <= time) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const frameAt = Array.from({ length: n }, (_, m) => latest(grid, start + m));
+  const resultAt = Array.from({ length: n }, (_, m) => latest(t, start + m));
+  const peak = (signalOf) => {
+    const lags = [];
+    for (let lag = -100; lag <= 300; lag++) lags.push([lag, 0, 0]);
+    for (const ch of channels) {
+      const motion = new Float64Array(n);
+      for (let m = 0; m < n; m++) {
+        const k = resultAt[m];
+        const time = start + m;
+        const a = results[k], b = results[Math.min(k + 1, results.length - 1)];
+        motion[m] = b.t > a.t ? a.params[ch] + ((b.params[ch] - a.params[ch]) * (time - a.t)) / (b.t - a.t) : a.params[ch];
+      }
+      const signal = Float64Array.from({ length: n }, (_, m) => signalOf(m, ch));
+      const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+      const mr = mean(motion), ms = mean(signal);
+      for (const row of lags) {
+        const lag = row[0];
+        for (let m = Math.max(0, -lag); m < Math.min(n, n - lag); m++) row[1] += (motion[m] - mr) * (signal[m + lag] - ms);
+        row[2] += n - Math.abs(lag);
+      }
+    }
+    const c = lags.map(([, s, count]) => s / count);
+    let k = 0;
+    for (let i = 1; i < c.length; i++) if (c[i] > c[k]) k = i;
+    const denom = k > 0 && k < c.length - 1 ? c[k - 1] - 2 * c[k] + c[k + 1] : 0;
+    return lags[k][0] + (denom < 0 ? (0.5 * (c[k - 1] - c[k + 1])) / denom : 0);
+  };
+  const shownLag = peak((m, ch) => shown[frameAt[m]][ch]);
+  const rawLag = peak((m, ch) => results[latest(t, grid[frameAt[m]])].params[ch]);
+  return shownLag - rawLag;
 }

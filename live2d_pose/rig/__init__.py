@@ -1,0 +1,1 @@
+"""Server-side rig: tracking results -> avatar channels, smoothed like the viewer's (filter.py)."""

@@ -1,0 +1,159 @@
+"""One Euro filter for the server-side rig: the same design and tuning as the viewer's.
+
+The Python twin of web/src/filter.js (Casiez, Roussel, Vogel, CHI 2012), so
+the VMC and VTube Studio outputs move exactly like the browser's avatar:
+
+- filter once per tracking result, at the result's timestamp (ms), never on a
+  timer of your own: the smoothing then depends on the results, not on how
+  often something reads them;
+- the speed that raises the cutoff comes from the previous *raw* sample
+  (Casiez's reference), filtered at ``d_cutoff``;
+- the tuning per kind of channel is read from tuning.json beside this file,
+  the file the JavaScript filter reads too. tests/test_rig_filter.py feeds
+  both filters the same samples through node and requires equal outputs.
+
+Usage::
+
+    f = OneEuroFilter(min_cutoff=1.2, beta=0.03)      # one channel
+    y = f(value, t_ms)
+
+    bank = FilterBank()                               # a filter per channel, tuned by kind
+    smooth = bank({"ParamAngleX": 12.0, "ParamEyeLOpen": 0.9}, t_ms)
+    yaw = bank.filter("FaceAngleX", 12.0, t_ms, kind="angle")   # names of your own
+
+A channel's kind is the first entry of ``TUNING`` whose ``match`` pattern finds
+its name (the viewer's Live2D parameter names), else "other"; pass ``kind=``
+for channels named otherwise. Adding a kind is one entry in tuning.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+TUNING_PATH = Path(__file__).with_name("tuning.json")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """One Euro settings of one kind of channel (see tuning.json)."""
+
+    min_cutoff: float  # Hz; lower = smoother at rest, more lag
+    beta: float  # cutoff gain per unit/s of speed; higher = less lag when moving
+    d_cutoff: float = 1.0  # Hz, cutoff of the speed estimate
+    match: str = ""  # regular expression on channel names; "" = only by explicit kind
+
+
+def _load(path: Path = TUNING_PATH) -> tuple[Mapping[str, Tuning], Mapping[str, float]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    kinds = {kind: Tuning(min_cutoff=float(t["minCutoff"]), beta=float(t["beta"]),
+                          d_cutoff=float(t.get("dCutoff", 1.0)), match=t.get("match", ""))
+             for kind, t in data["kinds"].items()}
+    if "other" not in kinds:
+        raise ValueError(f"{path}: the tuning needs an 'other' kind for unmatched channels")
+    return MappingProxyType(kinds), MappingProxyType(dict(data.get("eyes", {})))
+
+
+TUNING, EYE_TUNING = _load()
+
+
+def _alpha(cutoff_hz: float, dt_s: float) -> float:
+    tau = 1.0 / (2.0 * math.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau / dt_s)
+
+
+class OneEuroFilter:
+    """One channel. ``f(value, t_ms)`` returns the filtered value.
+
+    A non-finite value, or a sample not later than the previous one (the same
+    instant twice, a clock step back), carries no usable rate: it is ignored
+    and the last output returned (0.0 before the first sample).
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0):
+        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
+            raise ValueError(f"One Euro needs min_cutoff > 0, d_cutoff > 0, beta >= 0 "
+                             f"(got {min_cutoff}, {d_cutoff}, {beta})")
+        self.min_cutoff = min_cutoff
+        self.beta = beta
+        self.d_cutoff = d_cutoff
+        self.reset()
+
+    @classmethod
+    def of(cls, tuning: Tuning, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0) -> "OneEuroFilter":
+        return cls(tuning.min_cutoff * scale_min_cutoff, tuning.beta * scale_beta, tuning.d_cutoff)
+
+    def reset(self) -> None:
+        self.out: float | None = None  # last filtered value
+        self.raw = 0.0  # last raw sample: the speed estimate's reference
+        self.dx = 0.0  # filtered speed (units / s)
+        self.t = 0.0  # ms of the last sample
+
+    def __call__(self, value: float, t_ms: float) -> float:
+        value, t_ms = float(value), float(t_ms)
+        if not (math.isfinite(value) and math.isfinite(t_ms)):
+            return 0.0 if self.out is None else self.out
+        if self.out is None:
+            self.out = self.raw = value
+            self.t = t_ms
+            return value
+        dt = (t_ms - self.t) / 1000.0
+        if not dt > 0:
+            return self.out
+        raw_dx = (value - self.raw) / dt
+        self.dx += _alpha(self.d_cutoff, dt) * (raw_dx - self.dx)
+        cutoff = self.min_cutoff + self.beta * abs(self.dx)
+        self.out += _alpha(cutoff, dt) * (value - self.out)
+        self.raw = value
+        self.t = t_ms
+        return self.out
+
+
+def channel_kind(name: str, tuning: Mapping[str, Tuning] = TUNING) -> str:
+    """The first kind whose ``match`` pattern finds `name`; "other" when none does."""
+    for kind, t in tuning.items():
+        if t.match and re.search(t.match, name):
+            return kind
+    return "other"
+
+
+class FilterBank:
+    """A One Euro filter per channel, made on first use and tuned by the channel's kind.
+
+    ``scale_min_cutoff`` and ``scale_beta`` multiply every kind's tuning (the
+    viewer's ?mincutoff= and ?beta=). ``kind_of(name)`` picks a kind for
+    channels not given one explicitly (default: the tuning's patterns).
+    """
+
+    def __init__(self, tuning: Mapping[str, Tuning] = TUNING, scale_min_cutoff: float = 1.0,
+                 scale_beta: float = 1.0, kind_of: Callable[[str], str] | None = None):
+        if "other" not in tuning:
+            raise ValueError("the tuning needs an 'other' kind for unmatched channels")
+        self.tuning = tuning
+        self.scale_min_cutoff = scale_min_cutoff
+        self.scale_beta = scale_beta
+        self.kind_of = kind_of or (lambda name: channel_kind(name, tuning))
+        self._filters: dict[str, OneEuroFilter] = {}
+
+    def __call__(self, values: Mapping[str, float], t_ms: float,
+                 kinds: Mapping[str, str] | None = None) -> dict[str, float]:
+        """Filter one result's channels (all sampled at t_ms)."""
+        kinds = kinds or {}
+        return {name: self.filter(name, value, t_ms, kinds.get(name)) for name, value in values.items()}
+
+    def filter(self, channel: str, value: float, t_ms: float, kind: str | None = None) -> float:
+        """Filter one channel; `kind` is only read when the channel is first seen."""
+        f = self._filters.get(channel)
+        if f is None:
+            tuning = self.tuning.get(kind or self.kind_of(channel), self.tuning["other"])
+            f = self._filters[channel] = OneEuroFilter.of(tuning, self.scale_min_cutoff, self.scale_beta)
+        return f(value, t_ms)
+
+    def reset(self) -> None:
+        """Forget every channel (tracking lost, stream changed)."""
+        self._filters.clear()
