@@ -59,6 +59,9 @@ class IngestConfig(CommonConfig):
     max_streams: int = setting(32, "most cameras connected at once")
     max_fps: float = setting(120.0, "frames per second read from each camera; a faster camera is read "
                                     "no faster (TCP backpressure slows it down)")
+    ping_interval: float = setting(10.0, "seconds between keep-alive pings to each camera")
+    ping_timeout: float = setting(20.0, "a camera that leaves a ping unanswered this long (seconds) is "
+                                        "dropped; a throttled flood's pongs queue behind its frames")
     track: str = setting("face", "trackers for cameras that do not say track= (comma list of face, pose, hands)")
     replicas: str = setting(
         "", "lanes of these trackers run on several workers at once, taking alternate frames "

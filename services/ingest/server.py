@@ -117,8 +117,8 @@ class IngestServer:
         async with serve(self._handle_camera, self.config.host, self.config.port,
                          process_request=self._process_request,
                          max_size=2 * self.config.max_frame_bytes,  # our own check answers first
-                         max_queue=4, ping_interval=aio.PING_INTERVAL,
-                         ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
+                         max_queue=4, ping_interval=self.config.ping_interval,
+                         ping_timeout=self.config.ping_timeout, close_timeout=aio.CLOSE_TIMEOUT,
                          compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
