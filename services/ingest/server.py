@@ -256,28 +256,32 @@ class IngestServer:
         bad = protocol.BadFrameCounter()
         pace = RateLimiter(self.config.max_fps)
         async for message in camera.websocket:
-            try:
-                if isinstance(message, str):
-                    await self._change_image_size(camera, message)
-                    continue
-                protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels)
-                bad.good()
-            except CameraError as exc:
-                if exc.close_code:
-                    raise
-                camera.rejected += 1
-                self.totals["rejected"] += 1
-                await self._warn(camera.websocket, exc)
-                bad.bad()
-                continue
-            self._submit(camera, message)
-            # Read no faster than --max-fps: while this waits, websockets stops reading the socket
-            # once its small queue is full, and TCP slows the camera down. A flood then costs
-            # ingest max-fps frames a second, not every frame the camera can send.
+            await self._take_message(camera, message, bad)
+            # Read no faster than --max-fps (every message, good or bad, counts): while this
+            # waits, websockets stops reading the socket once its small queue is full and TCP
+            # slows the camera down, so a flood costs ingest max-fps messages a second, not
+            # every frame the camera can send.
             delay = pace.take()
             if delay:
                 camera.throttled += 1
                 await asyncio.sleep(delay)
+
+    async def _take_message(self, camera: Camera, message: str | bytes, bad: protocol.BadFrameCounter) -> None:
+        try:
+            if isinstance(message, str):
+                await self._change_image_size(camera, message)
+                return
+            protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels)
+            bad.good()
+        except CameraError as exc:
+            if exc.close_code:
+                raise
+            camera.rejected += 1
+            self.totals["rejected"] += 1
+            await self._warn(camera.websocket, exc)
+            bad.bad()
+            return
+        self._submit(camera, message)
 
     async def _change_image_size(self, camera: Camera, text: str) -> None:
         camera.width, camera.height = protocol.parse_image_size(

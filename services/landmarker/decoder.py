@@ -215,6 +215,17 @@ def _serve(buffer_fd: int, buffer_size: int, max_pixels: int) -> None:
         answers.flush()
 
 
+def _die_with_the_worker() -> None:
+    """Linux: SIGKILL this helper when its worker dies, even mid-decode (a killed worker's
+    pipes close, but a helper busy in a bomb would notice only when the decode ends)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the worker decides
+    _die_with_the_worker()
     _serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
