@@ -116,13 +116,13 @@ class Pipeline:
         return [s for name, s in self.services.items() if name.startswith("landmarker")]
 
     def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Until both HTTP ports answer and every worker has joined ingest."""
+        """Until the gateway's and ingest's HTTP ports answer and every worker has joined ingest."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for service in self.services.values():
                 if not service.alive():
                     raise AssertionError(f"{service.name} exited:\n{service.log()[-3000:]}")
-            if (_get(f"{self.http_url}/healthz") and
+            if (_get(f"{self.http_url}/healthz") and _get(f"http://127.0.0.1:{self.camera_port}/healthz") and
                     self.joined_workers() >= sum(s.alive() for s in self.landmarkers)):
                 return
             time.sleep(0.1)

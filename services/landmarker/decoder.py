@@ -86,6 +86,14 @@ class Decoder:
         self.timeouts = 0
         self.crashes = 0
 
+    def wait_ready(self) -> None:
+        """Until the helper can decode (it imports OpenCV): a worker says READY only then."""
+        try:
+            self._helper.wait_ready(START_TIMEOUT)
+        except (OSError, EOFError, TimeoutError) as exc:
+            log.warning("the decode helper did not start (%s); starting another", exc)
+            self._replace()
+
     def decode(self, data: bytes | memoryview) -> np.ndarray:
         """RGB uint8 (height, width, 3), a view valid until the next call; ImageError on failure."""
         deadline = time.monotonic() + self.timeout

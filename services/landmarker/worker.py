@@ -69,6 +69,7 @@ class Worker:
         self.running = False
 
     def run(self) -> None:
+        self.inference.decoder.wait_ready()  # no frames before it can decode them
         self._connect()
         self.inference.start()
         log.info("landmarker %s: ingest %s, trackers %s; settings %s", self.name, self.config.ingest,
