@@ -23,9 +23,9 @@ from live2d_pose.testing.pipeline import free_port
 def server():
     server = IngestServer(IngestConfig(workers_bind="tcp://127.0.0.1:0", worker_prefetch=2,
                                        gateway=f"tcp://127.0.0.1:{free_port()}", heartbeat_interval=0.05))
-    server._open_zmq()
+    server.open_zmq()
     yield server
-    server._close_zmq()
+    server.zmq.close()
 
 
 def _camera(server: IngestServer, stream: str = "s") -> Camera:

@@ -94,7 +94,7 @@ def test_decoder_kills_a_decode_over_its_deadline_and_goes_on():
     from live2d_pose.landmarker.decoder import Decoder
     from live2d_pose.testing import poison
 
-    decoder = Decoder(3840 * 2160, timeout=0.5)
+    decoder = Decoder(3840 * 2160, timeout=0.5, max_scan_pixels=10 ** 12)  # let the bomb past the header budget
     try:
         first = decoder._helper.process
         with pytest.raises(ImageError) as caught:
@@ -120,5 +120,22 @@ def test_a_crashed_decode_helper_costs_one_frame_not_the_worker():
             decoder.decode(astronaut_frame())
         assert caught.value.code == "decode_failed" and decoder.crashes == 1
         assert decoder.decode(astronaut_frame()).shape == (480, 640, 3)
+    finally:
+        decoder.close()
+
+
+def test_decoder_refuses_a_bomb_over_the_scan_budget_before_decoding():
+    """The worker holds frames to the same header budget as ingest (--max-scan-pixels)."""
+    from live2d_pose.imageinfo import ImageError
+    from live2d_pose.landmarker.decoder import Decoder
+    from live2d_pose.testing import poison
+
+    decoder = Decoder(3840 * 2160, timeout=5.0)
+    try:
+        started = decoder._helper.process
+        with pytest.raises(ImageError) as caught:
+            decoder.decode(poison.scan_bomb())
+        assert caught.value.code == "image_too_complex" and decoder.timeouts == 0
+        assert started.poll() is None, "no decode ran, so nothing was killed"
     finally:
         decoder.close()

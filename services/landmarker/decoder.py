@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from live2d_pose.imageinfo import ImageError, check_limits, inspect
+from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS, ImageError, check_limits, inspect
 
 log = logging.getLogger("live2d_pose.landmarker")
 
@@ -51,10 +51,10 @@ _HEADER = struct.Struct("<II")  # height, width
 class _Helper:
     """One decode process, started ahead of use."""
 
-    def __init__(self, buffer_fd: int, buffer_size: int, max_pixels: int):
+    def __init__(self, buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "live2d_pose.landmarker.decoder", str(buffer_fd), str(buffer_size),
-             str(max_pixels)],
+             str(max_pixels), str(max_scan_pixels)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(buffer_fd,), bufsize=0)
         self.ready = False
 
@@ -75,14 +75,15 @@ class _Helper:
 class Decoder:
     """Decodes frames in a helper process with a deadline; one call at a time."""
 
-    def __init__(self, max_pixels: int, timeout: float):
+    def __init__(self, max_pixels: int, timeout: float, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS):
         self.max_pixels = max_pixels
+        self.max_scan_pixels = max_scan_pixels
         self.timeout = timeout
         self.size = max_pixels * 3
         self._file = _shared_file(self.size)
         self._map = mmap.mmap(self._file.fileno(), self.size)
-        self._helper = _Helper(self._file.fileno(), self.size, max_pixels)
-        self._spare = _Helper(self._file.fileno(), self.size, max_pixels)
+        self._helper = self._new_helper()
+        self._spare = self._new_helper()
         self.timeouts = 0
         self.crashes = 0
 
@@ -131,7 +132,10 @@ class Decoder:
     def _replace(self) -> None:
         """Kill the current helper (it may still be decoding); the spare takes over."""
         self._helper.kill()
-        self._helper, self._spare = self._spare, _Helper(self._file.fileno(), self.size, self.max_pixels)
+        self._helper, self._spare = self._spare, self._new_helper()
+
+    def _new_helper(self) -> _Helper:
+        return _Helper(self._file.fileno(), self.size, self.max_pixels, self.max_scan_pixels)
 
 
 def _shared_file(size: int):
@@ -182,11 +186,12 @@ def _read_text(pipe, deadline: float) -> str:
 # ---------------------------------------------------------------- the helper process
 
 
-def decode_image(data: bytes | memoryview, max_pixels: int) -> np.ndarray:
+def decode_image(data: bytes | memoryview, max_pixels: int,
+                 max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> np.ndarray:
     """Encoded JPEG/PNG/WebP -> contiguous RGB uint8 array; ImageError if it is not one."""
     import cv2
 
-    check_limits(inspect(data), max_pixels)  # before decoding: no decompression bombs
+    check_limits(inspect(data), max_pixels, max_scan_pixels)  # before decoding: no decompression bombs
     buffer = np.frombuffer(data, dtype=np.uint8)
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)  # straight to RGB where OpenCV can: one copy less
     if rgb_flag is not None:
@@ -199,7 +204,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int) -> np.ndarray:
     return image
 
 
-def _serve(buffer_fd: int, buffer_size: int, max_pixels: int) -> None:
+def _serve(buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int) -> None:
     shared = mmap.mmap(buffer_fd, buffer_size)
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     import cv2
@@ -212,7 +217,7 @@ def _serve(buffer_fd: int, buffer_size: int, max_pixels: int) -> None:
         (length,) = struct.unpack("<I", head)
         data = requests.read(length)
         try:
-            rgb = decode_image(data, max_pixels)
+            rgb = decode_image(data, max_pixels, max_scan_pixels)
             height, width = rgb.shape[:2]
             shared[:rgb.nbytes] = rgb.tobytes() if not rgb.flags.c_contiguous else rgb.data.cast("B")
             answers.write(b"K" + _HEADER.pack(height, width))
@@ -236,4 +241,4 @@ def _die_with_the_worker() -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the worker decides
     _die_with_the_worker()
-    _serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    _serve(*(int(arg) for arg in sys.argv[1:5]))

@@ -61,9 +61,11 @@ class Worker:
         results_out.connect(f"inproc://results-{id(self)}")
         self.inference = Inference(
             LaneInstances(self.trackers, config.max_tracked_streams, config.stream_idle_timeout),
-            Decoder(config.max_pixels, config.decode_timeout), self.name,
+            Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels), self.name,
             lambda meta, result: results_out.send_multipart([_done_map(meta), result.encode()]))
         self._results_out = results_out
+        if config.curve_client_key_file:
+            curve.load_secret(config.curve_client_key_file)  # a bad file stops us now (exit 2)
 
     def stop(self, *_: object) -> None:
         self.running = False
@@ -99,7 +101,7 @@ class Worker:
         self.ingest.setsockopt(zmq.LINGER, 0)
         self.ingest.setsockopt(zmq.RCVHWM, 16)
         self.ingest.setsockopt(zmq.MAXMSGSIZE, wire.MAX_FRAME_MESSAGE_BYTES)
-        curve.make_client(self.ingest, self.server_key)
+        curve.make_client(self.ingest, self.server_key, self.config.curve_client_key_file)
         self.ingest.connect(self.config.ingest)
         self._ready()
         self.last_heard = time.monotonic()
