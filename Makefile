@@ -25,7 +25,7 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
-$(WEB_BUILD): $(WEB_STAMP) web/build.mjs $(wildcard web/src/*)
+$(WEB_BUILD): $(WEB_STAMP) web/build.mjs web/tools/build-vrm.mjs $(wildcard web/src/*)
 	cd web && npm run build
 
 web: $(WEB_BUILD)

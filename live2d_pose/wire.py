@@ -223,11 +223,22 @@ class Result:
     faces: list[dict] = field(default_factory=list)  # Face.to_wire() maps
     error: dict | None = None  # {"code": str, "message": str} when the frame failed
     worker: str = ""
+    # Body pose and hands (docs/protocol.md): the trackers this result reports, and
+    # their lists (Pose.to_wire() / Hand.to_wire() maps). None: a face-only result.
+    tracks: list[str] | None = None
+    poses: list[dict] | None = None
+    hands: list[dict] | None = None
 
     def to_wire(self) -> dict:
         message = {"type": "landmarks", "stream": self.stream, "seq": self.seq,
                    "imageSize": {"width": self.width, "height": self.height},
                    "ts": self.ts, "faces": self.faces, "worker": self.worker}
+        if self.tracks is not None:
+            message["tracks"] = self.tracks
+            if self.poses is not None:
+                message["poses"] = self.poses
+            if self.hands is not None:
+                message["hands"] = self.hands
         if self.error is not None:
             message["error"] = self.error
         return message
@@ -252,9 +263,32 @@ class Result:
         stream = _require(obj, "stream", str, what)
         if len(stream) > MAX_STREAM_ID_LENGTH or not STREAM_ID.fullmatch(stream):
             raise WireError("result: bad stream id")
+        tracks, poses, hands = _body_tracks(obj)
         return cls(stream=stream, seq=_require(obj, "seq", int, what),
                    width=_require(size, "width", int, what), height=_require(size, "height", int, what),
-                   ts=dict(ts), faces=faces, error=error, worker=str(obj.get("worker", "")))
+                   ts=dict(ts), faces=faces, error=error, worker=str(obj.get("worker", "")),
+                   tracks=tracks, poses=poses, hands=hands)
+
+
+def _body_tracks(obj: dict) -> tuple[list[str] | None, list[dict] | None, list[dict] | None]:
+    """The optional tracks / poses / hands of a result, validated; bytes kept as they are."""
+    tracks = obj.get("tracks")
+    if tracks is None:
+        return None, None, None
+    if not isinstance(tracks, list) or not all(t in ("face", "pose", "hands") for t in tracks):
+        raise WireError("result: 'tracks' must list face, pose, hands")
+    lists = {}
+    for key, tracker, kind in (("poses", "pose", Pose), ("hands", "hands", Hand)):
+        items = obj.get(key)
+        if tracker not in tracks:
+            lists[key] = None
+            continue
+        if not isinstance(items, list):
+            raise WireError(f"result: {key!r} must be a list when {tracker!r} is tracked")
+        for item in items:
+            kind.from_wire(item)
+        lists[key] = items
+    return tracks, lists["poses"], lists["hands"]
 
 
 # ---------------------------------------------------------------- small control maps

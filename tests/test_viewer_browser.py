@@ -149,9 +149,9 @@ def wait_state(page, predicate, what: str, camera: CameraThread | None = None, t
     raise AssertionError(f"timed out waiting for {what}; page state: {last}; console: {page.console_messages[-10:]}")
 
 
-def avatar_pixels(page) -> np.ndarray:
-    """The built-in avatar's canvas alone (no HUD, no note), as RGBA."""
-    url = page.evaluate("() => document.getElementById('builtin').toDataURL('image/png')")
+def avatar_pixels(page, canvas: str = "builtin") -> np.ndarray:
+    """One avatar canvas alone (no HUD, no note), as RGBA: the built-in avatar's by default."""
+    url = page.evaluate("(id) => document.getElementById(id).toDataURL('image/png')", canvas)
     data = base64.b64decode(url.split(",", 1)[1])
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert image is not None and image.shape[2] == 4

@@ -1,18 +1,22 @@
 // Bundle src/ into dist/ with esbuild. ESM + code splitting, so the Live2D
-// module (PixiJS + pixi-live2d-display) is its own chunk, fetched only when a
-// model is configured and Cubism Core has loaded.
+// module (PixiJS + pixi-live2d-display) and the VRM module (three.js +
+// three-vrm) are chunks of their own, fetched only when such an avatar is
+// shown. Also writes the built-in VRM avatar (tools/build-vrm.mjs).
 import * as esbuild from "esbuild";
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { buildBuiltinVrm } from "./tools/build-vrm.mjs";
 
 const watch = process.argv.includes("--watch");
 const outdir = "dist";
 
 await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
-await Promise.all(["index.html", "style.css"].map((f) => copyFile(`src/${f}`, `${outdir}/${f}`)));
+await Promise.all(["index.html", "bench.html", "style.css"].map((f) => copyFile(`src/${f}`, `${outdir}/${f}`)));
+// The built-in 3D avatar (?avatar=vrm): made here, the same bytes every build.
+await writeFile(`${outdir}/builtin-avatar.vrm`, buildBuiltinVrm());
 
 const options = {
-  entryPoints: ["src/main.js"],
+  entryPoints: ["src/main.js", "src/bench.js"], // bench.html: the rig's cost per result
   bundle: true,
   format: "esm",
   splitting: true,

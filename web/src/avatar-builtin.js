@@ -7,6 +7,12 @@
 // them and an orthographic projection places them, so turning the head slides
 // the eyes, nose and mouth across the face and foreshortens the far side.
 // Roll (ParamAngleZ) rotates the whole head about the neck.
+//
+// Shoulders, arms and hands follow the body state (retarget-live2d.js
+// armPose): each arm segment is drawn along its direction projected onto the
+// screen (the avatar faces you, so its left is the screen's right), and the
+// fingers shorten as they curl.
+import { armPose } from "./retarget-live2d.js";
 
 const PALETTE = {
   skin: "#ffe0cc",
@@ -35,8 +41,24 @@ export class BuiltinAvatar {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.params = {};
+    this.arms = null;
     this.view = { x: 0, y: 0, scale: 1 };
     this.kind = "builtin";
+    this.mirror = true;
+  }
+
+  /** One animation frame: Live2D-style parameters and the filtered body state. */
+  update({ params, state }) {
+    this.params = params ?? {};
+    this.arms = state ? armPose(state, { mirror: this.mirror }) : null;
+  }
+
+  setMirror(mirror) {
+    this.mirror = mirror;
+  }
+
+  snapshot() {
+    return { arms: this.arms };
   }
 
   /** Live2D-style parameter map; missing ids keep their defaults. */
@@ -102,6 +124,15 @@ export class BuiltinAvatar {
       cheek: get("ParamCheek"),
     });
     ctx.restore();
+
+    // Arms last, in the body's frame: a raised hand passes in front of the face.
+    if (this.arms) {
+      ctx.save();
+      ctx.translate(get("ParamBodyAngleX") * 2.5, breathe);
+      ctx.rotate(get("ParamBodyAngleZ") * 0.8 * DEG);
+      for (const side of ["left", "right"]) drawArm(ctx, side, this.arms[side]);
+      ctx.restore();
+    }
   }
 }
 
@@ -175,6 +206,73 @@ function drawBody(ctx, bodyX) {
     ctx.fill();
     ctx.stroke();
   }
+}
+
+// Design units: the shoulders sit at x = ±135 (the avatar's left on the screen's right).
+const UPPER_ARM = 105;
+const FOREARM = 95;
+const FINGER = 24;
+
+function drawArm(ctx, side, arm) {
+  if (!arm) return;
+  const sx = side === "left" ? 1 : -1;
+  const shoulder = { x: 132 * sx, y: 178 };
+  // screen: +x right, +y down; the avatar frame's x is its left (screen right), y up
+  const step = (p, dir, len) => ({ x: p.x + dir[0] * len, y: p.y - dir[1] * len });
+  const elbow = step(shoulder, arm.upperDir, UPPER_ARM * Math.hypot(arm.upperDir[0], arm.upperDir[1]) ** 0.5);
+  const wrist = step(elbow, arm.lowerDir, FOREARM * Math.hypot(arm.lowerDir[0], arm.lowerDir[1]) ** 0.5);
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  // sleeve: an outlined thick stroke
+  for (const [width, colour] of [[50, PALETTE.outline], [42, PALETTE.hoodie]]) {
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = width;
+    ctx.beginPath();
+    ctx.moveTo(shoulder.x, shoulder.y);
+    ctx.lineTo(elbow.x, elbow.y);
+    ctx.lineTo(wrist.x, wrist.y);
+    ctx.stroke();
+  }
+  // hand: a palm and five fingers along the hand's direction
+  const hd = Math.hypot(arm.handDir[0], arm.handDir[1]) > 0.2 ? arm.handDir : arm.lowerDir;
+  const angle = Math.atan2(-hd[1], hd[0]);
+  ctx.save();
+  ctx.translate(wrist.x, wrist.y);
+  ctx.rotate(angle);
+  ctx.fillStyle = PALETTE.skin;
+  ctx.strokeStyle = PALETTE.outline;
+  ctx.lineWidth = 4;
+  const open = 1 - 0.8 * arm.grip;
+  for (let i = 0; i < 4; i++) {
+    const y = (i - 1.5) * 8;
+    ctx.beginPath();
+    ctx.moveTo(20, y);
+    ctx.lineTo(20 + FINGER * open * (i === 0 || i === 3 ? 0.85 : 1), y * (1 + 0.2 * open));
+    ctx.lineWidth = 11;
+    ctx.strokeStyle = PALETTE.outline;
+    ctx.stroke();
+    ctx.lineWidth = 6;
+    ctx.strokeStyle = PALETTE.skin;
+    ctx.stroke();
+  }
+  // the thumb points away from the fingers' row, up the screen when the hand is level
+  const thumb = 18 * (1 - 0.7 * arm.thumb);
+  ctx.beginPath();
+  ctx.moveTo(10, -12 * sx);
+  ctx.lineTo(10 + thumb * 0.4, -12 * sx - thumb);
+  ctx.lineWidth = 12;
+  ctx.strokeStyle = PALETTE.outline;
+  ctx.stroke();
+  ctx.lineWidth = 7;
+  ctx.strokeStyle = PALETTE.skin;
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.ellipse(10, 0, 19, 17, 0, 0, Math.PI * 2);
+  ctx.fill();
+  ctx.lineWidth = 4;
+  ctx.strokeStyle = PALETTE.outline;
+  ctx.stroke();
+  ctx.restore();
 }
 
 function drawHead(ctx, s) {

@@ -6,11 +6,12 @@
 // built-in-avatar path never downloads either.
 import * as PIXI from "pixi.js";
 import { Live2DModel } from "pixi-live2d-display/cubism4";
+import { armPose, findArmParams, armParamValues } from "./retarget-live2d.js";
 
 // pixi-live2d-display updates models from a ticker it is given.
 Live2DModel.registerTicker(PIXI.Ticker);
 
-export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 20000 } = {}) {
+export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 20000, mirror = true } = {}) {
   const app = new PIXI.Application({
     view: canvas,
     backgroundAlpha: 0, // transparent for OBS
@@ -29,7 +30,7 @@ export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 200
   }
   app.stage.addChild(model);
   model.anchor.set(0.5, 0.5);
-  return new Live2DAvatar(app, model);
+  return new Live2DAvatar(app, model, mirror);
 }
 
 function withTimeout(promise, ms, what) {
@@ -43,8 +44,9 @@ function withTimeout(promise, ms, what) {
 }
 
 class Live2DAvatar {
-  constructor(app, model) {
+  constructor(app, model, mirror = true) {
     this.kind = "live2d";
+    this.mirror = mirror;
     this.app = app;
     this.model = model;
     this.params = {};
@@ -54,7 +56,15 @@ class Live2DAvatar {
     const core = internal.coreModel;
     // Only drive parameters this model has; others are silently skipped.
     this.ids = new Set();
-    for (const id of core._model?.parameters?.ids ?? core._parameterIds ?? []) this.ids.add(id);
+    const parameters = core._model?.parameters;
+    for (const id of parameters?.ids ?? core._parameterIds ?? []) this.ids.add(id);
+    // Arm and hand parameters are named differently by each model: look them
+    // up by id, with their ranges, instead of assuming them.
+    this.ranges = {};
+    (parameters?.ids ?? []).forEach((id, i) => {
+      this.ranges[id] = { min: parameters.minimumValues[i], max: parameters.maximumValues[i] };
+    });
+    this.armParams = findArmParams([...this.ids]);
     this.idleBlink = internal.eyeBlink;
     // Set our values after the motion update and before saveParameters(), so
     // physics (hair sway) and pose see them in the same frame and idle motions
@@ -66,6 +76,20 @@ class Live2DAvatar {
       }
     });
     this.fit();
+  }
+
+  /** One animation frame: face and body parameters, plus the arms from the body state. */
+  update({ params, state, tracking }) {
+    const arms = state && Object.keys(this.armParams).length ? armParamValues(armPose(state, { mirror: this.mirror }), this.armParams, this.ranges) : {};
+    this.setParams({ ...params, ...arms }, tracking);
+  }
+
+  setMirror(mirror) {
+    this.mirror = mirror;
+  }
+
+  snapshot() {
+    return { params: { ...this.params }, armParams: this.armParams };
   }
 
   setParams(params, tracking = true) {

@@ -1,5 +1,6 @@
-// Debug overlays: the HUD (text) and the landmark view (478 dots). Both are
-// off by default so the OBS output shows only the avatar.
+// Debug overlays: the HUD (text) and the landmark view (face, pose and hand
+// points of the latest results). Both are off by default so the OBS output
+// shows only the avatar.
 
 export class Hud {
   constructor(el) {
@@ -28,6 +29,12 @@ export class Hud {
       ["frames", String(s.framesReceived)],
       ["worker", s.worker || "–"],
       ["renderer", s.renderer],
+      ["trackers", Object.keys(s.trackers ?? {}).join(", ") || "–"],
+      // each tracker's own rate and latency (one frame's trackers may arrive apart)
+      ...Object.entries(s.trackers ?? {}).map(([name, t]) => [
+        `  ${name}`,
+        `${t.rate.toFixed(1)}/s · ${ms(t.latencyMs)}`,
+      ]),
     ];
     this.el.replaceChildren(
       ...rows.map(([k, v]) => {
@@ -62,8 +69,11 @@ export class LandmarkOverlay {
     this.setVisible(!this.visible);
   }
 
-  /** Draw the camera frame's outline and the points, in a corner box of the image's aspect. */
-  draw(landmarks, imageSize, mirror) {
+  /**
+   * Draw the camera frame's outline and the latest points, in a corner box of
+   * the image's aspect: {face: Float32Array(478*3) | null, poses: [...], hands: [...]}.
+   */
+  draw({ face = null, poses = [], hands = [] } = {}, imageSize, mirror) {
     if (!this.visible) return;
     const { canvas, ctx } = this;
     const dpr = window.devicePixelRatio || 1;
@@ -83,14 +93,20 @@ export class LandmarkOverlay {
     ctx.fillRect(x0, y0, bw, bh);
     ctx.strokeStyle = "rgba(255, 255, 255, 0.6)";
     ctx.strokeRect(x0, y0, bw, bh);
-    if (!landmarks) return;
-    ctx.fillStyle = "#7cf5c4";
     const r = Math.max(1, dpr);
-    for (let i = 0; i < landmarks.length / 3; i++) {
-      let x = landmarks[3 * i];
-      const y = landmarks[3 * i + 1];
-      if (mirror) x = 1 - x;
-      ctx.fillRect(x0 + x * bw - r / 2, y0 + y * bh - r / 2, r, r);
-    }
+    const dots = (arr, stride, colour, size, minVisibility = null) => {
+      ctx.fillStyle = colour;
+      for (let i = 0; i < arr.length / stride; i++) {
+        if (minVisibility != null && arr[stride * i + 3] < minVisibility) continue;
+        let x = arr[stride * i];
+        const y = arr[stride * i + 1];
+        if (x < 0 || x > 1 || y < 0 || y > 1) continue;
+        if (mirror) x = 1 - x;
+        ctx.fillRect(x0 + x * bw - size / 2, y0 + y * bh - size / 2, size, size);
+      }
+    };
+    if (face) dots(face, 3, "#7cf5c4", r);
+    for (const pose of poses) dots(pose.landmarks, 5, "#ffd166", 3 * r, 0.5);
+    for (const hand of hands) dots(hand.landmarks, 3, hand.handedness === "Left" ? "#ff7aa2" : "#8ab4ff", 2.5 * r);
   }
 }

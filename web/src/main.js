@@ -1,17 +1,24 @@
-// Wiring: config + query -> avatar (Live2D or built-in) + socket -> rig ->
-// One Euro filters (once per result, at the result's timestamp) -> avatar,
-// drawn every animation frame. Each piece lives in its own module; this file
-// only connects them and keeps the page's state.
+// Wiring: config + query -> avatar (from the registry in avatars.js) + socket
+// -> per-tracker results (tracks.js) -> face parameters (rig.js) and the body
+// state (solve.js) -> One Euro filters (once per result, at the result's
+// timestamp) -> retarget in the avatar, drawn every animation frame. Each
+// piece lives in its own module; this file only connects them and keeps the
+// page's state.
 import { parseMessage, ProtocolError } from "./protocol.js";
 import { rigFromFace, NEUTRAL } from "./rig.js";
 import { ResultSmoother } from "./filter.js";
 import { Connection, socketUrl } from "./connection.js";
-import { BuiltinAvatar } from "./avatar-builtin.js";
 import { Hud, LandmarkOverlay } from "./hud.js";
-import { loadCubismCore } from "./core-loader.js";
 import { readOptions } from "./options.js";
+import { TrackStore } from "./tracks.js";
+import { solve } from "./solve.js";
+import { StateFilter } from "./state-filter.js";
+import { live2dParams } from "./retarget-live2d.js";
+import { plan, avatarKinds } from "./avatars.js";
+import { BuiltinAvatar } from "./avatar-builtin.js";
 
 const FACE_STALE_MS = 500; // no face for this long: ease back to the rest pose
+const TRACKER_STALE_MS = 500; // a tracker's result older than this is "not seen"
 const WAITING_AFTER_MS = 3000; // no results for this long: "waiting for a camera"
 const FPS_WINDOW_MS = 2000;
 
@@ -39,6 +46,15 @@ const state = {
   lastFaceAt: -Infinity,
   target: { ...NEUTRAL },
   rig: { ...NEUTRAL },
+  faceParams: { ...NEUTRAL }, // the smoothed face parameters (rig.js + ResultSmoother)
+  tracks: new TrackStore(),
+  body: null, // the filtered body state (docs/rig.md), every bone present
+  bodyFilter: null,
+  bodyAt: -Infinity, // when the body filter last stepped (performance.now())
+  poses: 0,
+  hands: 0,
+  overlayDirty: true,
+  avatar: null,
   renderer: "builtin",
   note: "",
   landmarks: null,
@@ -65,8 +81,16 @@ function exposeState() {
     latencyMs: () => state.latencyMs,
     pipelineMs: () => state.pipelineMs,
     faces: () => state.faces,
+    poses: () => state.poses,
+    hands: () => state.hands,
     seq: () => state.seq,
     rig: () => Object.freeze({ ...state.rig }),
+    // which trackers feed the page, with their rates and latencies
+    trackers: () => state.tracks.stats(performance.now()),
+    body: () => state.body,
+    // what the avatar shows: bones and expressions read back from it (VRM)
+    avatar: () => state.avatar?.snapshot?.() ?? null,
+    avatarKinds: () => avatarKinds(),
     renderer: () => state.renderer,
     note: () => state.note,
     protocolErrors: () => state.protocolErrors,
@@ -96,34 +120,36 @@ function setNote(text) {
 
 // ------------------------------------------------------------------ avatar
 
-async function chooseAvatar(opts, builtin) {
-  if (!opts.model) {
-    setNote("No Live2D model configured — showing the built-in avatar");
-    return builtin;
+/**
+ * Show the first avatar of the registry's plan that loads. Each failure
+ * becomes the note, so the page says why it shows a fallback.
+ */
+async function chooseAvatar(opts, fallback) {
+  const steps = plan(opts);
+  const failures = [];
+  for (const step of steps) {
+    if (step.kind.kind === "builtin") break; // already on screen
+    setNote(`Loading ${step.label} …`);
+    try {
+      const avatar = await step.kind.create($(step.kind.canvas), step.target, opts);
+      showCanvas(step.kind.canvas);
+      fallback.destroy();
+      setNote(failures.length ? `${failures.join("; ")} — showing ${step.label}` : "");
+      return avatar;
+    } catch (err) {
+      const why = err?.message || String(err);
+      console.warn(`${step.label} failed:`, err);
+      failures.push(/could not be loaded/.test(why) ? why : `${step.label} could not be loaded (${why})`);
+    }
   }
-  setNote(`Loading Live2D model ${opts.model} …`);
-  try {
-    await loadCubismCore(opts.coreUrl);
-  } catch (err) {
-    console.warn(err.message);
-    setNote(`${err.message} — showing the built-in avatar`);
-    return builtin;
-  }
-  try {
-    const { createLive2DAvatar } = await import("./avatar-live2d.js");
-    const avatar = await createLive2DAvatar($("live2d"), opts.model);
-    $("live2d").hidden = false;
-    $("builtin").hidden = true;
-    builtin.destroy();
-    setNote("");
-    return avatar;
-  } catch (err) {
-    const why = err?.message || String(err);
-    console.warn("Live2D model failed:", err);
-    $("live2d").hidden = true;
-    setNote(`Live2D model could not be loaded from ${opts.model} (${why}) — showing the built-in avatar`);
-    return builtin;
-  }
+  showCanvas("builtin");
+  if (!opts.model && opts.avatar !== "vrm") setNote("No Live2D model configured — showing the built-in avatar");
+  else setNote(`${failures.join("; ")} — showing the built-in avatar`);
+  return fallback;
+}
+
+function showCanvas(id) {
+  for (const c of document.querySelectorAll("canvas.avatar")) c.hidden = c.id !== id;
 }
 
 // ------------------------------------------------------------------ socket
@@ -155,7 +181,7 @@ function onMessage(data, opts) {
     case "ended":
       if (msg.stream === state.stream) {
         state.stream = null;
-        state.faces = 0;
+        state.faces = state.poses = state.hands = 0;
       }
       break;
     case "error":
@@ -173,6 +199,7 @@ function onLandmarks(msg, opts) {
   state.framesReceived += 1;
   state.arrivals.push(now);
   state.lastResultAt = now;
+  if (msg.stream !== state.stream) state.tracks.reset();
   state.stream = msg.stream;
   state.seq = msg.seq;
   state.worker = msg.worker;
@@ -184,18 +211,44 @@ function onLandmarks(msg, opts) {
     state.latencyMs = ema(state.latencyMs, wall - msg.ts.ingest);
     if (Number.isFinite(msg.ts.gateway)) state.pipelineMs = ema(state.pipelineMs, msg.ts.gateway - msg.ts.ingest);
   }
-  state.faces = msg.faces.length;
-  if (msg.faces.length === 0) return;
-  const face = msg.faces[0];
+  const updated = state.tracks.offer(msg, now, wall);
+  if (updated.length === 0) return;
+  state.overlayDirty = true;
+  if (updated.includes("face")) onFace(msg.faces, opts, now, msg.ts.ingest);
+  if (updated.includes("pose")) state.poses = msg.poses.length;
+  if (updated.includes("hands")) state.hands = msg.hands.length;
+  stepBody(now, Number.isFinite(msg.ts.ingest) ? msg.ts.ingest : wall);
+}
+
+function onFace(faces, opts, now, ts) {
+  state.faces = faces.length;
+  if (faces.length === 0) return;
+  const face = faces[0];
   state.landmarks = face.landmarks;
   try {
     state.target = rigFromFace(face, state.imageSize, { mirror: opts.mirror }).params;
-    state.rig = smoother.result(state.target, msg.ts.ingest, now);
+    state.faceParams = smoother.result(state.target, ts, now);
     state.lastFaceAt = now;
   } catch (err) {
     state.lastError = `rig: ${err.message}`;
     console.warn("rig failed:", err);
   }
+}
+
+/** Solve the latest fresh result of each tracker and step the body filter at time t (ms). */
+function stepBody(now, t) {
+  const fresh = (tracker) => state.tracks.fresh(tracker, now, TRACKER_STALE_MS)?.items ?? null;
+  const input = { face: fresh("face")?.[0] ?? null, pose: fresh("pose")?.[0] ?? null, hands: fresh("hands") ?? [], t };
+  let solved;
+  try {
+    solved = solve(input);
+  } catch (err) {
+    state.lastError = `solve: ${err.message}`;
+    console.warn("solve failed:", err);
+    solved = solve({ t });
+  }
+  state.body = state.bodyFilter.filter(solved, t);
+  state.bodyAt = now;
 }
 
 function onConnectionState(s, detail) {
@@ -233,8 +286,11 @@ async function main() {
   for (const w of opts.warnings) console.warn(w);
   if (opts.bg) document.documentElement.style.background = opts.bg;
 
-  const builtin = new BuiltinAvatar($("builtin"));
+  const builtin = new BuiltinAvatar($("builtin")); // shown until the chosen avatar loads
   let avatar = builtin;
+  state.avatar = builtin;
+  state.bodyFilter = new StateFilter({ scale: opts.filterScale });
+  state.body = state.bodyFilter.filter(solve({}), Date.now());
   const hud = new Hud($("hud"));
   const overlay = new LandmarkOverlay($("landmarks"));
   hud.setVisible(opts.hud);
@@ -248,6 +304,7 @@ async function main() {
 
   chooseAvatar(opts, builtin).then((a) => {
     avatar = a;
+    state.avatar = a;
     state.renderer = a.kind;
     a.setView(view);
     resize();
@@ -264,14 +321,24 @@ async function main() {
   let lastHud = 0;
   const frame = (now) => {
     const tracking = now - state.lastFaceAt < FACE_STALE_MS;
-    state.rig = smoother.frame(now, tracking ? null : idlePose(now)) ?? state.rig;
-    avatar.setParams(state.rig, tracking);
+    // No results at all for a while: keep stepping the body filter toward
+    // rest, so a lost body eases back instead of freezing.
+    if (now - state.lastResultAt > TRACKER_STALE_MS && now - state.bodyAt > 30) stepBody(now, Date.now());
+    state.faceParams = smoother.frame(now, tracking ? null : idlePose(now)) ?? state.faceParams;
+    state.rig = live2dParams(state.faceParams, state.body, { mirror: opts.mirror });
+    avatar.update({ state: state.body, params: state.rig, tracking });
     avatar.render(now);
+    if (state.overlayDirty) {
+      // the overlay follows the results (drawn at most once per display frame)
+      state.overlayDirty = false;
+      const fresh = (t) => state.tracks.fresh(t, now, TRACKER_STALE_MS)?.items ?? [];
+      overlay.draw({ face: tracking ? state.landmarks : null, poses: fresh("pose"), hands: fresh("hands") }, state.imageSize, opts.mirror);
+    }
     if (now - lastHud > 250) {
       lastHud = now;
       updateWaiting(now);
-      hud.update({ ...state, fps: fps(now) });
-      overlay.draw(tracking ? state.landmarks : null, state.imageSize, opts.mirror);
+      hud.update({ ...state, fps: fps(now), trackers: state.tracks.stats(now) });
+      if (now - state.lastResultAt > TRACKER_STALE_MS) state.overlayDirty = true; // clears stale points
     }
     requestAnimationFrame(frame);
   };
@@ -282,7 +349,10 @@ function installControls(view, currentAvatar, { hud, overlay }) {
   window.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.key === "h") hud.toggle();
-    else if (ev.key === "l") overlay.toggle();
+    else if (ev.key === "l") {
+      overlay.toggle();
+      state.overlayDirty = true;
+    }
     else if (ev.key === "n") $("note").classList.toggle("dismissed");
     else if (ev.key === "0") Object.assign(view, { x: 0, y: 0, scale: 1 });
     else return;

@@ -57,6 +57,8 @@ export function readOptions(search, config = {}) {
     stream: q.get("stream") ?? "",
     token: q.get("token") ?? "",
     model: q.get("model") || (typeof cfg.model === "string" ? cfg.model : ""),
+    // "vrm": a 3D avatar (the built-in one when no model is given)
+    avatar: (q.get("avatar") ?? "").toLowerCase(),
     coreUrl,
     wsPath: typeof cfg.wsPath === "string" && cfg.wsPath ? cfg.wsPath : DEFAULT_CONFIG.wsPath,
     hud: flag(q, "hud", false),

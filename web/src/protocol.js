@@ -7,6 +7,11 @@ import { decode } from "@msgpack/msgpack";
 
 export const NUM_LANDMARKS = 478;
 export const NUM_BLENDSHAPES = 52;
+export const NUM_POSE_LANDMARKS = 33;
+export const NUM_HAND_LANDMARKS = 21;
+export const TRACKERS = Object.freeze(["face", "pose", "hands"]);
+// the result key each tracker reports under
+export const TRACKER_KEYS = Object.freeze({ face: "faces", pose: "poses", hands: "hands" });
 
 // MediaPipe's blendshape order (ARKit names; "Left" is the subject's left).
 export const BLENDSHAPE_NAMES = Object.freeze([
@@ -75,22 +80,70 @@ function streamInfo(obj) {
   return { stream: String(obj.stream ?? ""), imageSize: imageSize(obj.imageSize) };
 }
 
+/**
+ * A result. `tracks` names the trackers it reports (docs/protocol.md); a
+ * message without `tracks` is a face-only result (the original contract). For
+ * each tracker in `tracks`, its key (faces / poses / hands) is a list, empty
+ * when the tracker found nothing; a tracker not in `tracks` has null: this
+ * message says nothing about it.
+ */
 function parseLandmarks(obj) {
   if (typeof obj.stream !== "string") throw new ProtocolError("landmarks: stream is not a string");
-  if (!Array.isArray(obj.faces)) throw new ProtocolError("landmarks: faces is not a list");
+  const tracks = parseTracks(obj);
   const ts = {};
   if (isMap(obj.ts)) {
     for (const [k, v] of Object.entries(obj.ts)) if (Number.isFinite(v)) ts[k] = Number(v);
   }
+  const list = (tracker, parse) => {
+    const key = TRACKER_KEYS[tracker];
+    if (!tracks.includes(tracker)) return null;
+    if (obj[key] === undefined && obj.error) return []; // a failed frame may carry no lists
+    if (!Array.isArray(obj[key])) throw new ProtocolError(`landmarks: ${key} is not a list`);
+    return obj[key].map(parse);
+  };
   return {
     type: "landmarks",
     stream: String(obj.stream),
     seq: Number.isFinite(obj.seq) ? Number(obj.seq) : -1,
     imageSize: imageSize(obj.imageSize),
     ts,
-    faces: obj.faces.map(parseFace),
+    tracks,
+    faces: list("face", parseFace),
+    poses: list("pose", parsePose),
+    hands: list("hands", parseHand),
     worker: typeof obj.worker === "string" ? obj.worker : "",
     error: isMap(obj.error) ? obj.error : null,
+  };
+}
+
+function parseTracks(obj) {
+  if (obj.tracks === undefined) return ["face"];
+  if (!Array.isArray(obj.tracks) || !obj.tracks.every((t) => typeof t === "string")) {
+    throw new ProtocolError("landmarks: tracks is not a list of names");
+  }
+  // unknown tracker names are skipped: a newer gateway may know more trackers
+  return TRACKERS.filter((t) => obj.tracks.includes(t));
+}
+
+function parsePose(pose, i) {
+  if (!isMap(pose)) throw new ProtocolError(`pose ${i}: not a map`);
+  return {
+    landmarks: floats(pose.landmarks, NUM_POSE_LANDMARKS * 5, `pose ${i} landmarks`),
+    world: floats(pose.world, NUM_POSE_LANDMARKS * 3, `pose ${i} world`),
+  };
+}
+
+function parseHand(hand, i) {
+  if (!isMap(hand)) throw new ProtocolError(`hand ${i}: not a map`);
+  if (hand.handedness !== "Left" && hand.handedness !== "Right") {
+    throw new ProtocolError(`hand ${i}: handedness must be "Left" or "Right"`);
+  }
+  if (!Number.isFinite(hand.score)) throw new ProtocolError(`hand ${i}: score is not a number`);
+  return {
+    handedness: hand.handedness,
+    score: Number(hand.score),
+    landmarks: floats(hand.landmarks, NUM_HAND_LANDMARKS * 3, `hand ${i} landmarks`),
+    world: floats(hand.world, NUM_HAND_LANDMARKS * 3, `hand ${i} world`),
   };
 }
 

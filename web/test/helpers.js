@@ -36,9 +36,14 @@ export function yawLandmarks(landmarks, deg, { width, height }) {
  * A recording made by `python -m live2d_pose.testing.record` (fixtures/NAME.msgpack),
  * each result parsed by the page's own protocol.js.
  */
-export function recording(name) {
+export function recording(name = "gesture") {
   const rec = decode(readFileSync(new URL(`./fixtures/${name}.msgpack`, import.meta.url)));
   return { ...rec, results: rec.results.map((r) => parseMessage(encode(r))) };
+}
+
+/** The solve input of one parsed result that carries every tracker. */
+export function solveInput(msg) {
+  return { face: msg.faces?.[0] ?? null, pose: msg.poses?.[0] ?? null, hands: msg.hands ?? [], t: msg.ts.ingest ?? 0 };
 }
 
 /**

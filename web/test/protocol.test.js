@@ -77,3 +77,41 @@ test("control messages: hello, stream, ended, error", () => {
   assert.deepEqual(parseMessage('{"type":"error","code":"auth","message":"bad token"}'), { type: "error", code: "auth", message: "bad token" });
   for (const t of ["not json", "[]", '{"type":"bogus"}', '{"no":"type"}']) assert.throws(() => parseMessage(t), ProtocolError);
 });
+
+// ---------------------------------------------------------------- poses and hands
+
+const pose = () => ({ landmarks: le(new Array(33 * 5).fill(0.5)), world: le(new Array(33 * 3).fill(0.1)) });
+const hand = (handedness = "Right") => ({ handedness, score: 0.9, landmarks: le(new Array(63).fill(0.2)), world: le(new Array(63).fill(0.01)) });
+
+test("tracks: a holistic message parses faces, poses and hands; absent trackers are null", () => {
+  const msg = parseMessage(encode(landmarksMessage({ tracks: ["face", "pose", "hands"], poses: [pose()], hands: [hand("Left"), hand()] })));
+  assert.deepEqual(msg.tracks, ["face", "pose", "hands"]);
+  assert.equal(msg.poses[0].landmarks.length, 33 * 5);
+  assert.equal(msg.poses[0].world[2], Math.fround(0.1));
+  assert.equal(msg.hands[1].handedness, "Right");
+  assert.equal(msg.hands[0].world.length, 63);
+  // one tracker per message: the others say nothing (null), not "found nothing" ([])
+  const only = parseMessage(encode(landmarksMessage({ tracks: ["pose"], faces: undefined, poses: [] })));
+  assert.deepEqual(only.tracks, ["pose"]);
+  assert.deepEqual(only.poses, []);
+  assert.equal(only.faces, null);
+  assert.equal(only.hands, null);
+  // no tracks: the original face-only contract
+  assert.deepEqual(parseMessage(encode(landmarksMessage())).tracks, ["face"]);
+  // a tracker this page does not know is skipped
+  assert.deepEqual(parseMessage(encode(landmarksMessage({ tracks: ["face", "iris"] }))).tracks, ["face"]);
+});
+
+test("malformed poses and hands raise ProtocolError", () => {
+  const bad = [
+    landmarksMessage({ tracks: "pose" }),
+    landmarksMessage({ tracks: ["pose"], poses: "x" }),
+    landmarksMessage({ tracks: ["pose"], poses: [{ landmarks: le([1, 2]), world: pose().world }] }),
+    landmarksMessage({ tracks: ["pose"], poses: [{ landmarks: pose().landmarks }] }),
+    landmarksMessage({ tracks: ["hands"], hands: [{ ...hand(), handedness: "Up" }] }),
+    landmarksMessage({ tracks: ["hands"], hands: [{ ...hand(), score: "high" }] }),
+    landmarksMessage({ tracks: ["hands"], hands: [{ ...hand(), world: le([0]) }] }),
+    landmarksMessage({ tracks: ["hands"] }),
+  ];
+  for (const m of bad) assert.throws(() => parseMessage(encode(m)), ProtocolError, JSON.stringify(Object.keys(m)));
+});
