@@ -168,7 +168,8 @@ class Evaluation:
             s = self.shown[(name, rate)]
             shown = values[name] if values is not None else s.by[smoothing]
             events = fm.closures(t, scores)
-            ok = [fm.closure_kept(c, s.grid, shown, self.rig.spec, wink=bool(spec.wink_eye)) for c in events]
+            ok = [fm.closure_kept(c, s.grid, shown, pair, wink=bool(spec.wink_eye))
+                  for pair in self.rig.spec.eyes for c in events]
             per_input[name] = [int(sum(ok)), len(ok)]
             if spec.wink_eye:
                 winks, winks_kept = winks + len(ok), winks_kept + sum(ok)

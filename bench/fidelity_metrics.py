@@ -197,15 +197,16 @@ def closures(t: np.ndarray, scores: Mapping[str, np.ndarray]) -> list[Closure]:
     return out
 
 
-def closure_kept(c: Closure, grid: np.ndarray, shown: Mapping[str, np.ndarray], spec: RigSpec,
+def closure_kept(c: Closure, grid: np.ndarray, shown: Mapping[str, np.ndarray], eyes: Mapping[str, str],
                  wink: bool = False) -> bool:
+    """`eyes`: one avatar's pair, subject's blendshape -> the channel showing that eye."""
     window = (grid >= c.start_ms) & (grid <= c.end_ms + BLINK_GRACE_MS)
     if not window.any():
         return False
-    closes = float(np.min(shown[spec.eyes[c.eye]][window])) < SHOWN_CLOSED
+    closes = float(np.min(shown[eyes[c.eye]][window])) < SHOWN_CLOSED
     if not wink:
         return closes
-    other = next(ch for eye, ch in spec.eyes.items() if eye != c.eye)
+    other = next(ch for eye, ch in eyes.items() if eye != c.eye)
     return closes and float(np.min(shown[other][window])) >= WINK_OTHER_OPEN
 
 
@@ -225,13 +226,13 @@ def kalidokit_demo(t: np.ndarray, raw: Mapping[str, np.ndarray], grid: np.ndarra
             x = goal + k * (x - goal)  # lerp(target, current, keep)
             y[j] = x
         out[ch] = y
-    eye_channels = list(spec.eyes.values())
-    if len(eye_channels) == 2 and "ParamAngleX" in targets:
+    yaw = np.radians(targets["ParamAngleX"]) if "ParamAngleX" in targets else np.zeros(len(grid))
+    for pair in spec.eyes:
         # the demo's eyes: stabilizeBlink on the lerped values (headY: yaw in radians)
-        left, right = eye_channels[0], eye_channels[1]
-        yaw = np.radians(targets["ParamAngleX"])
-        for j in range(len(grid)):
-            out[left][j], out[right][j] = stabilize_blink(out[left][j], out[right][j], yaw[j])
+        left, right = pair.get("eyeBlinkRight"), pair.get("eyeBlinkLeft")  # image left, image right
+        if left in out and right in out:
+            for j in range(len(grid)):
+                out[left][j], out[right][j] = stabilize_blink(out[left][j], out[right][j], yaw[j])
     return out
 
 

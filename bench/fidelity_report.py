@@ -45,7 +45,7 @@ def markdown(result: dict) -> str:
         for g, v in rig["groups"].items():
             j, r = v["jitter"], v["roughness"]
             ratio = j["ours"] / j["kalidokit_equal_lag"] if j["kalidokit_equal_lag"] else math.nan
-            unit = GROUP_UNITS.get(g, "")
+            unit = GROUP_UNITS.get(g.split()[0], "")
             lines.append(f"| {g} | {_f(j['raw'])}{unit} | {_f(j['ours'])}{unit} | {_f(j['kalidokit'])}{unit} | "
                          f"{_f(j['kalidokit_equal_lag'])}{unit} ({_f(v['kalidokit_equal_lag_keep'], 2)}) | "
                          f"{_f(ratio, 2)} | {_f(r['raw'])} | {_f(r['ours'])} | {_f(r['kalidokit'])} | "
@@ -112,7 +112,7 @@ def plot(evaluation, report: dict, path: Path) -> None:
     trace(axes[0], "gesture", "ParamAngleY", "head pitch moving (gesture_video.mp4), 60 Hz", "ParamAngleY (°)",
           (1.8, 3.6))
     trace(axes[1], "still", "ParamAngleX", "head yaw, still photo + noise, 60 Hz", "ParamAngleX (°)", (1.0, 5.0))
-    trace(axes[2], "single_face_15b", evaluation.rig.spec.eyes["eyeBlinkRight"],
+    trace(axes[2], "single_face_15b", evaluation.rig.spec.eyes[0]["eyeBlinkRight"],
           "an eye through a one-result blink (15 fps camera)", "openness", (0.6, 1.6))
     ax = axes[3]
     rates = [f"{r:g}" for r in evaluation.rates]

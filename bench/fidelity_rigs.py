@@ -15,8 +15,8 @@ Adding the server rig of the VMC / VTube Studio outputs is one call::
 
     register(PythonRig("server", solve=my_solve, spec=RigSpec(groups=..., eyes=..., kinds=...)))
 
-``FilterOnlyRig`` runs the Python filter on the JavaScript rig's raw channels:
-with no server rig on main yet, it shows that filter.py meets the targets.
+``FilterOnlyRig`` runs the Python filter on another rig's raw channels (for
+experiments: ``register(FilterOnlyRig("python-filter", RIGS["js"], spec=LIVE2D_SPEC))``).
 """
 
 from __future__ import annotations
@@ -44,26 +44,53 @@ class RigSpec:
     """What the benchmark needs to know about a rig's channels."""
 
     groups: Mapping[str, tuple[str, ...]]  # report group -> channels ("head": angles, ...)
-    eyes: Mapping[str, str]  # subject's blendshape (eyeBlinkLeft/Right) -> the channel showing that eye (1 = open)
-    kinds: Mapping[str, str] = field(default_factory=dict)  # channel -> tuning kind; default: filter.channel_kind
+    # per avatar eye pair: subject's blendshape (eyeBlinkLeft/Right) -> the channel showing that eye (1 = open)
+    eyes: tuple[Mapping[str, str], ...]
+    kinds: Mapping[str, str] = field(default_factory=dict)  # channel -> kind of channel; default: filter.channel_kind
+    # tuning kind -> the channels it smooths in this rig (--tune); default: the channels of each kind
+    tuned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def kind(self, channel: str) -> str:
         return self.kinds.get(channel) or channel_kind(channel)
 
+    def tuned_kinds(self) -> dict[str, tuple[str, ...]]:
+        if self.tuned:
+            return dict(self.tuned)
+        out: dict[str, list[str]] = {}
+        for chs in self.groups.values():
+            for ch in chs:
+                out.setdefault(self.kind(ch), []).append(ch)
+        return {k: tuple(v) for k, v in out.items()}
 
-# The viewer's Live2D parameters. Mirrored (the page's default), the avatar's
-# left eye shows the subject's right eye.
-LIVE2D_SPEC = RigSpec(
-    groups={
-        "head": ("ParamAngleX", "ParamAngleY", "ParamAngleZ"),
-        "body": ("ParamBodyAngleX", "ParamBodyAngleY", "ParamBodyAngleZ"),
-        "eyes": ("ParamEyeLOpen", "ParamEyeROpen"),
-        "gaze": ("ParamEyeBallX", "ParamEyeBallY"),
-        "mouth": ("ParamMouthOpenY", "ParamMouthForm"),
-        "brows": ("ParamBrowLY", "ParamBrowRY"),
-    },
-    eyes={"eyeBlinkRight": "ParamEyeLOpen", "eyeBlinkLeft": "ParamEyeROpen"},
+
+# The viewer's Live2D parameters (mirrored, the page's default: the avatar's
+# left eye shows the subject's right eye) and its VRM avatars' eyes (the body
+# state's blinks, the subject's sides).
+LIVE2D_GROUPS = {
+    "head": ("ParamAngleX", "ParamAngleY", "ParamAngleZ"),
+    "body": ("ParamBodyAngleX", "ParamBodyAngleY", "ParamBodyAngleZ"),
+    "eyes": ("ParamEyeLOpen", "ParamEyeROpen"),
+    "gaze": ("ParamEyeBallX", "ParamEyeBallY"),
+    "mouth": ("ParamMouthOpenY", "ParamMouthForm"),
+    "brows": ("ParamBrowLY", "ParamBrowRY"),
+}
+LIVE2D_EYES = {"eyeBlinkRight": "ParamEyeLOpen", "eyeBlinkLeft": "ParamEyeROpen"}
+VRM_EYES = {"eyeBlinkLeft": "VRM.eyeOpenLeft", "eyeBlinkRight": "VRM.eyeOpenRight"}
+
+KALIDOKIT_HEAD = ("KalidoKit.ParamAngleX", "KalidoKit.ParamAngleY", "KalidoKit.ParamAngleZ")
+
+PAGE_SPEC = RigSpec(
+    groups={**LIVE2D_GROUPS, "eyes (VRM)": tuple(VRM_EYES.values()),
+            "head from KalidoKit (rig.js, not drawn)": KALIDOKIT_HEAD},
+    eyes=(LIVE2D_EYES, VRM_EYES),
+    kinds={**{ch: "eye" for ch in VRM_EYES.values()}, **{ch: "angle" for ch in KALIDOKIT_HEAD}},
+    # main.js takes the head and body angles from the body state (the facial
+    # matrix's head bone, state-filter.js), the rest from rig.js's parameters
+    tuned={"headBone": LIVE2D_GROUPS["head"], "angle": KALIDOKIT_HEAD,
+           "eye": LIVE2D_GROUPS["eyes"] + tuple(VRM_EYES.values()),
+           "eyeBall": LIVE2D_GROUPS["gaze"], "mouth": LIVE2D_GROUPS["mouth"], "brow": LIVE2D_GROUPS["brows"]},
 )
+LIVE2D_SPEC = RigSpec(groups=LIVE2D_GROUPS, eyes=(LIVE2D_EYES,))
 
 
 @dataclass
@@ -97,6 +124,11 @@ class Rig:
     def run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:
         raise NotImplementedError
 
+    def with_tunings(self, recordings: Mapping[str, dict], kind: str, settings: list[tuple[float, float, float]],
+                     channels: tuple[str, ...]) -> list[dict[str, dict[str, np.ndarray]]]:
+        """Per setting (min_cutoff, beta, d_cutoff) of `kind`: input -> channel -> smoothed per result."""
+        raise NotImplementedError
+
 
 def _filter_per_result(t: np.ndarray, raw: Mapping[str, np.ndarray], spec: RigSpec,
                        bank: FilterBank | None = None) -> dict[str, np.ndarray]:
@@ -116,8 +148,8 @@ class JsRig(Rig):
     """The viewer's JavaScript rig and filter, run by node."""
 
     name = "js"
-    about = "viewer (web/src: rig.js + filter.js, node)"
-    spec = LIVE2D_SPEC
+    about = "the viewer page (web/src, node): rig.js + eyes.js + filter.js, solve.js + state-filter.js"
+    spec = PAGE_SPEC
 
     def __init__(self, node: str | None = None):
         self.node = node or shutil.which("node")
@@ -129,17 +161,25 @@ class JsRig(Rig):
             self._last = (key, self._run(recordings, rates))
         return self._last[1]
 
-    def _run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:
+    def _node(self, recordings: Mapping[str, dict], **request) -> dict:
         if not self.node:
             raise RuntimeError("node is not on PATH: the JavaScript rig needs it (make setup installs web/)")
         inputs = {name: [base64.b64encode(msgpack.packb(r, use_bin_type=True)).decode("ascii")
                          for r in rec["results"]] for name, rec in recordings.items()}
-        request = json.dumps({"inputs": inputs, "rates": rates, "phase": DISPLAY_PHASE})
-        done = subprocess.run([self.node, str(NODE_RUNNER)], input=request, capture_output=True, text=True,
-                              cwd=REPO, timeout=600)
+        done = subprocess.run([self.node, str(NODE_RUNNER)], input=json.dumps({"inputs": inputs, **request}),
+                              capture_output=True, text=True, cwd=REPO, timeout=1800)
         if done.returncode != 0:
             raise RuntimeError(f"node {NODE_RUNNER.name} failed: {done.stderr.strip()[-2000:]}")
-        answer = json.loads(done.stdout)
+        return json.loads(done.stdout)
+
+    def with_tunings(self, recordings, kind, settings, channels):
+        candidates = [{kind: {"minCutoff": m, "beta": b, "dCutoff": d}} for m, b, d in settings]
+        answer = self._node(recordings, rates=[], candidates=candidates, channels=list(channels))
+        return [{name: {ch: np.array(v, float) for ch, v in per_input.items()} for name, per_input in c.items()}
+                for c in answer["candidates"]]
+
+    def _run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:
+        answer = self._node(recordings, rates=rates, phase=DISPLAY_PHASE)["runs"]
         runs = {}
         for name, a in answer.items():
             t = np.array(a["t"], float)
@@ -179,20 +219,42 @@ class PythonRig(Rig):
             runs[name] = RigRun(t_arr, raw, filtered, _held(t_arr, filtered, rates))
         return runs
 
+    def with_tunings(self, recordings, kind, settings, channels):
+        return _python_tunings(self.run(recordings, []), self.spec, kind, settings, channels)
+
+
+def _python_tunings(runs: Mapping[str, RigRun], spec: RigSpec, kind: str, settings, channels):
+    from live2d_pose.rig.filter import Tuning
+
+    out = []
+    for m, b, d in settings:
+        tuning = {k: v for k, v in FilterBank().tuning.items()}
+        tuning[kind] = Tuning(m, b, d, tuning[kind].match if kind in tuning else "")
+        one = {}
+        for name, run in runs.items():
+            raw = {ch: run.raw[ch] for ch in channels}
+            one[name] = _filter_per_result(run.t, raw, spec, FilterBank(tuning, kind_of=spec.kind))
+        out.append(one)
+    return out
+
 
 class FilterOnlyRig(Rig):
     """Another rig's raw channels through live2d_pose/rig/filter.py, per result."""
 
-    def __init__(self, name: str, base: Rig, about: str = ""):
-        self.name, self.base, self.spec = name, base, base.spec
-        self.about = about or f"{base.name}'s raw channels, Python filter"
+    def __init__(self, name: str, base: Rig, spec: RigSpec | None = None, about: str = ""):
+        self.name, self.base, self.spec = name, base, spec or base.spec
+        self.about = about or f"{base.name}'s raw channels, each through filter.py by its name's kind"
 
     def run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:
         runs = {}
         for name, run in self.base.run(recordings, rates).items():
-            filtered = _filter_per_result(run.t, run.raw, self.spec)
-            runs[name] = RigRun(run.t, run.raw, filtered, _held(run.t, filtered, rates))
+            raw = {ch: run.raw[ch] for chs in self.spec.groups.values() for ch in chs}
+            filtered = _filter_per_result(run.t, raw, self.spec)
+            runs[name] = RigRun(run.t, raw, filtered, _held(run.t, filtered, rates))
         return runs
+
+    def with_tunings(self, recordings, kind, settings, channels):
+        return _python_tunings(self.run(recordings, []), self.spec, kind, settings, channels)
 
 
 RIGS: dict[str, Rig] = {}
@@ -207,4 +269,4 @@ def register(rig: Rig) -> Rig:
 
 
 register(JsRig())
-register(FilterOnlyRig("python-filter", RIGS["js"]))
+# The server rig of the VMC / VTube Studio outputs (live2d_pose/rig/) registers here as a PythonRig.

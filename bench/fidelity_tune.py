@@ -1,8 +1,9 @@
 """Tune each kind of channel with the fidelity benchmark, not by eye (``--tune``).
 
-For every kind in the tuning (angle, body, eye, ...), a grid of One Euro
-settings runs through live2d_pose/rig/filter.py (equal to the JavaScript by
-test) on the rig's unfiltered channels, once per result, drawn at 60 Hz. A
+For every kind a rig says it tunes (RigSpec.tuned: for the page headBone,
+angle, eye, eyeBall, mouth, brow), a grid of One Euro settings runs through
+the rig's own smoothing (the page's JavaScript in node, all settings in one
+call; a Python rig through filter.py), once per result, drawn at 60 Hz. A
 setting is admissible when its lag is at most 25 ms (issue 13's head target,
 applied to every kind) and, for eyelids, when every blink and wink is kept.
 Among those it picks the lowest still-face jitter relative to KalidoKit's demo
@@ -33,22 +34,18 @@ log = logging.getLogger("live2d_pose.bench.fidelity")
 # defect these figures do not see: 0.3 Hz is the floor (the gain below it
 # measured at most 0.03 of the jitter ratio for the head, 0.2 for brows).
 MIN_CUTOFFS = (0.3, 0.5, 0.8, 1.2, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
-BETAS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+# wide: a quaternion component moves ~1/115 as fast as the same turn in degrees
+BETAS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 150.0, 200.0, 300.0)
 D_CUTOFFS = (0.5, 1.0, 2.0, 4.0, 8.0)
 KEEPS = tuple(np.linspace(0.0, 0.95, 39))
 
 
-def _filtered(ev: Evaluation, channels, setting: tuple[float, float, float],
-              how: str = "hold") -> dict[str, dict[str, np.ndarray]]:
-    """input -> channel -> what a 60 Hz display shows with this setting, filtered once per result."""
+def _shown(ev: Evaluation, per_result: Mapping[str, Mapping[str, np.ndarray]], how: str) -> dict:
+    """input -> channel -> what a 60 Hz display draws of per-result values."""
     out = {}
     for name, run in ev.runs.items():
         grid = display_grid(run.t, REFERENCE_RATE)
-        out[name] = {}
-        for ch in channels:
-            f = OneEuroFilter(*setting)
-            per_result = np.array([f(v, t) for v, t in zip(run.raw[ch], run.t)])
-            out[name][ch] = fm.drawn(run.t, per_result, grid, how)
+        out[name] = {ch: fm.drawn(run.t, v, grid, how) for ch, v in per_result[name].items()}
     return out
 
 
@@ -77,9 +74,11 @@ def _eye_ok(ev: Evaluation, shown: Mapping[str, Mapping[str, np.ndarray]]) -> bo
 def tune_kind(ev: Evaluation, kind: str, channels: tuple[str, ...], how: str = "hold") -> dict:
     curve = _kalidokit_curve(ev, channels)
     use_jitter = max(c[2] for c in curve) > 1e-9
+    settings = list(itertools.product(MIN_CUTOFFS, BETAS, D_CUTOFFS))
+    per_setting = ev.rig.with_tunings(ev.recordings, kind, settings, channels)
     best = None
-    for setting in itertools.product(MIN_CUTOFFS, BETAS, D_CUTOFFS):
-        shown = _filtered(ev, channels, setting, how)
+    for setting, per_result in zip(settings, per_setting):
+        shown = _shown(ev, per_result, how)
         video = {n: shown[n] for n in ev.video}
         still = {n: shown[n] for n in ev.still}
         lag = ev.lag(channels, "", REFERENCE_RATE, values=video)
@@ -99,12 +98,8 @@ def tune_kind(ev: Evaluation, kind: str, channels: tuple[str, ...], how: str = "
 
 def main(recordings: Mapping[str, dict], rig: Rig, rates) -> int:
     ev = Evaluation(rig, recordings, tuple(rates))
-    by_kind: dict[str, list[str]] = {}
-    for chs in ev.groups.values():
-        for ch in chs:
-            by_kind.setdefault(rig.spec.kind(ch), []).append(ch)
     entries = {}
-    for kind, channels in by_kind.items():
+    for kind, channels in rig.spec.tuned_kinds().items():
         log.info("tuning %s (%s): %d settings", kind, ", ".join(channels),
                  len(MIN_CUTOFFS) * len(BETAS) * len(D_CUTOFFS))
         best = tune_kind(ev, kind, tuple(channels))
