@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
+from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS
+
 ENV_PREFIX = "LIVE2D_POSE_"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -55,8 +57,19 @@ class IngestConfig(CommonConfig):
     camera_token: str = setting("", "shared secret cameras must send as ?token= (empty: none)", secret=True)
     max_frame_bytes: int = setting(4 * 1024 * 1024, "largest encoded frame accepted, in bytes")
     max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")
+    max_scan_pixels: int = setting(
+        DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height: a progressive JPEG "
+                                 "decodes in one pass per scan (default: 16 scans of 3840x2160)")
     max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
     max_streams: int = setting(32, "most cameras connected at once")
+    handshake_timeout: float = setting(
+        10.0, "seconds from connecting to sending imageSize; slower connections are closed")
+    max_handshakes: int = setting(
+        128, "connections at once that have not finished the handshake (HTTP requests included); "
+             "one more closes the oldest")
+    max_partial_bytes: int = setting(
+        64 * 1024 * 1024, "memory all unfinished incoming messages may hold together, in bytes; "
+                          "over it the connection holding most is closed (busy, 1013)")
     max_fps: float = setting(120.0, "frames per second accepted per camera; extra frames are dropped")
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
     worker_timeout: float = setting(
@@ -66,9 +79,13 @@ class IngestConfig(CommonConfig):
         1, "frames a worker may hold at once; 2 trades up to one inference of latency for "
            "throughput when the pool is saturated (docs/performance.md)")
     curve_secret_key_file: str = setting(
-        "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
+        "", "CurveZMQ server secret key file (live2d-pose keys); also ingest's identity toward the "
+            "gateway; empty: plaintext ZeroMQ")
     curve_server_key: str = setting(
         "", "gateway's CurveZMQ public key or key file (default: from --curve-secret-key-file)")
+    curve_allow: str = setting(
+        "", "folder of the workers' CurveZMQ public keys (*.key) admitted; empty: any client that "
+            "knows the server key")
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,9 @@ class LandmarkerConfig(CommonConfig):
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
     curve_server_key: str = setting(
         "", "CurveZMQ public key (Z85 or server.key file) of ingest and gateway; empty: plaintext")
+    curve_client_key_file: str = setting(
+        "", "this worker's CurveZMQ key pair (live2d-pose keys DIR --name NAME: the .key_secret "
+            "file), for servers with an allow-list; empty: a fresh pair per start")
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,9 @@ class GatewayConfig(CommonConfig):
     stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
     curve_secret_key_file: str = setting(
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
+    curve_allow: str = setting(
+        "", "folder of the CurveZMQ public keys (*.key) admitted to push results: ingest's, and "
+            "the workers' while they push directly; empty: any client that knows the server key")
 
 
 @dataclass(frozen=True)
@@ -120,9 +143,10 @@ class UpConfig(CommonConfig):
                       short="-i")
     port: int = setting(8765, "camera WebSocket port", short="-p")
     http_port: int = setting(8080, "viewer page and /ws port")
-    workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from")
-    results_port: int = setting(5556, "ZeroMQ port landmarkers send results to")
-    zmq_host: str = setting("127.0.0.1", "address the ZeroMQ ports bind to (0.0.0.0: remote workers)")
+    workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from (with --zmq-host)")
+    results_port: int = setting(5556, "ZeroMQ port landmarkers send results to (with --zmq-host)")
+    zmq_host: str = setting("", "address the ZeroMQ links bind to over TCP (0.0.0.0: remote workers); "
+                                "empty: ipc sockets in a folder only this user can open")
     model: str = setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
     frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
     max_faces: int = setting(1, "faces tracked per frame")

@@ -5,6 +5,16 @@ before they reach a worker, but must not decode on its event loop. A JPEG,
 PNG or WebP header says the image's size in its first bytes, so these checks
 cost microseconds. The worker still decodes defensively: this is a filter,
 not a proof that the image is valid.
+
+Decode cost is bounded too, not only size. A progressive JPEG decodes in one
+pass over the image per scan, and a ~46 KB file can declare 3840x2160 and hold
+1500 scans (live2d_pose/testing/poison.py builds one): seconds of decoding.
+So a JPEG's scans are counted (its SOS markers: inside entropy-coded data a
+0xFF byte is always followed by 0x00 or an RSTn marker, so ``bytes.count``
+finds exactly the scan headers, at C speed) and ``scans x width x height``
+must stay within a budget. AC scans, the cheap-to-write kind, cover one
+component each, so this bounds them per component; the frame header's
+component count is held to the 1-4 a decoder handles.
 """
 
 from __future__ import annotations
@@ -26,10 +36,26 @@ class ImageInfo:
     format: str  # "jpeg", "png" or "webp"
     width: int
     height: int
+    scans: int = 1  # decoding passes over the image: a progressive JPEG's scans
+    components: int = 3  # colour channels coded (a JPEG's frame header says; others: at most 4)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def scan_pixels(self) -> int:
+        """The decode-cost measure: pixels visited over all passes (see the module doc)."""
+        return self.scans * self.pixels
 
 
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"
+JPEG_SOS = b"\xff\xda"
+MAX_JPEG_COMPONENTS = 4  # grey, YCbCr, CMYK/YCCK: what libjpeg (and OpenCV) decode
+# Default decode budget (scans x pixels): a 3840x2160 JPEG with 16 scans. Camera JPEGs are
+# baseline (1 scan); libjpeg's progressive mode writes 10 scans (6 for grey).
+DEFAULT_MAX_SCAN_PIXELS = 16 * 3840 * 2160
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # SOF markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -67,10 +93,14 @@ def _inspect_jpeg(data: bytes | memoryview) -> ImageInfo:
         if length < 2:
             raise ImageError("corrupt_image", "JPEG segment with an impossible length")
         if marker in _JPEG_SOF:
-            if pos + 9 > end:
+            if pos + 10 > end:
                 break
-            height, width = struct.unpack(">HH", bytes(data[pos + 5:pos + 9]))
-            return _checked(ImageInfo("jpeg", width, height))
+            height, width, components = struct.unpack(">HHB", bytes(data[pos + 5:pos + 10]))
+            if not 1 <= components <= MAX_JPEG_COMPONENTS:
+                raise ImageError("corrupt_image", f"JPEG frame header declares {components} colour "
+                                 f"components (1 to {MAX_JPEG_COMPONENTS} are decodable)")
+            scans = _count(data, JPEG_SOS, pos)  # after the frame header: not an EXIF thumbnail's
+            return _checked(ImageInfo("jpeg", width, height, scans, components))
         if marker == 0xDA:  # start of scan before any frame header
             break
         pos += 2 + length
@@ -104,17 +134,30 @@ def _inspect_webp(data: bytes | memoryview) -> ImageInfo:
     raise ImageError("corrupt_image", "WebP frame has no image header")
 
 
+def _count(data: bytes | memoryview, pattern: bytes, start: int) -> int:
+    if isinstance(data, memoryview):  # only bytes has a C-speed count
+        data = data.tobytes()
+    return data.count(pattern, start)
+
+
 def _checked(info: ImageInfo) -> ImageInfo:
     if info.width <= 0 or info.height <= 0:
         raise ImageError("corrupt_image", f"{info.format} header declares an empty image")
     return info
 
 
-def check_limits(info: ImageInfo, max_pixels: int) -> None:
-    """Reject decompression bombs: a small file that declares a huge image."""
-    if info.width * info.height > max_pixels:
+def check_limits(info: ImageInfo, max_pixels: int,
+                 max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> None:
+    """Reject decompression bombs: a small file that declares a huge image
+    (``image_too_large``) or one that takes many passes to decode (``image_too_complex``)."""
+    if info.pixels > max_pixels:
         raise ImageError(
             "image_too_large",
-            f"image is {info.width}x{info.height} = {info.width * info.height} pixels; "
-            f"the limit is {max_pixels}",
+            f"image is {info.width}x{info.height} = {info.pixels} pixels; the limit is {max_pixels}",
+        )
+    if info.scan_pixels > max_scan_pixels:
+        raise ImageError(
+            "image_too_complex",
+            f"{info.format} image has {info.scans} scans of {info.width}x{info.height} pixels "
+            f"= {info.scan_pixels} to decode; the limit is {max_scan_pixels} (scans x pixels)",
         )

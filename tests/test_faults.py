@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -141,14 +143,20 @@ def test_up_restarts_killed_worker(tmp_path, figures):
     def landmarkers() -> list[psutil.Process]:
         return [p for p in psutil.Process(up.pid).children() if is_live_landmarker(p)]
 
+    private = None
     try:
         _wait(lambda: workers_joined() == 2, 2 * TIMEOUT, "two workers joined")
         # localhost unless told otherwise, and it says so
-        listening = {c.laddr.ip for p in psutil.Process(up.pid).children()
+        listening = {c.laddr for p in psutil.Process(up.pid).children()
                      for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
-        figures["listen_addresses"] = sorted(listening)
-        assert listening == {"127.0.0.1"}, listening
+        figures["listen_addresses"] = sorted(f"{ip}:{port}" for ip, port in listening)
+        # TCP for cameras and viewers only, on localhost; ZeroMQ on ipc in a private folder
+        assert listening == {("127.0.0.1", ports["port"]), ("127.0.0.1", ports["http-port"])}, listening
         assert "listening on this machine only" in log_path.read_text()
+        private = re.search(r"ipc sockets in (\S+)", log_path.read_text()).group(1)
+        assert stat.S_IMODE(os.stat(private).st_mode) == 0o700
+        unix = {c.laddr for p in psutil.Process(up.pid).children() for c in p.net_connections("unix")}
+        assert {f"{private}/workers", f"{private}/results"} <= unix, unix
         victim = landmarkers()[0]
         old = {p.pid for p in landmarkers()}
         started = time.monotonic()
@@ -168,6 +176,23 @@ def test_up_restarts_killed_worker(tmp_path, figures):
         gone, alive = psutil.wait_procs(children, timeout=STOP_WITHIN)
         assert not alive, alive
     assert "stopped; restarts:" in log_path.read_text()
+    assert private and not os.path.exists(private)  # removed at exit
+
+
+def test_up_stops_on_a_configuration_error(tmp_path):
+    """A child exiting with code 2 (a bad setting) would fail the same way at every restart:
+    `up` stops everything, says why and exits 2, instead of restarting it for ever."""
+    argv = [sys.executable, "-m", "live2d_pose", "up", "--workers", "1",
+            "--port", str(free_port()), "--http-port", str(free_port())]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "LIVE2D_POSE_CURVE_SECRET_KEY_FILE": str(tmp_path / "missing.key_secret")}
+    started = time.monotonic()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-3000:]
+    assert "exited with a configuration error" in output and "missing.key_secret" in output
+    assert "restarting in" not in output  # never restarted
+    assert time.monotonic() - started < TIMEOUT
 
 
 # ---------------------------------------------------------------- restarts of gateway and ingest

@@ -1,7 +1,7 @@
 """Hostile input: property-based fuzzing of every parser, then a live fuzz.
 
 Each parser must end any input in its own exception type with a message
-(CameraError, ImageError, WireError, ViewerError) and never another one. The
+(ClientError, ImageError, WireError) and never another one. The
 pure targets run with hypothesis; the counts below add up to more than 10,000
 cases in the default run (profile "ci"). The soak run (``-m soak``, or
 ``LIVE2D_POSE_FUZZ=soak``) multiplies every count by SOAK_FACTOR.
@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import struct
 import time
 import zlib
@@ -37,10 +38,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from live2d_pose import wire
 from live2d_pose.config import GatewayConfig, IngestConfig
-from live2d_pose.gateway.server import GatewayServer, ViewerError, parse_viewer_query
-from live2d_pose.imageinfo import ImageError, ImageInfo, check_limits, inspect
+from live2d_pose.gateway.server import GatewayServer, parse_viewer_query
+from live2d_pose.imageinfo import ImageError, check_limits, inspect
 from live2d_pose.ingest import protocol
-from live2d_pose.ingest.protocol import CameraError
+from live2d_pose.service import ClientError
 from live2d_pose.ingest.server import IngestServer
 from live2d_pose.testing import frames as face_frames
 from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer
@@ -209,7 +210,7 @@ def _all_decoders_fail_cleanly(data: bytes) -> None:
 def test_fuzz_image_size_text(text):
     try:
         width, height = protocol.parse_image_size(text, MAX_TEXT, MAX_PIXELS)
-    except CameraError as exc:
+    except ClientError as exc:
         assert exc.code and exc.message
         if len(text) > MAX_TEXT:
             assert exc.code == "text_too_large" and exc.close_code == protocol.CLOSE_TOO_BIG
@@ -226,7 +227,7 @@ def test_fuzz_image_size_json(message):
         return
     try:
         width, height = protocol.parse_image_size(text, 1 << 20, MAX_PIXELS)
-    except CameraError as exc:
+    except ClientError as exc:
         assert exc.code in ("bad_json", "bad_message", "image_too_large"), exc.code
         return
     assert message["imageSize"] == {"width": width, "height": height}
@@ -245,7 +246,7 @@ def test_fuzz_request_path(route, params, encode):
     query = urlencode(params) if encode else "&".join(f"{k}={v}" for k, v in params)
     try:
         request = protocol.parse_request_path(f"{route}?{query}")
-    except CameraError as exc:
+    except ClientError as exc:
         assert exc.code in ("unknown_path", "bad_stream_id", "bad_query"), exc.code
         return
     assert route in protocol.CAMERA_PATHS
@@ -258,7 +259,7 @@ def test_fuzz_request_path(route, params, encode):
 def test_fuzz_viewer_query(path):
     try:
         token, stream = parse_viewer_query(path)
-    except ViewerError as exc:
+    except ClientError as exc:
         assert exc.code == "bad_query" and str(exc)
         return
     assert isinstance(token, str)
@@ -271,7 +272,7 @@ def test_fuzz_viewer_query(path):
 def _check_frame_or_error(data: bytes) -> None:
     try:
         info = protocol.check_frame(data, MAX_FRAME, MAX_PIXELS)
-    except CameraError as exc:
+    except ClientError as exc:
         assert exc.code in ("frame_too_large", "not_an_image", "truncated_image", "corrupt_image",
                             "image_too_large"), exc.code
         assert exc.close_code in (None, protocol.CLOSE_TOO_BIG)
@@ -307,7 +308,8 @@ def test_fuzz_decompression_bombs(kind, width, height):
     limit = {"jpeg": 65535, "png": 2**31 - 1, "webp": 2**24}[kind]
     width, height = min(width, limit), min(height, limit)
     data = {"jpeg": _jpeg_header, "png": _png, "webp": _webp_vp8x}[kind](width, height)
-    assert inspect(data) == ImageInfo(kind, width, height)
+    info = inspect(data)
+    assert (info.format, info.width, info.height) == (kind, width, height)
     try:
         check_limits(inspect(data), MAX_PIXELS)
     except ImageError as exc:
@@ -316,7 +318,7 @@ def test_fuzz_decompression_bombs(kind, width, height):
         assert width * height <= MAX_PIXELS
     try:
         protocol.check_frame(data, MAX_FRAME, MAX_PIXELS)
-    except CameraError as exc:
+    except ClientError as exc:
         assert exc.code == "image_too_large" and exc.close_code == protocol.CLOSE_TOO_BIG
 
 
@@ -367,17 +369,14 @@ def test_fuzz_wire_mutated_messages(obj):
 def ingest_server():
     server = IngestServer(IngestConfig(workers_bind="tcp://127.0.0.1:0", gateway="tcp://127.0.0.1:9"))
     yield server
-    server.router.close(linger=0)
-    server.events.close(linger=0)
-    server.context.term()
+    server.zmq.close(linger_ms=0)
 
 
 @pytest.fixture(scope="module")
 def gateway_server():
     server = GatewayServer(GatewayConfig())
     yield server
-    server.pull.close(linger=0)
-    server.context.term()
+    server.zmq.close(linger_ms=0)
 
 
 commands = st.sampled_from([wire.READY, wire.DONE, wire.HEARTBEAT, wire.BYE, wire.FRAME, wire.RESULT,
@@ -548,7 +547,8 @@ def test_live_fuzz_keeps_healthy_stream_flowing(live_pipeline, figures):
     figures["ingest_frames_rejected"] = stats["totals"]["rejected"]
     assert during > 0, "the healthy stream stopped while the fuzz ran"
     assert stats["totals"]["rogue_messages"] > 0
-    assert "live2d_pose_gateway_rogue_messages_total 0\n" not in metrics
+    rogue = re.search(r"^live2d_pose_gateway_rogue_messages_total (\S+)$", metrics, re.M)
+    assert rogue and float(rogue.group(1)) > 0, metrics
 
 
 def _get_text(url: str) -> str:

@@ -6,7 +6,9 @@ enforced end to end. See docs/security.md for what is and is not protected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -23,6 +25,7 @@ from live2d_pose import config as cfg
 from live2d_pose import curve, supervisor, wire
 from live2d_pose.testing import frames as face_frames
 from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
+from live2d_pose.testing.inprocess import InProcess
 from live2d_pose.testing.pipeline import Pipeline
 
 CAMERA_TOKEN = "cam-s3cret-7f1c2d"
@@ -53,56 +56,72 @@ def guarded(tmp_path_factory):
     pipe.stop()
 
 
-def test_camera_token(guarded):
+def guarded_in_process(workers: int = 0) -> InProcess:
+    """The same tokens and origins on in-process servers (fake workers)."""
+    return InProcess(workers=workers, ingest={"camera_token": CAMERA_TOKEN},
+                     gateway={"viewer_token": VIEWER_TOKEN,
+                              "allowed_origins": f"{ORIGIN}, http://localhost:5173"})
+
+
+def test_camera_token():
     async def body():
-        for query in ("", "?token=wrong", f"?token={CAMERA_TOKEN[:-1]}", f"?token={CAMERA_TOKEN}x"):
-            message, code = await _refused(guarded.camera_url + query)
-            assert (message["code"], code) == ("unauthorized", 1008)
-            assert CAMERA_TOKEN not in json.dumps(message)
-        async with Viewer(guarded.viewer_url(f"stream=tok&token={VIEWER_TOKEN}")) as viewer, \
-                Camera(guarded.camera_url + f"?stream=tok&token={CAMERA_TOKEN}") as camera:
-            await camera.stream_frames(face_frames.astronaut_frames(4), fps=20, count=20)
-            results = await viewer.wait_for_results(3, stream="tok")
-            assert results[0].faces
+        async with guarded_in_process(workers=1) as guarded:
+            for query in ("", "?token=wrong", f"?token={CAMERA_TOKEN[:-1]}", f"?token={CAMERA_TOKEN}x"):
+                message, code = await _refused(guarded.camera_url + query)
+                assert (message["code"], code) == ("unauthorized", 1008)
+                assert CAMERA_TOKEN not in json.dumps(message)
+            async with Viewer(guarded.viewer_url(f"stream=tok&token={VIEWER_TOKEN}")) as viewer, \
+                    Camera(guarded.camera_url + f"?stream=tok&token={CAMERA_TOKEN}") as camera:
+                await camera.stream_frames(face_frames.astronaut_frames(4), fps=20, count=20)
+                results = await viewer.wait_for_results(3, stream="tok")
+                assert results[0].faces
     asyncio.run(body())
 
 
-def test_viewer_token(guarded):
+def test_viewer_token():
     async def body():
-        for query in ("", "token=", "token=wrong", f"token={VIEWER_TOKEN.upper()}", f"token={CAMERA_TOKEN}"):
-            message, code = await _refused(guarded.viewer_url(query))
-            assert (message["code"], code) == ("unauthorized", 1008)
-        async with connect(guarded.viewer_url(f"token={VIEWER_TOKEN}"), open_timeout=TIMEOUT) as ws:
-            assert (await recv_json(ws))["type"] == "hello"
-    asyncio.run(body())
-
-
-def test_origin_allow_list(guarded):
-    url = guarded.viewer_url(f"token={VIEWER_TOKEN}")
-
-    async def body():
-        for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174"):
-            with pytest.raises(InvalidStatus) as refused:
-                async with connect(url, origin=origin, open_timeout=TIMEOUT):
-                    pass
-            assert refused.value.response.status_code == 403
-        for origin in (ORIGIN, "http://localhost:5173", None):  # None: no header, not a browser (OBS, scripts)
-            async with connect(url, origin=origin, open_timeout=TIMEOUT) as ws:
+        async with guarded_in_process() as guarded:
+            for query in ("", "token=", "token=wrong", f"token={VIEWER_TOKEN.upper()}", f"token={CAMERA_TOKEN}"):
+                message, code = await _refused(guarded.viewer_url(query))
+                assert (message["code"], code) == ("unauthorized", 1008)
+            async with connect(guarded.viewer_url(f"token={VIEWER_TOKEN}"), open_timeout=TIMEOUT) as ws:
                 assert (await recv_json(ws))["type"] == "hello"
     asyncio.run(body())
 
 
+def test_origin_allow_list():
+    async def body():
+        async with guarded_in_process() as guarded:
+            url = guarded.viewer_url(f"token={VIEWER_TOKEN}")
+            for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174"):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(url, origin=origin, open_timeout=TIMEOUT):
+                        pass
+                assert refused.value.response.status_code == 403
+            for origin in (ORIGIN, "http://localhost:5173", None):  # None: no header (OBS, scripts)
+                async with connect(url, origin=origin, open_timeout=TIMEOUT) as ws:
+                    assert (await recv_json(ws))["type"] == "hello"
+    asyncio.run(body())
+
+
 def test_no_secret_in_help_stats_or_logs(guarded):
-    """The tokens never appear in --help, /stats, /metrics, /streams or any service log (DEBUG level)."""
+    """The tokens never appear in --help, /stats, /metrics, /streams or any service log (DEBUG level):
+    real processes, a real worker, and refusals to log."""
     env = {**os.environ, "LIVE2D_POSE_CAMERA_TOKEN": CAMERA_TOKEN, "LIVE2D_POSE_VIEWER_TOKEN": VIEWER_TOKEN}
     for role in ("ingest", "gateway"):
         help_text = subprocess.run([sys.executable, "-m", "live2d_pose", role, "--help"], env=env,
                                    capture_output=True, text=True, timeout=TIMEOUT).stdout
         assert "token" in help_text and CAMERA_TOKEN not in help_text and VIEWER_TOKEN not in help_text
     assert cfg.redacted(cfg.IngestConfig(camera_token=CAMERA_TOKEN))["camera_token"] == "***"
+    async def refusals():  # with the right token and a wrong one, so there is something to log
+        await _refused(guarded.camera_url + f"?token={CAMERA_TOKEN}x")
+        await _refused(guarded.viewer_url(f"token={VIEWER_TOKEN}x"))
+        async with Camera(guarded.camera_url + f"?stream=s&token={CAMERA_TOKEN}") as camera:
+            await camera.stream_frames(face_frames.astronaut_frames(2), fps=20, count=4)
+    asyncio.run(refusals())
     import urllib.request
-    for url in (f"http://127.0.0.1:{guarded.camera_port}/stats", f"{guarded.http_url}/metrics",
-                f"{guarded.http_url}/streams", f"{guarded.http_url}/config.json"):
+    for url in (f"http://127.0.0.1:{guarded.camera_port}/stats", f"http://127.0.0.1:{guarded.camera_port}/metrics",
+                f"{guarded.http_url}/metrics", f"{guarded.http_url}/streams", f"{guarded.http_url}/config.json"):
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             body = response.read().decode()
         assert CAMERA_TOKEN not in body and VIEWER_TOKEN not in body, url
@@ -119,17 +138,26 @@ def test_no_secret_in_help_stats_or_logs(guarded):
 # ---------------------------------------------------------------- `up` binds to localhost
 
 
-def test_up_binds_localhost_by_default():
+def test_up_binds_localhost_and_keeps_zeromq_on_private_ipc_by_default():
     up = cfg.from_sources(cfg.UpConfig, environ={})
-    children = {c.name: c.argv for c in supervisor.service_commands(up)}
+    private = supervisor.private_zmq_dir()
+    try:
+        assert stat.S_IMODE(os.stat(private).st_mode) == 0o700  # only this user can open the sockets
+        children = {c.name: c.argv for c in supervisor.service_commands(up, private)}
+    finally:
+        os.rmdir(private)
     assert children["ingest"][children["ingest"].index("--host") + 1] == "127.0.0.1"
     assert children["gateway"][children["gateway"].index("--host") + 1] == "127.0.0.1"
-    assert "tcp://127.0.0.1:5555" in children["ingest"] and "tcp://127.0.0.1:5556" in children["gateway"]
+    zmq_args = [arg for argv in children.values() for arg in argv if "://" in arg and "http" not in arg]
+    assert zmq_args and all(arg.startswith(f"ipc://{private}/") for arg in zmq_args), zmq_args
     opened = cfg.from_sources(cfg.UpConfig, environ={"LIVE2D_POSE_IP": "0.0.0.0"})
-    assert "0.0.0.0" in supervisor.service_commands(opened)[0].argv
-    # the ZeroMQ ports stay local even then, unless --zmq-host says otherwise
-    assert "tcp://127.0.0.1:5555" in supervisor.service_commands(opened)[0].argv
-    # the live check (listening sockets of a running `up`) is in test_faults.test_up_restarts_killed_worker
+    assert "0.0.0.0" in supervisor.service_commands(opened, private)[0].argv
+    assert f"ipc://{private}/workers" in supervisor.service_commands(opened, private)[0].argv
+    # TCP only when asked
+    tcp = cfg.from_sources(cfg.UpConfig, environ={"LIVE2D_POSE_ZMQ_HOST": "0.0.0.0"})
+    assert "tcp://*:5555" in supervisor.service_commands(tcp)[0].argv
+    assert "tcp://127.0.0.1:5555" in supervisor.service_commands(tcp)[2].argv
+    # the live check (sockets of a running `up`) is in test_faults.test_up_restarts_killed_worker
 
 
 # ---------------------------------------------------------------- CurveZMQ
@@ -174,6 +202,9 @@ def test_curve_encrypted_worker_gets_frames_others_do_not(tmp_path, keys, figure
             service.start()
             rogues.append(service)
         _plaintext_intruders(pipe)
+        deadline = time.monotonic() + TIMEOUT  # a loaded machine imports MediaPipe slowly: wait until
+        while not all(f"landmarker {r.name}" in r.log() for r in rogues) and time.monotonic() < deadline:
+            time.sleep(0.1)  # each rogue is up and trying, so SIGTERM later finds its handler
 
         async def body():
             async with Viewer(pipe.viewer_url("stream=enc")) as viewer, \
@@ -190,7 +221,8 @@ def test_curve_encrypted_worker_gets_frames_others_do_not(tmp_path, keys, figure
         workers = [w["name"] for w in stats["workers"]]
         figures["curve_results"] = len(results)
         figures["curve_workers_joined"] = workers
-        assert workers == ["w1"], workers
+        # one worker, ours (a worker declared dead under load rejoins via DONE under its hex id: issue 9)
+        assert len(workers) == 1 and not any("rogue" in name or "intruder" in name for name in workers), workers
         assert {r.stream for r in results} == {"enc"}
         assert all(s.alive() for s in rogues)
         streams = _get(f"{pipe.http_url}/streams")
@@ -203,6 +235,94 @@ def test_curve_encrypted_worker_gets_frames_others_do_not(tmp_path, keys, figure
         pipe.stop()
     for rogue in rogues:  # they never processed a frame
         assert "frames=0 " in rogue.log(), rogue.log()[-1500:]
+
+
+@pytest.fixture(scope="module")
+def allow_list(tmp_path_factory, keys):
+    """Ironhouse: worker-1 and ingest (the server pair) listed; rogue-1 has a pair but is not."""
+    folder = tmp_path_factory.mktemp("allowed")
+    worker_public, worker_secret = curve.generate(str(folder.parent / "worker-keys"), "worker-1")
+    _, rogue_secret = curve.generate(str(folder.parent / "worker-keys"), "rogue-1")
+    for public in (worker_public, keys["public"]):
+        (folder / os.path.basename(public)).write_bytes(open(public, "rb").read())
+    return {"folder": str(folder), "worker_secret": str(worker_secret), "rogue_secret": str(rogue_secret)}
+
+
+def test_curve_allow_list_admits_only_listed_workers(keys, allow_list, figures, caplog):
+    """In-process servers with CURVE and allow-lists; fake workers with real key pairs."""
+    caplog.set_level(logging.INFO)
+    servers = {"curve_secret_key_file": keys["secret"], "curve_allow": allow_list["folder"]}
+    listed = {"curve_server_key": keys["public"], "curve_client_key_file": allow_list["worker_secret"]}
+
+    async def body():
+        async with InProcess(workers=1, ingest={**servers, "curve_server_key": keys["public"]},
+                             gateway=servers, worker_curve=listed) as pipe:
+            # both know the server key: one with a fresh pair, one with a pair of its own; neither listed
+            rogues = [pipe.fake_worker("rogue-fresh", curve_server_key=keys["public"]),
+                      pipe.fake_worker("rogue-unlisted", curve_server_key=keys["public"],
+                                       curve_client_key_file=allow_list["rogue_secret"])]
+            for rogue in rogues:
+                await rogue.start()
+            async with Viewer(pipe.viewer_url("stream=ironhouse")) as viewer, \
+                    Camera(pipe.camera_url + "?stream=ironhouse") as camera:
+                streaming = asyncio.create_task(
+                    camera.stream_frames(face_frames.astronaut_frames(8), fps=15, duration=TIMEOUT))
+                await viewer.wait_for_results(15, stream="ironhouse")
+                injected = await asyncio.get_running_loop().run_in_executor(
+                    None, _curve_injection, pipe.ingest_server.workers_endpoint,
+                    pipe.gateway_server.results_endpoint, keys["public"], allow_list["rogue_secret"])
+                streaming.cancel()
+            workers = [w["name"] for w in pipe.ingest_stats()["workers"]]
+            streams = list(pipe.gateway_server.fanout.streams)
+            rogue_frames = [(r.joined.is_set(), r.frames) for r in rogues]
+            for rogue in rogues:
+                await rogue.stop()
+            return viewer.results, workers, streams, injected, rogue_frames
+
+    results, workers, streams, injected, rogue_frames = asyncio.run(body())
+    figures["allow_list_results"] = len(results)
+    figures["allow_list_workers_joined"] = workers
+    assert workers == ["fake1"], workers
+    assert {r.stream for r in results} == {"ironhouse"}
+    assert rogue_frames == [(False, 0), (False, 0)]  # never heard from ingest, never got a frame
+    assert injected == "no answer"
+    assert streams in ([], ["ironhouse"]), streams  # nothing injected
+    assert "ingest admits 2 CURVE client key(s)" in caplog.text
+    assert "ingest: refused a CURVE client" in caplog.text and "gateway: refused a CURVE client" in caplog.text
+
+
+def _curve_injection(workers: str, results: str, server_key: str, key_file: str) -> str:
+    """A CURVE client with the right server key but an unlisted pair: READY to ingest, a result
+    to the gateway. Blocking (a 1 s poll): run it off the servers' event loop."""
+    context = zmq.Context()
+    dealer, push = context.socket(zmq.DEALER), context.socket(zmq.PUSH)
+    try:
+        for sock, endpoint in ((dealer, workers), (push, results)):
+            curve.make_client(sock, server_key, key_file)
+            sock.connect(endpoint)
+        with contextlib.suppress(zmq.Again):  # the handshake never completes: nothing to queue to
+            dealer.send_multipart([wire.READY, wire.encode_map({"name": "intruder"})], flags=zmq.NOBLOCK)
+            result = wire.Result("injected", 1, 4, 4, {"ingest": wire.now_ms()})
+            push.send_multipart([wire.RESULT, result.encode()], flags=zmq.NOBLOCK)
+        return "answered" if dealer.poll(1000) else "no answer"
+    finally:
+        dealer.close(linger=0)
+        push.close(linger=0)
+        context.term()
+
+
+def test_allow_list_without_keys_stops_the_service(tmp_path, keys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for role in ("ingest", "gateway"):
+        proc = subprocess.run([sys.executable, "-m", "live2d_pose", role], capture_output=True, text=True,
+                              timeout=TIMEOUT, env={**os.environ, "LIVE2D_POSE_CURVE_ALLOW": str(empty),
+                                                    "LIVE2D_POSE_CURVE_SECRET_KEY_FILE": keys["secret"],
+                                                    "LIVE2D_POSE_PORT": "0", "LIVE2D_POSE_HTTP_PORT": "0",
+                                                    "LIVE2D_POSE_WORKERS_BIND": "tcp://127.0.0.1:0",
+                                                    "LIVE2D_POSE_RESULTS_BIND": "tcp://127.0.0.1:0"})
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "holds no public keys" in proc.stderr
 
 
 def _plaintext_intruders(pipe: Pipeline) -> None:
@@ -235,19 +355,14 @@ def _get(url: str):
 
 # ---------------------------------------------------------------- limits, end to end
 
-LIMITS = {"LIVE2D_POSE_MAX_FRAME_BYTES": "40000", "LIVE2D_POSE_MAX_PIXELS": str(640 * 480),
-          "LIVE2D_POSE_MAX_STREAMS": "2", "LIVE2D_POSE_MAX_VIEWERS": "2", "LIVE2D_POSE_MAX_FPS": "10",
-          "LIVE2D_POSE_MAX_TEXT_BYTES": "256"}
+# In-process servers (real ingest and gateway, fake workers): limits are ingest's and the
+# gateway's answers, not MediaPipe's.
+INGEST_LIMITS = {"max_frame_bytes": 40000, "max_pixels": 640 * 480, "max_streams": 2, "max_fps": 10.0,
+                 "max_text_bytes": 256}
 
 
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("limited"), workers=0, env=LIMITS).start()
-    deadline = time.monotonic() + TIMEOUT  # with no worker to wait for, start() checks only the gateway
-    while not pipe.ingest_stats() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield pipe
-    pipe.stop()
+def limited() -> InProcess:
+    return InProcess(workers=0, ingest=INGEST_LIMITS, gateway={"max_viewers": 2})
 
 
 async def _camera_refused(url: str, size: dict, payload: bytes | str | None) -> tuple[str, int]:
@@ -267,7 +382,7 @@ async def _camera_refused(url: str, size: dict, payload: bytes | str | None) -> 
         return message["code"], ws.close_code
 
 
-def test_limits_frame_bytes_pixels_text(limited):
+def test_limits_frame_bytes_pixels_text():
     import cv2
     rng = np.random.default_rng(0)
     def noise(height: int, width: int) -> bytes:
@@ -280,48 +395,49 @@ def test_limits_frame_bytes_pixels_text(limited):
     size = {"width": 640, "height": 480}
 
     async def body():
-        url = limited.camera_url
-        assert await _camera_refused(url, size, noisy) == ("frame_too_large", 1009)
-        with pytest.raises(ConnectionClosed) as closed:  # over twice the limit: websockets cuts it off
-            await _camera_refused(url, size, huge)
-        assert closed.value.rcvd.code == 1009
-        assert await _camera_refused(url, size, big) == ("image_too_large", 1009)
-        assert await _camera_refused(url, {"width": 800, "height": 600}, None) == ("image_too_large", 1009)
-        assert await _camera_refused(url, size, json.dumps({"imageSize": size, "pad": "x" * 300})) \
-            == ("text_too_large", 1009)
-        # just under every limit is fine
-        async with Camera(url, 640, 480) as camera:
-            await camera.send(face_frames.astronaut_frame(quality=60))
-            await camera.send(json.dumps({"imageSize": size}))
-            await asyncio.sleep(0.3)
-            assert not [m for m in camera.messages if m.get("type") == "error"], camera.messages
+        async with limited() as pipe:
+            url = pipe.camera_url
+            assert await _camera_refused(url, size, noisy) == ("frame_too_large", 1009)
+            with pytest.raises(ConnectionClosed) as closed:  # over twice the limit: websockets cuts it off
+                await _camera_refused(url, size, huge)
+            assert closed.value.rcvd.code == 1009
+            assert await _camera_refused(url, size, big) == ("image_too_large", 1009)
+            assert await _camera_refused(url, {"width": 800, "height": 600}, None) == ("image_too_large", 1009)
+            assert await _camera_refused(url, size, json.dumps({"imageSize": size, "pad": "x" * 300})) \
+                == ("text_too_large", 1009)
+            # just under every limit is fine
+            async with Camera(url, 640, 480) as camera:
+                await camera.send(face_frames.astronaut_frame(quality=60))
+                await camera.send(json.dumps({"imageSize": size}))
+                await asyncio.sleep(0.3)
+                assert not [m for m in camera.messages if m.get("type") == "error"], camera.messages
     asyncio.run(body())
 
 
-def test_limit_streams_and_viewers(limited):
+def test_limit_streams_and_viewers():
     async def body():
-        async with Camera(limited.camera_url), Camera(limited.camera_url):
-            message, code = await _refused(limited.camera_url)
-            assert (message["code"], code) == ("too_many_streams", 1013)
-        async with Camera(limited.camera_url):  # a slot is free again once one leaves
-            pass
-        async with Viewer(limited.viewer_url()), Viewer(limited.viewer_url()):
-            message, code = await _refused(limited.viewer_url())
-            assert (message["code"], code) == ("too_many_viewers", 1013)
-        async with Viewer(limited.viewer_url()) as viewer:
-            await asyncio.sleep(0.1)
-            assert viewer.controls and viewer.controls[0]["type"] == "hello"
+        async with limited() as pipe:
+            async with Camera(pipe.camera_url), Camera(pipe.camera_url):
+                message, code = await _refused(pipe.camera_url)
+                assert (message["code"], code) == ("too_many_streams", 1013)
+            async with Camera(pipe.camera_url):  # a slot is free again once one leaves
+                pass
+            async with Viewer(pipe.viewer_url()), Viewer(pipe.viewer_url()):
+                message, code = await _refused(pipe.viewer_url())
+                assert (message["code"], code) == ("too_many_viewers", 1013)
+            async with Viewer(pipe.viewer_url()) as viewer:
+                await asyncio.sleep(0.1)
+                assert viewer.controls and viewer.controls[0]["type"] == "hello"
     asyncio.run(body())
 
 
-def test_limit_fps(limited, figures):
+def test_limit_fps(figures):
     async def body():
-        async with Camera(limited.camera_url + "?stream=fast") as camera:
+        async with limited() as pipe, Camera(pipe.camera_url + "?stream=fast") as camera:
             started = time.monotonic()
             sent = await camera.stream_frames([face_frames.astronaut_frame(quality=40)], fps=50, duration=2.0)
             await asyncio.sleep(0.2)
-            stats = _get(f"http://127.0.0.1:{limited.camera_port}/stats")["streams"]["fast"]
-            return sent, stats, time.monotonic() - started
+            return sent, pipe.ingest_stats()["streams"]["fast"], time.monotonic() - started
 
     sent, stats, duration = asyncio.run(body())
     figures["sent_fps"] = sent / duration

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from live2d_pose import config as cfg
-from live2d_pose import wire
+from live2d_pose import service, wire
 from live2d_pose.gateway.fanout import Fanout, Mailbox
 from live2d_pose.imageinfo import ImageError, check_limits, inspect
 from live2d_pose.ingest import protocol
-from live2d_pose.ingest.protocol import CameraError
+from live2d_pose.service import ClientError
 from live2d_pose.config import UpConfig
 from live2d_pose.supervisor import service_commands
 
@@ -102,9 +102,9 @@ def test_decompression_bomb_header_is_refused():
 def test_request_path_and_stream_ids():
     assert protocol.parse_request_path("/image?stream=jetbot-1&token=s").stream == "jetbot-1"
     assert protocol.parse_request_path("/").stream is None
-    with pytest.raises(CameraError):
+    with pytest.raises(ClientError):
         protocol.parse_request_path("/nope")
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.parse_request_path("/image?stream=../../etc")
     assert err.value.close_code == protocol.CLOSE_POLICY
 
@@ -116,9 +116,13 @@ def test_request_path_and_stream_ids():
     ('{"imageSize": {"width": true, "height": 480}}', "bad_message", False),
     ('{"imageSize": {"width": 100000, "height": 100000}}', "image_too_large", True),
     ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "x" * 5000 + '"}', "text_too_large", True),
+    ("[" * 1000, "bad_json", False),  # deeper than the JSON parser's recursion: was RecursionError, 1011
+    ('{"imageSize": {"width": 1, "height": 1}, "a": [' + "[" * 2000 + "]}", "bad_json", False),
+    # 1,500 characters, 4,500 bytes: the limit is in bytes, as the flag says
+    ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "€" * 1450 + '"}', "text_too_large", True),
 ])
 def test_image_size_errors(text, code, closes):
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.parse_image_size(text, max_text_bytes=4096, max_pixels=3840 * 2160)
     assert err.value.code == code
     assert (err.value.close_code is not None) == closes
@@ -130,19 +134,19 @@ def test_image_size_ok():
 
 
 def test_token_check_is_exact():
-    protocol.check_token("secret", "secret")
-    protocol.check_token("anything", "")  # no token configured
-    with pytest.raises(CameraError):
-        protocol.check_token("secreT", "secret")
+    service.check_token("secret", "secret", "camera")
+    service.check_token("anything", "", "camera")  # no token configured
+    with pytest.raises(ClientError):
+        service.check_token("secreT", "secret", "camera")
 
 
 def test_frame_limits():
     jpeg = encoded(".jpg", 64, 48)
     assert protocol.check_frame(jpeg, 10_000, 10_000).width == 64
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.check_frame(jpeg, max_frame_bytes=100, max_pixels=10_000)
     assert (err.value.code, err.value.close_code) == ("frame_too_large", protocol.CLOSE_TOO_BIG)
-    with pytest.raises(CameraError) as err:
+    with pytest.raises(ClientError) as err:
         protocol.check_frame(jpeg, max_frame_bytes=10_000, max_pixels=100)
     assert err.value.code == "image_too_large"
 
@@ -154,7 +158,7 @@ def test_bad_frame_counter_forgives_then_closes():
     counter.good()
     counter.bad()
     counter.bad()
-    with pytest.raises(CameraError):
+    with pytest.raises(ClientError):
         counter.bad()
 
 
@@ -235,7 +239,7 @@ def test_environment_round_trip_and_secrets_hidden():
 
 
 def test_up_commands_wire_services_together():
-    children = service_commands(UpConfig(workers=3, port=9001, http_port=9002))
+    children = service_commands(UpConfig(workers=3, port=9001, http_port=9002), "/run/user/1/l2p")
     names = [c.name for c in children]
     assert names == ["ingest", "gateway", "landmarker-1", "landmarker-2", "landmarker-3"]
     ingest, gateway, worker = children[0].argv, children[1].argv, children[2].argv

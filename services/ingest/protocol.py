@@ -8,14 +8,13 @@ close code (1003 wrong data, 1008 policy, 1009 too big, 1013 try later).
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import secrets
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
-from live2d_pose.imageinfo import ImageError, ImageInfo, check_limits, inspect
+from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS, ImageError, ImageInfo, check_limits, inspect
+from live2d_pose.service import ClientError, parse_query
 from live2d_pose.wire import MAX_STREAM_ID_LENGTH
 
 CAMERA_PATHS = ("/image", "/")
@@ -24,15 +23,7 @@ MAX_CONSECUTIVE_BAD_FRAMES = 30
 _STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class CameraError(Exception):
-    def __init__(self, code: str, message: str, close_code: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.close_code = close_code
-
-    def to_message(self) -> str:
-        return json.dumps({"type": "error", "code": self.code, "message": self.message})
+CameraError = ClientError  # its old name, for branches written before the shared skeleton
 
 
 @dataclass(frozen=True)
@@ -43,22 +34,19 @@ class CameraRequest:
 
 def parse_request_path(path: str) -> CameraRequest:
     """The camera's URL path and query (``/image?stream=NAME&token=SECRET``)."""
-    route, _, query = path.partition("?")
+    route = path.partition("?")[0]
     if route not in CAMERA_PATHS:
-        raise CameraError("unknown_path", f"unknown path {route!r}; cameras connect to /image")
-    try:
-        params = parse_qs(query, max_num_fields=16)
-    except ValueError:  # more than 16 fields
-        raise CameraError("bad_query", "too many query parameters", CLOSE_POLICY) from None
-    stream = params.get("stream", [None])[0]
+        raise ClientError("unknown_path", f"unknown path {route!r}; cameras connect to /image")
+    params = parse_query(path)
+    stream = params.get("stream")
     if stream is not None:
         check_stream_id(stream)
-    return CameraRequest(stream=stream, token=params.get("token", [""])[0])
+    return CameraRequest(stream=stream, token=params.get("token", ""))
 
 
 def check_stream_id(stream: str) -> str:
     if len(stream) > MAX_STREAM_ID_LENGTH or not _STREAM_ID.fullmatch(stream):  # "$" allows "\n"
-        raise CameraError("bad_stream_id", "stream ids are 1-64 letters, digits, '.', '_' or '-'",
+        raise ClientError("bad_stream_id", "stream ids are 1-64 letters, digits, '.', '_' or '-'",
                           CLOSE_POLICY)
     return stream
 
@@ -67,44 +55,46 @@ def new_stream_id() -> str:
     return "cam-" + secrets.token_hex(3)
 
 
-def check_token(given: str, expected: str) -> None:
-    """Constant-time comparison, so the token cannot be guessed byte by byte."""
-    if expected and not hmac.compare_digest(given.encode(), expected.encode()):
-        raise CameraError("unauthorized", "missing or wrong camera token", CLOSE_POLICY)
-
-
 def parse_image_size(text: str, max_text_bytes: int, max_pixels: int) -> tuple[int, int]:
     """The camera's ``{"imageSize": {"width": W, "height": H}}`` message."""
-    if len(text) > max_text_bytes:
-        raise CameraError("text_too_large", f"text messages are limited to {max_text_bytes} bytes",
+    # Bytes, as the flag says: a character may take up to 4 (the first test skips encoding floods).
+    if len(text) > max_text_bytes or len(text.encode()) > max_text_bytes:
+        raise ClientError("text_too_large", f"text messages are limited to {max_text_bytes} bytes",
                           CLOSE_TOO_BIG)
     try:
         message = json.loads(text)
     except ValueError:
-        raise CameraError("bad_json", "text message is not JSON") from None
+        raise ClientError("bad_json", "text message is not JSON") from None
+    except RecursionError:  # "[[[[..." nested deeper than the parser's stack
+        raise ClientError("bad_json", "text message nests too deeply") from None
     size = message.get("imageSize") if isinstance(message, dict) else None
     if not isinstance(size, dict):
-        raise CameraError("bad_message", 'expected {"imageSize": {"width": W, "height": H}}')
+        raise ClientError("bad_message", 'expected {"imageSize": {"width": W, "height": H}}')
     width, height = size.get("width"), size.get("height")
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
-        raise CameraError("bad_message", "imageSize width and height must be positive integers")
+        raise ClientError("bad_message", "imageSize width and height must be positive integers")
     if width * height > max_pixels:
-        raise CameraError("image_too_large", f"imageSize {width}x{height} is over the limit of "
+        raise ClientError("image_too_large", f"imageSize {width}x{height} is over the limit of "
                           f"{max_pixels} pixels", CLOSE_TOO_BIG)
     return width, height
 
 
-def check_frame(data: bytes, max_frame_bytes: int, max_pixels: int) -> ImageInfo:
-    """A binary frame: size in bytes, format, pixel count. Decoding is the worker's job."""
+# Decompression bombs close the connection: no honest camera sends one by accident.
+_BOMB_CODES = ("image_too_large", "image_too_complex")
+
+
+def check_frame(data: bytes, max_frame_bytes: int, max_pixels: int,
+                max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> ImageInfo:
+    """A binary frame: size in bytes, format, pixel count, decode passes. Decoding is the worker's job."""
     if len(data) > max_frame_bytes:
-        raise CameraError("frame_too_large", f"frame is {len(data)} bytes; the limit is "
+        raise ClientError("frame_too_large", f"frame is {len(data)} bytes; the limit is "
                           f"{max_frame_bytes}", CLOSE_TOO_BIG)
     try:
         info = inspect(data)
-        check_limits(info, max_pixels)
+        check_limits(info, max_pixels, max_scan_pixels)
     except ImageError as exc:
-        close = CLOSE_TOO_BIG if exc.code == "image_too_large" else None
-        raise CameraError(exc.code, str(exc), close) from None
+        close = CLOSE_TOO_BIG if exc.code in _BOMB_CODES else None
+        raise ClientError(exc.code, str(exc), close) from None
     return info
 
 
@@ -121,5 +111,5 @@ class BadFrameCounter:
     def bad(self) -> None:
         self.consecutive += 1
         if self.consecutive >= self.limit:
-            raise CameraError("too_many_bad_frames",
+            raise ClientError("too_many_bad_frames",
                               f"{self.limit} bad frames in a row; closing", CLOSE_WRONG_DATA)

@@ -18,15 +18,17 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import zmq
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import aio, curve, wire
-from live2d_pose.config import IngestConfig, redacted
+from live2d_pose import aio, curve, httpserve, metrics, service, wire
+from live2d_pose.config import IngestConfig
 from live2d_pose.ingest import protocol
+from live2d_pose.ingest.admission import Admission
 from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, StreamStats
-from live2d_pose.ingest.protocol import CameraError
+from live2d_pose.logs import ThrottledWarning
+from live2d_pose.service import ClientError, WebSocketService
 
 log = logging.getLogger("live2d_pose.ingest")
 
@@ -70,76 +72,67 @@ class Camera:
     error_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(ERRORS_PER_SECOND))
 
 
-class IngestServer:
+class IngestServer(WebSocketService):
+    name = "ingest"
+    log = log
+    websocket_routes = protocol.CAMERA_PATHS
+
     def __init__(self, config: IngestConfig):
-        self.config = config
+        super().__init__(config)
         self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity,
                                      config.worker_prefetch)
         self.cameras: dict[str, Camera] = {}
-        # Plain (not zmq.asyncio) sockets: a ROUTER send with NOBLOCK never waits, and the
-        # ROUTER is read from the event loop (aio.SocketReader), which costs far less per
-        # message than a future per send and per receive.
-        self.context = zmq.Context()
-        self.router = self.context.socket(zmq.ROUTER)
+        # A ROUTER send with NOBLOCK never waits; ROUTER_MANDATORY: a vanished worker raises,
+        # never drops silently.
+        self.router = self.zmq.socket(zmq.ROUTER, router_mandatory=1, sndhwm=16, rcvhwm=1000)
         self.reader = aio.SocketReader(self.router, self._on_router_message)
-        self.events = self.context.socket(zmq.PUSH)
-        self.stopping = asyncio.Event()
+        self.events = self.zmq.socket(zmq.PUSH, sndhwm=100, linger=100)
+        self.admission = Admission(config.max_handshakes, config.max_partial_bytes, protocol.CLOSE_TRY_LATER,
+                                   aio.CLOSE_TIMEOUT)
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
-                       "workers_dead": 0, "frames_lost": 0}
+                       "workers_dead": 0, "frames_lost": 0, "handshake_timeouts": 0}
+        self.rogue = ThrottledWarning(log, self.totals, "rogue_messages")
+        self.metrics = metrics.ingest_registry(self)
         self.port = config.port  # the real one once listening (config may say 0)
         self.workers_endpoint = config.workers_bind
 
     # ------------------------------------------------------------ lifecycle
 
-    async def run(self) -> None:
-        self._open_zmq()
-        aio.stop_on_signals(self.stopping)
-        async with serve(self._handle_camera, self.config.host, self.config.port,
-                         process_request=self._process_request,
-                         max_size=2 * self.config.max_frame_bytes,  # our own check answers first
-                         max_queue=4, ping_interval=aio.PING_INTERVAL,
-                         ping_timeout=aio.PING_TIMEOUT, close_timeout=aio.CLOSE_TIMEOUT,
-                         compression=None) as server:
-            self.port = server.sockets[0].getsockname()[1]
-            log.info("ingest listening: cameras ws://%s:%d/image, workers %s; settings %s",
-                     self.config.host, self.port, self.workers_endpoint, redacted(self.config))
-            await aio.serve_until_stopped(server, self.stopping, self.reader, self._heartbeat_loop(),
-                                          on_stop=lambda: log.info("ingest stopping"))
-        self._close_zmq()
-        log.info("ingest stopped: %s", self.totals)
+    def listen_port(self) -> int:
+        return self.config.port
 
-    def _open_zmq(self) -> None:
-        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished worker raises, never drops silently
-        self.router.setsockopt(zmq.SNDHWM, 16)
-        self.router.setsockopt(zmq.RCVHWM, 1000)
-        curve.make_server(self.router, self.config.curve_secret_key_file)  # before bind
-        self.router.bind(self.config.workers_bind)
-        self.workers_endpoint = self.router.last_endpoint.decode()  # the real port when it says :0
-        self.events.setsockopt(zmq.SNDHWM, 100)
-        self.events.setsockopt(zmq.LINGER, 100)
+    def serve_options(self) -> dict:
+        return {"max_size": 2 * self.config.max_frame_bytes,  # our own check answers first
+                "max_queue": 4, "open_timeout": self.config.handshake_timeout,  # the HTTP part of it
+                "create_connection": self.admission.connection_class()}
+
+    def background(self):
+        return self._heartbeat_loop()
+
+    def describe(self) -> str:
+        return f"cameras ws://{self.config.host}:{self.port}/image, workers {self.workers_endpoint}"
+
+    def summary(self) -> dict:
+        return self.totals | self.admission.counts
+
+    def open_zmq(self) -> None:
+        self.workers_endpoint = self.zmq.bind(self.router, self.config.workers_bind)
         server_key = self.config.curve_server_key or (
             curve.load_secret(self.config.curve_secret_key_file)[0] if self.config.curve_secret_key_file else "")
-        curve.make_client(self.events, server_key)
-        self.events.connect(self.config.gateway)
-
-    def _close_zmq(self) -> None:
-        self.router.close(linger=100)
-        self.events.close(linger=100)
-        self.context.term()
+        # Ingest's identity toward the gateway (its allow-list) is its own server pair.
+        self.zmq.connect(self.events, self.config.gateway, server_key, self.config.curve_secret_key_file)
 
     # ------------------------------------------------------------ HTTP side
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        route = request.path.partition("?")[0]
+    def route(self, connection: ServerConnection, request: Request, route: str) -> Response | None:
         if route == "/healthz":
-            return connection.respond(HTTPStatus.OK, "ok\n")
+            return httpserve.text("ok\n")
         if route == "/stats":
-            response = connection.respond(HTTPStatus.OK, json.dumps(self.stats()) + "\n")
-            response.headers["Content-Type"] = "application/json"
-            return response
+            return httpserve.json_body(self.stats())
+        if route == "/metrics":
+            return httpserve.text(metrics.render(self.metrics), metrics.CONTENT_TYPE)
         if route not in protocol.CAMERA_PATHS:
-            return connection.respond(HTTPStatus.NOT_FOUND,
-                                      f"unknown path {route!r}; cameras connect to /image\n")
+            return httpserve.error(HTTPStatus.NOT_FOUND, f"unknown path {route!r}; cameras connect to /image")
         return None
 
     def stats(self) -> dict:
@@ -153,16 +146,18 @@ class IngestServer:
                              if state.worker in self.dispatcher.workers else None}
         workers = [{"name": w.name, "in_flight": len(w.in_flight), "streams": sorted(w.streams),
                     "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
-        return {"streams": streams, "workers": workers, "totals": self.totals}
+        return {"streams": streams, "workers": workers, "totals": self.totals | self.admission.counts,
+                "handshaking": len(self.admission.handshaking),
+                "partial_bytes": self.admission.partial_total}
 
     # ------------------------------------------------------------ cameras
 
-    async def _handle_camera(self, websocket: ServerConnection) -> None:
+    async def handle(self, websocket: ServerConnection) -> None:
         camera = None
         try:
             camera = await self._open_camera(websocket)
             await self._receive_frames(camera)
-        except CameraError as exc:
+        except ClientError as exc:
             await self._reject(websocket, exc)
         except ConnectionClosed:
             pass
@@ -172,19 +167,25 @@ class IngestServer:
 
     async def _open_camera(self, websocket: ServerConnection) -> Camera:
         request = protocol.parse_request_path(websocket.request.path)
-        protocol.check_token(request.token, self.config.camera_token)
+        service.check_token(request.token, self.config.camera_token, "camera")
         if len(self.cameras) >= self.config.max_streams:
-            raise CameraError("too_many_streams", f"{self.config.max_streams} cameras are already "
+            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
                               "connected", protocol.CLOSE_TRY_LATER)
         stream = request.stream or protocol.new_stream_id()
         await websocket.send(json.dumps({"type": "initialized"}))
         camera = Camera(stream, websocket)
         await self._await_image_size(camera)
+        # Checked again with no await before the insert: cameras racing the handshake
+        # must not all pass the first check and register more than max_streams.
         previous = self.cameras.get(stream)
+        if previous is None and len(self.cameras) >= self.config.max_streams:
+            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
+                              "connected", protocol.CLOSE_TRY_LATER)
+        self.cameras[stream] = camera
+        self.admission.registered(websocket)
         if previous is not None:  # the same camera reconnecting before its old socket timed out
             log.info("stream %s: a new connection replaces the old one", stream)
             await previous.websocket.close(1000, "replaced by a new connection")
-        self.cameras[stream] = camera
         self.totals["cameras"] += 1
         self._execute(self.dispatcher.add_stream(stream, time.monotonic()))
         self._announce(camera)
@@ -194,17 +195,27 @@ class IngestServer:
         return camera
 
     async def _await_image_size(self, camera: Camera) -> None:
+        """Within handshake_timeout of connecting (websockets' open_timeout bounds the HTTP part)."""
+        left = self.config.handshake_timeout - (time.monotonic() - camera.websocket.accepted_at)
+        try:
+            await asyncio.wait_for(self._read_image_size(camera), max(0.0, left))
+        except asyncio.TimeoutError:
+            self.totals["handshake_timeouts"] += 1
+            raise ClientError("handshake_timeout", f"no imageSize within {self.config.handshake_timeout} s "
+                              "of connecting", protocol.CLOSE_POLICY) from None
+
+    async def _read_image_size(self, camera: Camera) -> None:
         bad = protocol.BadFrameCounter()
         async for message in camera.websocket:
             try:
                 if isinstance(message, bytes):
-                    raise CameraError("no_image_size", 'send {"imageSize": {"width": W, "height": H}} '
+                    raise ClientError("no_image_size", 'send {"imageSize": {"width": W, "height": H}} '
                                       "before the first frame")
                 camera.width, camera.height = protocol.parse_image_size(
                     message, self.config.max_text_bytes, self.config.max_pixels)
                 await camera.websocket.send(json.dumps({"type": "ok"}))
                 return
-            except CameraError as exc:
+            except ClientError as exc:
                 if exc.close_code:
                     raise
                 await self._warn(camera.websocket, exc)
@@ -219,9 +230,10 @@ class IngestServer:
                 if isinstance(message, str):
                     await self._change_image_size(camera, message)
                     continue
-                protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels)
+                protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels,
+                                     self.config.max_scan_pixels)
                 bad.good()
-            except CameraError as exc:
+            except ClientError as exc:
                 if exc.close_code:
                     raise
                 camera.rejected += 1
@@ -259,13 +271,13 @@ class IngestServer:
                  time.monotonic() - camera.opened, stats.received, stats.done, stats.dropped,
                  stats.lost, stats.errors, camera.rejected, camera.rate_limited, stats.mean_latency_ms)
 
-    async def _reject(self, websocket: ServerConnection, exc: CameraError) -> None:
+    async def _reject(self, websocket: ServerConnection, exc: ClientError) -> None:
         log.warning("camera %s rejected: %s (%s)", aio.peer(websocket), exc.message, exc.code)
         with contextlib.suppress(ConnectionClosed):
             await websocket.send(exc.to_message())
             await websocket.close(exc.close_code or protocol.CLOSE_WRONG_DATA, exc.code)
 
-    async def _warn(self, websocket: ServerConnection, exc: CameraError) -> None:
+    async def _warn(self, websocket: ServerConnection, exc: ClientError) -> None:
         log.debug("camera %s: %s", aio.peer(websocket), exc.message)
         await websocket.send(exc.to_message())
 
@@ -294,10 +306,7 @@ class IngestServer:
         try:
             actions = self._on_worker_message(parts)
         except wire.WireError as exc:
-            self.totals["rogue_messages"] += 1
-            if self.totals["rogue_messages"] <= 10 or self.totals["rogue_messages"] % 1000 == 0:
-                log.warning("ignored a malformed worker message (%d so far): %s",
-                            self.totals["rogue_messages"], exc)
+            self.rogue("ignored a malformed worker message: %s", exc)
             return
         self._execute(actions)
 
@@ -391,9 +400,4 @@ async def _send_quietly(websocket: ServerConnection, text: str) -> None:
 
 
 def main(config: IngestConfig) -> int:
-    try:
-        aio.run(IngestServer(config).run())
-    except curve.CurveError as exc:
-        log.error("%s", exc)
-        return 2
-    return 0
+    return service.main(lambda: IngestServer(config), log)

@@ -55,6 +55,8 @@ class Worker:
         self.last_sent = 0.0
         self.reconnect_delay = config.heartbeat_interval
         self.server_key = curve.load_public(config.curve_server_key) if config.curve_server_key else b""
+        if config.curve_client_key_file:
+            curve.load_secret(config.curve_client_key_file)  # a bad file stops us now (exit 2)
 
     def stop(self, *_: object) -> None:
         self.running = False
@@ -62,7 +64,7 @@ class Worker:
     def run(self) -> None:
         self.results.setsockopt(zmq.SNDHWM, 64)
         self.results.setsockopt(zmq.LINGER, 200)
-        curve.make_client(self.results, self.server_key)
+        curve.make_client(self.results, self.server_key, self.config.curve_client_key_file)
         self.results.connect(self.config.gateway)
         self._connect()
         log.info("landmarker %s: ingest %s, gateway %s; settings %s", self.name,
@@ -79,7 +81,7 @@ class Worker:
         self.ingest = self.context.socket(zmq.DEALER)
         self.ingest.setsockopt(zmq.LINGER, 0)
         self.ingest.setsockopt(zmq.RCVHWM, 16)
-        curve.make_client(self.ingest, self.server_key)
+        curve.make_client(self.ingest, self.server_key, self.config.curve_client_key_file)
         self.ingest.connect(self.config.ingest)
         self._send([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid(),
                                                  "max_faces": self.config.max_faces})])

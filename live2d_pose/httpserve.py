@@ -1,0 +1,75 @@
+"""Plain HTTP answers on a websockets port, shared by ingest and the gateway.
+
+websockets hands every HTTP request to a ``process_request`` hook, which is
+all a few status endpoints and static files need; no second server. This
+module is that hook's frame: :func:`answer` refuses what no route should see
+(a method other than GET and HEAD, a path with control characters or over
+:data:`MAX_PATH` characters, a repeated ``Origin``) with a 4xx instead of a
+traceback and a 500, runs the service's router, and answers HEAD with the
+headers of GET and no body.
+
+websockets itself closes a request that carries a body (a POST with data)
+without any answer; a bodiless POST or PUT reaches the hook and gets 405.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from http import HTTPStatus
+from typing import Callable
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+MAX_PATH = 4096  # characters of path and query: room for long tokens; websockets stops at 8 KB lines
+ALLOWED_METHODS = "GET, HEAD"
+
+Router = Callable[[ServerConnection, Request, str], "Response | None"]
+
+
+def answer(connection: ServerConnection, request: Request, route_request: Router,
+           websocket_routes: tuple[str, ...]) -> Response | None:
+    """The ``process_request`` hook: a Response, or None to go on with a WebSocket handshake."""
+    route = request.path.partition("?")[0]
+    refusal = _refusal(request, route, websocket_routes)
+    if refusal is not None:
+        return refusal
+    response = route_request(connection, request, route)
+    if response is not None and request.method == "HEAD":
+        return dataclasses.replace(response, body=b"")  # Content-Length stays GET's
+    return response
+
+
+def _refusal(request: Request, route: str, websocket_routes: tuple[str, ...]) -> Response | None:
+    if len(request.path) > MAX_PATH:
+        return error(HTTPStatus.REQUEST_URI_TOO_LONG, f"paths are limited to {MAX_PATH} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in request.path):
+        return error(HTTPStatus.BAD_REQUEST, "control characters in the path")
+    if len(request.headers.get_all("Origin")) > 1:
+        return error(HTTPStatus.BAD_REQUEST, "more than one Origin header")
+    if request.method != "GET" and (request.method != "HEAD" or route in websocket_routes):
+        response = error(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method[:16]} is not allowed here")
+        response.headers["Allow"] = "GET" if route in websocket_routes else ALLOWED_METHODS
+        return response
+    return None
+
+
+def response(status: HTTPStatus, body: bytes, content_type: str, cache: str = "no-cache") -> Response:
+    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body)),
+                       "Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+    return Response(status.value, status.phrase, headers, body)
+
+
+def text(body: str, content_type: str = "text/plain; charset=utf-8",
+         status: HTTPStatus = HTTPStatus.OK) -> Response:
+    return response(status, body.encode(), content_type)
+
+
+def json_body(payload: object) -> Response:
+    return text(json.dumps(payload) + "\n", "application/json")
+
+
+def error(status: HTTPStatus, message: str) -> Response:
+    return text(message + "\n", status=status)

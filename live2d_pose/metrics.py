@@ -1,0 +1,176 @@
+"""Prometheus metrics of ingest and the gateway (prometheus_client), served on /metrics.
+
+Two kinds, so that nothing goes stale and nothing is counted twice:
+
+- **State read at scrape time** (per-stream counts, workers alive, viewers):
+  a collector turns the server's own bookkeeping (the Dispatcher's stream
+  stats, the Fanout's streams) into metric families when Prometheus asks.
+  A stream that ended simply stops appearing, so label sets stay bounded by
+  ``--max-streams`` and never need cleaning up.
+- **Events** (the per-stage latency of each result): a histogram the gateway
+  feeds from the timestamps every result carries (``ts``: ingest, dispatch,
+  decode_start, infer_start, infer_end, gateway; see docs/protocol.md).
+
+Workers have no port: they report through ingest (its DONE bookkeeping),
+so ingest's /metrics (on the camera port, like /stats) covers them.
+deploy/grafana/live2d-pose.json is a dashboard of these metrics.
+
+Each server has its own registry (not prometheus_client's global one), so
+both can run in one process, as the in-process tests do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from live2d_pose.gateway.server import GatewayServer
+    from live2d_pose.ingest.server import IngestServer
+
+# The classic text format, which every Prometheus reads (generate_latest writes it).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# (stage, from timestamp, to timestamp): where a result's time went, in pipeline order
+STAGES = (
+    ("queued", "ingest", "dispatch"),  # waiting in ingest for a free worker
+    ("transfer", "dispatch", "decode_start"),  # ingest -> worker socket
+    ("decode", "decode_start", "infer_start"),
+    ("inference", "infer_start", "infer_end"),
+    ("delivery", "infer_end", "gateway"),  # worker -> gateway
+    ("total", "ingest", "gateway"),
+)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+
+
+class StateCollector:
+    """A prometheus_client collector that builds its metric families from a callable at scrape."""
+
+    def __init__(self, families: Callable[[], Iterable[Metric]]):
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families()
+
+
+def render(registry: CollectorRegistry) -> str:
+    return generate_latest(registry).decode()
+
+
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, help_text, value=value)
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
+
+
+# ---------------------------------------------------------------- ingest
+
+STREAM_COUNTS = (  # ingest /stats field -> metric (live2d_pose_stream_<name>_total{stream})
+    ("received", "frames received from the camera (after the rate limit)"),
+    ("dispatched", "frames sent to a worker"),
+    ("dropped", "frames replaced by a newer one before a worker was free"),
+    ("lost", "frames lost with a worker that died"),
+    ("done", "frames a worker finished (results and errors)"),
+    ("errors", "frames a worker answered with an error"),
+    ("rate_limited", "frames dropped over --max-fps"),
+    ("rejected", "frames refused by ingest's checks"),
+)
+
+
+def ingest_registry(server: "IngestServer") -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(StateCollector(lambda: _ingest_families(server)))
+    return registry
+
+
+def _ingest_families(server: "IngestServer") -> Iterator[Metric]:
+    stats = server.stats()
+    totals = stats["totals"]
+    yield _counter("live2d_pose_ingest_cameras", "camera connections registered", totals["cameras"])
+    yield _gauge("live2d_pose_ingest_cameras_connected", "cameras connected now", len(server.cameras))
+    yield _counter("live2d_pose_ingest_frames", "frames accepted from cameras", totals["frames"])
+    yield _counter("live2d_pose_ingest_frames_rejected", "frames refused by ingest's checks", totals["rejected"])
+    yield _counter("live2d_pose_ingest_frames_lost", "frames lost with a worker", totals["frames_lost"])
+    yield _counter("live2d_pose_ingest_rogue_messages", "malformed messages on the workers socket",
+                   totals["rogue_messages"])
+    yield _gauge("live2d_pose_workers_alive", "workers registered with ingest", len(stats["workers"]))
+    yield _counter("live2d_pose_ingest_workers_dead", "workers declared dead or gone", totals["workers_dead"])
+    yield _gauge("live2d_pose_ingest_handshaking", "connections in the handshake", stats["handshaking"])
+    yield _gauge("live2d_pose_ingest_partial_bytes", "bytes held by unfinished incoming messages",
+                 stats["partial_bytes"])
+    for key, text in (("handshake_timeouts", "connections closed for no imageSize in time"),
+                      ("handshakes_evicted", "connections closed over --max-handshakes"),
+                      ("partial_evicted", "connections closed over --max-partial-bytes")):
+        yield _counter(f"live2d_pose_ingest_{key}", text, totals[key])
+    yield from _stream_families(stats["streams"])
+    yield from _worker_families(stats["workers"])
+
+
+def _stream_families(streams: dict[str, dict]) -> Iterator[Metric]:
+    for key, text in STREAM_COUNTS:
+        family = CounterMetricFamily(f"live2d_pose_stream_{key}", text, labels=["stream"])
+        for stream, values in streams.items():
+            family.add_metric([stream], values.get(key, 0))
+        yield family
+    latency = GaugeMetricFamily("live2d_pose_stream_worker_latency_ms",
+                                "mean ingest-to-inference-end latency of done frames", labels=["stream"])
+    for stream, values in streams.items():
+        latency.add_metric([stream], values.get("mean_latency_ms", 0.0))
+    yield latency
+
+
+def _worker_families(workers: list[dict]) -> Iterator[Metric]:
+    done = CounterMetricFamily("live2d_pose_worker_frames_done", "frames a worker finished", labels=["worker"])
+    busy = GaugeMetricFamily("live2d_pose_worker_in_flight", "frames a worker holds now", labels=["worker"])
+    for worker in workers:
+        done.add_metric([worker["name"]], worker["frames_done"])
+        busy.add_metric([worker["name"]], worker["in_flight"])
+    yield done
+    yield busy
+
+
+# ---------------------------------------------------------------- gateway
+
+class GatewayMetrics:
+    """The gateway's registry: its counters and streams at scrape, stage latencies as they come."""
+
+    def __init__(self, server: "GatewayServer"):
+        self.registry = CollectorRegistry()
+        self.registry.register(StateCollector(lambda: _gateway_families(server)))
+        self.stage_latency = Histogram(
+            "live2d_pose_stage_latency_seconds", "where a result's time went, by pipeline stage "
+            "(from its ts stamps; wall clocks of the hosts involved)", ["stage"],
+            buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._stages = {stage: self.stage_latency.labels(stage) for stage, _, _ in STAGES}
+
+    def observe(self, ts: dict) -> None:
+        """One result's timestamps (milliseconds); stages whose stamps are missing are skipped."""
+        for stage, start, end in STAGES:
+            if start in ts and end in ts:
+                self._stages[stage].observe(max(0.0, ts[end] - ts[start]) / 1000.0)
+
+
+def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
+    counters = server.counters
+    # The names the gateway had before prometheus_client, unchanged.
+    yield _counter("live2d_pose_gateway_results", "results forwarded to viewers", counters["results"])
+    yield _counter("live2d_pose_gateway_results_stale", "results older than one already forwarded",
+                   counters["results_stale"])
+    yield _counter("live2d_pose_gateway_rogue_messages", "malformed messages on the results socket",
+                   counters["rogue_messages"])
+    yield _gauge("live2d_pose_gateway_viewers", "viewers connected now", len(server.fanout.viewers))
+    yield _counter("live2d_pose_gateway_viewer_frames_skipped", "results a slow viewer never got",
+                   sum(v.mailbox.overwritten for v in server.fanout.viewers))
+    yield _counter("live2d_pose_gateway_viewers_rejected", "viewers refused", counters["viewers_rejected"])
+    fps = GaugeMetricFamily("live2d_pose_stream_fps", "results per second (smoothed)", labels=["stream"])
+    latency = GaugeMetricFamily("live2d_pose_stream_latency_ms", "ingest-to-gateway latency (smoothed)",
+                                labels=["stream"])
+    results = CounterMetricFamily("live2d_pose_stream_results", "results forwarded", labels=["stream"])
+    for info in server.fanout.streams.values():
+        fps.add_metric([info.stream], info.fps)
+        latency.add_metric([info.stream], info.latency_ms)
+        results.add_metric([info.stream], info.results)
+    yield from (fps, latency, results)
