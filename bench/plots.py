@@ -34,7 +34,9 @@ def make_all(document: dict, runs: list[dict], out: Path, stamp: str) -> list[Pa
     for r in shown:
         values = np.sort(np.asarray(r["_samples"])[:, 1])
         ax.plot(values, np.arange(1, values.size + 1) / values.size, label=r["name"])
-    paced = next((b for b in document.get("bare", []) if b["fps"]), None)
+    face_bares = [b for b in document.get("bare", []) if b.get("tracks", ["face"]) == ["face"]
+                  and b.get("media", "face") == "face"]
+    paced = next((b for b in face_bares if b["fps"]), None)
     if paced:
         ax.axvline(paced["decode_infer_ms"]["p50"], color="grey", linestyle="--",
                    label=f"bare decode+inference p50 ({paced['decode_infer_ms']['p50']:.1f} ms)")
@@ -46,7 +48,7 @@ def make_all(document: dict, runs: list[dict], out: Path, stamp: str) -> list[Pa
     made.append(_save(fig, out / f"latency-cdf-{stamp}.png"))
 
     scaling = sorted((r for r in runs if r["group"] == "scaling"), key=lambda r: r["workers"])
-    bares = sorted((b for b in document.get("bare", []) if not b["fps"]), key=lambda b: b["workers"])
+    bares = sorted((b for b in face_bares if not b["fps"]), key=lambda b: b["workers"])
     if scaling or bares:
         fig, ax = plt.subplots(figsize=(6, 4.5))
         for affinity in (True, False):

@@ -2,16 +2,20 @@
 
 For each scenario it starts ingest, W landmarkers and the gateway as real
 processes (live2d_pose/testing/pipeline.py), connects one viewer per stream, then
-replays S camera streams of the same astronaut JPEG frames at F fps each
-(``0``: as fast as the socket takes them) through the origin camera protocol
-for T seconds after a short warm-up. Then, in the same run, it measures the
-bare ceiling: W processes looping decode + ``detect_for_video`` with no
-sockets (bench/bare.py). Results go to bench/results/ as JSON, a markdown
-table and PNG plots.
+replays S camera streams at F fps each (``0``: as fast as the socket takes them)
+through the origin camera protocol for T seconds after a short warm-up. Face
+scenarios replay astronaut frames; holistic ones (face, pose and hands:
+``track=face,pose,hands``) replay MediaPipe's gesture video at 640x360. Then, in
+the same run, it measures the bare ceilings (bench/bare.py): W processes
+looping decode + ``detect_for_video`` with no sockets, each tracker alone in one
+process, and face+pose+hands one after another in one process (what a
+"one stream, one worker" design does per frame). Results go to bench/results/
+as JSON, a markdown table and PNG plots.
 
     live2d-pose bench                       # default set, a few minutes on 2 cores
     live2d-pose bench --quick               # about a minute
     live2d-pose bench --scenarios flood --workers 2 --affinity both
+    live2d-pose bench --scenarios holistic,holistic2,holistic-replicas
     live2d-pose bench --scenarios vmc       # the VMC output's cost (bench/outputs.py)
 """
 
@@ -32,8 +36,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("live2d_pose.bench")
 
-DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling", "vmc")
+DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling", "holistic", "holistic2", "vmc")
 NUM_FRAMES = 60  # distinct frames replayed in a loop (about 2 s of motion at 30 fps)
+HOLISTIC = ("face", "pose", "hands")
+HOLISTIC_SIZE = (640, 360)  # gesture_video.mp4 is 1280x720; a camera sends less
+HOLISTIC_WORKERS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,26 @@ class Scenario:
     fps: float  # per stream; 0: flood
     workers: int
     affinity: bool = True
-    group: str = ""  # "scaling" for the 1..W sweep
+    group: str = ""  # "scaling" for the 1..W sweep, "holistic" for face+pose+hands runs
+    tracks: tuple[str, ...] = ("face",)
+    env: tuple[tuple[str, str], ...] = ()  # extra LIVE2D_POSE_* settings of this scenario
 
     @property
     def saturated(self) -> bool:
         return self.fps == 0 or self.group == "scaling"
+
+    @property
+    def media(self) -> str:
+        return "face" if self.tracks == ("face",) else "gesture"
+
+
+# Holistic presets: (streams, workers to run, extra settings). "replicas" runs the pose lane
+# on two workers at once, taking alternate frames (the issue's first alternative).
+HOLISTIC_PRESETS = {
+    "holistic": (1, HOLISTIC_WORKERS, ()),
+    "holistic2": (2, (2, 3), ()),
+    "holistic-replicas": (1, (3,), (("LIVE2D_POSE_REPLICAS", "pose=2"),)),
+}
 
 
 def default_workers() -> int:
@@ -58,12 +80,19 @@ def default_workers() -> int:
 
 def build_scenarios(names: list[str], workers: int, max_workers: int, affinity: str,
                     fps_override: float | None, streams_override: int | None,
-                    scaling_fps: float = 0.0) -> list[Scenario]:
+                    scaling_fps: float = 0.0, holistic_workers: tuple[int, ...] | None = None) -> list[Scenario]:
     affinities = {"on": [True], "off": [False], "both": [True, False]}[affinity]
     out: list[Scenario] = []
     for name in names:
         for aff in affinities:
             suffix = "" if aff else "-noaff"
+            if name in HOLISTIC_PRESETS:
+                streams, worker_counts, env = HOLISTIC_PRESETS[name]
+                for w in holistic_workers or worker_counts:
+                    out.append(Scenario(f"{name}-w{w}{suffix}", streams_override or streams,
+                                        30.0 if fps_override is None else fps_override, w, aff,
+                                        "holistic", HOLISTIC, env))
+                continue
             if name == "scaling":
                 for w in range(1, max_workers + 1):
                     out.append(Scenario(f"scaling-w{w}{suffix}", w, scaling_fps, w, aff, "scaling"))
@@ -78,7 +107,8 @@ def build_scenarios(names: list[str], workers: int, max_workers: int, affinity: 
                 s_text, f_text = name.split("x", 1)
                 s, f = int(s_text), float(f_text)
             else:
-                raise SystemExit(f"unknown scenario {name!r}; known: 1x30, 4x30, flood, scaling, SxF")
+                raise SystemExit(f"unknown scenario {name!r}; known: 1x30, 4x30, flood, scaling, "
+                                 f"{', '.join(HOLISTIC_PRESETS)}, SxF")
             s = streams_override or s
             f = f if fps_override is None else fps_override
             out.append(Scenario(name + suffix, s, f, workers, aff))
@@ -105,7 +135,9 @@ async def _drive(pipe, scenario: Scenario, frames: list[bytes], warmup: float, d
 
     ids = [f"bench{i}" for i in range(scenario.streams)]
     viewers = [Viewer(pipe.viewer_url(f"stream={sid}")) for sid in ids]
-    cameras = [Camera(f"{pipe.camera_url}?stream={sid}") for sid in ids]
+    width, height = HOLISTIC_SIZE if scenario.media == "gesture" else (640, 480)
+    cameras = [Camera(f"{pipe.camera_url}?stream={sid}&track={','.join(scenario.tracks)}", width, height)
+               for sid in ids]
     for client in viewers + cameras:
         await client.__aenter__()
     sent = [0] * len(cameras)  # frames sent inside the measured window
@@ -159,7 +191,8 @@ def run_pipeline(scenario: Scenario, frames: list[bytes], warmup: float, duratio
     from live2d_pose.testing.pipeline import Pipeline
 
     env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "LIVE2D_POSE_STREAM_AFFINITY": "true" if scenario.affinity else "false", **extra_env}
+           "LIVE2D_POSE_STREAM_AFFINITY": "true" if scenario.affinity else "false", **dict(scenario.env),
+           **extra_env}
     pipe = Pipeline(log_dir / scenario.name, workers=scenario.workers, env=env)
     pipe.start()
     procs = {name: psutil.Process(s.process.pid) for name, s in pipe.services.items()}
@@ -193,6 +226,45 @@ def run_pipeline(scenario: Scenario, frames: list[bytes], warmup: float, duratio
     return analyse.pipeline_summary(scenario, raw, rss, cpu)
 
 
+# ---------------------------------------------------------------- bare ceilings
+
+
+def _face_frames() -> list[bytes]:
+    from live2d_pose.testing.frames import astronaut_frames
+
+    return astronaut_frames(NUM_FRAMES)
+
+
+def _gesture_frames() -> list[bytes]:
+    from live2d_pose.testing import media
+
+    return media.video_jpeg_frames(media.media_path("gesture_video.mp4"), size=HOLISTIC_SIZE)
+
+
+def run_bares(scenarios: list[Scenario], frames: dict[str, list[bytes]], duration: float) -> list[dict]:
+    """The bare runs the scenarios are compared with, measured now, on the same machine."""
+    from live2d_pose.bench import bare
+
+    plan = []  # (label, frames key, processes, paced fps, tracks)
+    face = [s for s in scenarios if s.media == "face"]
+    for w in sorted({s.workers for s in face}):
+        plan.append(("face, saturated", "face", w, 0.0, ("face",)))
+    paced = sorted({s.fps for s in face if s.fps > 0 and s.streams == 1}) or ([30.0] if face else [])
+    for fps in paced[:1]:
+        plan.append(("face, paced", "face", 1, fps, ("face",)))
+    if any(s.media == "gesture" for s in scenarios):
+        for track in HOLISTIC:  # each tracker alone in one process
+            plan.append((f"{track} alone", "gesture", 1, 0.0, (track,)))
+        plan.append(("face+pose+hands one after another", "gesture", 1, 0.0, HOLISTIC))
+    out = []
+    for label, media, processes, fps, tracks in plan:
+        log.info("bare: %s, %d process(es), %s, %.0f s", label, processes,
+                 f"paced at {fps:g} fps" if fps else "saturated", duration)
+        out.append({**bare.run_bare(frames[media], processes, duration, fps=fps, tracks=tracks).summary(),
+                    "media": media})
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -212,6 +284,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scaling-fps", type=float, default=None,
                         help="per-stream rate of the scaling runs (default: ingest's max_fps, the most "
                              "a camera gets accepted; 0: flood the socket)")
+    parser.add_argument("--holistic-workers", default=None,
+                        help="comma list of worker counts for the holistic scenarios (default: each "
+                             "preset's own, e.g. 1,2,3 for holistic)")
     parser.add_argument("--affinity", choices=("on", "off", "both"), default="on",
                         help="ingest stream_affinity for the runs (both: each scenario twice)")
     parser.add_argument("--bare-duration", type=float, default=None, help="seconds per bare run")
@@ -253,7 +328,7 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S")
-    from live2d_pose.bench import analyse, bare, report
+    from live2d_pose.bench import analyse, report
 
     workers = args.workers or default_workers()
     max_workers = args.max_workers or ((os.cpu_count() or 1) + 1 if not args.quick else min(2, workers))
@@ -266,23 +341,24 @@ def main(argv: list[str] | None = None) -> int:
     output_names = [n for n in names if n in output_bench.SCENARIOS]
     scenarios = build_scenarios([n for n in names if n not in output_bench.SCENARIOS], workers,
                                 max_workers, args.affinity, args.fps, args.streams,
-                                scaling_fps(args.scaling_fps, extra_env))
+                                scaling_fps(args.scaling_fps, extra_env),
+                                tuple(int(w) for w in args.holistic_workers.split(",")) if args.holistic_workers
+                                else None)
 
-    from live2d_pose.testing.frames import astronaut_frames
-
-    frames = astronaut_frames(NUM_FRAMES)
+    frames = {"face": _face_frames(), "gesture": _gesture_frames()} if any(
+        s.media == "gesture" for s in scenarios) else {"face": _face_frames()}
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=out))
     started = time.time()
     runs = []
     for scenario in scenarios:
-        log.info("%s: %d stream(s) x %s fps, %d worker(s), affinity %s, %.0f s", scenario.name,
+        log.info("%s: %d stream(s) x %s fps, %d worker(s), affinity %s, track %s, %.0f s", scenario.name,
                  scenario.streams, scenario.fps or "max", scenario.workers,
-                 "on" if scenario.affinity else "off", duration)
+                 "on" if scenario.affinity else "off", ",".join(scenario.tracks), duration)
         for attempt in (1, 2):
             try:
-                summary = run_pipeline(scenario, frames, warmup, duration, log_dir, extra_env)
+                summary = run_pipeline(scenario, frames[scenario.media], warmup, duration, log_dir, extra_env)
                 break
             except Exception as exc:  # a service died or was killed from outside: say so, retry once
                 log.error("%s failed (attempt %d): %s: %s; logs in %s", scenario.name, attempt,
@@ -297,21 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     outputs = output_bench.run(output_names, warmup, duration, log_dir, extra_env)
     bares = []
     if not args.no_bare and scenarios:
-        needed = sorted({s.workers for s in scenarios})
-        for w in needed:
-            log.info("bare: %d process(es), saturated, %.0f s", w, bare_duration)
-            bares.append(bare.run_bare(frames, w, bare_duration).summary())
-        paced_fps = sorted({s.fps for s in scenarios if s.fps > 0 and s.streams == 1}) or [30.0]
-        for fps in paced_fps[:1]:
-            log.info("bare: 1 process paced at %.0f fps, %.0f s", fps, bare_duration)
-            bares.append(bare.run_bare(frames, 1, bare_duration, fps=fps).summary())
+        bares = run_bares(scenarios, frames, bare_duration)
         analyse.attach_bare(runs, bares)
 
     document = {"version": 1, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
                 "elapsed_s": round(time.time() - started, 1), "machine": machine(),
                 "settings": {"workers": workers, "max_workers": max_workers, "duration_s": duration,
                              "warmup_s": warmup, "bare_duration_s": bare_duration, "frames": NUM_FRAMES,
-                             "frame_bytes": round(sum(map(len, frames)) / len(frames)),
+                             "frame_bytes": {media: round(sum(map(len, f)) / len(f))
+                                             for media, f in frames.items()},
                              "affinity": args.affinity, "env": extra_env, "quick": args.quick},
                 "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
                 "bare": bares, "outputs": outputs}

@@ -15,7 +15,12 @@ Protocol (docs/protocol.md): wait for {"type": "initialized"}, send
 viewer URL is logged), then send binary JPEG frames at most --fps a second.
 The client reconnects with capped exponential backoff (0.5 s to 10 s) and
 exits 2 when ingest rejects it for good (close code 1003, 1008 or 1009, or an
-HTTP 4xx answer to the WebSocket handshake, e.g. a wrong token or path).
+HTTP 4xx answer to the WebSocket handshake, e.g. a wrong token or path). When
+another camera takes over its stream name (close code 4000, ``replaced``), it
+waits much longer (30 s, doubling to 5 minutes) before it tries again, so two
+cameras with one name do not keep throwing each other out.
+
+``--track face,pose,hands`` (any subset) asks ingest for those trackers.
 
 This file is standalone on purpose (copy it onto the camera host): it needs
 only the standard library, websockets (8 or newer), OpenCV and numpy, and it
@@ -41,14 +46,17 @@ DEFAULT_HOST, DEFAULT_PORT, DEFAULT_PATH = "localhost", 8765, "/image"
 TOKEN_ENV = "LIVE2D_POSE_CAMERA_TOKEN"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 FATAL_CLOSE_CODES = {1003: "wrong data type", 1008: "policy / auth", 1009: "frame too big"}
+CLOSE_REPLACED = 4000  # another connection took over this stream name
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 10.0
+REPLACED_BACKOFF_MIN, REPLACED_BACKOFF_MAX = 30.0, 300.0
+TRACKERS = ("face", "pose", "hands")
 EOF = object()  # put in the frame slot when the source has ended
-DONE, RETRY, FATAL = "done", "retry", "fatal"
+DONE, RETRY, REPLACED, FATAL = "done", "retry", "replaced", "fatal"
 
 
 # ---------------------------------------------------------------- pure parts
 
-def build_url(server=None, ip=None, port=None, stream=None, token=None):
+def build_url(server=None, ip=None, port=None, stream=None, token=None, track=None):
     """The ingest URL: --server, or one built from --ip/--port, plus the query."""
     if server is None:
         host = ip or DEFAULT_HOST
@@ -56,8 +64,8 @@ def build_url(server=None, ip=None, port=None, stream=None, token=None):
             host = "[%s]" % host  # IPv6 literal
         server = "ws://%s:%d%s" % (host, port or DEFAULT_PORT, DEFAULT_PATH)
     parts = urlsplit(server)
-    # --stream / --token win over the same keys in --server's query; others are kept.
-    overrides = dict((k, v) for k, v in (("stream", stream), ("token", token)) if v)
+    # --stream / --token / --track win over the same keys in --server's query; others are kept.
+    overrides = dict((k, v) for k, v in (("stream", stream), ("token", token), ("track", track)) if v)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in overrides]
     query += sorted(overrides.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
@@ -218,15 +226,21 @@ async def read_frames(source, slot, pool):
 
 # ------------------------------------------------------------- the session
 
+async def cancel_all(tasks):
+    """Cancel tasks and wait until they are gone: a cancelled task that nobody awaits can be
+    garbage-collected while still pending (asyncio keeps only weak references to tasks)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def until_stopped(coro, stop):
     """Run coro unless stop is set first; True when coro finished."""
     task, stopper = asyncio.ensure_future(coro), asyncio.ensure_future(stop.wait())
     await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if not task.done():
-        task.cancel()
-        return False
-    return True
+    finished = task.done()
+    await cancel_all([t for t in (task, stopper) if not t.done()])
+    return finished
 
 
 def encode(frame, quality):
@@ -319,8 +333,8 @@ async def session(url, size, slot, args, stats, stop, backoff):
         ready = await handshake(ws, size, args.timeout)
         backoff.reset()
         stats["stream"] = ready.get("stream") or stats["stream"]
-        LOG.info("streaming %dx%d as %r; open the viewer at %s",
-                 size[0], size[1], ready.get("stream"), ready.get("viewer"))
+        LOG.info("streaming %dx%d as %r (tracking %s); open the viewer at %s", size[0], size[1],
+                 ready.get("stream"), ",".join(ready.get("track") or ["face"]), ready.get("viewer"))
         tasks = [asyncio.ensure_future(c) for c in
                  (send_frames(ws, slot, args, stats), log_server_messages(ws), stop.wait())]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -331,6 +345,9 @@ async def session(url, size, slot, args, stats, stop, backoff):
         return DONE
     except websockets.exceptions.ConnectionClosed:
         code = ws.close_code
+        if code == CLOSE_REPLACED:
+            LOG.warning("another camera took over stream %r", stats["stream"])
+            return REPLACED
         if code in FATAL_CLOSE_CODES:
             LOG.error("ingest closed the connection: %s (%s, %s)", code,
                       FATAL_CLOSE_CODES[code], ws.close_reason)
@@ -341,8 +358,7 @@ async def session(url, size, slot, args, stats, stop, backoff):
         LOG.warning("session failed: %s", exc or type(exc).__name__)
         return RETRY
     finally:
-        for task in tasks:
-            task.cancel()
+        await cancel_all(tasks)
         await ws.close()
 
 
@@ -367,6 +383,7 @@ async def run(args):
         pool.shutdown(wait=False)
         return 1
     slot, backoff = LatestFrame(), Backoff()
+    replaced_backoff = Backoff(REPLACED_BACKOFF_MIN, REPLACED_BACKOFF_MAX)
     stats = {"sent": 0, "bytes": 0, "reconnects": 0, "stream": args.stream}
     reader = asyncio.ensure_future(read_frames(source, slot, pool))
     started, outcome = time.time(), RETRY
@@ -377,11 +394,11 @@ async def run(args):
                  build_url(args.server, args.ip, args.port).split("?")[0])
         while not stop.is_set():
             # after a reconnect, ask for the same stream id, so viewer links keep working
-            url = build_url(args.server, args.ip, args.port, stats["stream"], args.token)
+            url = build_url(args.server, args.ip, args.port, stats["stream"], args.token, args.track)
             outcome = await session(url, source.size, slot, args, stats, stop, backoff)
-            if outcome != RETRY or slot.frame is EOF or stop.is_set():
+            if outcome not in (RETRY, REPLACED) or slot.frame is EOF or stop.is_set():
                 break
-            delay = backoff.next()
+            delay = replaced_backoff.next() if outcome == REPLACED else backoff.next()
             LOG.info("reconnecting in %.1f s", delay)
             stats["reconnects"] += 1
             try:
@@ -389,7 +406,7 @@ async def run(args):
             except asyncio.TimeoutError:
                 pass
     finally:
-        reader.cancel()
+        await cancel_all([reader])
         try:
             await asyncio.wait_for(loop.run_in_executor(pool, source.close), 5)
         except asyncio.TimeoutError:
@@ -412,6 +429,9 @@ def parse_args(argv=None):
     parser.add_argument("--stream", help="stream name (default: ingest picks one)")
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
                         help="camera token (default: $%s)" % TOKEN_ENV)
+    parser.add_argument("--track", default=None,
+                        help="trackers to run: a comma list of %s (default: ingest's --track)"
+                        % ", ".join(TRACKERS))
     parser.add_argument("--source", default="webcam",
                         help="webcam | DEVICE | csi[:N] | VIDEO_FILE | IMAGE | GStreamer pipeline")
     parser.add_argument("--width", type=int, default=640, help="frame width (0: native)")
@@ -426,6 +446,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.server and (args.ip or args.port):
         parser.error("use either --server or --ip/--port")
+    if args.track is not None:
+        names = [name.strip() for name in args.track.split(",") if name.strip()]
+        unknown = [name for name in names if name not in TRACKERS]
+        if unknown or not names:
+            parser.error("--track: a comma list of %s" % ", ".join(TRACKERS))
+        args.track = ",".join(names)
     if (args.width > 0) != (args.height > 0) or not 1 <= args.quality <= 100 or args.fps < 0:
         parser.error("need --width and --height both > 0 (or both 0), 1 <= --quality <= 100, --fps >= 0")
     return args

@@ -8,6 +8,7 @@
     live2d-pose vmc --to HOST:PORT   drive VSeeFace / VNyan / Warudo (VMC protocol)
     live2d-pose vts                  drive VTube Studio (plugin API)
     live2d-pose bench                benchmark against bare MediaPipe
+    live2d-pose bench --fidelity     tracking fidelity: lag, jitter, blinks (no services)
     live2d-pose health ...           container health check
     live2d-pose keys DIR             CurveZMQ key pair for the internal ZeroMQ links
 """
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run_passthrough(command: str, argv: list[str]) -> int:
     if command == "camera":
         from live2d_pose.camera import main as run
+    elif command == "bench" and "--fidelity" in argv:
+        from live2d_pose.bench.fidelity import main as fidelity
+        return fidelity([a for a in argv if a != "--fidelity"]) or 0
     elif command == "bench":
         from live2d_pose.bench.run import main as run
     elif command == "keys":

@@ -50,7 +50,7 @@ class IngestConfig(CommonConfig):
     host: str = setting("0.0.0.0", "address the camera WebSocket listens on", short="-i")
     port: int = setting(8765, "port of the camera WebSocket (paths /image and /)", short="-p")
     workers_bind: str = setting("tcp://*:5555", "ZeroMQ endpoint the landmarker pool connects to")
-    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (stream events)")
+    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (results, stream events)")
     viewer_url: str = setting("", "viewer URL announced to cameras (default: the host the camera "
                                   "reached, on --viewer-port)")
     viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
@@ -70,7 +70,19 @@ class IngestConfig(CommonConfig):
     max_partial_bytes: int = setting(
         64 * 1024 * 1024, "memory all unfinished incoming messages may hold together, in bytes; "
                           "over it the connection holding most is closed (busy, 1013)")
-    max_fps: float = setting(120.0, "frames per second accepted per camera; extra frames are dropped")
+    max_fps: float = setting(120.0, "frames per second read from each camera; a faster camera is read "
+                                    "no faster (TCP backpressure slows it down)")
+    ping_interval: float = setting(10.0, "seconds between keep-alive pings to each camera")
+    ping_timeout: float = setting(20.0, "a camera that leaves a ping unanswered this long (seconds) is "
+                                        "dropped; a throttled flood's pongs queue behind its frames")
+    track: str = setting("face", "trackers for cameras that do not say track= (comma list of face, pose, hands)")
+    replicas: str = setting(
+        "", "lanes of these trackers run on several workers at once, taking alternate frames "
+            "(e.g. pose=2: a camera can go past one core for pose); default 1 each")
+    frame_timeout: float = setting(
+        3.0, "a frame a worker holds this long (seconds) is lost; the worker is dropped, its lanes move")
+    quarantine_after: int = setting(
+        3, "close a stream whose frames cost a worker (lost, late, decode over time) this many times in a row")
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
     worker_timeout: float = setting(
         0.75, "a worker silent this long (seconds, 3 heartbeats) is declared dead; checked every heartbeat")
@@ -90,18 +102,32 @@ class IngestConfig(CommonConfig):
 
 @dataclass(frozen=True)
 class LandmarkerConfig(CommonConfig):
-    ingest: str = setting("tcp://localhost:5555", "ZeroMQ endpoint of ingest")
-    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway")
+    ingest: str = setting("tcp://localhost:5555", "ZeroMQ endpoint of ingest (results go back to it)")
+    trackers: str = setting("face,pose,hands", "trackers this worker runs (ingest gives it only those lanes)")
     face_model: str = setting(str(BUNDLED_FACE_MODEL), "MediaPipe face_landmarker.task file")
     face_model_sha256: str = setting(
         "", "expected sha256 of --face-model (default: checked only for the bundled model)"
     )
+    pose_model: str = setting(str(BUNDLED_POSE_MODEL), "MediaPipe pose_landmarker_*.task file")
+    pose_model_sha256: str = setting(
+        "", "expected sha256 of --pose-model (default: checked only for the bundled model)")
+    hand_model: str = setting(str(BUNDLED_HAND_MODEL), "MediaPipe hand_landmarker.task file")
+    hand_model_sha256: str = setting(
+        "", "expected sha256 of --hand-model (default: checked only for the bundled model)")
     max_faces: int = setting(1, "faces tracked per frame")
-    max_tracked_streams: int = setting(8, "MediaPipe instances kept per worker (one per stream)")
-    stream_idle_timeout: float = setting(10.0, "seconds after which an idle stream's instance is closed")
+    max_poses: int = setting(1, "bodies tracked per frame")
+    max_hands: int = setting(2, "hands tracked per frame")
+    max_tracked_streams: int = setting(
+        12, "MediaPipe instances kept per worker (one per lane: a stream's tracker)")
+    stream_idle_timeout: float = setting(10.0, "seconds after which an idle lane's instance is closed")
+    decode_timeout: float = setting(
+        0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed")
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to ingest")
     ingest_timeout: float = setting(2.0, "ingest silent this long (seconds): reconnect")
     max_pixels: int = setting(3840 * 2160, "largest image decoded, width x height")
+    max_scan_pixels: int = setting(
+        DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height (as ingest's; a frame "
+                                 "over it is refused before decoding)")
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
     curve_server_key: str = setting(
@@ -115,7 +141,7 @@ class LandmarkerConfig(CommonConfig):
 class GatewayConfig(CommonConfig):
     host: str = setting("0.0.0.0", "address the HTTP/WebSocket server listens on")
     http_port: int = setting(8080, "port of the viewer page, /ws, /streams, /healthz, /metrics")
-    results_bind: str = setting("tcp://*:5556", "ZeroMQ endpoint workers and ingest push to")
+    results_bind: str = setting("tcp://*:5556", "ZeroMQ endpoint ingest pushes results and stream events to")
     web_root: str = setting(str(DEFAULT_WEB_ROOT), "folder of the built viewer page")
     model: str = setting("", "Live2D .model3.json URL handed to the viewer (empty: built-in avatar)")
     cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
@@ -172,13 +198,16 @@ class UpConfig(CommonConfig):
                       short="-i")
     port: int = setting(8765, "camera WebSocket port", short="-p")
     http_port: int = setting(8080, "viewer page and /ws port")
-    workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from (with --zmq-host)")
-    results_port: int = setting(5556, "ZeroMQ port landmarkers send results to (with --zmq-host)")
+    workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from and answer on (with --zmq-host)")
+    results_port: int = setting(5556, "ZeroMQ port ingest sends results to the gateway on (with --zmq-host)")
     zmq_host: str = setting("", "address the ZeroMQ links bind to over TCP (0.0.0.0: remote workers); "
                                 "empty: ipc sockets in a folder only this user can open")
     model: str = setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
     frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
+    track: str = setting("face", "trackers for cameras that do not say track= (face, pose, hands)")
     max_faces: int = setting(1, "faces tracked per frame")
+    max_poses: int = setting(1, "bodies tracked per frame")
+    max_hands: int = setting(2, "hands tracked per frame")
     vmc: str = setting("", "also send the VMC protocol to HOST:PORT (e.g. 127.0.0.1:39539)")
     vts: bool = setting(False, "also run the VTube Studio plugin (ws://127.0.0.1:8001)")
 

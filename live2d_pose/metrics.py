@@ -75,9 +75,10 @@ STREAM_COUNTS = (  # ingest /stats field -> metric (live2d_pose_stream_<name>_to
     ("lost", "frames lost with a worker that died"),
     ("done", "frames a worker finished (results and errors)"),
     ("errors", "frames a worker answered with an error"),
-    ("rate_limited", "frames dropped over --max-fps"),
+    ("throttled", "times reading the camera paused to hold it to --max-fps"),
     ("rejected", "frames refused by ingest's checks"),
 )
+LANE_COUNTS = STREAM_COUNTS[:6]  # per (stream, tracker) lane: live2d_pose_lane_<name>_total{stream,track}
 
 
 def ingest_registry(server: "IngestServer") -> CollectorRegistry:
@@ -119,6 +120,24 @@ def _stream_families(streams: dict[str, dict]) -> Iterator[Metric]:
                                 "mean ingest-to-inference-end latency of done frames", labels=["stream"])
     for stream, values in streams.items():
         latency.add_metric([stream], values.get("mean_latency_ms", 0.0))
+    yield latency
+    yield from _lane_families(streams)
+
+
+def _lane_families(streams: dict[str, dict]) -> Iterator[Metric]:
+    """The same counts per tracker of each stream (its lanes: face, pose, hands)."""
+    for key, text in LANE_COUNTS:
+        family = CounterMetricFamily(f"live2d_pose_lane_{key}", f"{text}, per tracker", labels=["stream", "track"])
+        for stream, values in streams.items():
+            for track, lane in values.get("lanes", {}).items():
+                family.add_metric([stream, track], lane.get(key, 0))
+        yield family
+    latency = GaugeMetricFamily("live2d_pose_lane_worker_latency_ms",
+                                "mean ingest-to-inference-end latency of done frames, per tracker",
+                                labels=["stream", "track"])
+    for stream, values in streams.items():
+        for track, lane in values.get("lanes", {}).items():
+            latency.add_metric([stream, track], lane.get("mean_latency_ms", 0.0))
     yield latency
 
 

@@ -132,11 +132,10 @@ class WebSocketService:
     async def run(self) -> None:
         self.open_zmq()
         aio.stop_on_signals(self.stopping)
+        options = {"ping_interval": aio.PING_INTERVAL, "ping_timeout": aio.PING_TIMEOUT,
+                   "close_timeout": aio.CLOSE_TIMEOUT, "compression": None, **self.serve_options()}
         async with serve(self.handle, self.config.host, self.listen_port(),
-                         process_request=self.process_request,
-                         ping_interval=aio.PING_INTERVAL, ping_timeout=aio.PING_TIMEOUT,
-                         close_timeout=aio.CLOSE_TIMEOUT, compression=None,
-                         **self.serve_options()) as server:
+                         process_request=self.process_request, **options) as server:
             self.port = server.sockets[0].getsockname()[1]
             self.listening.set()
             self.log.info("%s listening: %s; settings %s", self.name, self.describe(), redacted(self.config))

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from live2d_pose import config as cfg
+from live2d_pose import wire
 from live2d_pose.config import UpConfig
 from live2d_pose.logs import setup_logging
 
@@ -93,13 +94,16 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
     ingest = python + ["ingest", "--host", up.ip, "--port", str(up.port),
                        "--workers-bind", zmq.workers_bind, "--gateway", zmq.results,
                        # Without --frontend, ingest names the host each camera reached.
-                       "--viewer-url", up.frontend, "--viewer-port", str(up.http_port)] + common
+                       "--viewer-url", up.frontend, "--viewer-port", str(up.http_port),
+                       "--track", up.track] + common
     gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
                         "--results-bind", zmq.results_bind, "--model", up.model] + common
     children = [Child("ingest", ingest), Child("gateway", gateway)]
     for index in range(up.workers):
-        worker = python + ["landmarker", "--ingest", zmq.workers, "--gateway", zmq.results,
-                           "--max-faces", str(up.max_faces),
+        # Workers talk to ingest only: it checks their results and forwards them to the gateway.
+        worker = python + ["landmarker", "--ingest", zmq.workers,
+                           "--max-faces", str(up.max_faces), "--max-poses", str(up.max_poses),
+                           "--max-hands", str(up.max_hands),
                            "--worker-name", f"{socket.gethostname()}-w{index + 1}"] + common
         children.append(Child(f"landmarker-{index + 1}", worker))
     return children + output_commands(up)
@@ -203,6 +207,10 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(up.log_level)
     if up.workers < 1:
         raise SystemExit("--workers must be at least 1")
+    try:
+        wire.parse_tracks(up.track)
+    except ValueError as exc:
+        raise SystemExit(f"--track: {exc}") from None
     private_dir = None if up.zmq_host else private_zmq_dir()
     try:
         return _supervise(up, private_dir)

@@ -31,14 +31,47 @@ STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # ingest <-> landmarker (ROUTER / DEALER)
 READY = b"READY"  # worker -> ingest: I am idle, send me a frame (metadata: worker info)
-DONE = b"DONE"  # worker -> ingest: finished a frame (metadata: outcome); implies READY
+DONE = b"DONE"  # worker -> ingest: finished a frame: outcome + its result; implies READY
 HEARTBEAT = b"HB"  # both ways
-BYE = b"BYE"  # worker -> ingest: shutting down, reassign my streams
+BYE = b"BYE"  # worker -> ingest: shutting down, reassign my lanes
 FRAME = b"FRAME"  # ingest -> worker: metadata + image bytes
-END = b"END"  # ingest -> worker: a stream ended, close its MediaPipe instance
-# landmarker / ingest -> gateway (PUSH / PULL)
+END = b"END"  # ingest -> worker: a lane ended or moved, close its MediaPipe instance
+REJOIN = b"REJOIN"  # ingest -> worker: "I do not know you" (declared dead earlier): say READY again
+# ingest -> gateway (PUSH / PULL): ingest checks each worker's result, then forwards it
 RESULT = b"RESULT"
 EVENT = b"EVENT"
+
+# Largest message part each ZeroMQ socket accepts (ZMQ_MAXMSGSIZE): a peer that sends more is
+# disconnected by ZeroMQ before the message is buffered, so no rogue can make a process hold
+# hundreds of MB. Results are a few KB (a face with blendshapes is under 8 KB).
+MAX_RESULT_MESSAGE_BYTES = 1 << 20  # worker -> ingest, ingest -> gateway
+MAX_FRAME_MESSAGE_BYTES = 64 << 20  # ingest -> worker: an encoded image (ingest's --max-frame-bytes)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One kind of tracking a camera can ask for (``track=face,pose,hands``)."""
+
+    name: str  # in track= and in results' "tracks"
+    key: str  # the result's key holding its list (faces, poses, hands)
+    cost: float  # rough inference cost relative to face, for spreading lanes over workers
+
+
+# Measured on a 2-core machine (one process, VIDEO mode): face 21.6 ms, pose (full) 47 ms,
+# hands 38 ms a frame (issue 10); the landmarker's registry (trackers.py) implements each.
+TRACKS = {t.name: t for t in (Track("face", "faces", 1.0), Track("pose", "poses", 2.2),
+                               Track("hands", "hands", 1.8))}
+
+
+def parse_tracks(text: str) -> tuple[str, ...]:
+    """``"face,pose"`` -> ("face", "pose") in the canonical order; ValueError names a bad one."""
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = sorted(names - TRACKS.keys())
+    if unknown:
+        raise ValueError(f"unknown tracker {unknown[0][:32]!r}; known: {', '.join(TRACKS)}")
+    if not names:
+        raise ValueError(f"no tracker named; known: {', '.join(TRACKS)}")
+    return tuple(name for name in TRACKS if name in names)
 
 
 class WireError(ValueError):
@@ -85,7 +118,12 @@ def _kind_names(kinds: type | tuple[type, ...]) -> str:
 
 @dataclass
 class FrameMeta:
-    """What ingest knows about one camera frame; travels beside the image bytes."""
+    """What ingest knows about one frame of one lane; travels beside the image bytes.
+
+    A lane is one tracker of one stream (``track``); ``replica`` tells apart the
+    MediaPipe instances of a lane that runs on more than one worker (``--replicas``).
+    ``session`` names the camera connection (see :func:`new_session`).
+    """
 
     stream: str
     seq: int
@@ -93,24 +131,71 @@ class FrameMeta:
     height: int
     ts_ingest: float  # ms, when ingest received the frame
     ts_dispatch: float = 0.0  # ms, when ingest handed it to a worker
+    track: str = "face"
+    session: int = 0
+    replica: int = 0
 
     def encode(self) -> bytes:
         return pack({"stream": self.stream, "seq": self.seq, "width": self.width,
                      "height": self.height, "ts_ingest": self.ts_ingest,
-                     "ts_dispatch": self.ts_dispatch})
+                     "ts_dispatch": self.ts_dispatch, "track": self.track,
+                     "session": self.session, "replica": self.replica})
 
     @classmethod
     def decode(cls, data: bytes | memoryview) -> "FrameMeta":
         obj = unpack_map(data, "frame metadata")
         what = "frame metadata"
+        track = _track(obj, what)
         return cls(
-            stream=_require(obj, "stream", str, what),
+            stream=_stream_id(obj, what),
             seq=_require(obj, "seq", int, what),
             width=_require(obj, "width", int, what),
             height=_require(obj, "height", int, what),
             ts_ingest=float(_require(obj, "ts_ingest", (int, float), what)),
             ts_dispatch=float(_require(obj, "ts_dispatch", (int, float), what)),
+            track=track,
+            session=_optional_int(obj, "session", what),
+            replica=_optional_int(obj, "replica", what),
         )
+
+
+_last_session = 0
+
+
+def new_session() -> int:
+    """An id for a camera connection: wall-clock microseconds, strictly increasing in a process.
+
+    Sessions are compared, not just matched: the newer connection of a stream wins, also
+    across an ingest restart, so the gateway can tell from a result alone whether it is stale.
+    """
+    global _last_session
+    _last_session = max(_last_session + 1, time.time_ns() // 1000)
+    return _last_session
+
+
+def _is_track(name: Any) -> bool:
+    return isinstance(name, str) and name in TRACKS
+
+
+def _track(obj: dict, what: str) -> str:
+    track = obj.get("track", "face")
+    if not _is_track(track):
+        raise WireError(f"{what}: unknown track {str(track)[:32]!r}")
+    return track
+
+
+def _optional_int(obj: dict, key: str, what: str) -> int:
+    value = obj.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise WireError(f"{what}: {key!r} must be a non-negative integer")
+    return value
+
+
+def _stream_id(obj: dict, what: str) -> str:
+    stream = _require(obj, "stream", str, what)
+    if len(stream) > MAX_STREAM_ID_LENGTH or not STREAM_ID.fullmatch(stream):
+        raise WireError(f"{what}: bad stream id")
+    return stream
 
 
 def frame_message(meta: FrameMeta, image: bytes | memoryview) -> list:
@@ -211,9 +296,19 @@ def _floats(obj: dict, key: str, count: int, what: str = "face") -> np.ndarray:
     return np.frombuffer(data, dtype="<f4")
 
 
+# How each track's list is checked on the way in (the bytes are kept as they are).
+_VALIDATORS = {"faces": Face.from_wire, "poses": Pose.from_wire, "hands": Hand.from_wire}
+
+
 @dataclass
 class Result:
-    """One processed frame, from a landmarker to the gateway and on to browsers."""
+    """What one tracker found in one frame (or why it failed), from a landmarker to the viewers.
+
+    ``tracks`` names the trackers whose output the message carries; for each, its key
+    (``faces``, ``poses``, ``hands``) holds a list, empty when nothing was found. A
+    landmarker sends one Result per lane and frame, so a fast tracker never waits for a
+    slow one; the format also allows several trackers in one message.
+    """
 
     stream: str
     seq: int
@@ -223,22 +318,19 @@ class Result:
     faces: list[dict] = field(default_factory=list)  # Face.to_wire() maps
     error: dict | None = None  # {"code": str, "message": str} when the frame failed
     worker: str = ""
-    # Body pose and hands (docs/protocol.md): the trackers this result reports, and
-    # their lists (Pose.to_wire() / Hand.to_wire() maps). None: a face-only result.
-    tracks: list[str] | None = None
-    poses: list[dict] | None = None
-    hands: list[dict] | None = None
+    tracks: tuple[str, ...] = ("face",)
+    poses: list[dict] = field(default_factory=list)  # Pose.to_wire() maps
+    hands: list[dict] = field(default_factory=list)  # Hand.to_wire() maps
+    session: int = 0  # the camera connection the frame came from (new_session)
 
     def to_wire(self) -> dict:
         message = {"type": "landmarks", "stream": self.stream, "seq": self.seq,
                    "imageSize": {"width": self.width, "height": self.height},
-                   "ts": self.ts, "faces": self.faces, "worker": self.worker}
-        if self.tracks is not None:
-            message["tracks"] = self.tracks
-            if self.poses is not None:
-                message["poses"] = self.poses
-            if self.hands is not None:
-                message["hands"] = self.hands
+                   "ts": self.ts, "tracks": list(self.tracks), "session": self.session,
+                   "worker": self.worker}
+        for name in self.tracks:
+            key = TRACKS[name].key
+            message[key] = getattr(self, key)
         if self.error is not None:
             message["error"] = self.error
         return message
@@ -252,43 +344,26 @@ class Result:
         what = "result"
         size = _require(obj, "imageSize", dict, what)
         ts = _require(obj, "ts", dict, what)
-        faces = _require(obj, "faces", list, what)
-        for face in faces:
-            Face.from_wire(face)  # validates lengths; keeps the bytes as they are
+        tracks = obj.get("tracks", ["face"])  # face-only senders of before
+        if not isinstance(tracks, list) or not tracks or not all(map(_is_track, tracks)) \
+                or len(set(tracks)) != len(tracks):
+            raise WireError("result: 'tracks' must list known trackers, each once")
+        found = {}
+        for name in tracks:
+            key = TRACKS[name].key
+            items = _require(obj, key, list, what)
+            for item in items:
+                _VALIDATORS[key](item)  # validates lengths; keeps the bytes as they are
+            found[key] = items
         error = obj.get("error")
         if error is not None and not (isinstance(error, dict) and isinstance(error.get("message"), str)):
             raise WireError("result: 'error' must be a map with a message")
         if not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in ts.items()):
             raise WireError("result: 'ts' must map names to numbers")
-        stream = _require(obj, "stream", str, what)
-        if len(stream) > MAX_STREAM_ID_LENGTH or not STREAM_ID.fullmatch(stream):
-            raise WireError("result: bad stream id")
-        tracks, poses, hands = _body_tracks(obj)
-        return cls(stream=stream, seq=_require(obj, "seq", int, what),
+        return cls(stream=_stream_id(obj, what), seq=_require(obj, "seq", int, what),
                    width=_require(size, "width", int, what), height=_require(size, "height", int, what),
-                   ts=dict(ts), faces=faces, error=error, worker=str(obj.get("worker", "")),
-                   tracks=tracks, poses=poses, hands=hands)
-
-
-def _body_tracks(obj: dict) -> tuple[list[str] | None, list[dict] | None, list[dict] | None]:
-    """The optional tracks / poses / hands of a result, validated; bytes kept as they are."""
-    tracks = obj.get("tracks")
-    if tracks is None:
-        return None, None, None
-    if not isinstance(tracks, list) or not all(t in ("face", "pose", "hands") for t in tracks):
-        raise WireError("result: 'tracks' must list face, pose, hands")
-    lists = {}
-    for key, tracker, kind in (("poses", "pose", Pose), ("hands", "hands", Hand)):
-        items = obj.get(key)
-        if tracker not in tracks:
-            lists[key] = None
-            continue
-        if not isinstance(items, list):
-            raise WireError(f"result: {key!r} must be a list when {tracker!r} is tracked")
-        for item in items:
-            kind.from_wire(item)
-        lists[key] = items
-    return tracks, lists["poses"], lists["hands"]
+                   ts=dict(ts), error=error, worker=str(obj.get("worker", ""))[:64],
+                   tracks=tuple(tracks), session=_optional_int(obj, "session", what), **found)
 
 
 # ---------------------------------------------------------------- small control maps
@@ -311,15 +386,31 @@ def decode_event(data: bytes | memoryview) -> dict:
         size = _require(obj, "imageSize", dict, "event")
         _require(size, "width", int, "event")
         _require(size, "height", int, "event")
+        tracks = obj.get("tracks", [])
+        if not isinstance(tracks, list) or not all(map(_is_track, tracks)):
+            raise WireError("event: 'tracks' must list known trackers")
+        obj["tracks"] = tuple(dict.fromkeys(tracks))
     return obj
 
 
+def decode_done_message(done: bytes | memoryview, body: bytes | memoryview) -> tuple[dict, Result]:
+    """A worker's DONE: the outcome map and the Result it carries, which must describe exactly
+    the frame the map names (one lane: one tracker, this stream, seq and session)."""
+    outcome = decode_done(done)
+    result = Result.decode(body)
+    named = (outcome["stream"], outcome["seq"], (outcome["track"],), outcome["session"])
+    if (result.stream, result.seq, result.tracks, result.session) != named:
+        raise WireError("done: the result is not the frame the DONE names")
+    return outcome, result
+
+
 def decode_done(data: bytes | memoryview) -> dict:
-    """Worker -> ingest outcome of one frame: {"stream", "seq", "error": None | {...}}."""
+    """Worker -> ingest: which frame of which lane it finished, ``{stream, seq, track, session,
+    replica}``; the result itself is the message's next part."""
     obj = unpack_map(data, "done")
-    _require(obj, "stream", str, "done")
+    _stream_id(obj, "done")
     _require(obj, "seq", int, "done")
-    error = obj.get("error")
-    if error is not None and not isinstance(error, dict):
-        raise WireError("done: 'error' must be a map")
+    obj["track"] = _track(obj, "done")
+    obj["session"] = _optional_int(obj, "session", "done")
+    obj["replica"] = _optional_int(obj, "replica", "done")
     return obj

@@ -49,3 +49,25 @@ def test_quickest_bench_writes_json_and_markdown(tmp_path):
 
     markdown = (tmp_path / "latest.md").read_text()
     assert "| scenario |" in markdown and "| 1x30 |" in markdown and "## Targets" in markdown
+
+
+def test_holistic_bench_reports_lanes_and_bare_trackers(tmp_path):
+    """The face+pose+hands scenario on one worker, with the bare runs it is compared with."""
+    argv = ["--quick", "--scenarios", "holistic", "--holistic-workers", "1", "--duration", "1.5",
+            "--warmup", "1", "--bare-duration", "1", "--out", str(tmp_path), "--no-plots"]
+    assert run.main(argv) == 0
+
+    document = json.loads((tmp_path / "latest.json").read_text())
+    (scenario,) = document["scenarios"]
+    assert scenario["name"] == "holistic-w1" and scenario["tracks"] == ["face", "pose", "hands"]
+    assert set(scenario["lanes"]) == {"face", "pose", "hands"}
+    for lane in scenario["lanes"].values():
+        assert lane["delivered"] > 0 and lane["latency_ms"]["p50"] > 0
+        assert lane["bare_p50_ms"] > 0 and lane["p50_ratio_to_bare"] > 0
+    assert scenario["holistic_fps"] > 0 and scenario["holistic_ratio_to_sequential"] > 0
+    bare = {tuple(b["tracks"]): b for b in document["bare"]}
+    assert set(bare) == {("face",), ("pose",), ("hands",), ("face", "pose", "hands")}
+    assert all(b["media"] == "gesture" and b["frames"] > 0 for b in bare.values())
+    assert set(bare[("face", "pose", "hands")]["per_track_inference_ms"]) == {"face", "pose", "hands"}
+    markdown = (tmp_path / "latest.md").read_text()
+    assert "| holistic-w1 | pose |" in markdown and "face+pose+hands" in markdown

@@ -380,6 +380,26 @@ def test_reconnects_when_ingest_restarts(image_file, camera_logs):
     assert elapsed >= 1.2
 
 
+def test_replaced_by_another_camera_backs_off_instead_of_flapping(image_file, camera_logs):
+    """Close 4000 (another connection took the stream name): wait long, not 0.5 s.
+    Two clients with one name replaced each other 29 times in 15 s before."""
+    with FakeIngest(reject=4000) as ingest:
+        code, elapsed = run_camera("--server", ingest.url, "--source", image_file, "--duration", 2)
+    assert code == 0 and len(ingest.connections) == 1, ingest.connections
+    assert "another camera took over" in camera_logs.text
+    assert "reconnecting in 30.0 s" in camera_logs.text
+
+
+def test_track_goes_into_the_query(image_file):
+    assert camera.build_url("ws://h:1/image?track=face", track="face,pose") == "ws://h:1/image?track=face%2Cpose"
+    with FakeIngest() as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 2,
+                             "--track", "pose, hands")
+    assert code == 0 and ingest.connections[0]["path"] == "/image?track=pose%2Chands"
+    with pytest.raises(SystemExit):
+        camera.parse_args(["--track", "face,tail"])
+
+
 def test_policy_close_is_fatal(image_file, camera_logs):
     with FakeIngest(reject=1008) as ingest:
         code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 3)

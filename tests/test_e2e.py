@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from tests.conftest import run, start_pipeline
 from live2d_pose.testing import media, reference
-from live2d_pose.testing.clients import Camera, Viewer
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer
 from live2d_pose.testing.frames import astronaut_frame, astronaut_frames
 
 # MediaPipe's own run-to-run difference is ~1e-6; the wire carries float32.
@@ -199,8 +200,16 @@ def test_worker_prefetch_two(tmp_path_factory):
             async with Viewer(pipe.viewer_url("stream=pf")) as viewer, \
                     Camera(pipe.camera_url + "?stream=pf") as camera:
                 await camera.stream_frames(frames, fps=0, duration=2.0)  # saturate the worker
-                await asyncio.sleep(0.5)
-                return viewer.results, pipe.ingest_stats()["streams"]["pf"]
+                # ingest reads a flood no faster than --max-fps (TCP holds the rest back), so
+                # frames keep arriving a while after the camera stopped: wait until all is answered
+                stats, deadline = {}, time.monotonic() + TIMEOUT
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+                    before, stats = stats, pipe.ingest_stats()["streams"]["pf"]
+                    if before.get("received") == stats["received"] and \
+                            stats["dispatched"] == stats["done"] + stats["lost"]:
+                        break
+                return viewer.results, stats
 
         results, stats = run(body())
     finally:

@@ -326,7 +326,7 @@ def test_fuzz_decompression_bombs(kind, width, height):
 @examples("decode_image")
 def test_fuzz_worker_decode(data):
     """The worker's decoder (OpenCV behind the header check) fails only with ImageError."""
-    detector = pytest.importorskip("live2d_pose.landmarker.detector")
+    detector = pytest.importorskip("live2d_pose.landmarker.decoder")
     try:
         rgb = detector.decode_image(data, MAX_PIXELS)
     except ImageError as exc:

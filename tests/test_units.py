@@ -195,17 +195,47 @@ def test_fanout_routes_by_stream_and_follows_latest():
         return wants_a.mailbox, follows.mailbox
 
     box_a, box_follow = asyncio.run(body())
-    assert box_a._result == b"A1"
-    assert box_follow._result == b"B1"
+    assert list(box_a._results.values()) == [b"A1"]
+    assert list(box_follow._results.values()) == [b"B1"]
 
 
-def test_fanout_drops_stale_results_and_resets_on_new_session():
+def test_fanout_drops_stale_results_per_tracker_and_newer_sessions_win():
     fanout = Fanout()
     fanout.stream_started("a", 640, 480, now=0, session=1)
-    assert fanout.offer("a", 5, 640, 480, 1.0, b"5", now=1)
-    assert not fanout.offer("a", 4, 640, 480, 1.0, b"4", now=1)
-    fanout.stream_started("a", 640, 480, now=2, session=2)  # the camera reconnected
-    assert fanout.offer("a", 1, 640, 480, 1.0, b"1", now=3)
+    assert fanout.offer("a", 5, 640, 480, 1.0, b"5", now=1, session=1)
+    assert not fanout.offer("a", 4, 640, 480, 1.0, b"4", now=1, session=1)
+    assert fanout.offer("a", 4, 640, 480, 1.0, b"p4", now=1, tracks=("pose",), session=1)  # its own order
+    assert not fanout.offer("a", 3, 640, 480, 1.0, b"p3", now=1, tracks=("pose",), session=1)
+    # ingest restarted (seq starts again) or the camera reconnected: the newer session wins at once...
+    assert fanout.offer("a", 1, 640, 480, 1.0, b"1", now=3, session=2)
+    # ...and the old connection's late result is stale, whatever its seq
+    assert not fanout.offer("a", 6, 640, 480, 1.0, b"6", now=3, session=1)
+    assert fanout.streams["a"].stale == 3
+
+
+def test_mailbox_keeps_the_newest_result_of_each_tracker():
+    async def body():
+        box = Mailbox()
+        box.put_result(b"face1", "face")
+        box.put_result(b"pose1", "pose")
+        box.put_result(b"face2", "face")  # replaces face1, keeps its place in line
+        return [await box.get(), await box.get()], box.overwritten
+
+    got, overwritten = asyncio.run(body())
+    assert got == [b"face2", b"pose1"] and overwritten == 1
+
+
+def test_stream_fps_after_a_burst_stays_plausible():
+    """Right after a gateway restart results queued in ingest arrive together: the rate must
+    not read as thousands a second (it read 4669)."""
+    fanout = Fanout()
+    for seq in range(1, 6):
+        fanout.offer("a", seq, 640, 480, 1.0, b"x", now=100.0 + seq * 1e-4)
+    rate = fanout.streams["a"].tracks["face"].meter.rate(100.001)
+    assert rate <= 5, rate
+    for seq in range(6, 66):  # then 30 a second for two seconds
+        fanout.offer("a", seq, 640, 480, 1.0, b"x", now=100.0 + (seq - 5) / 30)
+    assert 27 <= fanout.streams["a"].tracks["face"].meter.rate(102.0) <= 33
 
 
 def test_fanout_expires_silent_streams():
@@ -248,8 +278,11 @@ def test_up_commands_wire_services_together():
     # cameras are told the viewer on the host they reached, on the gateway's port
     assert ingest[ingest.index("--viewer-port") + 1] == "9002"
     assert ingest[ingest.index("--viewer-url") + 1] == ""
+    workers = ingest[ingest.index("--workers-bind") + 1].rsplit(":", 1)[1]
+    assert worker[worker.index("--ingest") + 1].endswith(":" + workers)
+    assert "--gateway" not in worker  # results go back to ingest, which forwards them
     results = gateway[gateway.index("--results-bind") + 1].rsplit(":", 1)[1]
-    assert worker[worker.index("--gateway") + 1].endswith(":" + results)
+    assert ingest[ingest.index("--gateway") + 1].endswith(":" + results)
 
 
 # ---------------------------------------------------------------- ZeroMQ reader

@@ -105,21 +105,37 @@ class ViewerResult:
     faces: list[dict]  # each: landmarks (478,3), blendshapes (52,), matrix (4,4) as numpy
     error: dict | None
     received_ms: float
+    tracks: tuple[str, ...] = ("face",)  # the trackers this message reports
+    poses: list = field(default_factory=list)  # wire.Pose
+    hands: list = field(default_factory=list)  # wire.Hand
+    session: int = 0
+    worker: str = ""
 
     @property
     def landmarks(self) -> np.ndarray:
         return self.faces[0]["landmarks"]
 
+    @property
+    def track(self) -> str:
+        """The tracker of a one-tracker message (what a landmarker sends)."""
+        return self.tracks[0]
+
 
 def decode_result(data: bytes, received_ms: float) -> ViewerResult:
+    from live2d_pose.wire import Hand, Pose
+
     message = msgpack.unpackb(data, raw=False)
     assert message["type"] == "landmarks", message
     faces = [{"landmarks": np.frombuffer(f["landmarks"], "<f4").reshape(478, 3),
               "blendshapes": np.frombuffer(f["blendshapes"], "<f4"),
-              "matrix": np.frombuffer(f["matrix"], "<f4").reshape(4, 4)} for f in message["faces"]]
+              "matrix": np.frombuffer(f["matrix"], "<f4").reshape(4, 4)} for f in message.get("faces", [])]
     size = message["imageSize"]
     return ViewerResult(message["stream"], message["seq"], size["width"], size["height"],
-                        message["ts"], faces, message.get("error"), received_ms)
+                        message["ts"], faces, message.get("error"), received_ms,
+                        tuple(message.get("tracks", ["face"])),
+                        [Pose.from_wire(p) for p in message.get("poses", [])],
+                        [Hand.from_wire(h) for h in message.get("hands", [])],
+                        message.get("session", 0), message.get("worker", ""))
 
 
 @dataclass
@@ -149,12 +165,14 @@ class Viewer:
                 self.controls.append(json.loads(message))
 
     async def wait_for_results(self, count: int, timeout: float = TIMEOUT,
-                               stream: str | None = None) -> list[ViewerResult]:
+                               stream: str | None = None, track: str | None = None) -> list[ViewerResult]:
+        """Until ``count`` results (of ``stream``, of ``track`` when given) have come."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            matching = [r for r in self.results if stream is None or r.stream == stream]
+            matching = [r for r in self.results if (stream is None or r.stream == stream)
+                        and (track is None or track in r.tracks)]
             if len(matching) >= count:
                 return matching
             await asyncio.sleep(0.02)
         raise AssertionError(f"only {len(self.results)} results within {timeout} s "
-                             f"(wanted {count} of stream {stream}); controls: {self.controls}")
+                             f"(wanted {count} of stream {stream}, track {track}); controls: {self.controls}")

@@ -43,26 +43,26 @@ def fake_face() -> wire.Face:
 
 
 class FakeWorker:
-    """Speaks the worker protocol (READY, HB, FRAME -> RESULT + DONE, BYE) without MediaPipe:
-    each frame that decodes gets :func:`fake_face`, others the worker's error codes."""
+    """Speaks the worker protocol (READY, HB, FRAME -> DONE with its result, BYE) without
+    MediaPipe: each frame that decodes gets :func:`fake_face` (face lanes) or nothing found
+    (pose, hands), others the worker's error codes. Like a real worker it talks to ingest
+    only, which checks each result and forwards it to the gateway."""
 
-    def __init__(self, context: zmq.asyncio.Context, ingest: str, gateway: str, name: str,
-                 curve_server_key: str = "", curve_client_key_file: str = ""):
+    def __init__(self, context: zmq.asyncio.Context, ingest: str, name: str,
+                 curve_server_key: str = "", curve_client_key_file: str = "",
+                 trackers: tuple[str, ...] = tuple(wire.TRACKS)):
         self.name = name
+        self.trackers = trackers
         self.ingest = context.socket(zmq.DEALER)
-        self.results = context.socket(zmq.PUSH)
-        for sock in (self.ingest, self.results):  # as a real worker's sockets (worker.py)
-            curve.make_client(sock, curve_server_key, curve_client_key_file)
-        self.endpoints = (ingest, gateway)
+        curve.make_client(self.ingest, curve_server_key, curve_client_key_file)  # as worker.py
+        self.endpoint = ingest
         self.frames = 0
         self.joined = asyncio.Event()  # ingest has heard us (its first heartbeat came back)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        for sock in (self.ingest, self.results):
-            sock.setsockopt(zmq.LINGER, 0)
-        self.ingest.connect(self.endpoints[0])
-        self.results.connect(self.endpoints[1])
+        self.ingest.setsockopt(zmq.LINGER, 0)
+        self.ingest.connect(self.endpoint)
         self._tasks = [asyncio.create_task(self._serve()), asyncio.create_task(self._heartbeat())]
 
     async def stop(self) -> None:
@@ -73,36 +73,43 @@ class FakeWorker:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.ingest.close()
-        self.results.close()
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT)
             await self.ingest.send_multipart([wire.HEARTBEAT])
 
+    async def _ready(self) -> None:
+        await self.ingest.send_multipart([wire.READY, wire.encode_map(
+            {"name": self.name, "pid": os.getpid(), "trackers": list(self.trackers)})])
+
     async def _serve(self) -> None:
         # waits until the connection is up (never, for a worker the CURVE handshake refuses)
-        await self.ingest.send_multipart([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid()})])
+        await self._ready()
         while True:
             parts = await self.ingest.recv_multipart()
             self.joined.set()
             if parts[0] == wire.FRAME:
                 await self._answer(*wire.split_frame_message(parts))
+            elif parts[0] == wire.REJOIN:
+                await self._ready()
 
     async def _answer(self, meta: wire.FrameMeta, image: memoryview) -> None:
         ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
-        result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.name)
+        result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.name,
+                             tracks=(meta.track,), session=meta.session)
         try:
             _decode(image)
             ts["infer_start"] = ts["infer_end"] = wire.now_ms()
-            result.faces = [fake_face().to_wire()]
+            if meta.track == "face":
+                result.faces = [fake_face().to_wire()]
         except ImageError as exc:
             result.error = {"code": exc.code, "message": f"fake worker: {exc}"}
         self.frames += 1
-        await self.results.send_multipart([wire.RESULT, result.encode()])
-        await self.ingest.send_multipart([wire.DONE, wire.encode_map({
-            "stream": meta.stream, "seq": meta.seq, "error": result.error,
-            "latency_ms": wire.now_ms() - meta.ts_ingest})])
+        done = wire.encode_map({"stream": meta.stream, "seq": meta.seq, "track": meta.track,
+                                "session": meta.session, "replica": meta.replica,
+                                "latency_ms": wire.now_ms() - meta.ts_ingest})
+        await self.ingest.send_multipart([wire.DONE, done, result.encode()])
 
 
 def _decode(image: memoryview) -> None:
@@ -143,8 +150,7 @@ class InProcess:
 
     def fake_worker(self, name: str, **curve_keys: str) -> FakeWorker:
         """Another fake worker on this pipeline's endpoints (not started; the caller stops it)."""
-        return FakeWorker(self.context, self.ingest_server.workers_endpoint,
-                          self.gateway_server.results_endpoint, name, **curve_keys)
+        return FakeWorker(self.context, self.ingest_server.workers_endpoint, name, **curve_keys)
 
     async def __aexit__(self, *exc: object) -> None:
         for worker in self.fake_workers:

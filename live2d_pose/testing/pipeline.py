@@ -99,12 +99,13 @@ class Pipeline:
         self.wait_healthy()
         return self
 
-    def add_worker(self, start: bool = True) -> Service:
+    def add_worker(self, start: bool = True, **env: str) -> Service:
+        """Another landmarker (``w<N>``); ``env``: its own LIVE2D_POSE_* settings (they win)."""
         index = sum(1 for name in self.services if name.startswith("landmarker")) + 1
         service = self._service(f"landmarker-{index}", "landmarker", {
             "LIVE2D_POSE_INGEST": f"tcp://127.0.0.1:{self.workers_port}",
-            "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{self.results_port}",
             "LIVE2D_POSE_WORKER_NAME": f"w{index}"})
+        service.env.update(env)
         self.services[service.name] = service
         if start:
             service.start()
@@ -115,13 +116,13 @@ class Pipeline:
         return [s for name, s in self.services.items() if name.startswith("landmarker")]
 
     def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Until both HTTP ports answer and every worker has joined ingest."""
+        """Until the gateway's and ingest's HTTP ports answer and every worker has joined ingest."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for service in self.services.values():
                 if not service.alive():
                     raise AssertionError(f"{service.name} exited:\n{service.log()[-3000:]}")
-            if (_get(f"{self.http_url}/healthz") and
+            if (_get(f"{self.http_url}/healthz") and _get(f"http://127.0.0.1:{self.camera_port}/healthz") and
                     self.joined_workers() >= sum(s.alive() for s in self.landmarkers)):
                 return
             time.sleep(0.1)

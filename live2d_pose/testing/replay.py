@@ -69,9 +69,9 @@ class Replayer:
         now = wire.now_ms()
         result = wire.Result(self.stream, self.seq, size["width"], size["height"],
                              {"ingest": now, "infer_start": now, "infer_end": now},
-                             faces=recorded.get("faces", []), worker="replay",
-                             tracks=recorded.get("tracks"), poses=recorded.get("poses"),
-                             hands=recorded.get("hands"))
+                             faces=recorded.get("faces") or [], worker="replay",
+                             tracks=tuple(recorded.get("tracks") or ["face"]),
+                             poses=recorded.get("poses") or [], hands=recorded.get("hands") or [])
         return [wire.RESULT, result.encode()]
 
     def hold(self, index: int) -> None:

@@ -1,9 +1,17 @@
-"""Who gets which result: active streams, viewers and their one-slot mailboxes.
+"""Who gets which result: active streams, viewers and their mailboxes.
 
 No sockets here. A result is encoded once and offered to every viewer of its
-stream; each viewer's mailbox keeps only the newest result (plus a few control
-messages, which are never dropped silently), so a slow browser skips frames
-and never builds a backlog or slows the others (websockets' broadcast advice).
+stream. Each viewer's mailbox keeps only the newest result per tracker (plus a
+few control messages, which are never dropped silently), so a slow browser
+skips frames and never builds a backlog or slows the others (websockets'
+broadcast advice), and a pose result never overwrites a face result the viewer
+has not taken yet.
+
+Order: per (stream, tracker) a result goes out only if it is newer than the last
+one that did, comparing (session, seq). Sessions grow with each camera
+connection (wire.new_session), so a reconnected camera's results are accepted at
+once and the old connection's late ones are dropped as stale, from the result
+alone.
 """
 
 from __future__ import annotations
@@ -11,27 +19,29 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 MAX_CONTROL_MESSAGES = 16
 MAX_ENDED = 1024  # ended streams remembered (see Fanout.ended)
+RATE_WINDOW_S = 2.0  # fps is the count of results in this last stretch of time
+MAX_RATE_SAMPLES = 1024  # bounds a meter's memory whatever the rate
 
 
 class Mailbox:
-    """The newest binary result and a short queue of text control messages."""
+    """The newest binary result per tracker and a short queue of text control messages."""
 
     def __init__(self) -> None:
-        self._result: bytes | None = None
+        self._results: OrderedDict[str, bytes] = OrderedDict()  # by tracker key, oldest first
         self._controls: deque[str] = deque(maxlen=MAX_CONTROL_MESSAGES)
         self._ready = asyncio.Event()
         self.overwritten = 0  # results replaced before the viewer took them
         self.closed = False
 
-    def put_result(self, data: bytes) -> None:
-        if self._result is not None:
+    def put_result(self, data: bytes, key: str = "face") -> None:
+        if key in self._results:
             self.overwritten += 1
-        self._result = data
+        self._results[key] = data  # a replaced one keeps its place: the longest waiting goes first
         self._ready.set()
 
     def put_control(self, text: str) -> None:
@@ -49,9 +59,8 @@ class Mailbox:
                 return None
             if self._controls:
                 return self._controls.popleft()
-            if self._result is not None:
-                data, self._result = self._result, None
-                return data
+            if self._results:
+                return self._results.popitem(last=False)[1]
             self._ready.clear()
             await self._ready.wait()
 
@@ -64,24 +73,75 @@ class Viewer:
     delivered: int = 0
 
 
+class RateMeter:
+    """Events per second over the last RATE_WINDOW_S, never more than the events seen can say
+    (a burst right after a restart reads as a few events, not thousands per second)."""
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque(maxlen=MAX_RATE_SAMPLES)
+
+    def add(self, now: float) -> None:
+        self.times.append(now)
+
+    def rate(self, now: float) -> float:
+        while self.times and now - self.times[0] > RATE_WINDOW_S:
+            self.times.popleft()
+        if len(self.times) < 2:
+            return 0.0
+        span = max(now - self.times[0], self.times[-1] - self.times[0])
+        return (len(self.times) - 1) / max(span, RATE_WINDOW_S / 2)
+
+
+@dataclass
+class TrackInfo:
+    """One tracker of one stream, as the gateway sees its results."""
+
+    last: tuple[int, int] = (0, 0)  # (session, seq) of the newest result forwarded
+    results: int = 0
+    stale: int = 0  # older than one already forwarded (a slower worker, an old connection)
+    latency_ms: float = 0.0  # ingest -> gateway, exponentially smoothed
+    meter: RateMeter = field(default_factory=RateMeter)
+
+    def describe(self, now: float) -> dict:
+        return {"fps": round(self.meter.rate(now), 2), "latency_ms": round(self.latency_ms, 2),
+                "results": self.results}
+
+
 @dataclass
 class StreamInfo:
     stream: str
     width: int = 0
     height: int = 0
-    session: int = 0  # ingest's id for the camera connection; a new one restarts seq
+    session: int = 0  # the newest camera connection heard of
     started: float = field(default_factory=time.monotonic)
     last_result: float = 0.0
-    last_seq: int = 0
-    results: int = 0
-    stale: int = 0  # older than one already forwarded (a slower worker finished late)
-    fps: float = 0.0  # exponentially smoothed
-    latency_ms: float = 0.0  # ingest -> gateway, exponentially smoothed
+    tracks: dict[str, TrackInfo] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        """Results per second of its fastest tracker (each tracker has its own rate)."""
+        now = time.monotonic()
+        return max((t.meter.rate(now) for t in self.tracks.values()), default=0.0)
+
+    @property
+    def latency_ms(self) -> float:
+        """Its slowest tracker's smoothed latency."""
+        return max((t.latency_ms for t in self.tracks.values()), default=0.0)
+
+    @property
+    def results(self) -> int:
+        return sum(t.results for t in self.tracks.values())
+
+    @property
+    def stale(self) -> int:
+        return sum(t.stale for t in self.tracks.values())
 
     def describe(self) -> dict:
+        now = time.monotonic()
         return {"stream": self.stream, "imageSize": {"width": self.width, "height": self.height},
                 "fps": round(self.fps, 2), "latency_ms": round(self.latency_ms, 2),
-                "results": self.results}
+                "results": self.results,
+                "tracks": {name: track.describe(now) for name, track in self.tracks.items()}}
 
 
 class Fanout:
@@ -94,6 +154,7 @@ class Fanout:
         # streams ingest said ended, and when: a result still in flight then must not bring
         # the stream back (viewers following the latest would switch to a dead stream)
         self.ended: dict[str, float] = {}
+        self.ended_late = 0  # results of ended streams dropped
 
     # ------------------------------------------------------------ viewers
 
@@ -119,15 +180,16 @@ class Fanout:
     # ------------------------------------------------------------ streams
 
     def stream_started(self, stream: str, width: int, height: int, now: float,
-                       session: int = 0) -> None:
+                       session: int = 0, tracks: tuple[str, ...] = ()) -> None:
         """Ingest announced a stream (new, resized, reconnected, or just a reminder)."""
         self.ended.pop(stream, None)
         info = self.streams.get(stream)
         if info is None:
             info = self.streams[stream] = StreamInfo(stream, width, height, started=now)
             info.last_result = now
-        if session and session != info.session:
-            info.session, info.last_seq = session, 0
+        info.session = max(info.session, session)
+        for track in tracks:
+            info.tracks.setdefault(track, TrackInfo())
         changed = (info.width, info.height) != (width, height)
         info.width, info.height = width, height
         self._retarget_all(announce=changed)
@@ -158,34 +220,35 @@ class Fanout:
     # ------------------------------------------------------------ results
 
     def offer(self, stream: str, seq: int, width: int, height: int, latency_ms: float,
-              encoded: bytes, now: float) -> bool:
+              encoded: bytes, now: float, tracks: tuple[str, ...] = ("face",), session: int = 0) -> bool:
         """Hand an encoded result to its viewers; False when it was stale and dropped."""
         info = self.streams.get(stream)
         if info is None and stream in self.ended and now - self.ended[stream] <= self.stream_timeout:
+            self.ended_late += 1
             return False  # a late result of a stream that has ended
         if info is None:  # gateway restarted, or the event was lost: learn it from the result
-            self.stream_started(stream, width, height, now)
+            self.stream_started(stream, width, height, now, session)
             info = self.streams[stream]
-        if seq <= info.last_seq:
-            info.stale += 1
+        entries = [info.tracks.setdefault(track, TrackInfo()) for track in tracks]
+        if any((session, seq) <= entry.last for entry in entries):
+            for entry in entries:
+                entry.stale += 1
             return False
-        self._count(info, seq, latency_ms, now)
+        for entry in entries:
+            entry.last = (session, seq)
+            entry.latency_ms = 0.9 * entry.latency_ms + 0.1 * latency_ms if entry.results else latency_ms
+            entry.results += 1
+            entry.meter.add(now)
+        info.last_result = now
+        info.session = max(info.session, session)
         if (width, height) != (info.width, info.height):
             info.width, info.height = width, height
             self._retarget_all(announce=True)
+        key = ",".join(tracks)
         for viewer in self.viewers:
             if viewer.following == stream:
-                viewer.mailbox.put_result(encoded)
+                viewer.mailbox.put_result(encoded, key)
         return True
-
-    def _count(self, info: StreamInfo, seq: int, latency_ms: float, now: float) -> None:
-        interval = now - info.last_result if info.results else 0.0
-        if interval > 0:
-            info.fps = 0.9 * info.fps + 0.1 / interval if info.fps else 1.0 / interval
-        info.latency_ms = 0.9 * info.latency_ms + 0.1 * latency_ms if info.results else latency_ms
-        info.last_result = now
-        info.last_seq = seq
-        info.results += 1
 
     def _retarget_all(self, announce: bool = False) -> None:
         for viewer in self.viewers:

@@ -2,8 +2,10 @@
 
 One port (8080) carries the viewer page, its /config.json, the /ws result
 socket and the /streams, /healthz and /metrics endpoints, so the page needs no
-CORS and OBS needs one URL. Results are validated, stamped and encoded once,
-then handed to each viewer's one-slot mailbox (fanout.py).
+CORS and OBS needs one URL. Results come from ingest only (which checked them
+against the frames it sent); they are validated again, stamped and encoded
+once, then handed to each viewer's mailbox, which keeps the newest result per
+tracker (fanout.py).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class GatewayServer(WebSocketService):
     def __init__(self, config: GatewayConfig):
         super().__init__(config)
         self.fanout = Fanout(config.stream_timeout)
-        self.pull = self.zmq.socket(zmq.PULL, rcvhwm=256)
+        # MAXMSGSIZE: ZeroMQ drops a bigger message before we see it.
+        self.pull = self.zmq.socket(zmq.PULL, rcvhwm=256, maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES)
         self.reader = aio.SocketReader(self.pull, self._on_results_message)
         self.allowed_origins = {o.strip() for o in config.allowed_origins.split(",") if o.strip()}
         self.static = pages.StaticFiles(config.web_root)
@@ -155,7 +158,7 @@ class GatewayServer(WebSocketService):
             self.metrics.observe(result.ts)
             latency = result.ts["gateway"] - result.ts.get("ingest", result.ts["gateway"])
             if self.fanout.offer(result.stream, result.seq, result.width, result.height, latency,
-                                 result.encode(), now):
+                                 result.encode(), now, result.tracks, result.session):
                 self.counters["results"] += 1
             else:
                 self.counters["results_stale"] += 1
@@ -165,7 +168,8 @@ class GatewayServer(WebSocketService):
             if event["type"] == "stream":
                 size = event["imageSize"]
                 session = event.get("session") if isinstance(event.get("session"), int) else 0
-                self.fanout.stream_started(event["stream"], size["width"], size["height"], now, session)
+                self.fanout.stream_started(event["stream"], size["width"], size["height"], now, session,
+                                           event["tracks"])
             else:
                 self.fanout.stream_ended(event["stream"], ended_at=now)
         else:

@@ -1,31 +1,60 @@
 """Which frame goes to which worker: the ingest's bookkeeping, with no sockets.
 
-The load-balancing pattern of the ZeroMQ guide (lbbroker / ppqueue): a worker
-says READY when it is free and only then gets a frame, so no frame waits inside
-a socket buffer. Each stream keeps at most one pending frame, the newest; an
-older one is dropped (and counted) when a newer one arrives, so a camera
-faster than the pool sees drops, never a growing delay.
+The unit of work is one tracker of one frame. A stream asks for some trackers
+(``track=face,pose,hands``); each (stream, tracker) pair is a LANE. Ingest keeps
+one pending frame per lane, the newest: an older one is dropped (and counted)
+when a newer one arrives, so a camera faster than the pool sees drops, never a
+growing delay, and a fast lane (face) never waits for a slow one (pose).
 
-Stream affinity: a stream stays on the worker that has its MediaPipe instance
-(VIDEO mode tracks the face from frame to frame) for as long as that worker
-lives. Streams are spread so that no worker holds two more than another, and
-a worker that dies or leaves hands its streams to the others.
+Load balancing is the ZeroMQ guide's (lbbroker / ppqueue): a worker says READY
+when it is free and only then gets a frame, so no frame waits in a socket.
 
-Prefetch: by default a worker holds one frame at a time, so every frame it
-gets is the newest. With ``prefetch`` 2 it gets the next frame while still
-working on the current one, so it never idles waiting for ingest's answer to
-its DONE (more throughput when saturated), at the cost of that frame being up
-to one inference older when it starts.
+- Affinity: a lane stays on the worker that has its MediaPipe instance (VIDEO
+  mode tracks from frame to frame) for as long as that worker lives. Lanes are
+  spread by estimated cost (wire.TRACKS), and lanes of one stream go to
+  different workers where that costs nothing, so a frame's trackers run at once.
+  A worker only gets lanes whose tracker it runs (``--trackers``).
+- Replicas: a lane may run on several workers at once (``replicas`` per tracker),
+  each with its own instance; the lane's newest frame goes to whichever is free
+  first, so a slow tracker can serve alternate frames of one camera.
+- Fairness: a free worker serves the least recently served of its waiting lanes,
+  so equal lanes get equal service whatever the cameras' phases.
+- Deadlines: a frame a worker holds for longer than ``frame_timeout`` is lost;
+  the worker is dropped (and kept out for a while), its lanes move on.
+- Quarantine: a stream whose frames keep costing workers (lost, over the
+  deadline, or a decode over its time limit, ``quarantine_after`` in a row) is
+  reported for closing; a frame that comes back fine resets the count.
+- Prefetch: with ``prefetch`` 2 a worker gets its next frame while it still
+  works on the current one (more throughput when saturated, one inference more
+  latency).
 
-Every method takes ``now`` and returns :class:`Actions` for the caller to
-carry out, so tests drive it with a fake clock and no I/O.
+Every method takes ``now`` and returns :class:`Actions` for the caller to carry
+out, so tests drive it with a fake clock and no I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
-from live2d_pose.wire import FrameMeta
+from live2d_pose.wire import TRACKS, FrameMeta
+
+COSTLY_ERRORS = {"decode_timeout"}  # worker-reported errors that mean "this frame cost a worker"
+MAX_BANNED = 1024  # identities remembered as banned (oldest forgotten first)
+
+Seat = tuple[str, str, int]  # (stream, track, replica): one MediaPipe instance on one worker
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """``"pose=2,hands=2"`` -> {"pose": 2, "hands": 2}; ValueError names what is wrong."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        track, _, count = item.partition("=")
+        if track.strip() not in TRACKS or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"--replicas: {item!r} is not TRACKER=N (N >= 1; trackers: {', '.join(TRACKS)})")
+        out[track.strip()] = int(count)
+    return out
 
 
 @dataclass
@@ -34,37 +63,43 @@ class PendingFrame:
     image: bytes | memoryview
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A frame handed to a worker and not answered yet."""
+
+    stream: str
+    track: str
+    replica: int
+    seq: int
+    session: int
+    deadline: float
+
+
 @dataclass
 class Actions:
     dispatch: list[tuple[bytes, PendingFrame]] = field(default_factory=list)  # (worker, frame)
-    end: list[tuple[bytes, str]] = field(default_factory=list)  # (worker, stream): drop its instance
-    lost: list[tuple[str, int]] = field(default_factory=list)  # (stream, seq) lost with a worker
-    dead: list[bytes] = field(default_factory=list)  # workers declared dead
+    end: list[tuple[bytes, Seat]] = field(default_factory=list)  # (worker, seat): drop its instance
+    lost: list[InFlight] = field(default_factory=list)  # frames that will never come back
+    dead: list[tuple[bytes, str]] = field(default_factory=list)  # (worker, why) dropped
+    rejoin: list[bytes] = field(default_factory=list)  # unknown workers to ask for READY
+    quarantine: list[str] = field(default_factory=list)  # streams to close
 
     def extend(self, other: "Actions") -> "Actions":
         self.dispatch += other.dispatch
         self.end += other.end
         self.lost += other.lost
         self.dead += other.dead
+        self.rejoin += other.rejoin
+        self.quarantine += other.quarantine
         return self
 
 
 @dataclass
-class WorkerState:
-    identity: bytes
-    name: str
-    last_seen: float
-    in_flight: list[tuple[str, int]] = field(default_factory=list)  # (stream, seq) sent, not done
-    streams: set[str] = field(default_factory=set)
-    frames_done: int = 0
-
-
-@dataclass
-class StreamStats:
+class LaneStats:
     received: int = 0
     dispatched: int = 0
     dropped: int = 0  # replaced by a newer frame before a worker was free
-    lost: int = 0  # in flight on a worker that died
+    lost: int = 0  # held by a worker that died or missed the deadline
     done: int = 0
     errors: int = 0
     latency_ms_total: float = 0.0  # ingest receive -> inference end, summed over done frames
@@ -73,79 +108,178 @@ class StreamStats:
     def mean_latency_ms(self) -> float:
         return self.latency_ms_total / self.done if self.done else 0.0
 
+    def as_dict(self) -> dict:
+        return {**vars(self), "mean_latency_ms": round(self.mean_latency_ms, 2)}
+
+
+@dataclass
+class Lane:
+    stream: str
+    track: str
+    workers: list[bytes | None]  # per replica: the worker holding its instance
+    pending: PendingFrame | None = None
+    last_served: int = -1  # order of the last dispatch (fairness: least recently served first)
+    stats: LaneStats = field(default_factory=LaneStats)
+
+    @property
+    def cost(self) -> float:
+        return TRACKS[self.track].cost
+
 
 @dataclass
 class StreamState:
     stream: str
-    pending: PendingFrame | None = None
-    worker: bytes | None = None
-    stats: StreamStats = field(default_factory=StreamStats)
+    session: int = 0
+    lanes: dict[str, Lane] = field(default_factory=dict)  # by track, in wire.TRACKS order
+    costly_in_a_row: int = 0
+    quarantined: bool = False
+
+    @property
+    def stats(self) -> LaneStats:
+        return self.totals()
+
+    def totals(self) -> LaneStats:
+        """The stream's counters: sums over its lanes (``received`` counts camera frames once)."""
+        total = LaneStats()
+        for lane in self.lanes.values():
+            for key, value in vars(lane.stats).items():
+                setattr(total, key, getattr(total, key) + value)
+        total.received = max((lane.stats.received for lane in self.lanes.values()), default=0)
+        return total
+
+
+@dataclass
+class WorkerState:
+    identity: bytes
+    name: str
+    trackers: frozenset[str]
+    last_seen: float
+    in_flight: list[InFlight] = field(default_factory=list)
+    seats: set[Seat] = field(default_factory=set)
+    frames_done: int = 0
+
+    @property
+    def load(self) -> float:
+        return sum(TRACKS[track].cost for _, track, _ in self.seats)
 
 
 class Dispatcher:
-    def __init__(self, worker_timeout: float = 0.75, affinity: bool = True, prefetch: int = 1):
+    def __init__(self, worker_timeout: float = 0.75, affinity: bool = True, prefetch: int = 1,
+                 frame_timeout: float = 3.0, quarantine_after: int = 3, ban_seconds: float = 30.0,
+                 replicas: dict[str, int] | None = None):
         self.worker_timeout = worker_timeout
         self.affinity = affinity
         self.prefetch = max(1, prefetch)  # frames a worker may hold at once (see module doc)
+        self.frame_timeout = frame_timeout
+        self.quarantine_after = quarantine_after
+        self.ban_seconds = ban_seconds
+        self.replicas = {track: max(1, n) for track, n in (replicas or {}).items()}
         self.workers: dict[bytes, WorkerState] = {}
         self.streams: dict[str, StreamState] = {}
+        self.banned: OrderedDict[bytes, float] = OrderedDict()  # identity -> until
+        self._serve_order = itertools.count()
 
     # ------------------------------------------------------------ streams
 
-    def add_stream(self, stream: str, now: float) -> Actions:
-        self.streams.setdefault(stream, StreamState(stream))
-        return self._balance()
+    def add_stream(self, stream: str, tracks: tuple[str, ...] = ("face",), now: float = 0.0,
+                   session: int = 0) -> Actions:
+        """A camera (re)connected: its lanes are these tracks. Lanes it keeps keep their
+        workers and MediaPipe instances, so a reconnecting camera keeps its tracking."""
+        state = self.streams.setdefault(stream, StreamState(stream))
+        state.session = session or state.session
+        state.quarantined = False
+        state.costly_in_a_row = 0
+        actions = Actions()
+        for track in [t for t in state.lanes if t not in tracks]:
+            self._end_lane(state.lanes.pop(track), actions)
+        for track in TRACKS:
+            if track in tracks and track not in state.lanes:
+                state.lanes[track] = Lane(stream, track, [None] * self.replicas.get(track, 1))
+        actions.extend(self._balance())
+        return actions.extend(self._dispatch_idle(now))
 
     def remove_stream(self, stream: str) -> Actions:
-        """Forget a stream; its worker is told to close the MediaPipe instance."""
+        """Forget a stream; each lane's workers are told to close their MediaPipe instances."""
         actions = Actions()
         state = self.streams.pop(stream, None)
-        if state and state.worker in self.workers:
-            self.workers[state.worker].streams.discard(stream)
-            actions.end.append((state.worker, stream))
+        for lane in state.lanes.values() if state else ():
+            self._end_lane(lane, actions)
         return actions
 
     def submit(self, frame: PendingFrame, now: float) -> Actions:
-        """A new frame from a camera: keep it as the stream's newest, dispatch if possible."""
+        """A new camera frame: it becomes the newest pending frame of each of the stream's lanes."""
         state = self.streams.get(frame.meta.stream)
         if state is None:
-            state = self.streams[frame.meta.stream] = StreamState(frame.meta.stream)
-        state.stats.received += 1
-        if state.pending is not None:
-            state.stats.dropped += 1
-        state.pending = frame
-        actions = self._balance() if state.worker not in self.workers else Actions()
-        return actions.extend(self._dispatch_idle(now))
+            return Actions()  # the stream was closed meanwhile
+        for lane in state.lanes.values():
+            lane.stats.received += 1
+            if lane.pending is not None:
+                lane.stats.dropped += 1
+            lane.pending = PendingFrame(replace(frame.meta, track=lane.track, session=state.session),
+                                        frame.image)
+        return self._dispatch_idle(now)
 
     # ------------------------------------------------------------ workers
 
-    def worker_ready(self, identity: bytes, now: float, name: str = "") -> Actions:
+    def worker_ready(self, identity: bytes, now: float, name: str = "",
+                     trackers: tuple[str, ...] = tuple(TRACKS)) -> Actions:
         """READY: a new worker joined, or a known one (after reconnecting) is free."""
         actions = Actions()
+        if self.is_banned(identity, now):
+            return actions
         worker = self.workers.get(identity)
         if worker is None:
-            self.workers[identity] = WorkerState(identity, name or identity.hex(), now)
+            self.workers[identity] = WorkerState(identity, name or identity.hex()[:16],
+                                                 frozenset(trackers) & TRACKS.keys(), now)
             actions.extend(self._balance())
         else:
             worker.last_seen = now
             self._lose_in_flight(worker, actions)  # it restarted its socket mid-frame
         return actions.extend(self._dispatch_idle(now))
 
-    def worker_done(self, identity: bytes, stream: str, seq: int, ok: bool, now: float,
-                    latency_ms: float = 0.0) -> Actions:
+    def worker_done(self, identity: bytes, stream: str, track: str, seq: int, session: int,
+                    replica: int, error_code: str | None, now: float,
+                    latency_ms: float = 0.0) -> tuple[bool, Actions]:
+        """DONE: (accepted, actions). Accepted only when this worker holds exactly this frame."""
         worker = self.workers.get(identity)
-        if worker is None:  # declared dead earlier, came back: treat as a fresh READY
-            return self.worker_ready(identity, now)
+        if worker is None:  # declared dead earlier (its frames were counted lost): re-introduce
+            actions = Actions()
+            if not self.is_banned(identity, now):
+                actions.rejoin.append(identity)
+            return False, actions
         worker.last_seen = now
-        if (stream, seq) in worker.in_flight:
-            worker.in_flight.remove((stream, seq))
+        record = next((f for f in worker.in_flight if (f.stream, f.track, f.replica, f.seq, f.session)
+                       == (stream, track, replica, seq, session)), None)
+        if record is None:
+            return False, Actions()
+        worker.in_flight.remove(record)
         worker.frames_done += 1
+        actions = Actions()
         state = self.streams.get(stream)
-        if state is not None:
-            state.stats.done += 1
-            state.stats.errors += 0 if ok else 1
-            state.stats.latency_ms_total += latency_ms
-        return self._dispatch_idle(now)
+        lane = state.lanes.get(track) if state else None
+        if lane is not None:
+            lane.stats.done += 1
+            lane.stats.errors += error_code is not None
+            lane.stats.latency_ms_total += latency_ms
+            if error_code in COSTLY_ERRORS:
+                self._costly(state, actions)
+            else:
+                state.costly_in_a_row = 0
+        return True, actions.extend(self._dispatch_idle(now))
+
+    def frame_undelivered(self, identity: bytes, meta: FrameMeta) -> Actions:
+        """A dispatched frame never left ingest (the worker's queue was full): it is lost."""
+        worker = self.workers.get(identity)
+        actions = Actions()
+        record = next((f for f in worker.in_flight if (f.stream, f.track, f.replica, f.seq)
+                       == (meta.stream, meta.track, meta.replica, meta.seq)), None) if worker else None
+        if record is not None:
+            worker.in_flight.remove(record)
+            actions.lost.append(record)
+            lane = self._lane(record.stream, record.track)
+            if lane is not None:
+                lane.stats.lost += 1
+        return actions
 
     def worker_seen(self, identity: bytes, now: float) -> bool:
         """A heartbeat; False when the worker is unknown (it must say READY first)."""
@@ -156,26 +290,41 @@ class Dispatcher:
         return True
 
     def worker_gone(self, identity: bytes, now: float) -> Actions:
-        """A worker said BYE or was declared dead: its streams move to the others."""
+        """A worker said BYE, its connection closed, or it was declared dead: its lanes move."""
         worker = self.workers.pop(identity, None)
         actions = Actions()
         if worker is None:
             return actions
         self._lose_in_flight(worker, actions)
-        for stream in worker.streams:
-            if stream in self.streams:
-                self.streams[stream].worker = None
+        for stream, track, replica in worker.seats:
+            lane = self._lane(stream, track)
+            if lane is not None and lane.workers[replica] == identity:
+                lane.workers[replica] = None
         actions.extend(self._balance())
         return actions.extend(self._dispatch_idle(now))
 
     def expire(self, now: float) -> Actions:
-        """Declare workers silent for longer than worker_timeout dead."""
+        """Drop workers silent for longer than worker_timeout, or late with a frame."""
         actions = Actions()
-        for identity in [w.identity for w in self.workers.values()
-                         if now - w.last_seen > self.worker_timeout]:
-            actions.dead.append(identity)
-            actions.extend(self.worker_gone(identity, now))
+        for worker in list(self.workers.values()):
+            late = next((f for f in worker.in_flight if now > f.deadline), None)
+            if now - worker.last_seen > self.worker_timeout:
+                actions.dead.append((worker.identity, f"silent for {now - worker.last_seen:.1f} s"))
+            elif late is not None:
+                actions.dead.append((worker.identity, f"stream {late.stream} {late.track} frame "
+                                     f"{late.seq} not answered in {self.frame_timeout:.1f} s"))
+                self._ban(worker.identity, now)
+            else:
+                continue
+            actions.extend(self.worker_gone(worker.identity, now))
         return actions
+
+    def is_banned(self, identity: bytes, now: float) -> bool:
+        until = self.banned.get(identity)
+        if until is not None and now >= until:
+            del self.banned[identity]
+            return False
+        return until is not None
 
     # ------------------------------------------------------------ scheduling
 
@@ -183,59 +332,110 @@ class Dispatcher:
         actions = Actions()
         for worker in self.workers.values():
             while len(worker.in_flight) < self.prefetch:
-                state = self._next_for(worker)
-                if state is None:
+                choice = self._next_for(worker)
+                if choice is None:
                     break
-                frame, state.pending = state.pending, None
-                worker.in_flight.append((state.stream, frame.meta.seq))
-                state.stats.dispatched += 1
+                lane, replica = choice
+                frame, lane.pending = lane.pending, None
+                frame.meta.replica = replica
+                lane.last_served = next(self._serve_order)
+                lane.stats.dispatched += 1
+                worker.in_flight.append(InFlight(lane.stream, lane.track, replica, frame.meta.seq,
+                                                 frame.meta.session, now + self.frame_timeout))
                 actions.dispatch.append((worker.identity, frame))
         return actions
 
-    def _next_for(self, worker: WorkerState) -> StreamState | None:
-        """The waiting stream this worker should serve: the one waiting longest."""
-        candidates = [s for s in self.streams.values() if s.pending is not None
-                      and (not self.affinity or s.worker == worker.identity)]
+    def _next_for(self, worker: WorkerState) -> tuple[Lane, int] | None:
+        """The waiting lane this worker should serve: the one served least recently."""
+        if self.affinity:
+            candidates = [(lane, replica) for stream, track, replica in worker.seats
+                          if (lane := self._lane(stream, track)) is not None and lane.pending is not None]
+        else:
+            candidates = [(lane, 0) for state in self.streams.values() for lane in state.lanes.values()
+                          if lane.pending is not None and lane.track in worker.trackers]
         if not candidates:
             return None
-        return min(candidates, key=lambda s: s.pending.meta.ts_ingest)
-
-    def _assign(self, state: StreamState, worker: WorkerState) -> None:
-        if state.worker in self.workers:
-            self.workers[state.worker].streams.discard(state.stream)
-        state.worker = worker.identity
-        worker.streams.add(state.stream)
+        return min(candidates, key=lambda c: (c[0].last_served, c[0].pending.meta.ts_ingest))
 
     def _balance(self) -> Actions:
-        """Give unassigned streams a worker and even out the counts (max - min <= 1)."""
+        """Seat every lane replica on a worker that runs its tracker, then even out the load."""
         actions = Actions()
-        if not self.affinity or not self.workers:
+        if not self.affinity:
             return actions
         for state in self.streams.values():
-            if state.worker not in self.workers:
-                self._assign(state, self._least_loaded())
-        while True:
-            most = max(self.workers.values(), key=lambda w: len(w.streams))
-            least = self._least_loaded()
-            if len(most.streams) - len(least.streams) <= 1:
-                return actions
-            # Move a stream whose frame is not in flight, so no result is orphaned.
-            busy = {stream for stream, _ in most.in_flight}
-            movable = sorted(s for s in most.streams if s not in busy)
-            if not movable:
-                return actions
-            stream = movable[0]
-            self._assign(self.streams[stream], least)
-            actions.end.append((most.identity, stream))
+            for lane in state.lanes.values():
+                for replica, holder in enumerate(lane.workers):
+                    if holder not in self.workers:
+                        best = self._best_worker(lane)
+                        if best is not None:
+                            self._seat(lane, replica, best)
+        while self._move_one(actions):
+            pass
+        return actions
 
-    def _least_loaded(self) -> WorkerState:
-        return min(self.workers.values(), key=lambda w: (len(w.streams), len(w.in_flight)))
+    def _move_one(self, actions: Actions) -> bool:
+        """Move one seat from the busiest worker where that strictly evens the load out."""
+        for busiest in sorted(self.workers.values(), key=lambda w: -w.load):
+            busy = {(f.stream, f.track, f.replica) for f in busiest.in_flight}  # no orphaned results
+            for seat in sorted(busiest.seats - busy):
+                lane = self._lane(seat[0], seat[1])
+                target = self._best_worker(lane, exclude=busiest.identity)
+                if target is not None and busiest.load - target.load > lane.cost + 1e-9:
+                    self._seat(lane, seat[2], target)
+                    actions.end.append((busiest.identity, seat))
+                    return True
+        return False
+
+    def _best_worker(self, lane: Lane, exclude: bytes | None = None) -> WorkerState | None:
+        """The least loaded worker that runs the lane's tracker, preferring one that holds
+        none of the stream's other lanes (so a frame's trackers run in parallel)."""
+        capable = [w for w in self.workers.values()
+                   if lane.track in w.trackers and w.identity != exclude and w.identity not in lane.workers]
+        if not capable:
+            return None
+        return min(capable, key=lambda w: (w.load, sum(s[0] == lane.stream for s in w.seats),
+                                           len(w.in_flight), w.name))
+
+    def _seat(self, lane: Lane, replica: int, worker: WorkerState) -> None:
+        old = self.workers.get(lane.workers[replica])
+        if old is not None:
+            old.seats.discard((lane.stream, lane.track, replica))
+        lane.workers[replica] = worker.identity
+        worker.seats.add((lane.stream, lane.track, replica))
+
+    def _end_lane(self, lane: Lane, actions: Actions) -> None:
+        for replica, holder in enumerate(lane.workers):
+            worker = self.workers.get(holder)
+            if worker is not None:
+                worker.seats.discard((lane.stream, lane.track, replica))
+                actions.end.append((holder, (lane.stream, lane.track, replica)))
+        if not self.affinity:  # any worker may hold an instance of the lane
+            for worker in self.workers.values():
+                actions.end.append((worker.identity, (lane.stream, lane.track, 0)))
+
+    def _lane(self, stream: str, track: str) -> Lane | None:
+        state = self.streams.get(stream)
+        return state.lanes.get(track) if state else None
 
     def _lose_in_flight(self, worker: WorkerState, actions: Actions) -> None:
         """The frames a worker held will never come back: count them, never hide them."""
-        for stream, seq in worker.in_flight:
-            actions.lost.append((stream, seq))
-            state = self.streams.get(stream)
-            if state is not None:
-                state.stats.lost += 1
+        for record in worker.in_flight:
+            actions.lost.append(record)
+            state = self.streams.get(record.stream)
+            lane = state.lanes.get(record.track) if state else None
+            if lane is not None:
+                lane.stats.lost += 1
+                self._costly(state, actions)
         worker.in_flight.clear()
+
+    def _costly(self, state: StreamState, actions: Actions) -> None:
+        state.costly_in_a_row += 1
+        if state.costly_in_a_row >= self.quarantine_after > 0 and not state.quarantined:
+            state.quarantined = True
+            actions.quarantine.append(state.stream)
+
+    def _ban(self, identity: bytes, now: float) -> None:
+        self.banned[identity] = now + self.ban_seconds
+        self.banned.move_to_end(identity)
+        while len(self.banned) > MAX_BANNED:
+            self.banned.popitem(last=False)

@@ -15,21 +15,21 @@ from dataclasses import dataclass
 
 from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS, ImageError, ImageInfo, check_limits, inspect
 from live2d_pose.service import ClientError, parse_query
-from live2d_pose.wire import MAX_STREAM_ID_LENGTH
+from live2d_pose.wire import MAX_STREAM_ID_LENGTH, parse_tracks
 
 CAMERA_PATHS = ("/image", "/")
 from live2d_pose.aio import CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_WRONG_DATA  # noqa: F401
+# Application close codes (RFC 6455 leaves 4000-4999 to applications); docs/protocol.md lists them.
+CLOSE_REPLACED = 4000  # another connection took over this stream id: back off, do not flap
 MAX_CONSECUTIVE_BAD_FRAMES = 30
 _STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-CameraError = ClientError  # its old name, for branches written before the shared skeleton
 
 
 @dataclass(frozen=True)
 class CameraRequest:
     stream: str | None
     token: str
+    track: tuple[str, ...] | None = None  # track=face,pose,hands; None: ingest's --track
 
 
 def parse_request_path(path: str) -> CameraRequest:
@@ -41,7 +41,17 @@ def parse_request_path(path: str) -> CameraRequest:
     stream = params.get("stream")
     if stream is not None:
         check_stream_id(stream)
-    return CameraRequest(stream=stream, token=params.get("token", ""))
+    track = params.get("track")
+    return CameraRequest(stream=stream, token=params.get("token", ""),
+                         track=check_track(track) if track is not None else None)
+
+
+def check_track(text: str) -> tuple[str, ...]:
+    """``face,pose,hands`` (any subset) -> the tracker names; bad_track otherwise."""
+    try:
+        return parse_tracks(text)
+    except ValueError as exc:
+        raise ClientError("bad_track", f"track=: {exc}", CLOSE_POLICY) from None
 
 
 def check_stream_id(stream: str) -> str:

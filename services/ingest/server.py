@@ -1,9 +1,12 @@
-"""Ingest: cameras in over WebSocket, frames out to the landmarker pool over ZeroMQ.
+"""Ingest: cameras in over WebSocket, frames out to the landmarker pool, results on to the gateway.
 
 One asyncio loop serves the camera sockets, the workers' ROUTER socket and the
 heartbeats. It never decodes an image (it only reads headers, see
 imageinfo.py) and never waits on a worker: the Dispatcher decides, this
-module only moves bytes and keeps the camera informed.
+module only moves bytes and keeps the camera informed. Workers answer each
+frame with its result; ingest accepts a result only for a frame it sent to that
+worker (same stream, tracker, seq and session) and forwards it to the gateway,
+so the gateway hears from ingest alone.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from live2d_pose import aio, curve, httpserve, metrics, service, wire
 from live2d_pose.config import IngestConfig
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.admission import Admission
-from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, StreamStats
+from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, parse_replicas
 from live2d_pose.logs import ThrottledWarning
 from live2d_pose.service import ClientError, WebSocketService
 
@@ -45,15 +48,27 @@ class RateLimiter:
         self.last = time.monotonic()
 
     def allow(self) -> bool:
+        """Take a token if there is one."""
         if self.rate <= 0:
             return True
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
+        self._refill()
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True
         return False
+
+    def take(self) -> float:
+        """Take a token even if there is none; returns the seconds until the bucket is even again."""
+        if self.rate <= 0:
+            return 0.0
+        self._refill()
+        self.tokens -= 1.0
+        return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
 
 
 @dataclass
@@ -62,11 +77,12 @@ class Camera:
 
     stream: str
     websocket: ServerConnection
+    tracks: tuple[str, ...] = ("face",)
     width: int = 0
     height: int = 0
-    seq: int = 0
-    session: int = field(default_factory=lambda: time.monotonic_ns() & 0x7FFFFFFFFFFF)
-    rate_limited: int = 0
+    seq: int = 0  # continues across a seamless reconnect (the new connection takes it over)
+    session: int = field(default_factory=wire.new_session)  # newer connections have larger ones
+    throttled: int = 0  # times reading paused to hold the camera to --max-fps
     rejected: int = 0
     opened: float = field(default_factory=time.monotonic)
     error_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(ERRORS_PER_SECOND))
@@ -79,18 +95,25 @@ class IngestServer(WebSocketService):
 
     def __init__(self, config: IngestConfig):
         super().__init__(config)
-        self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity,
-                                     config.worker_prefetch)
+        self.default_tracks = wire.parse_tracks(config.track)
+        self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity, config.worker_prefetch,
+                                     config.frame_timeout, config.quarantine_after,
+                                     replicas=parse_replicas(config.replicas))
         self.cameras: dict[str, Camera] = {}
+        self.tasks: set[asyncio.Task] = set()  # fire-and-forget sends, referenced until done
         # A ROUTER send with NOBLOCK never waits; ROUTER_MANDATORY: a vanished worker raises,
-        # never drops silently.
-        self.router = self.zmq.socket(zmq.ROUTER, router_mandatory=1, sndhwm=16, rcvhwm=1000)
+        # never drops silently; MAXMSGSIZE: ZeroMQ drops a bigger message before we see it.
+        self.router = self.zmq.socket(zmq.ROUTER, router_mandatory=1, sndhwm=16, rcvhwm=1000,
+                                      maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES)
         self.reader = aio.SocketReader(self.router, self._on_router_message)
-        self.events = self.zmq.socket(zmq.PUSH, sndhwm=100, linger=100)
+        self.events = self.zmq.socket(zmq.PUSH, sndhwm=100, linger=100,
+                                      maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES)  # it receives nothing
         self.admission = Admission(config.max_handshakes, config.max_partial_bytes, protocol.CLOSE_TRY_LATER,
                                    aio.CLOSE_TIMEOUT)
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
-                       "workers_dead": 0, "frames_lost": 0, "handshake_timeouts": 0}
+                       "workers_dead": 0, "frames_lost": 0, "replaced": 0, "quarantined": 0,
+                       "results_forwarded": 0, "results_rejected": 0, "results_dropped": 0,
+                       "handshake_timeouts": 0}
         self.rogue = ThrottledWarning(log, self.totals, "rogue_messages")
         self.metrics = metrics.ingest_registry(self)
         self.port = config.port  # the real one once listening (config may say 0)
@@ -104,6 +127,7 @@ class IngestServer(WebSocketService):
     def serve_options(self) -> dict:
         return {"max_size": 2 * self.config.max_frame_bytes,  # our own check answers first
                 "max_queue": 4, "open_timeout": self.config.handshake_timeout,  # the HTTP part of it
+                "ping_interval": self.config.ping_interval, "ping_timeout": self.config.ping_timeout,
                 "create_connection": self.admission.connection_class()}
 
     def background(self):
@@ -136,15 +160,21 @@ class IngestServer(WebSocketService):
         return None
 
     def stats(self) -> dict:
+        """/stats: per stream its counters (sums over its lanes) and each lane's; workers; totals."""
+        names = {w.identity: w.name for w in self.dispatcher.workers.values()}
         streams = {}
         for name, state in self.dispatcher.streams.items():
             camera = self.cameras.get(name)
-            streams[name] = {**vars(state.stats), "mean_latency_ms": state.stats.mean_latency_ms,
-                             "rate_limited": camera.rate_limited if camera else 0,
-                             "rejected": camera.rejected if camera else 0,
-                             "worker": self.dispatcher.workers[state.worker].name
-                             if state.worker in self.dispatcher.workers else None}
-        workers = [{"name": w.name, "in_flight": len(w.in_flight), "streams": sorted(w.streams),
+            lanes = {track: {**lane.stats.as_dict(), "workers": [names.get(w) for w in lane.workers]}
+                     for track, lane in state.lanes.items()}
+            first = next(iter(lanes.values()), {"workers": [None]})
+            streams[name] = {**state.totals().as_dict(), "session": state.session,
+                             "tracks": list(state.lanes), "lanes": lanes,
+                             "worker": first["workers"][0],
+                             "throttled": camera.throttled if camera else 0,
+                             "rejected": camera.rejected if camera else 0}
+        workers = [{"name": w.name, "trackers": sorted(w.trackers), "in_flight": len(w.in_flight),
+                    "lanes": sorted(f"{s}/{t}" + (f"#{r}" if r else "") for s, t, r in w.seats),
                     "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
         return {"streams": streams, "workers": workers, "totals": self.totals | self.admission.counts,
                 "handshaking": len(self.admission.handshaking),
@@ -173,7 +203,7 @@ class IngestServer(WebSocketService):
                               "connected", protocol.CLOSE_TRY_LATER)
         stream = request.stream or protocol.new_stream_id()
         await websocket.send(json.dumps({"type": "initialized"}))
-        camera = Camera(stream, websocket)
+        camera = Camera(stream, websocket, request.track or self.default_tracks)
         await self._await_image_size(camera)
         # Checked again with no await before the insert: cameras racing the handshake
         # must not all pass the first check and register more than max_streams.
@@ -184,15 +214,28 @@ class IngestServer(WebSocketService):
         self.cameras[stream] = camera
         self.admission.registered(websocket)
         if previous is not None:  # the same camera reconnecting before its old socket timed out
-            log.info("stream %s: a new connection replaces the old one", stream)
-            await previous.websocket.close(1000, "replaced by a new connection")
+            self._hand_over(previous, camera)
         self.totals["cameras"] += 1
-        self._execute(self.dispatcher.add_stream(stream, time.monotonic()))
+        self._execute(self.dispatcher.add_stream(stream, camera.tracks, time.monotonic(), camera.session))
         self._announce(camera)
-        await websocket.send(json.dumps({"type": "ready", "stream": stream,
+        await websocket.send(json.dumps({"type": "ready", "stream": stream, "track": list(camera.tracks),
                                          "viewer": self._viewer_url(websocket, stream)}))
-        log.info("stream %s opened from %s (%dx%d)", stream, aio.peer(websocket), camera.width, camera.height)
+        log.info("stream %s opened from %s (%dx%d, track %s)", stream, aio.peer(websocket), camera.width,
+                 camera.height, ",".join(camera.tracks))
         return camera
+
+    def _hand_over(self, previous: Camera, camera: Camera) -> None:
+        """The same camera reconnecting before its old socket timed out (a JetBot on flaky Wi-Fi):
+        the stream goes on. Its lanes keep their workers and MediaPipe instances, seq numbers
+        continue, and only the session changes, so results say which connection they belong to.
+        The old connection is told why it is closed (and the camera client backs off on it)."""
+        camera.seq = previous.seq
+        self.totals["replaced"] += 1
+        log.info("stream %s: a new connection from %s replaces the one from %s", camera.stream,
+                 aio.peer(camera.websocket), aio.peer(previous.websocket))
+        error = ClientError("replaced", f"another connection took over stream {camera.stream!r}",
+                            protocol.CLOSE_REPLACED)
+        self._spawn(self._reject(previous.websocket, error, level=logging.INFO))
 
     async def _await_image_size(self, camera: Camera) -> None:
         """Within handshake_timeout of connecting (websockets' open_timeout bounds the HTTP part)."""
@@ -224,27 +267,35 @@ class IngestServer(WebSocketService):
 
     async def _receive_frames(self, camera: Camera) -> None:
         bad = protocol.BadFrameCounter()
-        limiter = RateLimiter(self.config.max_fps)
+        pace = RateLimiter(self.config.max_fps)
         async for message in camera.websocket:
-            try:
-                if isinstance(message, str):
-                    await self._change_image_size(camera, message)
-                    continue
-                protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels,
-                                     self.config.max_scan_pixels)
-                bad.good()
-            except ClientError as exc:
-                if exc.close_code:
-                    raise
-                camera.rejected += 1
-                self.totals["rejected"] += 1
-                await self._warn(camera.websocket, exc)
-                bad.bad()
-                continue
-            if not limiter.allow():
-                camera.rate_limited += 1
-                continue
-            self._submit(camera, message)
+            await self._take_message(camera, message, bad)
+            # Read no faster than --max-fps (every message, good or bad, counts): while this
+            # waits, websockets stops reading the socket once its small queue is full and TCP
+            # slows the camera down, so a flood costs ingest max-fps messages a second, not
+            # every frame the camera can send.
+            delay = pace.take()
+            if delay:
+                camera.throttled += 1
+                await asyncio.sleep(delay)
+
+    async def _take_message(self, camera: Camera, message: str | bytes, bad: protocol.BadFrameCounter) -> None:
+        try:
+            if isinstance(message, str):
+                await self._change_image_size(camera, message)
+                return
+            protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels,
+                                 self.config.max_scan_pixels)
+            bad.good()
+        except ClientError as exc:
+            if exc.close_code:
+                raise
+            camera.rejected += 1
+            self.totals["rejected"] += 1
+            await self._warn(camera.websocket, exc)
+            bad.bad()
+            return
+        self._submit(camera, message)
 
     async def _change_image_size(self, camera: Camera, text: str) -> None:
         camera.width, camera.height = protocol.parse_image_size(
@@ -253,29 +304,43 @@ class IngestServer(WebSocketService):
         self._announce(camera)
 
     def _submit(self, camera: Camera, image: bytes) -> None:
+        if self.cameras.get(camera.stream) is not camera:
+            return  # a replaced connection's last frames: the new connection owns the stream
         camera.seq += 1
         self.totals["frames"] += 1
-        meta = wire.FrameMeta(camera.stream, camera.seq, camera.width, camera.height, wire.now_ms())
+        meta = wire.FrameMeta(camera.stream, camera.seq, camera.width, camera.height, wire.now_ms(),
+                              session=camera.session)
         self._execute(self.dispatcher.submit(PendingFrame(meta, image), time.monotonic()))
+        if camera.seq % 50 == 0:  # every 50 frames: a restarted gateway learns sizes again
+            self._announce(camera)
 
     def _close_camera(self, camera: Camera) -> None:
         if self.cameras.get(camera.stream) is not camera:
-            return  # replaced by a newer connection of the same stream
+            return  # replaced by a newer connection of the same stream: the stream goes on
         del self.cameras[camera.stream]
         state = self.dispatcher.streams.get(camera.stream)
-        stats = state.stats if state else StreamStats()
+        stats = state.totals() if state else None
         self._execute(self.dispatcher.remove_stream(camera.stream))
         self._send_event({"type": "ended", "stream": camera.stream})
-        log.info("stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
-                 "errors=%d rejected=%d rate_limited=%d mean_latency=%.1f ms", camera.stream,
-                 time.monotonic() - camera.opened, stats.received, stats.done, stats.dropped,
-                 stats.lost, stats.errors, camera.rejected, camera.rate_limited, stats.mean_latency_ms)
+        if stats is not None:
+            log.info("stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
+                     "errors=%d rejected=%d throttled=%d mean_latency=%.1f ms (sums over %d lanes)",
+                     camera.stream, time.monotonic() - camera.opened, stats.received, stats.done,
+                     stats.dropped, stats.lost, stats.errors, camera.rejected, camera.throttled,
+                     stats.mean_latency_ms, len(state.lanes))
 
-    async def _reject(self, websocket: ServerConnection, exc: ClientError) -> None:
-        log.warning("camera %s rejected: %s (%s)", aio.peer(websocket), exc.message, exc.code)
+    async def _reject(self, websocket: ServerConnection, exc: ClientError, level: int = logging.WARNING) -> None:
+        log.log(level, "camera %s rejected: %s (%s)", aio.peer(websocket), exc.message, exc.code)
         with contextlib.suppress(ConnectionClosed):
             await websocket.send(exc.to_message())
             await websocket.close(exc.close_code or protocol.CLOSE_WRONG_DATA, exc.code)
+
+    def _spawn(self, coroutine) -> None:
+        """Run a coroutine in the background, holding a reference until it ends (asyncio keeps
+        only weak ones: an unreferenced task can vanish mid-way)."""
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _warn(self, websocket: ServerConnection, exc: ClientError) -> None:
         log.debug("camera %s: %s", aio.peer(websocket), exc.message)
@@ -294,11 +359,19 @@ class IngestServer(WebSocketService):
 
     def _announce(self, camera: Camera) -> None:
         self._send_event({"type": "stream", "stream": camera.stream, "session": camera.session,
+                          "tracks": list(camera.tracks),
                           "imageSize": {"width": camera.width, "height": camera.height}})
 
     def _send_event(self, event: dict) -> None:
         with contextlib.suppress(zmq.Again):  # gateway away: it learns streams from results too
             self.events.send_multipart([wire.EVENT, wire.encode_map(event)], flags=zmq.NOBLOCK)
+
+    def _forward_result(self, body: bytes) -> None:
+        try:
+            self.events.send_multipart([wire.RESULT, body], flags=zmq.NOBLOCK, copy=False)
+            self.totals["results_forwarded"] += 1
+        except zmq.Again:  # the gateway is away or not keeping up: counted, never queued without bound
+            self.totals["results_dropped"] += 1
 
     # ------------------------------------------------------------ workers
 
@@ -316,80 +389,131 @@ class IngestServer(WebSocketService):
         identity, command, body = parts[0], parts[1], parts[2:]
         now = time.monotonic()
         if command == wire.HEARTBEAT:
-            self.dispatcher.worker_seen(identity, now)
-            return Actions()
-        if command == wire.DONE and len(body) == 1:
-            outcome = wire.decode_done(body[0])
-            self._relay_error(outcome)
-            latency = outcome.get("latency_ms")
-            return self.dispatcher.worker_done(identity, outcome["stream"], outcome["seq"],
-                                               outcome.get("error") is None, now,
-                                               latency if isinstance(latency, (int, float)) else 0.0)
+            if self.dispatcher.worker_seen(identity, now) or self.dispatcher.is_banned(identity, now):
+                return Actions()
+            return Actions(rejoin=[identity])  # declared dead while it was away: it must say READY
+        if command == wire.DONE and len(body) == 2:
+            return self._on_done(identity, body[0], body[1], now)
         if command == wire.READY and len(body) == 1:
             info = wire.unpack_map(body[0], "ready")
-            name = str(info.get("name", ""))[:64]
-            if identity not in self.dispatcher.workers:
-                log.info("worker %s joined (%d workers)", name, len(self.dispatcher.workers) + 1)
-            return self.dispatcher.worker_ready(identity, now, name)
+            name = str(info.get("name", ""))[:64] or identity.hex()[:16]
+            trackers = info.get("trackers", list(wire.TRACKS))
+            if not isinstance(trackers, list) or not all(isinstance(t, str) and t in wire.TRACKS
+                                                         for t in trackers):
+                raise wire.WireError("ready: 'trackers' must list known trackers")
+            if identity not in self.dispatcher.workers and not self.dispatcher.is_banned(identity, now):
+                log.info("worker %s joined, runs %s (%d workers)", name, ",".join(trackers),
+                         len(self.dispatcher.workers) + 1)
+            return self.dispatcher.worker_ready(identity, now, name, tuple(trackers))
         if command == wire.BYE:
             worker = self.dispatcher.workers.get(identity)
-            log.info("worker %s left", worker.name if worker else identity.hex())
+            if worker is not None:
+                log.info("worker %s left", worker.name)
             return self.dispatcher.worker_gone(identity, now)
         raise wire.WireError(f"unknown command {command[:16]!r} with {len(body)} parts")
 
-    def _relay_error(self, outcome: dict) -> None:
-        error = outcome.get("error")
-        camera = self.cameras.get(outcome["stream"])
-        if error is None or camera is None or not camera.error_limiter.allow():
+    def _on_done(self, identity: bytes, done_bytes: bytes, body: bytes, now: float) -> Actions:
+        """A worker's answer: accepted only for a frame this worker holds, then forwarded."""
+        done, result = wire.decode_done_message(done_bytes, body)
+        latency = done.get("latency_ms")
+        error = result.error
+        accepted, actions = self.dispatcher.worker_done(
+            identity, result.stream, result.tracks[0], result.seq, result.session, done["replica"],
+            str(error.get("code", "frame_error")) if error else None, now,
+            latency if isinstance(latency, (int, float)) else 0.0)
+        if not accepted:
+            self.totals["results_rejected"] += 1
+            if self.totals["results_rejected"] <= 10 or self.totals["results_rejected"] % 1000 == 0:
+                log.warning("ignored a result for %s/%s frame %d that worker %s does not hold (%d so far)",
+                            result.stream, result.tracks[0], result.seq, self._worker_name(identity),
+                            self.totals["results_rejected"])
+            return actions
+        self._forward_result(body)
+        if error is not None:
+            self._relay_error(result)
+        return actions
+
+    def _relay_error(self, result: wire.Result) -> None:
+        camera = self.cameras.get(result.stream)
+        if camera is None or camera.session != result.session or not camera.error_limiter.allow():
             return
-        message = {"type": "error", "code": str(error.get("code", "frame_error")),
-                   "message": str(error.get("message", "")), "seq": outcome["seq"]}
-        asyncio.ensure_future(_send_quietly(camera.websocket, json.dumps(message)))
+        message = {"type": "error", "code": str(result.error.get("code", "frame_error")),
+                   "message": str(result.error.get("message", "")), "seq": result.seq,
+                   "track": result.tracks[0]}
+        self._spawn(_send_quietly(camera.websocket, json.dumps(message)))
+
+    def _worker_name(self, identity: bytes) -> str:
+        worker = self.dispatcher.workers.get(identity)
+        return worker.name if worker else identity.hex()[:16]
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval)
-            for identity in list(self.dispatcher.workers):
-                if not self._send_worker(identity, [wire.HEARTBEAT]):
-                    # its connection is gone (a killed process): move its streams now, not after
-                    # worker_timeout; a stuck worker with a live connection still waits for that
-                    worker = self.dispatcher.workers.get(identity)
-                    log.warning("worker %s disconnected: its streams move",
-                                worker.name if worker else identity.hex())
-                    self.totals["workers_dead"] += 1
-                    self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
+            gone = [identity for identity in list(self.dispatcher.workers)
+                    if self._send_worker(identity, [wire.HEARTBEAT]) == GONE]
+            self._drop_disconnected(gone)
             self._execute(self.dispatcher.expire(time.monotonic()))
-            for camera in self.cameras.values():  # a restarted gateway learns sizes again
-                if camera.seq % 50 == 0:
-                    self._announce(camera)
 
-    def _execute(self, actions: Actions) -> None:
-        for identity in actions.dead:
-            self.totals["workers_dead"] += 1
-            log.warning("worker %s silent for %.1f s: declared dead, its streams move",
-                        identity.hex(), self.config.worker_timeout)
-        for stream, seq in actions.lost:
-            self.totals["frames_lost"] += 1
-            log.warning("stream %s: frame %d lost with its worker", stream, seq)
-        for identity, stream in actions.end:
-            self._send_worker(identity, [wire.END, wire.encode_map({"stream": stream})])
-        for identity, frame in actions.dispatch:
-            frame.meta.ts_dispatch = wire.now_ms()
-            if not self._send_worker(identity, wire.frame_message(frame.meta, frame.image)):
-                worker = self.dispatcher.workers.get(identity)
-                log.warning("worker %s disconnected: its streams move", worker.name if worker else identity.hex())
+    def _drop_disconnected(self, identities: list[bytes]) -> None:
+        """Workers whose connection is gone (a killed process): move their lanes now, not after
+        worker_timeout (a stuck worker with a live connection still waits for that)."""
+        for identity in dict.fromkeys(identities):  # each once, however many sends failed
+            if identity in self.dispatcher.workers:
+                log.warning("worker %s disconnected: its lanes move", self._worker_name(identity))
                 self.totals["workers_dead"] += 1
                 self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
 
-    def _send_worker(self, identity: bytes, parts: list) -> bool:
+    def _execute(self, actions: Actions) -> None:
+        for identity, why in actions.dead:
+            self.totals["workers_dead"] += 1
+            log.warning("worker %s declared dead (%s): its lanes move", self._worker_name(identity), why)
+        for record in actions.lost:
+            self.totals["frames_lost"] += 1
+            log.warning("stream %s: frame %d (%s) lost with its worker", record.stream, record.seq, record.track)
+        for identity in actions.rejoin:
+            self._send_worker(identity, [wire.REJOIN])
+        for stream in actions.quarantine:
+            self._quarantine(stream)
+        for identity, (stream, track, replica) in actions.end:
+            self._send_worker(identity, [wire.END, wire.encode_map(
+                {"stream": stream, "track": track, "replica": replica})])
+        gone = []
+        for identity, frame in actions.dispatch:
+            frame.meta.ts_dispatch = wire.now_ms()
+            outcome = self._send_worker(identity, wire.frame_message(frame.meta, frame.image))
+            if outcome == GONE:
+                gone.append(identity)
+            elif outcome == FULL:  # it is not reading (frozen?): the heartbeat timeout will tell
+                self._execute(self.dispatcher.frame_undelivered(identity, frame.meta))
+        self._drop_disconnected(gone)
+
+    def _quarantine(self, stream: str) -> None:
+        camera = self.cameras.get(stream)
+        if camera is None:
+            return
+        self.totals["quarantined"] += 1
+        error = ClientError("stream_quarantined", f"{self.config.quarantine_after} frames of stream "
+                            f"{stream!r} in a row cost a worker (lost, over the deadline, or too slow "
+                            "to decode); the stream is closed", protocol.CLOSE_POLICY)
+        self._spawn(self._reject(camera.websocket, error))
+
+    def _send_worker(self, identity: bytes, parts: list) -> str:
+        """SENT; FULL when the worker's queue is full (it is not reading); GONE when its
+        connection is gone (ROUTER_MANDATORY says EHOSTUNREACH)."""
         try:
             self.router.send_multipart([identity, *parts], copy=False, flags=zmq.NOBLOCK)
-            return True
-        except (zmq.Again, zmq.ZMQError) as exc:  # EHOSTUNREACH: the worker's socket is gone
-            log.debug("cannot reach worker %s: %s", identity.hex(), exc)
-            return False
+            return SENT
+        except zmq.Again:
+            log.debug("worker %s is not reading: %s not sent", self._worker_name(identity), parts[0])
+            return FULL
+        except zmq.ZMQError as exc:
+            log.debug("cannot reach worker %s: %s", self._worker_name(identity), exc)
+            return GONE
         finally:
             self.reader.poke()  # the send may have consumed the FD's signal: look for messages
+
+
+SENT, FULL, GONE = "sent", "full", "gone"
 
 
 async def _send_quietly(websocket: ServerConnection, text: str) -> None:
@@ -400,4 +524,9 @@ async def _send_quietly(websocket: ServerConnection, text: str) -> None:
 
 
 def main(config: IngestConfig) -> int:
-    return service.main(lambda: IngestServer(config), log)
+    try:
+        server = IngestServer(config)
+    except ValueError as exc:  # a bad --track or --replicas
+        log.error("%s", exc)
+        return 2
+    return service.main(lambda: server, log)

@@ -1,11 +1,17 @@
-"""A landmarker worker: asks ingest for frames, runs MediaPipe, pushes results.
+"""A landmarker worker: asks ingest for frames, runs MediaPipe, answers with results.
 
-The paranoid-pirate worker of the ZeroMQ guide: a DEALER socket connects out
-to ingest and says READY; each FRAME is answered with DONE (which also means
-"ready for the next"). Heartbeats flow both ways; when ingest falls silent the
-worker throws its socket away and reconnects with capped backoff, so workers
-can start before ingest, survive its restart, and run on any host that can
-reach it. Results go straight to the gateway over PUSH.
+The paranoid-pirate worker of the ZeroMQ guide: a DEALER socket connects out to
+ingest and says READY (naming the trackers it runs); each FRAME (one tracker of
+one frame: a lane's frame) is answered with DONE carrying the result, which also
+means "ready for the next". Ingest checks each result against what it sent and
+forwards it to the gateway, so a worker connects to ingest only. Heartbeats flow
+both ways; when ingest falls silent the worker throws its socket away and
+reconnects with capped backoff, so workers can start before ingest, survive its
+restart, and run on any host that can reach it.
+
+Two threads: this one owns the socket (heartbeats never wait for a frame), the
+inference thread (inference.py) decodes and runs MediaPipe. Results come back
+over an inproc PAIR socket, so one poll covers both.
 """
 
 from __future__ import annotations
@@ -15,46 +21,49 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
 from live2d_pose import curve, wire
-from live2d_pose.config import BUNDLED_FACE_MODEL, BUNDLED_FACE_MODEL_SHA256, LandmarkerConfig, redacted
-from live2d_pose.imageinfo import ImageError
-from live2d_pose.landmarker.detector import FaceDetector, ModelError, decode_image, load_model
+from live2d_pose.config import LandmarkerConfig, redacted
+from live2d_pose.landmarker import trackers as tracker_registry
+from live2d_pose.landmarker.decoder import Decoder
+from live2d_pose.landmarker.detector import LaneInstances
+from live2d_pose.landmarker.inference import Inference, Job
+from live2d_pose.landmarker.trackers import ModelError
 
 log = logging.getLogger("live2d_pose.landmarker")
 
 MAX_RECONNECT_DELAY = 4.0
-
-
-@dataclass
-class Counters:
-    frames: int = 0
-    faces: int = 0
-    errors: int = 0
-    results_dropped: int = 0  # gateway unreachable and its queue full
-    reconnects: int = 0
+MAX_QUEUED_JOBS = 8  # ingest sends at most --worker-prefetch frames; more is a misbehaving peer
 
 
 class Worker:
     def __init__(self, config: LandmarkerConfig):
         self.config = config
         self.name = config.worker_name or f"{socket.gethostname()}-{os.getpid()}"
+        self.tracks = wire.parse_tracks(config.trackers)
+        self.trackers = tracker_registry.build(self.tracks, config)  # models read and checked now
         self.context = zmq.Context()
         self.ingest: zmq.Socket | None = None
-        self.results = self.context.socket(zmq.PUSH)
         self.running = True
-        self.counters = Counters()
-        self.detector = FaceDetector(load_model(config.face_model, _expected_sha256(config)),
-                                     config.max_faces, config.max_tracked_streams,
-                                     config.stream_idle_timeout)
+        self.reconnects = 0
+        self.rejected_frames = 0
         self.last_heard = time.monotonic()
         self.last_sent = 0.0
         self.reconnect_delay = config.heartbeat_interval
         self.server_key = curve.load_public(config.curve_server_key) if config.curve_server_key else b""
+        # results from the inference thread: it sends on one end, this thread polls the other
+        self.results_in = self.context.socket(zmq.PAIR)
+        self.results_in.bind(f"inproc://results-{id(self)}")
+        results_out = self.context.socket(zmq.PAIR)
+        results_out.connect(f"inproc://results-{id(self)}")
+        self.inference = Inference(
+            LaneInstances(self.trackers, config.max_tracked_streams, config.stream_idle_timeout),
+            Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels), self.name,
+            lambda meta, result: results_out.send_multipart([_done_map(meta), result.encode()]))
+        self._results_out = results_out
         if config.curve_client_key_file:
             curve.load_secret(config.curve_client_key_file)  # a bad file stops us now (exit 2)
 
@@ -62,104 +71,123 @@ class Worker:
         self.running = False
 
     def run(self) -> None:
-        self.results.setsockopt(zmq.SNDHWM, 64)
-        self.results.setsockopt(zmq.LINGER, 200)
-        curve.make_client(self.results, self.server_key, self.config.curve_client_key_file)
-        self.results.connect(self.config.gateway)
+        self.inference.decoder.wait_ready()  # no frames before it can decode them
         self._connect()
-        log.info("landmarker %s: ingest %s, gateway %s; settings %s", self.name,
-                 self.config.ingest, self.config.gateway, redacted(self.config))
+        self.inference.start()
+        log.info("landmarker %s: ingest %s, trackers %s; settings %s", self.name, self.config.ingest,
+                 ",".join(self.tracks), redacted(self.config))
+        poller = zmq.Poller()
+        poller.register(self.results_in, zmq.POLLIN)
         try:
             while self.running:
-                self._poll_once()
+                poller.register(self.ingest, zmq.POLLIN)  # the socket changes on reconnect
+                events = dict(poller.poll(int(self.config.heartbeat_interval * 1000)))
+                if self.results_in in events:
+                    self._forward_results()
+                if self.ingest in events:
+                    self._receive()
+                poller.unregister(self.ingest)
+                self._keep_alive()
         finally:
             self._shutdown()
+
+    # ------------------------------------------------------------ ingest link
 
     def _connect(self) -> None:
         if self.ingest is not None:
             self.ingest.close(linger=0)  # a stale socket may hold old frames: discard it
+            self.inference.drop_pending()  # ingest counted them lost
         self.ingest = self.context.socket(zmq.DEALER)
         self.ingest.setsockopt(zmq.LINGER, 0)
         self.ingest.setsockopt(zmq.RCVHWM, 16)
+        self.ingest.setsockopt(zmq.MAXMSGSIZE, wire.MAX_FRAME_MESSAGE_BYTES)
         curve.make_client(self.ingest, self.server_key, self.config.curve_client_key_file)
         self.ingest.connect(self.config.ingest)
-        self._send([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid(),
-                                                 "max_faces": self.config.max_faces})])
+        self._ready()
         self.last_heard = time.monotonic()
 
-    def _poll_once(self) -> None:
-        if self.ingest.poll(int(self.config.heartbeat_interval * 1000), zmq.POLLIN):
-            parts = self.ingest.recv_multipart(copy=False)
-            self.last_heard = time.monotonic()
-            self.reconnect_delay = self.config.heartbeat_interval
-            self._handle(parts)
+    def _ready(self) -> None:
+        self._send([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid(),
+                                                 "trackers": list(self.tracks)})])
+
+    def _keep_alive(self) -> None:
         now = time.monotonic()
         if now - self.last_heard > self.config.ingest_timeout:
             log.warning("ingest silent for %.1f s: reconnecting in %.2f s",
                         now - self.last_heard, self.reconnect_delay)
-            time.sleep(self.reconnect_delay)
+            time.sleep(self.reconnect_delay)  # backoff between attempts, not a wait for a connection
             self.reconnect_delay = min(self.reconnect_delay * 2, MAX_RECONNECT_DELAY)
-            self.counters.reconnects += 1
+            self.reconnects += 1
             self._connect()
         elif now - self.last_sent >= self.config.heartbeat_interval:
             self._send([wire.HEARTBEAT])
             self._touch_health_file()
-        self.detector.close_idle()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                parts = self.ingest.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self.last_heard = time.monotonic()
+            self.reconnect_delay = self.config.heartbeat_interval
+            self._handle(parts)
 
     def _handle(self, parts: list) -> None:
         command = parts[0].bytes
         if command == wire.FRAME:
-            self._process(parts)
+            self._accept_frame(parts)
         elif command == wire.END and len(parts) == 2:
-            stream = wire.unpack_map(parts[1].buffer, "end").get("stream")
-            if isinstance(stream, str):
-                self.detector.close_stream(stream)
+            self._end(parts[1])
+        elif command == wire.REJOIN:
+            log.info("ingest does not know this worker (declared dead while it was away): joining again")
+            self.inference.drop_pending()
+            self._ready()
         elif command != wire.HEARTBEAT:
             log.warning("ignored an unknown command %r from ingest", command[:16])
 
-    def _process(self, parts: list) -> None:
+    def _accept_frame(self, parts: list) -> None:
         try:
             meta, image = wire.split_frame_message(parts)
         except wire.WireError as exc:
             log.warning("ignored a malformed frame message: %s", exc)
-            self._send([wire.READY, wire.encode_map({"name": self.name})])
             return
-        result = self._analyse(meta, image)
-        self.counters.frames += 1
-        self.counters.faces += len(result.faces)
-        self.counters.errors += result.error is not None
-        try:
-            self.results.send_multipart([wire.RESULT, result.encode()], flags=zmq.NOBLOCK)
-        except zmq.Again:
-            self.counters.results_dropped += 1
-        self._send([wire.DONE, wire.encode_map({
-            "stream": meta.stream, "seq": meta.seq, "error": result.error,
-            "latency_ms": wire.now_ms() - meta.ts_ingest})])
+        if meta.track not in self.trackers or self.inference.pending() >= MAX_QUEUED_JOBS:
+            self.rejected_frames += 1
+            why = "worker_busy" if meta.track in self.trackers else "tracker_not_here"
+            result = wire.Result(meta.stream, meta.seq, meta.width, meta.height,
+                                 {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch},
+                                 worker=self.name, tracks=(meta.track,), session=meta.session,
+                                 error={"code": why, "message": f"worker {self.name} cannot take this frame"})
+            self._send([wire.DONE, _done_map(meta), result.encode()])
+            return
+        self.inference.submit(Job(meta, parts[2], image))
 
-    def _analyse(self, meta: wire.FrameMeta, image: memoryview) -> wire.Result:
-        ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
-        result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.name)
+    def _end(self, body: zmq.Frame) -> None:
         try:
-            rgb = decode_image(image, self.config.max_pixels)
-            result.height, result.width = rgb.shape[:2]
-            ts["infer_start"] = wire.now_ms()
-            faces = self.detector.detect(meta.stream, rgb, int(meta.ts_ingest))
-            ts["infer_end"] = wire.now_ms()
-            result.faces = [face.to_wire() for face in faces]
-        except ImageError as exc:
-            result.error = {"code": exc.code, "message": str(exc)}
-        except Exception as exc:  # MediaPipe raises RuntimeError and others; keep serving
-            log.exception("stream %s frame %d: MediaPipe failed", meta.stream, meta.seq)
-            self.detector.close_stream(meta.stream)  # its tracking state may be broken
-            result.error = {"code": "inference_failed", "message": f"{exc.__class__.__name__}: {exc}"}
-        return result
+            message = wire.unpack_map(body.buffer, "end")
+        except wire.WireError as exc:
+            log.warning("ignored a malformed END: %s", exc)
+            return
+        stream, track, replica = message.get("stream"), message.get("track", "face"), message.get("replica", 0)
+        if isinstance(stream, str) and isinstance(track, str) and track in wire.TRACKS \
+                and isinstance(replica, int):
+            self.inference.end((stream, track, replica))
+
+    def _forward_results(self) -> None:
+        while True:
+            try:
+                done, result = self.results_in.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._send([wire.DONE, done, result])
 
     def _send(self, parts: list) -> None:
         try:
             self.ingest.send_multipart(parts, flags=zmq.NOBLOCK)
             self.last_sent = time.monotonic()
         except zmq.Again:
-            pass  # not connected yet; heartbeats and READY are resent anyway
+            log.debug("ingest not reachable: %s not sent", parts[0])  # ingest counts the frame lost
 
     def _touch_health_file(self) -> None:
         if self.config.health_file and time.monotonic() - self.last_heard <= self.config.ingest_timeout:
@@ -167,28 +195,33 @@ class Worker:
 
     def _shutdown(self) -> None:
         self._send([wire.BYE])
-        self.detector.close()
+        self.inference.stop()
+        if self.inference.ident is not None:
+            self.inference.join(timeout=10)  # it closes its MediaPipe instances and decode helpers
+        else:
+            self.inference.decoder.close()
         self.ingest.close(linger=100)
-        self.results.close(linger=200)
+        self.results_in.close(linger=0)
+        self._results_out.close(linger=0)
         self.context.term()
-        log.info("landmarker %s stopped: frames=%d faces=%d errors=%d results_dropped=%d "
-                 "reconnects=%d", self.name, self.counters.frames, self.counters.faces,
-                 self.counters.errors, self.counters.results_dropped, self.counters.reconnects)
+        counters = self.inference.counters
+        found = " ".join(f"{self.trackers[name].key}={count}" for name, count in sorted(counters.found.items()))
+        log.info("landmarker %s stopped: frames=%d %s errors=%d decode_timeouts=%d rejected=%d "
+                 "reconnects=%d", self.name, counters.frames, found or "found=0", counters.errors,
+                 counters.decode_timeouts, self.rejected_frames, self.reconnects)
 
 
-def _expected_sha256(config: LandmarkerConfig) -> str:
-    if config.face_model_sha256:
-        return config.face_model_sha256
-    if Path(config.face_model).resolve() == BUNDLED_FACE_MODEL.resolve():
-        return BUNDLED_FACE_MODEL_SHA256
-    log.warning("face model %s: no --face-model-sha256 given, checksum not checked", config.face_model)
-    return ""
+def _done_map(meta: wire.FrameMeta) -> bytes:
+    """Which lane's frame a DONE answers; ingest matches it against what it sent."""
+    return wire.encode_map({"stream": meta.stream, "seq": meta.seq, "track": meta.track,
+                            "session": meta.session, "replica": meta.replica,
+                            "latency_ms": wire.now_ms() - meta.ts_ingest})
 
 
 def main(config: LandmarkerConfig) -> int:
     try:
         worker = Worker(config)
-    except (ModelError, curve.CurveError) as exc:
+    except (ModelError, curve.CurveError, ValueError) as exc:
         log.error("%s", exc)
         return 2
     signal.signal(signal.SIGTERM, worker.stop)

@@ -9,6 +9,7 @@ import {
   axisAngle, multiply, conjugate, rotate, arc, half, frame, fromBasis, scale, add,
 } from "./quat.js";
 import { BLENDSHAPE_NAMES } from "./protocol.js";
+import { eyeOpenness } from "./eyes.js";
 
 export const STATE_VERSION = 1;
 export const VISIBLE = 0.5;
@@ -209,8 +210,8 @@ export function solveExpressions(bs) {
   const happy = r01(avg(bs.mouthSmileLeft, bs.mouthSmileRight), 0.2, 0.7);
   const angry = r01(avg(bs.browDownLeft, bs.browDownRight), 0.2, 0.6) * (1 - happy);
   const expressions = {
-    blinkLeft: r01(bs.eyeBlinkLeft, 0.15, 0.6),
-    blinkRight: r01(bs.eyeBlinkRight, 0.15, 0.6),
+    blinkLeft: 1 - eyeOpenness(bs.eyeBlinkLeft), // each eye its own (eyes.js: winks show,
+    blinkRight: 1 - eyeOpenness(bs.eyeBlinkRight), // a one-result blink still closes)
     aa: open * (1 - round) * (1 - 0.5 * wide),
     ih: wide * open * (1 - round),
     ou: round * (1 - open),

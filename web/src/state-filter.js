@@ -6,19 +6,16 @@
 // eases in; nothing jumps. Quaternions are filtered component-wise after
 // being flipped into the previous output's hemisphere (q and -q are the same
 // rotation), then renormalized. Pure: time is passed in.
-import { OneEuroFilter } from "./filter.js";
+import { OneEuroFilter, DEFAULT_TUNING } from "./filter.js";
 import { BONES, EXPRESSIONS, restRotation } from "./solve.js";
 import { BLENDSHAPE_NAMES } from "./protocol.js";
 
-// Quaternion components move ~1 unit/s in a quick arm swing; expressions are 0..1.
-export const BODY_TUNING = Object.freeze({
-  torso: { minCutoff: 1.0, beta: 0.6 },
-  headBone: { minCutoff: 1.2, beta: 1.0 },
-  arm: { minCutoff: 1.5, beta: 1.5 },
-  finger: { minCutoff: 2.0, beta: 2.0 },
-  expression: { minCutoff: 2.5, beta: 1.0 },
-  gaze: { minCutoff: 2.0, beta: 0.02 }, // degrees
-});
+// Quaternion components move ~1 unit/s in a quick arm swing; expressions are
+// 0..1. The values live in live2d_pose/rig/tuning.json with the face's (one
+// source for the viewer and the Python rig); the blinks use the eyelids' kind.
+export const BODY_TUNING = Object.freeze(Object.fromEntries(
+  ["torso", "headBone", "arm", "finger", "expression", "gaze", "eye"].map((k) => [k, DEFAULT_TUNING[k]])));
+const BLINKS = new Set(["blinkLeft", "blinkRight"]);
 
 export function boneKind(name) {
   if (name === "neck" || name === "head") return "headBone";
@@ -30,7 +27,7 @@ export function boneKind(name) {
 // A channel that is not seen eases to rest at this fixed, slow cutoff (no
 // speed boost): the jump from "raised" to "rest" would otherwise read as a
 // fast move and be followed at once.
-export const REST_EASE = Object.freeze({ minCutoff: 0.4, beta: 0 });
+export const REST_EASE = DEFAULT_TUNING.rest;
 
 /** One filter step; `resting` uses REST_EASE instead of the channel's tuning. */
 function step(f, value, tMs, resting) {
@@ -59,7 +56,7 @@ export class StateFilter {
     let f = this.filters.get(key);
     if (!f) {
       const t = this.tuning[kind];
-      f = new OneEuroFilter({ minCutoff: t.minCutoff * this.scale.minCutoff, beta: t.beta * this.scale.beta });
+      f = new OneEuroFilter({ minCutoff: t.minCutoff * this.scale.minCutoff, beta: t.beta * this.scale.beta, dCutoff: t.dCutoff ?? 1 });
       this.filters.set(key, f);
     }
     return f;
@@ -81,7 +78,8 @@ export class StateFilter {
     }
     const expressions = {};
     for (const name of EXPRESSIONS) {
-      expressions[name] = step(this.f(`expr.${name}`, "expression"), state.expressions[name] ?? 0, tMs, !(name in state.expressions));
+      const kind = BLINKS.has(name) ? "eye" : "expression";
+      expressions[name] = step(this.f(`expr.${name}`, kind), state.expressions[name] ?? 0, tMs, !(name in state.expressions));
     }
     const blendshapes = {};
     for (const name of BLENDSHAPES) {

@@ -4,6 +4,12 @@ import { readFileSync } from "node:fs";
 import { eyeOpenness, imageEyes, stabilizeEyes, solveEyes, EYE_TUNING } from "../src/eyes.js";
 import { rigFromSolved } from "../src/rig.js";
 import { RigFilter } from "../src/filter.js";
+import { solveExpressions } from "../src/solve.js";
+import { StateFilter } from "../src/state-filter.js";
+import { BLENDSHAPE_NAMES } from "../src/protocol.js";
+
+/** A full 52-score map (MediaPipe's names), zero but for `scores`. */
+const blendshapeMap52 = (scores) => Object.fromEntries(BLENDSHAPE_NAMES.map((n) => [n, scores[n] ?? 0]));
 
 // eyeBlinkLeft/Right of real MediaPipe runs (bench/fidelity_inputs.py writes it):
 // single_face.mp4 at 30 fps (one blink over 3 results), the same clip every
@@ -100,4 +106,26 @@ test("mirror: the subject's right eye is the avatar's left eye (on the screen's 
   assert.deepEqual(solveEyes(bs, null, { mirror: false }), { ParamEyeLOpen: 1, ParamEyeROpen: 0 });
   // without blendshapes KalidoKit's geometry (image sides) is used
   assert.deepEqual(solveEyes(null, { eye: { l: 0.3, r: 0.8 }, head: { y: 0 } }), { ParamEyeLOpen: 0.3, ParamEyeROpen: 0.8 });
+});
+
+test("VRM eyes: the body state's blinks (solve.js + state-filter.js) keep every real blink and wink too", () => {
+  for (const name of ["single_face", "single_face_15a", "single_face_15b"]) {
+    const rec = blinks[name];
+    for (const wink of [null, "left"]) {
+      const filter = new StateFilter();
+      const right = wink ? rec.t.map(() => 0.12) : rec.eyeBlinkRight;
+      const shown = rec.t.map((t, i) => {
+        const { expressions } = solveExpressions(blendshapeMap52({ eyeBlinkLeft: rec.eyeBlinkLeft[i], eyeBlinkRight: right[i] }));
+        return filter.filter({ bones: {}, expressions, gaze: null, blendshapes: null, seen: { face: true } }, t).expressions;
+      });
+      for (const [eye, key] of [["eyeBlinkLeft", "blinkLeft"], ["eyeBlinkRight", "blinkRight"]]) {
+        const scores = eye === "eyeBlinkLeft" ? rec.eyeBlinkLeft : right;
+        for (const [first, last] of closures(scores)) {
+          const most = Math.max(...shown.slice(first, last + 1).map((e) => e[key]));
+          assert.ok(most > 1 - SHOWN_CLOSED, `${name} ${key} results ${first}-${last}: VRM blink only reached ${most.toFixed(2)}`);
+        }
+      }
+      if (wink) assert.ok(Math.max(...shown.map((e) => e.blinkRight)) <= 0.1, `${name}: the other VRM eye stays open`);
+    }
+  }
 });

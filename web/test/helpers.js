@@ -49,11 +49,13 @@ export function solveInput(msg) {
 /**
  * The smoothing's own lag in ms, as the fidelity benchmark measures it
  * (bench/fidelity_metrics.py, lag_ms): the cross-correlation peak of what is
- * shown against the motion (the results joined by straight lines, 1 ms grid),
- * minus the same for the unfiltered rig drawn on the same display frames.
+ * shown against the motion (the results joined by straight lines, 1 ms grid,
+ * both blurred by a centred Gaussian of 60 ms, the reference over a fixed
+ * window), minus the same for the unfiltered rig drawn on the same frames.
  * results: [{t, params}]; grid: display frame times; shown: params per frame.
  */
 export function smoothingLagMs(results, grid, shown, channels) {
+  const LO = 100, HI = 300, SIGMA = 60; // lags -100..300 ms
   const t = results.map((r) => r.t);
   const start = grid[0];
   const n = Math.floor(grid[grid.length - 1] - start);
@@ -66,33 +68,43 @@ export function smoothingLagMs(results, grid, shown, channels) {
     }
     return lo;
   };
+  const half = 4 * SIGMA;
+  const kernel = Array.from({ length: 2 * half + 1 }, (_, i) => Math.exp(-0.5 * ((i - half) / SIGMA) ** 2));
+  const ksum = kernel.reduce((a, b) => a + b);
+  const blur = (x) => Float64Array.from(x, (_, m) => {
+    let acc = 0;
+    for (let i = -half; i <= half; i++) acc += kernel[i + half] * x[Math.min(n - 1, Math.max(0, m + i))];
+    return acc / ksum;
+  });
   const frameAt = Array.from({ length: n }, (_, m) => latest(grid, start + m));
-  const resultAt = Array.from({ length: n }, (_, m) => latest(t, start + m));
+  const motion = {};
+  for (const ch of channels) {
+    motion[ch] = blur(Float64Array.from({ length: n }, (_, m) => {
+      const time = start + m;
+      const k = latest(t, time);
+      const a = results[k], b = results[Math.min(k + 1, results.length - 1)];
+      return b.t > a.t ? a.params[ch] + ((b.params[ch] - a.params[ch]) * (time - a.t)) / (b.t - a.t) : a.params[ch];
+    }));
+  }
   const peak = (signalOf) => {
-    const lags = [];
-    for (let lag = -100; lag <= 300; lag++) lags.push([lag, 0, 0]);
+    const c = new Float64Array(LO + HI + 1);
     for (const ch of channels) {
-      const motion = new Float64Array(n);
-      for (let m = 0; m < n; m++) {
-        const k = resultAt[m];
-        const time = start + m;
-        const a = results[k], b = results[Math.min(k + 1, results.length - 1)];
-        motion[m] = b.t > a.t ? a.params[ch] + ((b.params[ch] - a.params[ch]) * (time - a.t)) / (b.t - a.t) : a.params[ch];
-      }
-      const signal = Float64Array.from({ length: n }, (_, m) => signalOf(m, ch));
-      const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
-      const mr = mean(motion), ms = mean(signal);
-      for (const row of lags) {
-        const lag = row[0];
-        for (let m = Math.max(0, -lag); m < Math.min(n, n - lag); m++) row[1] += (motion[m] - mr) * (signal[m + lag] - ms);
-        row[2] += n - Math.abs(lag);
+      const ref = motion[ch];
+      const sig = blur(Float64Array.from({ length: n }, (_, m) => signalOf(m, ch)));
+      let mr = 0;
+      for (let m = LO; m < n - HI; m++) mr += ref[m];
+      mr /= n - HI - LO;
+      const ms = sig.reduce((a, b) => a + b, 0) / n;
+      for (let lag = -LO; lag <= HI; lag++) {
+        let acc = 0;
+        for (let m = LO; m < n - HI; m++) acc += (ref[m] - mr) * (sig[m + lag] - ms);
+        c[lag + LO] += acc;
       }
     }
-    const c = lags.map(([, s, count]) => s / count);
     let k = 0;
     for (let i = 1; i < c.length; i++) if (c[i] > c[k]) k = i;
     const denom = k > 0 && k < c.length - 1 ? c[k - 1] - 2 * c[k] + c[k + 1] : 0;
-    return lags[k][0] + (denom < 0 ? (0.5 * (c[k - 1] - c[k + 1])) / denom : 0);
+    return k - LO + (denom < 0 ? (0.5 * (c[k - 1] - c[k + 1])) / denom : 0);
   };
   const shownLag = peak((m, ch) => shown[frameAt[m]][ch]);
   const rawLag = peak((m, ch) => results[latest(t, grid[frameAt[m]])].params[ch]);

@@ -1,0 +1,167 @@
+"""The worker's inference thread: decode, MediaPipe, one result per job; off the socket thread.
+
+The socket thread must answer heartbeats while a frame is decoded, a model is
+loaded or a tracker infers. MediaPipe 1.2.2's Tasks API calls its C library
+through ``ctypes.CDLL`` (from a dispatcher thread per task), and ctypes releases
+the GIL for the call; OpenCV releases it while it decodes. Measured: a thread
+ticking every 2 ms keeps ticking (its gaps stay at the scale of Python's thread
+switch interval, a few ms) while pose inferences of tens of ms run in another
+thread (docs/performance.md). So a plain thread is enough for inference; only
+decoding, which a crafted file can make last for seconds, runs in a process that
+can be killed (decoder.py).
+
+Jobs come from the socket thread (:meth:`Inference.submit`), results go back
+through ``deliver`` (the worker sends them to ingest). MediaPipe instances are
+touched only here; the socket thread asks for lanes to be closed with
+:meth:`Inference.end`, queued in order with the jobs: an END that follows a
+lane's frame closes the instance after that frame, not before it is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from live2d_pose import wire
+from live2d_pose.imageinfo import ImageError
+from live2d_pose.landmarker.decoder import Decoder
+from live2d_pose.landmarker.detector import LaneInstances, Seat
+
+log = logging.getLogger("live2d_pose.landmarker")
+
+IDLE_CHECK_S = 1.0  # how often idle MediaPipe instances are looked for while no job comes
+MAX_QUEUED = 1024  # jobs and ENDs waiting; ingest sends far fewer (a bound, not a working size)
+
+
+@dataclass
+class Job:
+    meta: wire.FrameMeta
+    image: Any  # the zmq.Frame (or bytes) holding the encoded image; kept alive with the job
+    data: memoryview | bytes
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    found: dict[str, int] = field(default_factory=dict)  # per tracker: faces, poses, hands found
+    errors: int = 0
+    decode_timeouts: int = 0
+
+
+class Inference(threading.Thread):
+    def __init__(self, instances: LaneInstances, decoder: Decoder, worker: str,
+                 deliver: Callable[[wire.FrameMeta, wire.Result], None]):
+        super().__init__(name="inference", daemon=True)
+        self.instances = instances
+        self.decoder = decoder
+        self.worker = worker
+        self.deliver = deliver
+        self.counters = Counters()
+        self._queue: deque[Job | tuple] = deque()  # jobs and seats to close, in arrival order
+        self._wake = threading.Condition()
+        self._running = True
+        self._idle_checked = time.monotonic()
+        self._decoded: tuple[tuple, Any] | None = None  # (frame key, rgb): lanes of one frame decode once
+
+    # ------------------------------------------------------------ from the socket thread
+
+    def submit(self, job: Job) -> None:
+        self._put(job)
+
+    def end(self, seat: Seat) -> None:
+        self._put(seat)
+
+    def pending(self) -> int:
+        """Jobs waiting (not counting the one being worked on)."""
+        with self._wake:
+            return sum(isinstance(item, Job) for item in self._queue)
+
+    def drop_pending(self) -> list[Job]:
+        """Forget jobs not started yet (ingest counted them lost); ENDs stay. Returns the jobs."""
+        with self._wake:
+            dropped = [item for item in self._queue if isinstance(item, Job)]
+            self._queue = deque(item for item in self._queue if not isinstance(item, Job))
+            return dropped
+
+    def _put(self, item: Job | tuple) -> None:
+        with self._wake:
+            if len(self._queue) >= MAX_QUEUED:
+                log.warning("inference queue full (%d): %s dropped", MAX_QUEUED, type(item).__name__)
+                return
+            self._queue.append(item)
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._running = False
+            self._wake.notify()
+
+    # ------------------------------------------------------------ the thread
+
+    def run(self) -> None:
+        try:
+            while (job := self._next()) is not None:
+                self.deliver(job.meta, self._analyse(job))
+        finally:
+            self.instances.close_all()
+            self.decoder.close()
+
+    def _next(self) -> Job | None:
+        """The next job; ENDs before it are carried out on the way, idle instances closed meanwhile."""
+        while True:
+            if time.monotonic() - self._idle_checked >= IDLE_CHECK_S:  # busy or not
+                self._idle_checked = time.monotonic()
+                self.instances.close_idle()
+            with self._wake:
+                if not self._running:
+                    return None
+                item = self._queue.popleft() if self._queue else None
+                if item is None:
+                    self._wake.wait(IDLE_CHECK_S)
+            if isinstance(item, Job):
+                return item
+            if item is not None:
+                self.instances.close(item)
+
+    def _analyse(self, job: Job) -> wire.Result:
+        meta = job.meta
+        ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
+        result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.worker,
+                             tracks=(meta.track,), session=meta.session)
+        self.counters.frames += 1
+        try:
+            rgb = self._decode(job)
+            result.height, result.width = rgb.shape[:2]
+            ts["infer_start"] = wire.now_ms()
+            found = self.instances.detect((meta.stream, meta.track, meta.replica), rgb, int(meta.ts_ingest))
+            ts["infer_end"] = wire.now_ms()
+            setattr(result, wire.TRACKS[meta.track].key, found)
+            self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
+        except ImageError as exc:
+            self.counters.errors += 1
+            self.counters.decode_timeouts += exc.code == "decode_timeout"
+            result.error = {"code": exc.code, "message": str(exc)}
+        except Exception as exc:  # MediaPipe raises RuntimeError, ValueError and others; keep serving
+            self.counters.errors += 1
+            log.exception("stream %s %s frame %d: MediaPipe failed", meta.stream, meta.track, meta.seq)
+            self.instances.close((meta.stream, meta.track, meta.replica))  # its state may be broken
+            result.error = {"code": "inference_failed", "message": f"{exc.__class__.__name__}: {exc}"}
+        return result
+
+    def _decode(self, job: Job):
+        """The frame as RGB; a frame already decoded for another of its lanes is not decoded again."""
+        key = (job.meta.stream, job.meta.session, job.meta.seq)
+        if self._decoded is None or self._decoded[0] != key:
+            self._decoded = None  # the decoder reuses its buffer: the old view becomes invalid now
+            try:
+                self._decoded = (key, self.decoder.decode(job.data))
+            except ImageError as exc:  # the frame's other lanes fail the same way, at no cost
+                self._decoded = (key, exc)
+        outcome = self._decoded[1]
+        if isinstance(outcome, ImageError):
+            raise outcome
+        return outcome
