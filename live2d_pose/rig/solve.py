@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from live2d_pose.rig.eyes import eye_openness
 from live2d_pose.rig.quat import (
     DEG, IDENTITY, arc, axis_angle, clamp, conjugate, cross, dot, frame, from_basis, half, length, mid,
     multiply, normalize, rotate, scale, smoothstep, sub, flip_x,
@@ -251,8 +252,8 @@ def solve_expressions(bs: dict[str, float]) -> tuple[dict, dict]:
     happy = _r01(_avg(bs["mouthSmileLeft"], bs["mouthSmileRight"]), 0.2, 0.7)
     angry = _r01(_avg(bs["browDownLeft"], bs["browDownRight"]), 0.2, 0.6) * (1 - happy)
     expressions = {
-        "blinkLeft": _r01(bs["eyeBlinkLeft"], 0.15, 0.6),
-        "blinkRight": _r01(bs["eyeBlinkRight"], 0.15, 0.6),
+        "blinkLeft": 1 - eye_openness(bs["eyeBlinkLeft"]),  # each eye its own (eyes.py: winks show,
+        "blinkRight": 1 - eye_openness(bs["eyeBlinkRight"]),  # a one-result blink still closes)
         "aa": opened * (1 - rounded) * (1 - 0.5 * wide),
         "ih": wide * opened * (1 - rounded),
         "ou": rounded * (1 - opened),

@@ -14,20 +14,15 @@ from __future__ import annotations
 import math
 import re
 
-from live2d_pose.rig.filter import OneEuroFilter
+from live2d_pose.rig.filter import TUNING, OneEuroFilter
 from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, EXPRESSIONS, BodyState, rest_rotation
 
-# Quaternion components move ~1 unit/s in a quick arm swing; expressions are 0..1 (state-filter.js).
-BODY_TUNING = {
-    "torso": (1.0, 0.6),  # (min_cutoff Hz, beta)
-    "headBone": (1.2, 1.0),
-    "arm": (1.5, 1.5),
-    "finger": (2.0, 2.0),
-    "expression": (2.5, 1.0),
-    "gaze": (2.0, 0.02),  # degrees
-}
-# A channel that is not seen eases to rest at this fixed, slow cutoff (no speed boost).
-REST_EASE = (0.4, 0.0)
+# The body's kinds of channel in tuning.json (shared with the page and the face): quaternion
+# components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids'.
+BODY_KINDS = ("torso", "headBone", "arm", "finger", "expression", "gaze", "eye")
+BLINKS = ("blinkLeft", "blinkRight")
+# A channel that is not seen eases to rest at a fixed, slow cutoff (no speed boost).
+REST_EASE = (TUNING["rest"].min_cutoff, TUNING["rest"].beta)
 SEEN_KEYS = ("face", "pose", "leftHand", "rightHand")
 BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if n != "_neutral")
 
@@ -74,8 +69,9 @@ class StateFilter:
         if f is None:
             if not seen:
                 return rest
-            min_cutoff, beta = BODY_TUNING[kind]
-            f = self.filters[key] = OneEuroFilter(min_cutoff * self.scale[0], beta * self.scale[1])
+            tuning = TUNING[kind]
+            f = self.filters[key] = OneEuroFilter(tuning.min_cutoff * self.scale[0], tuning.beta * self.scale[1],
+                                                  tuning.d_cutoff)
             if self.last_t is not None:
                 f(rest, self.last_t)
         return _step(f, value, t_ms, not seen)
@@ -96,8 +92,9 @@ class StateFilter:
                  for i, (v, r) in enumerate(zip(target, rest))]
             n = math.sqrt(sum(v * v for v in q)) or 1.0
             bones[name] = self.quats[name] = (q[0] / n, q[1] / n, q[2] / n, q[3] / n)
-        expressions = {name: self._channel(f"expr.{name}", "expression", state.expressions.get(name, 0.0), 0.0,
-                                           t_ms, name in state.expressions) for name in EXPRESSIONS}
+        expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
+                                           state.expressions.get(name, 0.0), 0.0, t_ms, name in state.expressions)
+                       for name in EXPRESSIONS}
         bs = state.blendshapes
         blendshapes = {name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, t_ms, bool(bs))
                        for name in BLENDSHAPES}
