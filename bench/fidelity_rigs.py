@@ -269,4 +269,8 @@ def register(rig: Rig) -> Rig:
 
 
 register(JsRig())
-# The server rig of the VMC / VTube Studio outputs (live2d_pose/rig/) registers here as a PythonRig.
+# The server rig of the VMC / VTube Studio outputs (live2d_pose/rig/), which smooths its own way
+# (bench/fidelity_server.py builds on the classes above, hence the late import).
+from live2d_pose.bench.fidelity_server import ServerRig  # noqa: E402
+
+register(ServerRig())
