@@ -306,7 +306,10 @@ def test_vmc_rides_out_the_gateway_going_away_and_a_silent_receiver(tmp_path):
         proc.wait_log("nothing is listening on 127.0.0.1")
         with OscReceiver(port=osc_port) as receiver:
             run(camera(pipe))
-            receiver.wait_for("/VMC/Ext/Bone/Pos", count=10)
+            try:
+                receiver.wait_for("/VMC/Ext/Bone/Pos", count=10)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n--- vmc\n{proc.log()}\n{pipe.logs()}") from None
             pipe.services["gateway"].stop()
             proc.wait_log("lost the gateway")
             before = len(receiver.received("/VMC/Ext/OK"))
@@ -317,7 +320,10 @@ def test_vmc_rides_out_the_gateway_going_away_and_a_silent_receiver(tmp_path):
                 assert time.monotonic() < deadline, proc.log()
                 time.sleep(0.05)
             run(camera(pipe))
-            receiver.wait_for("/VMC/Ext/OK", count=before + 10)
+            try:
+                receiver.wait_for("/VMC/Ext/OK", count=before + 10)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n--- vmc\n{proc.log()}\n{pipe.logs()}") from None
             check_against_spec(receiver.received())
         assert proc.process.poll() is None
         assert proc.stop() == 0
