@@ -149,3 +149,81 @@ def test_non_finite_numbers_are_refused_at_the_door(results):
     face["matrix"] = matrix.tobytes()
     with pytest.raises(wire.WireError, match="non-finite"):
         tracking(results[10], faces=[face])
+
+
+# ---------------------------------------------------------------- per-tracker timing
+
+POSE_BONES = ("hips", "spine", "chest", "leftUpperArm", "leftLowerArm", "rightUpperArm", "rightLowerArm")
+HAND_BONES = tuple(b for b in BONES if b.endswith("Hand")
+                   or any(f in b for f in ("Thumb", "Index", "Middle", "Ring", "Little")))
+FACE_SCALARS = ("expressions", "blendshapes", "gaze")
+VARIANTS = {  # order of a frame's messages, and the tracker a frame late (web/test/body.test.js's)
+    "face-first": (("face", "pose", "hands"), None),
+    "hands-first": (("hands", "pose", "face"), None),
+    "pose-first": (("pose", "face", "hands"), None),
+    "pose-a-frame-late": (("face", "pose", "hands"), "pose"),
+    "hands-a-frame-late": (("face", "pose", "hands"), "hands"),
+    "face-a-frame-late": (("face", "pose", "hands"), "face"),
+}
+
+
+def _run(rig: Rig, messages: list[dict]) -> list:
+    """Each message through the rig as it reaches the outputs (arriving as record.arrivals says)."""
+    return [rig.solve(parse_result(wire.pack(m), received_ms=at))
+            for m, at in zip(messages, record.arrivals(messages))]
+
+
+def _without_first(results: list[dict], tracker: str) -> list[dict]:
+    first = dict(results[0])
+    first["tracks"] = [t for t in first["tracks"] if t != tracker]
+    first.pop(record.TRACKER_KEYS[tracker])
+    return [first] + results[1:]
+
+
+def _same_bones(got, want, names, where):
+    for name in names:
+        assert got.bones[name] == pytest.approx(want.bones[name], abs=1e-12), (where, name)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_per_tracker_messages_smooth_like_one_merged_message(results, variant):
+    """The live pipeline sends one message per tracker per frame, all stamped with the frame's
+    ts.ingest, a slow tracker's possibly after the next frame's. Each channel is smoothed at the
+    time of the result it comes from, the head and hands against their own frame's pose, so each
+    tracker's channels come out exactly as from the recording's one message per frame: a pose
+    arriving after its frame's face is not dropped, nothing is sampled at another tracker's time.
+    (A tracker that starts a frame behind the others loses its first result: the rig had already
+    stepped its channels, toward rest, past that time.)"""
+    order, late = VARIANTS[variant]
+    merged = _run(Rig(), results)
+    # the face's parameters are filtered apart from the state (as main.js's ResultSmoother), with no
+    # history of rest steps: a late face's first result counts there
+    reference = _run(Rig(), _without_first(results, late)) if late else merged
+    frame_of = {m["seq"]: i for i, m in enumerate(results)}
+    messages = record.per_tracker(results, order, late)
+    frames = _run(Rig(), messages)
+    arrived: set[tuple[str, int]] = set()
+    latest: dict[str, int] = {}
+    for message, frame in zip(messages, frames):
+        tracker = message["tracks"][0]
+        arrived.add((tracker, message["seq"]))
+        latest[tracker] = message["seq"]
+        got = frame.smoothed
+        where = (variant, message["seq"], tracker)
+
+        def want(of: str):
+            return reference[frame_of[latest[of]]]
+
+        def posed(seq: int) -> bool:  # that frame's pose is in (with the pose late, it came after)
+            return late != "pose" and ("pose", seq) in arrived
+
+        if "pose" in latest:
+            _same_bones(got, want("pose").smoothed, [b for b in POSE_BONES if b in frame.state.bones], where)
+        if "face" in latest:
+            for group in FACE_SCALARS:
+                assert getattr(got, group) == pytest.approx(getattr(want("face").smoothed, group), abs=1e-12), where
+            assert frame.face_params == pytest.approx(merged[frame_of[latest["face"]]].face_params, abs=1e-12), where
+            if posed(latest["face"]):
+                _same_bones(got, want("face").smoothed, ("neck", "head"), where)
+        if "hands" in latest and posed(latest["hands"]):
+            _same_bones(got, want("hands").smoothed, HAND_BONES, where)

@@ -6,7 +6,10 @@ every recording in web/test/fixtures/, and live2d_pose.rig.solve runs on the
 same messages. The tolerances are docs/rig.md's "Agreement": the same bone
 set, each bone within 0.1 degrees; the same expressions within 1e-4; gaze
 within 0.01 degrees; blendshapes and "seen" equal. So VSeeFace, VTube Studio
-and the browser show the same motion.
+and the browser show the same motion. The whole smoothing chain is compared
+too, on the recordings' one message per frame and on what the live pipeline
+sends (one message per tracker per frame, in several orders, a tracker a
+frame late, read on a machine whose clock is not the ingest host's).
 """
 
 from __future__ import annotations
@@ -83,64 +86,97 @@ def test_python_solve_agrees_with_the_viewers(recording):
     assert bones_compared > 1000  # the recordings carry arms and fingers, not only heads
 
 
-# The viewer's whole chain for one recording, as main.js runs it per result: SOLVE, the state's
-# One Euro smoothing (state-filter.js), rig.js's face parameters smoothed per result (filter.js's
-# RigFilter at the result's time), then retarget-live2d.js's head and body angles over them.
-# rig.js takes KalidoKit's head.y only to stabilise the eyes when the head is turned far; both
-# sides are given the facial matrix's yaw there (live2d.eye_stabilizer_yaw), as the server does.
+# The viewer's whole chain, as main.js runs it per message: body.js's BodyTracker (the newest result
+# of each tracker, SOLVE with the face and hands against their frame's pose, state-filter.js's One
+# Euro smoothing at each channel's result time, on the page's clock) and rig.js's face parameters
+# smoothed per face result (filter.js's ResultSmoother, on the same clock), then
+# retarget-live2d.js's head and body angles over them. rig.js takes KalidoKit's head.y only to
+# stabilise the eyes when the head is turned far; both sides are given the facial matrix's yaw
+# there (live2d.eye_stabilizer_yaw), as the server does. Each message arrives at its "arrivals"
+# entry (page clock), which need not be the ingest host's clock.
 VIEWER_CHAIN = r"""
 import { readFileSync } from "node:fs";
 import { decode, encode } from "@msgpack/msgpack";
 import { parseMessage } from "./src/protocol.js";
-import { solve } from "./src/solve.js";
-import { StateFilter } from "./src/state-filter.js";
+import { BodyTracker } from "./src/body.js";
 import { rigFromSolved, NEUTRAL } from "./src/rig.js";
-import { RigFilter } from "./src/filter.js";
+import { ResultSmoother } from "./src/filter.js";
 import { live2dParams } from "./src/retarget-live2d.js";
 import { multiply, toYawPitchRoll, IDENTITY, DEG } from "./src/quat.js";
 const [path, mirrorArg] = process.argv.slice(1);
 const mirror = mirrorArg === "mirror";
-const states = new StateFilter();
-const faceFilter = new RigFilter();
+const { results, arrivals } = decode(readFileSync(path));
+const body = new BodyTracker();
+const faceSmoother = new ResultSmoother({ clock: body.clock });
 let face = { ...NEUTRAL };
 const out = [];
-for (const r of decode(readFileSync(path)).results) {
+results.forEach((r, i) => {
   const msg = parseMessage(encode(r));
-  const t = msg.ts.ingest;
-  const state = solve({ face: msg.faces?.[0] ?? null, pose: msg.poses?.[0] ?? null, hands: msg.hands ?? [], t });
-  const smoothed = states.filter(state, t);
-  if (msg.faces?.[0]?.blendshapes) {
-    const head = state.bones.neck ? multiply(state.bones.neck, state.bones.head) : IDENTITY;
+  const now = arrivals[i];
+  const updated = body.offer(msg, now, now);
+  const solved = body.solved;
+  if (updated.includes("face") && msg.faces[0]?.blendshapes) {
+    const head = solved.bones.neck ? multiply(solved.bones.neck, solved.bones.head) : IDENTITY;
     const kalido = { head: { y: -toYawPitchRoll(head).yaw * DEG } };
-    face = faceFilter.filter(rigFromSolved(kalido, msg.faces[0].blendshapes, { mirror }), t);
+    face = faceSmoother.result(rigFromSolved(kalido, msg.faces[0].blendshapes, { mirror }), msg.ts.ingest, now);
   }
-  out.push({ smoothed, params: live2dParams(face, smoothed, { mirror }) });
-}
+  out.push({ smoothed: body.state, params: live2dParams(face, body.state, { mirror }) });
+});
 process.stdout.write(JSON.stringify(out));
 """
 ANGLE_PARAMS = tuple(f"Param{kind}Angle{axis}" for kind in ("", "Body") for axis in "XYZ")
 
+# What the live pipeline sends (one message per tracker per frame, record.per_tracker) next to the
+# recordings' one message per frame: each frame's trackers in two orders, a slow tracker a frame
+# late, and one sequence read on a machine whose clock is 5 s ahead of the ingest host's, with
+# uneven network delays (both sides map ts.ingest onto their own clock the same way).
+SEQUENCES = {
+    "merged": dict(order=None),
+    "face-pose-hands": dict(order=("face", "pose", "hands")),
+    "hands-pose-face": dict(order=("hands", "pose", "face")),
+    "pose-late": dict(order=("face", "pose", "hands"), late="pose"),
+    "hands-late-clock-ahead": dict(order=("face", "pose", "hands"), late="hands", clock_ahead_ms=5000.0),
+}
 
-def js_chain(recording: Path, mirror: bool) -> list[dict]:
-    out = subprocess.run(["node", "--input-type=module", "-e", VIEWER_CHAIN, str(recording),
+
+def message_sequence(recording: Path, order=None, late=None, clock_ahead_ms: float = 0.0) -> dict:
+    """{"results": messages, "arrivals": ms on the reader's clock} for one of SEQUENCES."""
+    results = record.load(recording)["results"]
+    messages = record.per_tracker(results, order, late) if order else results
+    arrivals = [at + clock_ahead_ms + (7.0 * i % 23 if clock_ahead_ms else 0.0)
+                for i, at in enumerate(record.arrivals(messages))]
+    return {"results": messages, "arrivals": arrivals}
+
+
+def js_chain(sequence_file: Path, mirror: bool) -> list[dict]:
+    out = subprocess.run(["node", "--input-type=module", "-e", VIEWER_CHAIN, str(sequence_file),
                           "mirror" if mirror else "plain"], cwd=WEB, capture_output=True, text=True, check=True,
                          timeout=120)
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("mirror", [True, False], ids=["mirrored", "unmirrored"])
-@pytest.mark.parametrize("recording", RECORDINGS, ids=[r.name for r in RECORDINGS])
-def test_smoothing_and_live2d_parameters_agree_with_the_viewers(recording, mirror):
-    """What VTube Studio gets is what the page's Live2D avatar shows: the same smoothed state and
-    the same Live2D parameters (angles within 0.1 degrees, the rest within 1e-4)."""
+CASES = [(rec, "merged", mirror) for rec in RECORDINGS for mirror in (True, False)] + [
+    (rec, name, True) for rec in RECORDINGS if rec.name == "gesture.msgpack" for name in SEQUENCES if name != "merged"]
+
+
+@pytest.mark.parametrize("recording,sequence,mirror", CASES,
+                         ids=[f"{r.name}-{s}-{'mirrored' if m else 'unmirrored'}" for r, s, m in CASES])
+def test_smoothing_and_live2d_parameters_agree_with_the_viewers(recording, sequence, mirror, tmp_path):
+    """What VMC and VTube Studio get is what the page's avatar shows, on what the pipeline really
+    sends: the same smoothed state and the same Live2D parameters (angles within 0.1 degrees, the
+    rest within 1e-4) after every message, whatever the order of a frame's per-tracker messages."""
     from live2d_pose.rig import Rig
     from live2d_pose.rig.live2d import live2d_params
 
-    expected = js_chain(recording, mirror)
+    sequence_file = tmp_path / "sequence.msgpack"
+    messages = message_sequence(recording, **SEQUENCES[sequence])
+    sequence_file.write_bytes(wire.pack(messages))
+    expected = js_chain(sequence_file, mirror)
+    assert len(expected) == len(messages["results"])
     rig = Rig(mirror=mirror)
     worst = {"bone": 0.0, "value": 0.0, "angle": 0.0}
-    for index, (js, result) in enumerate(zip(expected, record.load(recording)["results"])):
-        frame = rig.solve(parse_result(wire.pack(result), received_ms=result["ts"]["ingest"]))
+    for index, (js, result, at) in enumerate(zip(expected, messages["results"], messages["arrivals"])):
+        frame = rig.solve(parse_result(wire.pack(result), received_ms=at))
         smoothed = frame.smoothed.to_dict()
         assert set(smoothed["bones"]) == set(js["smoothed"]["bones"]), index
         for name, q in smoothed["bones"].items():
@@ -149,6 +185,7 @@ def test_smoothing_and_live2d_parameters_agree_with_the_viewers(recording, mirro
             for name, value in smoothed[group].items():
                 limit = "angle" if group == "gaze" else "value"
                 worst[limit] = max(worst[limit], abs(value - js["smoothed"][group][name]))
+        assert smoothed["times"] == js["smoothed"]["times"], index
         params = live2d_params(frame.face_params, frame.smoothed, mirror)
         assert set(params) == set(js["params"]), index
         for name, value in params.items():

@@ -55,7 +55,8 @@ def _samples() -> list[tuple[float, dict[str, float]]]:
                         "ParamEyeROpen": blink if i % 74 != 5 else 1.0,
                         "ParamMouthOpenY": max(0.0, math.sin(i / 4)), "ParamBrowLY": rng.uniform(-1, 1),
                         "ParamEyeBallX": rng.gauss(0, 0.1), "ParamCheek": rng.random()}))
-    out.append((t, {"ParamAngleX": 99.0}))  # the same instant again: ignored
+    out.append((t, {"ParamAngleX": 99.0}))  # the same instant again: replaces that sample
+    out.append((t, {"ParamAngleX": 98.0, "ParamEyeLOpen": 0.5}))  # and again
     out.append((t - 10, {"ParamAngleX": -99.0}))  # a clock step back: ignored
     out.append((t + 33, {"ParamAngleX": 5.0}))
     return out
@@ -120,7 +121,12 @@ def test_filter_bank_api():
     f = OneEuroFilter(1.0, 0.1)
     assert f(float("nan"), 0) == 0.0
     assert f(2.0, 0) == 2.0
-    assert f(5.0, 0) == 2.0, "the same instant again is ignored"
+    assert f(5.0, 0) == 5.0, "the same instant again replaces the sample (here the first: it starts over)"
+    y = f(7.0, 33)
+    assert f(3.0, 20) == y, "an older sample is ignored"
+    direct = OneEuroFilter(1.0, 0.1)
+    direct(5.0, 0)
+    assert f(9.0, 33) == direct(9.0, 33), "a replaced step is as if only the new value had come"
     with pytest.raises(ValueError, match="min_cutoff > 0"):
         OneEuroFilter(0.0, 0.1)
     assert channel_kind("ParamEyeBallX") == "eyeBall" and channel_kind("whatever") == "other"

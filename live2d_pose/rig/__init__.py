@@ -14,22 +14,27 @@
 tests/test_rig_agreement.py runs the viewer's JavaScript on the same
 recordings and holds every one of these to stated tolerances.
 
-Like the viewer (web/src/tracks.js), the rig keeps the newest result of each
-tracker: one frame's face, pose and hands may come in one message or in
-several, and a tracker's result counts as seen for TRACKER_STALE_MS.
+Like the viewer (web/src/body.js and tracks.js), the rig keeps the newest
+results of each tracker: one frame's face, pose and hands may come in one
+message or in several, and a tracker's result counts as seen for
+TRACKER_STALE_MS. Each channel is smoothed at the time of the result it comes
+from (docs/rig.md "Smoothing"), on this process's clock: the results'
+``ts.ingest`` are mapped onto it by filter.py's ResultClock, as the page maps
+them onto its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from live2d_pose.rig.filter import FilterBank
+from live2d_pose.rig.filter import FilterBank, ResultClock
 from live2d_pose.rig.live2d import NEUTRAL, eye_stabilizer_yaw, face_params
 from live2d_pose.rig.solve import BodyState, solve
 from live2d_pose.rig.state_filter import StateFilter
 
-TRACKER_STALE_MS = 500.0  # a tracker's result older than this is "not seen" (web/src/main.js)
+TRACKER_STALE_MS = 500.0  # a tracker's result that arrived longer ago than this is "not seen" (web/src/body.js)
 TRACKERS = {"face": "faces", "pose": "poses", "hands": "hands"}
+KEEP = 3  # results kept per tracker (web/src/tracks.js): the latest and the two before it
 
 
 @dataclass
@@ -52,21 +57,25 @@ class RigFrame:
 
 
 @dataclass
-class _Latest:
+class _Result:
     stream: str
     seq: int
     items: list
-    at_ms: float
+    t: float  # the result's time on this process's clock (its ts.ingest, mapped)
+    at_ms: float  # when it arrived
 
 
 @dataclass
 class TrackStore:
-    """The newest result of each tracker; an older seq than one already taken is dropped and counted."""
+    """The newest results of each tracker; an older seq than one already taken is dropped and counted."""
 
-    latest: dict[str, _Latest] = field(default_factory=dict)
+    latest: dict[str, _Result] = field(default_factory=dict)
+    recent: dict[str, list[_Result]] = field(default_factory=lambda: {k: [] for k in TRACKERS})
     stale: int = 0
 
-    def offer(self, tracking) -> None:
+    def offer(self, tracking, t: float) -> list[str]:
+        """Take one result, timed ``t``; returns the trackers it updated."""
+        updated = []
         for tracker, key in TRACKERS.items():
             items = getattr(tracking, key)
             if items is None:  # this message does not report that tracker
@@ -75,13 +84,28 @@ class TrackStore:
             if previous and previous.stream == tracking.stream and tracking.seq <= previous.seq:
                 self.stale += 1
                 continue
-            self.latest[tracker] = _Latest(tracking.stream, tracking.seq, items, tracking.received_ms)
+            result = self.latest[tracker] = _Result(tracking.stream, tracking.seq, items, t, tracking.received_ms)
+            recent = self.recent[tracker]
+            if previous and previous.stream != tracking.stream:
+                recent.clear()
+            recent.append(result)
+            del recent[:-KEEP]
+            updated.append(tracker)
+        return updated
 
-    def fresh(self, tracker: str, now_ms: float) -> list | None:
+    def fresh(self, tracker: str, now_ms: float) -> _Result | None:
         latest = self.latest.get(tracker)
         if latest is None or now_ms - latest.at_ms > TRACKER_STALE_MS:
             return None
-        return latest.items
+        return latest
+
+    def result_at(self, tracker: str, t: float, now_ms: float) -> _Result | None:
+        """The fresh result of ``tracker`` that belongs with a result taken at ``t``: the newest one
+        not newer than ``t``, else (all kept are newer) the oldest kept; None when none is fresh."""
+        fresh = [r for r in self.recent[tracker] if now_ms - r.at_ms <= TRACKER_STALE_MS]
+        if not fresh:
+            return None
+        return next((r for r in reversed(fresh) if r.t <= t), fresh[0])
 
 
 class Rig:
@@ -94,25 +118,46 @@ class Rig:
     def __init__(self, mirror: bool = True, smoothing: bool = True):
         self.mirror = mirror
         self.tracks = TrackStore()
+        self.clock = ResultClock(stale_ms=TRACKER_STALE_MS)
         self.state_filter = StateFilter() if smoothing else None
         self.face_filter = FilterBank() if smoothing else None
         self.face_params = dict(NEUTRAL)
+        self.state = BodyState()
+        self.smoothed = BodyState()
 
     def solve(self, tracking) -> RigFrame:
-        self.tracks.offer(tracking)
         now = tracking.received_ms
-        faces = self.tracks.fresh("face", now) or []
-        poses = self.tracks.fresh("pose", now) or []
-        hands = self.tracks.fresh("hands", now) or []
-        face = faces[0] if faces else None
-        t = tracking.ts.get("ingest", now)
-        state = solve(face, poses[0] if poses else None, hands, t)
-        smoothed = self.state_filter.filter(state, t) if self.state_filter else state
+        t = self.clock.to_local(tracking.ts.get("ingest"), now)
+        updated = self.tracks.offer(tracking, t)
+        face = None
+        if updated:  # a message with nothing newer changes nothing (web/src/body.js)
+            face = self._step(now)
+            if "face" in updated and face is not None:
+                params = face_params(self.state.blendshapes, eye_stabilizer_yaw(self.state), self.mirror)
+                self.face_params = self.face_filter(params, self.state.times["face"]) if self.face_filter else params
         position = None
         if face is not None:
-            params = face_params(state.blendshapes, eye_stabilizer_yaw(state), self.mirror)
-            self.face_params = self.face_filter(params, t) if self.face_filter else params
             m = face.matrix
             position = (float(m[3]), float(m[7]), float(m[11]))
-        return RigFrame(stream=tracking.stream, seq=tracking.seq, ts=tracking.ts, state=state, smoothed=smoothed,
-                        face_params=dict(self.face_params), face_position_cm=position, tracks=tracking.tracks)
+        return RigFrame(stream=tracking.stream, seq=tracking.seq, ts=tracking.ts, state=self.state,
+                        smoothed=self.smoothed, face_params=dict(self.face_params), face_position_cm=position,
+                        tracks=tracking.tracks)
+
+    def _step(self, now: float):
+        """Solve the fresh result of each tracker (the face and hands against their own frame's pose)
+        and smooth it; returns the face solved, if any."""
+        fresh = {tracker: self.tracks.fresh(tracker, now) for tracker in TRACKERS}
+        times = {tracker: r.t if r else None for tracker, r in fresh.items()}
+        known = [x for x in times.values() if x is not None]
+        t = max(known) if known else now
+
+        def pose_at(result):
+            matched = self.tracks.result_at("pose", result.t, now) if result else None
+            return matched.items[0] if matched and matched.items else None
+
+        first = {tracker: (r.items[0] if r and r.items else None) for tracker, r in fresh.items()}
+        hands = fresh["hands"].items if fresh["hands"] else []
+        self.state = solve(first["face"], first["pose"], hands, t, times, face_pose=pose_at(fresh["face"]),
+                           hands_pose=pose_at(fresh["hands"]))
+        self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
+        return first["face"]

@@ -70,9 +70,12 @@ def _alpha(cutoff_hz: float, dt_s: float) -> float:
 class OneEuroFilter:
     """One channel. ``f(value, t_ms)`` returns the filtered value.
 
-    A non-finite value, or a sample not later than the previous one (the same
-    instant twice, a clock step back), carries no usable rate: it is ignored
-    and the last output returned (0.0 before the first sample).
+    A second sample at the same instant as the last replaces it: the last step
+    is run again with the new value (a channel solved from several trackers'
+    results is sampled again when a later one of them arrives, docs/rig.md
+    "Smoothing"). A sample older than the last (a clock step back), or a
+    non-finite value, carries no usable rate: it is ignored and the last
+    output returned (0.0 before the first sample).
     """
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0):
@@ -93,11 +96,14 @@ class OneEuroFilter:
         self.raw = 0.0  # last raw sample: the speed estimate's reference
         self.dx = 0.0  # filtered speed (units / s)
         self.t = 0.0  # ms of the last sample
+        self.before: tuple[float, float, float, float] | None = None  # (out, raw, dx, t) before the last sample
 
     def __call__(self, value: float, t_ms: float) -> float:
         value, t_ms = float(value), float(t_ms)
         if not (math.isfinite(value) and math.isfinite(t_ms)):
             return 0.0 if self.out is None else self.out
+        if self.out is not None and t_ms == self.t:
+            self.undo()
         if self.out is None:
             self.out = self.raw = value
             self.t = t_ms
@@ -105,6 +111,7 @@ class OneEuroFilter:
         dt = (t_ms - self.t) / 1000.0
         if not dt > 0:
             return self.out
+        self.before = (self.out, self.raw, self.dx, self.t)
         raw_dx = (value - self.raw) / dt
         self.dx += _alpha(self.d_cutoff, dt) * (raw_dx - self.dx)
         cutoff = self.min_cutoff + self.beta * abs(self.dx)
@@ -112,6 +119,14 @@ class OneEuroFilter:
         self.raw = value
         self.t = t_ms
         return self.out
+
+    def undo(self) -> None:
+        """Back to the state before the last sample."""
+        if self.before is None:
+            self.reset()
+            return
+        self.out, self.raw, self.dx, self.t = self.before
+        self.before = None
 
 
 def channel_kind(name: str, tuning: Mapping[str, Tuning] = TUNING) -> str:
@@ -157,3 +172,36 @@ class FilterBank:
     def reset(self) -> None:
         """Forget every channel (tracking lost, stream changed)."""
         self._filters.clear()
+
+
+class ResultClock:
+    """Maps results' ``ts.ingest`` (the ingest host's wall clock, ms) onto this process's clock.
+
+    The twin of web/src/filter.js's ResultClock: the spacing of the results is
+    kept exactly (the filters' dt is the camera's frame interval, not the
+    network's jitter), whatever the two machines' clocks say; the offset is
+    the fastest arrival seen, so a mapped time is never later than the
+    result's arrival. After ``stale_ms`` without any result the next one
+    re-anchors, so a stream from a restarted (or other) host with a clock
+    behind is not ignored until that clock catches up.
+    """
+
+    def __init__(self, stale_ms: float = math.inf):
+        self.stale_ms = stale_ms
+        self.reset()
+
+    def reset(self) -> None:
+        self.offset: float | None = None
+        self.last_arrival = -math.inf
+
+    def to_local(self, ts_ms: float | None, now_ms: float) -> float:
+        """Local time of a result stamped ``ts_ms`` (the ingest's clock) that arrived at ``now_ms``."""
+        if now_ms - self.last_arrival >= self.stale_ms:
+            self.offset = None  # resuming: re-anchor
+        self.last_arrival = max(self.last_arrival, now_ms)
+        if ts_ms is None or not math.isfinite(ts_ms):
+            return now_ms
+        offset = ts_ms - now_ms
+        if self.offset is None or offset > self.offset:
+            self.offset = offset
+        return ts_ms - self.offset

@@ -21,7 +21,8 @@ from live2d_pose.rig.quat import (
     multiply, normalize, rotate, scale, smoothstep, sub, flip_x,
 )
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+TRACKERS = ("face", "pose", "hands")
 VISIBLE = 0.5
 UP = (0.0, 1.0, 0.0)
 
@@ -84,6 +85,8 @@ class BodyState:
     """docs/rig.md's state. ``bones`` holds only what was seen."""
 
     t: float = 0.0
+    # each tracker's result time (ms), None for a tracker whose result is not part of this state
+    times: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(TRACKERS))
     seen: dict[str, bool] = field(default_factory=lambda: {"face": False, "pose": False, "leftHand": False,
                                                            "rightHand": False})
     bones: dict[str, tuple] = field(default_factory=dict)
@@ -93,7 +96,7 @@ class BodyState:
     version: int = STATE_VERSION
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "t": self.t, "seen": dict(self.seen), "bones": dict(self.bones),
+        return {"version": self.version, "t": self.t, "times": dict(self.times), "seen": dict(self.seen), "bones": dict(self.bones),
                 "expressions": dict(self.expressions), "gaze": self.gaze, "blendshapes": self.blendshapes}
 
 
@@ -277,21 +280,39 @@ def solve_expressions(bs: dict[str, float]) -> tuple[dict, dict]:
 # ------------------------------------------------------------------ the whole state
 
 
-def solve(face=None, pose=None, hands=(), t: float = 0.0) -> BodyState:
+SAME_AS_POSE = object()  # solve()'s default for face_pose and hands_pose
+
+
+def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = None,
+          face_pose=SAME_AS_POSE, hands_pose=SAME_AS_POSE) -> BodyState:
     """The latest result of each tracker -> docs/rig.md's body state.
 
-    ``face``/``pose``: one wire.Face / wire.Pose or None; ``hands``: wire.Hand list; ``t`` in ms.
+    ``face``/``pose``: one wire.Face / wire.Pose or None; ``hands``: wire.Hand list; ``t`` in ms;
+    ``times``: {tracker: its result's time in ms, or None when it is not part of this state}.
+    ``face_pose`` / ``hands_pose``: the pose result of the face's / the hands' own frame when it
+    is not ``pose`` (the head is taken relative to its chest; the hands are sided and hinged by
+    it); default ``pose``.
     """
-    state = BodyState(t=t)
-    chest = None
-    lower_arms: dict = {}
+    times = times or {}
+    state = BodyState(t=t, times={k: _finite_or_none(times.get(k)) for k in TRACKERS})
+    face_pose = pose if face_pose is SAME_AS_POSE else face_pose
+    hands_pose = pose if hands_pose is SAME_AS_POSE else hands_pose
+    solved: dict[int, tuple] = {}  # each pose result solved once
+
+    def solved_pose(p):
+        if p is None:
+            return None
+        if id(p) not in solved:
+            solved[id(p)] = solve_pose(p)
+        return solved[id(p)]
+
     if pose is not None:
-        bones, chest, lower_arms = solve_pose(pose)
-        state.bones.update(bones)
+        state.bones.update(solved_pose(pose)[0])
         state.seen["pose"] = True
     if face is not None:
         state.seen["face"] = True
         if face.matrix is not None:
+            chest = (solved_pose(face_pose) or (None, None, None))[1]
             rel = half(multiply(conjugate(chest if chest is not None else IDENTITY), head_rotation(face.matrix)))
             state.bones["neck"] = rel
             state.bones["head"] = rel
@@ -299,7 +320,8 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0) -> BodyState:
             bs = blendshape_map(face.blendshapes)
             state.expressions, state.gaze = solve_expressions(bs)
             state.blendshapes = bs
-    by_side = assign_hands(hands, pose)
+    by_side = assign_hands(hands, hands_pose)
+    lower_arms = (solved_pose(hands_pose) or (None, None, {}))[2]
     for side in ("left", "right"):
         hand = by_side[side]
         if hand is None:
@@ -310,6 +332,10 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0) -> BodyState:
             state.bones[f"{side}Hand"] = multiply(conjugate(lower_arms[side]), palm)
         state.seen[f"{side}Hand"] = True
     return state
+
+
+def _finite_or_none(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 # ------------------------------------------------------------------ mirror
@@ -336,7 +362,7 @@ def mirror_state(state: BodyState) -> BodyState:
     seen = dict(state.seen)
     seen["leftHand"], seen["rightHand"] = state.seen["rightHand"], state.seen["leftHand"]
     return BodyState(
-        t=state.t, seen=seen, version=state.version,
+        t=state.t, times=dict(state.times), seen=seen, version=state.version,
         bones={swap_side(name): flip_x(q) for name, q in state.bones.items()},
         expressions={swap_suffix(k): v for k, v in state.expressions.items()},
         gaze={"yaw": -state.gaze["yaw"], "pitch": state.gaze["pitch"]} if state.gaze else None,

@@ -7,6 +7,14 @@ component-wise after being flipped into the previous output's hemisphere
 (q and -q are the same rotation), then renormalized. The filter is
 live2d_pose/rig/filter.py's (the fidelity work's One Euro, the twin of
 web/src/filter.js); tests/test_rig_agreement.py feeds both the same states.
+
+Each channel is sampled at the time of the tracker result it comes from
+(``state.times``; ``bone_tracker``), not at the newest message's: the pipeline
+sends each tracker's result of a frame in its own message, and a slow
+tracker's may come after the next frame's face. A sample at a channel's last
+time replaces its last sample (filter.py), so when the pose of a frame arrives
+after that frame's face or hands (the head is relative to its chest, a hand to
+its forearm), it counts at once.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import math
 import re
 
 from live2d_pose.rig.filter import TUNING, OneEuroFilter
-from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, EXPRESSIONS, BodyState, rest_rotation
+from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, EXPRESSIONS, TRACKERS, BodyState, rest_rotation
 
 # The body's kinds of channel in tuning.json (shared with the page and the face): quaternion
 # components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids'.
@@ -25,6 +33,7 @@ BLINKS = ("blinkLeft", "blinkRight")
 REST_EASE = (TUNING["rest"].min_cutoff, TUNING["rest"].beta)
 SEEN_KEYS = ("face", "pose", "leftHand", "rightHand")
 BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if n != "_neutral")
+_FINGER = re.compile(r"(Thumb|Index|Middle|Ring|Little)")
 
 
 def bone_kind(name: str) -> str:
@@ -32,9 +41,24 @@ def bone_kind(name: str) -> str:
         return "headBone"
     if name.endswith("Arm") or name.endswith("Hand"):
         return "arm"
-    if re.search(r"(Thumb|Index|Middle|Ring|Little)", name):
+    if _FINGER.search(name):
         return "finger"
     return "torso"
+
+
+def bone_tracker(name: str) -> str:
+    """The tracker whose result a bone comes from; the expressions, gaze and blendshapes come from the face."""
+    if name in ("neck", "head"):
+        return "face"  # relative to the chest of the face's frame
+    if name.endswith("Hand") or _FINGER.search(name):
+        return "hands"  # sided and hinged by its frame's pose
+    return "pose"
+
+
+def sample_time(times: dict | None, tracker: str, t_ms: float) -> float:
+    """A channel's sample time: its tracker's result time in the state, else ``t_ms`` (that tracker is not in it)."""
+    ts = times.get(tracker) if times else None
+    return ts if ts is not None and math.isfinite(ts) else t_ms
 
 
 def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
@@ -54,17 +78,23 @@ class StateFilter:
     Outputs equal state-filter.js's. One shortcut keeps a face-only stream cheap
     (2 of 41 bones seen): a channel that has never been seen sits at its rest
     value, which filtering would not change, so it gets no filter until it is
-    first seen; then its filter is primed with the rest value at the previous
-    step's time, exactly the history state-filter.js's filter has by then.
+    first seen; then its filter is primed with the rest value at the last two
+    times its tracker's channels were stepped at, exactly the history
+    state-filter.js's filter has by then (its last sample, and the one a
+    sample at that same time would replace).
     """
 
     def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
         self.scale = (scale_min_cutoff, scale_beta)
         self.filters: dict[str, OneEuroFilter] = {}
-        self.quats: dict[str, tuple] = {}
-        self.last_t: float | None = None
+        self.quats: dict[str, tuple] = {}  # bone -> (t, last output, the output before it)
+        self.steps: dict[str, tuple] = {}  # tracker -> (last step time, the one before) of its channels
 
-    def _channel(self, key: str, kind: str, value: float, rest: float, t_ms: float, seen: bool) -> float:
+    def _history(self, tracker: str) -> tuple:
+        return self.steps.get(tracker, (None, None))
+
+    def _channel(self, key: str, kind: str, value: float, rest: float, tracker: str, t_ms: float,
+                 seen: bool) -> float:
         f = self.filters.get(key)
         if f is None:
             if not seen:
@@ -72,40 +102,76 @@ class StateFilter:
             tuning = TUNING[kind]
             f = self.filters[key] = OneEuroFilter(tuning.min_cutoff * self.scale[0], tuning.beta * self.scale[1],
                                                   tuning.d_cutoff)
-            if self.last_t is not None:
-                f(rest, self.last_t)
+            last, before = self._history(tracker)
+            for t in (before, last):
+                if t is not None:
+                    f(rest, t)
         return _step(f, value, t_ms, not seen)
 
-    def filter(self, state: BodyState, t_ms: float) -> BodyState:
-        bones = {}
-        for name in BONES:
-            seen = name in state.bones
-            rest = rest_rotation(name)
-            if not seen and name not in self.quats:
-                bones[name] = rest  # never seen yet: at rest, unfiltered (see the class doc)
-                continue
-            target = state.bones[name] if seen else rest
-            prev = self.quats.get(name, rest if self.last_t is not None else None)
-            flip = -1.0 if prev is not None and sum(p * q for p, q in zip(prev, target)) < 0 else 1.0
-            kind = bone_kind(name)
-            q = [self._channel(f"{name}.{i}", kind, flip * v, r, t_ms, seen)
-                 for i, (v, r) in enumerate(zip(target, rest))]
-            n = math.sqrt(sum(v * v for v in q)) or 1.0
-            bones[name] = self.quats[name] = (q[0] / n, q[1] / n, q[2] / n, q[3] / n)
+    def _reference(self, name: str, rest: tuple, tracker: str, t_ms: float) -> tuple | None:
+        """The output this bone's step starts from: the last one, or when this sample replaces the
+        last (the same instant) the one before it; for a bone never filtered, the rest it sat at."""
+        if name in self.quats:
+            t, last, before = self.quats[name]
+            return before if t_ms == t else last
+        last_t, before_t = self._history(tracker)
+        if last_t is None or (t_ms == last_t and before_t is None):
+            return None
+        return rest
+
+    def _bone(self, name: str, q: tuple | None, times: dict | None, t_ms: float) -> tuple:
+        rest = rest_rotation(name)
+        tracker = bone_tracker(name)
+        if q is None and name not in self.quats:
+            return rest  # never seen yet: at rest, unfiltered (see the class doc)
+        t = sample_time(times, tracker, t_ms)
+        target = q if q is not None else rest
+        prev = self._reference(name, rest, tracker, t)
+        flip = -1.0 if prev is not None and sum(p * v for p, v in zip(prev, target)) < 0 else 1.0
+        kind = bone_kind(name)
+        c = [self._channel(f"{name}.{i}", kind, flip * v, r, tracker, t, q is not None)
+             for i, (v, r) in enumerate(zip(target, rest))]
+        n = math.sqrt(sum(v * v for v in c)) or 1.0
+        out = (c[0] / n, c[1] / n, c[2] / n, c[3] / n)
+        entry = self.quats.get(name)
+        if entry is None:
+            last_t, before_t = self._history(tracker)
+            entry = (last_t, rest, rest if before_t is not None else None) if last_t is not None else None
+        if entry is None or t > entry[0]:
+            self.quats[name] = (t, out, entry[1] if entry else None)
+        elif t == entry[0]:
+            self.quats[name] = (t, out, entry[2])  # a replaced sample; an older one changed nothing
+        return out
+
+    def filter(self, state: BodyState, t_ms: float | None = None) -> BodyState:
+        """Each channel steps at its tracker's result time in ``state.times``; ``t_ms`` (default
+        ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
+        t_ms = state.t if t_ms is None else t_ms
+        times = state.times
+        bones = {name: self._bone(name, state.bones.get(name), times, t_ms) for name in BONES}
+        t_face = sample_time(times, "face", t_ms)
         expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
-                                           state.expressions.get(name, 0.0), 0.0, t_ms, name in state.expressions)
+                                           state.expressions.get(name, 0.0), 0.0, "face", t_face,
+                                           name in state.expressions)
                        for name in EXPRESSIONS}
         bs = state.blendshapes
-        blendshapes = {name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, t_ms, bool(bs))
+        blendshapes = {name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, "face", t_face,
+                                           bool(bs))
                        for name in BLENDSHAPES}
-        gaze = {axis: self._channel(f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, t_ms,
-                                    bool(state.gaze)) for axis in ("yaw", "pitch")}
+        gaze = {axis: self._channel(f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, "face",
+                                    t_face, bool(state.gaze)) for axis in ("yaw", "pitch")}
         seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
-        self.last_t = t_ms
-        return BodyState(t=t_ms, seen=seen, bones=bones, expressions=expressions, gaze=gaze,
+        for tracker in TRACKERS:
+            self._stepped(tracker, sample_time(times, tracker, t_ms))
+        return BodyState(t=t_ms, times=dict(times), seen=seen, bones=bones, expressions=expressions, gaze=gaze,
                          blendshapes=blendshapes, version=state.version)
+
+    def _stepped(self, tracker: str, t: float) -> None:
+        last, _ = self._history(tracker)
+        if last is None or t > last:
+            self.steps[tracker] = (t, last)
 
     def reset(self) -> None:
         self.filters.clear()
         self.quats.clear()
-        self.last_t = None
+        self.steps.clear()

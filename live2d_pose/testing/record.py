@@ -131,6 +131,49 @@ def load(path: str | Path) -> dict:
     return msgpack.unpackb(Path(path).read_bytes(), raw=False)
 
 
+TRACKER_KEYS = {"face": "faces", "pose": "poses", "hands": "hands"}
+
+
+def per_tracker(results: list[dict], order: tuple[str, ...] = TRACKS, late: str | None = None) -> list[dict]:
+    """A recording's results as the live pipeline sends them: one message per tracker per frame.
+
+    Recordings carry every tracker of a frame in one message; the pipeline
+    answers each tracker (lane) in its own message, stamped with the frame's
+    seq and ``ts.ingest`` (docs/protocol.md). Each frame's messages come in
+    ``order``; with ``late`` that tracker is a frame behind: its message for
+    frame N comes after the other trackers' messages for frame N+1 (a slow
+    lane), and its last one at the end.
+    """
+    messages: list[dict] = []
+    held: dict | None = None  # the late tracker's message, waiting for the next frame's
+    for result in results:
+        late_message = None
+        for tracker in (t for t in order if t in result.get("tracks", ("face",))):
+            message = {k: v for k, v in result.items() if k not in TRACKER_KEYS.values()}
+            message["tracks"] = [tracker]
+            message[TRACKER_KEYS[tracker]] = result.get(TRACKER_KEYS[tracker]) or []
+            if tracker == late:
+                late_message = message
+            else:
+                messages.append(message)
+        if held is not None:
+            messages.append(held)
+        held = late_message
+    if held is not None:
+        messages.append(held)
+    return messages
+
+
+def arrivals(messages: list[dict]) -> list[float]:
+    """When each message of a recording reaches a viewer, on the recording's own clock: at once for
+    the newest frame so far, so a late tracker's message for frame N arrives with frame N+1's."""
+    newest, out = float("-inf"), []
+    for message in messages:
+        newest = max(newest, message["ts"]["ingest"])
+        out.append(newest)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from live2d_pose.testing import media
 

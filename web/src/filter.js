@@ -41,16 +41,22 @@ export class OneEuroFilter {
     this.raw = null; // last raw sample: the speed estimate's reference
     this.dx = 0; // filtered speed (units / s)
     this.t = null; // ms of the last sample
+    this.before = null; // [out, raw, dx, t] before the last sample (null: it was the first)
   }
 
   /**
-   * Filter one sample taken at time tMs; returns the filtered value. A
-   * non-finite value, or a sample not later than the previous one (the same
-   * instant twice, a clock step back), carries no usable rate: it is ignored
-   * and the last output returned.
+   * Filter one sample taken at time tMs; returns the filtered value.
+   *
+   * A second sample at the same instant as the last REPLACES it: the last
+   * step is run again with the new value (a channel solved from several
+   * trackers' results is sampled again when a later one of them arrives,
+   * docs/rig.md "Smoothing"). A sample older than the last (a clock step
+   * back), or a non-finite value, carries no usable rate: it is ignored and
+   * the last output returned.
    */
   filter(value, tMs) {
     if (!Number.isFinite(value) || !Number.isFinite(tMs)) return this.out ?? 0;
+    if (this.out !== null && tMs === this.t) this.undo();
     if (this.out === null) {
       this.out = this.raw = value;
       this.t = tMs;
@@ -58,6 +64,7 @@ export class OneEuroFilter {
     }
     const dt = (tMs - this.t) / 1000;
     if (!(dt > 0)) return this.out;
+    this.before = [this.out, this.raw, this.dx, this.t];
     const rawDx = (value - this.raw) / dt;
     this.dx += alpha(this.dCutoff, dt) * (rawDx - this.dx);
     const cutoff = this.minCutoff + this.beta * Math.abs(this.dx);
@@ -65,6 +72,16 @@ export class OneEuroFilter {
     this.raw = value;
     this.t = tMs;
     return this.out;
+  }
+
+  /** Back to the state before the last sample. */
+  undo() {
+    if (this.before === null) {
+      this.reset();
+      return;
+    }
+    [this.out, this.raw, this.dx, this.t] = this.before;
+    this.before = null;
   }
 }
 
@@ -137,23 +154,32 @@ export class RigFilter {
 }
 
 /**
- * Maps results' server timestamps (ts.ingest, epoch ms) onto the page's clock
- * (performance.now()), keeping their spacing exact: the filter's dt is the
- * camera's frame interval, not the network's arrival jitter. The offset is
- * the fastest arrival seen, so a mapped time is never later than the result's
- * arrival. reset() when tracking resumes after a pause (or the stream changes).
+ * Maps results' server timestamps (ts.ingest, epoch ms on the ingest host's
+ * clock) onto the page's clock (performance.now()), keeping their spacing
+ * exact: the filters' dt is the camera's frame interval, not the network's
+ * arrival jitter, and the page's own steps (easing to rest with nobody
+ * tracked) are on the same clock, however far the two machines' clocks are
+ * apart. The offset is the fastest arrival seen, so a mapped time is never
+ * later than the result's arrival. After `staleMs` without any result the
+ * next one re-anchors (the stream may come from a restarted or other host).
+ * One clock serves all of a page's filters (main.js), so the face's and the
+ * body's samples of one frame get the same time.
  */
 export class ResultClock {
-  constructor() {
+  constructor({ staleMs = Infinity } = {}) {
+    this.staleMs = staleMs;
     this.reset();
   }
 
   reset() {
     this.offset = null;
+    this.lastArrival = -Infinity;
   }
 
-  /** Page time of a result stamped tsMs (server clock) that arrived at nowMs. */
+  /** Page time of a result stamped tsMs (server clock) that arrived at nowMs (page clock). */
   toLocal(tsMs, nowMs) {
+    if (nowMs - this.lastArrival >= this.staleMs) this.offset = null; // resuming: re-anchor
+    this.lastArrival = Math.max(this.lastArrival, nowMs);
     if (!Number.isFinite(tsMs)) return nowMs;
     const offset = tsMs - nowMs;
     if (this.offset === null || offset > this.offset) this.offset = offset;
@@ -162,24 +188,21 @@ export class ResultClock {
 }
 
 /**
- * The page's smoothing: a RigFilter stepped once per tracking result at the
- * result's timestamp (mapped onto the page's clock by a ResultClock), never
- * per animation frame; frames draw the latest filtered value. With nobody
- * tracked, frames ease toward a rest pose on the page's clock.
+ * The page's face smoothing: a RigFilter stepped once per tracking result at
+ * the result's timestamp (mapped onto the page's clock by a ResultClock,
+ * shared with the body's filter when given), never per animation frame;
+ * frames draw the latest filtered value. With nobody tracked, frames ease
+ * toward a rest pose on the page's clock.
  */
 export class ResultSmoother {
-  constructor({ tuning = DEFAULT_TUNING, scale, kindOf, staleMs = 500 } = {}) {
+  constructor({ tuning = DEFAULT_TUNING, scale, kindOf, staleMs = 500, clock = null } = {}) {
     this.filter = new RigFilter({ tuning, scale, kindOf });
-    this.clock = new ResultClock();
-    this.staleMs = staleMs;
-    this.lastResultAt = -Infinity; // page time of the last result's arrival
+    this.clock = clock ?? new ResultClock({ staleMs });
     this.current = null;
   }
 
   /** One result's parameters, stamped tsMs (server clock), arriving at nowMs (page clock). */
   result(params, tsMs, nowMs) {
-    if (nowMs - this.lastResultAt >= this.staleMs) this.clock.reset(); // resuming: re-anchor
-    this.lastResultAt = nowMs;
     this.current = this.filter.filter(params, this.clock.toLocal(tsMs, nowMs));
     return this.current;
   }

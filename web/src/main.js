@@ -1,24 +1,21 @@
 // Wiring: config + query -> avatar (from the registry in avatars.js) + socket
-// -> per-tracker results (tracks.js) -> face parameters (rig.js) and the body
-// state (solve.js) -> One Euro filters (once per result, at the result's
-// timestamp) -> retarget in the avatar, drawn every animation frame. Each
-// piece lives in its own module; this file only connects them and keeps the
-// page's state.
+// -> per-tracker results -> face parameters (rig.js) and the body state
+// (body.js: tracks.js, solve.js, state-filter.js) -> One Euro filters (once
+// per result, at the result's timestamp on the page's clock) -> retarget in
+// the avatar, drawn every animation frame. Each piece lives in its own
+// module; this file only connects them and keeps the page's state.
 import { parseMessage, ProtocolError } from "./protocol.js";
 import { rigFromFace, NEUTRAL } from "./rig.js";
 import { ResultSmoother } from "./filter.js";
+import { BodyTracker, TRACKER_STALE_MS } from "./body.js";
 import { Connection, socketUrl } from "./connection.js";
 import { Hud, LandmarkOverlay } from "./hud.js";
 import { readOptions } from "./options.js";
-import { TrackStore } from "./tracks.js";
-import { solve } from "./solve.js";
-import { StateFilter } from "./state-filter.js";
 import { live2dParams } from "./retarget-live2d.js";
 import { plan, avatarKinds } from "./avatars.js";
 import { BuiltinAvatar } from "./avatar-builtin.js";
 
 const FACE_STALE_MS = 500; // no face for this long: ease back to the rest pose
-const TRACKER_STALE_MS = 500; // a tracker's result older than this is "not seen"
 const WAITING_AFTER_MS = 3000; // no results for this long: "waiting for a camera"
 const FPS_WINDOW_MS = 2000;
 
@@ -26,8 +23,11 @@ const $ = (id) => document.getElementById(id);
 
 // Smoothing runs once per result, at the result's own timestamp, so what the
 // avatar shows depends on the results and not on the display's refresh rate;
-// animation frames draw the latest value (filter.js, ResultSmoother).
+// animation frames draw the latest value (filter.js, ResultSmoother). The face
+// smoother and the body share one clock: results' ts.ingest mapped onto
+// performance.now(), the clock the page eases to rest on when results stop.
 let smoother = null;
+let body = null; // BodyTracker: per-tracker results -> the filtered body state
 
 const state = {
   connectionState: "connecting",
@@ -47,10 +47,7 @@ const state = {
   target: { ...NEUTRAL },
   rig: { ...NEUTRAL },
   faceParams: { ...NEUTRAL }, // the smoothed face parameters (rig.js + ResultSmoother)
-  tracks: new TrackStore(),
   body: null, // the filtered body state (docs/rig.md), every bone present
-  bodyFilter: null,
-  bodyAt: -Infinity, // when the body filter last stepped (performance.now())
   poses: 0,
   hands: 0,
   overlayDirty: true,
@@ -86,7 +83,7 @@ function exposeState() {
     seq: () => state.seq,
     rig: () => Object.freeze({ ...state.rig }),
     // which trackers feed the page, with their rates and latencies
-    trackers: () => state.tracks.stats(performance.now()),
+    trackers: () => body?.tracks.stats(performance.now()) ?? {},
     body: () => state.body,
     // what the avatar shows: bones and expressions read back from it (VRM)
     avatar: () => state.avatar?.snapshot?.() ?? null,
@@ -199,7 +196,7 @@ function onLandmarks(msg, opts) {
   state.framesReceived += 1;
   state.arrivals.push(now);
   state.lastResultAt = now;
-  if (msg.stream !== state.stream) state.tracks.reset();
+  if (msg.stream !== state.stream) body.reset();
   state.stream = msg.stream;
   state.seq = msg.seq;
   state.worker = msg.worker;
@@ -211,13 +208,13 @@ function onLandmarks(msg, opts) {
     state.latencyMs = ema(state.latencyMs, wall - msg.ts.ingest);
     if (Number.isFinite(msg.ts.gateway)) state.pipelineMs = ema(state.pipelineMs, msg.ts.gateway - msg.ts.ingest);
   }
-  const updated = state.tracks.offer(msg, now, wall);
+  const updated = body.offer(msg, now, wall); // steps the body's filters at the results' times
   if (updated.length === 0) return;
+  state.body = body.state;
   state.overlayDirty = true;
   if (updated.includes("face")) onFace(msg.faces, opts, now, msg.ts.ingest);
   if (updated.includes("pose")) state.poses = msg.poses.length;
   if (updated.includes("hands")) state.hands = msg.hands.length;
-  stepBody(now, Number.isFinite(msg.ts.ingest) ? msg.ts.ingest : wall);
 }
 
 function onFace(faces, opts, now, ts) {
@@ -233,22 +230,6 @@ function onFace(faces, opts, now, ts) {
     state.lastError = `rig: ${err.message}`;
     console.warn("rig failed:", err);
   }
-}
-
-/** Solve the latest fresh result of each tracker and step the body filter at time t (ms). */
-function stepBody(now, t) {
-  const fresh = (tracker) => state.tracks.fresh(tracker, now, TRACKER_STALE_MS)?.items ?? null;
-  const input = { face: fresh("face")?.[0] ?? null, pose: fresh("pose")?.[0] ?? null, hands: fresh("hands") ?? [], t };
-  let solved;
-  try {
-    solved = solve(input);
-  } catch (err) {
-    state.lastError = `solve: ${err.message}`;
-    console.warn("solve failed:", err);
-    solved = solve({ t });
-  }
-  state.body = state.bodyFilter.filter(solved, t);
-  state.bodyAt = now;
 }
 
 function onConnectionState(s, detail) {
@@ -289,13 +270,16 @@ async function main() {
   const builtin = new BuiltinAvatar($("builtin")); // shown until the chosen avatar loads
   let avatar = builtin;
   state.avatar = builtin;
-  state.bodyFilter = new StateFilter({ scale: opts.filterScale });
-  state.body = state.bodyFilter.filter(solve({}), Date.now());
+  body = new BodyTracker({ scale: opts.filterScale, staleMs: TRACKER_STALE_MS, onError: (err) => {
+    state.lastError = `solve: ${err.message}`;
+    console.warn("solve failed:", err);
+  } });
+  state.body = body.step(performance.now());
   const hud = new Hud($("hud"));
   const overlay = new LandmarkOverlay($("landmarks"));
   hud.setVisible(opts.hud);
   overlay.setVisible(opts.landmarks);
-  smoother = new ResultSmoother({ scale: opts.filterScale, staleMs: FACE_STALE_MS });
+  smoother = new ResultSmoother({ scale: opts.filterScale, clock: body.clock });
   const view = { x: 0, y: 0, scale: 1 };
 
   const resize = () => avatar.resize(window.innerWidth, window.innerHeight, window.devicePixelRatio || 1);
@@ -322,8 +306,9 @@ async function main() {
   const frame = (now) => {
     const tracking = now - state.lastFaceAt < FACE_STALE_MS;
     // No results at all for a while: keep stepping the body filter toward
-    // rest, so a lost body eases back instead of freezing.
-    if (now - state.lastResultAt > TRACKER_STALE_MS && now - state.bodyAt > 30) stepBody(now, Date.now());
+    // rest, so a lost body eases back instead of freezing. `now` is the
+    // page's clock, the one the results' times are mapped onto.
+    if (now - state.lastResultAt > TRACKER_STALE_MS && now - body.steppedAt > 30) state.body = body.step(now);
     state.faceParams = smoother.frame(now, tracking ? null : idlePose(now)) ?? state.faceParams;
     state.rig = live2dParams(state.faceParams, state.body, { mirror: opts.mirror });
     avatar.update({ state: state.body, params: state.rig, tracking });
@@ -331,13 +316,13 @@ async function main() {
     if (state.overlayDirty) {
       // the overlay follows the results (drawn at most once per display frame)
       state.overlayDirty = false;
-      const fresh = (t) => state.tracks.fresh(t, now, TRACKER_STALE_MS)?.items ?? [];
+      const fresh = (t) => body.tracks.fresh(t, now, TRACKER_STALE_MS)?.items ?? [];
       overlay.draw({ face: tracking ? state.landmarks : null, poses: fresh("pose"), hands: fresh("hands") }, state.imageSize, opts.mirror);
     }
     if (now - lastHud > 250) {
       lastHud = now;
       updateWaiting(now);
-      hud.update({ ...state, fps: fps(now), trackers: state.tracks.stats(now) });
+      hud.update({ ...state, fps: fps(now), trackers: body.tracks.stats(now) });
       if (now - state.lastResultAt > TRACKER_STALE_MS) state.overlayDirty = true; // clears stale points
     }
     requestAnimationFrame(frame);

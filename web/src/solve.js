@@ -8,10 +8,10 @@ import {
   IDENTITY, DEG, sub, dot, cross, normalize, mid, clamp, smoothstep, length,
   axisAngle, multiply, conjugate, rotate, arc, half, frame, fromBasis, scale, add,
 } from "./quat.js";
-import { BLENDSHAPE_NAMES } from "./protocol.js";
+import { BLENDSHAPE_NAMES, TRACKERS } from "./protocol.js";
 import { eyeOpenness } from "./eyes.js";
 
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 export const VISIBLE = 0.5;
 const UP = [0, 1, 0];
 
@@ -233,32 +233,39 @@ export function solveExpressions(bs) {
 
 /**
  * The latest result of each tracker -> the body state of docs/rig.md.
- * @param {object} input {face, pose, hands, t}: face/pose are one parsed
- *   face/pose or null, hands a list of parsed hands (maybe empty), t in ms.
+ * @param {object} input {face, pose, hands, t, times, facePose, handsPose}:
+ *   face/pose are one parsed face/pose or null, hands a list of parsed hands
+ *   (maybe empty), t in ms; times {face, pose, hands}: each tracker's result
+ *   time in ms, null for a tracker whose result is not part of this state
+ *   (default: all null). facePose / handsPose: the pose result of the face's /
+ *   the hands' own frame when it is not `pose` (the head is taken relative
+ *   to its chest; the hands are sided and hinged by it); default `pose`.
  */
-export function solve({ face = null, pose = null, hands = [], t = 0 } = {}) {
+export function solve({ face = null, pose = null, hands = [], t = 0, times = null, facePose = pose, handsPose = pose } = {}) {
   const state = {
     version: STATE_VERSION,
     t,
+    times: Object.fromEntries(TRACKERS.map((k) => [k, Number.isFinite(times?.[k]) ? times[k] : null])),
     seen: { face: false, pose: false, leftHand: false, rightHand: false },
     bones: {},
     expressions: {},
     gaze: null,
     blendshapes: null,
   };
-  let chest = null;
-  let lowerArms = {};
+  const poses = new Map(); // each pose result solved once
+  const solved = (p) => {
+    if (!p) return null;
+    if (!poses.has(p)) poses.set(p, solvePose(p));
+    return poses.get(p);
+  };
   if (pose) {
-    const p = solvePose(pose);
-    Object.assign(state.bones, p.bones);
-    chest = p.chest;
-    lowerArms = p.lowerArms;
+    Object.assign(state.bones, solved(pose).bones);
     state.seen.pose = true;
   }
   if (face) {
     state.seen.face = true;
     if (face.matrix) {
-      const rel = half(multiply(conjugate(chest ?? IDENTITY), headRotation(face.matrix)));
+      const rel = half(multiply(conjugate(solved(facePose)?.chest ?? IDENTITY), headRotation(face.matrix)));
       state.bones.neck = rel;
       state.bones.head = rel;
     }
@@ -268,7 +275,8 @@ export function solve({ face = null, pose = null, hands = [], t = 0 } = {}) {
       state.blendshapes = bs;
     }
   }
-  const bySide = assignHands(hands, pose);
+  const bySide = assignHands(hands, handsPose);
+  const lowerArms = solved(handsPose)?.lowerArms ?? {};
   for (const side of ["left", "right"]) {
     const hand = bySide[side];
     if (!hand) continue;

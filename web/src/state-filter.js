@@ -6,6 +6,14 @@
 // eases in; nothing jumps. Quaternions are filtered component-wise after
 // being flipped into the previous output's hemisphere (q and -q are the same
 // rotation), then renormalized. Pure: time is passed in.
+//
+// Each channel is sampled at the time of the tracker result it comes from
+// (state.times; boneTracker), not at the newest message's: the pipeline
+// sends each tracker's result of a frame in its own message, and a slow
+// tracker's may come after the next frame's face. A sample at a channel's
+// last time replaces its last sample (filter.js), so when the pose of a
+// frame arrives after that frame's face or hands (the head is relative to
+// its chest, a hand to its forearm), it counts at once.
 import { OneEuroFilter, DEFAULT_TUNING } from "./filter.js";
 import { BONES, EXPRESSIONS, restRotation } from "./solve.js";
 import { BLENDSHAPE_NAMES } from "./protocol.js";
@@ -41,6 +49,22 @@ function step(f, value, tMs, resting) {
   return out;
 }
 
+/**
+ * The tracker whose result a bone comes from (docs/rig.md "Smoothing"); the
+ * expressions, gaze and blendshapes come from the face.
+ */
+export function boneTracker(name) {
+  if (name === "neck" || name === "head") return "face"; // relative to the chest of the face's frame
+  if (/Hand$/.test(name) || /(Thumb|Index|Middle|Ring|Little)/.test(name)) return "hands"; // sided and hinged by its frame's pose
+  return "pose";
+}
+
+/** A channel's sample time: its tracker's result time in the state, else `t` (that tracker is not in it). */
+export function sampleTime(times, tracker, t) {
+  const ts = times?.[tracker];
+  return Number.isFinite(ts) ? ts : t;
+}
+
 const SEEN_KEYS = ["face", "pose", "leftHand", "rightHand"];
 const BLENDSHAPES = BLENDSHAPE_NAMES.filter((n) => n !== "_neutral");
 
@@ -49,7 +73,7 @@ export class StateFilter {
     this.tuning = tuning;
     this.scale = { minCutoff: scale.minCutoff ?? 1, beta: scale.beta ?? 1 };
     this.filters = new Map();
-    this.quats = new Map(); // bone -> last filtered quaternion
+    this.quats = new Map(); // bone -> {t, q: last output, before: the output before it}
   }
 
   f(key, kind) {
@@ -62,35 +86,50 @@ export class StateFilter {
     return f;
   }
 
-  /** Filter one solved state taken at tMs; returns a complete state (every bone, expression, gaze). */
-  filter(state, tMs) {
+  /**
+   * Filter one solved state; returns a complete state (every bone,
+   * expression, gaze). Each channel steps at its tracker's result time in
+   * `state.times`; `tMs` (default `state.t`) is the time of the channels
+   * whose tracker is not in the state (easing to rest).
+   */
+  filter(state, tMs = state.t) {
+    const times = state.times ?? null;
     const bones = {};
-    for (const name of BONES) {
-      const resting = !state.bones[name];
-      const target = state.bones[name] ?? restRotation(name);
-      const prev = this.quats.get(name);
-      const flip = prev && prev[0] * target[0] + prev[1] * target[1] + prev[2] * target[2] + prev[3] * target[3] < 0 ? -1 : 1;
-      const kind = boneKind(name);
-      const q = target.map((v, i) => step(this.f(`${name}.${i}`, kind), flip * v, tMs, resting));
-      const n = Math.hypot(q[0], q[1], q[2], q[3]) || 1;
-      bones[name] = [q[0] / n, q[1] / n, q[2] / n, q[3] / n];
-      this.quats.set(name, bones[name]);
-    }
+    for (const name of BONES) bones[name] = this.bone(name, state.bones[name], sampleTime(times, boneTracker(name), tMs));
+    const tFace = sampleTime(times, "face", tMs);
     const expressions = {};
     for (const name of EXPRESSIONS) {
       const kind = BLINKS.has(name) ? "eye" : "expression";
-      expressions[name] = step(this.f(`expr.${name}`, kind), state.expressions[name] ?? 0, tMs, !(name in state.expressions));
+      expressions[name] = step(this.f(`expr.${name}`, kind), state.expressions[name] ?? 0, tFace, !(name in state.expressions));
     }
     const blendshapes = {};
     for (const name of BLENDSHAPES) {
-      blendshapes[name] = step(this.f(`bs.${name}`, "expression"), state.blendshapes?.[name] ?? 0, tMs, !state.blendshapes);
+      blendshapes[name] = step(this.f(`bs.${name}`, "expression"), state.blendshapes?.[name] ?? 0, tFace, !state.blendshapes);
     }
     const gaze = {
-      yaw: step(this.f("gaze.yaw", "gaze"), state.gaze?.yaw ?? 0, tMs, !state.gaze),
-      pitch: step(this.f("gaze.pitch", "gaze"), state.gaze?.pitch ?? 0, tMs, !state.gaze),
+      yaw: step(this.f("gaze.yaw", "gaze"), state.gaze?.yaw ?? 0, tFace, !state.gaze),
+      pitch: step(this.f("gaze.pitch", "gaze"), state.gaze?.pitch ?? 0, tFace, !state.gaze),
     };
     const seen = Object.fromEntries(SEEN_KEYS.map((k) => [k, Boolean(state.seen?.[k])]));
-    return { version: state.version, t: tMs, seen, bones, expressions, gaze, blendshapes };
+    return { version: state.version, t: tMs, times: times && { ...times }, seen, bones, expressions, gaze, blendshapes };
+  }
+
+  /** One bone's filtered rotation: `q` (or its rest when absent) sampled at tMs. */
+  bone(name, q, tMs) {
+    const resting = !q;
+    const target = q ?? restRotation(name);
+    // The hemisphere of the output this step starts from: the last one, or
+    // when this sample replaces the last (the same instant), the one before it.
+    const last = this.quats.get(name);
+    const prev = last && (tMs === last.t ? last.before : last.q);
+    const flip = prev && prev[0] * target[0] + prev[1] * target[1] + prev[2] * target[2] + prev[3] * target[3] < 0 ? -1 : 1;
+    const kind = boneKind(name);
+    const c = target.map((v, i) => step(this.f(`${name}.${i}`, kind), flip * v, tMs, resting));
+    const n = Math.hypot(c[0], c[1], c[2], c[3]) || 1;
+    const out = [c[0] / n, c[1] / n, c[2] / n, c[3] / n];
+    if (!last || tMs > last.t) this.quats.set(name, { t: tMs, q: out, before: last?.q ?? null });
+    else if (tMs === last.t) last.q = out; // a replaced sample; an older one changed nothing
+    return out;
   }
 
   reset() {

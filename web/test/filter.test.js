@@ -94,15 +94,26 @@ test("the speed comes from the previous raw sample, as in Casiez's reference", (
   });
 });
 
-test("a sample at the same instant, an older one, or a non-finite value changes nothing", () => {
+test("a second sample at the same instant replaces the last one; an older one or a non-finite value changes nothing", () => {
   const f = new OneEuroFilter({ minCutoff: 1, beta: 0.1 });
   f.filter(1, 100);
   const y = f.filter(2, 133);
-  assert.equal(f.filter(50, 133), y, "same timestamp");
+  const replaced = f.filter(50, 133);
+  const direct = new OneEuroFilter({ minCutoff: 1, beta: 0.1 });
+  direct.filter(1, 100);
+  assert.equal(replaced, direct.filter(50, 133), "the same instant: as if 50 had come instead of 2");
+  assert.notEqual(replaced, y);
+  assert.equal(f.filter(2, 133), y, "replaced again: back to the first value's output");
   assert.equal(f.filter(50, 120), y, "clock step back");
   assert.equal(f.filter(NaN, 166), y);
   assert.equal(f.filter(3, NaN), y);
-  assert.ok(Number.isFinite(f.filter(2, 166)));
+  const plain = new OneEuroFilter({ minCutoff: 1, beta: 0.1 });
+  plain.filter(1, 100);
+  plain.filter(2, 133);
+  assert.equal(f.filter(2, 166), plain.filter(2, 166), "after replacements it goes on as if only the last value had come");
+  const first = new OneEuroFilter();
+  first.filter(5, 0);
+  assert.equal(first.filter(7, 0), 7, "replacing the first sample starts over from the new one");
 });
 
 test("channel kinds come from the shared tuning file; a new kind is one entry", () => {

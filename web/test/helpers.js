@@ -41,6 +41,31 @@ export function recording(name = "gesture") {
   return { ...rec, results: rec.results.map((r) => parseMessage(encode(r))) };
 }
 
+const TRACKER_KEYS = { face: "faces", pose: "poses", hands: "hands" };
+
+/**
+ * Parsed results (one message per frame, every tracker) as the live pipeline
+ * sends them: one message per tracker per frame, in `order`; with `late`,
+ * that tracker's message for frame N comes after the other trackers' for
+ * frame N+1 (a slow lane). The twin of live2d_pose.testing.record.per_tracker.
+ */
+export function perTracker(results, order = ["face", "pose", "hands"], late = null) {
+  const out = [];
+  let held = null;
+  for (const r of results) {
+    let lateMessage = null;
+    for (const tracker of order.filter((t) => r.tracks.includes(t))) {
+      const message = { ...r, tracks: [tracker], faces: null, poses: null, hands: null, [TRACKER_KEYS[tracker]]: r[TRACKER_KEYS[tracker]] ?? [] };
+      if (tracker === late) lateMessage = message;
+      else out.push(message);
+    }
+    if (held) out.push(held);
+    held = lateMessage;
+  }
+  if (held) out.push(held);
+  return out;
+}
+
 /** The solve input of one parsed result that carries every tracker. */
 export function solveInput(msg) {
   return { face: msg.faces?.[0] ?? null, pose: msg.poses?.[0] ?? null, hands: msg.hands ?? [], t: msg.ts.ingest ?? 0 };
