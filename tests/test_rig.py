@@ -227,3 +227,23 @@ def test_per_tracker_messages_smooth_like_one_merged_message(results, variant):
                 _same_bones(got, want("face").smoothed, ("neck", "head"), where)
         if "hands" in latest and posed(latest["hands"]):
             _same_bones(got, want("hands").smoothed, HAND_BONES, where)
+
+
+def test_results_from_a_clock_behind_after_a_pause_are_followed_at_once(results):
+    """vmc / vts run on the streamer's PC, the pipeline elsewhere: the rig maps ts.ingest onto its
+    own clock (as the page does), so when the results come back after a pause stamped by a clock
+    5 s behind (ingest restarted, or on another host), they move the avatar at once instead of
+    being ignored until that clock catches up."""
+    rig = Rig()
+    raised = record.per_tracker(results[40:60])
+    for message, at in zip(raised, record.arrivals(raised)):
+        frame = rig.solve(parse_result(wire.pack(message), received_ms=at + 100.0))
+    up = frame.smoothed.bones["rightUpperArm"]
+    resume_at = at + 100.0 + 1000.0  # a second later on the rig's clock
+    down = [{**m, "seq": m["seq"] + 1000, "ts": {"ingest": m["ts"]["ingest"] + 40 * 20 - 5000.0}}
+            for m in record.per_tracker(results[0:10])]
+    moved = []
+    for message, at in zip(down, record.arrivals(down)):
+        frame = rig.solve(parse_result(wire.pack(message), received_ms=resume_at + at - down[0]["ts"]["ingest"]))
+        moved.append(math.degrees(quat.angle_between(frame.smoothed.bones["rightUpperArm"], up)))
+    assert moved[2] > 5 and moved[-1] > 30, moved  # the arm comes down with the first results

@@ -276,10 +276,40 @@ def test_hud_lists_the_trackers(gateway, page, replay):
     st = wait_for(page, lambda s: set(s["trackers"]) == {"face", "pose", "hands"} and s["trackers"]["pose"]["rate"] > 2,
                   "face, pose and hands with a live rate", replay)
     assert st["trackers"]["hands"]["latencyMs"] is not None
-    text = page.locator("#hud").inner_text()
-    assert "face, pose, hands" in text and "pose" in text
-    page.wait_for_timeout(300)
+    # the HUD redraws every 250 ms: wait for it to show what the page knows
+    playwright_sync.expect(page.locator("#hud")).to_contain_text("face, pose, hands", timeout=TIMEOUT * 1000)
     page.screenshot(path=IMAGES / "avatar-hud-trackers.png")
+    assert not page.page_errors, page.page_errors
+
+
+def arm_raised_deg(st: dict) -> float:
+    """How far the body state's right upper arm is from its rest (hanging), in degrees."""
+    from live2d_pose.rig import quat
+    from live2d_pose.rig.solve import rest_rotation
+
+    return math.degrees(quat.angle_between(st["body"]["bones"]["rightUpperArm"], rest_rotation("rightUpperArm")))
+
+
+# Less than the clocks' 5 s: a page that stepped its filters on the ingest host's clock and eased
+# on its own stayed frozen that long (ahead: the easing steps were "older" than the last result;
+# behind: the results were older than the easing steps).
+EASE_DEADLINE = 4.0
+
+
+@pytest.mark.parametrize("ingest_ahead_ms", [5000.0, -5000.0], ids=["ingest-clock-5s-ahead", "ingest-clock-5s-behind"])
+def test_body_eases_back_and_returns_whatever_the_ingest_hosts_clock(gateway, page, recording, ingest_ahead_ms):
+    """Results stamped by an ingest host whose clock is 5 s ahead of or behind the browser's, one
+    message per tracker as the pipeline sends them: when they stop, the raised arm eases back to
+    rest within a couple of seconds; when they come back, the arm follows at once."""
+    with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", recording, stream="clock",
+                  clock_offset_ms=ingest_ahead_ms, per_tracker=True) as replay:
+        replay.hold(ARM_UP)
+        page.goto(f"{gateway.http_url}/")
+        wait_for(page, lambda s: s["body"] and arm_raised_deg(s) > 45, "the right arm raised", replay)
+        replay.pause()
+        wait_for(page, lambda s: arm_raised_deg(s) < 10, "the arm eased back to rest", replay, EASE_DEADLINE)
+        replay.hold(ARM_UP)
+        wait_for(page, lambda s: arm_raised_deg(s) > 45, "the arm raised again", replay, EASE_DEADLINE)
     assert not page.page_errors, page.page_errors
 
 

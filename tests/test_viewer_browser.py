@@ -239,8 +239,10 @@ def test_viewer_follows_a_turning_face(pipeline, page):
 def test_page_waits_for_a_camera_without_results(pipeline, page):
     page.goto(f"{pipeline.http_url}/")
     wait_state(page, lambda s: s["connected"], "the page to connect")
-    page.locator("#waiting").wait_for(state="visible", timeout=TIMEOUT * 1000)
-    assert "waiting for a camera" in page.locator("#waiting").inner_text()
+    # "#waiting" is visible from the start ("connecting…" until the next refresh): wait for the text
+    waiting = page.locator("#waiting")
+    playwright_sync.expect(waiting).to_contain_text("waiting for a camera", timeout=TIMEOUT * 1000)
+    assert waiting.is_visible()
     assert drawn_fraction(avatar_pixels(page)) > 0.1, "the idle avatar is drawn"
     assert not page.page_errors, page.page_errors
 
