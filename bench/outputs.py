@@ -1,11 +1,16 @@
 """Output scenarios of `live2d-pose bench`: what driving VSeeFace & co. costs.
 
-    live2d-pose bench --scenarios vmc      # 1 camera x 30 fps through the pipeline, `live2d-pose vmc` running
+    live2d-pose bench --scenarios vmc            # 1 camera x 30 fps, face only, `live2d-pose vmc` running
+    live2d-pose bench --scenarios vmc-holistic   # the same with track=face,pose,hands
 
-The pipeline runs as in the other scenarios (real processes, one camera
-replaying the astronaut frames at 30 fps, one viewer); beside it a real
-`live2d-pose vmc` process follows the stream and sends to a UDP port this
-benchmark reads. Reported:
+The pipeline runs as in the other scenarios (real processes, one camera at
+30 fps, one viewer); beside it a real `live2d-pose vmc` process follows the
+stream and sends to a UDP port this benchmark reads. ``vmc`` replays the
+astronaut frames (face only: one result per frame, neck, head and blend
+shapes); ``vmc-holistic`` replays MediaPipe's gesture video with face, pose
+and hands tracked, as bench/run.py's holistic scenarios do: three results
+per frame (one per tracker), each solving and sending the whole body, so it
+costs the vmc process more per frame. Reported:
 
 - the extra latency of the output: from the gateway's stamp on a result
   (ts.gateway, when the result reached the gateway) to the OSC packet leaving
@@ -28,16 +33,39 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("live2d_pose.bench")
 
-SCENARIOS = ("vmc",)
 STREAM = "bench-vmc"
 FPS = 30.0
 FRAMES = 60  # distinct astronaut frames replayed in a loop, as bench/run.py's face scenarios
 TARGET_P50_MS = 1.0
 TARGET_CPU_PERCENT = 5.0
+
+
+@dataclass(frozen=True)
+class OutputScenario:
+    name: str  # as reported
+    tracks: tuple[str, ...]  # the camera's track=
+    media: str  # "face": the astronaut frames; "gesture": gesture_video.mp4 (bench/run.py's holistic frames)
+
+
+SCENARIOS = {
+    "vmc": OutputScenario("vmc-1x30", ("face",), "face"),
+    "vmc-holistic": OutputScenario("vmc-holistic-1x30", ("face", "pose", "hands"), "gesture"),
+}
+
+
+def scenario_frames(media: str) -> list[bytes]:
+    if media == "gesture":
+        from live2d_pose.bench.run import _gesture_frames
+
+        return _gesture_frames()
+    from live2d_pose.testing.frames import astronaut_frames
+
+    return astronaut_frames(FRAMES)
 
 
 class _UdpCounter:
@@ -70,30 +98,32 @@ class _UdpCounter:
 
 
 def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_env: dict[str, str],
-        frames: list[bytes] | None = None) -> list[dict]:
-    """Run the named output scenarios; `frames` default to the astronaut frames the face scenarios use."""
-    if names and frames is None:
-        from live2d_pose.testing.frames import astronaut_frames
-
-        frames = astronaut_frames(FRAMES)
+        frames: dict[str, list[bytes]] | None = None) -> list[dict]:
+    """Run the named output scenarios; ``frames`` (per media, see SCENARIOS) default to
+    scenario_frames()."""
+    frames = dict(frames or {})
     runs = []
     for name in names:
         if name not in SCENARIOS:
             raise SystemExit(f"unknown output scenario {name!r}; known: {', '.join(SCENARIOS)}")
-        log.info("%s: 1 stream x %.0f fps with live2d-pose vmc running, %.0f s", name, FPS, duration)
-        runs.append(run_vmc(frames, warmup, duration, log_dir / name, extra_env))
+        scenario = SCENARIOS[name]
+        if scenario.media not in frames:
+            frames[scenario.media] = scenario_frames(scenario.media)
+        log.info("%s: 1 stream x %.0f fps, track %s, with live2d-pose vmc running, %.0f s", name, FPS,
+                 ",".join(scenario.tracks), duration)
+        runs.append(run_vmc(scenario, frames[scenario.media], warmup, duration, log_dir / name, extra_env))
         log.info("%s: gateway -> OSC packet p50 %s ms, vmc CPU %s %%", name, runs[-1]["latency_ms"].get("p50"),
                  runs[-1]["vmc_cpu_percent"])
     return runs
 
 
-def run_vmc(frames: list[bytes], warmup: float, duration: float, log_dir: Path,
+def run_vmc(scenario: OutputScenario, frames: list[bytes], warmup: float, duration: float, log_dir: Path,
             extra_env: dict[str, str]) -> dict:
     import asyncio
 
     import psutil
 
-    from live2d_pose.bench.run import default_workers
+    from live2d_pose.bench.run import HOLISTIC_SIZE, default_workers
     from live2d_pose.testing.clients import Camera, Viewer
     from live2d_pose.testing.pipeline import Pipeline
 
@@ -124,8 +154,10 @@ def run_vmc(frames: list[bytes], warmup: float, duration: float, log_dir: Path,
         return machine.user + machine.system + machine.nice, total, vmc_times.user + vmc_times.system
 
     async def drive() -> dict:
+        width, height = HOLISTIC_SIZE if scenario.media == "gesture" else (640, 480)
         async with Viewer(pipe.viewer_url(f"stream={STREAM}")), \
-                Camera(f"{pipe.camera_url}?stream={STREAM}") as camera:
+                Camera(f"{pipe.camera_url}?stream={STREAM}&track={','.join(scenario.tracks)}",
+                       width, height) as camera:
             await camera.stream_frames(frames, fps=FPS, duration=warmup)
             start_wall, start = time.monotonic(), cpu_seconds()
             packets0 = counter.packets
@@ -150,7 +182,7 @@ def run_vmc(frames: list[bytes], warmup: float, duration: float, log_dir: Path,
     vmc_cpu = round(100 * (vmc1 - vmc0) / seconds, 2)
     other = round(max(0.0, 100 * ((machine1 - machine0) - (ours1 - ours0)) / seconds), 1)
     latency = stats.get("latency_ms", {})
-    return {"name": "vmc-1x30", "fps": FPS, "seconds": round(seconds, 1), "latency_ms": latency,
+    return {"name": scenario.name, "tracks": list(scenario.tracks), "fps": FPS, "seconds": round(seconds, 1), "latency_ms": latency,
             "latency_samples": stats.get("latency_samples", 0), "bundles": stats.get("bundles", 0),
             "received_in_window": window["packets"], "vmc_cpu_percent": vmc_cpu, "other_cpu_percent": other,
             "exit_code": vmc.returncode,

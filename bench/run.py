@@ -16,7 +16,7 @@ as JSON, a markdown table and PNG plots.
     live2d-pose bench --quick               # about a minute
     live2d-pose bench --scenarios flood --workers 2 --affinity both
     live2d-pose bench --scenarios holistic,holistic2,holistic-replicas
-    live2d-pose bench --scenarios vmc       # the VMC output's cost (bench/outputs.py)
+    live2d-pose bench --scenarios vmc,vmc-holistic   # the VMC output's cost (bench/outputs.py)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("live2d_pose.bench")
 
-DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling", "holistic", "holistic2", "vmc")
+DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling", "holistic", "holistic2", "vmc", "vmc-holistic")
 NUM_FRAMES = 60  # distinct frames replayed in a loop (about 2 s of motion at 30 fps)
 HOLISTIC = ("face", "pose", "hands")
 HOLISTIC_SIZE = (640, 360)  # gesture_video.mp4 is 1280x720; a camera sends less
