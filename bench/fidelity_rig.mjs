@@ -9,10 +9,11 @@
 //    "candidates": [{NAME: {channel: [.. per result]}}, ...]}
 // Each message goes through the page's own code, wired as main.js wires it:
 // protocol.js parses it; rig.js solves the face's parameters and filter.js's
-// ResultSmoother smooths them once per result; solve.js solves the body state
-// and state-filter.js smooths it once per result; retarget-live2d.js merges
-// both (the head and body angles come from the body state). A simulated
-// display draws at each rate. Results arrive at their own timestamps.
+// ResultSmoother smooths them once per result; body.js's BodyTracker solves
+// the body state (solve.js) and smooths it (state-filter.js) once per
+// result, on the same clock; retarget-live2d.js merges both (the head and
+// body angles come from the body state). A simulated display draws at each
+// rate. Results arrive at their own timestamps.
 // Channels: the Live2D parameters, the VRM eyes as openness
 // ("VRM.eyeOpenLeft" = 1 - the state's blinkLeft, the subject's left eye), and
 // rig.js's KalidoKit head ("KalidoKit.ParamAngleX"...), computed but not drawn.
@@ -20,7 +21,8 @@ import { parseMessage } from "../web/src/protocol.js";
 import { rigFromFace } from "../web/src/rig.js";
 import { DEFAULT_TUNING, ResultSmoother } from "../web/src/filter.js";
 import { solve } from "../web/src/solve.js";
-import { StateFilter, BODY_TUNING } from "../web/src/state-filter.js";
+import { BODY_TUNING } from "../web/src/state-filter.js";
+import { BodyTracker } from "../web/src/body.js";
 import { live2dParams } from "../web/src/retarget-live2d.js";
 
 async function readStdin() {
@@ -49,7 +51,7 @@ function solveAll(messages) {
     if (!msg.faces?.length) continue;
     const t = msg.ts.ingest;
     const face = msg.faces[0];
-    out.push({ t, face: rigFromFace(face, msg.imageSize).params, state: solve({ face, pose: msg.poses?.[0] ?? null, hands: msg.hands ?? [], t }) });
+    out.push({ msg, t, face: rigFromFace(face, msg.imageSize).params, state: solve({ face, pose: msg.poses?.[0] ?? null, hands: msg.hands ?? [], t }) });
   }
   return out;
 }
@@ -59,14 +61,15 @@ class Page {
   constructor(overrides = {}) {
     const tuning = { ...DEFAULT_TUNING };
     for (const [kind, t] of Object.entries(overrides)) tuning[kind] = { ...DEFAULT_TUNING[kind], ...t }; // keeps `match`
-    this.face = new ResultSmoother({ tuning });
-    this.body = new StateFilter({ tuning: Object.fromEntries(Object.keys(BODY_TUNING).map((k) => [k, tuning[k]])) });
+    this.body = new BodyTracker({ tuning: Object.fromEntries(Object.keys(BODY_TUNING).map((k) => [k, tuning[k]])) });
+    this.face = new ResultSmoother({ tuning, clock: this.body.clock });
     this.state = null;
   }
 
   result(r) {
+    this.body.offer(r.msg, r.t, r.t);
     this.face.result(r.face, r.t, r.t);
-    this.state = this.body.filter(r.state, r.t);
+    this.state = this.body.state;
   }
 
   frame(now) {

@@ -20,12 +20,13 @@ export class BodyTracker {
   /**
    * @param {object} o
    * @param {object} [o.scale] the page's filter multipliers ({minCutoff, beta})
+   * @param {object} [o.tuning] the body's tuning per kind (default: state-filter.js's BODY_TUNING)
    * @param {ResultClock} [o.clock] the page's clock mapping (shared with the face's smoother)
    * @param {function} [o.onError] called with an error SOLVE threw (the state is then "nothing seen")
    */
-  constructor({ scale, clock = null, staleMs = TRACKER_STALE_MS, onError = null } = {}) {
+  constructor({ scale, tuning, clock = null, staleMs = TRACKER_STALE_MS, onError = null } = {}) {
     this.tracks = new TrackStore();
-    this.filter = new StateFilter({ scale });
+    this.filter = new StateFilter({ scale, tuning });
     this.clock = clock ?? new ResultClock({ staleMs });
     this.staleMs = staleMs;
     this.onError = onError ?? (() => {});
