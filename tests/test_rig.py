@@ -134,8 +134,10 @@ def test_trackers_in_separate_messages_are_combined_and_old_ones_dropped(results
     frame = rig.solve(tracking(pose_msg))
     assert {"neck", "head", "rightUpperArm"} <= set(frame.state.bones)
     stale = {**results[49], "ts": {"ingest": base["ts"]["ingest"] + 1}, "tracks": ["pose"], "faces": None}
-    rig.solve(tracking(stale))
+    kept = rig.solve(tracking(stale))
     assert rig.tracks.stale == 1
+    # nothing newer: nothing steps, and the frame still says what the avatar shows (VTS sends it)
+    assert kept.smoothed is frame.smoothed and kept.face_position_cm == frame.face_position_cm is not None
     later = {**results[60], "ts": {"ingest": base["ts"]["ingest"] + TRACKER_STALE_MS + 50},
              "tracks": ["face"], "poses": None, "hands": None}
     frame = rig.solve(tracking(later))

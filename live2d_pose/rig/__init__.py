@@ -124,24 +124,22 @@ class Rig:
         self.face_params = dict(NEUTRAL)
         self.state = BodyState()
         self.smoothed = BodyState()
+        self.face_position_cm: tuple[float, float, float] | None = None
 
     def solve(self, tracking) -> RigFrame:
         now = tracking.received_ms
         t = self.clock.to_local(tracking.ts.get("ingest"), now)
         updated = self.tracks.offer(tracking, t)
-        face = None
         if updated:  # a message with nothing newer changes nothing (web/src/body.js)
             face = self._step(now)
+            self.face_position_cm = None if face is None else (float(face.matrix[3]), float(face.matrix[7]),
+                                                               float(face.matrix[11]))
             if "face" in updated and face is not None:
                 params = face_params(self.state.blendshapes, eye_stabilizer_yaw(self.state), self.mirror)
                 self.face_params = self.face_filter(params, self.state.times["face"]) if self.face_filter else params
-        position = None
-        if face is not None:
-            m = face.matrix
-            position = (float(m[3]), float(m[7]), float(m[11]))
         return RigFrame(stream=tracking.stream, seq=tracking.seq, ts=tracking.ts, state=self.state,
-                        smoothed=self.smoothed, face_params=dict(self.face_params), face_position_cm=position,
-                        tracks=tracking.tracks)
+                        smoothed=self.smoothed, face_params=dict(self.face_params),
+                        face_position_cm=self.face_position_cm, tracks=tracking.tracks)
 
     def _step(self, now: float):
         """Solve the fresh result of each tracker (the face and hands against their own frame's pose)
