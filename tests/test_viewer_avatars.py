@@ -32,19 +32,15 @@ from live2d_pose.testing.clients import TIMEOUT
 from live2d_pose.testing.pipeline import Pipeline
 from live2d_pose.testing.replay import Replayer
 
-from test_viewer_browser import CHROMIUM, CHROMIUM_ARGS, _built_page, avatar_pixels, changed_fraction, state
+from tests.browser import (  # noqa: F401  (browser: a fixture)
+    IMAGES, MARKS, avatar_pixels, browser, built_page, changed_fraction, open_page, playwright_sync, state)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "web" / "test" / "fixtures"
-IMAGES = REPO / ("docs/images" if os.environ.get("LIVE2D_POSE_UPDATE_SCREENSHOTS") else "build/screenshots")
 VIEWPORT = {"width": 800, "height": 600}
 ARM_DOWN, ARM_UP, THUMBS_UP = 0, 45, 120  # frames of gesture_video.mp4
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
-]
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+pytestmark = MARKS
 
 AVATARS = {
     "builtin-vrm": "?avatar=vrm",
@@ -78,7 +74,7 @@ def recording():
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     """The real gateway (and ingest; no landmarkers) serving the built page plus the sample VRMs."""
-    dist = _built_page().parent
+    dist = built_page().parent
     root = tmp_path_factory.mktemp("web")
     shutil.copytree(dist, root, dirs_exist_ok=True)
     (root / "models").mkdir()
@@ -91,24 +87,9 @@ def gateway(tmp_path_factory):
     assert all(code == 0 for code in codes.values()), f"unclean exit {codes}\n{pipe.logs()}"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    pg = context.new_page()
-    pg.console_messages = []
-    pg.on("console", lambda m: pg.console_messages.append(f"{m.type}: {m.text}"))
-    pg.page_errors = []
-    pg.on("pageerror", lambda e: pg.page_errors.append(str(e)))
-    yield pg
-    context.close()
+    yield from open_page(browser, VIEWPORT)
 
 
 @pytest.fixture

@@ -15,49 +15,23 @@ when web/node_modules exists and web/dist does not).
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import shutil
-import subprocess
 import threading
 import time
-from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from live2d_pose.testing.clients import TIMEOUT, Camera
 from live2d_pose.testing.frames import astronaut_frame, turned_frames
 from live2d_pose.testing.pipeline import Pipeline
 
-REPO = Path(__file__).resolve().parents[1]
-WEB = REPO / "web"
-DIST = WEB / "dist"
-# Screenshots of every run land in build/screenshots/ (git-ignored); with
-# LIVE2D_POSE_UPDATE_SCREENSHOTS=1 they replace the README's in docs/images/.
-IMAGES = REPO / ("docs/images" if os.environ.get("LIVE2D_POSE_UPDATE_SCREENSHOTS") else "build/screenshots")
-CHROMIUM = os.environ.get("LIVE2D_POSE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+from tests.browser import (  # noqa: F401  (browser: a fixture)
+    IMAGES, MARKS, avatar_pixels, browser, built_page, changed_fraction, drawn_fraction, open_page,
+    playwright_sync, state)
+
 VIEWPORT = {"width": 960, "height": 600}
 CAMERA_FPS = 12.0
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e .[test])")
-
-
-def _built_page() -> Path:
-    """web/dist/index.html, building it once if the dependencies are installed."""
-    if not (DIST / "index.html").exists():
-        npm = shutil.which("npm")
-        if npm is None or not (WEB / "node_modules").exists():
-            pytest.skip("viewer not built: run `cd web && npm ci && npm run build`")
-        subprocess.run([npm, "run", "build"], cwd=WEB, check=True, timeout=TIMEOUT * 4)
-    return DIST / "index.html"
+pytestmark = MARKS
 
 
 class CameraThread:
@@ -104,35 +78,16 @@ class CameraThread:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Like conftest's, with one landmarker: Chromium needs the other core."""
-    _built_page()
+    built_page()
     pipe = Pipeline(tmp_path_factory.mktemp("viewer"), workers=1).start()
     yield pipe
     codes = pipe.stop()
     assert all(code == 0 for code in codes.values()), f"unclean exit {codes}\n{pipe.logs()}"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    pg = context.new_page()
-    pg.console_messages = []
-    pg.on("console", lambda m: pg.console_messages.append(f"{m.type}: {m.text}"))
-    pg.page_errors = []
-    pg.on("pageerror", lambda e: pg.page_errors.append(str(e)))
-    yield pg
-    context.close()
-
-
-def state(page) -> dict:
-    return page.evaluate("() => JSON.parse(JSON.stringify(window.__live2dPose))")
+    yield from open_page(browser, VIEWPORT)
 
 
 def wait_state(page, predicate, what: str, camera: CameraThread | None = None, timeout: float = TIMEOUT) -> dict:
@@ -147,23 +102,6 @@ def wait_state(page, predicate, what: str, camera: CameraThread | None = None, t
             return last
         page.wait_for_timeout(100)
     raise AssertionError(f"timed out waiting for {what}; page state: {last}; console: {page.console_messages[-10:]}")
-
-
-def avatar_pixels(page, canvas: str = "builtin") -> np.ndarray:
-    """One avatar canvas alone (no HUD, no note), as RGBA: the built-in avatar's by default."""
-    url = page.evaluate("(id) => document.getElementById(id).toDataURL('image/png')", canvas)
-    data = base64.b64decode(url.split(",", 1)[1])
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert image is not None and image.shape[2] == 4
-    return image
-
-
-def drawn_fraction(image: np.ndarray) -> float:
-    return float((image[:, :, 3] > 0).mean())
-
-
-def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
-    return float((np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > 40).mean())
 
 
 def hold_pose(page, camera: CameraThread, frame: bytes, predicate, what: str) -> dict:

@@ -7,6 +7,7 @@
 import * as PIXI from "pixi.js";
 import { Live2DModel } from "pixi-live2d-display/cubism4";
 import { armPose, findArmParams, armParamValues } from "./retarget-live2d.js";
+import { withTimeout } from "./timeout.js";
 
 // pixi-live2d-display updates models from a ticker it is given.
 Live2DModel.registerTicker(PIXI.Ticker);
@@ -31,16 +32,6 @@ export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 200
   app.stage.addChild(model);
   model.anchor.set(0.5, 0.5);
   return new Live2DAvatar(app, model, mirror);
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(what)), ms);
-    }),
-  ]);
 }
 
 class Live2DAvatar {

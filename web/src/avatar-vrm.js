@@ -10,6 +10,7 @@ import * as THREE from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 import { VRMLoaderPlugin, VRMUtils } from "@pixiv/three-vrm";
 import { describeModel, retargetVrm } from "./retarget-vrm.js";
+import { withTimeout } from "./timeout.js";
 
 const FOV_DEG = 28;
 // Upper body framing: from a little below the chest to above the head.
@@ -40,16 +41,6 @@ export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000, mirr
     throw new Error("the file is glTF but not a VRM (no VRM humanoid)");
   }
   return new VrmAvatar(renderer, vrm, { mirror });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(what)), ms);
-    }),
-  ]);
 }
 
 class VrmAvatar {
