@@ -24,7 +24,6 @@ def _ms(x) -> str:
 
 def markdown(result: dict) -> str:
     rates = [f"{r:g}" for r in result["rates"]]
-    ref = "60"
     lines = []
     for index, (name, rig) in enumerate(result["rigs"].items()):
         lines += [f"**Rig `{name}`** ({rig['about']})", ""]

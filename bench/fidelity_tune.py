@@ -25,7 +25,7 @@ import numpy as np
 from live2d_pose.bench.fidelity import REFERENCE_RATE, HEAD_LAG_MAX_MS, Evaluation
 from live2d_pose.bench import fidelity_metrics as fm
 from live2d_pose.bench.fidelity_rigs import Rig, display_grid
-from live2d_pose.rig.filter import TUNING, OneEuroFilter
+from live2d_pose.rig.filter import TUNING
 
 log = logging.getLogger("live2d_pose.bench.fidelity")
 

@@ -139,14 +139,22 @@ def run_vmc(scenario: OutputScenario, frames: list[bytes], warmup: float, durati
                                 "--stats-file", str(stats_file), "--log-level", "WARNING"],
                                stdout=vmc_log, stderr=subprocess.STDOUT)
     process = psutil.Process(vmc.pid)
-    ours = [psutil.Process(s.process.pid) for s in pipe.services.values()] + [process, psutil.Process()]
+    services = [psutil.Process(s.process.pid) for s in pipe.services.values()] + [process]
 
     def cpu_seconds() -> tuple[float, float, float]:
         machine = psutil.cpu_times()
         total = 0.0
-        for proc in ours:
+        # the services with their children (the landmarkers' decode helpers are the pipeline's cost), and
+        # this process without its own: it spawned the services
+        members = [psutil.Process()]
+        for proc in services:
             try:
-                times = proc.cpu_times()
+                members += [proc, *proc.children(recursive=True)]
+            except psutil.Error:
+                pass
+        for member in members:
+            try:
+                times = member.cpu_times()
                 total += times.user + times.system
             except psutil.Error:
                 pass

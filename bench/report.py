@@ -66,7 +66,8 @@ def markdown_table(document: dict) -> str:
             lines.append(f"| {r['name']} | " + " | ".join(cells) + f" | {r['cpu_percent'].get('other', '–')} |")
         lines.append("")
         lines.append("CPU % is of one core over the measured window (200 % = both cores of a 2-core "
-                     "machine); 'other' is everything on the machine that is not this benchmark.")
+                     "machine); a landmarker's figure includes its decode helper processes; 'other' is "
+                     "everything on the machine that is not this benchmark.")
     return "\n".join(lines)
 
 
