@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from live2d_pose.ingest.dispatcher import Dispatcher, PendingFrame, parse_replicas
+from live2d_pose.ingest.dispatcher import FACE_PRIOR_MS, Dispatcher, PendingFrame, parse_replicas
 from live2d_pose.wire import FrameMeta
 
 W1, W2, W3 = b"w1", b"w2", b"w3"
@@ -198,8 +198,80 @@ def test_two_holistic_cameras_on_two_workers_split_the_load_evenly():
     d.worker_ready(W2, now=0)
     d.add_stream("a", HOLISTIC)
     d.add_stream("b", HOLISTIC)
-    loads = sorted(w.load for w in d.workers.values())
-    assert loads[1] - loads[0] < 1.0, loads
+    loads = sorted(d.load_ms(w) for w in d.workers.values())
+    assert loads[1] - loads[0] < FACE_PRIOR_MS, loads
+
+
+def answer_all(d: Dispatcher, actions, now: float, busy_ms: dict[str, float], error: str | None = None):
+    """Answer every dispatched frame, and those its answers dispatch, with these busy times."""
+    queue = list(actions.dispatch)
+    while queue:
+        worker, f = queue.pop(0)
+        m = f.meta
+        _, more = d.worker_done(worker, m.stream, m.track, m.seq, m.session, m.replica, error, now,
+                                busy_ms=busy_ms[m.track])
+        queue += more.dispatch
+
+
+def feed(d: Dispatcher, stream: str, frames: range, busy_ms: dict[str, float], error: str | None = None):
+    for seq in frames:
+        answer_all(d, d.submit(frame(stream, seq), now=seq / 30), seq / 30, busy_ms, error)
+
+
+HANDS_SLOWEST = {"face": 15.0, "pose": 26.0, "hands": 35.0}  # measured on the gesture video here
+
+
+def tick(d: Dispatcher, now: float):
+    """Ingest's periodic check, with every worker heartbeating."""
+    for identity in list(d.workers):
+        d.worker_seen(identity, now)
+    return d.expire(now)
+
+
+def test_learned_costs_move_a_lane_where_the_load_evens_out():
+    """The priors put pose alone and face with hands; where hands cost the most, face moves to pose."""
+    d = Dispatcher(rebalance_every=2.0)
+    d.worker_ready(W1, now=0)
+    d.worker_ready(W2, now=0)
+    d.add_stream("a", HOLISTIC)
+    pose_worker = holder(d, "a", "pose")
+    hands_worker = holder(d, "a", "hands")
+    assert holder(d, "a", "face") == hands_worker  # the priors (pose 2.2, hands 1.8 x face)
+    feed(d, "a", range(1, 31), HANDS_SLOWEST)
+    lanes = d.streams["a"].lanes
+    assert {t: round(lanes[t].cost_ms) for t in HOLISTIC} == {"face": 15, "pose": 26, "hands": 35}
+    actions = tick(d, 2.0)
+    assert holder(d, "a", "face") == pose_worker and d.moves == 1
+    assert (hands_worker, ("a", "face", 0)) in actions.end  # its old instance is closed
+    assert d.workers[hands_worker].seats == {("a", "hands", 0)}
+    feed(d, "a", range(31, 91), HANDS_SLOWEST)
+    for t in (4.0, 6.0, 8.0):
+        tick(d, t)
+    assert d.moves == 1  # settled: 35 vs 41 ms is as even as it gets
+
+
+def test_nothing_moves_when_the_priors_were_right():
+    d = Dispatcher(rebalance_every=2.0)
+    d.worker_ready(W1, now=0)
+    d.worker_ready(W2, now=0)
+    d.add_stream("a", HOLISTIC)
+    before = {t: holder(d, "a", t) for t in HOLISTIC}
+    feed(d, "a", range(1, 31), {"face": 21.6, "pose": 47.0, "hands": 38.0})  # issue 10's machine
+    tick(d, 2.0)
+    assert {t: holder(d, "a", t) for t in HOLISTIC} == before and d.moves == 0
+
+
+def test_failed_frames_and_absurd_claims_are_no_cost_samples():
+    d = Dispatcher()
+    d.worker_ready(W1, now=0)
+    d.add_stream("a")
+    feed(d, "a", range(1, 5), {"face": 5.0}, error="corrupt_image")
+    feed(d, "a", range(5, 9), {"face": 1e9})
+    feed(d, "a", range(9, 13), {"face": -3.0})
+    assert d.streams["a"].lanes["face"].cost_ms is None
+    assert d.tracker_cost_ms["face"] == FACE_PRIOR_MS
+    feed(d, "a", range(13, 14), {"face": 12.0})
+    assert d.streams["a"].lanes["face"].cost_ms == 12.0
 
 
 def test_fast_lane_is_not_held_back_by_a_slow_one():

@@ -109,6 +109,9 @@ def test_holistic_and_face_only_cameras_at_once(pipeline, gesture):
     lanes = stats["streams"]["full"]["lanes"]
     assert all(lanes[t]["done"] > 0 and lanes[t]["workers"][0] for t in ("face", "pose", "hands"))
     assert len({lanes[t]["workers"][0] for t in lanes}) == 2, "a frame's trackers run on both workers"
+    # each lane's cost is learned from its results' decode + inference time (placement uses it)
+    assert all(0 < lanes[t]["cost_ms"] < 3000 for t in lanes), lanes
+    assert all(0 < ms < 3000 for ms in stats["tracker_cost_ms"].values()) and "lanes_moved" in stats["totals"]
     assert set(streams["full"]["tracks"]) == {"face", "pose", "hands"}
     assert streams["full"]["tracks"]["pose"]["fps"] > 0 and streams["faceonly"]["tracks"].keys() == {"face"}
 
@@ -140,39 +143,44 @@ def test_a_frame_that_fails_gets_an_error_per_tracker_and_the_rest_goes_on(pipel
     assert {r.track for r in later if r.error is None} == {"face", "pose", "hands"}
 
 
-def test_kill_the_pose_worker_face_keeps_flowing_and_pose_resumes(pipeline, gesture, figures):
+def test_kill_the_pose_worker_other_lanes_keep_flowing_and_pose_resumes(pipeline, gesture, figures):
+    """Which lanes share the pose lane's worker depends on the costs ingest measured (hands cost
+    more than pose on some machines, less on others); the lanes on the other worker never wait."""
     async def body():
         async with Viewer(pipeline.viewer_url("stream=k9")) as viewer, \
                 Camera(f"{pipeline.camera_url}?stream=k9&{HOLISTIC}", *SIZE) as camera:
             streaming = asyncio.create_task(camera.stream_frames(gesture, fps=15, duration=TIMEOUT))
             await viewer.wait_for_results(10, stream="k9", track="pose")
             lanes = pipeline.ingest_stats()["streams"]["k9"]["lanes"]
-            pose_worker, face_worker = lanes["pose"]["workers"][0], lanes["face"]["workers"][0]
-            victim = next(s for s in pipeline.landmarkers if s.env["LIVE2D_POSE_WORKER_NAME"] == pose_worker)
+            workers = {track: lane["workers"][0] for track, lane in lanes.items()}
+            victim = next(s for s in pipeline.landmarkers if s.env["LIVE2D_POSE_WORKER_NAME"] == workers["pose"])
             killed_ms = time.time() * 1000
             victim.process.send_signal(signal.SIGKILL)
             victim.process.wait()
-            before = {t: len([r for r in viewer.results if r.track == t]) for t in ("face", "pose")}
-            await viewer.wait_for_results(before["pose"] + 10, stream="k9", track="pose")
-            await viewer.wait_for_results(before["face"] + 10, stream="k9", track="face")
+            before = {t: len([r for r in viewer.results if r.track == t]) for t in workers}
+            for track in workers:
+                await viewer.wait_for_results(before[track] + 10, stream="k9", track=track)
             streaming.cancel()
-            return viewer.results, killed_ms, victim, pose_worker, face_worker
+            return viewer.results, killed_ms, victim, workers
 
-    results, killed_ms, victim, pose_worker, face_worker = run(body())
+    results, killed_ms, victim, workers = run(body())
     try:
-        assert pose_worker != face_worker  # pose ran alone on its worker
+        others = [t for t, worker in workers.items() if worker != workers["pose"]]
+        assert others, f"a frame's trackers run on both workers: {workers}"
         gaps = {}
-        for track in ("face", "pose"):
+        for track in workers:
             times = [r.received_ms for r in results if r.track == track]
             last_before = max(t for t in times if t < killed_ms)
             first_after = min(t for t in times if t >= killed_ms)
             gaps[track] = first_after - last_before
             figures[f"{track}_gap_across_kill_ms"] = gaps[track]
         assert gaps["pose"] < RECOVERY_S * 1000, f"pose came back after {gaps['pose']:.0f} ms"
-        face_times = [r.received_ms for r in results if r.track == "face" and r.received_ms >= killed_ms - 500]
-        face_max_gap = max(b - a for a, b in zip(face_times, face_times[1:]))
-        figures["face_max_gap_around_kill_ms"] = face_max_gap
-        assert face_max_gap < 500, f"the face lane stalled {face_max_gap:.0f} ms"  # never waits for pose
+        for track in others:  # never wait for the pose lane's worker
+            times = [r.received_ms for r in results if r.track == track and r.received_ms >= killed_ms - 500]
+            max_gap = max(b - a for a, b in zip(times, times[1:]))
+            figures[f"{track}_max_gap_around_kill_ms"] = max_gap
+            assert max_gap < 500, f"the {track} lane stalled {max_gap:.0f} ms"
+        figures["lanes_with_pose"] = ",".join(t for t, w in workers.items() if w == workers["pose"])
     finally:
         victim.start()  # two workers again for the other tests
         pipeline.wait_healthy()

@@ -11,9 +11,15 @@ when it is free and only then gets a frame, so no frame waits in a socket.
 
 - Affinity: a lane stays on the worker that has its MediaPipe instance (VIDEO
   mode tracks from frame to frame) for as long as that worker lives. Lanes are
-  spread by estimated cost (wire.TRACKS), and lanes of one stream go to
-  different workers where that costs nothing, so a frame's trackers run at once.
-  A worker only gets lanes whose tracker it runs (``--trackers``).
+  spread by cost, and lanes of one stream go to different workers where that
+  costs nothing, so a frame's trackers run at once. A worker only gets lanes
+  whose tracker it runs (``--trackers``).
+- Costs are learned: each result says how long its worker spent on it (decode
+  + inference), and a lane's cost is the running mean of that; a lane not
+  measured yet costs what its tracker's lanes cost, or wire.TRACKS' prior.
+  Which tracker is slow depends on the machine and the pictures (hands cost
+  more than pose on one machine, less on another), so every ``rebalance_every``
+  seconds a lane moves where that clearly evens the load out.
 - Replicas: a lane may run on several workers at once (``replicas`` per tracker),
   each with its own instance; the lane's newest frame goes to whichever is free
   first, so a slow tracker can serve alternate frames of one camera.
@@ -41,6 +47,12 @@ from dataclasses import dataclass, field, replace
 from live2d_pose.wire import TRACKS, FrameMeta
 
 COSTLY_ERRORS = {"decode_timeout"}  # worker-reported errors that mean "this frame cost a worker"
+FACE_PRIOR_MS = 21.6  # wire.TRACKS' costs are relative to the face's, measured at 21.6 ms (issue 10)
+COST_SMOOTHING = 0.1  # weight of a new sample in a running cost: about the last 10 frames count
+MAX_COST_SAMPLE_MS = 10_000.0  # a worker's claim beyond this is not a cost sample
+# A move ends a lane's MediaPipe instance (tracking restarts on the new worker), so a rebalance
+# moves a lane only when that cuts the load gap by this much more than the lane weighs
+REBALANCE_MARGIN = 1.25
 MAX_BANNED = 1024  # identities remembered as banned (oldest forgotten first)
 
 Seat = tuple[str, str, int]  # (stream, track, replica): one MediaPipe instance on one worker
@@ -120,10 +132,7 @@ class Lane:
     pending: PendingFrame | None = None
     last_served: int = -1  # order of the last dispatch (fairness: least recently served first)
     stats: LaneStats = field(default_factory=LaneStats)
-
-    @property
-    def cost(self) -> float:
-        return TRACKS[self.track].cost
+    cost_ms: float | None = None  # running mean of the busy time its results report; None: unmeasured
 
 
 @dataclass
@@ -158,15 +167,11 @@ class WorkerState:
     seats: set[Seat] = field(default_factory=set)
     frames_done: int = 0
 
-    @property
-    def load(self) -> float:
-        return sum(TRACKS[track].cost for _, track, _ in self.seats)
-
 
 class Dispatcher:
     def __init__(self, worker_timeout: float = 0.75, affinity: bool = True, prefetch: int = 1,
                  frame_timeout: float = 3.0, quarantine_after: int = 3, ban_seconds: float = 30.0,
-                 replicas: dict[str, int] | None = None):
+                 replicas: dict[str, int] | None = None, rebalance_every: float = 2.0):
         self.worker_timeout = worker_timeout
         self.affinity = affinity
         self.prefetch = max(1, prefetch)  # frames a worker may hold at once (see module doc)
@@ -178,6 +183,11 @@ class Dispatcher:
         self.streams: dict[str, StreamState] = {}
         self.banned: OrderedDict[bytes, float] = OrderedDict()  # identity -> until
         self._serve_order = itertools.count()
+        self.rebalance_every = rebalance_every
+        self._next_rebalance = 0.0
+        self.moves = 0  # lanes moved by a rebalance (learned costs)
+        # per tracker: the running cost of its lanes, the prior until a result says otherwise
+        self.tracker_cost_ms = {name: track.cost * FACE_PRIOR_MS for name, track in TRACKS.items()}
 
     # ------------------------------------------------------------ streams
 
@@ -239,8 +249,9 @@ class Dispatcher:
 
     def worker_done(self, identity: bytes, stream: str, track: str, seq: int, session: int,
                     replica: int, error_code: str | None, now: float,
-                    latency_ms: float = 0.0) -> tuple[bool, Actions]:
-        """DONE: (accepted, actions). Accepted only when this worker holds exactly this frame."""
+                    latency_ms: float = 0.0, busy_ms: float | None = None) -> tuple[bool, Actions]:
+        """DONE: (accepted, actions). Accepted only when this worker holds exactly this frame.
+        ``busy_ms``: how long the worker spent on it (decode + inference), the lane's cost sample."""
         worker = self.workers.get(identity)
         if worker is None:  # declared dead earlier (its frames were counted lost): re-introduce
             actions = Actions()
@@ -261,6 +272,8 @@ class Dispatcher:
             lane.stats.done += 1
             lane.stats.errors += error_code is not None
             lane.stats.latency_ms_total += latency_ms
+            if error_code is None and busy_ms is not None and 0 < busy_ms <= MAX_COST_SAMPLE_MS:
+                self._learn_cost(lane, busy_ms)
             if error_code in COSTLY_ERRORS:
                 self._costly(state, actions)
             else:
@@ -304,8 +317,14 @@ class Dispatcher:
         return actions.extend(self._dispatch_idle(now))
 
     def expire(self, now: float) -> Actions:
-        """Drop workers silent for longer than worker_timeout, or late with a frame."""
+        """Drop workers silent for longer than worker_timeout, or late with a frame; now and then,
+        move a lane where the learned costs say the load is uneven."""
         actions = Actions()
+        if self.affinity and now >= self._next_rebalance:
+            self._next_rebalance = now + self.rebalance_every
+            if self._move_one(actions, REBALANCE_MARGIN):
+                self.moves += 1
+                actions.extend(self._dispatch_idle(now))
         for worker in list(self.workers.values()):
             late = next((f for f in worker.in_flight if now > f.deadline), None)
             if now - worker.last_seen > self.worker_timeout:
@@ -373,14 +392,17 @@ class Dispatcher:
             pass
         return actions
 
-    def _move_one(self, actions: Actions) -> bool:
-        """Move one seat from the busiest worker where that strictly evens the load out."""
-        for busiest in sorted(self.workers.values(), key=lambda w: -w.load):
+    def _move_one(self, actions: Actions, margin: float = 1.0) -> bool:
+        """Move one seat from the busiest worker where that evens the load out: the gap between
+        the two workers must exceed ``margin`` times the lane's cost (1: the move strictly lowers
+        the busier one's load without making the other busier than it was)."""
+        for busiest in sorted(self.workers.values(), key=lambda w: -self.load_ms(w)):
             busy = {(f.stream, f.track, f.replica) for f in busiest.in_flight}  # no orphaned results
             for seat in sorted(busiest.seats - busy):
                 lane = self._lane(seat[0], seat[1])
                 target = self._best_worker(lane, exclude=busiest.identity)
-                if target is not None and busiest.load - target.load > lane.cost + 1e-9:
+                if target is not None and \
+                        self.load_ms(busiest) - self.load_ms(target) > margin * self._cost(lane) + 1e-9:
                     self._seat(lane, seat[2], target)
                     actions.end.append((busiest.identity, seat))
                     return True
@@ -393,7 +415,7 @@ class Dispatcher:
                    if lane.track in w.trackers and w.identity != exclude and w.identity not in lane.workers]
         if not capable:
             return None
-        return min(capable, key=lambda w: (w.load, sum(s[0] == lane.stream for s in w.seats),
+        return min(capable, key=lambda w: (self.load_ms(w), sum(s[0] == lane.stream for s in w.seats),
                                            len(w.in_flight), w.name))
 
     def _seat(self, lane: Lane, replica: int, worker: WorkerState) -> None:
@@ -412,6 +434,19 @@ class Dispatcher:
         if not self.affinity:  # any worker may hold an instance of the lane
             for worker in self.workers.values():
                 actions.end.append((worker.identity, (lane.stream, lane.track, 0)))
+
+    def _cost(self, lane: Lane) -> float:
+        """A lane's cost in ms a frame: measured, else its tracker's running cost."""
+        return lane.cost_ms if lane.cost_ms is not None else self.tracker_cost_ms[lane.track]
+
+    def load_ms(self, worker: WorkerState) -> float:
+        """What a worker's lanes cost together, in ms a frame of each."""
+        return sum(self._cost(lane) for stream, track, _ in worker.seats
+                   if (lane := self._lane(stream, track)) is not None)
+
+    def _learn_cost(self, lane: Lane, busy_ms: float) -> None:
+        lane.cost_ms = _running_mean(lane.cost_ms, busy_ms)
+        self.tracker_cost_ms[lane.track] = _running_mean(self.tracker_cost_ms[lane.track], busy_ms)
 
     def _lane(self, stream: str, track: str) -> Lane | None:
         state = self.streams.get(stream)
@@ -439,3 +474,8 @@ class Dispatcher:
         self.banned.move_to_end(identity)
         while len(self.banned) > MAX_BANNED:
             self.banned.popitem(last=False)
+
+
+def _running_mean(mean: float | None, sample: float) -> float:
+    """An exponentially weighted mean; the first sample stands alone."""
+    return sample if mean is None else mean + COST_SMOOTHING * (sample - mean)

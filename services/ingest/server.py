@@ -165,7 +165,8 @@ class IngestServer(WebSocketService):
         streams = {}
         for name, state in self.dispatcher.streams.items():
             camera = self.cameras.get(name)
-            lanes = {track: {**lane.stats.as_dict(), "workers": [names.get(w) for w in lane.workers]}
+            lanes = {track: {**lane.stats.as_dict(), "workers": [names.get(w) for w in lane.workers],
+                             "cost_ms": None if lane.cost_ms is None else round(lane.cost_ms, 2)}
                      for track, lane in state.lanes.items()}
             first = next(iter(lanes.values()), {"workers": [None]})
             streams[name] = {**state.totals().as_dict(), "session": state.session,
@@ -176,7 +177,9 @@ class IngestServer(WebSocketService):
         workers = [{"name": w.name, "trackers": sorted(w.trackers), "in_flight": len(w.in_flight),
                     "lanes": sorted(f"{s}/{t}" + (f"#{r}" if r else "") for s, t, r in w.seats),
                     "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
-        return {"streams": streams, "workers": workers, "totals": self.totals | self.admission.counts,
+        totals = self.totals | self.admission.counts | {"lanes_moved": self.dispatcher.moves}
+        return {"streams": streams, "workers": workers, "totals": totals,
+                "tracker_cost_ms": {t: round(ms, 2) for t, ms in self.dispatcher.tracker_cost_ms.items()},
                 "handshaking": len(self.admission.handshaking),
                 "partial_bytes": self.admission.partial_total}
 
@@ -420,7 +423,7 @@ class IngestServer(WebSocketService):
         accepted, actions = self.dispatcher.worker_done(
             identity, result.stream, result.tracks[0], result.seq, result.session, done["replica"],
             str(error.get("code", "frame_error")) if error else None, now,
-            latency if isinstance(latency, (int, float)) else 0.0)
+            latency if isinstance(latency, (int, float)) else 0.0, _busy_ms(result.ts))
         if not accepted:
             self.totals["results_rejected"] += 1
             if self.totals["results_rejected"] <= 10 or self.totals["results_rejected"] % 1000 == 0:
@@ -452,7 +455,20 @@ class IngestServer(WebSocketService):
             gone = [identity for identity in list(self.dispatcher.workers)
                     if self._send_worker(identity, [wire.HEARTBEAT]) == GONE]
             self._drop_disconnected(gone)
-            self._execute(self.dispatcher.expire(time.monotonic()))
+            moves = self.dispatcher.moves
+            actions = self.dispatcher.expire(time.monotonic())
+            if self.dispatcher.moves != moves:
+                self._log_move(actions)
+            self._execute(actions)
+
+    def _log_move(self, actions: Actions) -> None:
+        costs = ", ".join(f"{t} {ms:.1f}" for t, ms in self.dispatcher.tracker_cost_ms.items())
+        for old, (stream, track, replica) in actions.end:
+            state = self.dispatcher.streams.get(stream)
+            lane = state.lanes.get(track) if state else None
+            if lane is not None and lane.workers[replica] not in (None, old):
+                log.info("lane %s/%s moved from worker %s to %s: measured costs (ms a frame) %s", stream,
+                         track, self._worker_name(old), self._worker_name(lane.workers[replica]), costs)
 
     def _drop_disconnected(self, identities: list[bytes]) -> None:
         """Workers whose connection is gone (a killed process): move their lanes now, not after
@@ -530,3 +546,12 @@ def main(config: IngestConfig) -> int:
         log.error("%s", exc)
         return 2
     return service.main(lambda: server, log)
+
+
+def _busy_ms(ts: dict) -> float | None:
+    """How long the worker spent on a frame (decode + inference), from the result's stamps."""
+    start, end = ts.get("decode_start"), ts.get("infer_end")
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)) \
+            and not isinstance(start, bool) and not isinstance(end, bool):
+        return float(end - start)
+    return None
