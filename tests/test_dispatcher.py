@@ -535,3 +535,14 @@ def test_frames_lost_with_dead_workers_count_towards_quarantine():
     d.worker_ready(W2, now=1)
     d.submit(frame("a", 2), now=1)
     assert d.worker_gone(W2, now=2).quarantine == ["a"]
+
+
+def test_a_lanes_first_result_is_no_cost_sample():
+    """Its time includes building the lane's MediaPipe instance (loading a model)."""
+    d = Dispatcher()
+    d.worker_ready(W1, now=0)
+    d.add_stream("a")
+    feed(d, "a", range(1, 2), {"face": 400.0})
+    assert d.streams["a"].lanes["face"].cost_ms is None
+    feed(d, "a", range(2, 3), {"face": 14.0})
+    assert d.streams["a"].lanes["face"].cost_ms == 14.0

@@ -18,8 +18,9 @@ when it is free and only then gets a frame, so no frame waits in a socket.
   + inference), and a lane's cost is the running mean of that; a lane not
   measured yet costs what its tracker's lanes cost, or wire.TRACKS' prior.
   Which tracker is slow depends on the machine and the pictures (hands cost
-  more than pose on one machine, less on another), so every ``rebalance_every``
-  seconds a lane moves where that clearly evens the load out.
+  more than pose on one machine, less on another), so a lane moves where that
+  clearly evens the load out: checked on every tick, at most one move per
+  ``rebalance_every`` seconds.
 - Replicas: a lane may run on several workers at once (``replicas`` per tracker),
   each with its own instance; the lane's newest frame goes to whichever is free
   first, so a slow tracker can serve alternate frames of one camera.
@@ -133,6 +134,7 @@ class Lane:
     last_served: int = -1  # order of the last dispatch (fairness: least recently served first)
     stats: LaneStats = field(default_factory=LaneStats)
     cost_ms: float | None = None  # running mean of the busy time its results report; None: unmeasured
+    results: int = 0  # answered without error: the first one also built the lane's MediaPipe instance
 
 
 @dataclass
@@ -272,8 +274,11 @@ class Dispatcher:
             lane.stats.done += 1
             lane.stats.errors += error_code is not None
             lane.stats.latency_ms_total += latency_ms
-            if error_code is None and busy_ms is not None and 0 < busy_ms <= MAX_COST_SAMPLE_MS:
-                self._learn_cost(lane, busy_ms)
+            if error_code is None:
+                lane.results += 1
+                # the first result's time includes building the instance (a model load): not a cost
+                if lane.results > 1 and busy_ms is not None and 0 < busy_ms <= MAX_COST_SAMPLE_MS:
+                    self._learn_cost(lane, busy_ms)
             if error_code in COSTLY_ERRORS:
                 self._costly(state, actions)
             else:
@@ -320,11 +325,12 @@ class Dispatcher:
         """Drop workers silent for longer than worker_timeout, or late with a frame; now and then,
         move a lane where the learned costs say the load is uneven."""
         actions = Actions()
-        if self.affinity and now >= self._next_rebalance:
+        # a lane that is busy cannot move (its result would come from the old worker): try again on
+        # the next tick, and after a move let the costs settle before the next
+        if self.affinity and now >= self._next_rebalance and self._move_one(actions, REBALANCE_MARGIN):
             self._next_rebalance = now + self.rebalance_every
-            if self._move_one(actions, REBALANCE_MARGIN):
-                self.moves += 1
-                actions.extend(self._dispatch_idle(now))
+            self.moves += 1
+            actions.extend(self._dispatch_idle(now))
         for worker in list(self.workers.values()):
             late = next((f for f in worker.in_flight if now > f.deadline), None)
             if now - worker.last_seen > self.worker_timeout:
