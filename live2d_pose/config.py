@@ -131,7 +131,7 @@ class LandmarkerConfig(CommonConfig):
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
     curve_server_key: str = setting(
-        "", "CurveZMQ public key (Z85 or server.key file) of ingest and gateway; empty: plaintext")
+        "", "CurveZMQ public key (Z85 or server.key file) of ingest; empty: plaintext")
     curve_client_key_file: str = setting(
         "", "this worker's CurveZMQ key pair (live2d-pose keys DIR --name NAME: the .key_secret "
             "file), for servers with an allow-list; empty: a fresh pair per start")
