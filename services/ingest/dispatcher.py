@@ -402,26 +402,29 @@ class Dispatcher:
         """Move one seat from the busiest worker where that evens the load out: the gap between
         the two workers must exceed ``margin`` times the lane's cost (1: the move strictly lowers
         the busier one's load without making the other busier than it was)."""
-        for busiest in sorted(self.workers.values(), key=lambda w: -self.load_ms(w)):
+        loads = {w.identity: self.load_ms(w) for w in self.workers.values()}  # once: this runs every tick
+        for busiest in sorted(self.workers.values(), key=lambda w: -loads[w.identity]):
             busy = {(f.stream, f.track, f.replica) for f in busiest.in_flight}  # no orphaned results
             for seat in sorted(busiest.seats - busy):
                 lane = self._lane(seat[0], seat[1])
-                target = self._best_worker(lane, exclude=busiest.identity)
+                target = self._best_worker(lane, exclude=busiest.identity, loads=loads)
                 if target is not None and \
-                        self.load_ms(busiest) - self.load_ms(target) > margin * self._cost(lane) + 1e-9:
+                        loads[busiest.identity] - loads[target.identity] > margin * self._cost(lane) + 1e-9:
                     self._seat(lane, seat[2], target)
                     actions.end.append((busiest.identity, seat))
                     return True
         return False
 
-    def _best_worker(self, lane: Lane, exclude: bytes | None = None) -> WorkerState | None:
+    def _best_worker(self, lane: Lane, exclude: bytes | None = None,
+                     loads: dict[bytes, float] | None = None) -> WorkerState | None:
         """The least loaded worker that runs the lane's tracker, preferring one that holds
         none of the stream's other lanes (so a frame's trackers run in parallel)."""
         capable = [w for w in self.workers.values()
                    if lane.track in w.trackers and w.identity != exclude and w.identity not in lane.workers]
         if not capable:
             return None
-        return min(capable, key=lambda w: (self.load_ms(w), sum(s[0] == lane.stream for s in w.seats),
+        load = (lambda w: loads[w.identity]) if loads is not None else self.load_ms
+        return min(capable, key=lambda w: (load(w), sum(s[0] == lane.stream for s in w.seats),
                                            len(w.in_flight), w.name))
 
     def _seat(self, lane: Lane, replica: int, worker: WorkerState) -> None:
@@ -430,6 +433,7 @@ class Dispatcher:
             old.seats.discard((lane.stream, lane.track, replica))
         lane.workers[replica] = worker.identity
         worker.seats.add((lane.stream, lane.track, replica))
+        lane.results = 0  # the new worker's first result builds its instance: no cost sample
 
     def _end_lane(self, lane: Lane, actions: Actions) -> None:
         for replica, holder in enumerate(lane.workers):
