@@ -213,6 +213,16 @@ const UPPER_ARM = 105;
 const FOREARM = 95;
 const FINGER = 24;
 
+/** Strokes the current path as a skin-coloured line with an outline around it (a finger). */
+function strokeOutlined(ctx, outer, inner) {
+  ctx.lineWidth = outer;
+  ctx.strokeStyle = PALETTE.outline;
+  ctx.stroke();
+  ctx.lineWidth = inner;
+  ctx.strokeStyle = PALETTE.skin;
+  ctx.stroke();
+}
+
 function drawArm(ctx, side, arm) {
   if (!arm) return;
   const sx = side === "left" ? 1 : -1;
@@ -248,24 +258,14 @@ function drawArm(ctx, side, arm) {
     ctx.beginPath();
     ctx.moveTo(20, y);
     ctx.lineTo(20 + FINGER * open * (i === 0 || i === 3 ? 0.85 : 1), y * (1 + 0.2 * open));
-    ctx.lineWidth = 11;
-    ctx.strokeStyle = PALETTE.outline;
-    ctx.stroke();
-    ctx.lineWidth = 6;
-    ctx.strokeStyle = PALETTE.skin;
-    ctx.stroke();
+    strokeOutlined(ctx, 11, 6);
   }
   // the thumb points away from the fingers' row, up the screen when the hand is level
   const thumb = 18 * (1 - 0.7 * arm.thumb);
   ctx.beginPath();
   ctx.moveTo(10, -12 * sx);
   ctx.lineTo(10 + thumb * 0.4, -12 * sx - thumb);
-  ctx.lineWidth = 12;
-  ctx.strokeStyle = PALETTE.outline;
-  ctx.stroke();
-  ctx.lineWidth = 7;
-  ctx.strokeStyle = PALETTE.skin;
-  ctx.stroke();
+  strokeOutlined(ctx, 12, 7);
   ctx.beginPath();
   ctx.ellipse(10, 0, 19, 17, 0, 0, Math.PI * 2);
   ctx.fill();
