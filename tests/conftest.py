@@ -28,5 +28,4 @@ def pipeline(tmp_path_factory):
                           LIVE2D_POSE_MAX_FRAME_BYTES=str(512 * 1024),
                           LIVE2D_POSE_MAX_PIXELS=str(1920 * 1080))
     yield pipe
-    codes = pipe.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean exit {codes}\n{pipe.logs()}"
+    pipe.stop_cleanly()

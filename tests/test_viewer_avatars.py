@@ -83,8 +83,7 @@ def gateway(tmp_path_factory):
     (root / "models" / "broken.vrm").write_bytes(b"glTF this is not a model")
     pipe = Pipeline(tmp_path_factory.mktemp("gateway"), workers=0, env={"LIVE2D_POSE_WEB_ROOT": str(root)}).start()
     yield pipe
-    codes = pipe.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean exit {codes}\n{pipe.logs()}"
+    pipe.stop_cleanly()
 
 
 @pytest.fixture

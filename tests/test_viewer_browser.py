@@ -81,8 +81,7 @@ def pipeline(tmp_path_factory):
     built_page()
     pipe = Pipeline(tmp_path_factory.mktemp("viewer"), workers=1).start()
     yield pipe
-    codes = pipe.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean exit {codes}\n{pipe.logs()}"
+    pipe.stop_cleanly()
 
 
 @pytest.fixture

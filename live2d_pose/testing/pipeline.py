@@ -144,6 +144,11 @@ class Pipeline:
         """SIGTERM everything; returns each exit code."""
         return {name: service.stop() for name, service in self.services.items()}
 
+    def stop_cleanly(self) -> None:
+        """Stop, and fail (with the logs) unless every service exited 0: a fixture's teardown."""
+        codes = self.stop()
+        assert all(code == 0 for code in codes.values()), f"unclean exit {codes}\n{self.logs()}"
+
 
 def _get(url: str) -> str | None:
     try:
