@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from live2d_pose.testing import frames as face_frames
-from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer
 from live2d_pose.testing.pipeline import Pipeline, free_port
 
 FPS = 20
@@ -326,20 +326,16 @@ def _gateway_results(pipe: Pipeline, stream: str) -> int:
 def test_flooding_camera(pipe, clips, figures):
     """One camera sends as fast as it can: its pings stay answered, another camera keeps its rate."""
     async def flood(stop: asyncio.Event, counts: dict):
-        async with connect(pipe.camera_url + "?stream=flood", max_size=None, ping_interval=0.5,
-                           ping_timeout=TIMEOUT / 10, open_timeout=TIMEOUT) as ws:
-            await recv_json(ws)
-            await ws.send(json.dumps({"imageSize": {"width": 640, "height": 480}}))
-            await recv_json(ws)
-            await recv_json(ws)
+        async with Camera(pipe.camera_url + "?stream=flood", ping_interval=0.5,
+                          ping_timeout=TIMEOUT / 10) as camera:
             while not stop.is_set():
-                await ws.send(clips[counts["sent"] % len(clips)])
+                await camera.send(clips[counts["sent"] % len(clips)])
                 counts["sent"] += 1
                 if counts["sent"] % 50 == 0:
                     started = time.monotonic()
-                    await asyncio.wait_for(await ws.ping(), TIMEOUT / 10)
+                    await asyncio.wait_for(await camera.websocket.ping(), TIMEOUT / 10)
                     counts["ping_ms"] = max(counts["ping_ms"], (time.monotonic() - started) * 1000)
-            counts["open_at_end"] = ws.close_code is None
+            counts["open_at_end"] = camera.websocket.close_code is None
 
     async def body():
         counts = {"sent": 0, "ping_ms": 0.0, "open_at_end": False}

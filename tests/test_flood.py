@@ -11,14 +11,12 @@ second camera's results keep flowing.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
-from websockets.asyncio.client import connect
 
 from tests.conftest import run
-from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
+from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer
 from live2d_pose.testing.frames import astronaut_frames
 from live2d_pose.testing.pipeline import Pipeline
 
@@ -42,16 +40,11 @@ def test_flood_is_read_at_max_fps_keeps_its_pings_and_others_keep_flowing(pipe, 
 
     async def flood(stop: asyncio.Event, counts: dict) -> None:
         # The flooding client sends no pings of its own: only ingest's keep-alive is judged.
-        async with connect(pipe.camera_url + "?stream=flood", max_size=None, ping_interval=None,
-                           open_timeout=TIMEOUT) as ws:
-            await recv_json(ws)
-            await ws.send(json.dumps({"imageSize": {"width": 640, "height": 480}}))
-            await recv_json(ws)
-            await recv_json(ws)
+        async with Camera(pipe.camera_url + "?stream=flood", ping_interval=None) as camera:
             while not stop.is_set():
-                await ws.send(frames[counts["sent"] % len(frames)])
+                await camera.send(frames[counts["sent"] % len(frames)])
                 counts["sent"] += 1
-            counts["open"] = ws.close_code is None
+            counts["open"] = camera.websocket.close_code is None
 
     async def body():
         counts, stop = {"sent": 0, "open": False}, asyncio.Event()

@@ -33,10 +33,11 @@ async def recv_json(websocket: ClientConnection, timeout: float = TIMEOUT) -> di
 class Camera:
     """A camera client: ``async with Camera(url) as cam: await cam.send(jpeg)``."""
 
-    def __init__(self, url: str, width: int = 640, height: int = 480):
+    def __init__(self, url: str, width: int = 640, height: int = 480, **connect_options):
         self.url = url
         self.width = width
         self.height = height
+        self.connect_options = {"max_size": None, "open_timeout": TIMEOUT, **connect_options}  # e.g. pings
         self.websocket: ClientConnection | None = None
         self.stream: str | None = None
         self.viewer: str | None = None
@@ -44,7 +45,7 @@ class Camera:
         self._reader: asyncio.Task | None = None
 
     async def __aenter__(self) -> "Camera":
-        self.websocket = await connect(self.url, max_size=None, open_timeout=TIMEOUT)
+        self.websocket = await connect(self.url, **self.connect_options)
         assert (await recv_json(self.websocket))["type"] == "initialized"
         await self.websocket.send(json.dumps({"imageSize": {"width": self.width, "height": self.height}}))
         assert (await recv_json(self.websocket))["type"] == "ok"
