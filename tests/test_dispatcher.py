@@ -537,12 +537,12 @@ def test_frames_lost_with_dead_workers_count_towards_quarantine():
     assert d.worker_gone(W2, now=2).quarantine == ["a"]
 
 
-def test_a_lanes_first_result_is_no_cost_sample():
-    """Its time includes building the lane's MediaPipe instance (loading a model)."""
-    d = Dispatcher()
-    d.worker_ready(W1, now=0)
-    d.add_stream("a")
-    feed(d, "a", range(1, 2), {"face": 400.0})
-    assert d.streams["a"].lanes["face"].cost_ms is None
-    feed(d, "a", range(2, 3), {"face": 14.0})
-    assert d.streams["a"].lanes["face"].cost_ms == 14.0
+def test_frames_lost_with_a_worker_that_left_on_purpose_do_not_count_towards_quarantine():
+    d = Dispatcher(quarantine_after=1)
+    for worker in (W1, W2):
+        d.worker_ready(worker, now=0)
+    d.add_stream("a", HOLISTIC)
+    d.submit(frame("a", 1), now=0)  # each lane's frame is in flight
+    assert d.worker_gone(W1, now=0.1, costly=False).quarantine == []  # a BYE
+    assert d.worker_ready(W2, now=0.2).quarantine == []  # a known worker's READY again: it reconnected
+    assert not d.streams["a"].quarantined

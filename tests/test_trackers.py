@@ -57,6 +57,36 @@ def test_pose_and_hands_find_the_person_in_mediapipes_samples():
     assert len(hands) == 1 and hands[0].handedness in ("Left", "Right") and hands[0].score > 0.5
 
 
+def test_building_a_lanes_instance_is_not_its_frames_decode_or_inference_time():
+    """Ingest learns each lane's cost from decode_start -> infer_end: a model load in there would
+    make a lane look many times its cost and move it for nothing."""
+    import time
+
+    from live2d_pose.landmarker.inference import Inference, Job
+
+    class LoadsOnFirstUse:  # LaneInstances' interface; the first open of a seat loads a model
+        def __init__(self):
+            self.opened = set()
+
+        def open(self, seat):
+            if seat not in self.opened:
+                time.sleep(0.3)
+                self.opened.add(seat)
+
+        def detect(self, seat, rgb, timestamp_ms):
+            self.open(seat)
+            return []
+
+    class Decoded:
+        def decode(self, data):
+            return np.zeros((48, 64, 3), np.uint8)
+
+    inference = Inference(LoadsOnFirstUse(), Decoded(), "w", lambda meta, result: None)
+    result = inference._analyse(Job(wire.FrameMeta("s", 1, 64, 48, ts_ingest=wire.now_ms()), b"", b""))
+    assert result.error is None
+    assert result.ts["infer_end"] - result.ts["decode_start"] < 100, result.ts
+
+
 def test_lane_instances_one_per_seat_lru_capped_and_closed():
     built = trackers.build(("face",), LandmarkerConfig())
     lanes = LaneInstances(built, max_instances=2)

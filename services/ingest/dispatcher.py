@@ -134,7 +134,6 @@ class Lane:
     last_served: int = -1  # order of the last dispatch (fairness: least recently served first)
     stats: LaneStats = field(default_factory=LaneStats)
     cost_ms: float | None = None  # running mean of the busy time its results report; None: unmeasured
-    results: int = 0  # answered without error: the first one also built the lane's MediaPipe instance
 
 
 @dataclass
@@ -246,7 +245,7 @@ class Dispatcher:
             actions.extend(self._balance())
         else:
             worker.last_seen = now
-            self._lose_in_flight(worker, actions)  # it restarted its socket mid-frame
+            self._lose_in_flight(worker, actions, costly=False)  # it restarted its socket mid-frame
         return actions.extend(self._dispatch_idle(now))
 
     def worker_done(self, identity: bytes, stream: str, track: str, seq: int, session: int,
@@ -274,11 +273,8 @@ class Dispatcher:
             lane.stats.done += 1
             lane.stats.errors += error_code is not None
             lane.stats.latency_ms_total += latency_ms
-            if error_code is None:
-                lane.results += 1
-                # the first result's time includes building the instance (a model load): not a cost
-                if lane.results > 1 and busy_ms is not None and 0 < busy_ms <= MAX_COST_SAMPLE_MS:
-                    self._learn_cost(lane, busy_ms)
+            if error_code is None and busy_ms is not None and 0 < busy_ms <= MAX_COST_SAMPLE_MS:
+                self._learn_cost(lane, busy_ms)
             if error_code in COSTLY_ERRORS:
                 self._costly(state, actions)
             else:
@@ -307,13 +303,15 @@ class Dispatcher:
         worker.last_seen = now
         return True
 
-    def worker_gone(self, identity: bytes, now: float) -> Actions:
-        """A worker said BYE, its connection closed, or it was declared dead: its lanes move."""
+    def worker_gone(self, identity: bytes, now: float, costly: bool = True) -> Actions:
+        """A worker said BYE, its connection closed, or it was declared dead: its lanes move.
+        ``costly``: its lost frames count towards their streams' quarantine (not after a BYE: a
+        worker that stops on purpose was not brought down by a frame)."""
         worker = self.workers.pop(identity, None)
         actions = Actions()
         if worker is None:
             return actions
-        self._lose_in_flight(worker, actions)
+        self._lose_in_flight(worker, actions, costly)
         for stream, track, replica in worker.seats:
             lane = self._lane(stream, track)
             if lane is not None and lane.workers[replica] == identity:
@@ -433,7 +431,6 @@ class Dispatcher:
             old.seats.discard((lane.stream, lane.track, replica))
         lane.workers[replica] = worker.identity
         worker.seats.add((lane.stream, lane.track, replica))
-        lane.results = 0  # the new worker's first result builds its instance: no cost sample
 
     def _end_lane(self, lane: Lane, actions: Actions) -> None:
         for replica, holder in enumerate(lane.workers):
@@ -462,7 +459,7 @@ class Dispatcher:
         state = self.streams.get(stream)
         return state.lanes.get(track) if state else None
 
-    def _lose_in_flight(self, worker: WorkerState, actions: Actions) -> None:
+    def _lose_in_flight(self, worker: WorkerState, actions: Actions, costly: bool = True) -> None:
         """The frames a worker held will never come back: count them, never hide them."""
         for record in worker.in_flight:
             actions.lost.append(record)
@@ -470,7 +467,8 @@ class Dispatcher:
             lane = state.lanes.get(record.track) if state else None
             if lane is not None:
                 lane.stats.lost += 1
-                self._costly(state, actions)
+                if costly:
+                    self._costly(state, actions)
         worker.in_flight.clear()
 
     def _costly(self, state: StreamState, actions: Actions) -> None:

@@ -412,7 +412,7 @@ class IngestServer(WebSocketService):
             worker = self.dispatcher.workers.get(identity)
             if worker is not None:
                 log.info("worker %s left", worker.name)
-            return self.dispatcher.worker_gone(identity, now)
+            return self.dispatcher.worker_gone(identity, now, costly=False)
         raise wire.WireError(f"unknown command {command[:16]!r} with {len(body)} parts")
 
     def _on_done(self, identity: bytes, done_bytes: bytes, body: bytes, now: float) -> Actions:

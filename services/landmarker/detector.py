@@ -45,7 +45,7 @@ class LaneInstances:
 
     def detect(self, seat: Seat, rgb: np.ndarray, timestamp_ms: int) -> list[dict]:
         """Run the seat's tracker on one frame; a new instance is made on first use."""
-        instance = self._instance(seat)
+        instance = self.open(seat)
         # VIDEO mode needs strictly increasing timestamps per instance.
         timestamp_ms = max(timestamp_ms, instance.last_timestamp_ms + 1)
         instance.last_timestamp_ms = timestamp_ms
@@ -72,7 +72,8 @@ class LaneInstances:
         for seat in list(self.instances):
             self.close(seat)
 
-    def _instance(self, seat: Seat) -> _Instance:
+    def open(self, seat: Seat) -> _Instance:
+        """The seat's instance, built (its model loaded) on first use."""
         instance = self.instances.get(seat)
         if instance is not None:
             self.instances.move_to_end(seat)

@@ -133,11 +133,16 @@ class Inference(threading.Thread):
         result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.worker,
                              tracks=(meta.track,), session=meta.session)
         self.counters.frames += 1
+        seat = (meta.stream, meta.track, meta.replica)
         try:
+            # building the lane's instance (a model load, hundreds of ms) is not this frame's decode
+            # or inference: ingest learns the lane's cost from those stamps
+            self.instances.open(seat)
+            ts["decode_start"] = wire.now_ms()
             rgb = self._decode(job)
             result.height, result.width = rgb.shape[:2]
             ts["infer_start"] = wire.now_ms()
-            found = self.instances.detect((meta.stream, meta.track, meta.replica), rgb, int(meta.ts_ingest))
+            found = self.instances.detect(seat, rgb, int(meta.ts_ingest))
             ts["infer_end"] = wire.now_ms()
             setattr(result, wire.TRACKS[meta.track].key, found)
             self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
@@ -148,7 +153,7 @@ class Inference(threading.Thread):
         except Exception as exc:  # MediaPipe raises RuntimeError, ValueError and others; keep serving
             self.counters.errors += 1
             log.exception("stream %s %s frame %d: MediaPipe failed", meta.stream, meta.track, meta.seq)
-            self.instances.close((meta.stream, meta.track, meta.replica))  # its state may be broken
+            self.instances.close(seat)  # its state may be broken
             result.error = {"code": "inference_failed", "message": f"{exc.__class__.__name__}: {exc}"}
         return result
 
