@@ -379,9 +379,7 @@ def decode_event(data: bytes | memoryview) -> dict:
     kind = obj.get("type")
     if kind not in ("stream", "ended"):
         raise WireError(f"event: unknown type {kind!r}")
-    stream = _require(obj, "stream", str, "event")
-    if len(stream) > MAX_STREAM_ID_LENGTH or not STREAM_ID.fullmatch(stream):
-        raise WireError("event: bad stream id")
+    _stream_id(obj, "event")
     if kind == "stream":
         size = _require(obj, "imageSize", dict, "event")
         _require(size, "width", int, "event")

@@ -242,7 +242,7 @@ def test_learned_costs_move_a_lane_where_the_load_evens_out():
     assert {t: round(lanes[t].cost_ms) for t in HOLISTIC} == {"face": 15, "pose": 26, "hands": 35}
     actions = tick(d, 2.0)
     assert holder(d, "a", "face") == pose_worker and d.moves == 1
-    assert (hands_worker, ("a", "face", 0)) in actions.end  # its old instance is closed
+    assert actions.end[-1] == (hands_worker, ("a", "face", 0))  # its old instance is closed (ingest logs it)
     assert d.workers[hands_worker].seats == {("a", "hands", 0)}
     feed(d, "a", range(31, 91), HANDS_SLOWEST)
     for t in (4.0, 6.0, 8.0):

@@ -144,10 +144,6 @@ class StreamState:
     costly_in_a_row: int = 0
     quarantined: bool = False
 
-    @property
-    def stats(self) -> LaneStats:
-        return self.totals()
-
     def totals(self) -> LaneStats:
         """The stream's counters: sums over its lanes (``received`` counts camera frames once)."""
         total = LaneStats()
@@ -323,12 +319,6 @@ class Dispatcher:
         """Drop workers silent for longer than worker_timeout, or late with a frame; now and then,
         move a lane where the learned costs say the load is uneven."""
         actions = Actions()
-        # a lane that is busy cannot move (its result would come from the old worker): try again on
-        # the next tick, and after a move let the costs settle before the next
-        if self.affinity and now >= self._next_rebalance and self._move_one(actions, REBALANCE_MARGIN):
-            self._next_rebalance = now + self.rebalance_every
-            self.moves += 1
-            actions.extend(self._dispatch_idle(now))
         for worker in list(self.workers.values()):
             late = next((f for f in worker.in_flight if now > f.deadline), None)
             if now - worker.last_seen > self.worker_timeout:
@@ -340,6 +330,13 @@ class Dispatcher:
             else:
                 continue
             actions.extend(self.worker_gone(worker.identity, now))
+        # among the workers still here; a lane that is busy cannot move (its result would come from
+        # the old worker): try again on the next tick, and after a move let the costs settle. The
+        # move's END is the last of actions.end.
+        if self.affinity and now >= self._next_rebalance and self._move_one(actions, REBALANCE_MARGIN):
+            self._next_rebalance = now + self.rebalance_every
+            self.moves += 1
+            actions.extend(self._dispatch_idle(now))
         return actions
 
     def is_banned(self, identity: bytes, now: float) -> bool:

@@ -115,6 +115,7 @@ class IngestServer(WebSocketService):
                        "results_forwarded": 0, "results_rejected": 0, "results_dropped": 0,
                        "handshake_timeouts": 0}
         self.rogue = ThrottledWarning(log, self.totals, "rogue_messages")
+        self.results_rejected = ThrottledWarning(log, self.totals, "results_rejected")
         self.metrics = metrics.ingest_registry(self)
         self.port = config.port  # the real one once listening (config may say 0)
         self.workers_endpoint = config.workers_bind
@@ -425,11 +426,8 @@ class IngestServer(WebSocketService):
             str(error.get("code", "frame_error")) if error else None, now,
             latency if isinstance(latency, (int, float)) else 0.0, _busy_ms(result.ts))
         if not accepted:
-            self.totals["results_rejected"] += 1
-            if self.totals["results_rejected"] <= 10 or self.totals["results_rejected"] % 1000 == 0:
-                log.warning("ignored a result for %s/%s frame %d that worker %s does not hold (%d so far)",
-                            result.stream, result.tracks[0], result.seq, self._worker_name(identity),
-                            self.totals["results_rejected"])
+            self.results_rejected("ignored a result for %s/%s frame %d that worker %s does not hold",
+                                  result.stream, result.tracks[0], result.seq, self._worker_name(identity))
             return actions
         self._forward_result(body)
         if error is not None:
@@ -462,13 +460,11 @@ class IngestServer(WebSocketService):
             self._execute(actions)
 
     def _log_move(self, actions: Actions) -> None:
+        old, (stream, track, replica) = actions.end[-1]  # the rebalance's END comes last
+        lane = self.dispatcher.streams[stream].lanes[track]
         costs = ", ".join(f"{t} {ms:.1f}" for t, ms in self.dispatcher.tracker_cost_ms.items())
-        for old, (stream, track, replica) in actions.end:
-            state = self.dispatcher.streams.get(stream)
-            lane = state.lanes.get(track) if state else None
-            if lane is not None and lane.workers[replica] not in (None, old):
-                log.info("lane %s/%s moved from worker %s to %s: measured costs (ms a frame) %s", stream,
-                         track, self._worker_name(old), self._worker_name(lane.workers[replica]), costs)
+        log.info("lane %s/%s moved from worker %s to %s: measured costs (ms a frame) %s", stream, track,
+                 self._worker_name(old), self._worker_name(lane.workers[replica]), costs)
 
     def _drop_disconnected(self, identities: list[bytes]) -> None:
         """Workers whose connection is gone (a killed process): move their lanes now, not after
