@@ -74,8 +74,10 @@ export class BodyTracker {
     return this.state;
   }
 
-  /** The page follows another stream: forget the trackers' results (the filters ease on). */
+  /** The page follows another stream: forget the trackers' results (the filters ease on), and map
+   * the new stream's times afresh (it may come through another ingest, on another clock). */
   reset() {
     this.tracks.reset();
+    this.clock.reset();
   }
 }

@@ -28,6 +28,9 @@ const $ = (id) => document.getElementById(id);
 // performance.now(), the clock the page eases to rest on when results stop.
 let smoother = null;
 let body = null; // BodyTracker: per-tracker results -> the filtered body state
+// The stream the body's results came from. Not state.stream: the gateway's "stream" event sets that
+// before the new stream's first landmarks arrive, and the body must still forget the old stream's.
+let bodyStream = null;
 
 const state = {
   connectionState: "connecting",
@@ -196,8 +199,8 @@ function onLandmarks(msg, opts) {
   state.framesReceived += 1;
   state.arrivals.push(now);
   state.lastResultAt = now;
-  if (msg.stream !== state.stream) body.reset();
-  state.stream = msg.stream;
+  if (msg.stream !== bodyStream) body.reset();
+  bodyStream = state.stream = msg.stream;
   state.seq = msg.seq;
   state.worker = msg.worker;
   if (msg.imageSize) state.imageSize = msg.imageSize;

@@ -30,6 +30,16 @@ export const BLENDSHAPE_NAMES = Object.freeze([
   "noseSneerRight",
 ]);
 
+/** 52 MediaPipe scores (Float32Array in MediaPipe order) -> {name: score}; null stays null. */
+export function blendshapeMap(scores) {
+  if (!scores) return null;
+  const out = {};
+  BLENDSHAPE_NAMES.forEach((name, i) => {
+    out[name] = scores[i] ?? 0;
+  });
+  return out;
+}
+
 export class ProtocolError extends Error {}
 
 const CONTROL_TYPES = new Set(["hello", "stream", "ended", "error"]);
@@ -151,8 +161,10 @@ function parseFace(face, i) {
   if (!isMap(face)) throw new ProtocolError(`face ${i}: not a map`);
   return {
     landmarks: floats(face.landmarks, NUM_LANDMARKS * 3, `face ${i} landmarks`),
-    // blendshapes and matrix are optional for the viewer: the rig falls back
-    // to KalidoKit's landmark geometry when they are absent.
+    // blendshapes and matrix are optional for the viewer: without blendshapes
+    // the face parameters come from KalidoKit's landmark geometry; without a
+    // matrix the head stays at rest (it comes from the
+    // matrix, docs/rig.md). The pipeline always sends both.
     blendshapes: face.blendshapes == null ? null : floats(face.blendshapes, NUM_BLENDSHAPES, `face ${i} blendshapes`),
     matrix: face.matrix == null ? null : floats(face.matrix, 16, `face ${i} matrix`),
   };

@@ -17,7 +17,7 @@
 // screen's left; close your right eye and its left eye (on the screen's right,
 // where your mirror image's right eye is) closes.
 import { Face } from "kalidokit/dist/kalidokit.es.js";
-import { BLENDSHAPE_NAMES, NUM_LANDMARKS } from "./protocol.js";
+import { NUM_LANDMARKS, blendshapeMap } from "./protocol.js";
 import { solveEyes } from "./eyes.js";
 
 export const RANGES = Object.freeze({
@@ -71,15 +71,6 @@ export function toPoints(landmarks) {
   return pts;
 }
 
-/** Float32Array(52) (MediaPipe order) -> {name: score}; null stays null. */
-export function blendshapeMap(scores) {
-  if (!scores) return null;
-  const out = {};
-  BLENDSHAPE_NAMES.forEach((name, i) => {
-    out[name] = scores[i] ?? 0;
-  });
-  return out;
-}
 
 /** Run KalidoKit on one face. Returns its raw result (radians, degrees, 0..1). */
 export function solveFace(landmarks, imageSize) {

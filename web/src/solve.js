@@ -8,7 +8,7 @@ import {
   IDENTITY, DEG, sub, dot, cross, normalize, mid, clamp, smoothstep, length,
   axisAngle, multiply, conjugate, rotate, arc, half, frame, fromBasis, scale, add,
 } from "./quat.js";
-import { BLENDSHAPE_NAMES, TRACKERS } from "./protocol.js";
+import { TRACKERS, blendshapeMap } from "./protocol.js";
 import { eyeOpenness } from "./eyes.js";
 
 export const STATE_VERSION = 2;
@@ -191,15 +191,6 @@ export function solveHand(hand, side) {
 export function headRotation(matrix) {
   const col = (j) => normalize([matrix[j], matrix[4 + j], matrix[8 + j]]);
   return fromBasis(col(0), col(1), col(2));
-}
-
-/** 52 MediaPipe scores (Float32Array in MediaPipe order) -> {name: score}. */
-export function blendshapeMap(scores) {
-  const out = {};
-  BLENDSHAPE_NAMES.forEach((name, i) => {
-    out[name] = scores[i] ?? 0;
-  });
-  return out;
 }
 
 /** Blendshapes -> VRM preset expressions and gaze (docs/rig.md table). */

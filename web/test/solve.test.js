@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { solve, solvePose, solveHand, assignHands, mirrorState, headRotation, solveExpressions, blendshapeMap, BONES, SIDES, REST } from "../src/solve.js";
+import { solve, solvePose, solveHand, assignHands, mirrorState, headRotation, solveExpressions, BONES, SIDES, REST } from "../src/solve.js";
+import { blendshapeMap } from "../src/protocol.js";
 import { IDENTITY, DEG, rotate, multiply, axisAngle, angleBetween, normalize, sub, dot, toYawPitchRoll } from "../src/quat.js";
 import { BLENDSHAPE_NAMES } from "../src/protocol.js";
 import { recording, solveInput } from "./helpers.js";
