@@ -90,14 +90,17 @@ class _Tracks:
 
     def __init__(self, builder: _Builder, seconds: np.ndarray):
         self.builder = builder
+        self.seconds = seconds
         self.all = builder.accessor(seconds, "SCALAR", bounds=True)
-        self.ends = builder.accessor(seconds[[0, -1]] if len(seconds) > 1 else seconds, "SCALAR", bounds=True)
+        self.ends: int | None = None  # made when a track needs it (an unused accessor is a validator's note)
         self.animation = gl.Animation(name="take")
 
     def add(self, node: int, path: str, values: np.ndarray) -> None:
         still = len(values) > 1 and float(np.ptp(values, axis=0).max()) < CONSTANT
         if still:
             values = values[[0, -1]]
+            if self.ends is None:
+                self.ends = self.builder.accessor(self.seconds[[0, -1]], "SCALAR", bounds=True)
         output = self.builder.accessor(values, {3: "VEC3", 4: "VEC4"}[values.shape[1]])
         self.animation.samplers.append(gl.AnimationSampler(input=self.ends if still else self.all, output=output,
                                                            interpolation=gl.ANIM_LINEAR))
