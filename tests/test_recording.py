@@ -24,7 +24,7 @@ from live2d_pose.recording import (Motion, Recorder, RecordingError, read_journa
                                    recover_all, write_vrma)
 from live2d_pose.recording.journal import CHUNK_MS
 from live2d_pose.recording.motion import angle_degrees, multiply
-from live2d_pose.recording.skeleton import HUMANOID_BONES
+from live2d_pose.recording.skeleton import HUMANOID_BONES, humanoid_parent
 from live2d_pose.rig.solve import rest_rotation
 from live2d_pose.testing.takes import full_body_take, recorded_take
 
@@ -186,6 +186,7 @@ def test_a_full_disk_is_a_clear_error_and_keeps_what_was_saved(tmp_path, dance):
         recorder.add(t, state)
     recorder.sync()
     saved_bytes = recorder.bytes_written
+    recorder._file.close()
     recorder._file = open("/dev/full", "wb")  # the kernel's full disk: every write fails with ENOSPC
     with pytest.raises(RecordingError, match="No space left on device"):
         for t, state in dance[half:]:
@@ -214,6 +215,12 @@ def test_bad_outputs_are_refused_before_recording(tmp_path):
         Recorder(tmp_path / "take.bvh")  # the same journal, take.journal
     first.stop()
     assert recover(tmp_path / "take.journal") == []  # no samples: no file
+
+
+def test_a_header_that_cannot_be_written_leaves_no_journal(tmp_path):
+    with pytest.raises(RecordingError, match="cannot start"):
+        Recorder(tmp_path / "take.vrma", meta={"stream": object()})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_reader_refuses_what_is_not_a_vrm_animation(tmp_path, dance):
@@ -261,8 +268,6 @@ def rotate_rest_pose(source: Path, target: Path, seed: int = 1) -> None:
         accessor = gltf.accessors[gltf.animations[0].samplers[channel.sampler].output]
         view = gltf.bufferViews[accessor.bufferView]
         values = np.frombuffer(blob, "<f4", accessor.count * 4, view.byteOffset).reshape(-1, 4).astype(np.float64)
-        parent = "hips" if name == "hips" else None
-        from live2d_pose.recording.skeleton import humanoid_parent
         parent = humanoid_parent(name, node_of)
         wp = world[parent] if parent else np.array([0, 0, 0, 1.0])
         inv = np.array([-wp[0], -wp[1], -wp[2], wp[3]])

@@ -37,7 +37,9 @@ from pathlib import Path
 
 import msgpack
 
+from live2d_pose.recording.bvh import write_bvh
 from live2d_pose.recording.motion import DEFAULT_FPS, Motion
+from live2d_pose.recording.vrma import write_vrma
 
 log = logging.getLogger("live2d_pose.recording")
 
@@ -54,11 +56,8 @@ class RecordingError(RuntimeError):
     """Recording cannot go on (the disk is full, the folder went away ...); the journal keeps the take so far."""
 
 
-def writers() -> dict:
-    """Output suffix -> function(path, motion, fps) that writes that file from a take."""
-    from live2d_pose.recording import bvh, vrma
-
-    return {".vrma": vrma.write_vrma, ".glb": vrma.write_vrma, ".bvh": bvh.write_bvh}
+# Output suffix -> the function(path, motion, fps) that writes that file from a take.
+WRITERS = {".vrma": write_vrma, ".glb": write_vrma, ".bvh": write_bvh}
 
 
 def journal_path(outputs: Sequence[Path]) -> Path:
@@ -72,7 +71,7 @@ class Recorder:
     ``outputs``: the files to write (the suffix says the format: .vrma / .glb for VRM Animation,
     .bvh). ``fps``: the files' frame rate (the states are resampled). ``journal``: where the take
     is saved while recording (default: beside the first output, its stem + .journal). ``meta``:
-    extra header fields kept in the journal (the stream's name, for instance).
+    anything msgpack can hold, kept in the journal's header (the stream's name, for instance).
     """
 
     def __init__(self, *outputs: str | Path, fps: float = DEFAULT_FPS, journal: str | Path | None = None,
@@ -80,9 +79,8 @@ class Recorder:
         if not outputs:
             raise ValueError("name at least one output file (.vrma, .glb or .bvh)")
         self.outputs = [Path(o) for o in outputs]
-        known = writers()
         for path in self.outputs:
-            if path.suffix.lower() not in known:
+            if path.suffix.lower() not in WRITERS:
                 raise ValueError(f"{path}: unknown format {path.suffix!r} (use .vrma, .glb or .bvh)")
             if not path.parent.is_dir():
                 raise RecordingError(f"{path}: the folder {path.parent} does not exist")
@@ -93,7 +91,7 @@ class Recorder:
         self.journal = Path(journal) if journal else journal_path(self.outputs)
         header = {"format": FORMAT, "version": VERSION, "fps": self.fps, "started": time.time(),
                   "outputs": [os.path.relpath(p.resolve(), self.journal.resolve().parent) for p in self.outputs],
-                  **(meta or {})}
+                  "meta": meta or {}}
         try:
             self._file = open(self.journal, "xb")  # never over another take's journal
         except FileExistsError:
@@ -110,7 +108,13 @@ class Recorder:
         self._error: BaseException | None = None
         self._closed = False
         self._queue: queue.Queue = queue.Queue()
-        self._write(_record(header))  # here, so that an unwritable journal fails now
+        try:  # here, so that an unwritable journal fails now
+            self._write(_record(header))
+            _fsync_folder(self.journal.parent)  # the new file's name survives a crash too
+        except (OSError, TypeError, ValueError) as exc:
+            self._file.close()
+            self.journal.unlink(missing_ok=True)
+            raise RecordingError(f"cannot start {self.journal}: {exc}") from exc
         self._thread = threading.Thread(target=self._writer, name=f"recorder {self.journal.name}", daemon=True)
         self._thread.start()
 
@@ -211,6 +215,20 @@ class Recorder:
 # ------------------------------------------------------------------ records
 
 
+def _fsync_folder(folder: Path) -> None:
+    """Make a folder's entries (a new or renamed file) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _record(obj: dict) -> bytes:
     payload = msgpack.packb(obj, use_bin_type=True)
     return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
@@ -256,11 +274,13 @@ def convert(journal: str | Path, keep: bool = False) -> list[Path]:
     if not len(motion):
         log.warning("%s: the take has no samples; no files written", journal)
     else:
-        known = writers()
         for path in outputs:
             partial = path.with_name(path.name + ".partial")
-            known[path.suffix.lower()](partial, motion, fps=header["fps"])
+            WRITERS[path.suffix.lower()](partial, motion, fps=header["fps"])
+            with open(partial, "rb+") as written:
+                os.fsync(written.fileno())
             os.replace(partial, path)
+        _fsync_folder(journal.parent)  # the files are there for good before the journal goes
     if not keep:
         journal.unlink()
     return outputs if len(motion) else []

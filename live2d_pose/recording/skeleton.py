@@ -99,10 +99,6 @@ SKELETON: dict[str, Bone] = _build()
 HUMANOID_BONES: tuple[str, ...] = tuple(SKELETON)  # parents first
 
 
-def children(name: str) -> list[str]:
-    return [b.name for b in SKELETON.values() if b.parent == name]
-
-
 def humanoid_parent(name: str, present) -> str | None:
     """The nearest ancestor of ``name`` (VRM humanoid) that is in ``present``: the bone a file's
     rotation is relative to when intermediate bones (upperChest, shoulders) are missing."""
