@@ -223,6 +223,21 @@ def test_a_header_that_cannot_be_written_leaves_no_journal(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_sample_that_is_no_body_state_is_left_out_and_counted(tmp_path):
+    recorder = Recorder(tmp_path / "t.vrma")
+    recorder.add(0.0, {"bones": {"head": (0, 0, 0, 1)}, "expressions": {"aa": 0.5}})
+    recorder.add(10.0, {"bones": {"head": (0, 0, 1)}})  # three numbers
+    recorder.add(20.0, {"bones": {"head": (0, 0, 0, 0)}, "expressions": {"aa": float("nan")}})  # absent, both
+    recorder.add(30.0, {"gaze": {"yaw": 1.0}})  # no pitch
+    recorder.add(40.0, {"bones": {"head": (0, 0, 0, 2)}, "expressions": {"aa": 1.0}})  # not unit: normalized
+    recorder.stop()
+    assert (recorder.samples, recorder.rejected) == (5, 2)
+    _, saved = read_journal(tmp_path / "t.journal")
+    np.testing.assert_allclose(saved.t_ms, [0, 20, 40])
+    np.testing.assert_allclose(saved.bones["head"], [[0, 0, 0, 1], [np.nan] * 4, [0, 0, 0, 1]])
+    np.testing.assert_allclose(saved.expressions["aa"], [0.5, np.nan, 1.0])
+
+
 def test_the_reader_refuses_what_is_not_a_vrm_animation(tmp_path, dance):
     (tmp_path / "text.vrma").write_text("hello")
     with pytest.raises(ValueError, match="not a glTF binary"):

@@ -101,6 +101,7 @@ class Recorder:
             raise RecordingError(f"cannot write in {self.journal.parent}: {exc.strerror or exc}") from None
         self.samples = 0  # taken
         self.dropped = 0  # refused: older than the sample before
+        self.rejected = 0  # left out by the writer: not a body state (a bone of 3 numbers ...)
         self.bytes_written = 0
         self._chunk: list[tuple[float, object]] = []
         self._first_ms: float | None = None
@@ -158,12 +159,28 @@ class Recorder:
                 if chunk is None:
                     return
                 if self._error is None:  # failed once: keep what is on disk, drop the rest
-                    self._write(_record({"chunk": Motion.from_samples(chunk).to_payload()}))
+                    self._write(_record({"chunk": self._columns(chunk).to_payload()}))
             except BaseException as exc:  # noqa: BLE001 (handed to the caller by add/close)
                 self._error = exc
                 log.error("recording to %s failed: %s", self.journal, exc)
             finally:
                 self._queue.task_done()
+
+    def _columns(self, chunk: list) -> Motion:
+        """A second of samples in columns; a sample that is no body state is left out and counted."""
+        try:
+            return Motion.from_samples(chunk)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            kept = []
+            for sample in chunk:
+                try:
+                    Motion.from_samples([sample])
+                    kept.append(sample)
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                    self.rejected += 1
+                    log.warning("%s: a sample at %s ms is no body state (%s); left out", self.journal, sample[0],
+                                exc)
+            return Motion.from_samples(kept)
 
     def sync(self) -> None:
         """Wait until every chunk handed to the writer is on disk (the second being filled is not)."""

@@ -97,7 +97,20 @@ class Motion:
             for key, value in (d.get("seen") or {}).items():
                 if key in SEEN_KEYS:
                     motion.seen.setdefault(key, np.zeros(n, dtype=bool))[i] = bool(value)
+        motion._clean()
         return motion
+
+    def _clean(self) -> None:
+        """Unit quaternions; a value that is not finite (or a zero quaternion) is absent."""
+        for name, q in self.bones.items():
+            norm = np.linalg.norm(q, axis=1, keepdims=True)
+            self.bones[name] = np.where(np.isfinite(norm) & (norm > 1e-9), q / np.where(norm > 0, norm, 1), np.nan)
+        for arrays in (self.expressions, self.blendshapes):
+            for name, v in arrays.items():
+                v[~np.isfinite(v)] = np.nan
+        for a in (self.gaze, self.hips):
+            if a is not None:
+                a[~np.isfinite(a).all(axis=1)] = np.nan
 
     @classmethod
     def concat(cls, parts: list["Motion"]) -> "Motion":
