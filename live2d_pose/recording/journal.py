@@ -293,10 +293,14 @@ def convert(journal: str | Path, keep: bool = False) -> list[Path]:
     else:
         for path in outputs:
             partial = path.with_name(path.name + ".partial")
-            WRITERS[path.suffix.lower()](partial, motion, fps=header["fps"])
-            with open(partial, "rb+") as written:
-                os.fsync(written.fileno())
-            os.replace(partial, path)
+            try:
+                WRITERS[path.suffix.lower()](partial, motion, fps=header["fps"])
+                with open(partial, "rb+") as written:
+                    os.fsync(written.fileno())
+                os.replace(partial, path)
+            except BaseException:
+                partial.unlink(missing_ok=True)  # the journal stays: convert again when the cause is gone
+                raise
         _fsync_folder(journal.parent)  # the files are there for good before the journal goes
     if not keep:
         journal.unlink()

@@ -126,6 +126,31 @@ def gaze_rotations(gaze: np.ndarray) -> np.ndarray:
     return continuous(multiply(ry, rx))
 
 
+def _skeleton_nodes(b: _Builder) -> dict[str, int]:
+    """One node per humanoid bone at its T-pose offset (nodes 0..n-1); the head's last child is node n,
+    the lookAt node the caller adds next. Returns bone -> node."""
+    index = {name: i for i, name in enumerate(HUMANOID_BONES)}
+    for name in HUMANOID_BONES:
+        kids = [index[c] for c in HUMANOID_BONES if SKELETON[c].parent == name]
+        b.node(name, SKELETON[name].offset(SKELETON), kids + ([len(index)] if name == "head" else []))
+    return index
+
+
+def _expression_tracks(b: _Builder, tracks: _Tracks, channels: list[tuple[str, np.ndarray]]) -> dict:
+    """A root node per expression, its weight in the translation's X; returns the extension's
+    ``expressions`` (presets and custom names apart). The look* presets are lookAt's: left out."""
+    groups: dict[str, dict] = {}
+    for name, weights in channels:
+        if name in LOOK_PRESETS:
+            continue
+        node = b.node(name)
+        groups.setdefault("preset" if name in PRESETS else "custom", {})[name] = {"node": node}
+        xyz = np.zeros((len(weights), 3))
+        xyz[:, 0] = np.clip(weights, 0.0, 1.0)
+        tracks.add(node, "translation", xyz)
+    return groups
+
+
 def write_vrma(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, presets: bool = True,
                blendshapes: bool = True) -> None:
     """Write ``motion`` (a take, any sample times) as a .vrma at ``fps``.
@@ -136,39 +161,24 @@ def write_vrma(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, prese
     """
     frames = motion.resampled(fps)
     b = _Builder()
-    index = {name: i for i, name in enumerate(HUMANOID_BONES)}
-    look_at = len(HUMANOID_BONES)
-    for name in HUMANOID_BONES:
-        bone = SKELETON[name]
-        kids = [index[c] for c in HUMANOID_BONES if SKELETON[c].parent == name]
-        b.node(name, bone.offset(SKELETON), kids + ([look_at] if name == "head" else []))
-    b.node("lookAt", LOOK_AT_OFFSET)
+    index = _skeleton_nodes(b)
+    look_at = b.node("lookAt", LOOK_AT_OFFSET)  # the head's child (see _skeleton_nodes)
     tracks = _Tracks(b, (frames.t_ms - frames.t_ms[0]) / 1000.0)
     for name in animated_bones(frames):
         tracks.add(index[name], "rotation", frames.rotations(name))
     if frames.hips is not None:
         tracks.add(index["hips"], "translation", frames.hips + np.asarray(SKELETON["hips"].position))
     extension: dict = {"specVersion": SPEC_VERSION,
-                       "humanoid": {"humanBones": {name: {"node": index[name]} for name in HUMANOID_BONES}}}
-    expressions = {"preset": {}, "custom": {}}
-    channels = []
-    if presets:
-        channels += [(n, v) for n, v in frames.expressions.items() if n not in LOOK_PRESETS]
-    if blendshapes:
-        channels += [(n, v) for n, v in frames.blendshapes.items() if n not in PRESETS]
-    for name, weights in channels:
-        node = b.node(name)
-        expressions["preset" if name in PRESETS else "custom"][name] = {"node": node}
-        xyz = np.zeros((len(weights), 3))
-        xyz[:, 0] = np.clip(weights, 0.0, 1.0)
-        tracks.add(node, "translation", xyz)
-    if expressions["preset"] or expressions["custom"]:
-        extension["expressions"] = {k: v for k, v in expressions.items() if v}
+                       "humanoid": {"humanBones": {name: {"node": i} for name, i in index.items()}}}
+    channels = list(frames.expressions.items()) if presets else []
+    channels += list(frames.blendshapes.items()) if blendshapes else []
+    expressions = _expression_tracks(b, tracks, channels)
+    if expressions:
+        extension["expressions"] = expressions
     if frames.gaze is not None:
         extension["lookAt"] = {"node": look_at, "offsetFromHeadBone": list(LOOK_AT_OFFSET)}
         tracks.add(look_at, "rotation", gaze_rotations(frames.gaze))
-    roots = [index["hips"]] + list(range(look_at + 1, len(b.gltf.nodes)))
-    b.gltf.scenes = [gl.Scene(nodes=roots)]
+    b.gltf.scenes = [gl.Scene(nodes=[index["hips"]] + list(range(look_at + 1, len(b.gltf.nodes))))]
     b.gltf.animations = [tracks.animation]
     b.gltf.extensionsUsed = [EXTENSION]
     b.gltf.extensions = {EXTENSION: extension}
