@@ -10,7 +10,6 @@ the project's own.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
 import sys
