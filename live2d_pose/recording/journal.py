@@ -26,6 +26,7 @@ with the journal's path, which keeps what was saved so far.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import struct
@@ -100,7 +101,7 @@ class Recorder:
         except OSError as exc:
             raise RecordingError(f"cannot write in {self.journal.parent}: {exc.strerror or exc}") from None
         self.samples = 0  # taken
-        self.dropped = 0  # refused: older than the sample before
+        self.dropped = 0  # refused: older than the sample before, or no finite time
         self.rejected = 0  # left out by the writer: not a body state (a bone of 3 numbers ...)
         self.bytes_written = 0
         self._chunk: list[tuple[float, object]] = []
@@ -123,11 +124,12 @@ class Recorder:
 
     def add(self, t_ms: float, state) -> None:
         """One body state at ``t_ms`` (a BodyState or docs/rig.md's dict). A sample older than the
-        one before is dropped (counted in ``dropped``); one at the same time replaces it."""
+        one before, or at no finite time, is dropped (counted in ``dropped``); one at the same time
+        replaces it."""
         self._raise_if_failed()
         if self._closed:
             raise RecordingError("the recorder is closed")
-        if self._last_ms is not None and t_ms < self._last_ms:
+        if not math.isfinite(t_ms) or (self._last_ms is not None and t_ms < self._last_ms):
             self.dropped += 1
             return
         if self._first_ms is None:
