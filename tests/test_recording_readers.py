@@ -29,7 +29,7 @@ import pytest
 
 from live2d_pose.recording import Motion, write_bvh, write_vrma
 from live2d_pose.recording.bvh import joints
-from live2d_pose.recording.motion import angle_degrees, interpolate, matrices, multiply
+from live2d_pose.recording.motion import angle_degrees, interpolate, is_hand_bone, matrices, multiply
 from live2d_pose.recording.skeleton import SKELETON
 from live2d_pose.testing.takes import full_body_take, recorded_take
 
@@ -57,8 +57,7 @@ def upper_body_only(take):
     out = []
     for t, state in take:
         d = state.to_dict()
-        d["bones"] = {k: v for k, v in d["bones"].items() if not k.endswith(("Hand",)) and "Thumb" not in k
-                      and not any(f in k for f in ("Index", "Middle", "Ring", "Little"))}
+        d["bones"] = {k: v for k, v in d["bones"].items() if not is_hand_bone(k)}
         d["seen"] = {**d["seen"], "leftHand": False, "rightHand": False}
         out.append((t, d))
     return out
