@@ -2,7 +2,7 @@
 
 A VRMA or BVH file needs a skeleton: bone offsets at rest. The body state
 (docs/rig.md) has none, only rotations relative to the T-pose, so files carry
-this one: an adult of about 1.65 m, standing at the origin on the floor,
+this one: an adult about 1.7 m tall, standing at the origin on the floor,
 facing +Z, arms straight out along ±X, palms down, thumbs forward, in metres.
 Every bone's rest rotation is identity (VRM T-pose, the normalized humanoid),
 so a bone's local rotation in a file is the state's rotation as it is.
@@ -23,12 +23,10 @@ LOOK_AT_OFFSET: Vec = (0.0, 0.07, 0.09)
 # Where a leaf bone ends, relative to its joint (a BVH End Site; also the rest direction of the limb).
 END_SITES: dict[str, Vec] = {"head": (0.0, 0.2, 0.0), "Toes": (0.0, 0.0, 0.05), "Distal": (0.025, 0.0, 0.0)}
 
-FINGERS = ("Index", "Middle", "Ring", "Little")
 FINGER_JOINTS = ("Proximal", "Intermediate", "Distal")
-THUMB_JOINTS = ("ThumbMetacarpal", "ThumbProximal", "ThumbDistal")
 
 # (bone, parent, global rest position) for the trunk and the subject's LEFT side (+X); the right
-# side is the mirror image. Order: every parent before its children (a depth-first walk).
+# side is the mirror image. Every parent comes before its children.
 _TRUNK: tuple[tuple[str, str | None, Vec], ...] = (
     ("hips", None, (0.0, 0.95, 0.0)),
     ("spine", "hips", (0.0, 1.05, 0.0)),
