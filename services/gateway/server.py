@@ -38,6 +38,7 @@ class GatewayServer(WebSocketService):
     name = "gateway"
     log = log
     websocket_routes = ("/ws",)
+    port_flag = "--http-port"
 
     def __init__(self, config: GatewayConfig):
         super().__init__(config)
@@ -74,7 +75,7 @@ class GatewayServer(WebSocketService):
             self.fanout.remove_viewer(viewer)
 
     def open_zmq(self) -> None:
-        self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind)
+        self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind, "--results-bind")
 
     # ------------------------------------------------------------ HTTP
 
