@@ -62,8 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one command; Ctrl-C before it set up its own handling stops it without a traceback."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in ("camera", "bench", "health", "keys"):
         return _run_passthrough(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
