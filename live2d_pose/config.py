@@ -47,10 +47,12 @@ class CommonConfig:
 
 @dataclass(frozen=True)
 class IngestConfig(CommonConfig):
-    host: str = setting("0.0.0.0", "address the camera WebSocket listens on", short="-i")
+    host: str = setting("127.0.0.1", "address the camera WebSocket listens on (0.0.0.0: every interface, "
+                                     "for cameras on other hosts)", short="-i")
     port: int = setting(8765, "port of the camera WebSocket (paths /image and /)", short="-p")
-    workers_bind: str = setting("tcp://*:5555", "ZeroMQ endpoint the landmarker pool connects to")
-    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (results, stream events)")
+    workers_bind: str = setting("tcp://127.0.0.1:5555", "ZeroMQ endpoint the landmarker pool connects to "
+                                                        "(tcp://*:5555: workers on other hosts; add CurveZMQ)")
+    gateway: str = setting("tcp://127.0.0.1:5556", "ZeroMQ endpoint of the gateway (results, stream events)")
     viewer_url: str = setting("", "viewer URL announced to cameras (default: the host the camera "
                                   "reached, on --viewer-port)")
     viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
@@ -102,7 +104,7 @@ class IngestConfig(CommonConfig):
 
 @dataclass(frozen=True)
 class LandmarkerConfig(CommonConfig):
-    ingest: str = setting("tcp://localhost:5555", "ZeroMQ endpoint of ingest (results go back to it)")
+    ingest: str = setting("tcp://127.0.0.1:5555", "ZeroMQ endpoint of ingest (results go back to it)")
     trackers: str = setting("face,pose,hands", "trackers this worker runs (ingest gives it only those lanes)")
     face_model: str = setting(str(BUNDLED_FACE_MODEL), "MediaPipe face_landmarker.task file")
     face_model_sha256: str = setting(
@@ -139,9 +141,11 @@ class LandmarkerConfig(CommonConfig):
 
 @dataclass(frozen=True)
 class GatewayConfig(CommonConfig):
-    host: str = setting("0.0.0.0", "address the HTTP/WebSocket server listens on")
+    host: str = setting("127.0.0.1", "address the HTTP/WebSocket server listens on (0.0.0.0: every "
+                                     "interface, for viewers on other hosts)", short="-i")
     http_port: int = setting(8080, "port of the viewer page, /ws, /streams, /healthz, /metrics")
-    results_bind: str = setting("tcp://*:5556", "ZeroMQ endpoint ingest pushes results and stream events to")
+    results_bind: str = setting("tcp://127.0.0.1:5556", "ZeroMQ endpoint ingest pushes results and stream "
+                                                        "events to (tcp://*:5556: ingest on another host)")
     web_root: str = setting(str(DEFAULT_WEB_ROOT), "folder of the built viewer page")
     model: str = setting("", "Live2D .model3.json URL handed to the viewer (empty: built-in avatar)")
     cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
