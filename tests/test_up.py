@@ -23,7 +23,7 @@ import pytest
 from live2d_pose.testing.clients import TIMEOUT
 from live2d_pose.testing.pipeline import free_port
 
-QUIET_STOP = ("Traceback", "KeyboardInterrupt", "restarting", "exited with code")
+QUIET_STOP = ("Traceback", "KeyboardInterrupt", "restarting in", "exited with code")
 
 
 @contextmanager
@@ -152,3 +152,12 @@ def test_up_starts_vmc_once_the_gateway_answers(tmp_path, up_ports):
     assert "cannot reach the gateway" not in log, log  # no false alarm at start
     assert log.index("viewer URL") < log.index("vmc started"), log
     assert code == 0 and not any(word in log for word in QUIET_STOP), log
+
+
+def test_up_with_a_model_that_is_not_there_stops_and_says_so(tmp_path, up_ports):
+    up = Up(tmp_path, *up_args(up_ports, "--model", "./no-such-avatar.vrm"))
+    code = up.wait(TIMEOUT)
+    log = up.log()
+    assert code == 2, log
+    assert "--model ./no-such-avatar.vrm: no such file or folder" in log
+    assert "viewer URL" not in log and "restarting in" not in log and "Traceback" not in log, log
