@@ -176,7 +176,9 @@ class WebSocketService:
 
     async def _listen(self):
         options = {"ping_interval": aio.PING_INTERVAL, "ping_timeout": aio.PING_TIMEOUT,
-                   "close_timeout": aio.CLOSE_TIMEOUT, "compression": None, **self.serve_options()}
+                   "close_timeout": aio.CLOSE_TIMEOUT, "compression": None,
+                   # names the service to a client at the wrong port (the camera client says which)
+                   "server_header": f"live2d-pose {self.name}", **self.serve_options()}
         try:
             return await serve(self.handle, self.config.host, self.listen_port(),
                                process_request=self.process_request, **options)
