@@ -377,7 +377,8 @@ def refusal(url, status, server):
             where, status, DEFAULT_PATH)
     if status < 300:
         return "%s answered with a web page (HTTP %s), not a WebSocket: %s" % (where, status, fix)
-    return "%s refused the connection: HTTP %s (%s); %s" % (where, status, server or "not live2d-pose", fix)
+    answered = " from %s" % server if server else ""  # websockets before 10 keeps no headers
+    return "%s refused the connection: HTTP %s%s; %s" % (where, status, answered, fix)
 
 
 async def session(url, size, slot, args, stats, stop, backoff):
