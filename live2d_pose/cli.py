@@ -91,10 +91,7 @@ def _main(argv: list[str]) -> int:
 def _run_passthrough(command: str, argv: list[str]) -> int:
     if command == "camera":
         from live2d_pose.camera import main as run
-    elif command == "bench" and "--fidelity" in argv:
-        from live2d_pose.bench.fidelity import main as fidelity
-        return fidelity([a for a in argv if a != "--fidelity"]) or 0
-    elif command == "bench":
+    elif command == "bench":  # --fidelity included
         from live2d_pose.bench.run import main as run
     elif command == "keys":
         from live2d_pose.curve import main as run
