@@ -252,7 +252,7 @@ def test_curve_encrypted_worker_gets_frames_others_do_not(tmp_path, keys, figure
         workers = [w["name"] for w in stats["workers"]]
         figures["curve_results"] = len(results)
         figures["curve_workers_joined"] = workers
-        # one worker, ours (a worker declared dead under load rejoins via DONE under its hex id: issue 9)
+        # one worker, ours (a worker declared dead under load rejoins via DONE under its hex id)
         assert len(workers) == 1 and not any("rogue" in name or "intruder" in name for name in workers), workers
         assert {r.stream for r in results} == {"enc"}
         assert all(s.alive() for s in rogues)
