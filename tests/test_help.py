@@ -1,15 +1,18 @@
-"""What `--help` tells a new user, for every command, and that the product never
-speaks of its own issue tracker."""
+"""What `--help` tells a new user, for every command; that the README's commands
+take one form and exist; and that the product never speaks of its own issue
+tracker."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from live2d_pose import cli
+from live2d_pose import camera, cli
+from live2d_pose.bench import run as bench_run
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [["up"], ["ingest"], ["landmarker"], ["gateway"], ["vmc"], ["vts"], ["camera"], ["bench"],
@@ -70,3 +73,34 @@ def test_no_issue_numbers_in_the_product():
             if re.search(r"\bissues?\s*#?\d+", line, re.IGNORECASE):
                 found.append(f"{name}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def readme_commands() -> list[list[str]]:
+    """Each `live2d-pose` command in the README's sh blocks, as argv; `make run ARGS=...` as `up`."""
+    text = (REPO / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = [w for w in shlex.split(line, comments=True) if not re.match(r"^[A-Z_]+=", w)]
+            if words[:2] == ["make", "run"]:
+                args = next((w[len("ARGS="):] for w in words if w.startswith("ARGS=")), "")
+                commands.append(["live2d-pose", "up", *shlex.split(args)])
+            elif words and words[0].endswith("live2d-pose"):
+                commands.append(words)
+    return commands
+
+
+def test_readme_commands_use_one_form_and_real_flags():
+    readme = (REPO / "README.md").read_text()
+    assert ". .venv/bin/activate" in readme  # how `live2d-pose` gets on the PATH
+    commands = readme_commands()
+    assert len(commands) > 15
+    for argv in commands:
+        assert argv[0] == "live2d-pose", f"one form for commands: {' '.join(argv)}"
+        command, args = argv[1], argv[2:]
+        if command == "camera":
+            camera.parse_args(args, environ={})
+        elif command == "bench":
+            bench_run.parse_args(args)
+        elif command not in ("keys", "health"):
+            cli.build_parser().parse_args([command, *args])  # SystemExit on a flag that is gone
