@@ -110,6 +110,13 @@ def test_a_local_path_that_names_no_model_is_a_setting_error(tmp_path, setup, me
         Model.from_setting(str(setup(tmp_path)))
 
 
+def test_a_model3_of_odd_shape_serves_what_it_can(tmp_path):
+    (tmp_path / "a.moc3").write_bytes(b"MOC3")
+    (tmp_path / "odd.model3.json").write_text(json.dumps({"FileReferences": {
+        "Moc": "a.moc3", "Textures": "a.moc3", "Motions": ["x"], "Expressions": [1, {"File": 2}]}}))
+    assert set(Model.from_setting(str(tmp_path)).files) == {"odd.model3.json", "a.moc3"}
+
+
 # ---------------------------------------------------------------- the real gateway, a real browser
 
 
@@ -155,3 +162,4 @@ def test_the_page_shows_the_served_vrm(gateway, page):
     assert ("model/sphere.vrm", 200) in loaded, loaded
     assert not any(url.endswith("builtin-avatar.vrm") for url, _ in loaded), loaded  # no fallback
     assert not page.page_errors, page.page_errors
+

@@ -145,14 +145,16 @@ def _live2d_files(model3: Path) -> dict[str, Path]:
 
 
 def _referenced_names(references: dict) -> list[str]:
-    """The file names of a model3.json's FileReferences (Cubism SDK's layout)."""
+    """The file names of a model3.json's FileReferences (Cubism SDK's layout); entries of
+    another shape are passed over (the page will say what it misses)."""
+    def items(value) -> list:
+        return value if isinstance(value, list) else []
+
+    motions = references.get("Motions") if isinstance(references.get("Motions"), dict) else {}
+    entries = items(references.get("Expressions")) + [m for group in motions.values() for m in items(group)]
     names = [references.get(k) for k in ("Moc", "Physics", "Pose", "DisplayInfo", "UserData")]
-    names += references.get("Textures") or []
-    names += [e.get("File") for e in references.get("Expressions") or [] if isinstance(e, dict)]
-    for group in (references.get("Motions") or {}).values():
-        for motion in group if isinstance(group, list) else []:
-            if isinstance(motion, dict):
-                names += [motion.get("File"), motion.get("Sound")]
+    names += items(references.get("Textures"))
+    names += [entry.get(k) for entry in entries if isinstance(entry, dict) for k in ("File", "Sound")]
     return [n for n in names if isinstance(n, str) and n]
 
 
