@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,12 +74,15 @@ class Up:
             raise AssertionError(f"still running after {timeout} s:\n{self.log()}") from None
 
     def kill(self) -> None:
+        """After a failed test: `up` and every process it started (they have sessions of their own)."""
         try:
-            family = psutil.Process(self.process.pid).children(recursive=True)
+            main = psutil.Process(self.process.pid)
+            family = [main, *main.children(recursive=True)]
         except psutil.NoSuchProcess:
             family = []
-        for process in [psutil.Process(self.process.pid)] + family if self.process.poll() is None else family:
-            process.kill()
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
         self.process.wait()
 
 
