@@ -137,7 +137,8 @@ def test_ctrl_c_during_start_up_stops_quietly(tmp_path, up_ports, delay):
     time.sleep(delay)
     code = up.ctrl_c()
     log = up.log()
-    assert code in (0, 130), log
+    # 130: stopped before `up` set its handlers; -SIGINT: before Python itself did (a loaded machine)
+    assert code in (0, 130, -signal.SIGINT), log
     assert not any(word in log for word in QUIET_STOP), log
 
 
