@@ -111,10 +111,10 @@ class ZmqSockets:
         self.sockets.append(sock)
         return sock
 
-    def bind(self, sock: zmq.Socket, endpoint: str, flag: str) -> str:
+    def bind(self, sock: zmq.Socket, endpoint: str, flag: str = "its --*-bind setting") -> str:
         """Bind as a CURVE server when a secret key is configured (its allow-list too, started
         before the first bind); the real endpoint back (the port when it said :0).
-        SettingError, naming ``flag``, when the endpoint cannot be bound."""
+        SettingError, naming ``flag`` (the setting of the endpoint), when it cannot be bound."""
         if self.allow and self.authenticator is None:
             self.authenticator = curve.start_allow_list(self.context, self.allow, self.secret_key_file,
                                                         self.what, self.log)
