@@ -17,6 +17,7 @@ as JSON, a markdown table and PNG plots.
     live2d-pose bench --scenarios flood --workers 2 --affinity both
     live2d-pose bench --scenarios holistic,holistic2,holistic-replicas
     live2d-pose bench --scenarios vmc,vmc-holistic   # the VMC output's cost (bench/outputs.py)
+    live2d-pose bench --fidelity            # tracking fidelity instead: lag, jitter, blinks (no services)
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("live2d_pose.bench")
 
-DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling", "holistic", "holistic2", "vmc", "vmc-holistic")
+FACE_SCENARIOS = ("1x30", "4x30", "flood", "scaling")  # and SxF: S streams at F fps
+DEFAULT_SCENARIOS = FACE_SCENARIOS + ("holistic", "holistic2", "vmc", "vmc-holistic")
 NUM_FRAMES = 60  # distinct frames replayed in a loop (about 2 s of motion at 30 fps)
 HOLISTIC = ("face", "pose", "hands")
 HOLISTIC_SIZE = (640, 360)  # gesture_video.mp4 is 1280x720; a camera sends less
@@ -68,12 +70,19 @@ class Scenario:
 
 
 # Holistic presets: (streams, workers to run, extra settings). "replicas" runs the pose lane
-# on two workers at once, taking alternate frames (the issue's first alternative).
+# on two workers at once, taking alternate frames.
 HOLISTIC_PRESETS = {
     "holistic": (1, HOLISTIC_WORKERS, ()),
     "holistic2": (2, (2, 3), ()),
     "holistic-replicas": (1, (3,), (("LIVE2D_POSE_REPLICAS", "pose=2"),)),
 }
+
+
+def scenario_names() -> list[str]:
+    """Every named scenario: the face ones, the holistic presets, the outputs' (bench/outputs.py)."""
+    from live2d_pose.bench.outputs import SCENARIOS as OUTPUT_SCENARIOS
+
+    return [*FACE_SCENARIOS, *HOLISTIC_PRESETS, *OUTPUT_SCENARIOS]
 
 
 def default_workers() -> int:
@@ -111,8 +120,7 @@ def build_scenarios(names: list[str], workers: int, max_workers: int, affinity: 
                 s_text, f_text = name.split("x", 1)
                 s, f = int(s_text), float(f_text)
             else:
-                raise SystemExit(f"unknown scenario {name!r}; known: 1x30, 4x30, flood, scaling, "
-                                 f"{', '.join(HOLISTIC_PRESETS)}, SxF")
+                raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(scenario_names())}, SxF")
             s = streams_override or s
             f = f if fps_override is None else fps_override
             out.append(Scenario(name + suffix, s, f, workers, aff))
@@ -321,8 +329,12 @@ def run_bares(scenarios: list[Scenario], frames: dict[str, list[bytes]], duratio
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="live2d-pose bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fidelity", action="store_true",
+                        help="run the tracking-fidelity benchmark instead (lag, jitter, blinks; no services); "
+                             "`live2d-pose bench --fidelity --help` lists its options")
     parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                        help="comma list of 1x30, 4x30, flood, scaling, or SxF (S streams at F fps)")
+                        help=f"comma list of {', '.join(scenario_names())}, or SxF (S streams at F fps); "
+                             f"default: {','.join(DEFAULT_SCENARIOS)}")
     parser.add_argument("--workers", "-w", type=int, default=None,
                         help="landmarkers for non-scaling scenarios (default: live2d-pose up's default)")
     parser.add_argument("--max-workers", type=int, default=None,
@@ -376,7 +388,12 @@ def machine() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if "--fidelity" in argv:
+        from live2d_pose.bench import fidelity
+
+        return fidelity.main([a for a in argv if a != "--fidelity"]) or 0
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S")
     from live2d_pose.bench import analyse, report
 

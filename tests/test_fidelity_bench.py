@@ -99,7 +99,7 @@ def test_a_short_real_run_with_a_registered_python_rig(tmp_path, monkeypatch):
         kept, total = result["rigs"][rig]["blinks"]["ours"]["60"]["closures"]
         assert total == 2 * pairs and kept == total, (rig, kept, total)
     assert (tmp_path / "fidelity.png").stat().st_size > 10_000
-    assert "| target (issue 13) |" in (tmp_path / "fidelity.md").read_text()
+    assert "| target | value | met |" in (tmp_path / "fidelity.md").read_text()
 
 
 def test_lag_estimator_recovers_a_pure_delay_on_the_real_recordings():

@@ -1,4 +1,4 @@
-"""The outputs' server rig in the fidelity benchmark (bench/fidelity_server.py): issue 13's targets too."""
+"""The outputs' server rig in the fidelity benchmark (bench/fidelity_server.py): the fidelity targets too."""
 
 from __future__ import annotations
 

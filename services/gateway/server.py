@@ -38,8 +38,10 @@ class GatewayServer(WebSocketService):
     name = "gateway"
     log = log
     websocket_routes = ("/ws",)
+    port_flag = "--http-port"
 
     def __init__(self, config: GatewayConfig):
+        self.model = pages.Model.from_setting(config.model)  # a URL, or a local file it serves
         super().__init__(config)
         self.fanout = Fanout(config.stream_timeout)
         # MAXMSGSIZE: ZeroMQ drops a bigger message before we see it.
@@ -74,7 +76,7 @@ class GatewayServer(WebSocketService):
             self.fanout.remove_viewer(viewer)
 
     def open_zmq(self) -> None:
-        self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind)
+        self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind, "--results-bind")
 
     # ------------------------------------------------------------ HTTP
 
@@ -89,14 +91,14 @@ class GatewayServer(WebSocketService):
             return httpserve.text("ok\n")
         if route == "/config.json":
             return httpserve.json_body({
-                "model": self.config.model, "coreUrl": self.config.cubism_core_url,
+                "model": self.model.url, "coreUrl": self.config.cubism_core_url,
                 "allowCoreParam": self.config.allow_core_param, "wsPath": "/ws"})
         if route == "/streams":
             return httpserve.json_body([s.describe() | {"viewers": self._viewers_of(s.stream)}
                                         for s in self.fanout.streams.values()])
         if route == "/metrics":
             return httpserve.text(metrics.render(self.metrics.registry), metrics.CONTENT_TYPE)
-        return self.static.respond(route)
+        return self.model.respond(route) or self.static.respond(route)
 
     def _viewers_of(self, stream: str) -> int:
         return sum(1 for v in self.fanout.viewers if v.following == stream)

@@ -1,4 +1,4 @@
-// The rig's cost per result in the browser (issue 11's target: solve and
+// The rig's cost per result in the browser (the target: solve and
 // retarget <= 2 ms per result for face + pose + hands). Feeds a recording of
 // real MediaPipe results (default: the gateway-served copy of
 // web/test/fixtures/gesture.msgpack) through everything the page does per
