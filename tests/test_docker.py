@@ -206,6 +206,27 @@ def test_images_build(compose, figures):
     figures["base_mb"] = round(int(docker("image", "inspect", "-f", "{{.Size}}", BASE_IMAGES["ingest"])) / 1e6)
 
 
+@pytest.mark.timeout(300)
+def test_health_checks_follow_the_port(compose):
+    """`docker run -e LIVE2D_POSE_PORT=...`: the image's HEALTHCHECK checks that port."""
+    tag = compose.env.get("LIVE2D_POSE_TAG", "latest")
+    runs = {"ingest": "LIVE2D_POSE_PORT", "gateway": "LIVE2D_POSE_HTTP_PORT"}
+    ids = [docker("run", "-d", "--rm", "-e", f"{variable}={free_port()}", f"live2d-pose-{service}:{tag}").strip()
+           for service, variable in runs.items()]
+    try:
+        deadline = time.monotonic() + 60 * TIMEOUT_SCALE
+        while True:
+            states = [c["State"] for c in json.loads(docker("inspect", *ids))]
+            health = [state.get("Health", {}).get("Status") for state in states]
+            if health == ["healthy", "healthy"]:
+                break
+            assert time.monotonic() < deadline and "unhealthy" not in health, \
+                f"{dict(zip(runs, health))}: {[state.get('Health', {}).get('Log', [])[-1:] for state in states]}"
+            time.sleep(1)
+    finally:
+        docker("rm", "-f", *ids)
+
+
 def test_stack_becomes_healthy(compose, figures):
     start = time.monotonic()
     compose("up", "-d", "--no-build")  # Compose v1 returns once ingest is healthy, v2 at once
@@ -228,6 +249,9 @@ def test_host_camera_face_pose_and_hands(compose, figures):
         figures[f"{track}_ms"] = int(re.search(r"median (\d+) ms", line).group(1))
     # The streams so far cost no worker (a stalled MediaPipe close would).
     assert compose.ingest_metric("live2d_pose_ingest_workers_dead_total") == 0, compose.logs()
+    # matplotlib (imported by MediaPipe) found its config folder (MPLCONFIGDIR)
+    landmarker_logs = compose("logs", "--no-color", "landmarker").output
+    assert "mkdir -p failed" not in landmarker_logs and "temporary cache directory" not in landmarker_logs
 
 
 @pytest.mark.timeout(300)
