@@ -59,13 +59,14 @@ FROM app AS app-core
 RUN rm -f /opt/app/live2d_pose/landmarker/*.task \
     && rm -rf /opt/app/live2d_pose/testing/media
 
-# --- ingest: camera WebSocket (:8765) -> ZeroMQ landmarker pool (:5555) ------
-# No MediaPipe: ingest only checks image headers and forwards the bytes.
+# --- ingest and the gateway: the same environment, no MediaPipe --------------
 FROM runtime AS core-service
 COPY --from=core-deps /opt/venv /opt/venv
 COPY --from=app-core /opt/app /opt/app
 USER 10001:10001
 
+# --- ingest: camera WebSocket (:8765) -> ZeroMQ landmarker pool (:5555) ------
+# It only checks image headers and forwards the bytes.
 FROM core-service AS ingest
 ENV LIVE2D_POSE_HOST=0.0.0.0 \
     LIVE2D_POSE_PORT=8765 \
