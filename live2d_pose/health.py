@@ -4,7 +4,7 @@
     live2d-pose health --url http://localhost:8080/healthz
     live2d-pose health --file /tmp/live2d-pose-worker.health --max-age 3
 
-``--service`` reads that service's own settings (flags' LIVE2D_POSE_*
+``--service`` reads that service's own settings (its LIVE2D_POSE_*
 variables), so the check follows a changed port or health file: ingest and the
 gateway answer /healthz on their HTTP port. A landmarker has no port; it
 touches its health file on every heartbeat exchanged with ingest, so a stale
