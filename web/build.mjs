@@ -7,6 +7,8 @@ import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { buildBuiltinVrm } from "./tools/build-vrm.mjs";
 
 const watch = process.argv.includes("--watch");
+// --no-sourcemap: the container image leaves the maps out (7 MB nobody reads there)
+const sourcemap = !process.argv.includes("--no-sourcemap");
 const outdir = "dist";
 
 await rm(outdir, { recursive: true, force: true });
@@ -24,7 +26,7 @@ const options = {
   entryNames: "[name]",
   chunkNames: "chunks/[name]-[hash]",
   minify: !watch,
-  sourcemap: true,
+  sourcemap,
   target: ["es2020", "chrome90"], // OBS's browser source is Chromium (CEF)
   legalComments: "linked",
   logLevel: "info",
