@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from live2d_pose.rig import contract
 from live2d_pose.rig.eyes import eye_openness
 from live2d_pose.rig.quat import (
     DEG, IDENTITY, arc, axis_angle, clamp, conjugate, cross, dot, frame, from_basis, half, length, mid,
@@ -26,22 +27,9 @@ TRACKERS = ("face", "pose", "hands")
 VISIBLE = 0.5
 UP = (0.0, 1.0, 0.0)
 
-# MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), as web/src/protocol.js.
-BLENDSHAPE_NAMES = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
-    "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
-    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
-    "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
-    "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
-    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
-    "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
-    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
-    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
-    "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft",
-    "noseSneerRight",
-)
+# MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), EXPRESSIONS and REST:
+# contract.json, which the viewer page reads too.
+BLENDSHAPE_NAMES = contract.BLENDSHAPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -71,9 +59,9 @@ BONES = ("hips", "spine", "chest", "neck", "head") + tuple(
     f"{s}{b}" for s in ("left", "right") for b in (
         ("UpperArm", "LowerArm", "Hand") + THUMB_JOINTS
         + tuple(f"{f}{j}" for f in FINGERS for j in FINGER_JOINTS)))
-EXPRESSIONS = ("blinkLeft", "blinkRight", "aa", "ih", "ou", "ee", "oh", "happy", "angry", "sad", "surprised")
+EXPRESSIONS = contract.EXPRESSIONS
 # Rest rotations for absent channels (docs/rig.md "Rest values"): the arms hang down.
-REST = {"leftUpperArm": axis_angle((0.0, 0.0, -1.0), 70 * DEG), "rightUpperArm": axis_angle((0.0, 0.0, 1.0), 70 * DEG)}
+REST = contract.REST
 
 
 def rest_rotation(bone: str):
