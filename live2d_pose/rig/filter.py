@@ -103,6 +103,8 @@ class OneEuroFilter:
         if not (math.isfinite(value) and math.isfinite(t_ms)):
             return 0.0 if self.out is None else self.out
         if self.out is not None and t_ms == self.t:
+            if value == self.raw:
+                return self.out  # the same sample again: replacing it would change nothing
             self.undo()
         if self.out is None:
             self.out = self.raw = value
