@@ -1,8 +1,7 @@
 """SOLVE: the latest face, pose and hands -> one neutral body state.
 
-A port of web/src/solve.js; docs/rig.md is the contract both implement, and
-tests/test_rig_agreement.py holds them to its tolerances on the same
-recordings. Pure: no clock, no state between calls. Sides are the subject's
+docs/rig.md is its contract; tests/test_rig_contract.py holds it there on
+the recorded fixtures. Pure: no clock, no state between calls. Sides are the subject's
 own; mirroring is a retarget option (mirror_state).
 
 The frame is VRM 1.0's normalized humanoid: right-handed, metres, +Y up, the
