@@ -97,8 +97,8 @@ def test_readers_refuse_unknown_versions_and_ignore_a_delta_without_its_base(rec
     newer["v"] = MOTION_VERSION + 1
     with pytest.raises(MotionError, match="version"):
         MotionState().apply(msgpack.packb(newer))
-    with pytest.raises(MotionError, match="rotations"):
-        MotionState().apply(msgpack.packb({**msgpack.unpackb(first.delta), "rotations": b"xx"}))
+    with pytest.raises(MotionError, match="'neck' must be 4 float32"):
+        MotionState().apply(msgpack.packb({**msgpack.unpackb(first.delta), "bones": {"neck": b"xx"}}))
     reader = MotionState()
     assert reader.apply(second.delta) is None and reader.ignored == 1, "a delta first: nothing to add it to"
 

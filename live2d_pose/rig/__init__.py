@@ -131,6 +131,7 @@ class Rig:
         self.latest: Tracking | None = None  # the newest result that brought something
         self.ingest_times: dict[str, float | None] = dict.fromkeys(TRACKERS)  # each tracker's ts.ingest in the state
         self.last_arrival = -math.inf  # this process's clock (ms)
+        self.updated: list[str] = []  # the trackers whose new result the last step brought ([]: easing)
         self.steps = 0
 
     # ------------------------------------------------------------ stepping
@@ -175,6 +176,7 @@ class Rig:
                            hands_pose=pose_at(fresh["hands"]))
         self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
         face = first["face"]
+        self.updated = list(updated)
         self.face_position_cm = None if face is None else (float(face.matrix[3]), float(face.matrix[7]),
                                                            float(face.matrix[11]))
         if face is None:  # no face: its parameters ease to neutral with the rest

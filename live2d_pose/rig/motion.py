@@ -52,6 +52,7 @@ class Motion:
     seq: int  # the newest result in the state
     mirror: bool
     ts: dict[str, float]  # that result's ingest and gateway times (ms, wall clocks)
+    tracks: list[str]  # the trackers whose new result this update brings ([]: easing toward rest)
     times: dict[str, float | None]  # each tracker's result ts.ingest in the state; None: not in it (stale)
     seen: dict[str, bool]
     bones: dict[str, tuple]  # local rotations (x, y, z, w); a bone never seen is absent: at its rest
@@ -76,6 +77,7 @@ class Motion:
             stream=latest.stream if latest else "", session=latest.session if latest else 0,
             seq=latest.seq if latest else 0, mirror=mirror,
             ts={k: latest.ts[k] for k in ("ingest", "gateway") if latest and k in latest.ts},
+            tracks=list(rig.updated),
             times=dict(rig.ingest_times), seen={k: bool(state.seen.get(k)) for k in SEEN},
             bones={name: q for name, q in state.bones.items() if q != rest_rotation(name)},
             expressions=dict(state.expressions), blendshapes=dict(state.blendshapes or {}),
@@ -129,11 +131,12 @@ class MotionEncoder:
         self.index = 0
 
     def update(self, motion: Motion) -> MotionUpdate:
-        head = {"type": "motion", "v": MOTION_VERSION, "stream": motion.stream, "seq": motion.seq, "ts": motion.ts}
+        head = {"type": "motion", "v": MOTION_VERSION, "stream": motion.stream, "seq": motion.seq, "ts": motion.ts,
+                "tracks": motion.tracks}
         rotations = {name: _f32(q) for name, q in motion.bones.items()}
         channels = {"session": motion.session, "mirror": motion.mirror, "seen": [k for k in SEEN if motion.seen[k]],
                     **_channels(motion)}
-        full = {**head, "full": True, "times": motion.times, **_bones(rotations), **channels}
+        full = {**head, "full": True, "times": motion.times, "bones": rotations, **channels}
         if self.index == 0:
             delta = full
         else:
@@ -141,17 +144,13 @@ class MotionEncoder:
             times = {k: v for k, v in motion.times.items() if self.sent["times"].get(k, 0.0) != v}
             if times:
                 delta["times"] = times
-            delta.update(_bones({n: r for n, r in rotations.items() if self.sent_bones.get(n) != r}))
+            changed = {n: r for n, r in rotations.items() if self.sent_bones.get(n) != r}
+            if changed:
+                delta["bones"] = changed
             delta.update({k: v for k, v in channels.items() if self.sent.get(k) != v})
         self.sent_bones, self.sent = rotations, {**channels, "times": dict(motion.times)}
         self.index += 1
         return MotionUpdate(self.index, wire.pack(delta), full)
-
-
-def _bones(rotations: dict[str, bytes]) -> dict:
-    if not rotations:
-        return {}
-    return {"bones": list(rotations), "rotations": b"".join(rotations.values())}
 
 
 # ---------------------------------------------------------------- reading
@@ -191,7 +190,7 @@ class MotionState:
             raise MotionError("motion: 'stream' is required")
         held = self.motion
         if obj.get("full") is True:
-            held = Motion(stream=stream, session=0, seq=0, mirror=False, ts={}, times=dict.fromkeys(TRACKERS),
+            held = Motion(stream=stream, session=0, seq=0, mirror=False, ts={}, tracks=[], times=dict.fromkeys(TRACKERS),
                           seen=dict.fromkeys(SEEN, False), bones={}, expressions={}, blendshapes={}, gaze={},
                           live2d={})
         elif held is None or held.stream != stream:
@@ -208,6 +207,8 @@ def _merged(held: Motion, obj: dict) -> Motion:
     if not (isinstance(seq, int) and isinstance(ts, dict)):
         raise MotionError("motion: 'seq' and 'ts' are required")
     held.seq, held.ts = seq, {k: float(v) for k, v in ts.items() if isinstance(v, (int, float))}
+    tracks = obj.get("tracks", [])
+    held.tracks = [t for t in tracks if t in TRACKERS] if isinstance(tracks, list) else []
     if isinstance(obj.get("session"), int):
         held.session = obj["session"]
     if "mirror" in obj:
@@ -223,12 +224,11 @@ def _merged(held: Motion, obj: dict) -> Motion:
         held.times = {**held.times, **{k: float(v) if isinstance(v, (int, float)) else None
                                         for k, v in times.items() if k in TRACKERS}}
     if "bones" in obj:
-        names = obj["bones"]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise MotionError("motion: 'bones' must be a list of names")
-        flat = _floats(obj, "rotations", 4 * len(names))
-        for i, name in enumerate(names):
-            held.bones[name] = tuple(flat[4 * i:4 * i + 4])
+        bones = obj["bones"]
+        if not isinstance(bones, dict) or not all(isinstance(n, str) for n in bones):
+            raise MotionError("motion: 'bones' must map names to rotations")
+        for name in bones:
+            held.bones[name] = tuple(_floats(bones, name, 4))
     if "expressions" in obj:
         held.expressions = dict(zip(EXPRESSIONS, _floats(obj, "expressions", len(EXPRESSIONS))))
     if "blendshapes" in obj:

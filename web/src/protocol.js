@@ -57,11 +57,9 @@ function parseMotion(obj) {
   const vector = (key, count) => (obj[key] == null ? null : finite(floats(obj[key], count, `motion ${key}`), key));
   let bones = null;
   if (obj.bones != null) {
-    if (!Array.isArray(obj.bones) || !obj.bones.every((b) => typeof b === "string")) {
-      throw new ProtocolError("motion: bones is not a list of names");
-    }
-    const flat = finite(floats(obj.rotations, 4 * obj.bones.length, "motion rotations"), "rotations");
-    bones = Object.fromEntries(obj.bones.map((name, i) => [name, Array.from(flat.subarray(4 * i, 4 * i + 4))]));
+    if (!isMap(obj.bones)) throw new ProtocolError("motion: bones is not a map of names to rotations");
+    bones = Object.fromEntries(Object.entries(obj.bones).map(
+      ([name, q]) => [name, Array.from(finite(floats(q, 4, `motion bone ${name}`), name))]));
   }
   const times = isMap(obj.times)
     ? Object.fromEntries(Object.entries(obj.times).filter(([k]) => TRACKER_NAMES.has(k)).map(([k, v]) => [k, Number.isFinite(v) ? Number(v) : null]))
@@ -77,6 +75,7 @@ function parseMotion(obj) {
     seq: Number(obj.seq),
     full: obj.full === true,
     ts,
+    tracks: Array.isArray(obj.tracks) ? obj.tracks.filter((t) => TRACKER_NAMES.has(t)) : [],
     session: Number.isFinite(obj.session) ? Number(obj.session) : null,
     mirror: typeof obj.mirror === "boolean" ? obj.mirror : null,
     times,

@@ -134,6 +134,7 @@ test("the gateway's motion messages parse: a full one first, then deltas of what
   assert.equal(second.mirror, null, "a delta carries only what changed");
   assert.ok(rest.some((m) => m.bones && Object.keys(m.bones).length < Object.keys(first.bones).length + 30));
   assert.equal(first.headPosition.length, 3);
+  assert.deepEqual(first.tracks, ["face", "pose", "hands"], "the trackers whose new result it brings");
 });
 
 test("a motion version the page does not know is reported, not applied", () => {
@@ -144,7 +145,7 @@ test("a motion version the page does not know is reported, not applied", () => {
 
 test("malformed motion messages raise ProtocolError", () => {
   const raw = decode(motionMessages()[0]);
-  for (const bad of [{ stream: 3 }, { seq: "x" }, { rotations: new Uint8Array(3) }, { bones: "neck" },
+  for (const bad of [{ stream: 3 }, { seq: "x" }, { bones: { neck: new Uint8Array(3) } }, { bones: ["neck"] },
     { live2d: new Uint8Array(4) }, { seen: "face" }]) {
     assert.throws(() => parseMessage(encode({ ...raw, ...bad })), ProtocolError, JSON.stringify(bad));
   }
