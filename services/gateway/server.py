@@ -188,8 +188,8 @@ class GatewayServer(WebSocketService):
                 log.info("stream %s: no results for %.0f s, marked ended", stream,
                          self.config.stream_timeout)
 
-
     async def _motion_loop(self) -> None:
+        """Rigs whose results stopped step toward rest on the gateway's clock (motion.py)."""
         while True:
             await asyncio.sleep(REST_STEP_MS / 1000)
             self.motion.tick(wire.now_ms())
