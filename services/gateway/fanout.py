@@ -4,10 +4,11 @@ No sockets here. Each viewer subscribes to motion (the rig's messages,
 motion.py), to raw landmarks, or both (Subscription, from /ws's query). A
 landmarks result is encoded once, and only when some viewer of its stream
 wants landmarks. Each viewer's mailbox keeps only the newest result per
-tracker and the newest motion message (plus a few control messages, which are
-never dropped silently), so a slow browser skips frames and never builds a
-backlog or slows the others (websockets' broadcast advice), and a pose result
-never overwrites a face result the viewer has not taken yet.
+tracker and at most a few motion messages (past those, one full message
+replaces them), plus a few control messages, which are never dropped
+silently; so a slow browser skips frames and never builds a backlog or slows
+the others (websockets' broadcast advice), and a pose result never
+overwrites a face result the viewer has not taken yet.
 
 Order: per (stream, tracker) a result goes out only if it is newer than the last
 one that did, comparing (session, seq). Sessions grow with each camera
@@ -35,8 +36,8 @@ MAX_RATE_SAMPLES = 1024  # bounds a meter's memory whatever the rate
 
 
 class Mailbox:
-    """The newest binary result per tracker, the newest motion message and a short queue of text
-    control messages."""
+    """The newest binary result per tracker, the motion messages not yet taken (a few deltas, or
+    one full message) and a short queue of text control messages."""
 
     def __init__(self) -> None:
         self._results: OrderedDict[str, bytes] = OrderedDict()  # by tracker key, oldest first
