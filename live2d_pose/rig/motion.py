@@ -29,7 +29,7 @@ import msgpack
 import numpy as np
 
 from live2d_pose import wire
-from live2d_pose.rig.contract import BLENDSHAPE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION
+from live2d_pose.rig.contract import BLENDSHAPE_NAMES, BONE_INDEX, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION
 from live2d_pose.rig.live2d import mirror_live2d
 from live2d_pose.rig.solve import mirror_state, rest_rotation
 
@@ -133,7 +133,8 @@ class MotionEncoder:
     def update(self, motion: Motion) -> MotionUpdate:
         head = {"type": "motion", "v": MOTION_VERSION, "stream": motion.stream, "seq": motion.seq, "ts": motion.ts,
                 "tracks": motion.tracks}
-        rotations = {name: _f32(q) for name, q in motion.bones.items()}
+        # a bone is keyed by its index in contract.json's VRM humanoid list (one byte), else by its name
+        rotations = {BONE_INDEX.get(name, name): _f32(q) for name, q in motion.bones.items()}
         channels = {"session": motion.session, "mirror": motion.mirror, "seen": [k for k in SEEN if motion.seen[k]],
                     **_channels(motion)}
         full = {**head, "full": True, "times": motion.times, "bones": rotations, **channels}
@@ -180,7 +181,7 @@ class MotionState:
     def apply(self, data: bytes) -> Motion | None:
         """One binary message -> the whole current Motion (None until a full one came);
         MotionError when it is malformed or of an unknown version."""
-        obj = wire.unpack_map(data, "motion")
+        obj = unpack(data)
         if obj.get("type") != "motion":
             raise MotionError(f"motion: unknown type {obj.get('type')!r}")
         if obj.get("v") != MOTION_VERSION:
@@ -200,6 +201,27 @@ class MotionState:
             held = replace(held, bones=dict(held.bones))
         self.motion = _merged(held, obj)
         return self.motion
+
+
+def _bone_name(key) -> str:
+    """A bone's key in a message: its index in contract.json's list, or its name."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(BONE_NAMES):
+        return BONE_NAMES[key]
+    raise MotionError(f"motion: {key!r} is not a bone")
+
+
+def unpack(data: bytes) -> dict:
+    """A motion message's map. Its bones are keyed by integers, which msgpack readers refuse unless
+    told (Python: strict_map_key=False); every other key is a string."""
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise MotionError(f"motion: not msgpack ({exc.__class__.__name__})") from None
+    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+        raise MotionError("motion: expected a map with string keys")
+    return obj
 
 
 def _merged(held: Motion, obj: dict) -> Motion:
@@ -225,10 +247,10 @@ def _merged(held: Motion, obj: dict) -> Motion:
                                         for k, v in times.items() if k in TRACKERS}}
     if "bones" in obj:
         bones = obj["bones"]
-        if not isinstance(bones, dict) or not all(isinstance(n, str) for n in bones):
-            raise MotionError("motion: 'bones' must map names to rotations")
-        for name in bones:
-            held.bones[name] = tuple(_floats(bones, name, 4))
+        if not isinstance(bones, dict):
+            raise MotionError("motion: 'bones' must map bones to rotations")
+        for key in bones:
+            held.bones[_bone_name(key)] = tuple(_floats(bones, key, 4))
     if "expressions" in obj:
         held.expressions = dict(zip(EXPRESSIONS, _floats(obj, "expressions", len(EXPRESSIONS))))
     if "blendshapes" in obj:

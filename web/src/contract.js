@@ -6,6 +6,8 @@ import CONTRACT from "../../live2d_pose/rig/contract.json" with { type: "json" }
 import { axisAngle } from "./quat.js";
 
 export const MOTION_VERSION = CONTRACT.motionVersion;
+// VRM 1.0's humanoid bones in the specification's order: a motion message keys rotations by index here.
+export const BONE_NAMES = Object.freeze([...CONTRACT.bones]);
 export const EXPRESSIONS = Object.freeze([...CONTRACT.expressions]);
 // MediaPipe's blendshape order (ARKit names; "Left" is the subject's left).
 export const BLENDSHAPE_NAMES = Object.freeze([...CONTRACT.blendshapes]);

@@ -6,7 +6,7 @@
 // parseMessage(), so a malformed message fails here, in one tested place,
 // and the rest of the page only ever sees well-formed objects.
 import { decode } from "@msgpack/msgpack";
-import { BLENDSHAPES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION } from "./contract.js";
+import { BLENDSHAPES, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION } from "./contract.js";
 
 export const NUM_LANDMARKS = 478;
 export const NUM_BLENDSHAPES = 52;
@@ -57,9 +57,10 @@ function parseMotion(obj) {
   const vector = (key, count) => (obj[key] == null ? null : finite(floats(obj[key], count, `motion ${key}`), key));
   let bones = null;
   if (obj.bones != null) {
-    if (!isMap(obj.bones)) throw new ProtocolError("motion: bones is not a map of names to rotations");
+    // keyed by the bone's index in contract.json's list (decoded as a string key here), or its name
+    if (!isMap(obj.bones)) throw new ProtocolError("motion: bones is not a map of bones to rotations");
     bones = Object.fromEntries(Object.entries(obj.bones).map(
-      ([name, q]) => [name, Array.from(finite(floats(q, 4, `motion bone ${name}`), name))]));
+      ([key, q]) => [boneName(key), Array.from(finite(floats(q, 4, `motion bone ${key}`), key))]));
   }
   const times = isMap(obj.times)
     ? Object.fromEntries(Object.entries(obj.times).filter(([k]) => TRACKER_NAMES.has(k)).map(([k, v]) => [k, Number.isFinite(v) ? Number(v) : null]))
@@ -89,6 +90,14 @@ function parseMotion(obj) {
     headPosition: "headPosition" in obj ? obj.headPosition && Array.from(vector("headPosition", 3)) : undefined,
     hipsPosition: "hipsPosition" in obj ? obj.hipsPosition && Array.from(vector("hipsPosition", 3)) : undefined,
   };
+}
+
+/** A bone's key in a motion message: its index in contract.json's list of bones, or its name. */
+function boneName(key) {
+  if (!/^\d+$/.test(key)) return key;
+  const name = BONE_NAMES[Number(key)];
+  if (name === undefined) throw new ProtocolError(`motion: bone ${key} is not in the contract's list`);
+  return name;
 }
 
 function finite(values, what) {
