@@ -9,7 +9,7 @@ import pytest
 from live2d_pose import wire
 from live2d_pose.outputs.source import GatewaySource, _redact, viewer_url
 from live2d_pose.rig import Rig
-from live2d_pose.rig.motion import Motion, MotionEncoder, unpack
+from live2d_pose.rig.motion import Motion, MotionEncoder
 from live2d_pose.rig.results import parse_result
 from live2d_pose.testing import record
 
@@ -60,7 +60,7 @@ def test_the_source_counts_and_logs_bad_messages_and_keeps_going(result, caplog)
     got = []
     source = GatewaySource("ws://127.0.0.1:1/ws", got.append)
     first, second = motion_messages(result)
-    newer = {**unpack(first), "v": 99}
+    newer = {**msgpack.unpackb(first), "v": 99}
     for junk in (b"\xc1", msgpack.packb([1, 2]), wire.pack(result), msgpack.packb(newer)):
         source._on_binary(junk)
     source._on_text("not json")

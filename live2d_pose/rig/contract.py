@@ -17,9 +17,10 @@ CONTRACT = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
 
 MOTION_VERSION: int = CONTRACT["motionVersion"]
 TRACKER_STALE_MS: float = float(CONTRACT["trackerStaleMs"])  # a tracker's result older than this is not seen
-# VRM 1.0's humanoid bones in the specification's order: a motion message keys rotations by index here
+# VRM 1.0's humanoid bones in the specification's order: a motion message keys a rotation by its
+# index here, written as a decimal string ("18": leftUpperArm), so any msgpack reader takes the map
 BONE_NAMES: tuple[str, ...] = tuple(CONTRACT["bones"])
-BONE_INDEX = MappingProxyType({name: i for i, name in enumerate(BONE_NAMES)})
+BONE_KEYS = MappingProxyType({name: str(i) for i, name in enumerate(BONE_NAMES)})
 EXPRESSIONS: tuple[str, ...] = tuple(CONTRACT["expressions"])  # VRM 1.0 presets the state drives
 BLENDSHAPE_NAMES: tuple[str, ...] = tuple(CONTRACT["blendshapes"])  # MediaPipe's order (ARKit names)
 LIVE2D_IDS: tuple[str, ...] = tuple(CONTRACT["live2d"])  # the Live2D parameters a motion carries, in order

@@ -25,11 +25,10 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-import msgpack
 import numpy as np
 
 from live2d_pose import wire
-from live2d_pose.rig.contract import BLENDSHAPE_NAMES, BONE_INDEX, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION
+from live2d_pose.rig.contract import BLENDSHAPE_NAMES, BONE_KEYS, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION
 from live2d_pose.rig.live2d import mirror_live2d
 from live2d_pose.rig.solve import mirror_state, rest_rotation
 
@@ -69,6 +68,8 @@ class Motion:
 
     @classmethod
     def of(cls, rig: "Rig", mirror: bool) -> "Motion":
+        """What the rig shows now, mirrored (the avatar like your reflection) or as the subject's sides.
+        The hips' position comes from the smoothed state's ``hips_position`` once the rig solves it."""
         state = mirror_state(rig.smoothed) if mirror else rig.smoothed
         latest = rig.latest
         live2d = rig.live2d()
@@ -133,8 +134,8 @@ class MotionEncoder:
     def update(self, motion: Motion) -> MotionUpdate:
         head = {"type": "motion", "v": MOTION_VERSION, "stream": motion.stream, "seq": motion.seq, "ts": motion.ts,
                 "tracks": motion.tracks}
-        # a bone is keyed by its index in contract.json's VRM humanoid list (one byte), else by its name
-        rotations = {BONE_INDEX.get(name, name): _f32(q) for name, q in motion.bones.items()}
+        # a bone is keyed by its index in contract.json's VRM humanoid list ("18"), else by its name
+        rotations = {BONE_KEYS.get(name, name): _f32(q) for name, q in motion.bones.items()}
         channels = {"session": motion.session, "mirror": motion.mirror, "seen": [k for k in SEEN if motion.seen[k]],
                     **_channels(motion)}
         full = {**head, "full": True, "times": motion.times, "bones": rotations, **channels}
@@ -142,7 +143,7 @@ class MotionEncoder:
             delta = full
         else:
             delta = dict(head)
-            times = {k: v for k, v in motion.times.items() if self.sent["times"].get(k, 0.0) != v}
+            times = {k: v for k, v in motion.times.items() if self.sent["times"].get(k) != v}
             if times:
                 delta["times"] = times
             changed = {n: r for n, r in rotations.items() if self.sent_bones.get(n) != r}
@@ -181,7 +182,7 @@ class MotionState:
     def apply(self, data: bytes) -> Motion | None:
         """One binary message -> the whole current Motion (None until a full one came);
         MotionError when it is malformed or of an unknown version."""
-        obj = unpack(data)
+        obj = wire.unpack_map(data, "motion")
         if obj.get("type") != "motion":
             raise MotionError(f"motion: unknown type {obj.get('type')!r}")
         if obj.get("v") != MOTION_VERSION:
@@ -203,25 +204,13 @@ class MotionState:
         return self.motion
 
 
-def _bone_name(key) -> str:
-    """A bone's key in a message: its index in contract.json's list, or its name."""
-    if isinstance(key, str):
+def _bone_name(key: str) -> str:
+    """A bone's key in a message: its index in contract.json's list ("18"), or its name."""
+    if not key.isdigit():
         return key
-    if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(BONE_NAMES):
-        return BONE_NAMES[key]
-    raise MotionError(f"motion: {key!r} is not a bone")
-
-
-def unpack(data: bytes) -> dict:
-    """A motion message's map. Its bones are keyed by integers, which msgpack readers refuse unless
-    told (Python: strict_map_key=False); every other key is a string."""
-    try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise MotionError(f"motion: not msgpack ({exc.__class__.__name__})") from None
-    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-        raise MotionError("motion: expected a map with string keys")
-    return obj
+    if int(key) < len(BONE_NAMES):
+        return BONE_NAMES[int(key)]
+    raise MotionError(f"motion: bone {key} is not in the contract's list")
 
 
 def _merged(held: Motion, obj: dict) -> Motion:

@@ -62,8 +62,6 @@ class Camera:
         await self.websocket.close()
 
     async def _read(self) -> None:
-        from live2d_pose.rig.motion import unpack
-
         async for message in self.websocket:
             if isinstance(message, str):
                 self.messages.append(json.loads(message))
@@ -177,10 +175,8 @@ class Viewer:
         await self.websocket.close()
 
     async def _read(self) -> None:
-        from live2d_pose.rig.motion import unpack
-
         async for message in self.websocket:
-            if isinstance(message, bytes) and unpack(message).get("type") == "motion":
+            if isinstance(message, bytes) and msgpack.unpackb(message, raw=False).get("type") == "motion":
                 self.motion_bytes.append(len(message))
                 self.motions.append(self._held.apply(message))
             elif isinstance(message, bytes):

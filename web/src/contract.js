@@ -6,7 +6,8 @@ import CONTRACT from "../../live2d_pose/rig/contract.json" with { type: "json" }
 import { axisAngle } from "./quat.js";
 
 export const MOTION_VERSION = CONTRACT.motionVersion;
-// VRM 1.0's humanoid bones in the specification's order: a motion message keys rotations by index here.
+// VRM 1.0's humanoid bones in the specification's order: a motion message keys a rotation by its
+// index here, as a decimal string ("18": leftUpperArm), or by its name.
 export const BONE_NAMES = Object.freeze([...CONTRACT.bones]);
 export const EXPRESSIONS = Object.freeze([...CONTRACT.expressions]);
 // MediaPipe's blendshape order (ARKit names; "Left" is the subject's left).

@@ -57,7 +57,7 @@ function parseMotion(obj) {
   const vector = (key, count) => (obj[key] == null ? null : finite(floats(obj[key], count, `motion ${key}`), key));
   let bones = null;
   if (obj.bones != null) {
-    // keyed by the bone's index in contract.json's list (decoded as a string key here), or its name
+    // keyed by the bone's index in contract.json's list, as a decimal string ("18"), or its name
     if (!isMap(obj.bones)) throw new ProtocolError("motion: bones is not a map of bones to rotations");
     bones = Object.fromEntries(Object.entries(obj.bones).map(
       ([key, q]) => [boneName(key), Array.from(finite(floats(q, 4, `motion bone ${key}`), key))]));

@@ -145,7 +145,7 @@ test("a motion version the page does not know is reported, not applied", () => {
 
 test("malformed motion messages raise ProtocolError", () => {
   const raw = decode(motionMessages()[0]);
-  for (const bad of [{ stream: 3 }, { seq: "x" }, { bones: { neck: new Uint8Array(3) } }, { bones: ["neck"] }, { bones: { 99: new Uint8Array(16) } },
+  for (const bad of [{ stream: 3 }, { seq: "x" }, { bones: { neck: new Uint8Array(3) } }, { bones: ["neck"] }, { bones: { "99": new Uint8Array(16) } },
     { live2d: new Uint8Array(4) }, { seen: "face" }]) {
     assert.throws(() => parseMessage(encode({ ...raw, ...bad })), ProtocolError, JSON.stringify(bad));
   }
