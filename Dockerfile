@@ -82,8 +82,8 @@ WORKDIR /web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY web/ ./
-# the smoothing tuning the viewer shares with the Python rig (web/src/filter.js imports it)
-COPY live2d_pose/rig/tuning.json /live2d_pose/rig/tuning.json
+# the names the viewer shares with the rig (web/src/contract.js imports ../../live2d_pose/rig/contract.json)
+COPY live2d_pose/rig/contract.json /live2d_pose/rig/contract.json
 RUN npm run build -- --no-sourcemap
 
 FROM core-service AS gateway

@@ -13,12 +13,12 @@ const outdir = "dist";
 
 await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
-await Promise.all(["index.html", "bench.html", "style.css"].map((f) => copyFile(`src/${f}`, `${outdir}/${f}`)));
+await Promise.all(["index.html", "style.css"].map((f) => copyFile(`src/${f}`, `${outdir}/${f}`)));
 // The built-in 3D avatar (?avatar=vrm): made here, the same bytes every build.
 await writeFile(`${outdir}/builtin-avatar.vrm`, buildBuiltinVrm());
 
 const options = {
-  entryPoints: ["src/main.js", "src/bench.js"], // bench.html: the rig's cost per result
+  entryPoints: ["src/main.js"],
   bundle: true,
   format: "esm",
   splitting: true,

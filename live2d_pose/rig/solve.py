@@ -1,8 +1,7 @@
 """SOLVE: the latest face, pose and hands -> one neutral body state.
 
-A port of web/src/solve.js; docs/rig.md is the contract both implement, and
-tests/test_rig_agreement.py holds them to its tolerances on the same
-recordings. Pure: no clock, no state between calls. Sides are the subject's
+docs/rig.md is its contract; tests/test_rig_contract.py holds it there on
+the recorded fixtures. Pure: no clock, no state between calls. Sides are the subject's
 own; mirroring is a retarget option (mirror_state).
 
 The frame is VRM 1.0's normalized humanoid: right-handed, metres, +Y up, the
@@ -15,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from live2d_pose.rig import contract
 from live2d_pose.rig.eyes import eye_openness
 from live2d_pose.rig.quat import (
     DEG, IDENTITY, arc, axis_angle, clamp, conjugate, cross, dot, frame, from_basis, half, length, mid,
@@ -26,22 +26,9 @@ TRACKERS = ("face", "pose", "hands")
 VISIBLE = 0.5
 UP = (0.0, 1.0, 0.0)
 
-# MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), as web/src/protocol.js.
-BLENDSHAPE_NAMES = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
-    "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
-    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
-    "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
-    "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
-    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
-    "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
-    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
-    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
-    "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft",
-    "noseSneerRight",
-)
+# MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), EXPRESSIONS and REST:
+# contract.json, which the viewer page reads too.
+BLENDSHAPE_NAMES = contract.BLENDSHAPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -71,9 +58,9 @@ BONES = ("hips", "spine", "chest", "neck", "head") + tuple(
     f"{s}{b}" for s in ("left", "right") for b in (
         ("UpperArm", "LowerArm", "Hand") + THUMB_JOINTS
         + tuple(f"{f}{j}" for f in FINGERS for j in FINGER_JOINTS)))
-EXPRESSIONS = ("blinkLeft", "blinkRight", "aa", "ih", "ou", "ee", "oh", "happy", "angry", "sad", "surprised")
+EXPRESSIONS = contract.EXPRESSIONS
 # Rest rotations for absent channels (docs/rig.md "Rest values"): the arms hang down.
-REST = {"leftUpperArm": axis_angle((0.0, 0.0, -1.0), 70 * DEG), "rightUpperArm": axis_angle((0.0, 0.0, 1.0), 70 * DEG)}
+REST = contract.REST
 
 
 def rest_rotation(bone: str):

@@ -1,12 +1,11 @@
-"""One Euro smoothing of the body state: a port of web/src/state-filter.js (docs/rig.md "Smoothing").
+"""One Euro smoothing of the body state (docs/rig.md "Smoothing").
 
 Every channel is filtered on every step: one the state lacks (not seen) is
 filtered toward its rest value at a fixed slow cutoff, so a lost joint eases
 back and a found one eases in; nothing jumps. Quaternions are filtered
 component-wise after being flipped into the previous output's hemisphere
 (q and -q are the same rotation), then renormalized. The filter is
-live2d_pose/rig/filter.py's (the fidelity work's One Euro, the twin of
-web/src/filter.js); tests/test_rig_agreement.py feeds both the same states.
+live2d_pose/rig/filter.py's (the fidelity work's One Euro).
 
 Each channel is sampled at the time of the tracker result it comes from
 (``state.times``; ``bone_tracker``), not at the newest message's: the pipeline
@@ -75,13 +74,13 @@ def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
 class StateFilter:
     """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze).
 
-    Outputs equal state-filter.js's. One shortcut keeps a face-only stream cheap
+    One shortcut keeps a face-only stream cheap
     (2 of 41 bones seen): a channel that has never been seen sits at its rest
     value, which filtering would not change, so it gets no filter until it is
     first seen; then its filter is primed with the rest value at the last two
-    times its tracker's channels were stepped at, exactly the history
-    state-filter.js's filter has by then (its last sample, and the one a
-    sample at that same time would replace).
+    times its tracker's channels were stepped at, exactly the history a
+    filter stepped from the start would have by then (its last sample, and
+    the one a sample at that same time would replace).
     """
 
     def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
