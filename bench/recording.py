@@ -46,7 +46,7 @@ log = logging.getLogger("live2d_pose.bench")
 def face_only_take():
     """The gesture recording as a face-only stream would send it, through the smoothed rig."""
     from live2d_pose import wire
-    from live2d_pose.outputs.source import parse_result
+    from live2d_pose.rig.results import parse_result
     from live2d_pose.rig import Rig
 
     rig, take = Rig(), []
@@ -54,7 +54,8 @@ def face_only_take():
         message = {k: v for k, v in message.items() if k not in ("poses", "hands")}
         message["tracks"] = ["face"]
         t = float(message["ts"]["ingest"])
-        take.append((t, rig.solve(parse_result(wire.pack(message), received_ms=t)).smoothed))
+        rig.offer(parse_result(wire.pack(message), received_ms=t))
+        take.append((t, rig.smoothed))
     return take
 
 

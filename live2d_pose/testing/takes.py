@@ -16,9 +16,9 @@ import math
 from pathlib import Path
 
 from live2d_pose import wire
-from live2d_pose.outputs.source import parse_result
 from live2d_pose.rig import Rig
 from live2d_pose.rig.quat import axis_angle, multiply
+from live2d_pose.rig.results import parse_result
 from live2d_pose.rig.solve import BLENDSHAPE_NAMES, EXPRESSIONS
 from live2d_pose.testing import record
 
@@ -27,13 +27,13 @@ GESTURE = FIXTURES / "gesture.msgpack"
 
 
 def recorded_take(path: str | Path = GESTURE, smoothed: bool = True) -> list[tuple[float, object]]:
-    """(ts.ingest in ms, BodyState) for every result of a recording, through ``live2d_pose.rig.Rig``."""
+    """(ts.ingest in ms, BodyState) after every result of a recording, through ``live2d_pose.rig.Rig``."""
     rig = Rig(smoothing=smoothed)
     take = []
     for message in record.load(path)["results"]:
         t = float(message["ts"]["ingest"])
-        frame = rig.solve(parse_result(wire.pack(message), received_ms=t))
-        take.append((t, frame.smoothed if smoothed else frame.state))
+        rig.offer(parse_result(wire.pack(message), received_ms=t))
+        take.append((t, rig.smoothed if smoothed else rig.state))
     return take
 
 
