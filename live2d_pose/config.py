@@ -117,8 +117,6 @@ class LandmarkerConfig(CommonConfig):
     max_faces: int = setting(1, "faces tracked per frame")
     max_poses: int = setting(1, "bodies tracked per frame")
     max_hands: int = setting(2, "hands tracked per frame")
-    max_tracked_streams: int = setting(
-        12, "MediaPipe instances kept per worker (one per lane: a stream's tracker)")
     stream_idle_timeout: float = setting(10.0, "seconds after which an idle lane's instance is closed")
     decode_timeout: float = setting(
         0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed")
@@ -128,6 +126,12 @@ class LandmarkerConfig(CommonConfig):
     max_scan_pixels: int = setting(
         DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height (as ingest's; a frame "
                                  "over it is refused before decoding)")
+    # Capacity: one MediaPipe instance per lane, measured at start; ingest seats no more lanes here than fit.
+    memory_budget_mb: float = setting(
+        0.0, "memory this worker may fill with MediaPipe instances, in MB (0: 80 percent of the memory "
+             "free at start, split over the host's cores; in a container, of what its limit leaves)")
+    max_instances: int = setting(64, "MediaPipe instances (lanes) this worker holds at most, whatever "
+                                     "the memory (each runs a few threads)")
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
     curve_server_key: str = setting(

@@ -156,7 +156,7 @@ def test_silent_worker_declared_dead_and_lane_moves():
     d.worker_seen(other, now=0.9)
     d.submit(frame("a", 2), now=0.9)
     actions = d.expire(now=1.5)
-    assert [w for w, _ in actions.dead] == [owner]
+    assert [w for w, _, _ in actions.dead] == [owner]
     assert [r.seq for r in actions.lost] == [1]
     assert sent(actions) == [(other, "a", "face", 2)]
 
@@ -491,7 +491,7 @@ def test_a_worker_that_never_answers_loses_the_frame_and_the_lane_moves_on():
         assert d.expire(now=t).dead == []
     d.worker_seen(W1, 2.1)
     actions = d.expire(now=2.1)
-    assert [w for w, _ in actions.dead] == [W1] and [r.seq for r in actions.lost] == [1]
+    assert [w for w, _, _ in actions.dead] == [W1] and [r.seq for r in actions.lost] == [1]
     assert sent(actions) == [(W2, "a", "face", 2)]
     # it cannot come straight back for more frames, nor ask to be asked
     assert d.worker_ready(W1, now=3).dispatch == [] and W1 not in d.workers

@@ -113,7 +113,7 @@ class IngestServer(WebSocketService):
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
                        "workers_dead": 0, "frames_lost": 0, "replaced": 0, "quarantined": 0,
                        "results_forwarded": 0, "results_rejected": 0, "results_dropped": 0,
-                       "handshake_timeouts": 0}
+                       "handshake_timeouts": 0, "refused_busy": 0}
         self.rogue = ThrottledWarning(log, self.totals, "rogue_messages")
         self.results_rejected = ThrottledWarning(log, self.totals, "results_rejected")
         self.metrics = metrics.ingest_registry(self)
@@ -177,10 +177,11 @@ class IngestServer(WebSocketService):
                              "rejected": camera.rejected if camera else 0}
         workers = [{"name": w.name, "trackers": sorted(w.trackers), "in_flight": len(w.in_flight),
                     "lanes": sorted(f"{s}/{t}" + (f"#{r}" if r else "") for s, t, r in w.seats),
-                    "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
+                    "frames_done": w.frames_done, **_capacity_stats(w)} for w in self.dispatcher.workers.values()]
         totals = self.totals | self.admission.counts | {"lanes_moved": self.dispatcher.moves}
         return {"streams": streams, "workers": workers, "totals": totals,
                 "tracker_cost_ms": {t: round(ms, 2) for t, ms in self.dispatcher.tracker_cost_ms.items()},
+                "lanes_unseated": self.dispatcher.unseated(),
                 "handshaking": len(self.admission.handshaking),
                 "partial_bytes": self.admission.partial_total}
 
@@ -202,19 +203,15 @@ class IngestServer(WebSocketService):
     async def _open_camera(self, websocket: ServerConnection) -> Camera:
         request = protocol.parse_request_path(websocket.request.path)
         service.check_token(request.token, self.config.camera_token, "camera")
-        if len(self.cameras) >= self.config.max_streams:
-            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
-                              "connected", protocol.CLOSE_TRY_LATER)
         stream = request.stream or protocol.new_stream_id()
-        await websocket.send(json.dumps({"type": "initialized"}))
         camera = Camera(stream, websocket, request.track or self.default_tracks)
+        self._check_room(camera)
+        await websocket.send(json.dumps({"type": "initialized"}))
         await self._await_image_size(camera)
         # Checked again with no await before the insert: cameras racing the handshake
-        # must not all pass the first check and register more than max_streams.
+        # must not all pass the first check and register more than there is room for.
         previous = self.cameras.get(stream)
-        if previous is None and len(self.cameras) >= self.config.max_streams:
-            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
-                              "connected", protocol.CLOSE_TRY_LATER)
+        self._check_room(camera)
         self.cameras[stream] = camera
         self.admission.registered(websocket)
         if previous is not None:  # the same camera reconnecting before its old socket timed out
@@ -227,6 +224,21 @@ class IngestServer(WebSocketService):
         log.info("stream %s opened from %s (%dx%d, track %s)", stream, aio.peer(websocket), camera.width,
                  camera.height, ",".join(camera.tracks))
         return camera
+
+    def _check_room(self, camera: Camera) -> None:
+        """Refuse a camera (1013, try later) when max_streams cameras are connected, or when its
+        lanes would not fit on the workers (their memory for MediaPipe instances is full)."""
+        if camera.stream in self.cameras:
+            if self.dispatcher.has_room(camera.stream, camera.tracks):
+                return  # the same camera reconnecting: it keeps its place
+        elif len(self.cameras) >= self.config.max_streams:
+            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
+                              "connected", protocol.CLOSE_TRY_LATER)
+        elif self.dispatcher.has_room(camera.stream, camera.tracks):
+            return
+        self.totals["refused_busy"] += 1
+        raise ClientError("busy", f"the workers hold as many MediaPipe instances as their memory allows "
+                          f"({len(self.cameras)} cameras); try again later", protocol.CLOSE_TRY_LATER)
 
     def _hand_over(self, previous: Camera, camera: Camera) -> None:
         """The same camera reconnecting before its old socket timed out (a JetBot on flaky Wi-Fi):
@@ -324,7 +336,7 @@ class IngestServer(WebSocketService):
         del self.cameras[camera.stream]
         state = self.dispatcher.streams.get(camera.stream)
         stats = state.totals() if state else None
-        self._execute(self.dispatcher.remove_stream(camera.stream))
+        self._execute(self.dispatcher.remove_stream(camera.stream, time.monotonic()))
         self._send_event({"type": "ended", "stream": camera.stream})
         if stats is not None:
             log.info("stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
@@ -399,16 +411,14 @@ class IngestServer(WebSocketService):
         if command == wire.DONE and len(body) == 2:
             return self._on_done(identity, body[0], body[1], now)
         if command == wire.READY and len(body) == 1:
-            info = wire.unpack_map(body[0], "ready")
-            name = str(info.get("name", ""))[:64] or identity.hex()[:16]
-            trackers = info.get("trackers", list(wire.TRACKS))
-            if not isinstance(trackers, list) or not all(isinstance(t, str) and t in wire.TRACKS
-                                                         for t in trackers):
-                raise wire.WireError("ready: 'trackers' must list known trackers")
+            info = wire.decode_ready(body[0])
+            name = info["name"] or identity.hex()[:16]
             if identity not in self.dispatcher.workers and not self.dispatcher.is_banned(identity, now):
-                log.info("worker %s joined, runs %s (%d workers)", name, ",".join(trackers),
-                         len(self.dispatcher.workers) + 1)
-            return self.dispatcher.worker_ready(identity, now, name, tuple(trackers))
+                log.info("worker %s joined, runs %s, capacity %s (%d workers)", name, ",".join(info["trackers"]),
+                         _describe_capacity(info["capacity"]), len(self.dispatcher.workers) + 1)
+            return self.dispatcher.worker_ready(identity, now, name, info["trackers"], info["capacity"])
+        if command == wire.BUILT and len(body) == 1:
+            return self.dispatcher.worker_built(identity, wire.decode_seat(body[0], "built"), now)
         if command == wire.BYE:
             worker = self.dispatcher.workers.get(identity)
             if worker is not None:
@@ -429,6 +439,8 @@ class IngestServer(WebSocketService):
             self.results_rejected("ignored a result for %s/%s frame %d that worker %s does not hold",
                                   result.stream, result.tracks[0], result.seq, self._worker_name(identity))
             return actions
+        if error is not None and error.get("code") == wire.WARMING_UP:
+            return actions  # not served: the frame went back to its lane
         self._forward_result(body)
         if error is not None:
             self._relay_error(result)
@@ -476,9 +488,9 @@ class IngestServer(WebSocketService):
                 self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
 
     def _execute(self, actions: Actions) -> None:
-        for identity, why in actions.dead:
+        for _, name, why in actions.dead:
             self.totals["workers_dead"] += 1
-            log.warning("worker %s declared dead (%s): its lanes move", self._worker_name(identity), why)
+            log.warning("worker %s declared dead (%s): its lanes move", name, why)
         for record in actions.lost:
             self.totals["frames_lost"] += 1
             log.warning("stream %s: frame %d (%s) lost with its worker", record.stream, record.seq, record.track)
@@ -542,6 +554,23 @@ def main(config: IngestConfig) -> int:
         log.error("%s", exc)
         return 2
     return service.main(lambda: server, log)
+
+
+def _describe_capacity(capacity: wire.Capacity | None) -> str:
+    if capacity is None:
+        return "not given"
+    sizes = ", ".join(f"{track} {mb:.0f}" for track, mb in capacity.instance_mb.items())
+    return f"{capacity.memory_mb:.0f} MB, at most {capacity.instances} instances (MB each: {sizes})"
+
+
+def _capacity_stats(worker) -> dict:
+    """/stats: how full a worker is (its instances' memory, as it measured them)."""
+    capacity = worker.capacity
+    if capacity is None:
+        return {}
+    used = sum(capacity.instance_mb.get(track, 0.0) for _, track, _ in worker.seats)
+    return {"memory_mb": round(used, 1), "memory_budget_mb": capacity.memory_mb,
+            "max_instances": capacity.instances}
 
 
 def _busy_ms(ts: dict) -> float | None:

@@ -11,10 +11,13 @@ decoding, which a crafted file can make last for seconds, runs in a process that
 can be killed (decoder.py).
 
 Jobs come from the socket thread (:meth:`Inference.submit`), results go back
-through ``deliver`` (the worker sends them to ingest). MediaPipe instances are
-touched only here; the socket thread asks for lanes to be closed with
-:meth:`Inference.end`, queued in order with the jobs: an END that follows a
-lane's frame closes the instance after that frame, not before it is made.
+through ``deliver`` (the worker sends them to ingest). MediaPipe instances run
+only here (detector.py builds and closes them on its keeper thread); the
+socket thread asks for lanes to be closed with :meth:`Inference.end`, queued
+in order with the jobs: an END that follows a lane's frame closes the instance
+after that frame. A frame whose lane has no instance yet is answered at once
+with ``warming_up`` (no decode, no inference): the build runs beside the other
+lanes' frames, and ingest sends the frame again once the worker says BUILT.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Counters:
     found: dict[str, int] = field(default_factory=dict)  # per tracker: faces, poses, hands found
     errors: int = 0
     decode_timeouts: int = 0
+    warming: int = 0  # frames answered warming_up: their lane's instance was being built
 
 
 class Inference(threading.Thread):
@@ -132,17 +136,19 @@ class Inference(threading.Thread):
         ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
         result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.worker,
                              tracks=(meta.track,), session=meta.session)
-        self.counters.frames += 1
         seat = (meta.stream, meta.track, meta.replica)
         try:
-            # building the lane's instance (a model load, hundreds of ms) is not this frame's decode
-            # or inference: ingest learns the lane's cost from those stamps
-            self.instances.open(seat)
-            ts["decode_start"] = wire.now_ms()
+            instance = self.instances.get(seat)
+            if instance is None:
+                self.counters.warming += 1
+                result.error = {"code": wire.WARMING_UP, "message": f"the {meta.track} instance of "
+                                f"stream {meta.stream} is being built"}
+                return result
+            self.counters.frames += 1
             rgb = self._decode(job)
             result.height, result.width = rgb.shape[:2]
             ts["infer_start"] = wire.now_ms()
-            found = self.instances.detect(seat, rgb, int(meta.ts_ingest))
+            found = self.instances.detect(instance, rgb, int(meta.ts_ingest))
             ts["infer_end"] = wire.now_ms()
             setattr(result, wire.TRACKS[meta.track].key, found)
             self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
