@@ -55,6 +55,9 @@ class IngestConfig(CommonConfig):
                                   "reached, on --viewer-port)")
     viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
     camera_token: str = setting("", "shared secret cameras must send as ?token= (empty: none)", secret=True)
+    allowed_origins: str = setting(
+        "", "web pages (Origins, comma list: http://host:port) that may open the camera socket, such "
+            "as a browser camera page; empty: none, *: any. Cameras send no Origin and always pass")
     max_frame_bytes: int = setting(4 * 1024 * 1024, "largest encoded frame accepted, in bytes")
     max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")
     max_scan_pixels: int = setting(
@@ -151,7 +154,9 @@ class GatewayConfig(CommonConfig):
     cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
     allow_core_param: bool = setting(False, "let the page's ?core= parameter choose the Cubism Core URL")
     viewer_token: str = setting("", "shared secret viewers must send as ?token= (empty: none)", secret=True)
-    allowed_origins: str = setting("", "comma-separated Origin allow-list for /ws (empty: any)")
+    allowed_origins: str = setting(
+        "", "web pages of other sites (Origins, comma list: http://host:port) that may open /ws; pages "
+            "this gateway serves always may, and clients without an Origin (OBS, outputs); *: any")
     max_viewers: int = setting(64, "most viewers connected at once")
     stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
     curve_secret_key_file: str = setting(

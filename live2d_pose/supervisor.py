@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from live2d_pose import config as cfg
 from live2d_pose import wire
@@ -98,6 +99,8 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
                        "--track", up.track] + common
     gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
                         "--results-bind", zmq.results_bind, "--model", up.model] + common
+    if up.frontend and not os.environ.get("LIVE2D_POSE_ALLOWED_ORIGINS"):
+        gateway += ["--allowed-origins", page_origin(up.frontend)]  # the external viewer reads /ws
     children = [Child("ingest", ingest), Child("gateway", gateway)]
     for index in range(up.workers):
         # Workers talk to ingest only: it checks their results and forwards them to the gateway.
@@ -123,6 +126,12 @@ def output_commands(up: UpConfig) -> list[Child]:
         if flags is not None:
             children.append(Child(kind.name, python + [kind.name] + flags + gateway))
     return children
+
+
+def page_origin(url: str) -> str:
+    """The Origin a browser sends for pages under ``url``: scheme://host[:port]."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def public_host(ip: str) -> str:

@@ -89,18 +89,40 @@ def test_viewer_token():
     asyncio.run(body())
 
 
+async def _origin_refused(url: str, origin: str) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, origin=origin, open_timeout=TIMEOUT):
+            pass
+    assert refused.value.response.status_code == 403
+
+
 def test_origin_allow_list():
+    """/ws: pages the gateway serves, listed origins and clients without one (OBS, scripts)."""
     async def body():
         async with guarded_in_process() as guarded:
             url = guarded.viewer_url(f"token={VIEWER_TOKEN}")
-            for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174"):
-                with pytest.raises(InvalidStatus) as refused:
-                    async with connect(url, origin=origin, open_timeout=TIMEOUT):
-                        pass
-                assert refused.value.response.status_code == 403
-            for origin in (ORIGIN, "http://localhost:5173", None):  # None: no header (OBS, scripts)
+            own = guarded.http_url
+            for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174",
+                           own.replace("http://", "https://") + "1", "http://localhost"):
+                await _origin_refused(url, origin)
+            for origin in (ORIGIN, ORIGIN + ":443", "http://LOCALHOST:5173/", own, None):
                 async with connect(url, origin=origin, open_timeout=TIMEOUT) as ws:
                     assert (await recv_json(ws))["type"] == "hello"
+    asyncio.run(body())
+
+
+def test_camera_socket_refuses_web_pages_unless_allowed():
+    """Cameras send no Origin; a browser always does. Ingest refuses every web page by default
+    (another site's page could take a stream over), and lets listed ones in (a browser camera page)."""
+    async def body():
+        async with InProcess() as closed, InProcess(ingest={"allowed_origins": ORIGIN}) as listing:
+            for origin in (ORIGIN, "null", f"http://127.0.0.1:{closed.camera_port}"):
+                await _origin_refused(closed.camera_url, origin)
+            await _origin_refused(listing.camera_url, "https://evil.example")
+            for pipe, origin in ((closed, None), (listing, None), (listing, ORIGIN)):
+                async with connect(pipe.camera_url, origin=origin, open_timeout=TIMEOUT) as ws:
+                    assert (await recv_json(ws))["type"] == "initialized"
+            assert closed.ingest_stats()["totals"]["origin_refused"] == 3
     asyncio.run(body())
 
 

@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import time
-from http import HTTPStatus
 
 import zmq
 from websockets.asyncio.server import ServerConnection
@@ -45,7 +44,7 @@ class GatewayServer(WebSocketService):
         # MAXMSGSIZE: ZeroMQ drops a bigger message before we see it.
         self.pull = self.zmq.socket(zmq.PULL, rcvhwm=256, maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES)
         self.reader = aio.SocketReader(self.pull, self._on_results_message)
-        self.allowed_origins = {o.strip() for o in config.allowed_origins.split(",") if o.strip()}
+        self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=True)
         self.static = pages.StaticFiles(config.web_root)
         self.counters = {"results": 0, "results_stale": 0, "events": 0, "rogue_messages": 0,
                          "viewers_total": 0, "viewers_rejected": 0, "messages_sent": 0}
@@ -80,11 +79,9 @@ class GatewayServer(WebSocketService):
 
     def route(self, connection: ServerConnection, request: Request, route: str) -> Response | None:
         if route == "/ws":
-            origin = request.headers.get("Origin")
-            if self.allowed_origins and origin is not None and origin not in self.allowed_origins:
-                self.counters["viewers_rejected"] += 1
-                return httpserve.error(HTTPStatus.FORBIDDEN, f"origin {origin!r} is not allowed")
-            return None
+            refusal = self.origins.refusal(request)  # another site's page reading results
+            self.counters["viewers_rejected"] += refusal is not None
+            return refusal
         if route == "/healthz":
             return httpserve.text("ok\n")
         if route == "/config.json":

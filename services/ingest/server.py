@@ -113,8 +113,10 @@ class IngestServer(WebSocketService):
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
                        "workers_dead": 0, "frames_lost": 0, "replaced": 0, "quarantined": 0,
                        "results_forwarded": 0, "results_rejected": 0, "results_dropped": 0,
-                       "handshake_timeouts": 0, "refused_busy": 0}
+                       "handshake_timeouts": 0, "refused_busy": 0, "origin_refused": 0}
         self.rogue = ThrottledWarning(log, self.totals, "rogue_messages")
+        self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=False)
+        self.origin_refused = ThrottledWarning(log, self.totals, "origin_refused")
         self.results_rejected = ThrottledWarning(log, self.totals, "results_rejected")
         self.metrics = metrics.ingest_registry(self)
         self.port = config.port  # the real one once listening (config may say 0)
@@ -158,7 +160,11 @@ class IngestServer(WebSocketService):
             return httpserve.text(metrics.render(self.metrics), metrics.CONTENT_TYPE)
         if route not in protocol.CAMERA_PATHS:
             return httpserve.error(HTTPStatus.NOT_FOUND, f"unknown path {route!r}; cameras connect to /image")
-        return None
+        refusal = self.origins.refusal(request)
+        if refusal is not None:  # a web page, not a camera: cross-site hijacking unless allowed
+            self.origin_refused("refused a camera connection from a web page at %r (not in "
+                                "--allowed-origins)", request.headers["Origin"][:200])
+        return refusal
 
     def stats(self) -> dict:
         """/stats: per stream its counters (sums over its lanes) and each lane's; workers; totals."""
