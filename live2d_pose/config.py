@@ -129,6 +129,9 @@ class LandmarkerConfig(CommonConfig):
     max_scan_pixels: int = setting(
         DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height (as ingest's; a frame "
                                  "over it is refused before decoding)")
+    decode_max_pixels: int = setting(
+        1920 * 1080, "a larger frame is decoded at 1/2, 1/4 or 1/8 scale, the first that fits (cheap for "
+                     "JPEG; MediaPipe's models see 256 pixels or less); 0: always full size")
     # Capacity: one MediaPipe instance per lane, measured at start; ingest seats no more lanes here than fit.
     memory_budget_mb: float = setting(
         0.0, "memory this worker may fill with MediaPipe instances, in MB (0: 80 percent of the memory "

@@ -71,8 +71,8 @@ def test_pose_and_hands_find_the_person_in_mediapipes_samples():
 
 def test_a_new_lanes_instance_is_built_beside_the_other_lanes_frames():
     """A new camera's instance is built on the keeper thread: its first frame is answered
-    warming_up at once (no decode, no inference), and the lanes already built go on being
-    served while the build runs. Built on the inference thread, each new camera stalled the
+    warming_up at once (no decode, no inference), the lanes already built go on being served
+    while the build runs, and BUILT is announced after the warming_up answer. Built on the inference thread, each new camera stalled the
     worker's other lanes for the whole model load."""
     from live2d_pose.landmarker.inference import Inference, Job
 
@@ -80,16 +80,16 @@ def test_a_new_lanes_instance_is_built_beside_the_other_lanes_frames():
 
     class Decoded:
         def decode(self, data):
-            return rgb
+            return rgb, (640, 480)
 
         def close(self):
             pass
 
     events = []  # (what, seat or error code), in order
-    lanes = LaneInstances(trackers.build(("face", "pose"), LandmarkerConfig()),
-                          on_built=lambda seat: events.append(("built", seat[1])))
+    lanes = LaneInstances(trackers.build(("face", "pose"), LandmarkerConfig()))
     inference = Inference(lanes, Decoded(), "w", lambda meta, result: events.append(
-        (meta.track, result.error["code"] if result.error else "served")))
+        (meta.track, result.error["code"] if result.error else "served")),
+        announce=lambda seat: events.append(("built", seat[1])))
     inference.start()
 
     def frame(track: str, seq: int) -> Job:
@@ -140,6 +140,31 @@ def test_lane_instances_one_per_seat_lru_capped_and_closed():
     assert not lanes.instances
 
 
+def test_a_frame_over_the_decode_pixel_cap_is_decoded_smaller_and_finds_the_same_face():
+    """--decode-max-pixels: a 3840x2160 frame is decoded at 1/2 scale (JPEG DCT scaling, a
+    fraction of the cost); results still report the frame's own size, and the face's landmarks
+    (normalised) match a full-size decode's."""
+    import cv2
+
+    from live2d_pose.landmarker.decoder import Decoder
+
+    small = cv2.imdecode(np.frombuffer(astronaut_frame(), np.uint8), cv2.IMREAD_COLOR)
+    uhd = cv2.imencode(".jpg", cv2.resize(small, (3840, 2160), interpolation=cv2.INTER_CUBIC),
+                       [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    decoder = Decoder(3840 * 2160, timeout=5.0, target_pixels=1920 * 1080)
+    lanes = LaneInstances(trackers.build(("face",), LandmarkerConfig()))
+    try:
+        rgb, frame_size = decoder.decode(uhd)
+        assert rgb.shape == (1080, 1920, 3) and frame_size == (3840, 2160)
+        reduced = lanes.detect(built_instance(lanes, ("half", "face", 0)), rgb.copy(), 1)
+        full = lanes.detect(built_instance(lanes, ("full", "face", 0)), decode_image(uhd, 3840 * 2160), 1)
+    finally:
+        decoder.close()
+        lanes.close_all()
+    reduced, full = (wire.Face.from_wire(faces[0]).landmarks[:, :2] for faces in (reduced, full))
+    assert np.abs(reduced - full).max() < 0.01
+
+
 def test_a_decode_error_is_an_image_error():
     from live2d_pose.imageinfo import ImageError
 
@@ -165,7 +190,7 @@ def test_decoder_kills_a_decode_over_its_deadline_and_goes_on():
             decoder.decode(poison.scan_bomb())
         assert caught.value.code == "decode_timeout" and decoder.timeouts == 1
         assert first.poll() is not None, "the stuck helper was killed"
-        rgb = decoder.decode(astronaut_frame())  # the spare took over
+        rgb, _ = decoder.decode(astronaut_frame())  # the spare took over
         assert rgb.shape == (480, 640, 3)
     finally:
         decoder.close()
@@ -183,7 +208,7 @@ def test_a_crashed_decode_helper_costs_one_frame_not_the_worker():
         with pytest.raises(ImageError) as caught:
             decoder.decode(astronaut_frame())
         assert caught.value.code == "decode_failed" and decoder.crashes == 1
-        assert decoder.decode(astronaut_frame()).shape == (480, 640, 3)
+        assert decoder.decode(astronaut_frame())[0].shape == (480, 640, 3)
     finally:
         decoder.close()
 

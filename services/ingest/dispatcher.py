@@ -220,6 +220,7 @@ class Dispatcher:
         self.rebalance_every = rebalance_every
         self._next_rebalance = 0.0
         self.moves = 0  # lanes moved by a rebalance (learned costs)
+        self.seat_moves = 0  # lanes moved for any reason (a worker joined, a rebalance): each builds anew
         # per tracker: the running cost of its lanes, the prior until a result says otherwise
         self.tracker_cost_ms = {name: track.cost * FACE_PRIOR_MS for name, track in TRACKS.items()}
 
@@ -491,6 +492,7 @@ class Dispatcher:
                         loads[busiest.identity] - loads[target.identity] > margin * self._cost(lane) + 1e-9:
                     self._seat(lane, seat[2], target)
                     actions.end.append((busiest.identity, seat))
+                    self.seat_moves += 1
                     return True
         return False
 

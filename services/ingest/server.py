@@ -184,7 +184,8 @@ class IngestServer(WebSocketService):
         workers = [{"name": w.name, "trackers": sorted(w.trackers), "in_flight": len(w.in_flight),
                     "lanes": sorted(f"{s}/{t}" + (f"#{r}" if r else "") for s, t, r in w.seats),
                     "frames_done": w.frames_done, **_capacity_stats(w)} for w in self.dispatcher.workers.values()]
-        totals = self.totals | self.admission.counts | {"lanes_moved": self.dispatcher.moves}
+        totals = self.totals | self.admission.counts | {"lanes_moved": self.dispatcher.moves,
+                                                        "seat_moves": self.dispatcher.seat_moves}
         return {"streams": streams, "workers": workers, "totals": totals,
                 "tracker_cost_ms": {t: round(ms, 2) for t, ms in self.dispatcher.tracker_cost_ms.items()},
                 "lanes_unseated": self.dispatcher.unseated(),
@@ -576,7 +577,7 @@ def _capacity_stats(worker) -> dict:
         return {}
     used = sum(capacity.instance_mb.get(track, 0.0) for _, track, _ in worker.seats)
     return {"memory_mb": round(used, 1), "memory_budget_mb": capacity.memory_mb,
-            "max_instances": capacity.instances}
+            "instance_mb": capacity.instance_mb, "max_instances": capacity.instances}
 
 
 def _busy_ms(ts: dict) -> float | None:

@@ -11,8 +11,9 @@ restart, and run on any host that can reach it.
 
 Three threads: this one owns the socket (heartbeats never wait for a frame),
 the inference thread (inference.py) decodes and runs MediaPipe, the keeper
-(detector.py) builds and closes MediaPipe instances. The other two push what
-they have for ingest (DONE, BUILT) over inproc sockets, so one poll covers all.
+(detector.py) builds and closes MediaPipe instances. What the inference
+thread has for ingest (DONE, and BUILT when the keeper is done with a build)
+comes over an inproc PAIR socket, so one poll covers both sockets.
 
 Capacity: at start the worker measures what one instance of each of its
 trackers weighs and takes a memory budget (memory.py); READY tells ingest
@@ -64,24 +65,19 @@ class Worker:
         self.last_sent = 0.0
         self.reconnect_delay = config.heartbeat_interval
         self.server_key = curve.load_public(config.curve_server_key) if config.curve_server_key else b""
-        # messages for ingest from the inference and keeper threads: each pushes on a socket of
-        # its own (a ZeroMQ socket belongs to one thread), this thread pulls and forwards them
-        self.results_in = self.context.socket(zmq.PULL)
+        # messages for ingest from the inference thread: it sends on one end, this thread polls the other
+        self.results_in = self.context.socket(zmq.PAIR)
         self.results_in.bind(f"inproc://results-{id(self)}")
-        results_out, built_out = self._pusher(), self._pusher()
-        instances = LaneInstances(self.trackers, config.max_instances, config.stream_idle_timeout,
-                                  on_built=lambda seat: built_out.send_multipart([wire.BUILT, _seat_map(seat)]))
+        results_out = self.context.socket(zmq.PAIR)
+        results_out.connect(f"inproc://results-{id(self)}")
         self.inference = Inference(
-            instances, Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels), self.name,
-            lambda meta, result: results_out.send_multipart([wire.DONE, _done_map(meta), result.encode()]))
-        self._pushers = [results_out, built_out]
+            LaneInstances(self.trackers, config.max_instances, config.stream_idle_timeout),
+            Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels, config.decode_max_pixels),
+            self.name, lambda meta, result: results_out.send_multipart([wire.DONE, _done_map(meta), result.encode()]),
+            lambda seat: results_out.send_multipart([wire.BUILT, _seat_map(seat)]))
+        self._results_out = results_out
         if config.curve_client_key_file:
             curve.load_secret(config.curve_client_key_file)  # a bad file stops us now (exit 2)
-
-    def _pusher(self) -> zmq.Socket:
-        push = self.context.socket(zmq.PUSH)
-        push.connect(f"inproc://results-{id(self)}")
-        return push
 
     def stop(self, *_: object) -> None:
         self.running = False
@@ -214,8 +210,7 @@ class Worker:
             self.inference.decoder.close()
         self.ingest.close(linger=100)
         self.results_in.close(linger=0)
-        for push in self._pushers:
-            push.close(linger=0)
+        self._results_out.close(linger=0)
         self.context.term()
         counters, instances = self.inference.counters, self.inference.instances
         found = " ".join(f"{self.trackers[name].key}={count}" for name, count in sorted(counters.found.items()))
