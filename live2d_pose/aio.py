@@ -64,6 +64,12 @@ def peer(websocket: ServerConnection) -> str:
     return f"{address[0]}:{address[1]}" if address else "?"
 
 
+def peer_host(websocket: ServerConnection) -> str:
+    """The other end's address (a client, for per-client limits)."""
+    address = websocket.remote_address
+    return str(address[0]) if address else "?"
+
+
 class SocketReader:
     """Feeds each message of a plain ZeroMQ socket to ``handle``, from the event loop.
 

@@ -65,6 +65,13 @@ class IngestConfig(CommonConfig):
                                  "decodes in one pass per scan (default: 16 scans of 3840x2160)")
     max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
     max_streams: int = setting(32, "most cameras connected at once")
+    # Idle and greedy clients: neither can hold every slot.
+    max_streams_per_client: int = setting(
+        16, "most cameras connected at once from one address (0: no limit); behind a reverse proxy "
+            "all cameras share its address: raise this there and limit per client in the proxy")
+    camera_idle_timeout: float = setting(
+        30.0, "a camera that sends no frame for this long (seconds) is closed (idle_timeout, 1013: it "
+              "may come back); 0: never")
     handshake_timeout: float = setting(
         10.0, "seconds from connecting to sending imageSize; slower connections are closed")
     max_handshakes: int = setting(
@@ -161,6 +168,13 @@ class GatewayConfig(CommonConfig):
         "", "web pages of other sites (Origins, comma list: http://host:port) that may open /ws; pages "
             "this gateway serves always may, and clients without an Origin (OBS, outputs); *: any")
     max_viewers: int = setting(64, "most viewers connected at once")
+    # Idle and greedy clients: neither can hold every slot.
+    max_viewers_per_client: int = setting(
+        32, "most viewers connected at once from one address (0: no limit); behind a reverse proxy "
+            "all viewers share its address: raise this there and limit per client in the proxy")
+    viewer_idle_timeout: float = setting(
+        60.0, "a viewer with no stream to show for this long (seconds) is closed (no_stream, 1013: the "
+              "page connects again); 0: never")
     stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
     curve_secret_key_file: str = setting(
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")

@@ -32,7 +32,9 @@ HOLISTIC = ("face", "pose", "hands")
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("overload"), workers=2).start()
+    # one test client plays every camera: no per-client limit
+    pipe = Pipeline(tmp_path_factory.mktemp("overload"), workers=2,
+                    env={"LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0"}).start()
     yield pipe
     pipe.stop_cleanly()
 

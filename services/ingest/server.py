@@ -85,7 +85,12 @@ class Camera:
     throttled: int = 0  # times reading paused to hold the camera to --max-fps
     rejected: int = 0
     opened: float = field(default_factory=time.monotonic)
+    last_frame: float = field(default_factory=time.monotonic)  # the idle timeout counts from here
     error_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(ERRORS_PER_SECOND))
+    client: str = ""  # its address (per-client limit)
+
+    def __post_init__(self) -> None:
+        self.client = self.client or aio.peer_host(self.websocket)
 
 
 class IngestServer(WebSocketService):
@@ -113,7 +118,8 @@ class IngestServer(WebSocketService):
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
                        "workers_dead": 0, "frames_lost": 0, "replaced": 0, "quarantined": 0,
                        "results_forwarded": 0, "results_rejected": 0, "results_dropped": 0,
-                       "handshake_timeouts": 0, "refused_busy": 0, "origin_refused": 0}
+                       "handshake_timeouts": 0, "refused_busy": 0, "origin_refused": 0,
+                       "refused_per_client": 0, "idle_timeouts": 0}
         self.rogue = ThrottledWarning(log, self.totals, "rogue_messages")
         self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=False)
         self.origin_refused = ThrottledWarning(log, self.totals, "origin_refused")
@@ -233,19 +239,23 @@ class IngestServer(WebSocketService):
         return camera
 
     def _check_room(self, camera: Camera) -> None:
-        """Refuse a camera (1013, try later) when max_streams cameras are connected, or when its
-        lanes would not fit on the workers (their memory for MediaPipe instances is full)."""
-        if camera.stream in self.cameras:
-            if self.dispatcher.has_room(camera.stream, camera.tracks):
-                return  # the same camera reconnecting: it keeps its place
-        elif len(self.cameras) >= self.config.max_streams:
-            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
-                              "connected", protocol.CLOSE_TRY_LATER)
-        elif self.dispatcher.has_room(camera.stream, camera.tracks):
-            return
-        self.totals["refused_busy"] += 1
-        raise ClientError("busy", f"the workers hold as many MediaPipe instances as their memory allows "
-                          f"({len(self.cameras)} cameras); try again later", protocol.CLOSE_TRY_LATER)
+        """Refuse a camera (1013, try later) when max_streams cameras are connected, or
+        max_streams_per_client from its address, or when its lanes would not fit on the workers
+        (their memory for MediaPipe instances is full). The same camera reconnecting (its stream
+        is connected) keeps its place."""
+        if camera.stream not in self.cameras:
+            if len(self.cameras) >= self.config.max_streams:
+                raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
+                                  "connected", protocol.CLOSE_TRY_LATER)
+            limit = self.config.max_streams_per_client
+            if limit and sum(c.client == camera.client for c in self.cameras.values()) >= limit:
+                self.totals["refused_per_client"] += 1
+                raise ClientError("too_many_from_client", f"{limit} cameras from {camera.client} are "
+                                  "already connected", protocol.CLOSE_TRY_LATER)
+        if not self.dispatcher.has_room(camera.stream, camera.tracks):
+            self.totals["refused_busy"] += 1
+            raise ClientError("busy", f"the workers hold as many MediaPipe instances as their memory "
+                              f"allows ({len(self.cameras)} cameras); try again later", protocol.CLOSE_TRY_LATER)
 
     def _hand_over(self, previous: Camera, camera: Camera) -> None:
         """The same camera reconnecting before its old socket timed out (a JetBot on flaky Wi-Fi):
@@ -291,7 +301,8 @@ class IngestServer(WebSocketService):
     async def _receive_frames(self, camera: Camera) -> None:
         bad = protocol.BadFrameCounter()
         pace = RateLimiter(self.config.max_fps)
-        async for message in camera.websocket:
+        while True:
+            message = await self._next_message(camera)
             await self._take_message(camera, message, bad)
             # Read no faster than --max-fps (every message, good or bad, counts): while this
             # waits, websockets stops reading the socket once its small queue is full and TCP
@@ -301,6 +312,20 @@ class IngestServer(WebSocketService):
             if delay:
                 camera.throttled += 1
                 await asyncio.sleep(delay)
+
+    async def _next_message(self, camera: Camera) -> str | bytes:
+        """The camera's next message; idle_timeout when it has sent no frame for camera_idle_timeout
+        (text keeps no camera open: a connection that only holds a slot is closed)."""
+        timeout = self.config.camera_idle_timeout
+        if timeout <= 0:
+            return await camera.websocket.recv()
+        try:  # websockets: cancelling recv() loses nothing
+            return await asyncio.wait_for(camera.websocket.recv(),
+                                          max(0.0, camera.last_frame + timeout - time.monotonic()))
+        except asyncio.TimeoutError:
+            self.totals["idle_timeouts"] += 1
+            raise ClientError("idle_timeout", f"no frame for {timeout:g} s; closed to free the slot",
+                              protocol.CLOSE_TRY_LATER) from None
 
     async def _take_message(self, camera: Camera, message: str | bytes, bad: protocol.BadFrameCounter) -> None:
         try:
@@ -330,6 +355,7 @@ class IngestServer(WebSocketService):
         if self.cameras.get(camera.stream) is not camera:
             return  # a replaced connection's last frames: the new connection owns the stream
         camera.seq += 1
+        camera.last_frame = time.monotonic()
         self.totals["frames"] += 1
         meta = wire.FrameMeta(camera.stream, camera.seq, camera.width, camera.height, wire.now_ms(),
                               session=camera.session)
