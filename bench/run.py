@@ -17,6 +17,7 @@ as JSON, a markdown table and PNG plots.
     live2d-pose bench --scenarios flood --workers 2 --affinity both
     live2d-pose bench --scenarios holistic,holistic2,holistic-replicas
     live2d-pose bench --scenarios vmc,vmc-holistic   # the VMC output's cost (bench/outputs.py)
+    live2d-pose bench --scenarios overload -t 40     # more cameras than instances (bench/overload.py)
 """
 
 from __future__ import annotations
@@ -322,7 +323,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="live2d-pose bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                        help="comma list of 1x30, 4x30, flood, scaling, or SxF (S streams at F fps)")
+                        help="comma list of 1x30, 4x30, flood, scaling, SxF (S streams at F fps), the holistic "
+                             "presets, vmc, vmc-holistic, or overload (faces28, faces40, leave30, flood4k)")
     parser.add_argument("--workers", "-w", type=int, default=None,
                         help="landmarkers for non-scaling scenarios (default: live2d-pose up's default)")
     parser.add_argument("--max-workers", type=int, default=None,
@@ -387,9 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     bare_duration = args.bare_duration or (2.0 if args.quick else 5.0)
     extra_env = dict(item.split("=", 1) for item in args.env)
     from live2d_pose.bench import outputs as output_bench  # the output scenarios live there
+    from live2d_pose.bench import overload as overload_bench  # and the overload ones
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     output_names = [n for n in names if n in output_bench.SCENARIOS]
-    scenarios = build_scenarios([n for n in names if n not in output_bench.SCENARIOS], workers,
+    overload_names = [n for n in names if n in overload_bench.SCENARIOS or n in overload_bench.GROUPS]
+    scenarios = build_scenarios([n for n in names if n not in output_names + overload_names], workers,
                                 max_workers, args.affinity, args.fps, args.streams,
                                 scaling_fps(args.scaling_fps, extra_env),
                                 tuple(int(w) for w in args.holistic_workers.split(",")) if args.holistic_workers
@@ -425,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             paced_bare.append(run_bare_paced(frames, reference_fps, bare_duration))
 
     outputs = output_bench.run(output_names, warmup, duration, log_dir, extra_env)
+    overloads = overload_bench.run(overload_names, warmup, duration, log_dir, extra_env)
     bares = []
     if not args.no_bare and scenarios:
         bares = run_bares(scenarios, frames, bare_duration, paced_bare[0] if paced_bare else None)
@@ -438,15 +443,18 @@ def main(argv: list[str] | None = None) -> int:
                                              for media, f in frames.items()},
                              "affinity": args.affinity, "env": extra_env, "quick": args.quick},
                 "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
-                "bare": bares, "outputs": outputs}
+                "bare": bares, "outputs": outputs, "overload": overloads}
     document["targets"] = analyse.targets(document)
     paths = report.write(document, runs, out, args.tag, plots=not args.no_plots)
     print(report.markdown_table(document))
     print(report.markdown_targets(document))
-    print(output_bench.markdown_table(outputs))
+    extra_tables = [table for table in (output_bench.markdown_table(outputs),
+                                        overload_bench.markdown_table(overloads)) if table]
+    for table in extra_tables:
+        print(table)
     for path in paths:
-        if path.suffix == ".md" and outputs:
-            path.write_text(path.read_text() + "\n" + output_bench.markdown_table(outputs) + "\n")
+        if path.suffix == ".md" and extra_tables:
+            path.write_text(path.read_text() + "".join("\n" + table + "\n" for table in extra_tables))
         print(f"wrote {path}")
     return 0
 

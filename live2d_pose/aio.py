@@ -66,7 +66,7 @@ def peer(websocket: ServerConnection) -> str:
 
 def peer_host(websocket: ServerConnection) -> str:
     """The other end's address (a client, for per-client limits)."""
-    address = websocket.remote_address
+    address = getattr(websocket, "remote_address", None)
     return str(address[0]) if address else "?"
 
 

@@ -16,15 +16,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-import cv2
-import numpy as np
 import psutil
 import pytest
 
 from live2d_pose.testing import media
 from live2d_pose.testing.clients import TIMEOUT
 from live2d_pose.testing.crowd import CameraPlan, crowd
-from live2d_pose.testing.frames import astronaut_frames
+from live2d_pose.testing.frames import astronaut_frames, costly_frames
 from live2d_pose.testing.pipeline import Pipeline
 
 HOLISTIC = ("face", "pose", "hands")
@@ -132,7 +130,7 @@ def test_a_4k_holistic_flood_does_not_crowd_out_a_cheap_camera(pipe, gesture, fi
     serving the least recently served lane gave it 5. The full flood (frames at 0 ms intervals,
     on a quiet machine) is the bench's."""
     plans = [CameraPlan("cheap", astronaut_frames(16), 15.0),
-             CameraPlan("costly", noisy_uhd_frames(gesture[::10]), 15.0, (3840, 2160), HOLISTIC,
+             CameraPlan("costly", costly_frames(gesture[::10]), 15.0, (3840, 2160), HOLISTIC,
                         start=1.0, watch=False)]
     outcome = _run(pipe, plans, warmup=3.0, duration=6.0)
     costly = outcome.stats["streams"]["costly"]
@@ -142,17 +140,6 @@ def test_a_4k_holistic_flood_does_not_crowd_out_a_cheap_camera(pipe, gesture, fi
     assert costly["done"] > 0 and costly["errors"] == 0  # served, not starved; no decode_timeout
     assert outcome.results_per_s(["cheap"]) >= 0.5 * 15
     assert outcome.gap_s("cheap") < 0.5
-
-
-def noisy_uhd_frames(frames: list[bytes]) -> list[bytes]:
-    """3840x2160 JPEGs (quality 90) with noise: 3.4 MB each, 80 ms to decode on an idle core."""
-    rng = np.random.default_rng(7)
-    out = []
-    for frame in frames:
-        image = cv2.resize(cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR), (3840, 2160))
-        noisy = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
-        out.append(cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
-    return out
 
 
 def test_a_camera_that_does_not_fit_is_refused_busy_until_room_frees(tmp_path_factory, figures):

@@ -126,6 +126,18 @@ def test_camera_socket_refuses_web_pages_unless_allowed():
     asyncio.run(body())
 
 
+# (before test_no_secret_in_help_stats_or_logs, which stops `guarded` to read whole logs)
+def test_a_viewers_stream_id_cannot_forge_a_log_line(guarded):
+    """``?stream=`` goes into the gateway's log: with a %0A in it a viewer could write a line of
+    its own. It is held to the cameras' rule now (bad_stream_id, 1008)."""
+    forged = "2026-01-01 00:00:00,000 ERROR   live2d_pose.gateway: forged"
+    message, code = asyncio.run(_refused(guarded.viewer_url(
+        f"token={VIEWER_TOKEN}&stream=x%0A{forged.replace(' ', '%20')}")))
+    assert (message["code"], code) == ("bad_stream_id", 1008)
+    time.sleep(0.2)
+    assert not [line for line in guarded.services["gateway"].log().splitlines() if line.startswith(forged)]
+
+
 def test_no_secret_in_help_stats_or_logs(guarded):
     """The tokens never appear in --help, /stats, /metrics, /streams or any service log (DEBUG level):
     real processes, a real worker, and refusals to log."""
@@ -498,17 +510,6 @@ def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
     assert viewer_closes == [("no_stream", 1013)] * 2 and viewer_idle_s < 1.0 + 2.0
     assert (ingest["idle_timeouts"], ingest["refused_per_client"]) == (2, 1)
     assert (gateway["viewers_idle_closed"], gateway["viewers_refused_per_client"]) == (2, 1)
-
-
-def test_a_viewers_stream_id_cannot_forge_a_log_line(guarded):
-    """``?stream=`` goes into the gateway's log: with a %0A in it a viewer could write a line of
-    its own. It is held to the cameras' rule now (bad_stream_id, 1008)."""
-    forged = "2026-01-01 00:00:00,000 ERROR   live2d_pose.gateway: forged"
-    message, code = asyncio.run(_refused(guarded.viewer_url(
-        f"token={VIEWER_TOKEN}&stream=x%0A{forged.replace(' ', '%20')}")))
-    assert (message["code"], code) == ("bad_stream_id", 1008)
-    time.sleep(0.2)
-    assert not [line for line in guarded.services["gateway"].log().splitlines() if line.startswith(forged)]
 
 
 def test_limit_fps(figures):

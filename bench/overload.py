@@ -1,0 +1,209 @@
+"""Overload scenarios of `live2d-pose bench`: more cameras than the workers hold, memory when
+they leave, a costly flood beside a cheap camera. The figures in docs/reliability.md
+("More cameras than instances") come from these runs, on a quiet machine:
+
+    live2d-pose bench --scenarios overload --duration 40     # all four, about 4 minutes
+    live2d-pose bench --scenarios faces28,faces40 -t 40
+    live2d-pose bench --scenarios leave30 -t 20
+    live2d-pose bench --scenarios flood4k -t 20
+
+Each runs ingest, two landmarkers and the gateway as real processes with their default
+settings, except that one address may connect every camera (the bench is one client) and,
+for faces40, ``--max-streams`` is 40 (so the workers' capacity decides, not the stream cap):
+
+- ``faces28``, ``faces40``: 28 / 40 face cameras at 1 fps (the astronaut frames, phases
+  spread over a second). Results per second, the worst gap between two results of one
+  camera, cameras refused (and why), MediaPipe instances built (lanes' ``warming``), workers
+  declared dead.
+- ``leave30``: a 15 fps face camera, then 30 holistic cameras (face, pose, hands; the gesture
+  video at 640x360, 1 fps each) join 0.2 s apart, stream, and leave. The steady camera's rate
+  and worst gap while they are there; the landmarkers' resident memory before, at its peak,
+  and 10 s after the last camera left.
+- ``flood4k``: a 15 fps face camera, and a camera sending 3840x2160 frames made slow to decode
+  (3.4 MB, noisy: live2d_pose.testing.frames.costly_frames) with face, pose and hands as fast
+  as the socket takes them. The cheap camera's rate and worst gap; the flood's results a second.
+
+No figure here is a speed of MediaPipe; they are what a viewer sees under overload, and the
+memory the workers hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("live2d_pose.bench")
+
+HOLISTIC = ("face", "pose", "hands")
+ONE_CLIENT = {"LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0"}  # the bench plays every camera from one address
+SETTLE_S = 10.0  # after the cameras leave, before the memory is read
+
+
+@dataclass(frozen=True)
+class OverloadScenario:
+    name: str
+    kind: str  # "faces", "leave", "flood"
+    cameras: int = 0
+    env: tuple[tuple[str, str], ...] = ()
+
+
+SCENARIOS = {
+    "faces28": OverloadScenario("faces28", "faces", 28),
+    "faces40": OverloadScenario("faces40", "faces", 40, (("LIVE2D_POSE_MAX_STREAMS", "40"),)),
+    "leave30": OverloadScenario("leave30", "leave", 30),
+    "flood4k": OverloadScenario("flood4k", "flood"),
+}
+GROUPS = {"overload": tuple(SCENARIOS)}
+
+
+def expand(names: list[str]) -> list[str]:
+    """Scenario names with ``overload`` standing for all of them."""
+    return [n for name in names for n in GROUPS.get(name, (name,))]
+
+
+def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_env: dict[str, str]) -> list[dict]:
+    runs = []
+    for name in expand(names):
+        scenario = SCENARIOS[name]
+        log.info("%s: %s, %.0f s", name, scenario.kind, duration)
+        runs.append(run_one(scenario, warmup, duration, log_dir / name, extra_env))
+        log.info("%s: %s", name, _summary_line(runs[-1]))
+    return runs
+
+
+def run_one(scenario: OverloadScenario, warmup: float, duration: float, log_dir: Path,
+            extra_env: dict[str, str]) -> dict:
+    from live2d_pose.testing.pipeline import Pipeline
+
+    env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
+           **ONE_CLIENT, **dict(scenario.env), **extra_env}
+    pipe = Pipeline(log_dir, workers=2, env=env).start()
+    try:
+        drive = {"faces": _faces, "leave": _leave, "flood": _flood}[scenario.kind]
+        return {"name": scenario.name, "seconds": duration, **drive(pipe, scenario, warmup, duration)}
+    finally:
+        pipe.stop()
+
+
+def _faces(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> dict:
+    from live2d_pose.testing.crowd import CameraPlan
+    from live2d_pose.testing.frames import astronaut_frames
+
+    frames = astronaut_frames(8)
+    plans = [CameraPlan(f"face{i:02d}", frames[i % 8:] + frames[:i % 8], 1.0, start=i / scenario.cameras)
+             for i in range(scenario.cameras)]
+    outcome = _crowd(pipe, plans, max(warmup, 3.0), duration)
+    lanes = [lane for s in outcome.stats["streams"].values() for lane in s["lanes"].values()]
+    return {"cameras": scenario.cameras, "fps_each": 1.0, "served": len(outcome.served()),
+            "refused": _count(outcome.refused().values()),
+            "results_per_s": round(outcome.results_per_s(), 2), "worst_gap_s": round(outcome.worst_gap_s(), 2),
+            "instances_built": sum(lane["warming"] for lane in lanes),
+            "workers_dead": outcome.stats["totals"]["workers_dead"]}
+
+
+def _leave(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> dict:
+    from live2d_pose.testing.crowd import CameraPlan
+    from live2d_pose.testing.frames import astronaut_frames
+
+    gesture = _gesture()
+    plans = [CameraPlan("steady", astronaut_frames(16), 15.0)]
+    plans += [CameraPlan(f"body{i:02d}", gesture[i * 3:] + gesture[:i * 3], 1.0, (640, 360), HOLISTIC,
+                         start=warmup + 0.2 * i, watch=False) for i in range(scenario.cameras)]
+    before = _workers_rss_mb(pipe)
+    peak = [before]
+
+    async def drive():
+        sampling = asyncio.create_task(_sample_peak(pipe, peak))
+        try:
+            return await _crowd_async(pipe, plans, warmup, duration)
+        finally:
+            sampling.cancel()
+
+    outcome = asyncio.run(drive())
+    time.sleep(SETTLE_S)
+    return {"cameras": scenario.cameras, "tracks": list(HOLISTIC), "fps_each": 1.0,
+            "served": len(outcome.served()) - 1, "refused": _count(outcome.refused().values()),
+            "steady_fps": round(outcome.results_per_s(["steady"]), 2),
+            "steady_worst_gap_s": round(outcome.gap_s("steady"), 2),
+            "workers_rss_mb": {"before": round(before), "peak": round(peak[0]),
+                               f"{SETTLE_S:.0f}_s_after": round(_workers_rss_mb(pipe))},
+            "workers_dead": outcome.stats["totals"]["workers_dead"]}
+
+
+def _flood(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> dict:
+    from live2d_pose.testing.crowd import CameraPlan
+    from live2d_pose.testing.frames import astronaut_frames, costly_frames
+
+    plans = [CameraPlan("cheap", astronaut_frames(16), 15.0),
+             CameraPlan("flood", costly_frames(_gesture()[::10]), 0.0, (3840, 2160), HOLISTIC,
+                        start=1.0, watch=False)]
+    outcome = _crowd(pipe, plans, max(warmup, 3.0), duration)
+    flood = outcome.stats["streams"].get("flood", {})
+    return {"cheap_fps": round(outcome.results_per_s(["cheap"]), 2),
+            "cheap_worst_gap_s": round(outcome.gap_s("cheap"), 2),
+            "flood_sent_per_s": round(outcome.streams["flood"].sent / (outcome.seconds + max(warmup, 3.0) - 1.0), 1),
+            "flood_lane_results": flood.get("done", 0), "flood_errors": flood.get("errors", 0),
+            "quarantined": outcome.stats["totals"]["quarantined"],
+            "tracker_cost_ms": outcome.stats["tracker_cost_ms"]}
+
+
+# ---------------------------------------------------------------- helpers
+
+def _crowd(pipe, plans, warmup: float, duration: float):
+    return asyncio.run(_crowd_async(pipe, plans, warmup, duration))
+
+
+async def _crowd_async(pipe, plans, warmup: float, duration: float):
+    from live2d_pose.testing.crowd import crowd
+
+    return await crowd(pipe.camera_url, pipe.viewer_url, plans, warmup, duration, pipe.ingest_stats)
+
+
+def _gesture() -> list[bytes]:
+    from live2d_pose.bench.run import _gesture_frames
+
+    return _gesture_frames()
+
+
+def _workers_rss_mb(pipe) -> float:
+    import psutil
+
+    return sum(psutil.Process(s.process.pid).memory_info().rss for s in pipe.landmarkers) / 2 ** 20
+
+
+async def _sample_peak(pipe, peak: list[float]) -> None:
+    while True:
+        peak[0] = max(peak[0], await asyncio.to_thread(_workers_rss_mb, pipe))
+        await asyncio.sleep(0.5)
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def _summary_line(result: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("name", "tracker_cost_ms"))
+
+
+def markdown_table(runs: list[dict]) -> str:
+    """One row per scenario: what a viewer saw, and the workers' memory where it was measured."""
+    if not runs:
+        return ""
+    lines = ["| overload scenario | results / s | worst gap s | refused | instances built | workers dead "
+             "| steady / cheap camera fps, worst gap s | workers' memory MB (before, peak, after) |",
+             "|" + "---|" * 8]
+    for r in runs:
+        rss = r.get("workers_rss_mb")
+        steady = ((r.get("steady_fps"), r.get("steady_worst_gap_s")) if "steady_fps" in r
+                  else (r.get("cheap_fps"), r.get("cheap_worst_gap_s")))
+        lines.append(f"| {r['name']} | {r.get('results_per_s', '–')} | {r.get('worst_gap_s', '–')} "
+                     f"| {r.get('refused', {}) or 0} | {r.get('instances_built', '–')} | {r.get('workers_dead', '–')} "
+                     f"| {steady[0] if steady[0] is not None else '–'}, {steady[1] if steady[1] is not None else '–'} "
+                     f"| {', '.join(str(v) for v in rss.values()) if rss else '–'} |")
+    return "\n".join(lines)
