@@ -446,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                 "bare": bares, "outputs": outputs, "overload": overloads}
     document["targets"] = analyse.targets(document)
     paths = report.write(document, runs, out, args.tag, plots=not args.no_plots)
-    print(report.markdown_table(document))
-    print(report.markdown_targets(document))
+    if runs:
+        print(report.markdown_table(document))
+        print(report.markdown_targets(document))
     extra_tables = [table for table in (output_bench.markdown_table(outputs),
                                         overload_bench.markdown_table(overloads)) if table]
     for table in extra_tables:

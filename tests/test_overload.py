@@ -30,9 +30,9 @@ HOLISTIC = ("face", "pose", "hands")
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    # one test client plays every camera: no per-client limit
+    # one test client plays every camera and viewer: no per-client limits
     pipe = Pipeline(tmp_path_factory.mktemp("overload"), workers=2,
-                    env={"LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0"}).start()
+                    env={"LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0", "LIVE2D_POSE_MAX_VIEWERS_PER_CLIENT": "0"}).start()
     yield pipe
     pipe.stop_cleanly()
 
@@ -111,8 +111,9 @@ async def _sample_peak(pipe: Pipeline, peak: list[float]) -> None:
 
 
 def _settled_rss_mb(pipe: Pipeline, baseline: float) -> float:
-    """The workers' memory once the instances are closed (ENDs arrive, the keeper closes)."""
-    deadline = time.monotonic() + TIMEOUT / 3
+    """The workers' memory once the instances are closed (ENDs arrive, closes run: some take
+    5 s inside MediaPipe when they overlap)."""
+    deadline = time.monotonic() + TIMEOUT
     rss = _workers_rss_mb(pipe)
     while rss > baseline + 50 and time.monotonic() < deadline:
         time.sleep(0.5)

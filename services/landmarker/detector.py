@@ -15,8 +15,13 @@ the keeper, builds and closes instances: the inference thread asks for a
 lane's instance, and until it is built that lane's frame is answered
 ``warming_up`` (ingest keeps the frame and sends the lane nothing more until
 the worker says BUILT) while the other lanes go on. MediaPipe's calls release
-the GIL, so a build runs beside inference. After closing instances the keeper
-hands the freed memory back to the OS (memory.py).
+the GIL, so a build runs beside inference. Each close runs on a thread of
+its own: most take 3-5 ms, but one that overlaps another close or a build
+can take 5 s inside MediaPipe's C close (measured: 2 of 87 when the keeper
+did them in line with its builds, most of them on a pool of 4 threads), and
+in line they held every other instance's memory that long; side by side, a
+crowd of closes is over in about 5 s. When the last close under way ends,
+the freed memory goes back to the OS (memory.py).
 
 Only the inference thread takes instances out of the table (to use, close or
 evict them); the keeper only adds built ones. So no instance is closed while
@@ -45,7 +50,7 @@ from live2d_pose.landmarker.trackers import Tracker
 log = logging.getLogger("live2d_pose.landmarker")
 
 Seat = tuple[str, str, int]  # (stream, track, replica), as ingest's dispatcher names it
-KEEPER_STOP_TIMEOUT = 10.0  # seconds close_all waits for a build under way
+KEEPER_STOP_TIMEOUT = 10.0  # seconds close_all waits for a build (or a close) under way
 
 
 @dataclass
@@ -74,6 +79,7 @@ class LaneInstances:
         self._failed: dict[Seat, Exception] = {}  # builds that raised, told to the next get()
         self._tickets = itertools.count()
         self._work: queue.SimpleQueue = queue.SimpleQueue()  # ("build", seat, ticket), ("close", instance)
+        self._closers: set[threading.Thread] = set()  # closes under way (under the lock)
         self._keeper = threading.Thread(target=self._keep, name="instances", daemon=True)
         self._keeper.start()
 
@@ -132,6 +138,10 @@ class LaneInstances:
             self.close(seat)
         self._work.put(None)
         self._keeper.join(KEEPER_STOP_TIMEOUT)
+        with self._lock:
+            closers = list(self._closers)
+        for closer in closers:
+            closer.join(KEEPER_STOP_TIMEOUT)
 
     def _make_room(self) -> None:
         """Under the lock: evict least recently used instances until one more fits."""
@@ -145,16 +155,26 @@ class LaneInstances:
     # ------------------------------------------------------------ the keeper thread
 
     def _keep(self) -> None:
-        closed = 0
         while (job := self._work.get()) is not None:
             if job[0] == "build":
                 self._build(*job[1:])
             else:
-                job[1].tracker.close(job[1].task)
-                closed += 1
-            if closed and self._work.empty():  # a batch of closes is over: give the memory back
-                memory.release_free_memory()
-                closed = 0
+                closer = threading.Thread(target=self._close, args=(job[1],), name="close", daemon=True)
+                with self._lock:
+                    self._closers.add(closer)
+                closer.start()
+
+    def _close(self, instance: _Instance) -> None:
+        """On a thread of its own; the last close under way gives the freed memory back."""
+        try:
+            instance.tracker.close(instance.task)
+        except Exception as exc:  # noqa: BLE001 (MediaPipe's close raises RuntimeError and others)
+            log.warning("closing a %s instance failed: %s", instance.tracker.name, exc)
+        with self._lock:
+            self._closers.discard(threading.current_thread())
+            last = not self._closers
+        if last:
+            memory.release_free_memory()
 
     def _build(self, seat: Seat, ticket: int) -> None:
         with self._lock:
