@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def _faces(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> 
     outcome = _crowd(pipe, plans, max(warmup, 3.0), duration)
     lanes = [lane for s in outcome.stats["streams"].values() for lane in s["lanes"].values()]
     return {"cameras": scenario.cameras, "fps_each": 1.0, "served": len(outcome.served()),
-            "refused": _count(outcome.refused().values()),
+            "refused": dict(Counter(outcome.refused().values())),
             "results_per_s": round(outcome.results_per_s(), 2), "worst_gap_s": round(outcome.worst_gap_s(), 2),
             "instances_built": sum(lane["warming"] for lane in lanes),
             "workers_dead": outcome.stats["totals"]["workers_dead"]}
@@ -116,11 +117,13 @@ def _leave(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> 
     plans = [CameraPlan("steady", astronaut_frames(16), 15.0)]
     plans += [CameraPlan(f"body{i:02d}", gesture[i * 3:] + gesture[:i * 3], 1.0, (640, 360), HOLISTIC,
                          start=warmup + 0.2 * i, watch=False) for i in range(scenario.cameras)]
-    before = _workers_rss_mb(pipe)
+    from live2d_pose.testing.crowd import track_peak
+
+    before = pipe.workers_rss_mb()
     peak = [before]
 
     async def drive():
-        sampling = asyncio.create_task(_sample_peak(pipe, peak))
+        sampling = asyncio.create_task(track_peak(pipe.workers_rss_mb, peak, every=0.5))
         try:
             return await _crowd_async(pipe, plans, warmup, duration)
         finally:
@@ -128,10 +131,10 @@ def _leave(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> 
 
     outcome = asyncio.run(drive())
     left = time.monotonic()
-    while (after := _workers_rss_mb(pipe)) > before + SETTLED_WITHIN_MB and time.monotonic() - left < SETTLE_LIMIT_S:
+    while (after := pipe.workers_rss_mb()) > before + SETTLED_WITHIN_MB and time.monotonic() - left < SETTLE_LIMIT_S:
         time.sleep(0.5)
     return {"cameras": scenario.cameras, "tracks": list(HOLISTIC), "fps_each": 1.0,
-            "served": len(outcome.served()) - 1, "refused": _count(outcome.refused().values()),
+            "served": len(outcome.served()) - 1, "refused": dict(Counter(outcome.refused().values())),
             "steady_fps": round(outcome.results_per_s(["steady"]), 2),
             "steady_worst_gap_s": round(outcome.gap_s("steady"), 2),
             "workers_rss_mb": {"before": round(before), "peak": round(peak[0]), "after": round(after)},
@@ -174,25 +177,6 @@ def _gesture() -> list[bytes]:
     from live2d_pose.bench.run import _gesture_frames
 
     return _gesture_frames()
-
-
-def _workers_rss_mb(pipe) -> float:
-    import psutil
-
-    return sum(psutil.Process(s.process.pid).memory_info().rss for s in pipe.landmarkers) / 2 ** 20
-
-
-async def _sample_peak(pipe, peak: list[float]) -> None:
-    while True:
-        peak[0] = max(peak[0], await asyncio.to_thread(_workers_rss_mb, pipe))
-        await asyncio.sleep(0.5)
-
-
-def _count(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 def _summary_line(result: dict) -> str:

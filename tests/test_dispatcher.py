@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from live2d_pose.ingest.dispatcher import FACE_PRIOR_MS, Dispatcher, PendingFrame, parse_replicas
-from live2d_pose.wire import FrameMeta
+from live2d_pose.wire import WARMING_UP, Capacity, FrameMeta
 
 W1, W2, W3 = b"w1", b"w2", b"w3"
 HOLISTIC = ("face", "pose", "hands")
@@ -587,9 +587,7 @@ def test_a_cheap_camera_is_not_crowded_out_by_costly_ones():
 # ---------------------------------------------------------------- capacity and warming
 
 
-def face_capacity(faces: int) -> "Capacity":
-    from live2d_pose.wire import Capacity
-
+def face_capacity(faces: int) -> Capacity:
     return Capacity(memory_mb=25.0 * faces + 1, instance_mb={"face": 25.0, "pose": 75.0, "hands": 40.0},
                     instances=64)
 
@@ -623,8 +621,6 @@ def test_lanes_without_room_wait_for_it_then_are_seated():
 
 
 def test_a_lane_being_warmed_gets_its_frame_back_and_nothing_more_until_built():
-    from live2d_pose.wire import WARMING_UP
-
     d = Dispatcher()
     d.worker_ready(W1, now=0)
     d.add_stream("new")

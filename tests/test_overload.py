@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-import psutil
 import pytest
 
 from live2d_pose.testing import media
 from live2d_pose.testing.clients import TIMEOUT
-from live2d_pose.testing.crowd import CameraPlan, crowd
+from live2d_pose.testing.crowd import CameraPlan, crowd, track_peak
 from live2d_pose.testing.frames import astronaut_frames, costly_frames
 from live2d_pose.testing.pipeline import Pipeline
 
@@ -44,11 +43,6 @@ def gesture():
 
 def _run(pipe: Pipeline, plans: list[CameraPlan], warmup: float, duration: float):
     return asyncio.run(crowd(pipe.camera_url, pipe.viewer_url, plans, warmup, duration, pipe.ingest_stats))
-
-
-def _workers_rss_mb(pipe: Pipeline) -> float:
-    """The landmarkers' resident memory together (not their decode helpers')."""
-    return sum(psutil.Process(s.process.pid).memory_info().rss for s in pipe.landmarkers) / 2 ** 20
 
 
 def test_more_face_cameras_than_the_old_instance_cap_are_all_served(pipe, figures):
@@ -79,13 +73,13 @@ def test_holistic_cameras_join_without_stalling_others_and_their_memory_comes_ba
     0.4-1.5 s a camera, on a shared machine.) The workers' memory comes back to where it was:
     before, it stayed at 1.2-1.5 GB over the baseline."""
     faces = astronaut_frames(16)
-    baseline = _workers_rss_mb(pipe)
+    baseline = pipe.workers_rss_mb()
     joining = [CameraPlan(f"body{i}", gesture[i * 5:] + gesture[:i * 5], 0.5, (640, 360), HOLISTIC,
                           start=2.0 + 0.5 * i, watch=False) for i in range(8)]
     peak = [baseline]
 
     async def body():
-        sampling = asyncio.create_task(_sample_peak(pipe, peak))
+        sampling = asyncio.create_task(track_peak(pipe.workers_rss_mb, peak))
         try:
             return await crowd(pipe.camera_url, pipe.viewer_url,
                                [CameraPlan("steady", faces, 15.0)] + joining, 1.5, 7.0, pipe.ingest_stats)
@@ -104,20 +98,14 @@ def test_holistic_cameras_join_without_stalling_others_and_their_memory_comes_ba
     assert after - baseline < 0.15 * (peak[0] - baseline), (baseline, peak[0], after)
 
 
-async def _sample_peak(pipe: Pipeline, peak: list[float]) -> None:
-    while True:
-        peak[0] = max(peak[0], await asyncio.to_thread(_workers_rss_mb, pipe))
-        await asyncio.sleep(0.25)
-
-
 def _settled_rss_mb(pipe: Pipeline, baseline: float) -> float:
     """The workers' memory once the instances are closed (ENDs arrive, closes run: some take
     5 s inside MediaPipe when they overlap)."""
     deadline = time.monotonic() + TIMEOUT
-    rss = _workers_rss_mb(pipe)
+    rss = pipe.workers_rss_mb()
     while rss > baseline + 50 and time.monotonic() < deadline:
         time.sleep(0.5)
-        rss = _workers_rss_mb(pipe)
+        rss = pipe.workers_rss_mb()
     return rss
 
 

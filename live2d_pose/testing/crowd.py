@@ -104,6 +104,13 @@ async def crowd(camera_url: str, viewer_url: Callable[[str], str], plans: list[C
     return CrowdOutcome(outcomes, (wall + warmup * 1000, wall + (warmup + duration) * 1000), snap)
 
 
+async def track_peak(read: Callable[[], float], peak: list[float], every: float = 0.25) -> None:
+    """Until cancelled: ``peak[0]`` is the largest ``read()`` seen (read off the event loop)."""
+    while True:
+        peak[0] = max(peak[0], await asyncio.to_thread(read))
+        await asyncio.sleep(every)
+
+
 async def _stream(camera_url: str, plan: CameraPlan, outcome: StreamOutcome, until: float) -> None:
     url = f"{camera_url}?stream={plan.stream}&track={','.join(plan.tracks)}"
     camera = Camera(url, *plan.size)

@@ -250,7 +250,8 @@ class Dispatcher:
         state = self.streams.pop(stream, None)
         for lane in state.lanes.values() if state else ():
             self._end_lane(lane, actions)
-        actions.extend(self._balance())
+        if self.affinity:
+            self._seat_waiting()  # no other lane moves: a move costs its tracking and a new instance
         return actions.extend(self._dispatch_idle(now))
 
     def has_room(self, stream: str, tracks: tuple[str, ...]) -> bool:
@@ -467,6 +468,13 @@ class Dispatcher:
         actions = Actions()
         if not self.affinity:
             return actions
+        self._seat_waiting()
+        while self._move_one(actions):
+            pass
+        return actions
+
+    def _seat_waiting(self) -> None:
+        """Seat the lane replicas that have no worker where one runs their tracker and has room."""
         for state in self.streams.values():
             for lane in state.lanes.values():
                 for replica, holder in enumerate(lane.workers):
@@ -474,9 +482,6 @@ class Dispatcher:
                         best = self._best_worker(lane)
                         if best is not None:
                             self._seat(lane, replica, best)
-        while self._move_one(actions):
-            pass
-        return actions
 
     def _move_one(self, actions: Actions, margin: float = 1.0) -> bool:
         """Move one seat from the busiest worker where that evens the load out: the gap between

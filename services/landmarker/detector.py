@@ -11,7 +11,7 @@ Building an instance loads a model into a new graph: 30-100 ms of a core on an
 idle machine (face, hands, pose) and several hundred under load. Built on the
 inference thread, each new camera stalled every other lane of the worker for
 that long (0.4-1.5 s per holistic camera, measured). So a thread of its own,
-the keeper, builds and closes instances: the inference thread asks for a
+the keeper, builds instances: the inference thread asks for a
 lane's instance, and until it is built that lane's frame is answered
 ``warming_up`` (ingest keeps the frame and sends the lane nothing more until
 the worker says BUILT) while the other lanes go on. MediaPipe's calls release
@@ -46,6 +46,7 @@ import numpy as np
 
 from live2d_pose.landmarker import memory
 from live2d_pose.landmarker.trackers import Tracker
+from live2d_pose.logs import ThrottledWarning
 
 log = logging.getLogger("live2d_pose.landmarker")
 
@@ -78,8 +79,9 @@ class LaneInstances:
         self._building: dict[Seat, int] = {}  # seat -> ticket of the build asked for
         self._failed: dict[Seat, Exception] = {}  # builds that raised, told to the next get()
         self._tickets = itertools.count()
-        self._work: queue.SimpleQueue = queue.SimpleQueue()  # ("build", seat, ticket), ("close", instance)
+        self._builds: queue.SimpleQueue = queue.SimpleQueue()  # (seat, ticket) to build, None: stop
         self._closers: set[threading.Thread] = set()  # closes under way (under the lock)
+        self._evicting = ThrottledWarning(log)
         self._keeper = threading.Thread(target=self._keep, name="instances", daemon=True)
         self._keeper.start()
 
@@ -99,7 +101,7 @@ class LaneInstances:
             if seat not in self._building:
                 self._make_room()
                 self._building[seat] = ticket = next(self._tickets)
-                self._work.put(("build", seat, ticket))
+                self._builds.put((seat, ticket))
             return None
 
     def building(self, seat: Seat) -> bool:
@@ -116,18 +118,22 @@ class LaneInstances:
         return instance.tracker.detect(instance.task, image, timestamp_ms)
 
     def close(self, seat: Seat) -> None:
-        """Close the seat's instance (on the keeper); a build under way is thrown away when done."""
+        """Close the seat's instance (on a thread of its own); a build under way is thrown away
+        when it is done."""
         with self._lock:
             instance = self.instances.pop(seat, None)
             self._building.pop(seat, None)
             self._failed.pop(seat, None)
+            if instance is not None:
+                self._start_close(instance)
         if instance is not None:
-            self._work.put(("close", instance))
             log.debug("closing the MediaPipe instance of %s", "/".join(map(str, seat)))
 
     def close_idle(self) -> None:
         now = time.monotonic()
-        for seat in [s for s, i in list(self.instances.items()) if now - i.last_used > self.idle_timeout]:
+        with self._lock:
+            idle = [s for s, i in self.instances.items() if now - i.last_used > self.idle_timeout]
+        for seat in idle:
             self.close(seat)
 
     def close_all(self) -> None:
@@ -136,7 +142,7 @@ class LaneInstances:
             seats = list(self.instances) + list(self._building)
         for seat in seats:
             self.close(seat)
-        self._work.put(None)
+        self._builds.put(None)
         self._keeper.join(KEEPER_STOP_TIMEOUT)
         with self._lock:
             closers = list(self._closers)
@@ -148,21 +154,21 @@ class LaneInstances:
         while self.instances and len(self.instances) + len(self._building) >= self.max_instances:
             seat, instance = self.instances.popitem(last=False)
             self.evicted += 1
-            self._work.put(("close", instance))
-            log.warning("more lanes than --max-instances (%d): closed the instance of %s",
-                        self.max_instances, "/".join(map(str, seat)))
+            self._start_close(instance)
+            self._evicting("more lanes than --max-instances (%d): closed the instance of %s",
+                           self.max_instances, "/".join(map(str, seat)))
+
+    def _start_close(self, instance: _Instance) -> None:
+        """Under the lock: close an instance on a thread of its own (see the module doc)."""
+        closer = threading.Thread(target=self._close, args=(instance,), name="close", daemon=True)
+        self._closers.add(closer)
+        closer.start()
 
     # ------------------------------------------------------------ the keeper thread
 
     def _keep(self) -> None:
-        while (job := self._work.get()) is not None:
-            if job[0] == "build":
-                self._build(*job[1:])
-            else:
-                closer = threading.Thread(target=self._close, args=(job[1],), name="close", daemon=True)
-                with self._lock:
-                    self._closers.add(closer)
-                closer.start()
+        while (job := self._builds.get()) is not None:
+            self._build(*job)
 
     def _close(self, instance: _Instance) -> None:
         """On a thread of its own; the last close under way gives the freed memory back."""
@@ -198,8 +204,9 @@ class LaneInstances:
                 del self._building[seat]
                 self.instances[seat] = _Instance(tracker, task, last_used=time.monotonic())
                 self.built += 1
-        if not wanted:  # ended while it was built
-            tracker.close(task)
+            else:  # ended while it was built
+                self._start_close(_Instance(tracker, task))
+        if not wanted:
             return
         log.debug("built the MediaPipe instance of %s in %.0f ms", "/".join(map(str, seat)),
                   (time.monotonic() - started) * 1000)
