@@ -209,6 +209,7 @@ class VtsOutput(Output):
         self.bad_reply = ThrottledWarning(log, self.counters, "bad_replies")
         self._token_delay = 0.0  # seconds before another token request may go out, after one failed
         self._token_not_before = 0.0  # monotonic
+        self.delay = RECONNECT_MIN  # before the next reconnect: doubles until a session authenticates
 
     def describe(self) -> str:
         return f"VTube Studio at {self.config.vts_url}, token file {self.tokens.path}"
@@ -235,7 +236,7 @@ class VtsOutput(Output):
     # ------------------------------------------------------------ connection
 
     async def _run(self) -> None:
-        self.delay, failures = RECONNECT_MIN, 0
+        failures = 0
         while True:
             try:
                 async with connect(self.config.vts_url, open_timeout=10, close_timeout=2,
