@@ -12,7 +12,8 @@ can be killed (decoder.py).
 
 Jobs come from the socket thread (:meth:`Inference.submit`), results go back
 through ``deliver`` (the worker sends them to ingest). MediaPipe instances run
-only here (detector.py builds and closes them on its keeper thread); the
+only here (detector.py builds them on its keeper thread and closes each on a
+thread of its own); the
 socket thread asks for lanes to be closed with :meth:`Inference.end`, queued
 in order with the jobs: an END that follows a lane's frame closes the instance
 after that frame. A frame whose lane has no instance yet is answered at once

@@ -11,7 +11,8 @@ restart, and run on any host that can reach it.
 
 Three threads: this one owns the socket (heartbeats never wait for a frame),
 the inference thread (inference.py) decodes and runs MediaPipe, the keeper
-(detector.py) builds and closes MediaPipe instances. What the inference
+(detector.py) builds MediaPipe instances (and closes run on short-lived
+threads of their own). What the inference
 thread has for ingest (DONE, and BUILT when the keeper is done with a build)
 comes over an inproc PAIR socket, so one poll covers both sockets.
 
