@@ -173,8 +173,8 @@ class GatewayConfig(CommonConfig):
         32, "most viewers connected at once from one address (0: no limit); behind a reverse proxy "
             "all viewers share its address: raise this there and limit per client in the proxy")
     viewer_idle_timeout: float = setting(
-        60.0, "a viewer with no stream to show for this long (seconds) is closed (no_stream, 1013: the "
-              "page connects again); 0: never")
+        60.0, "a viewer of a ?stream= that is not live for this long (seconds) is closed (no_stream, "
+              "1013: the page connects again); 0: never")
     stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
     curve_secret_key_file: str = setting(
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")

@@ -222,8 +222,8 @@ def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
     yield _counter("live2d_pose_gateway_viewers_rejected", "viewers refused", counters["viewers_rejected"])
     yield _counter("live2d_pose_gateway_viewers_refused_per_client", "viewers refused over --max-viewers-per-client",
                    counters["viewers_refused_per_client"])
-    yield _counter("live2d_pose_gateway_viewers_idle_closed", "viewers closed for having no stream to show "
-                   "for --viewer-idle-timeout", counters["viewers_idle_closed"])
+    yield _counter("live2d_pose_gateway_viewers_idle_closed", "viewers closed because the stream they asked "
+                   "for was not live for --viewer-idle-timeout", counters["viewers_idle_closed"])
     fps = GaugeMetricFamily("live2d_pose_stream_fps", "results per second (smoothed)", labels=["stream"])
     latency = GaugeMetricFamily("live2d_pose_stream_latency_ms", "ingest-to-gateway latency (smoothed)",
                                 labels=["stream"])

@@ -109,26 +109,29 @@ def _settled_rss_mb(pipe: Pipeline, baseline: float) -> float:
     return rss
 
 
-def test_a_4k_holistic_flood_does_not_crowd_out_a_cheap_camera(pipe, gesture, figures):
-    """Equal worker time per camera under overload: the cheap camera needs far less than its
-    share, so it is served first whenever it waits; the costly one (3840x2160 frames of 3.4 MB,
-    noisy, so slow to decode, three trackers, more than the two workers can serve) takes what is
-    left. A worker cannot drop a frame it has started, so the cheap camera still loses a frame
-    whenever it waits behind a costly one for longer than its frame interval (67 ms; a costly
-    frame took 90-120 ms on the shared test machine): it kept 9-10 of its 15 fps there, where
-    serving the least recently served lane gave it 5. The full flood (frames at 0 ms intervals,
-    on a quiet machine) is the bench's."""
-    plans = [CameraPlan("cheap", astronaut_frames(16), 15.0),
-             CameraPlan("costly", costly_frames(gesture[::10]), 15.0, (3840, 2160), HOLISTIC,
-                        start=1.0, watch=False)]
-    outcome = _run(pipe, plans, warmup=3.0, duration=6.0)
-    costly = outcome.stats["streams"]["costly"]
+def test_costly_cameras_do_not_crowd_out_a_cheap_one(pipe, gesture, figures):
+    """Equal worker time per camera under overload. Three costly cameras (3840x2160 noisy frames
+    of 3.4 MB, 80 ms to decode on an idle core, face, pose and hands, 5 fps each: more than the
+    two workers can serve) and a cheap one (a face at 5 fps). The cheap camera needs well under
+    its share of the workers, also when a shared machine makes every frame cost three times as
+    much, so it goes first whenever it waits: it loses a frame only when it waits behind one
+    costly frame for longer than its frame interval. Taking turns, it waited behind every
+    costly lane of its worker (four or five here): 2-3 of its 5 fps. The costly cameras share
+    the rest evenly. The bench's flood4k is the full case (frames at 0 ms intervals)."""
+    costly = costly_frames(gesture[::10])
+    plans = [CameraPlan("cheap", astronaut_frames(16), 5.0)]
+    plans += [CameraPlan(f"costly{i}", costly[i:] + costly[:i], 5.0, (3840, 2160), HOLISTIC, start=0.5 + i / 3,
+                         watch=False) for i in range(3)]
+    outcome = _run(pipe, plans, warmup=3.0, duration=8.0)
+    done = [outcome.stats["streams"][f"costly{i}"]["done"] for i in range(3)]
+    errors = [outcome.stats["streams"][f"costly{i}"]["errors"] for i in range(3)]
     figures["cheap_fps"] = outcome.results_per_s(["cheap"])
     figures["cheap_worst_gap_s"] = outcome.gap_s("cheap")
-    figures["costly_frames_done"] = costly["done"]
-    assert costly["done"] > 0 and costly["errors"] == 0  # served, not starved; no decode_timeout
-    assert outcome.results_per_s(["cheap"]) >= 0.5 * 15
-    assert outcome.gap_s("cheap") < 0.5
+    figures["costly_lane_results"] = done
+    assert min(done) > 0 and errors == [0, 0, 0]  # served, not starved; no decode_timeout
+    assert min(done) / max(done) >= 0.6, done
+    assert outcome.results_per_s(["cheap"]) >= 0.8 * 5
+    assert outcome.gap_s("cheap") < 1.0  # two frame intervals and a costly frame
 
 
 def test_a_camera_that_does_not_fit_is_refused_busy_until_room_frees(tmp_path_factory, figures):

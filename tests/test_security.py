@@ -468,8 +468,9 @@ def test_limit_streams_and_viewers():
 def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
     """Cameras that finish the handshake and send nothing, and viewers of streams that do not
     exist, used to hold every slot for ever. Now a camera with no frame for camera_idle_timeout
-    and a viewer with nothing to show for viewer_idle_timeout are closed (1013: they may come
-    back), and one address holds at most max_streams_per_client / max_viewers_per_client."""
+    and a viewer of a stream not live for viewer_idle_timeout are closed (1013: they may come
+    back), and one address holds at most max_streams_per_client / max_viewers_per_client. A
+    viewer of the latest stream (an OBS source before the show) waits."""
     frame = face_frames.astronaut_frame(quality=40)
 
     async def body():
@@ -496,11 +497,14 @@ def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
                     await asyncio.wait_for(viewer.websocket.wait_closed(), TIMEOUT)
                 viewer_idle_s = time.monotonic() - started
                 viewer_closes = [(v.controls[-1]["code"], v.websocket.close_code) for v in (ghost1, ghost2)]
+            async with Viewer(pipe.viewer_url()) as waiting:  # the latest stream, whenever one starts
+                await asyncio.sleep(1.0 + 1.5)
+                waiting_open = waiting.websocket.close_code is None
             return (refused, closes, camera_idle_s, busy_open, viewer_refused, viewer_closes, viewer_idle_s,
-                    pipe.ingest_stats()["totals"], dict(pipe.gateway_server.counters))
+                    waiting_open, pipe.ingest_stats()["totals"], dict(pipe.gateway_server.counters))
 
-    (refused, closes, camera_idle_s, busy_open, viewer_refused, viewer_closes, viewer_idle_s, ingest,
-     gateway) = asyncio.run(body())
+    (refused, closes, camera_idle_s, busy_open, viewer_refused, viewer_closes, viewer_idle_s, waiting_open,
+     ingest, gateway) = asyncio.run(body())
     figures["idle_camera_closed_after_s"] = camera_idle_s
     figures["idle_viewer_closed_after_s"] = viewer_idle_s
     assert (refused[0]["code"], refused[1]) == ("too_many_from_client", 1013)
@@ -508,6 +512,7 @@ def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
     assert busy_open
     assert (viewer_refused[0]["code"], viewer_refused[1]) == ("too_many_from_client", 1013)
     assert viewer_closes == [("no_stream", 1013)] * 2 and viewer_idle_s < 1.0 + 2.0
+    assert waiting_open
     assert (ingest["idle_timeouts"], ingest["refused_per_client"]) == (2, 1)
     assert (gateway["viewers_idle_closed"], gateway["viewers_refused_per_client"]) == (2, 1)
 

@@ -52,7 +52,7 @@ class GatewayServer(WebSocketService):
                          "viewers_refused_per_client": 0, "viewers_idle_closed": 0}
         self.sockets: dict[Viewer, ServerConnection] = {}
         self.clients: Counter[str] = Counter()  # viewers per address
-        self.idle_since: dict[Viewer, float] = {}  # viewers with no stream to show, since when
+        self.idle_since: dict[Viewer, float] = {}  # viewers of a stream that is not live, since when
         self.closing: set[asyncio.Task] = set()  # referenced until done (asyncio keeps weak ones)
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
         self.metrics = metrics.GatewayMetrics(self)
@@ -149,17 +149,18 @@ class GatewayServer(WebSocketService):
                               aio.CLOSE_TRY_LATER)
 
     def _close_idle_viewers(self, now: float) -> None:
-        """Viewers with no stream to show (one that does not exist, or none live) for
-        viewer_idle_timeout are closed: they hold a slot for nothing. The page connects again."""
+        """Viewers of a named stream that is not live for viewer_idle_timeout are closed: they
+        hold a slot for nothing (the page connects again). Viewers of the latest stream wait for
+        one (an OBS source before the show, an output): they follow the first that starts."""
         timeout = self.config.viewer_idle_timeout
         for viewer in self.fanout.viewers:
-            if viewer.following is not None:
+            if viewer.following is not None or viewer.wanted is None:
                 self.idle_since.pop(viewer, None)
             elif timeout > 0 and now - self.idle_since.setdefault(viewer, now) > timeout:
                 del self.idle_since[viewer]  # once: it is closing
                 self.counters["viewers_idle_closed"] += 1
-                error = ClientError("no_stream", f"no stream to show for {timeout:g} s; connect again "
-                                    "when it is live", aio.CLOSE_TRY_LATER)
+                error = ClientError("no_stream", f"stream {viewer.wanted!r} not live for {timeout:g} s; "
+                                    "connect again when it is", aio.CLOSE_TRY_LATER)
                 task = asyncio.ensure_future(_send_error_and_close(self.sockets[viewer], error, logging.INFO))
                 self.closing.add(task)
                 task.add_done_callback(self.closing.discard)
