@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from live2d_pose import wire
+from live2d_pose import aio, wire
 from live2d_pose.rig.motion import Motion, MotionState
 
 log = logging.getLogger("live2d_pose.outputs.source")
@@ -113,9 +113,7 @@ class GatewaySource:
                 return True
             return False
         finally:
-            for task in (reader, stopper):
-                task.cancel()
-            await asyncio.gather(reader, stopper, return_exceptions=True)
+            await aio.cancel_and_wait(reader, stopper)
 
     async def _messages(self, websocket) -> None:
         async for message in websocket:
