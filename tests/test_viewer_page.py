@@ -154,15 +154,15 @@ def test_the_panel_sets_the_look_shows_the_obs_url_and_remembers(gateway, replay
     assert wait_for(page, lambda s: raised_2d(s, "left"), "mirrored: the left arm up")
     panel.locator("input[name=mirror]").uncheck()
     wait_for(page, lambda s: raised_2d(s, "right") and not raised_2d(s, "left"), "unmirrored: the right arm up", replay)
-    panel.locator("select[name=framing]").select_option("full")
+    panel.locator("select[name=framing]").select_option("upper")
     panel.locator("input[name=bg]").fill("00ff00")
     panel.locator("input[name=bg]").press("Enter")
     panel.locator("select[name=avatar]").select_option("vrm")
     st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"),
                   "the built-in 3D avatar, unmirrored", replay)
-    assert st["options"]["framing"] == "full" and st["options"]["bg"] == "#00ff00"
+    assert st["options"]["framing"] == "upper" and st["options"]["bg"] == "#00ff00"
     assert page.evaluate("getComputedStyle(document.documentElement).backgroundColor") == "rgb(0, 255, 0)"
-    obs_url = f"{gateway.http_url}/?avatar=vrm&framing=full&mirror=0&bg=00ff00&obs=1"
+    obs_url = f"{gateway.http_url}/?avatar=vrm&framing=upper&mirror=0&bg=00ff00&obs=1"
     expect(panel.locator(".obs-url")).to_have_value(obs_url)
     page.mouse.move(640, 360)
     page.screenshot(path=IMAGES / "viewer-panel.png")
@@ -172,10 +172,10 @@ def test_the_panel_sets_the_look_shows_the_obs_url_and_remembers(gateway, replay
     # remembered: a reload looks the same, but the URL's query wins
     page.reload()
     st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"), "the look remembered", replay)
-    assert (st["options"]["mirror"], st["options"]["framing"]) == (False, "full")
+    assert (st["options"]["mirror"], st["options"]["framing"]) == (False, "upper")
     page.goto(f"{gateway.http_url}/?mirror=1&avatar=")
     st = wait_for(page, lambda s: s["avatar"] and s["avatar"].get("arms") and raised_2d(s, "left"), "the query's look", replay)
-    assert st["renderer"] == "builtin" and st["options"]["framing"] == "full"
+    assert st["renderer"] == "builtin" and st["options"]["framing"] == "upper"
     # a panel choice on a page whose query names that option rewrites the query (so a reload keeps it)
     page.keyboard.press("s")
     panel.locator("input[name=mirror]").uncheck()
@@ -184,7 +184,7 @@ def test_the_panel_sets_the_look_shows_the_obs_url_and_remembers(gateway, replay
     # the URL for OBS shows exactly that look, and no panel: not even with the key
     page.goto(obs_url)
     st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"), "the OBS look", replay)
-    assert st["options"]["obs"] and st["options"]["framing"] == "full"
+    assert st["options"]["obs"] and st["options"]["framing"] == "upper"
     page.mouse.move(300, 300)
     page.keyboard.press("s")
     page.wait_for_timeout(300)
