@@ -6,7 +6,8 @@
 //   targets(options) -> [{target, label}] (what to load, in order of preference),
 //   create(canvas, target, options) -> Promise<Avatar>}.
 // An Avatar: {kind, update({state, params, tracking}), render(nowMs),
-//   resize(w, h, dpr), setView({x, y, scale}), destroy(), snapshot?()}.
+//   resize(w, h, dpr), setView({x, y, scale, framing}), destroy(), snapshot?()}.
+// framing ("auto", "upper", "full") is the page's choice of frame; an avatar frames what it can.
 //
 // plan(options) lists what to try, in order, with what each failure means:
 // the chosen avatar first, then the fallbacks, ending with the built-in 2D

@@ -145,6 +145,7 @@ export class Panel {
   }
 
   close() {
+    if (this.root.contains(document.activeElement)) document.activeElement.blur(); // keys are the page's again
     this.root.hidden = true;
     clearTimeout(this.timer);
   }
