@@ -60,7 +60,7 @@ export class BuiltinAvatar {
 
   /** For tests: the arm pose, and where each hand was drawn (its box on the canvas, in pixels). */
   snapshot() {
-    return { arms: this.arms, hands: this.hands ?? null, canvas: { width: this.canvas.width, height: this.canvas.height } };
+    return { arms: this.arms, hands: this.hands ?? null };
   }
 
   /** Live2D-style parameter map; missing ids keep their defaults. */
