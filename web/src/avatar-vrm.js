@@ -11,6 +11,7 @@ import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 import { VRMLoaderPlugin, VRMUtils } from "@pixiv/three-vrm";
 import { describeModel, retargetVrm } from "./retarget-vrm.js";
 import { withTimeout } from "./timeout.js";
+import { fetchModel, notGltf } from "./model-file.js";
 
 const FOV_DEG = 28;
 // Upper body framing: from a little below the chest to above the head.
@@ -30,7 +31,13 @@ export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000 } = {
   loader.register((parser) => new VRMLoaderPlugin(parser));
   let gltf;
   try {
-    gltf = await withTimeout(loader.loadAsync(url), loadTimeoutMs, "VRM load timed out");
+    // fetched here, not by the loader: a failure then says why in words (CORS, not a glTF file)
+    gltf = await withTimeout((async () => {
+      const bytes = await fetchModel(url);
+      const why = notGltf(bytes);
+      if (why) throw new Error(why);
+      return loader.parseAsync(bytes, THREE.LoaderUtils.extractUrlBase(url));
+    })(), loadTimeoutMs, "VRM load timed out");
   } catch (err) {
     renderer.dispose();
     throw new Error(err?.message || String(err));
