@@ -11,7 +11,7 @@ up to one per tracker per camera frame, so 30 to 90 at 30 fps):
   smoothed rig (every channel: 41 bones, 11 expressions, 51 blendshapes);
 - ``face``: the same with the face tracker only (the bones stand still at
   rest, save the neck and head): what most VTubers record;
-- ``full-body``: the synthetic dance with legs and the hips' translation.
+- ``full-body``: the synthetic dance with legs and the hips moving in the room.
 
 Reported per take: bytes per minute of the journal (while recording), the
 .vrma and the .bvh (sizes do not depend on the machine); CPU of one core
