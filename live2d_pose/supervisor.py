@@ -108,6 +108,8 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
                        "--track", up.track] + common
     gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
                         "--results-bind", zmq.results_bind, "--model", up.model] + common
+    if up.record:  # the gateway records every stream (docs/recording.md)
+        gateway += ["--record-dir", os.path.abspath(up.record)]
     children = [Child("ingest", ingest), Child("gateway", gateway)]
     for index in range(up.workers):
         # Workers talk to ingest only: it checks their results and forwards them to the gateway.
