@@ -197,6 +197,16 @@ def test_a_full_disk_is_a_clear_error_and_keeps_what_was_saved(tmp_path, dance):
     assert recover(tmp_path / "t.journal") == [tmp_path / "t.vrma"]
 
 
+def test_bytes_a_full_disk_left_in_the_buffer_fail_the_close_the_same_clear_way(tmp_path, dance):
+    recorder = Recorder(tmp_path / "t.vrma")
+    recorder.sync()
+    recorder._file.close()
+    recorder._file = open("/dev/full", "wb")
+    recorder._file.write(b"part of a record")  # buffered: the close flushes it, and the disk is full
+    with pytest.raises(RecordingError, match="No space left on device"):
+        recorder.stop()
+
+
 # ------------------------------------------------------------------ bad input
 
 
