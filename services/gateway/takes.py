@@ -4,10 +4,13 @@ The gateway already holds each watched stream's rig, so a take here costs no
 connection, no encoding and no decoding: a recorder is a subscriber of its
 stream's motion (motion.MotionHub calls ``on_motion`` with the unmirrored
 Motion of every update) that never misses one. Recording never slows or
-breaks the live stream: ``Recorder.add`` only appends (its journal is written
-by a thread, journal.py), the files are made from the journal by a separate
-process (``live2d-pose record --recover``), and a take that fails (a full
-disk) stops with one log line and a count in /metrics, nothing else.
+breaks the live stream: the journal is opened on a thread (an fsync can take
+long on a busy disk; the updates meanwhile wait in memory), ``Recorder.add``
+only appends (its journal is written by a thread, journal.py), the files are
+made from the journal by a separate process (``live2d-pose record
+--recover``), and a take that fails (a full disk) stops with one log line
+and a count in /metrics, nothing else: the stream is not recorded again
+until it ends and comes back.
 
 Two kinds of take:
 
@@ -76,18 +79,29 @@ class TakeError(Exception):
 @dataclass(eq=False)
 class Take:
     stream: str
-    recorder: Recorder
     automatic: bool
+    folder: Path
     id: str = ""  # the page's takes: 128 random bits, hex
+    recorder: Recorder | None = None  # None while its journal is being opened
+    waiting: list = field(default_factory=list)  # the updates that came meanwhile
+    opening: asyncio.Task | None = None
     deadline: float = float("inf")  # monotonic: a page's take stops by itself then
     finishing: asyncio.Task | None = None
     finished_at: float | None = None  # monotonic
     files: list[Path] = field(default_factory=list)
     error: str = ""  # why it stopped early (a full disk), or why its files could not be made
 
+    def add(self, motion: Motion) -> None:
+        if self.recorder is None:
+            self.waiting.append((motion.t, motion))
+        else:
+            self.recorder.add(motion.t, motion)
+
     def describe(self) -> dict:
-        return {"take": self.id, "stream": self.stream, "seconds": round(self.recorder.duration_ms / 1000, 3),
-                "updates": self.recorder.samples, "error": self.error or None,
+        recorder = self.recorder
+        return {"take": self.id, "stream": self.stream,
+                "seconds": round(recorder.duration_ms / 1000, 3) if recorder else 0.0,
+                "updates": recorder.samples if recorder else 0, "error": self.error or None,
                 "files": [{"name": p.name, "url": f"takes/{self.id}/{p.name}", "bytes": p.stat().st_size}
                           for p in self.files if p.exists()]}
 
@@ -123,7 +137,7 @@ class Takes:
         self.folder = Path(config.record_dir) if config.record_dir else None
         self.recording: dict[str, list[Take]] = {}
         self.pages: dict[str, Take] = {}  # the page's takes by id, recording or finished
-        self.given_up: set[str] = set()  # streams whose automatic take failed: not again until the rig goes
+        self.given_up: set[str] = set()  # streams whose automatic take failed: not again until they end
         self.conversions: list[subprocess.Popen] = []
         self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=True)
         self._spool: Path | None = None  # the page's takes, made on first use
@@ -140,11 +154,11 @@ class Takes:
         """One update of ``stream`` (unmirrored)."""
         takes = self.recording.get(stream)
         if self.folder is not None and stream not in self.given_up and not any(t.automatic for t in takes or ()):
-            self._start_automatic(stream)
+            self._start(stream, self.folder, automatic=True)
             takes = self.recording.get(stream)
         for take in list(takes or ()):
             try:
-                take.recorder.add(motion.t, motion)
+                take.add(motion)
             except RecordingError as exc:
                 self._failed(take, exc)
                 continue
@@ -153,7 +167,6 @@ class Takes:
 
     def rig_dropped(self, stream: str) -> None:
         """The stream's rig is gone (the stream ended and came to rest): its automatic take is over."""
-        self.given_up.discard(stream)
         for take in [t for t in self.recording.get(stream, ()) if t.automatic]:
             self.finish(take)
 
@@ -179,22 +192,44 @@ class Takes:
                       why, self.folder)
 
     def _start(self, stream: str, folder: Path, automatic: bool, take_id: str = "") -> Take:
-        name = take_name(stream, folder)
-        recorder = Recorder(*(folder / (name + FORMATS[f]) for f in self.formats),
-                            meta={"stream": stream, "recorded_by": "gateway"})
-        take = Take(stream, recorder, automatic, id=take_id)
+        """A take of ``stream`` from now on; its journal opens on a thread (``take.opening``)."""
+        take = Take(stream, automatic, folder, id=take_id)
         self.recording.setdefault(stream, []).append(take)
         self.counters["takes_started"] += 1
-        log.info("recording stream %s to %s", stream, recorder.journal.with_suffix(""))
+        take.opening = asyncio.ensure_future(self._open(take))
         return take
 
-    def _start_automatic(self, stream: str) -> None:
+    def _recorder(self, stream: str, folder: Path) -> Recorder:
+        name = take_name(stream, folder)
+        return Recorder(*(folder / (name + FORMATS[f]) for f in self.formats),
+                        meta={"stream": stream, "recorded_by": "gateway"})
+
+    async def _open(self, take: Take) -> None:
         try:
-            self._start(stream, self.folder, automatic=True)
+            recorder = await asyncio.to_thread(self._recorder, take.stream, take.folder)
         except (RecordingError, OSError) as exc:  # the folder went away, or is full
-            self.given_up.add(stream)
+            take.error = f"cannot record in {take.folder}: {exc}"
             self.counters["takes_failed"] += 1
-            log.error("cannot record stream %s in %s: %s", stream, self.folder, exc)
+            log.error("cannot record stream %s in %s: %s", take.stream, take.folder, exc)
+            if take.automatic:
+                self.given_up.add(take.stream)
+            self._unlist(take)
+            return
+        log.info("recording stream %s to %s", take.stream, recorder.journal.with_suffix(""))
+        take.recorder = recorder
+        waiting, take.waiting = take.waiting, []
+        try:
+            for t, motion in waiting:
+                recorder.add(t, motion)
+        except RecordingError as exc:
+            self._failed(take, exc)
+
+    def _unlist(self, take: Take) -> None:
+        takes = self.recording.get(take.stream, [])
+        if take in takes:
+            takes.remove(take)
+        if not takes:
+            self.recording.pop(take.stream, None)
 
     def _failed(self, take: Take, exc: Exception) -> None:
         take.error = str(exc)
@@ -207,16 +242,16 @@ class Takes:
     def finish(self, take: Take) -> asyncio.Task:
         """Stop recording ``take`` and make its files (once; the same task for every caller)."""
         if take.finishing is None:
-            takes = self.recording.get(take.stream, [])
-            if take in takes:
-                takes.remove(take)
-            if not takes:
-                self.recording.pop(take.stream, None)
+            self._unlist(take)
             take.finishing = asyncio.ensure_future(self._finish(take))
         return take.finishing
 
     async def _finish(self, take: Take) -> None:
+        await take.opening
         recorder = take.recorder
+        if recorder is None:  # it could not start (take.error says why)
+            take.finished_at = time.monotonic()
+            return
         try:
             await asyncio.to_thread(recorder.stop)  # the last second into the journal (a flush and an fsync)
         except RecordingError as exc:
@@ -259,9 +294,10 @@ class Takes:
 
     async def run(self) -> None:
         """Page takes past --max-take-seconds stop (also without updates); finished ones are deleted
-        after TAKE_KEEP_S."""
+        after TAKE_KEEP_S; a stream whose take failed is recorded again once it has ended and come back."""
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
+            self.given_up &= set(self.fanout.streams)
             now = time.monotonic()
             for take in list(self.pages.values()):
                 if take.finishing is None and now >= take.deadline:
@@ -272,13 +308,13 @@ class Takes:
 
     def _forget(self, take: Take) -> None:
         self.pages.pop(take.id, None)
-        shutil.rmtree(take.recorder.journal.parent, ignore_errors=True)
+        shutil.rmtree(take.folder, ignore_errors=True)
 
     def close(self) -> None:
         """At exit: every take stops; automatic ones get their files (waited for up to STOP_WAIT_S, then the
         conversion goes on by itself), the page's are dropped with their folder."""
         journals = []
-        for take in [t for takes in self.recording.values() for t in takes]:
+        for take in [t for takes in self.recording.values() for t in takes if t.recorder is not None]:
             try:
                 take.recorder.stop()
             except RecordingError as exc:
@@ -313,7 +349,10 @@ class Takes:
 
     async def _answer(self, request: Request, route: str) -> Response:
         if route == "/record":
-            return self._guarded(lambda: self._start_page_take(request))
+            try:
+                return await self._start_page_take(request)
+            except TakeError as exc:
+                return self._refused(exc)
         try:
             take = self._page_take(request)
             await self.finish(take)
@@ -327,9 +366,12 @@ class Takes:
         try:
             return answer()
         except TakeError as exc:
-            if exc.status in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS):
-                self.counters["takes_refused"] += 1
-            return httpserve.error(exc.status, exc.message)
+            return self._refused(exc)
+
+    def _refused(self, exc: TakeError) -> Response:
+        if exc.status in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS):
+            self.counters["takes_refused"] += 1
+        return httpserve.error(exc.status, exc.message)
 
     def _query(self, request: Request) -> dict[str, str]:
         """The request's query once it may record: not another site's page, the viewer token."""
@@ -344,7 +386,7 @@ class Takes:
             raise TakeError(status, exc.message) from None
         return params
 
-    def _start_page_take(self, request: Request) -> Response:
+    async def _start_page_take(self, request: Request) -> Response:
         params = self._query(request)
         stream = params.get("stream") or self.fanout.latest_stream()
         if not stream or stream not in self.fanout.streams:
@@ -357,15 +399,14 @@ class Takes:
                                                           "already (--max-takes)")
         take_id = secrets.token_hex(TAKE_ID_BYTES)
         folder = self.spool() / take_id
-        try:
-            folder.mkdir()
-            take = self._start(stream, folder, automatic=False, take_id=take_id)
-        except (RecordingError, OSError) as exc:
-            shutil.rmtree(folder, ignore_errors=True)
-            self.counters["takes_failed"] += 1
-            raise TakeError(HTTPStatus.INSUFFICIENT_STORAGE, f"cannot record: {exc}") from None
+        folder.mkdir()
+        take = self._start(stream, folder, automatic=False, take_id=take_id)
         take.deadline = time.monotonic() + self.config.max_take_seconds
         self.pages[take_id] = take
+        await take.opening
+        if take.recorder is None:
+            self._forget(take)
+            raise TakeError(HTTPStatus.INSUFFICIENT_STORAGE, take.error)
         return httpserve.response(HTTPStatus.CREATED, json.dumps(
             {"take": take_id, "stream": stream, "formats": self.formats,
              "maxSeconds": self.config.max_take_seconds}).encode() + b"\n", "application/json")
