@@ -11,6 +11,7 @@ import { Hud, LandmarkOverlay, TrackerRates } from "./hud.js";
 import { readOptions } from "./options.js";
 import { plan, avatarKinds } from "./avatars.js";
 import { BuiltinAvatar } from "./avatar-builtin.js";
+import { installRecorder } from "./record.js";
 
 const WAITING_AFTER_MS = 3000; // no motion for this long: "waiting for a camera"
 const LANDMARKS_STALE_MS = 500; // the overlay drops a tracker's points this much after its last result
@@ -268,6 +269,7 @@ async function main() {
     onMessage: (data) => onMessage(data, opts),
   });
   installControls(view, () => avatar, { hud, overlay, resubscribe: () => conn.setUrl(url()) });
+  installRecorder(opts, () => state.stream); // record / stop (r), never in OBS
   conn.start();
 
   let lastHud = 0;
