@@ -275,3 +275,65 @@ def test_http_takes_are_closed_to_other_sites_pages_and_wrong_tokens(gateway):
     assert post(f"{gateway.http_url}/record/stop?take=nope&token={VIEWER_TOKEN}")[0] == 404
     assert post(f"{base}&token={VIEWER_TOKEN}", method="GET")[0] == 405  # a link cannot start a take
     assert metric(gateway, "live2d_pose_gateway_takes_refused_total") >= 3
+
+
+# ---------------------------------------------------------------- live2d-pose up --record
+
+
+def test_up_records_every_stream_and_recovers_what_a_crash_left(tmp_path):
+    from live2d_pose import supervisor
+    from live2d_pose.config import UpConfig
+    from live2d_pose.recording import Recorder
+    from live2d_pose.testing.clients import Camera
+    from live2d_pose.testing.frames import astronaut_frames
+    from live2d_pose.testing.pipeline import free_port
+    from live2d_pose.testing.takes import full_body_take
+
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    gateway = next(c for c in supervisor.service_commands(UpConfig(record=str(folder)), "/tmp/x") if c.name == "gateway")
+    assert gateway.argv[-2:] == ["--record-dir", str(folder)]
+    crashed = Recorder(folder / "crashed.vrma", folder / "crashed.bvh")  # a take a crash cut short
+    for t, state in full_body_take(seconds=2.5):
+        crashed.add(t, state)
+    crashed.stop()  # its journal, and no files
+    ports = {name: free_port() for name in ("port", "http-port", "workers-port", "results-port")}
+    argv = [sys.executable, "-m", "live2d_pose", "up", "--workers", "1", "--record", str(folder)]
+    for name, port in ports.items():
+        argv += [f"--{name}", str(port)]
+    log_path = tmp_path / "up.log"
+    with open(log_path, "wb") as log:
+        up = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(folder.glob("crashed.bvh")) or metric_at(ports["http-port"]) is None:
+            assert up.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+
+        async def stream():
+            async with Camera(f"ws://127.0.0.1:{ports['port']}/image?stream=desk") as camera:
+                await camera.stream_frames(astronaut_frames(30), fps=15)
+
+        run(stream())
+        up.send_signal(signal.SIGINT)
+        assert up.wait(30) == 0, log_path.read_text()
+    finally:
+        if up.poll() is None:
+            up.kill()
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and not list(folder.glob("desk-*.bvh")):
+        time.sleep(0.2)
+    names = sorted(p.name for p in folder.iterdir())
+    assert not [n for n in names if n.endswith(".journal")], names
+    assert {"crashed.vrma", "crashed.bvh"} <= set(names)
+    assert read_motion(folder / "crashed.vrma").duration_ms >= 1900
+    desk = read_motion(next(folder.glob("desk-*.vrma")))
+    assert desk.duration_ms > 1000 and "head" in desk.bones and desk.blendshapes
+
+
+def metric_at(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return response.read().decode()
+    except OSError:
+        return None

@@ -141,13 +141,16 @@ class Takes:
         self.conversions: list[subprocess.Popen] = []
         self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=True)
         self._spool: Path | None = None  # the page's takes, made on first use
+        self.closed = False  # the gateway is stopping
         if self.folder is not None:
             self._check_folder()
 
     # ------------------------------------------------------------ the motion hub's side
 
     def wants(self, stream: str) -> bool:
-        """Should the stream have a rig even if no viewer watches it?"""
+        """Should the stream have a rig even if no viewer watches it? (Nothing starts once closing.)"""
+        if self.closed:
+            return False
         return (self.folder is not None and stream not in self.given_up) or stream in self.recording
 
     def on_motion(self, stream: str, motion: Motion) -> None:
@@ -214,6 +217,10 @@ class Takes:
             if take.automatic:
                 self.given_up.add(take.stream)
             self._unlist(take)
+            return
+        if self.closed:  # the gateway stopped meanwhile: nothing was recorded
+            recorder.stop()
+            recorder.journal.unlink(missing_ok=True)
             return
         log.info("recording stream %s to %s", take.stream, recorder.journal.with_suffix(""))
         take.recorder = recorder
@@ -313,14 +320,19 @@ class Takes:
     def close(self) -> None:
         """At exit: every take stops; automatic ones get their files (waited for up to STOP_WAIT_S, then the
         conversion goes on by itself), the page's are dropped with their folder."""
+        self.closed = True
         journals = []
         for take in [t for takes in self.recording.values() for t in takes if t.recorder is not None]:
             try:
                 take.recorder.stop()
             except RecordingError as exc:
                 log.error("take of stream %s: %s", take.stream, exc)
-            if take.automatic and take.recorder.samples:
+            if not take.recorder.samples:
+                take.recorder.journal.unlink(missing_ok=True)
+            elif take.automatic:
                 journals.append(take.recorder.journal)
+                log.info("take of stream %s: %.1f s, its files are being written", take.stream,
+                         take.recorder.duration_ms / 1000)
         self.recording.clear()
         if journals:
             self._convert(journals)
