@@ -221,7 +221,7 @@ def _take_families(server: "GatewayServer") -> Iterator[Metric]:
                  sum(len(takes) for takes in server.takes.recording.values()))
     for key, text in (("takes_started", "takes started (--record-dir, the page's POST /record)"),
                       ("takes_finished", "takes finished (their files written, or failed)"),
-                      ("takes_failed", "takes stopped by a failure (a full disk) or whose files could not be written"),
+                      ("takes_errors", "takes stopped by a failure (a full disk) or whose files could not be written"),
                       ("takes_refused", "POST /record and take downloads refused (origin, token, --max-takes)"),
                       ("played_streams", "streams published by players (/publish)"),
                       ("played_frames", "frames players published"),

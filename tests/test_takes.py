@@ -232,7 +232,7 @@ def test_a_full_disk_stops_the_gateways_take_and_nothing_else(tmp_path, recordin
             log = pipe.services["gateway"].log()
             assert "recording stream cam stopped" in log and "No space left on device" in log, log[-3000:]
             assert still_flowing > 20, "the viewer's motion went on"
-            assert metric(pipe, "live2d_pose_gateway_takes_failed_total") >= 1
+            assert metric(pipe, "live2d_pose_gateway_takes_errors_total") >= 1
             assert pipe.services["gateway"].alive()
             assert log.count("recording stream cam stopped") == 1, "no retry loop on a full disk"
         finally:

@@ -131,7 +131,7 @@ class Takes:
         self.config = config
         self.fanout = fanout
         self.counters = counters
-        for name in ("takes_started", "takes_finished", "takes_failed", "takes_refused"):
+        for name in ("takes_started", "takes_finished", "takes_errors", "takes_refused"):
             counters.setdefault(name, 0)
         self.formats = parse_formats(config.record_formats)
         self.folder = Path(config.record_dir) if config.record_dir else None
@@ -190,7 +190,7 @@ class Takes:
         log.warning("recovering %d take(s) a crash cut short in %s", len(journals), self.folder)
         code, why = await self._converted(journals)
         if code != 0:
-            self.counters["takes_failed"] += 1
+            self.counters["takes_errors"] += 1
             log.error("could not recover every take in %s (%s): live2d-pose record --recover %s", self.folder,
                       why, self.folder)
 
@@ -212,7 +212,7 @@ class Takes:
             recorder = await asyncio.to_thread(self._recorder, take.stream, take.folder)
         except (RecordingError, OSError) as exc:  # the folder went away, or is full
             take.error = f"cannot record in {take.folder}: {exc}"
-            self.counters["takes_failed"] += 1
+            self.counters["takes_errors"] += 1
             log.error("cannot record stream %s in %s: %s", take.stream, take.folder, exc)
             if take.automatic:
                 self.given_up.add(take.stream)
@@ -240,7 +240,7 @@ class Takes:
 
     def _failed(self, take: Take, exc: Exception) -> None:
         take.error = str(exc)
-        self.counters["takes_failed"] += 1
+        self.counters["takes_errors"] += 1
         log.error("recording stream %s stopped: %s", take.stream, exc)
         if take.automatic:
             self.given_up.add(take.stream)
@@ -267,7 +267,7 @@ class Takes:
             code, why = await self._converted([recorder.journal])
             if code != 0:
                 take.error = take.error or f"its files could not be written ({why}); the journal stays"
-                self.counters["takes_failed"] += 1
+                self.counters["takes_errors"] += 1
                 log.error("take %s: %s", recorder.journal, take.error)
         else:
             recorder.journal.unlink(missing_ok=True)
