@@ -25,6 +25,7 @@ pass.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from http import HTTPStatus
 from typing import Callable
@@ -95,8 +96,17 @@ def answer(connection: ServerConnection, request: Request, route_request: Router
         return refusal
     response = route_request(connection, request, route)
     if response is not None and request.method == "HEAD":
-        return dataclasses.replace(response, body=b"")  # Content-Length stays GET's
+        return _headers_only(response) if inspect.isawaitable(response) else _without_body(response)
     return response
+
+
+def _without_body(response: Response) -> Response:
+    return dataclasses.replace(response, body=b"")  # Content-Length stays GET's
+
+
+async def _headers_only(pending) -> Response | None:
+    response = await pending
+    return None if response is None else _without_body(response)
 
 
 def _refusal(request: Request, route: str, websocket_routes: tuple[str, ...],

@@ -8,8 +8,8 @@ stream someone watches, one rig solves them into motion (motion.py), encoded
 once per update and variant; viewers that asked for raw landmarks get each
 result encoded once. Each viewer's mailbox keeps the newest of each
 (fanout.py). Takes are recorded here too (takes.py: every stream with
---record-dir, and the page's POST /record), and programs may publish a take
-as a stream on /publish (played.py).
+--record-dir; page_takes.py: the page's POST /record), and programs may
+publish a take as a stream on /publish (played.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from live2d_pose.gateway import pages
 from live2d_pose.gateway.fanout import Fanout, Subscription, Viewer
 from live2d_pose.gateway.motion import REST_STEP_MS, MotionHub
 from live2d_pose.gateway.played import ROUTE as PUBLISH, Players
-from live2d_pose.gateway.takes import ROUTES as TAKE_ROUTES, Takes
+from live2d_pose.gateway.page_takes import ROUTES as TAKE_ROUTES, PageTakes
+from live2d_pose.gateway.takes import Takes
 from live2d_pose.logs import ThrottledWarning
 from live2d_pose.service import ClientError, WebSocketService
 
@@ -62,6 +63,7 @@ class GatewayServer(WebSocketService):
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
         self.metrics = metrics.GatewayMetrics(self)
         self.takes = Takes(config, self.fanout, self.counters)
+        self.page_takes = PageTakes(self.takes, config, self.fanout, self.counters)
         self.motion = MotionHub(self.fanout, self.counters, self.metrics.observe_motion, recorders=self.takes)
         self.players = Players(config, self.fanout, self.motion, self.counters)
         self.port = config.http_port
@@ -74,7 +76,7 @@ class GatewayServer(WebSocketService):
         return {"max_size": 4096, "max_queue": 4}  # viewers send nothing we read
 
     async def background(self):
-        await asyncio.gather(self._expire_loop(), self._motion_loop(), self.takes.run(),
+        await asyncio.gather(self._expire_loop(), self._motion_loop(), self.takes.run(), self.page_takes.run(),
                              self.takes.recover_at_start())
 
     def describe(self) -> str:
@@ -87,6 +89,7 @@ class GatewayServer(WebSocketService):
         for viewer in list(self.fanout.viewers):  # ends each viewer's send loop
             self.fanout.remove_viewer(viewer)
         self.takes.close()
+        self.page_takes.close()
 
     def open_zmq(self) -> None:
         self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind, "--results-bind")
@@ -102,7 +105,7 @@ class GatewayServer(WebSocketService):
             return None
         if route == PUBLISH:
             return self.players.refusal(request)  # programs publish, never web pages
-        takes = self.takes.route(request, route)
+        takes = self.page_takes.route(request, route)
         if takes is not None:
             return takes
         if route == "/healthz":

@@ -19,61 +19,33 @@ Two kinds of take:
   rig is dropped (the stream ended and its avatar came to rest), named
   ``<stream>-<YYYYmmdd-HHMMSS>`` with each of ``--record-formats``. Journals
   a crash left in DIR are turned into files at start.
-- **the page's** (HTTP, below): one stream, from ``POST /record`` until
-  ``POST /record/stop`` or ``--max-take-seconds``, at most ``--max-takes`` at
-  once; the files wait TAKE_KEEP_S for ``GET /takes/ID/NAME`` in a private
-  folder the gateway removes at exit.
-
-HTTP (docs/protocol.md, "Takes"): a web page of another site may not record
-(the request's Origin must be this gateway's own page or in
---allowed-origins; programs send none), the viewer token is needed where one
-is set, and a take id is 128 random bits.
+- **the page's** (page_takes.py, over HTTP): one stream, until the page
+  stops it or ``--max-take-seconds`` (``Take.deadline``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 
-from websockets.http11 import Request, Response
-
-from live2d_pose import httpserve, service
 from live2d_pose.config import GatewayConfig
 from live2d_pose.gateway.fanout import Fanout
 from live2d_pose.recording.journal import JOURNAL_SUFFIX, Recorder, RecordingError
 from live2d_pose.rig.motion import Motion
-from live2d_pose.service import ClientError, SettingError
+from live2d_pose.service import SettingError
 
 log = logging.getLogger("live2d_pose.gateway.takes")
 
 FORMATS = {"vrma": ".vrma", "bvh": ".bvh"}
-TAKE_KEEP_S = 600.0  # a page's finished take waits this long to be downloaded
-CHECK_EVERY_S = 1.0  # page takes past their time, finished takes past TAKE_KEEP_S
+CHECK_EVERY_S = 1.0  # takes past their deadline; streams whose take failed that have ended
 STOP_WAIT_S = 3.0  # at exit, how long the gateway waits for the takes' files (a conversion goes on without it)
-ROUTES = ("/record", "/record/stop")  # POST
-DOWNLOADS = "/takes/"  # GET /takes/ID/NAME
-TAKE_ID_BYTES = 16
-
-
-class TakeError(Exception):
-    """An HTTP request about takes that cannot be served: its status and a line for people."""
-
-    def __init__(self, status: HTTPStatus, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(eq=False)
@@ -97,14 +69,6 @@ class Take:
         else:
             self.recorder.add(motion.t, motion)
 
-    def describe(self) -> dict:
-        recorder = self.recorder
-        return {"take": self.id, "stream": self.stream,
-                "seconds": round(recorder.duration_ms / 1000, 3) if recorder else 0.0,
-                "updates": recorder.samples if recorder else 0, "error": self.error or None,
-                "files": [{"name": p.name, "url": f"takes/{self.id}/{p.name}", "bytes": p.stat().st_size}
-                          for p in self.files if p.exists()]}
-
 
 def parse_formats(text: str) -> list[str]:
     formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
@@ -125,22 +89,19 @@ def take_name(stream: str, folder: Path) -> str:
 
 
 class Takes:
-    """The takes being recorded, per stream, and the page's finished ones waiting to be downloaded."""
+    """The takes being recorded, per stream: their journals, their files, their failures."""
 
     def __init__(self, config: GatewayConfig, fanout: Fanout, counters: dict):
         self.config = config
         self.fanout = fanout
         self.counters = counters
-        for name in ("takes_started", "takes_finished", "takes_errors", "takes_refused"):
+        for name in ("takes_started", "takes_finished", "takes_errors"):
             counters.setdefault(name, 0)
         self.formats = parse_formats(config.record_formats)
         self.folder = Path(config.record_dir) if config.record_dir else None
         self.recording: dict[str, list[Take]] = {}
-        self.pages: dict[str, Take] = {}  # the page's takes by id, recording or finished
         self.given_up: set[str] = set()  # streams whose automatic take failed: not again until they end
         self.conversions: list[subprocess.Popen] = []
-        self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=True)
-        self._spool: Path | None = None  # the page's takes, made on first use
         self.closed = False  # the gateway is stopping
         if self.folder is not None:
             self._check_folder()
@@ -157,7 +118,7 @@ class Takes:
         """One update of ``stream`` (unmirrored)."""
         takes = self.recording.get(stream)
         if self.folder is not None and stream not in self.given_up and not any(t.automatic for t in takes or ()):
-            self._start(stream, self.folder, automatic=True)
+            self.start(stream, self.folder, automatic=True)
             takes = self.recording.get(stream)
         for take in list(takes or ()):
             try:
@@ -194,7 +155,7 @@ class Takes:
             log.error("could not recover every take in %s (%s): live2d-pose record --recover %s", self.folder,
                       why, self.folder)
 
-    def _start(self, stream: str, folder: Path, automatic: bool, take_id: str = "") -> Take:
+    def start(self, stream: str, folder: Path, automatic: bool, take_id: str = "") -> Take:
         """A take of ``stream`` from now on; its journal opens on a thread (``take.opening``)."""
         take = Take(stream, automatic, folder, id=take_id)
         self.recording.setdefault(stream, []).append(take)
@@ -300,26 +261,19 @@ class Takes:
         return process.returncode, lines[-1] if lines else f"exit code {process.returncode}"
 
     async def run(self) -> None:
-        """Page takes past --max-take-seconds stop (also without updates); finished ones are deleted
-        after TAKE_KEEP_S; a stream whose take failed is recorded again once it has ended and come back."""
+        """Takes past their deadline stop (also without updates); a stream whose take failed is recorded
+        again once it has ended and come back."""
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
             self.given_up &= set(self.fanout.streams)
             now = time.monotonic()
-            for take in list(self.pages.values()):
-                if take.finishing is None and now >= take.deadline:
-                    log.info("take %s of stream %s reached --max-take-seconds", take.id, take.stream)
-                    self.finish(take)
-                elif take.finished_at is not None and now - take.finished_at > TAKE_KEEP_S:
-                    self._forget(take)
-
-    def _forget(self, take: Take) -> None:
-        self.pages.pop(take.id, None)
-        shutil.rmtree(take.folder, ignore_errors=True)
+            for take in [t for takes in self.recording.values() for t in takes if now >= t.deadline]:
+                log.info("the take of stream %s reached its length (--max-take-seconds)", take.stream)
+                self.finish(take)
 
     def close(self) -> None:
         """At exit: every take stops; automatic ones get their files (waited for up to STOP_WAIT_S, then the
-        conversion goes on by itself), the page's are dropped with their folder."""
+        conversion goes on by itself), the page's are dropped (page_takes.py removes their folder)."""
         self.closed = True
         journals = []
         for take in [t for takes in self.recording.values() for t in takes if t.recorder is not None]:
@@ -340,106 +294,3 @@ class Takes:
         for process in list(self.conversions):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(max(0.0, deadline - time.monotonic()))
-        if self._spool is not None:
-            shutil.rmtree(self._spool, ignore_errors=True)
-
-    # ------------------------------------------------------------ HTTP: the page's takes
-
-    def spool(self) -> Path:
-        if self._spool is None:
-            self._spool = Path(tempfile.mkdtemp(prefix="live2d-pose-takes-"))  # mode 0700
-        return self._spool
-
-    def route(self, request: Request, route: str):
-        """POST /record, POST /record/stop (a coroutine for websockets to await), GET /takes/ID/NAME;
-        None for other paths."""
-        if route in ROUTES:
-            return self._answer(request, route)
-        if route.startswith(DOWNLOADS):
-            return self._guarded(lambda: self._download(request, route))
-        return None
-
-    async def _answer(self, request: Request, route: str) -> Response:
-        if route == "/record":
-            try:
-                return await self._start_page_take(request)
-            except TakeError as exc:
-                return self._refused(exc)
-        try:
-            take = self._page_take(request)
-            await self.finish(take)
-        except TakeError as exc:
-            return httpserve.error(exc.status, exc.message)
-        if take.error and not take.files:
-            return httpserve.error(HTTPStatus.INSUFFICIENT_STORAGE, f"the take failed: {take.error}")
-        return httpserve.json_body(take.describe())
-
-    def _guarded(self, answer) -> Response:
-        try:
-            return answer()
-        except TakeError as exc:
-            return self._refused(exc)
-
-    def _refused(self, exc: TakeError) -> Response:
-        if exc.status in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS):
-            self.counters["takes_refused"] += 1
-        return httpserve.error(exc.status, exc.message)
-
-    def _query(self, request: Request) -> dict[str, str]:
-        """The request's query once it may record: not another site's page, the viewer token."""
-        if not self.origins.allows(request):
-            raise TakeError(HTTPStatus.FORBIDDEN, f"a page of {request.headers['Origin'][:200]!r} may not record "
-                                                  "(--allowed-origins)")
-        try:
-            params = service.parse_query(request.path)
-            service.check_token(params.get("token", ""), self.config.viewer_token, "viewer")
-        except ClientError as exc:
-            status = HTTPStatus.UNAUTHORIZED if exc.code == "unauthorized" else HTTPStatus.BAD_REQUEST
-            raise TakeError(status, exc.message) from None
-        return params
-
-    async def _start_page_take(self, request: Request) -> Response:
-        params = self._query(request)
-        stream = params.get("stream") or self.fanout.latest_stream()
-        if not stream or stream not in self.fanout.streams:
-            live = ", ".join(sorted(self.fanout.streams)) or "none"
-            raise TakeError(HTTPStatus.NOT_FOUND, f"no stream {stream!r} to record; live now: {live}"
-                            if stream else f"no stream to record; live now: {live}")
-        recording = [t for t in self.pages.values() if t.finishing is None]
-        if len(recording) >= self.config.max_takes:
-            raise TakeError(HTTPStatus.TOO_MANY_REQUESTS, f"{self.config.max_takes} take(s) are being recorded "
-                                                          "already (--max-takes)")
-        take_id = secrets.token_hex(TAKE_ID_BYTES)
-        folder = self.spool() / take_id
-        folder.mkdir()
-        take = self._start(stream, folder, automatic=False, take_id=take_id)
-        take.deadline = time.monotonic() + self.config.max_take_seconds
-        self.pages[take_id] = take
-        await take.opening
-        if take.recorder is None:
-            self._forget(take)
-            raise TakeError(HTTPStatus.INSUFFICIENT_STORAGE, take.error)
-        return httpserve.response(HTTPStatus.CREATED, json.dumps(
-            {"take": take_id, "stream": stream, "formats": self.formats,
-             "maxSeconds": self.config.max_take_seconds}).encode() + b"\n", "application/json")
-
-    def _page_take(self, request: Request) -> Take:
-        take = self.pages.get(self._query(request).get("take", ""))
-        if take is None:
-            raise TakeError(HTTPStatus.NOT_FOUND, "no such take (finished takes are kept "
-                                                  f"{TAKE_KEEP_S / 60:.0f} minutes)")
-        return take
-
-    def _download(self, request: Request, route: str) -> Response:
-        take_id, _, name = route[len(DOWNLOADS):].partition("/")
-        self._query(request)  # the token, where one is set
-        take = self.pages.get(take_id)
-        files = {p.name: p for p in (take.files if take is not None and take.finished_at is not None else [])}
-        if name not in files:
-            raise TakeError(HTTPStatus.NOT_FOUND, "no such file (finished takes are kept "
-                                                  f"{TAKE_KEEP_S / 60:.0f} minutes)")
-        body = files[name].read_bytes()
-        answer = httpserve.response(HTTPStatus.OK, body, "application/octet-stream")
-        answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        return answer
-
