@@ -67,10 +67,10 @@ def recover_takes(paths) -> int:
     failed = 0
     for path in map(Path, paths):
         if path.is_dir():
-            left = len(list(path.glob(f"*{JOURNAL_SUFFIX}")))
+            found = len(list(path.glob(f"*{JOURNAL_SUFFIX}")))
             written = recover_all(path)
             failed += len(list(path.glob(f"*{JOURNAL_SUFFIX}")))  # recover_all logs and keeps a journal it cannot
-            log.info("%s: %d journal(s), %d file(s) written", path, left, len(written))
+            log.info("%s: %d journal(s), %d file(s) written", path, found, len(written))
         else:
             try:
                 recover(path)

@@ -29,6 +29,7 @@ import numpy as np
 
 from live2d_pose import wire
 from live2d_pose.gateway.fanout import Fanout, Viewer
+from live2d_pose.gateway.played import PlayedRig
 from live2d_pose.logs import ThrottledWarning
 from live2d_pose.rig import Rig
 from live2d_pose.rig.motion import Motion, MotionEncoder
@@ -103,8 +104,6 @@ class MotionHub:
 
     def on_played(self, stream: str, session: int, motion: Motion, received_ms: float) -> None:
         """One frame of a played take (played.py)."""
-        from live2d_pose.gateway.played import PlayedRig  # played.py builds on this module
-
         entry = self._entry(stream, PlayedRig)
         if entry is not None:
             entry.rig.play(stream, session, motion, received_ms)
