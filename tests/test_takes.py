@@ -337,3 +337,31 @@ def metric_at(port: int) -> str | None:
             return response.read().decode()
     except OSError:
         return None
+
+
+def test_the_progress_line_says_elapsed_time_frames_updates_and_size(tmp_path):
+    import io
+
+    from live2d_pose.recording import Recorder
+    from live2d_pose.recording.record import Progress, frames
+    from live2d_pose.testing.takes import full_body_take
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    recorder = Recorder(tmp_path / "take.vrma")
+    for t, state in full_body_take(seconds=2.5):
+        recorder.add(t, state)
+    recorder.sync()
+    terminal = Terminal()
+    progress = Progress(recorder, terminal)
+    progress.show(72.4, connected=True)
+    progress.show(72.9, connected=False)
+    progress.end()
+    recorder.stop()
+    lines = terminal.getvalue().split("\r")
+    assert frames(recorder) == 1 + int(recorder.duration_ms * 30 / 1000) > 70
+    assert lines[1].startswith(f"recording 1:12.4  {frames(recorder)} frames  {recorder.samples} updates  journal 0.")
+    assert lines[2].startswith("recording 1:12.9") and "(gateway unreachable: reconnecting)" in lines[2]
+    assert terminal.getvalue().endswith("\n")
