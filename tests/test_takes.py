@@ -365,3 +365,22 @@ def test_the_progress_line_says_elapsed_time_frames_updates_and_size(tmp_path):
     assert lines[1].startswith(f"recording 1:12.4  {frames(recorder)} frames  {recorder.samples} updates  journal 0.")
     assert lines[2].startswith("recording 1:12.9") and "(gateway unreachable: reconnecting)" in lines[2]
     assert terminal.getvalue().endswith("\n")
+
+
+def test_a_played_stream_is_not_recorded_again_by_the_folder(gateway, tmp_path):
+    from live2d_pose.recording import Motion, write_vrma
+    from live2d_pose.testing.takes import recorded_take
+
+    write_vrma(tmp_path / "short.vrma", Motion.from_samples(recorded_take()[:30]))
+
+    async def watch():
+        async with Viewer(gateway.viewer_url(f"stream=replayed&motion=1&landmarks=0&token={VIEWER_TOKEN}")) as viewer:
+            done = await asyncio.to_thread(live2d_pose, "play", str(tmp_path / "short.vrma"), "--stream", "replayed",
+                                           "--gateway-url", f"ws://127.0.0.1:{gateway.http_port}/publish")
+            await asyncio.sleep(1.5)
+            return done, len(viewer.motions)
+
+    done, seen = run(watch())
+    assert done.returncode == 0, done.stderr
+    assert seen > 20, "it was played"
+    assert not list(gateway.takes.glob("replayed-*")), "a take already: not recorded again"

@@ -123,6 +123,11 @@ class MotionHub:
             self.counters["rigs_created"] += 1
         return entry
 
+    def played(self, stream: str) -> bool:
+        """Its rig shows a played take (also while it eases to rest after the player left)."""
+        entry = self.rigs.get(stream)
+        return entry is not None and isinstance(entry.rig, PlayedRig)
+
     def _wanted(self, stream: str) -> bool:
         return bool(self.fanout.watching(stream)) or self.recorders.wants(stream)
 

@@ -62,7 +62,8 @@ class GatewayServer(WebSocketService):
                          "viewers_total": 0, "viewers_rejected": 0, "messages_sent": 0}
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
         self.metrics = metrics.GatewayMetrics(self)
-        self.takes = Takes(config, self.fanout, self.counters)
+        self.takes = Takes(config, self.fanout, self.counters,
+                           played=lambda stream: stream in self.players.playing or self.motion.played(stream))
         self.page_takes = PageTakes(self.takes, config, self.fanout, self.counters)
         self.motion = MotionHub(self.fanout, self.counters, self.metrics.observe_motion, recorders=self.takes)
         self.players = Players(config, self.fanout, self.motion, self.counters)

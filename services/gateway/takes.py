@@ -15,7 +15,7 @@ until it ends and comes back.
 Two kinds of take:
 
 - **automatic** (``--record-dir DIR``, ``live2d-pose up --record DIR``):
-  every stream, one take from the update its rig first publishes until the
+  every stream but a played one (a take already), one take from the update its rig first publishes until the
   rig is dropped (the stream ended and its avatar came to rest), named
   ``<stream>-<YYYYmmdd-HHMMSS>`` with each of ``--record-formats``. Journals
   a crash left in DIR are turned into files at start.
@@ -34,6 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from live2d_pose.config import GatewayConfig
 from live2d_pose.gateway.fanout import Fanout
@@ -91,9 +92,11 @@ def take_name(stream: str, folder: Path) -> str:
 class Takes:
     """The takes being recorded, per stream: their journals, their files, their failures."""
 
-    def __init__(self, config: GatewayConfig, fanout: Fanout, counters: dict):
+    def __init__(self, config: GatewayConfig, fanout: Fanout, counters: dict,
+                 played: Callable[[str], bool] = lambda stream: False):
         self.config = config
         self.fanout = fanout
+        self.played = played  # a played stream is a take already: --record-dir does not record it again
         self.counters = counters
         for name in ("takes_started", "takes_finished", "takes_errors"):
             counters.setdefault(name, 0)
@@ -112,12 +115,15 @@ class Takes:
         """Should the stream have a rig even if no viewer watches it? (Nothing starts once closing.)"""
         if self.closed:
             return False
-        return (self.folder is not None and stream not in self.given_up) or stream in self.recording
+        return self._automatic(stream) or stream in self.recording
+
+    def _automatic(self, stream: str) -> bool:
+        return self.folder is not None and stream not in self.given_up and not self.played(stream)
 
     def on_motion(self, stream: str, motion: Motion) -> None:
         """One update of ``stream`` (unmirrored)."""
         takes = self.recording.get(stream)
-        if self.folder is not None and stream not in self.given_up and not any(t.automatic for t in takes or ()):
+        if self._automatic(stream) and not any(t.automatic for t in takes or ()):
             self.start(stream, self.folder, automatic=True)
             takes = self.recording.get(stream)
         for take in list(takes or ()):
