@@ -112,6 +112,8 @@ class PageTakes:
             live = ", ".join(sorted(self.fanout.streams)) or "none"
             raise TakeError(HTTPStatus.NOT_FOUND, f"no stream {stream!r} to record; live now: {live}"
                             if stream else f"no stream to record; live now: {live}")
+        if self.config.max_takes <= 0:
+            raise TakeError(HTTPStatus.FORBIDDEN, "this gateway records no takes for pages (--max-takes 0)")
         if sum(1 for t in self.pages.values() if t.finishing is None) >= self.config.max_takes:
             raise TakeError(HTTPStatus.TOO_MANY_REQUESTS, f"{self.config.max_takes} take(s) are being recorded "
                                                           "already (--max-takes)")
