@@ -61,6 +61,7 @@ class Motion:
     live2d: dict[str, float]  # every Live2D parameter (contract.json's ids)
     head_position: tuple[float, float, float] | None = None  # cm, the facial matrix's translation
     hips_position: tuple[float, float, float] | None = None  # metres
+    t: float | None = None  # the state's time: ms on the gateway's wall clock (what a recording is timed by)
 
     @property
     def tracking(self) -> bool:
@@ -85,7 +86,7 @@ class Motion:
             gaze=dict(state.gaze or {"yaw": 0.0, "pitch": 0.0}),
             live2d=mirror_live2d(live2d) if mirror else live2d,
             head_position=flip(rig.face_position_cm),
-            hips_position=flip(getattr(rig.smoothed, "hips_position", None)))
+            hips_position=flip(getattr(rig.smoothed, "hips_position", None)), t=rig.smoothed.t)
 
 
 # ---------------------------------------------------------------- encoding
@@ -100,7 +101,8 @@ def _channels(motion: Motion) -> dict[str, bytes | None]:
         "expressions": _f32([motion.expressions.get(n, 0.0) for n in EXPRESSIONS]),
         "blendshapes": _f32([motion.blendshapes.get(n, 0.0) for n in BLENDSHAPES]),
         "gaze": _f32([motion.gaze["yaw"], motion.gaze["pitch"]]),
-        "live2d": _f32([motion.live2d[n] for n in LIVE2D_IDS]),
+        # a motion source (live2d-pose play) sends none: the gateway derives them
+        "live2d": _f32([motion.live2d[n] for n in LIVE2D_IDS]) if motion.live2d else None,
         "headPosition": None if motion.head_position is None else _f32(motion.head_position),
         "hipsPosition": None if motion.hips_position is None else _f32(motion.hips_position),
     }
@@ -133,7 +135,7 @@ class MotionEncoder:
 
     def update(self, motion: Motion) -> MotionUpdate:
         head = {"type": "motion", "v": MOTION_VERSION, "stream": motion.stream, "seq": motion.seq, "ts": motion.ts,
-                "tracks": motion.tracks}
+                "t": motion.t, "tracks": motion.tracks}
         # a bone is keyed by its index in contract.json's VRM humanoid list ("18"), else by its name
         rotations = {BONE_KEYS.get(name, name): _f32(q) for name, q in motion.bones.items()}
         channels = {"session": motion.session, "mirror": motion.mirror, "seen": [k for k in SEEN if motion.seen[k]],
@@ -218,6 +220,8 @@ def _merged(held: Motion, obj: dict) -> Motion:
     if not (isinstance(seq, int) and isinstance(ts, dict)):
         raise MotionError("motion: 'seq' and 'ts' are required")
     held.seq, held.ts = seq, {k: float(v) for k, v in ts.items() if isinstance(v, (int, float))}
+    t = obj.get("t")
+    held.t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) else None
     tracks = obj.get("tracks", [])
     held.tracks = [t for t in tracks if t in TRACKERS] if isinstance(tracks, list) else []
     if isinstance(obj.get("session"), int):
@@ -247,7 +251,7 @@ def _merged(held: Motion, obj: dict) -> Motion:
     if "gaze" in obj:
         held.gaze = dict(zip(("yaw", "pitch"), _floats(obj, "gaze", 2)))
     if "live2d" in obj:
-        held.live2d = dict(zip(LIVE2D_IDS, _floats(obj, "live2d", len(LIVE2D_IDS))))
+        held.live2d = {} if obj["live2d"] is None else dict(zip(LIVE2D_IDS, _floats(obj, "live2d", len(LIVE2D_IDS))))
     for key, attribute in (("headPosition", "head_position"), ("hipsPosition", "hips_position")):
         if key in obj:
             setattr(held, attribute, None if obj[key] is None else tuple(_floats(obj, key, 3)))

@@ -296,6 +296,16 @@ class Fanout:
                 viewer.mailbox.put_result(encoded, key)
         return True
 
+    def played(self, stream: str, now: float, tracks) -> None:
+        """A frame of a played take (played.py: no landmarks): the stream is live, and each tracker the
+        take saw counts it in its rate."""
+        info = self.streams[stream]
+        info.last_result = now
+        for track in tracks:
+            entry = info.tracks.setdefault(track, TrackInfo())
+            entry.results += 1
+            entry.meter.add(now)
+
     def watching(self, stream: str) -> list[Viewer]:
         """The viewers whose avatar shows this stream's motion."""
         return [v for v in self.viewers if v.shown == stream and v.subscription.motion]

@@ -17,6 +17,7 @@ import { Panel } from "./panel.js";
 import { installControls } from "./controls.js";
 import { avatarFile } from "./model-file.js";
 import { liveStreams, streamNote } from "./streams.js";
+import { installRecorder } from "./record.js";
 
 const WAITING_AFTER_MS = 3000; // no motion for this long: "waiting for a camera"
 const LANDMARKS_STALE_MS = 500; // the overlay drops a tracker's points this much after its last result
@@ -327,6 +328,7 @@ async function main() {
     onState: onConnectionState,
     onMessage: (data) => onMessage(data, opts),
   });
+  installRecorder(page.opts, () => state.stream); // record / stop (r), never in OBS
   page.conn.start();
   setInterval(() => state.streamStatus && checkStream(), STREAM_CHECK_MS);
 
