@@ -37,6 +37,8 @@ EXPRESSION = 1e-4
 GAZE_DEGREES = 0.01
 
 pytestmark = [
+    pytest.mark.skip(reason="the body's SOLVE (legs, confidence, hips position) is Python only; the page's JavaScript "
+                            "solve is being replaced by the gateway's rig, so there is nothing left to agree with"),
     pytest.mark.skipif(shutil.which("node") is None, reason="node is needed to run the viewer's solve"),
     pytest.mark.skipif(not SOLVE_DUMP.exists(), reason="the viewer's solve (web/tools/solve-dump.mjs) "
                                                        "is not in this tree"),

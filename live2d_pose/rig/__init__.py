@@ -63,6 +63,7 @@ class _Result:
     items: list
     t: float  # the result's time on this process's clock (its ts.ingest, mapped)
     at_ms: float  # when it arrived
+    size: tuple[int, int] | None = None  # the image's (width, height)
 
 
 @dataclass
@@ -84,7 +85,8 @@ class TrackStore:
             if previous and previous.stream == tracking.stream and tracking.seq <= previous.seq:
                 self.stale += 1
                 continue
-            result = self.latest[tracker] = _Result(tracking.stream, tracking.seq, items, t, tracking.received_ms)
+            result = self.latest[tracker] = _Result(tracking.stream, tracking.seq, items, t, tracking.received_ms,
+                                                          (tracking.width, tracking.height))
             recent = self.recent[tracker]
             if previous and previous.stream != tracking.stream:
                 recent.clear()
@@ -153,9 +155,14 @@ class Rig:
             matched = self.tracks.result_at("pose", result.t, now) if result else None
             return matched.items[0] if matched and matched.items else None
 
+        def hands_at(result):  # the hands of the pose's own frame (a hand vouches for its arm)
+            matched = self.tracks.result_at("hands", result.t, now) if result else None
+            return matched.items if matched else []
+
         first = {tracker: (r.items[0] if r and r.items else None) for tracker, r in fresh.items()}
         hands = fresh["hands"].items if fresh["hands"] else []
         self.state = solve(first["face"], first["pose"], hands, t, times, face_pose=pose_at(fresh["face"]),
-                           hands_pose=pose_at(fresh["hands"]))
+                           hands_pose=pose_at(fresh["hands"]), pose_hands=hands_at(fresh["pose"]),
+                           image_size=fresh["pose"].size if fresh["pose"] else None)
         self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
         return first["face"]

@@ -1,4 +1,10 @@
-"""One Euro smoothing of the body state: a port of web/src/state-filter.js (docs/rig.md "Smoothing").
+"""The smoothing stage of the body state (docs/rig.md "Confidence", "Hips position", "Smoothing").
+
+One StateFilter per stream. First presence.py decides, with hysteresis, which
+parts of the body the avatar follows and blends the others to rest, and
+ground.py turns SOLVE's view of where the body is into the hips' position in
+the room, keeping feet that stand still in place. Then One Euro smoothing,
+as web/src/state-filter.js smooths the page's state (v2):
 
 Every channel is filtered on every step: one the state lacks (not seen) is
 filtered toward its rest value at a fixed slow cutoff, so a lost joint eases
@@ -23,11 +29,17 @@ import math
 import re
 
 from live2d_pose.rig.filter import TUNING, OneEuroFilter
-from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, EXPRESSIONS, TRACKERS, BodyState, rest_rotation
+from live2d_pose.rig.ground import Grounding
+from live2d_pose.rig.presence import Presence
+from live2d_pose.rig.solve import (
+    BLENDSHAPE_NAMES, BONES, EXPRESSIONS, PARTS, REST_POSITION, TRACKERS, BodyState, rest_rotation,
+)
 
 # The body's kinds of channel in tuning.json (shared with the page and the face): quaternion
-# components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids'.
-BODY_KINDS = ("torso", "headBone", "arm", "finger", "expression", "gaze", "eye")
+# components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids';
+# the hips' position is in metres.
+BODY_KINDS = ("torso", "headBone", "arm", "leg", "foot", "finger", "expression", "gaze", "eye", "position")
+AXES = ("x", "y", "z")
 BLINKS = ("blinkLeft", "blinkRight")
 # A channel that is not seen eases to rest at a fixed, slow cutoff (no speed boost).
 REST_EASE = (TUNING["rest"].min_cutoff, TUNING["rest"].beta)
@@ -43,6 +55,10 @@ def bone_kind(name: str) -> str:
         return "arm"
     if _FINGER.search(name):
         return "finger"
+    if name.endswith("Leg"):
+        return "leg"
+    if name.endswith(("Foot", "Toes")):
+        return "foot"
     return "torso"
 
 
@@ -86,6 +102,9 @@ class StateFilter:
 
     def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
         self.scale = (scale_min_cutoff, scale_beta)
+        self.presence = Presence(PARTS, rest_rotation)
+        self.ground = Grounding()
+        self.position_seen = False
         self.filters: dict[str, OneEuroFilter] = {}
         self.quats: dict[str, tuple] = {}  # bone -> (t, last output, the output before it)
         self.steps: dict[str, tuple] = {}  # tracker -> (last step time, the one before) of its channels
@@ -148,7 +167,9 @@ class StateFilter:
         ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
         t_ms = state.t if t_ms is None else t_ms
         times = state.times
-        bones = {name: self._bone(name, state.bones.get(name), times, t_ms) for name in BONES}
+        shown, weights = self.presence.step(state.bones, state.parts, lambda tracker: sample_time(times, tracker, t_ms))
+        bones = {name: self._bone(name, shown.get(name), times, t_ms) for name in BONES}
+        position = self._position(state, times, t_ms)
         t_face = sample_time(times, "face", t_ms)
         expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
                                            state.expressions.get(name, 0.0), 0.0, "face", t_face,
@@ -164,7 +185,18 @@ class StateFilter:
         for tracker in TRACKERS:
             self._stepped(tracker, sample_time(times, tracker, t_ms))
         return BodyState(t=t_ms, times=dict(times), seen=seen, bones=bones, expressions=expressions, gaze=gaze,
-                         blendshapes=blendshapes, version=state.version)
+                         blendshapes=blendshapes, version=state.version, parts=weights, hips_position=position)
+
+    def _position(self, state: BodyState, times: dict | None, t_ms: float) -> tuple | None:
+        """The hips' position in the room, smoothed; None until the body has been placed once."""
+        t = sample_time(times, "pose", t_ms)
+        placed = self.ground.step(state.root, t)
+        self.position_seen = self.position_seen or placed is not None
+        if not self.position_seen:
+            return None
+        target = placed if placed is not None else REST_POSITION
+        return tuple(self._channel(f"position.{axis}", "position", v, rest, "pose", t, placed is not None)
+                     for axis, v, rest in zip(AXES, target, REST_POSITION))
 
     def _stepped(self, tracker: str, t: float) -> None:
         last, _ = self._history(tracker)
@@ -172,6 +204,9 @@ class StateFilter:
             self.steps[tracker] = (t, last)
 
     def reset(self) -> None:
+        self.presence.reset()
+        self.ground.reset()
+        self.position_seen = False
         self.filters.clear()
         self.quats.clear()
         self.steps.clear()

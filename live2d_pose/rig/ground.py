@@ -1,0 +1,238 @@
+"""Where the body stands: the hips' position in metres (docs/rig.md "Hips position").
+
+Two halves, like the rest of the rig:
+
+- ``observe`` belongs to SOLVE (pure): from one pose result, where the hips
+  are relative to the camera. MediaPipe's world landmarks are metres around
+  the hips; its image landmarks are where those points fall in the picture.
+  A least-squares fit of one to the other (weak perspective: the body's depth
+  is small beside its distance) gives the picture's scale in pixels per metre
+  and where the hips' centre falls in it. Sideways and vertical offsets follow
+  from the scale alone; the distance needs the camera's focal length, which
+  nothing here knows: a camera whose longer side spans FOV_DEG is assumed, so
+  walking toward the camera is right in direction and roughly in size.
+- ``Grounding`` belongs to the smoothing stage (one per stream, stateful):
+  it turns those camera-relative positions into a position in the room, with
+  the floor at y = 0, the first place the person stood at x = z = 0, and feet
+  that stand still kept where they were put down.
+
+The room's frame is the rig's (docs/rig.md "Conventions"): +Y up, +Z toward
+the camera, +X the subject's left when they face it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from live2d_pose.rig.limbs import LEGS, SEEN, Landmarks, lowest_foot_point
+
+FOV_DEG = 60.0  # the assumed camera's field of view across the image's longer side
+FIT_POINTS = tuple(range(11, 33))  # shoulders to toes: the face's points are small beside the body
+MIN_FIT_POINTS = 4
+# Standing, the hips' centre is this high above the soles in MediaPipe's world landmarks (their
+# average adult; sports2d_demo.mp4, straight legs: 0.82-0.86 m). The rest value of the position's y.
+REST_HIPS_HEIGHT = 0.84
+
+# A foot is down when it moves slower than this (m/s, in the picture's plane, over SPEED_WINDOW_MS) ...
+CONTACT_SPEED = 0.3
+RELEASE_SPEED = 0.6
+SPEED_WINDOW_MS = 100.0  # one frame's step is mostly MediaPipe's jitter; a tenth of a second is motion
+# ... and is near the floor, or has stood still this long (standing on something: a step, a box).
+CONTACT_HEIGHT = 0.10
+STILL_FOR_MS = 400.0
+FLOOR_TAU_MS = 300.0  # the floor follows the feet that are down
+SETTLE_TAU_MS = 100.0  # a foot put down pulls the body to it this fast: landing from a jump does not snap
+DRIFT_TAU_MS = 1500.0  # with no foot down (a jump), the body returns to what the camera says
+MAX_SPEED = 6.0  # m/s: a faster jump of the camera's estimate is MediaPipe's glitch (a tree trunk), not a person
+REANCHOR_AFTER_MS = 2000.0  # a body unseen this long starts again where it is found
+
+
+@dataclass(frozen=True)
+class Root:
+    """Where one pose result puts the body (metres, the rig's axes)."""
+
+    hips: tuple  # the hips' centre relative to the camera (x, y in the picture's plane; z: -distance)
+    feet: dict  # side -> the lowest point of that foot relative to the hips (world landmarks); seen feet only
+    soles: dict  # side -> that point where the picture shows it: (x, y) in metres at the body's distance
+
+
+def observe(pose, image_size: tuple[int, int] | None, lm: Landmarks | None = None) -> Root | None:
+    """The hips relative to the camera, from one pose result and the image's (width, height)."""
+    if image_size is None or pose is None:
+        return None
+    lm = lm or Landmarks(pose)
+    if lm.c(23, 24) < SEEN:
+        return None
+    width, height = image_size
+    pairs = [((lm.image[i][0] * width, lm.image[i][1] * height), (lm.P[i][0], -lm.P[i][1]))
+             for i in FIT_POINTS if lm.conf[i] >= SEEN]
+    if len(pairs) < MIN_FIT_POINTS:
+        return None
+    n = len(pairs)
+    px, py = sum(p[0][0] for p in pairs) / n, sum(p[0][1] for p in pairs) / n
+    wx, wy = sum(p[1][0] for p in pairs) / n, sum(p[1][1] for p in pairs) / n
+    spread = sum((w[0] - wx) ** 2 + (w[1] - wy) ** 2 for _, w in pairs)
+    if spread < 1e-4:
+        return None
+    s = sum((p[0] - px) * (w[0] - wx) + (p[1] - py) * (w[1] - wy) for p, w in pairs) / spread  # pixels per metre
+    if s <= 0:
+        return None
+    origin = (px - s * wx, py - s * wy)  # where the world's origin, the hips' centre, falls in the picture
+    focal = max(width, height) / (2 * math.tan(math.radians(FOV_DEG) / 2))
+    hips = ((origin[0] - width / 2) / s, -(origin[1] - height / 2) / s, -focal / s)
+    lowest = {side: i for side in LEGS if (i := lowest_foot_point(lm, side)) is not None}
+    feet = {side: lm.P[i] for side, i in lowest.items()}
+    soles = {side: ((lm.image[i][0] * width - width / 2) / s, -(lm.image[i][1] * height - height / 2) / s)
+             for side, i in lowest.items()}
+    return Root(hips, feet, soles)
+
+
+def _alpha(dt_ms: float, tau_ms: float) -> float:
+    return 1.0 - math.exp(-max(dt_ms, 0.0) / tau_ms)
+
+
+@dataclass
+class _Foot:
+    down: bool = False
+    still_since: float | None = None
+    lock: tuple | None = None  # where it was put down, in the room (y = 0: the floor)
+    track: tuple = ()  # its last (t, (x, y)) in the picture's plane, SPEED_WINDOW_MS of them
+
+    def speed(self, t_ms: float, sole: tuple) -> float:
+        """Its speed over the last SPEED_WINDOW_MS (inf until it has been seen that long)."""
+        self.track = tuple((ts, p) for ts, p in self.track if t_ms - ts <= SPEED_WINDOW_MS) + ((t_ms, sole),)
+        (t0, p0) = self.track[0]
+        if t_ms - t0 < SPEED_WINDOW_MS / 2:
+            return math.inf
+        return math.dist(p0, sole) / ((t_ms - t0) / 1000.0)
+
+
+@dataclass
+class _Snapshot:
+    t: float | None
+    seen_at: float | None
+    anchor: tuple | None
+    hips: tuple | None
+    floor: float | None
+    correction: tuple
+    feet: dict
+
+
+class Grounding:
+    """Root observations -> the hips' position in the room. One per stream.
+
+    Each step: the camera's estimate, relative to where the person was first
+    seen (x, z) and to the floor (y), plus a correction. While a foot is down
+    the correction keeps that foot where it was put down (the body moves over
+    it); with both feet off the ground it fades, and the camera's estimate
+    takes over again (a jump rises and lands). The floor is where the feet
+    rest; before a foot is seen, the hips stand at REST_HIPS_HEIGHT.
+
+    A second step at the same time as the last replaces it (docs/rig.md
+    "Smoothing"); an older one changes nothing.
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.t: float | None = None
+        self.seen_at: float | None = None
+        self.anchor: tuple | None = None  # the camera-frame hips where the room's origin is
+        self.hips: tuple | None = None  # the camera's estimate of the hips, glitches held back
+        self.floor: float | None = None  # the floor's height in the camera's frame
+        self.correction = (0.0, 0.0, 0.0)
+        self.feet = {side: _Foot() for side in LEGS}
+        self.position: tuple | None = None
+        self._before: _Snapshot | None = None
+
+    def step(self, root: Root | None, t_ms: float) -> tuple | None:
+        """The hips' position (x, y, z) in metres, or None when the body is not seen."""
+        if self.t is not None and t_ms < self.t:
+            return self.position
+        if self.t is not None and t_ms == self.t and self._before is not None:
+            self._restore(self._before)  # the same instant again: this observation replaces the last
+        else:
+            self._before = self._snapshot()
+        dt = 0.0 if self.t is None else t_ms - self.t
+        self.t = t_ms
+        if root is None:
+            if self.seen_at is not None and t_ms - self.seen_at > REANCHOR_AFTER_MS:
+                before = self._before
+                self.reset()
+                self.t, self._before = t_ms, before
+            self.position = None
+            return None
+        self.seen_at = t_ms
+        self.hips = root.hips if self.hips is None else _step_toward(self.hips, root.hips, MAX_SPEED * dt / 1000.0)
+        if self.anchor is None:
+            self.anchor = self.hips
+        self._feet(root, dt, t_ms)
+        raw = self._camera_estimate()
+        self.correction = self._correct(raw, root, dt)
+        self.position = tuple(r + c for r, c in zip(raw, self.correction))
+        self._lock_new_feet(root)
+        return self.position
+
+    def _camera_estimate(self) -> tuple:
+        x, y, z = (h - a for h, a in zip(self.hips, self.anchor))
+        height = self.hips[1] - self.floor if self.floor is not None else REST_HIPS_HEIGHT + y
+        return (x, height, z)
+
+    def _feet(self, root: Root, dt: float, t_ms: float) -> None:
+        """Which feet are down, and where the floor is (the picture's plane, the camera's frame)."""
+        if self.floor is None and root.soles:
+            self.floor = min(sole[1] for sole in root.soles.values())
+        for side, foot in self.feet.items():
+            sole = root.soles.get(side)
+            if sole is None:
+                self.feet[side] = _Foot()
+                continue
+            slow = foot.speed(t_ms, sole) < (RELEASE_SPEED if foot.down else CONTACT_SPEED)
+            if not slow:
+                foot.still_since = None
+            elif foot.still_since is None:
+                foot.still_since = t_ms
+            near = sole[1] - self.floor < CONTACT_HEIGHT
+            stood = foot.still_since is not None and t_ms - foot.still_since >= STILL_FOR_MS
+            foot.down = slow and (near or stood or foot.down)
+            if not foot.down:
+                foot.lock = None
+        down = [root.soles[side][1] for side, foot in self.feet.items() if foot.down]
+        if down:
+            self.floor += (min(down) - self.floor) * _alpha(dt, FLOOR_TAU_MS)
+
+    def _correct(self, raw: tuple, root: Root, dt: float) -> tuple:
+        """The correction that keeps the feet that are down where they were put down."""
+        locked = [(foot.lock, root.feet[side]) for side, foot in self.feet.items() if foot.lock is not None]
+        if not locked:
+            keep = 1.0 - _alpha(dt, DRIFT_TAU_MS)
+            return tuple(c * keep for c in self.correction)
+        target = tuple(sum(lock[i] - offset[i] for lock, offset in locked) / len(locked) for i in range(3))
+        a = _alpha(dt, SETTLE_TAU_MS)
+        return tuple(c + (goal - r - c) * a for c, goal, r in zip(self.correction, target, raw))
+
+    def _lock_new_feet(self, root: Root) -> None:
+        """A foot just put down is locked where the body now puts it, on the floor."""
+        for side, foot in self.feet.items():
+            if foot.down and foot.lock is None:
+                offset = root.feet[side]
+                foot.lock = (self.position[0] + offset[0], 0.0, self.position[2] + offset[2])
+
+    def _snapshot(self) -> _Snapshot:
+        return _Snapshot(self.t, self.seen_at, self.anchor, self.hips, self.floor, self.correction,
+                         {s: replace(f) for s, f in self.feet.items()})
+
+    def _restore(self, s: _Snapshot) -> None:
+        self.t, self.seen_at, self.anchor, self.hips, self.floor = s.t, s.seen_at, s.anchor, s.hips, s.floor
+        self.correction = s.correction
+        self.feet = {side: replace(f) for side, f in s.feet.items()}
+
+
+def _step_toward(a: tuple, b: tuple, most: float) -> tuple:
+    """``b``, or the point ``most`` from ``a`` toward it when it is farther."""
+    d = math.dist(a, b)
+    if d <= most or d == 0.0:
+        return b
+    return tuple(x + (y - x) * most / d for x, y in zip(a, b))
