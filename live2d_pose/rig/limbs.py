@@ -164,7 +164,9 @@ def solve_torso(lm: Landmarks, out: PoseSolution) -> tuple:
     if hips_seen:
         out.bones["hips"] = H
     if torso_conf >= FAINT:
-        up = sub(mid(P[11], P[12]), mid(P[23], P[24])) if hips_seen else UP
+        # up: toward the shoulders from the hips as MediaPipe places them, in the picture or not (only a
+        # direction: a seated person's lean shows even with the hips below the frame)
+        up = sub(mid(P[11], P[12]), mid(P[23], P[24]))
         out.chest = C = frame(sub(P[11], P[12]), up)
         torso = half(multiply(conjugate(H), C))
         out.bones["spine"] = torso
