@@ -12,9 +12,15 @@ A Performer sends a Marionette (the app that draws the avatar, listening on
     /VMC/Ext/Blend/Apply
 
 Rotations are Unity local rotations (left-handed, Y up) of a normalized
-humanoid, from live2d_pose.rig. Positions are a nominal 1.6 m skeleton's
-rest offsets (the spec's Bone/Pos carries one; VSeeFace, VNyan and Warudo
-apply rotations only). The OSC encoding is python-osc's (see encode_message).
+humanoid, from live2d_pose.rig: the upper body, the legs and feet, the hands.
+Positions are a nominal 1.6 m skeleton's rest offsets (the spec's Bone/Pos
+carries one; VSeeFace, VNyan and Warudo apply rotations only), except the
+Hips': where the rig puts the hips in the room (docs/rig.md "Hips
+position"), scaled from MediaPipe's average adult to that skeleton, so the
+avatar steps, crouches and jumps. A bone is sent once the avatar follows its
+part, and from then on, easing to its rest when the part is lost: a receiver
+keeps the last value of a bone it is not sent. The OSC encoding is
+python-osc's (see encode_message).
 
 UDP needs no receiver: with nothing listening, the OS reports the port
 unreachable; we log it once, count it, and keep sending.
@@ -39,6 +45,7 @@ from live2d_pose import wire
 from live2d_pose.config import VmcConfig
 from live2d_pose.outputs.base import Output
 from live2d_pose.rig import RigFrame, unity
+from live2d_pose.rig.ground import REST_HIPS_HEIGHT
 
 log = logging.getLogger("live2d_pose.outputs.vmc")
 
@@ -56,12 +63,18 @@ _FINGERS = {  # proximal offset from the hand (along, forward), then segment len
 }
 
 
+_LEG = {"UpperLeg": (0.09, -0.05, 0.0), "LowerLeg": (0.0, -0.42, 0.0), "Foot": (0.0, -0.42, 0.0),
+        "Toes": (0.0, -0.06, 0.12)}
+
+
 def _rest_offsets() -> dict[str, tuple[float, float, float]]:
     offsets = {"Hips": (0.0, 0.95, 0.0), "Spine": (0.0, 0.06, 0.0), "Chest": (0.0, 0.12, 0.0),
                "Neck": (0.0, 0.22, 0.0), "Head": (0.0, 0.09, 0.0)}
     for side, sign in (("Left", -1.0), ("Right", 1.0)):
         for bone, length in _ARM.items():
             offsets[f"{side}{bone}"] = (sign * length, 0.0, 0.0)
+        for bone, (x, y, z) in _LEG.items():
+            offsets[f"{side}{bone}"] = (sign * x, y, z)
         for finger, ((along, forward), middle, distal) in _FINGERS.items():
             offsets[f"{side}{finger}Proximal"] = (sign * along, 0.0, forward)
             offsets[f"{side}{finger}Intermediate"] = (sign * middle, 0.0, 0.0)
@@ -70,6 +83,7 @@ def _rest_offsets() -> dict[str, tuple[float, float, float]]:
 
 
 REST_OFFSETS = _rest_offsets()
+HIPS_SCALE = REST_OFFSETS["Hips"][1] / REST_HIPS_HEIGHT  # MediaPipe's average adult -> the nominal skeleton
 
 
 def parse_host_port(text: str, flag: str = "--to") -> tuple[str, int]:
@@ -128,17 +142,29 @@ APPLY = OscMessageBuilder(address="/VMC/Ext/Blend/Apply").build().dgram
 
 
 def build_bundle(frame: RigFrame | None, seconds: float, mirror: bool = True,
-                 perfect_sync: bool = False) -> bytes:
-    """One result as one VMC bundle (see the module doc); None: a "nobody tracked" status bundle."""
+                 perfect_sync: bool = False, sent: set[str] | None = None) -> bytes:
+    """One result as one VMC bundle (see the module doc); None: a "nobody tracked" status bundle.
+
+    ``sent``: the bones (VRM 1.0 names) already sent on this stream; updated. They keep being
+    sent after their part is lost, easing to rest; without it, only the parts followed now are.
+    """
     tracking = frame is not None and frame.tracking
     messages = [_ok(tracking), encode_message("/VMC/Ext/T", floats=(seconds,)), ROOT]
     if frame is not None:
-        # the smoothed values of the bones this result saw: an unseen bone is not sent
-        seen = set(unity.avatar_view(frame.state, mirror).bones)
         avatar = unity.avatar_view(frame.smoothed, mirror)
-        for name, rotation in unity.unity_bones(avatar, only=seen).items():
+        shown = unity.shown_bones(avatar)
+        position = unity.unity_position(avatar)
+        if position is not None:
+            shown.add("hips")
+        if sent is not None:
+            sent |= shown
+            shown = sent
+        offsets = dict(REST_OFFSETS)
+        if position is not None:
+            offsets["Hips"] = tuple(v * HIPS_SCALE for v in position)
+        for name, rotation in unity.unity_bones(avatar, only=shown).items():
             messages.append(encode_message("/VMC/Ext/Bone/Pos", name,
-                                           REST_OFFSETS.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
+                                           offsets.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
         blends = unity.vrm0_blends(avatar, perfect_sync) if frame.state.blendshapes else {}
         for name, value in blends.items():
             messages.append(encode_message("/VMC/Ext/Blend/Val", name, (value,)))
@@ -177,6 +203,7 @@ class VmcOutput(Output):
         self.latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._unreachable_reported = False
         self._last_error = 0.0
+        self.sent: set[str] = set()  # the bones sent on this stream (build_bundle)
 
     def describe(self) -> str:
         return f"VMC to {self.host}:{self.port} (perfect sync {'on' if self.config.perfect_sync else 'off'})"
@@ -194,6 +221,7 @@ class VmcOutput(Output):
 
     def stream_ended(self, stream: str) -> None:
         self._send(None, None)  # tracking status 0: the receiver may show its "tracking lost" state
+        self.sent.clear()
 
     def _send(self, frame: RigFrame | None, gateway_ms: float | None) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -202,7 +230,7 @@ class VmcOutput(Output):
             self.counters["dropped"] += 1
             return
         data = build_bundle(frame, time.monotonic() - self.started, self.config.mirror,
-                            self.config.perfect_sync)
+                            self.config.perfect_sync, self.sent)
         self.transport.sendto(data)
         if gateway_ms is not None:
             self.latency_ms.append(wire.now_ms() - gateway_ms)

@@ -25,27 +25,31 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from live2d_pose.rig.limbs import LEGS, SEEN, Landmarks, lowest_foot_point
+from live2d_pose.rig.limbs import LEGS, SEEN, Landmarks, midfoot
 
 FOV_DEG = 60.0  # the assumed camera's field of view across the image's longer side
 FIT_POINTS = tuple(range(11, 33))  # shoulders to toes: the face's points are small beside the body
 MIN_FIT_POINTS = 4
-# Standing, the hips' centre is this high above the soles in MediaPipe's world landmarks (their
-# average adult; sports2d_demo.mp4, straight legs: 0.82-0.86 m). The rest value of the position's y.
-REST_HIPS_HEIGHT = 0.84
+# Standing, the hips' centre is this high above the middle of the feet in MediaPipe's world landmarks
+# (their average adult; sports2d_demo.mp4, straight legs: 0.79-0.84 m). The rest value of the position's y.
+REST_HIPS_HEIGHT = 0.80
 
 # A foot is down when it moves slower than this (m/s, in the picture's plane, over SPEED_WINDOW_MS) ...
-CONTACT_SPEED = 0.3
-RELEASE_SPEED = 0.6
+CONTACT_SPEED = 0.6  # MediaPipe's foot that stands still moves 0.2-1 m/s; one that swings, 2-5 m/s
+RELEASE_SPEED = 1.2
 SPEED_WINDOW_MS = 100.0  # one frame's step is mostly MediaPipe's jitter; a tenth of a second is motion
 # ... and is near the floor, or has stood still this long (standing on something: a step, a box).
 CONTACT_HEIGHT = 0.10
 STILL_FOR_MS = 400.0
 FLOOR_TAU_MS = 300.0  # the floor follows the feet that are down
-SETTLE_TAU_MS = 100.0  # a foot put down pulls the body to it this fast: landing from a jump does not snap
+SETTLE_TAU_MS = 100.0  # landing, the feet take hold of the body this fast (it does not snap); then exactly
 DRIFT_TAU_MS = 1500.0  # with no foot down (a jump), the body returns to what the camera says
 MAX_SPEED = 6.0  # m/s: a faster jump of the camera's estimate is MediaPipe's glitch (a tree trunk), not a person
 REANCHOR_AFTER_MS = 2000.0  # a body unseen this long starts again where it is found
+# MediaPipe's first results of a body it has just found are rough (the man on the box: 2 m off in depth,
+# his feet above his hips): for this long the room's origin and floor follow the body, which is not yet
+# placed (no position).
+FIND_MS = 500.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class Root:
     """Where one pose result puts the body (metres, the rig's axes)."""
 
     hips: tuple  # the hips' centre relative to the camera (x, y in the picture's plane; z: -distance)
-    feet: dict  # side -> the lowest point of that foot relative to the hips (world landmarks); seen feet only
+    feet: dict  # side -> the middle of that foot relative to the hips (world landmarks); seen feet only
     soles: dict  # side -> that point where the picture shows it: (x, y) in metres at the body's distance
 
 
@@ -81,10 +85,10 @@ def observe(pose, image_size: tuple[int, int] | None, lm: Landmarks | None = Non
     origin = (px - s * wx, py - s * wy)  # where the world's origin, the hips' centre, falls in the picture
     focal = max(width, height) / (2 * math.tan(math.radians(FOV_DEG) / 2))
     hips = ((origin[0] - width / 2) / s, -(origin[1] - height / 2) / s, -focal / s)
-    lowest = {side: i for side in LEGS if (i := lowest_foot_point(lm, side)) is not None}
-    feet = {side: lm.P[i] for side, i in lowest.items()}
-    soles = {side: ((lm.image[i][0] * width - width / 2) / s, -(lm.image[i][1] * height - height / 2) / s)
-             for side, i in lowest.items()}
+    found = {side: m for side in LEGS if (m := midfoot(lm, side)) is not None}
+    feet = {side: world for side, (world, _) in found.items()}
+    soles = {side: ((image[0] * width - width / 2) / s, -(image[1] * height - height / 2) / s)
+             for side, (_, image) in found.items()}
     return Root(hips, feet, soles)
 
 
@@ -97,6 +101,7 @@ class _Foot:
     down: bool = False
     still_since: float | None = None
     lock: tuple | None = None  # where it was put down, in the room (y = 0: the floor)
+    locked_at: float | None = None
     track: tuple = ()  # its last (t, (x, y)) in the picture's plane, SPEED_WINDOW_MS of them
 
     def speed(self, t_ms: float, sole: tuple) -> float:
@@ -111,11 +116,13 @@ class _Foot:
 @dataclass
 class _Snapshot:
     t: float | None
+    found_at: float | None
     seen_at: float | None
     anchor: tuple | None
     hips: tuple | None
     floor: float | None
     correction: tuple
+    grip: float
     feet: dict
 
 
@@ -124,10 +131,13 @@ class Grounding:
 
     Each step: the camera's estimate, relative to where the person was first
     seen (x, z) and to the floor (y), plus a correction. While a foot is down
-    the correction keeps that foot where it was put down (the body moves over
-    it); with both feet off the ground it fades, and the camera's estimate
-    takes over again (a jump rises and lands). The floor is where the feet
-    rest; before a foot is seen, the hips stand at REST_HIPS_HEIGHT.
+    the correction keeps it exactly where it was put down (the body moves
+    over it): of two feet down, the one down longer (the other, put down
+    later, is placed where it is until it takes over). With both feet off the
+    ground the correction fades and the camera's estimate takes over again (a
+    jump rises and lands); landing, the feet take hold over SETTLE_TAU_MS. The
+    floor is where the feet rest; before a foot is seen, the hips stand at
+    REST_HIPS_HEIGHT.
 
     A second step at the same time as the last replaces it (docs/rig.md
     "Smoothing"); an older one changes nothing.
@@ -138,17 +148,19 @@ class Grounding:
 
     def reset(self) -> None:
         self.t: float | None = None
+        self.found_at: float | None = None
         self.seen_at: float | None = None
         self.anchor: tuple | None = None  # the camera-frame hips where the room's origin is
         self.hips: tuple | None = None  # the camera's estimate of the hips, glitches held back
         self.floor: float | None = None  # the floor's height in the camera's frame
         self.correction = (0.0, 0.0, 0.0)
+        self.grip = 0.0  # how firmly the feet down hold the body: 0 in the air, 1 standing
         self.feet = {side: _Foot() for side in LEGS}
         self.position: tuple | None = None
         self._before: _Snapshot | None = None
 
     def step(self, root: Root | None, t_ms: float) -> tuple | None:
-        """The hips' position (x, y, z) in metres, or None when the body is not seen."""
+        """The hips' position (x, y, z) in metres, or None when the body is not seen (or only just found)."""
         if self.t is not None and t_ms < self.t:
             return self.position
         if self.t is not None and t_ms == self.t and self._before is not None:
@@ -165,15 +177,22 @@ class Grounding:
             self.position = None
             return None
         self.seen_at = t_ms
-        self.hips = root.hips if self.hips is None else _step_toward(self.hips, root.hips, MAX_SPEED * dt / 1000.0)
-        if self.anchor is None:
+        if self.found_at is None:
+            self.found_at = t_ms
+        finding = t_ms - self.found_at < FIND_MS
+        if self.hips is None or finding:
+            self.hips = root.hips
+        else:
+            self.hips = _step_toward(self.hips, root.hips, MAX_SPEED * dt / 1000.0)
+        if self.anchor is None or finding:
             self.anchor = self.hips
+            self.floor = min((sole[1] for sole in root.soles.values()), default=None)
         self._feet(root, dt, t_ms)
         raw = self._camera_estimate()
         self.correction = self._correct(raw, root, dt)
         self.position = tuple(r + c for r, c in zip(raw, self.correction))
-        self._lock_new_feet(root)
-        return self.position
+        self._place_feet(root, t_ms)
+        return None if finding else self.position
 
     def _camera_estimate(self) -> tuple:
         x, y, z = (h - a for h, a in zip(self.hips, self.anchor))
@@ -198,35 +217,44 @@ class Grounding:
             stood = foot.still_since is not None and t_ms - foot.still_since >= STILL_FOR_MS
             foot.down = slow and (near or stood or foot.down)
             if not foot.down:
-                foot.lock = None
+                foot.lock = foot.locked_at = None
         down = [root.soles[side][1] for side, foot in self.feet.items() if foot.down]
         if down:
             self.floor += (min(down) - self.floor) * _alpha(dt, FLOOR_TAU_MS)
 
     def _correct(self, raw: tuple, root: Root, dt: float) -> tuple:
-        """The correction that keeps the feet that are down where they were put down."""
-        locked = [(foot.lock, root.feet[side]) for side, foot in self.feet.items() if foot.lock is not None]
+        """The correction that keeps the foot down longest where it was put down."""
+        locked = [(foot.locked_at, side) for side, foot in self.feet.items() if foot.lock is not None]
         if not locked:
+            self.grip = 0.0
             keep = 1.0 - _alpha(dt, DRIFT_TAU_MS)
             return tuple(c * keep for c in self.correction)
-        target = tuple(sum(lock[i] - offset[i] for lock, offset in locked) / len(locked) for i in range(3))
-        a = _alpha(dt, SETTLE_TAU_MS)
-        return tuple(c + (goal - r - c) * a for c, goal, r in zip(self.correction, target, raw))
+        side = min(locked)[1]
+        goal = tuple(lock - offset - r for lock, offset, r in zip(self.feet[side].lock, root.feet[side], raw))
+        self.grip += (1.0 - self.grip) * _alpha(dt, SETTLE_TAU_MS)
+        a = 1.0 if self.grip > 0.99 else _alpha(dt, SETTLE_TAU_MS)  # taking hold, then holding exactly
+        return tuple(c + (g - c) * a for c, g in zip(self.correction, goal))
 
-    def _lock_new_feet(self, root: Root) -> None:
-        """A foot just put down is locked where the body now puts it, on the floor."""
+    def _place_feet(self, root: Root, t_ms: float) -> None:
+        """A foot just put down is locked where the body now puts it, on the floor; a foot down beside
+        the one that holds the body follows the body until it holds it."""
+        holder = min(((f.locked_at, s) for s, f in self.feet.items() if f.lock is not None), default=(None, None))[1]
         for side, foot in self.feet.items():
-            if foot.down and foot.lock is None:
-                offset = root.feet[side]
-                foot.lock = (self.position[0] + offset[0], 0.0, self.position[2] + offset[2])
+            if not foot.down or side == holder:
+                continue
+            offset = root.feet[side]
+            foot.lock = (self.position[0] + offset[0], 0.0, self.position[2] + offset[2])
+            if foot.locked_at is None:
+                foot.locked_at = t_ms
 
     def _snapshot(self) -> _Snapshot:
-        return _Snapshot(self.t, self.seen_at, self.anchor, self.hips, self.floor, self.correction,
+        return _Snapshot(self.t, self.found_at, self.seen_at, self.anchor, self.hips, self.floor, self.correction, self.grip,
                          {s: replace(f) for s, f in self.feet.items()})
 
     def _restore(self, s: _Snapshot) -> None:
-        self.t, self.seen_at, self.anchor, self.hips, self.floor = s.t, s.seen_at, s.anchor, s.hips, s.floor
-        self.correction = s.correction
+        self.t, self.found_at, self.seen_at, self.anchor = s.t, s.found_at, s.seen_at, s.anchor
+        self.hips, self.floor = s.hips, s.floor
+        self.correction, self.grip = s.correction, s.grip
         self.feet = {side: replace(f) for side, f in s.feet.items()}
 
 

@@ -293,9 +293,12 @@ def solve_pose(pose, hand_conf: dict | None = None) -> PoseSolution:
     return out
 
 
-def lowest_foot_point(lm: Landmarks, side: str) -> int | None:
-    """The landmark of a seen foot's heel and toe tip that is lower (world), or None."""
+def midfoot(lm: Landmarks, side: str) -> tuple | None:
+    """The middle of a seen foot (between its heel and toe tip): (world point, image point), or None.
+    One point that does not jump from heel to toe as the foot rolls."""
     g = LEGS[side]
     if lm.c(g.heel, g.toe) < SEEN:
         return None
-    return min((g.heel, g.toe), key=lambda i: lm.P[i][1])
+    world = tuple((a + b) / 2 for a, b in zip(lm.P[g.heel], lm.P[g.toe]))
+    image = tuple((a + b) / 2 for a, b in zip(lm.image[g.heel], lm.image[g.toe]))
+    return world, image

@@ -11,6 +11,8 @@ VMagicMirror load VRM 0.x avatars in Unity):
   HumanBodyBones names (VRM 1.0's thumb metacarpal is Unity's thumb proximal).
   A normalized VRM 0.x humanoid has identity rest rotations in its T-pose, as
   the state's bones do, so the local rotations carry over unchanged.
+- The hips' position (metres in the room, docs/rig.md "Hips position"): the
+  same mirror, x -> -x.
 - Blend shapes: the VRM 0.x presets from the state's VRM 1.0 expressions
   (Joy = happy, Sorrow = sad, ...), and for Perfect Sync the 52 ARKit clips,
   named like ARKit with a capital first letter (EyeBlinkLeft), the
@@ -23,7 +25,7 @@ user's right hand raises the avatar's left arm, on the screen's right.
 from __future__ import annotations
 
 from live2d_pose.rig.quat import flip_x
-from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, BodyState, mirror_state
+from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, PARTS, BodyState, mirror_state
 
 
 def _unity_name(bone: str) -> str:
@@ -54,6 +56,17 @@ def unity_bones(avatar: BodyState, only: set[str] | None = None) -> dict[str, tu
     (the state from avatar_view), or only those named in ``only`` (VRM 1.0 names)."""
     return {UNITY_BONES[name]: flip_x(q) for name, q in avatar.bones.items()
             if only is None or name in only}
+
+
+def unity_position(avatar: BodyState) -> tuple | None:
+    """The hips' position in Unity's space (metres, the room's floor at y = 0), or None before any."""
+    p = avatar.hips_position
+    return None if p is None else (-p[0], p[1], p[2])
+
+
+def shown_bones(avatar: BodyState) -> set[str]:
+    """The bones (VRM 1.0 names) of the parts the avatar follows or is still blending (weight > 0)."""
+    return {bone for part, weight in avatar.parts.items() if weight > 0 for bone in PARTS[part][0]}
 
 
 def vrm0_blends(avatar: BodyState, perfect_sync: bool = False) -> dict[str, float]:
