@@ -7,12 +7,11 @@
     unity.unity_bones(unity.avatar_view(frame.smoothed, True), only=...)   # VMC's Bone/Pos
     live2d.live2d_params(frame.face_params, frame.smoothed)                # VTube Studio's input
 
-- solve.py is SOLVE, a port of web/src/solve.js; docs/rig.md is the contract;
-- state_filter.py is web/src/state-filter.js; filter.py and eyes.py (the
-  fidelity work's) are filter.js's and eyes.js's twins;
+- solve.py is SOLVE (with limbs.py and ground.observe); docs/rig.md is the contract;
+- state_filter.py is the smoothing stage: presence.py (which parts are
+  followed), ground.py's Grounding (the hips in the room), then filter.py's
+  One Euro filters; filter.py and eyes.py are filter.js's and eyes.js's twins;
 - unity.py and live2d.py are the RETARGETs the outputs need.
-tests/test_rig_agreement.py runs the viewer's JavaScript on the same
-recordings and holds every one of these to stated tolerances.
 
 Like the viewer (web/src/body.js and tracks.js), the rig keeps the newest
 results of each tracker: one frame's face, pose and hands may come in one

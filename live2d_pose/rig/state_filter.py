@@ -89,9 +89,11 @@ def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
 
 
 class StateFilter:
-    """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze).
+    """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze; each part's
+    weight; the hips' position once the body has been placed).
 
-    Outputs equal state-filter.js's. One shortcut keeps a face-only stream cheap
+    Presence and grounding first (the module doc), then the filters; for a state without legs or a
+    position the filters' outputs equal state-filter.js's (v2). One shortcut keeps a face-only stream cheap
     (2 of 41 bones seen): a channel that has never been seen sits at its rest
     value, which filtering would not change, so it gets no filter until it is
     first seen; then its filter is primed with the rest value at the last two
