@@ -61,11 +61,11 @@ class Root:
     soles: dict  # side -> that point where the picture shows it: (x, y) in metres at the body's distance
 
 
-def observe(pose, image_size: tuple[int, int] | None, lm: Landmarks | None = None) -> Root | None:
+def observe(pose, image_size: tuple[int, int] | None) -> Root | None:
     """The hips relative to the camera, from one pose result and the image's (width, height)."""
     if image_size is None or pose is None:
         return None
-    lm = lm or Landmarks(pose)
+    lm = Landmarks(pose)
     if lm.c(23, 24) < SEEN:
         return None
     width, height = image_size

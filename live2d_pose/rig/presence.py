@@ -20,6 +20,10 @@ that into a calm decision (docs/rig.md "Confidence"):
   BLEND_MS (after the One Euro filters, about a third of a second), a found
   one rises from there.
 
+The head (the face tracker's part, AT_ONCE) is followed from its first
+result, at once: MediaPipe does not guess a face out of the picture. It is
+held and blended to rest like the others when lost.
+
 Each part steps at its tracker's result time (state.times), like the filters:
 a second step at the same time replaces the last, an older one changes
 nothing.
@@ -36,6 +40,9 @@ from live2d_pose.rig.quat import slerp, smoothstep
 ON_MS = 100.0
 OFF_MS = 400.0
 BLEND_MS = 150.0
+# The face is a detection of its own (MediaPipe never guesses one out of the picture): its part, the
+# head, is followed from the first result, at once, as before there were parts.
+AT_ONCE = {"face"}
 
 
 @dataclass
@@ -53,17 +60,20 @@ class _Slot:
     before: _Part | None = None  # the part before its last step (a step at the same time replaces it)
 
 
-def _advance(part: _Part, confidence: float, bones: dict, t: float) -> _Part:
+def _advance(part: _Part, confidence: float, bones: dict, t: float, at_once: bool = False) -> _Part:
     """One step of one part: its evidence, whether it is followed, its blend weight, its held bones."""
     dt = 0.0 if part.t is None else t - part.t
     evidence = part.evidence
     if confidence >= SEEN:
-        evidence = min(1.0, evidence + dt / ON_MS)
+        evidence = 1.0 if at_once else min(1.0, evidence + dt / ON_MS)
     elif confidence < FAINT:
         evidence = max(0.0, evidence - dt / (OFF_MS if part.followed else ON_MS))
     followed = evidence >= 1.0 or (part.followed and evidence > 0.0)
     step = dt / BLEND_MS
-    weight = min(1.0, part.weight + step) if followed else max(0.0, part.weight - step)
+    if followed:
+        weight = 1.0 if at_once else min(1.0, part.weight + step)
+    else:
+        weight = max(0.0, part.weight - step)
     held = {**part.held, **bones} if followed or bones else part.held
     if not followed and weight == 0.0:
         held = {}
@@ -87,7 +97,7 @@ class Presence:
         out, weights = {}, {}
         for name, (part_bones, tracker) in self.parts.items():
             reported = {b: bones[b] for b in part_bones if b in bones}
-            part = self._step(name, confidence.get(name, 0.0), reported, time_of(tracker))
+            part = self._step(name, confidence.get(name, 0.0), reported, time_of(tracker), tracker in AT_ONCE)
             weights[name] = part.weight
             if part.weight <= 0.0:
                 continue
@@ -96,7 +106,7 @@ class Presence:
                 out[bone] = q if w >= 1.0 else slerp(self.rest(bone), q, w)
         return out, weights
 
-    def _step(self, name: str, confidence: float, bones: dict, t: float) -> _Part:
+    def _step(self, name: str, confidence: float, bones: dict, t: float, at_once: bool) -> _Part:
         slot = self.slots.setdefault(name, _Slot())
         last = slot.now
         if last.t is not None and t < last.t:
@@ -107,7 +117,7 @@ class Presence:
             slot.before = replace(last, held=dict(last.held))
         if not math.isfinite(t):
             return last
-        slot.now = _advance(last, confidence, bones, t)
+        slot.now = _advance(last, confidence, bones, t, at_once)
         return slot.now
 
     def reset(self) -> None:
