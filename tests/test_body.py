@@ -75,11 +75,17 @@ def test_a_knee_bends_backward_like_a_hinge(degrees):
     assert abs(q[1]) < 1e-9 and abs(q[2]) < 1e-9  # about the knee's axis only
 
 
-def test_a_knee_never_bends_forward_nor_past_its_limit():
-    forward = solve(pose=make_pose(leg_with_knee(T_POSE, 40 * DEG, forward=True)))
-    assert knee_of(forward) == pytest.approx(KNEE_LIMITS[0], abs=1e-6) or knee_of(forward) >= 0
+@pytest.mark.parametrize("degrees", [20, 40, 60])
+def test_a_knee_never_bends_forward(degrees):
+    """A shin MediaPipe puts in front of the thigh: the hips turn the thigh at most 45 degrees to face
+    it, so the knee cannot bend that way, and it stays straight."""
+    forward = solve(pose=make_pose(leg_with_knee(T_POSE, degrees * DEG, forward=True)))
+    assert knee_of(forward) == pytest.approx(KNEE_LIMITS[0], abs=1e-9)
+
+
+def test_a_knee_stops_at_its_limit():
     folded = solve(pose=make_pose(leg_with_knee(T_POSE, 175 * DEG)))
-    assert knee_of(folded) <= KNEE_LIMITS[1] + 1e-9
+    assert knee_of(folded) == pytest.approx(KNEE_LIMITS[1], abs=1e-9)
 
 
 def test_an_ankle_stays_within_its_range():
