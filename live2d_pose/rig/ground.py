@@ -248,8 +248,8 @@ class Grounding:
                 foot.locked_at = t_ms
 
     def _snapshot(self) -> _Snapshot:
-        return _Snapshot(self.t, self.found_at, self.seen_at, self.anchor, self.hips, self.floor, self.correction, self.grip,
-                         {s: replace(f) for s, f in self.feet.items()})
+        return _Snapshot(self.t, self.found_at, self.seen_at, self.anchor, self.hips, self.floor, self.correction,
+                         self.grip, {s: replace(f) for s, f in self.feet.items()})
 
     def _restore(self, s: _Snapshot) -> None:
         self.t, self.found_at, self.seen_at, self.anchor = s.t, s.found_at, s.seen_at, s.anchor

@@ -92,14 +92,12 @@ class StateFilter:
     """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze; each part's
     weight; the hips' position once the body has been placed).
 
-    Presence and grounding first (the module doc), then the filters; for a state without legs or a
-    position the filters' outputs equal state-filter.js's (v2). One shortcut keeps a face-only stream cheap
-    (2 of 41 bones seen): a channel that has never been seen sits at its rest
-    value, which filtering would not change, so it gets no filter until it is
-    first seen; then its filter is primed with the rest value at the last two
-    times its tracker's channels were stepped at, exactly the history
-    state-filter.js's filter has by then (its last sample, and the one a
-    sample at that same time would replace).
+    Presence and grounding first (the module doc), then the filters, state-filter.js's design (v2).
+    One shortcut keeps a face-only stream cheap (2 of 49 bones seen): a channel that has never been
+    seen sits at its rest value, which filtering would not change, so it gets no filter until it is
+    first seen; then its filter is primed with the rest value at the last two times its tracker's
+    channels were stepped at, exactly the history a filter stepped all along has by then (its last
+    sample, and the one a sample at that same time would replace).
     """
 
     def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
@@ -169,7 +167,8 @@ class StateFilter:
         ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
         t_ms = state.t if t_ms is None else t_ms
         times = state.times
-        shown, weights = self.presence.step(state.bones, state.parts, lambda tracker: sample_time(times, tracker, t_ms))
+        shown, weights = self.presence.step(state.bones, state.parts,
+                                            lambda tracker: sample_time(times, tracker, t_ms))
         bones = {name: self._bone(name, shown.get(name), times, t_ms) for name in BONES}
         position = self._position(state, times, t_ms)
         t_face = sample_time(times, "face", t_ms)
