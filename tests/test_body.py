@@ -20,7 +20,7 @@ from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.ground import FIND_MS, REST_HIPS_HEIGHT, Grounding, Root
 from live2d_pose.rig.limbs import ANKLE_PITCH_LIMITS, KNEE_LIMITS, NOMINAL, restore_depth
 from live2d_pose.rig.presence import BLEND_MS, OFF_MS, ON_MS, Presence
-from live2d_pose.rig.solve import PARTS, rest_rotation, solve
+from live2d_pose.rig.solve import PARTS, mirror_state, rest_rotation, solve
 
 DEG = math.pi / 180
 
@@ -264,6 +264,14 @@ def test_walking_moves_the_hips_across_the_room_and_planted_feet_stay_put(walker
                 run = []
     assert len(slides) >= 4, slides
     assert np.median(slides) < 0.25 * np.median(travel), (slides, travel)
+
+
+def test_a_state_with_the_body_placed_mirrors_and_back(walker):
+    state = next(frame.state for _, frame, _ in walker if frame.state.root and len(frame.state.root.feet) == 2)
+    mirrored = mirror_state(state)
+    assert mirrored.root.hips == (-state.root.hips[0],) + state.root.hips[1:]
+    assert mirrored.root.soles["left"] == (-state.root.soles["right"][0], state.root.soles["right"][1])
+    assert mirror_state(mirrored).root == state.root
 
 
 def _root(hips, feet_below=REST_HIPS_HEIGHT, spread=0.1):

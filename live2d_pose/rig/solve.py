@@ -359,7 +359,8 @@ def mirror_state(state: BodyState) -> BodyState:
     seen = dict(state.seen)
     seen["leftHand"], seen["rightHand"] = state.seen["rightHand"], state.seen["leftHand"]
     root = state.root and ground.Root(_mirror_point(state.root.hips),
-                                      {swap_side(s): _mirror_point(p) for s, p in state.root.feet.items()})
+                                      {swap_side(s): _mirror_point(p) for s, p in state.root.feet.items()},
+                                      {swap_side(s): (-p[0], p[1]) for s, p in state.root.soles.items()})
     return BodyState(
         t=state.t, times=dict(state.times), seen=seen, version=state.version,
         bones={swap_side(name): flip_x(q) for name, q in state.bones.items()},
