@@ -150,9 +150,9 @@ class Rig:
         known = [x for x in times.values() if x is not None]
         t = max(known) if known else now
 
-        def pose_at(result):
+        def pose_at(result):  # the pose result of another tracker's frame, and its time
             matched = self.tracks.result_at("pose", result.t, now) if result else None
-            return matched.items[0] if matched and matched.items else None
+            return (matched.items[0], matched.t) if matched and matched.items else (None, None)
 
         def hands_at(result):  # the hands of the pose's own frame (a hand vouches for its arm)
             matched = self.tracks.result_at("hands", result.t, now) if result else None
@@ -160,8 +160,9 @@ class Rig:
 
         first = {tracker: (r.items[0] if r and r.items else None) for tracker, r in fresh.items()}
         hands = fresh["hands"].items if fresh["hands"] else []
-        self.state = solve(first["face"], first["pose"], hands, t, times, face_pose=pose_at(fresh["face"]),
-                           hands_pose=pose_at(fresh["hands"]), pose_hands=hands_at(fresh["pose"]),
-                           image_size=fresh["pose"].size if fresh["pose"] else None)
+        (face_pose, face_pose_t), (hands_pose, hands_pose_t) = pose_at(fresh["face"]), pose_at(fresh["hands"])
+        self.state = solve(first["face"], first["pose"], hands, t, times, face_pose=face_pose, hands_pose=hands_pose,
+                           pose_hands=hands_at(fresh["pose"]), image_size=next((r.size for r in fresh.values() if r), None),
+                           pose_times={"face": face_pose_t, "hands": hands_pose_t})
         self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
         return first["face"]

@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, replace
 
 from live2d_pose.rig.limbs import LEGS, SEEN, Landmarks, midfoot
+from live2d_pose.rig.picture import fit_scale
 
 FOV_DEG = 60.0  # the assumed camera's field of view across the image's longer side
 FIT_POINTS = tuple(range(11, 33))  # shoulders to toes: the face's points are small beside the body
@@ -69,20 +70,11 @@ def observe(pose, image_size: tuple[int, int] | None) -> Root | None:
     if lm.c(23, 24) < SEEN:
         return None
     width, height = image_size
-    pairs = [((lm.image[i][0] * width, lm.image[i][1] * height), (lm.P[i][0], -lm.P[i][1]))
-             for i in FIT_POINTS if lm.conf[i] >= SEEN]
-    if len(pairs) < MIN_FIT_POINTS:
+    fit = fit_scale((((lm.image[i][0] * width, lm.image[i][1] * height), (lm.P[i][0], -lm.P[i][1]))
+                     for i in FIT_POINTS if lm.conf[i] >= SEEN), MIN_FIT_POINTS)
+    if fit is None:
         return None
-    n = len(pairs)
-    px, py = sum(p[0][0] for p in pairs) / n, sum(p[0][1] for p in pairs) / n
-    wx, wy = sum(p[1][0] for p in pairs) / n, sum(p[1][1] for p in pairs) / n
-    spread = sum((w[0] - wx) ** 2 + (w[1] - wy) ** 2 for _, w in pairs)
-    if spread < 1e-4:
-        return None
-    s = sum((p[0] - px) * (w[0] - wx) + (p[1] - py) * (w[1] - wy) for p, w in pairs) / spread  # pixels per metre
-    if s <= 0:
-        return None
-    origin = (px - s * wx, py - s * wy)  # where the world's origin, the hips' centre, falls in the picture
+    s, origin = fit  # pixels per metre; where the world's origin, the hips' centre, falls in the picture
     focal = max(width, height) / (2 * math.tan(math.radians(FOV_DEG) / 2))
     hips = ((origin[0] - width / 2) / s, -(origin[1] - height / 2) / s, -focal / s)
     found = {side: m for side in LEGS if (m := midfoot(lm, side)) is not None}

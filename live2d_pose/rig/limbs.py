@@ -106,6 +106,7 @@ class PoseSolution:
     confidence: dict = field(default_factory=dict)  # part -> 0..1, for every part of POSE_PARTS
     chest: tuple | None = None  # the chest's global rotation, when the torso is seen
     lower_arms: dict = field(default_factory=dict)  # side -> the lower arm's global rotation
+    landmarks: Landmarks | None = None  # what it was solved from
 
 
 class Landmarks:
@@ -286,7 +287,7 @@ def solve_leg(lm: Landmarks, side: str, hips: tuple, out: PoseSolution) -> None:
 def solve_pose(pose, hand_conf: dict | None = None) -> PoseSolution:
     """wire.Pose (+ {side: confidence of that side's hand in the picture}) -> bones and confidences."""
     lm = Landmarks(pose)
-    out = PoseSolution()
+    out = PoseSolution(landmarks=lm)
     hips = solve_torso(lm, out)
     hand_conf = hand_conf or {}
     for side in ARMS:

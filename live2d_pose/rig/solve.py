@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from live2d_pose.rig import ground
+from live2d_pose.rig.picture import PartPicture, hand_picture, pose_picture
 from live2d_pose.rig.eyes import eye_openness
 from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_pose
 from live2d_pose.rig.quat import (
@@ -90,6 +91,16 @@ def rest_rotation(bone: str):
     return REST.get(bone, IDENTITY)
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """The parent a bone was solved against: that parent's global rotation, from the pose result of time ``t``
+    (the head's chest, a hand's forearm). The smoothing stage re-expresses the bone against the avatar's
+    smoothed parent of that time, so the parent's jitter does not shake it (state_filter.py)."""
+
+    parent: tuple
+    t: float | None
+
+
 @dataclass
 class BodyState:
     """docs/rig.md's state. ``bones`` holds only what was seen."""
@@ -110,6 +121,10 @@ class BodyState:
     # the hips' position in the room, metres (ground.py); SOLVE leaves it None, the smoothing stage fills it
     hips_position: tuple | None = None
     root: ground.Root | None = None  # SOLVE's observation of where the body is, for the smoothing stage
+    # for the smoothing stage too: each part's picture (picture.py), and the bones solved against another
+    # result's parent (the head against its frame's chest, a hand against its frame's forearm)
+    picture: dict[str, PartPicture] = field(default_factory=dict)
+    anchors: dict[str, Anchor] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"version": self.version, "t": self.t, "times": dict(self.times), "seen": dict(self.seen),
@@ -262,7 +277,7 @@ SAME_AS_HANDS = object()  # and for pose_hands
 
 def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = None,
           face_pose=SAME_AS_POSE, hands_pose=SAME_AS_POSE, pose_hands=SAME_AS_HANDS,
-          image_size: tuple[int, int] | None = None) -> BodyState:
+          image_size: tuple[int, int] | None = None, pose_times: dict | None = None) -> BodyState:
     """The latest result of each tracker -> docs/rig.md's body state.
 
     ``face``/``pose``: one wire.Face / wire.Pose or None; ``hands``: wire.Hand list; ``t`` in ms;
@@ -271,7 +286,8 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
     is not ``pose`` (the head is taken relative to its chest; the hands are sided and hinged by
     it); default ``pose``. ``pose_hands``: the hands of the pose's own frame (a hand found vouches
     for an arm whose elbow is out of the picture), default ``hands``. ``image_size``: (width,
-    height) of the pose's image, which the hips' position needs (none without it).
+    height) of the pose's image, which the hips' position needs (none without it). ``pose_times``:
+    {"face": t, "hands": t}, the times of ``face_pose`` and ``hands_pose`` (default: the pose's).
     """
     times = times or {}
     state = BodyState(t=t, times={k: _finite_or_none(times.get(k)) for k in TRACKERS})
@@ -289,12 +305,14 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
             solved[id(p)] = solve_pose(p, {s: hand_confidence(h) for s, h in found.items() if h is not None})
         return solved[id(p)]
 
+    pose_times = {"face": state.times["pose"], "hands": state.times["pose"], **(pose_times or {})}
     if pose is not None:
         body = solved_pose(pose)
         state.bones.update(body.bones)
         state.parts.update(body.confidence)
         state.seen["pose"] = True
         state.root = ground.observe(pose, image_size)
+        state.picture.update(pose_picture(body.landmarks, image_size))
     if face is not None:
         state.seen["face"] = True
         if face.matrix is not None:
@@ -304,6 +322,7 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
             state.bones["neck"] = rel
             state.bones["head"] = rel
             state.parts["head"] = 1.0
+            state.anchors["neck"] = Anchor(chest, pose_times["face"])
         if face.blendshapes is not None:
             bs = blendshape_map(face.blendshapes)
             state.expressions, state.gaze = solve_expressions(bs)
@@ -324,6 +343,10 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
         state.bones.update(bones)
         if side in lower_arms:
             state.bones[f"{side}Hand"] = multiply(conjugate(lower_arms[side]), palm)
+            state.anchors[f"{side}Hand"] = Anchor(lower_arms[side], pose_times["hands"])
+        found = hand_picture(hand, image_size)
+        if found is not None:
+            state.picture[f"{side}Hand"] = found
     return state
 
 
@@ -370,4 +393,7 @@ def mirror_state(state: BodyState) -> BodyState:
         parts={swap_side(k): v for k, v in state.parts.items()},
         hips_position=_mirror_point(state.hips_position) if state.hips_position is not None else None,
         root=root,
+        picture={swap_side(part): PartPicture(p.scale, tuple(v and (-v[0], v[1]) for v in p.vectors))
+                 for part, p in state.picture.items()},
+        anchors={swap_side(bone): Anchor(flip_x(a.parent), a.t) for bone, a in state.anchors.items()},
     )
