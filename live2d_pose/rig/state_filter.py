@@ -28,12 +28,14 @@ from __future__ import annotations
 import math
 import re
 
-from live2d_pose.rig.filter import TUNING, OneEuroFilter
+from live2d_pose.rig.filter import STILL_TUNING, TUNING, OneEuroFilter
 from live2d_pose.rig.ground import Grounding
 from live2d_pose.rig.presence import Presence
+from live2d_pose.rig.quat import IDENTITY, conjugate, half, multiply, slerp, smoothstep
 from live2d_pose.rig.solve import (
     BLENDSHAPE_NAMES, BONES, EXPRESSIONS, PARTS, REST_POSITION, TRACKERS, BodyState, rest_rotation,
 )
+from live2d_pose.rig.stillness import PartLock
 
 # The body's kinds of channel in tuning.json (shared with the page and the face): quaternion
 # components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids';
@@ -46,6 +48,14 @@ REST_EASE = (TUNING["rest"].min_cutoff, TUNING["rest"].beta)
 SEEN_KEYS = ("face", "pose", "leftHand", "rightHand")
 BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if n != "_neutral")
 _FINGER = re.compile(r"(Thumb|Index|Middle|Ring|Little)")
+PART_OF = {bone: part for part, (bones, _) in PARTS.items() for bone in bones}
+# The parts in the order of their bones: a parent's before its children's (the head and hands are
+# re-expressed against the avatar's chest and forearms of this step).
+PART_ORDER = tuple(dict.fromkeys(PART_OF[bone] for bone in BONES))
+# part -> the bone solved against another result's parent (state.anchors), and that parent
+ANCHORED = {"head": "neck", "leftHand": "leftHand", "rightHand": "rightHand"}
+PARENT_OF = {"neck": "chest", "leftHand": "leftLowerArm", "rightHand": "rightLowerArm"}
+KEEP_PARENTS = 4  # pose times whose parents are kept: the rig keeps three results per tracker (and the newest)
 
 
 def bone_kind(name: str) -> str:
@@ -108,6 +118,8 @@ class StateFilter:
         self.filters: dict[str, OneEuroFilter] = {}
         self.quats: dict[str, tuple] = {}  # bone -> (t, last output, the output before it)
         self.steps: dict[str, tuple] = {}  # tracker -> (last step time, the one before) of its channels
+        self.locks: dict[str, PartLock] = {}  # part -> its stillness lock
+        self.parents: dict[float, dict] = {}  # pose time -> the avatar's chest and forearms then (global)
 
     def _history(self, tracker: str) -> tuple:
         return self.steps.get(tracker, (None, None))
@@ -162,6 +174,67 @@ class StateFilter:
             self.quats[name] = (t, out, entry[2])  # a replaced sample; an older one changed nothing
         return out
 
+    def _bones(self, state: BodyState, shown: dict, weights: dict, t_ms: float) -> dict:
+        """Part by part, parents first: each bone's target (re-expressed against the avatar's parent
+        where it was solved against another result's, see _anchored), its One Euro filter, and the
+        part's stillness lock."""
+        bones: dict[str, tuple] = {}
+        for part in PART_ORDER:
+            names, tracker = PARTS[part]
+            t = sample_time(state.times, tracker, t_ms)
+            targets = self._anchored(part, {name: shown.get(name) for name in names}, state.anchors,
+                                     weights.get(part, 0.0), bones)
+            filtered = {name: self._bone(name, targets[name], state.times, t_ms) for name in names}
+            lock = self._lock(part, weights.get(part, 0.0), state.picture.get(part))
+            if lock is not None:
+                lock.step(t, weights.get(part, 0.0), state.picture.get(part),
+                          {name: q for name, q in targets.items() if q is not None})
+                filtered = {name: lock.output(name, q) for name, q in filtered.items()}
+            bones.update(filtered)
+            if part in ("torso", "leftLowerArm", "rightLowerArm"):
+                self._keep_parents(t, bones)
+        return bones
+
+    def _lock(self, part: str, weight: float, picture) -> PartLock | None:
+        """The part's stillness lock, made when it is first fully followed with a picture."""
+        lock = self.locks.get(part)
+        if lock is None and weight >= 1.0 and picture is not None:
+            lock = self.locks[part] = PartLock(STILL_TUNING)
+        return lock
+
+    def _keep_parents(self, t: float, bones: dict) -> None:
+        """The avatar's chest and forearms (global) at this pose time, for the bones solved against them."""
+        chain = IDENTITY
+        kept = {}
+        for name in ("hips", "spine", "chest"):
+            chain = multiply(chain, bones.get(name, IDENTITY))
+        kept["chest"] = chain
+        for side in ("left", "right"):
+            if f"{side}LowerArm" in bones:
+                kept[f"{side}LowerArm"] = multiply(multiply(chain, bones[f"{side}UpperArm"]), bones[f"{side}LowerArm"])
+        self.parents[t] = {**self.parents.get(t, {}), **kept}
+        for old in sorted(self.parents)[:-KEEP_PARENTS]:
+            del self.parents[old]
+
+    def _anchored(self, part: str, targets: dict, anchors: dict, weight: float, bones: dict) -> dict:
+        """The head is solved against the chest of its frame's pose, a hand against that frame's forearm:
+        both jitter with MediaPipe's depth. Re-expressed against the avatar's smoothed (and held) parent of
+        that same pose, the head keeps the facial matrix's own steadiness (its chest's jitter no longer
+        shakes it) and a hand its own. The correction grows with the part's presence weight, so a part
+        blending to rest still comes to rest."""
+        bone = ANCHORED.get(part)
+        anchor = anchors.get(bone) if bone else None
+        if anchor is None or targets.get(bone) is None or weight <= 0.0:
+            return targets
+        smoothed = self.parents.get(anchor.t, {}).get(PARENT_OF[bone])
+        if smoothed is None:
+            return targets
+        correction = slerp(IDENTITY, multiply(conjugate(smoothed), anchor.parent), smoothstep(0.0, 1.0, weight))
+        if part == "head":  # neck and head share the rotation from the chest (docs/rig.md "Head and neck")
+            shared = half(multiply(correction, multiply(targets["neck"], targets.get("head") or IDENTITY)))
+            return {**targets, "neck": shared, "head": shared if targets.get("head") else None}
+        return {**targets, bone: multiply(correction, targets[bone])}
+
     def filter(self, state: BodyState, t_ms: float | None = None) -> BodyState:
         """Each channel steps at its tracker's result time in ``state.times``; ``t_ms`` (default
         ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
@@ -169,7 +242,7 @@ class StateFilter:
         times = state.times
         shown, weights = self.presence.step(state.bones, state.parts,
                                             lambda tracker: sample_time(times, tracker, t_ms))
-        bones = {name: self._bone(name, shown.get(name), times, t_ms) for name in BONES}
+        bones = self._bones(state, shown, weights, t_ms)
         position = self._position(state, times, t_ms)
         t_face = sample_time(times, "face", t_ms)
         expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
@@ -211,3 +284,5 @@ class StateFilter:
         self.filters.clear()
         self.quats.clear()
         self.steps.clear()
+        self.locks.clear()
+        self.parents.clear()
