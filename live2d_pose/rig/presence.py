@@ -19,8 +19,8 @@ that into a calm decision (docs/rig.md "Confidence"):
   slerp(rest, bones, smoothstep(weight)): a lost arm lowers to its side in
   BLEND_MS (and the One Euro filters' rest easing), a found one rises from
   there. A tenth of a second: no pop, and a person just found is followed
-  at once (at 150 ms the first frames of each person cost the body's pose
-  agreement 0.4 degrees mean, 1.6 at p90, on sports2d_demo.mp4).
+  at once (at 150 ms the first frames of each person cost the arms' pose
+  agreement 0.4 degrees mean, 1.7 at p90, on sports2d_demo.mp4).
 
 The head (the face tracker's part, AT_ONCE) is followed from its first
 result, at once: MediaPipe does not guess a face out of the picture. It is
