@@ -44,8 +44,14 @@ CONTACT_HEIGHT = 0.10
 STILL_FOR_MS = 400.0
 FLOOR_TAU_MS = 300.0  # the floor follows the feet that are down
 SETTLE_TAU_MS = 100.0  # landing, the feet take hold of the body this fast (it does not snap); then exactly
-DRIFT_TAU_MS = 1500.0  # with no foot down (a jump), the body returns to what the camera says
+DRIFT_TAU_MS = 1500.0  # with no foot down (a jump), the body returns to what the camera says (but its depth)
 MAX_SPEED = 6.0  # m/s: a faster jump of the camera's estimate is MediaPipe's glitch (a tree trunk), not a person
+# Depth is what the camera tells worst: from the picture's scale, which jitters a few per cent (the man
+# jumping on the box: +-0.7 m at 6 m, 4.6 m/s p95 of pure noise). Its estimate is smoothed this much; it
+# only moves the body while no foot is down, and then from where the feet last held it (the correction's
+# depth does not fade in the air). A foot's depth below the hips (world landmarks) is smoothed too.
+DEPTH_TAU_MS = 1000.0
+FOOT_DEPTH_TAU_MS = 300.0
 REANCHOR_AFTER_MS = 2000.0  # a body unseen this long starts again where it is found
 # MediaPipe's first results of a body it has just found are rough (the man on the box: 2 m off in depth,
 # his feet above his hips): for this long the room's origin and floor follow the body, which is not yet
@@ -95,6 +101,7 @@ class _Foot:
     lock: tuple | None = None  # where it was put down, in the room (y = 0: the floor)
     locked_at: float | None = None
     track: tuple = ()  # its last (t, (x, y)) in the picture's plane, SPEED_WINDOW_MS of them
+    depth: float | None = None  # its depth relative to the hips (world landmarks), smoothed
 
     def speed(self, t_ms: float, sole: tuple) -> float:
         """Its speed over the last SPEED_WINDOW_MS (inf until it has been seen that long)."""
@@ -127,9 +134,10 @@ class Grounding:
     over it): of two feet down, the one down longer (the other, put down
     later, is placed where it is until it takes over). With both feet off the
     ground the correction fades and the camera's estimate takes over again (a
-    jump rises and lands); landing, the feet take hold over SETTLE_TAU_MS. The
-    floor is where the feet rest; before a foot is seen, the hips stand at
-    REST_HIPS_HEIGHT.
+    jump rises and lands), but for depth: the camera's depth, smoothed over
+    DEPTH_TAU_MS, moves the body from where the feet last held it. Landing,
+    the feet take hold over SETTLE_TAU_MS. The floor is where the feet rest;
+    before a foot is seen, the hips stand at REST_HIPS_HEIGHT.
 
     A second step at the same time as the last replaces it (docs/rig.md
     "Smoothing"); an older one changes nothing.
@@ -175,7 +183,8 @@ class Grounding:
         if self.hips is None or finding:
             self.hips = root.hips
         else:
-            self.hips = _step_toward(self.hips, root.hips, MAX_SPEED * dt / 1000.0)
+            x, y, z = _step_toward(self.hips, root.hips, MAX_SPEED * dt / 1000.0)
+            self.hips = (x, y, self.hips[2] + (z - self.hips[2]) * _alpha(dt, DEPTH_TAU_MS))
         if self.anchor is None or finding:
             self.anchor = self.hips
             self.floor = min((sole[1] for sole in root.soles.values()), default=None)
@@ -200,6 +209,8 @@ class Grounding:
             if sole is None:
                 self.feet[side] = _Foot()
                 continue
+            z = root.feet[side][2]
+            foot.depth = z if foot.depth is None else foot.depth + (z - foot.depth) * _alpha(dt, FOOT_DEPTH_TAU_MS)
             slow = foot.speed(t_ms, sole) < (RELEASE_SPEED if foot.down else CONTACT_SPEED)
             if not slow:
                 foot.still_since = None
@@ -220,9 +231,10 @@ class Grounding:
         if not locked:
             self.grip = 0.0
             keep = 1.0 - _alpha(dt, DRIFT_TAU_MS)
-            return tuple(c * keep for c in self.correction)
+            x, y, z = self.correction
+            return (x * keep, y * keep, z)  # the camera's height and sideways estimates take over, not its depth
         side = min(locked)[1]
-        goal = tuple(lock - offset - r for lock, offset, r in zip(self.feet[side].lock, root.feet[side], raw))
+        goal = tuple(lock - offset - r for lock, offset, r in zip(self.feet[side].lock, self._offset(root, side), raw))
         self.grip += (1.0 - self.grip) * _alpha(dt, SETTLE_TAU_MS)
         a = 1.0 if self.grip > 0.99 else _alpha(dt, SETTLE_TAU_MS)  # taking hold, then holding exactly
         return tuple(c + (g - c) * a for c, g in zip(self.correction, goal))
@@ -234,10 +246,15 @@ class Grounding:
         for side, foot in self.feet.items():
             if not foot.down or side == holder:
                 continue
-            offset = root.feet[side]
+            offset = self._offset(root, side)
             foot.lock = (self.position[0] + offset[0], 0.0, self.position[2] + offset[2])
             if foot.locked_at is None:
                 foot.locked_at = t_ms
+
+    def _offset(self, root: Root, side: str) -> tuple:
+        """Where that foot is below the hips, its depth smoothed."""
+        x, y, _ = root.feet[side]
+        return (x, y, self.feet[side].depth)
 
     def _snapshot(self) -> _Snapshot:
         return _Snapshot(self.t, self.found_at, self.seen_at, self.anchor, self.hips, self.floor, self.correction,
