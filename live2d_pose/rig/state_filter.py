@@ -35,7 +35,7 @@ from live2d_pose.rig.quat import IDENTITY, conjugate, half, multiply, slerp, smo
 from live2d_pose.rig.solve import (
     BLENDSHAPE_NAMES, BONES, EXPRESSIONS, PARTS, REST_POSITION, TRACKERS, BodyState, rest_rotation,
 )
-from live2d_pose.rig.stillness import PartLock
+from live2d_pose.rig.stillness import PartLock, StillTuning
 
 # The body's kinds of channel in tuning.json (shared with the page and the face): quaternion
 # components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids';
@@ -110,8 +110,9 @@ class StateFilter:
     sample, and the one a sample at that same time would replace).
     """
 
-    def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
+    def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0, stillness: StillTuning = STILL_TUNING):
         self.scale = (scale_min_cutoff, scale_beta)
+        self.stillness = stillness
         self.presence = Presence(PARTS, rest_rotation)
         self.ground = Grounding()
         self.position_seen = False
@@ -199,7 +200,7 @@ class StateFilter:
         """The part's stillness lock, made when it is first fully followed with a picture."""
         lock = self.locks.get(part)
         if lock is None and weight >= 1.0 and picture is not None:
-            lock = self.locks[part] = PartLock(STILL_TUNING)
+            lock = self.locks[part] = PartLock(self.stillness)
         return lock
 
     def _keep_parents(self, t: float, bones: dict) -> None:

@@ -217,7 +217,10 @@ class PartLock:
             if _share([angle_between(q, mean) for q in rotations], SPREAD_SHARE) > tune.still_deg * DEG:
                 return False
             held[bone] = mean
-        lock.held, lock.reference, lock.band = held, tuple(reference), tuple(band)
+        held_now = _Lock(samples=lock.samples, held=held, reference=tuple(reference), band=tuple(band))
+        if self._moved(held_now):  # its last results already lie outside: it has only just started moving
+            return False
+        lock.held, lock.reference, lock.band = held, held_now.reference, held_now.band
         return True
 
     def _moved(self, lock: _Lock) -> bool:
