@@ -272,6 +272,12 @@ def test_a_state_with_the_body_placed_mirrors_and_back(walker):
     assert mirrored.root.hips == (-state.root.hips[0],) + state.root.hips[1:]
     assert mirrored.root.soles["left"] == (-state.root.soles["right"][0], state.root.soles["right"][1])
     assert mirror_state(mirrored).root == state.root
+    assert mirror_state(mirrored).picture == state.picture
+    # the mirror image's shoulders, right to left, are the original's left to right, mirrored
+    (x, y), flipped = state.picture["torso"].vectors[0], mirrored.picture["torso"].vectors[0]
+    assert flipped == (x, -y)
+    thigh = state.picture["rightUpperLeg"].vectors[0]  # a limb's: the other side's, mirrored
+    assert mirrored.picture["leftUpperLeg"].vectors[0] == (-thigh[0], thigh[1])
 
 
 def _root(hips, feet_below=REST_HIPS_HEIGHT, spread=0.1):

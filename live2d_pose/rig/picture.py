@@ -40,6 +40,9 @@ POSE_PICTURE = {
 }
 # a hand: wrist to the middle finger's knuckle, and across the knuckles (index to little finger)
 HAND_PICTURE = (((0,), (9,)), ((5,), (17,)))
+# the vectors that run across the body, from the subject's right to their left: in the mirror image the
+# sides swap, so such a vector keeps its x and flips its y (the others flip their x)
+ACROSS = {"torso": (True, False), "hips": (True, False)}
 MIN_FIT_POINTS = 3
 
 
@@ -97,3 +100,10 @@ def hand_picture(hand, image_size: tuple[int, int] | None) -> PartPicture | None
         return None
     ok = lambda i: in_image(*rows[i][:2])  # noqa: E731
     return PartPicture(fit[0], tuple(_vector(pixels, ok, ends) for ends in HAND_PICTURE))
+
+
+def mirror_picture(part: str, picture: PartPicture) -> PartPicture:
+    """The picture of the same part in the mirror image (whose sides are swapped: mirror_state)."""
+    across = ACROSS.get(part, ())
+    return PartPicture(picture.scale, tuple(
+        v and ((v[0], -v[1]) if j < len(across) and across[j] else (-v[0], v[1])) for j, v in enumerate(picture.vectors)))

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from live2d_pose.rig import ground
-from live2d_pose.rig.picture import PartPicture, hand_picture, pose_picture
+from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, pose_picture
 from live2d_pose.rig.eyes import eye_openness
 from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_pose
 from live2d_pose.rig.quat import (
@@ -393,7 +393,6 @@ def mirror_state(state: BodyState) -> BodyState:
         parts={swap_side(k): v for k, v in state.parts.items()},
         hips_position=_mirror_point(state.hips_position) if state.hips_position is not None else None,
         root=root,
-        picture={swap_side(part): PartPicture(p.scale, tuple(v and (-v[0], v[1]) for v in p.vectors))
-                 for part, p in state.picture.items()},
+        picture={swap_side(part): mirror_picture(part, p) for part, p in state.picture.items()},
         anchors={swap_side(bone): Anchor(flip_x(a.parent), a.t) for bone, a in state.anchors.items()},
     )

@@ -3,8 +3,12 @@
 One StateFilter per stream. First presence.py decides, with hysteresis, which
 parts of the body the avatar follows and blends the others to rest, and
 ground.py turns SOLVE's view of where the body is into the hips' position in
-the room, keeping feet that stand still in place. Then One Euro smoothing,
-as web/src/state-filter.js smooths the page's state (v2):
+the room, keeping feet that stand still in place. Then, part by part, a
+parent's before its children's: the head and hands are re-expressed against
+the avatar's own chest and forearms (their parents' jitter then does not
+shake them), each channel goes through One Euro smoothing as
+web/src/state-filter.js smooths the page's state (v2), and a part whose
+picture stands still is held still (stillness.py):
 
 Every channel is filtered on every step: one the state lacks (not seen) is
 filtered toward its rest value at a fixed slow cutoff, so a lost joint eases
@@ -55,7 +59,7 @@ PART_ORDER = tuple(dict.fromkeys(PART_OF[bone] for bone in BONES))
 # part -> the bone solved against another result's parent (state.anchors), and that parent
 ANCHORED = {"head": "neck", "leftHand": "leftHand", "rightHand": "rightHand"}
 PARENT_OF = {"neck": "chest", "leftHand": "leftLowerArm", "rightHand": "rightLowerArm"}
-KEEP_PARENTS = 4  # pose times whose parents are kept: the rig keeps three results per tracker (and the newest)
+KEEP_PARENTS = 4  # pose times whose parents are kept: a head or hand is solved against one of the rig's last three
 
 
 def bone_kind(name: str) -> str:
@@ -102,7 +106,7 @@ class StateFilter:
     """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze; each part's
     weight; the hips' position once the body has been placed).
 
-    Presence and grounding first (the module doc), then the filters, state-filter.js's design (v2).
+    Presence and grounding first, then the filters and locks (the module doc).
     One shortcut keeps a face-only stream cheap (2 of 49 bones seen): a channel that has never been
     seen sits at its rest value, which filtering would not change, so it gets no filter until it is
     first seen; then its filter is primed with the rest value at the last two times its tracker's
@@ -184,7 +188,7 @@ class StateFilter:
             names, tracker = PARTS[part]
             t = sample_time(state.times, tracker, t_ms)
             targets = self._anchored(part, {name: shown.get(name) for name in names}, state.anchors,
-                                     weights.get(part, 0.0), bones)
+                                     weights.get(part, 0.0))
             filtered = {name: self._bone(name, targets[name], state.times, t_ms) for name in names}
             lock = self._lock(part, weights.get(part, 0.0), state.picture.get(part))
             if lock is not None:
@@ -217,7 +221,7 @@ class StateFilter:
         for old in sorted(self.parents)[:-KEEP_PARENTS]:
             del self.parents[old]
 
-    def _anchored(self, part: str, targets: dict, anchors: dict, weight: float, bones: dict) -> dict:
+    def _anchored(self, part: str, targets: dict, anchors: dict, weight: float) -> dict:
         """The head is solved against the chest of its frame's pose, a hand against that frame's forearm:
         both jitter with MediaPipe's depth. Re-expressed against the avatar's smoothed (and held) parent of
         that same pose, the head keeps the facial matrix's own steadiness (its chest's jitter no longer
