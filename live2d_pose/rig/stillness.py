@@ -2,28 +2,31 @@
 
 MediaPipe's world landmarks wander on a person who does not move: on a photo
 held still at 15 fps, an arm's rotation steps 8 to 13 degrees between
-readings 0.4 s apart (p95), a leg's spikes to 30, and the noise is slow (its
+readings 0.4 s apart (p95), a leg's spikes to 33, and the noise is slow (its
 power sits where slow movements are), so no low-pass filter removes it
 without lagging real movement as much. Where the landmarks fall in the image
 wanders far less (picture.py). So a part is held while its picture stays put:
 
-- **Still.** Over the last ``window_ms`` (at least 0.8 of it seen, the part
-  fully followed), each vector of the part's picture (in metres at the
+- **Still.** Over the last ``window_ms`` (at least 0.8 of it spanned, the
+  part fully followed), each vector of the part's picture (in metres at the
   body's distance, the picture's scale smoothed over ``scale_ms``) stays
   within ``jitter`` times its own frame-to-frame jitter of its median, or
-  within ``band_m``, for 80 % of the results; and the part's rotations stay
+  within ``still_m``, for 80 % of the results; and the part's rotations stay
   within ``still_deg`` (p80) of their mean. The part is then held at that
-  mean: the mean of the window, not the last noisy result.
+  mean (of the window, not the last noisy result), unless its last results
+  already lie outside the band below: a movement that has just begun.
 - **Moving again.** A held part is released when the median of its last
   ``release_samples`` pictures leaves the band of a vector: ``margin``
   times the spread that vector showed while still (p90), at least
-  ``band_m`` (a single-result spike never releases it); or when the median
+  ``band_m`` (a single-result spike never releases it); or when the medoid
   rotation of those results is ``leave_deg`` from the held one (a movement
   in depth, which the picture hardly shows). Released, it follows the One
-  Euro filters again at once.
-- **No jumps.** Entering or leaving the hold, the output eases from where it
-  was to its new target (``ease_ms``, an offset that decays), so it never
-  snaps, and never lags once the offset is gone.
+  Euro filters again, and may be held anew at once at the new window's mean.
+- **No jumps.** Each output is an offset times its target (the held
+  rotation, or the filtered one). When the target changes, the offset takes
+  the output from where it was; while moving it decays (``ease_ms``: no lag
+  once it is gone), while held it closes at ``glide_dps`` at most, so a part
+  coming to rest, or held anew a little aside, settles without a step.
 
 One PartLock per part and stream, stepped at its tracker's result times: a
 second step at the same time replaces the last (docs/rig.md "Smoothing"), an
