@@ -1,6 +1,8 @@
 # live2d-pose: `make run` sets everything up and runs it; `make test` runs the tests.
 # Both work on a fresh clone: they create .venv, install the Python package,
 # build the viewer with npm, and (for tests, as root) install Debian's chromium.
+# `make test-docker` builds and runs docker-compose.yml for real (as root it
+# installs and starts Docker where it is missing).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +13,7 @@ WEB_BUILD := web/dist/index.html
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-python test-web soak bench web system-deps clean
+.PHONY: setup run test test-python test-web test-docker soak bench web system-deps clean
 
 setup: $(PY_STAMP) $(WEB_BUILD)
 
@@ -43,6 +45,13 @@ test-web: $(WEB_STAMP)
 
 test-python: $(PY_STAMP) $(WEB_BUILD)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The base images are pulled, or built as stand-ins where no registry answers
+# (scripts/docker-base-images.sh); without a usable engine the tests skip.
+test-docker: $(PY_STAMP)
+	scripts/install-system-deps.sh --docker
+	@if docker info >/dev/null 2>&1; then scripts/docker-base-images.sh; fi
+	$(BIN)/python -m pytest -m docker -x -s tests/test_docker.py $(PYTEST_ARGS)
 
 soak: setup system-deps
 	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)

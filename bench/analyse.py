@@ -17,7 +17,7 @@ TARGET_THROUGHPUT_RATIO = 0.95
 TARGET_OVERHEAD_MS = 1.5
 TARGET_4X30_P95_MS = 30.0
 TARGET_FLOOD_P95_MS = 50.0
-# issue 10 (holistic, 2+ workers) and issue 9 (fairness, flood against bare)
+# the holistic targets (2+ workers) and the fairness and flood-against-bare ones
 TARGET_HOLISTIC_P50_RATIO = 1.25  # lane p50 <= this x the slowest tracker's bare p50
 TARGET_HOLISTIC_FPS_RATIO = 1.8  # holistic fps >= this x bare face+pose+hands one after another
 TARGET_FAIRNESS = 0.9  # min / max frames delivered per stream at equal rates
@@ -163,7 +163,7 @@ def _attach_holistic(run: dict, bares: list[dict], sequential: dict | None) -> N
 
 
 def targets(document: dict) -> list[dict]:
-    """Each target of the performance issue: met or not, with the numbers behind it."""
+    """Each performance target: met or not, with the numbers behind it."""
     runs = {r["name"]: r for r in document["scenarios"]}
     out = []
 

@@ -1,4 +1,4 @@
-"""Tracking fidelity: what the avatar shows against what MediaPipe saw (issue 13).
+"""Tracking fidelity: what the avatar shows against what MediaPipe saw.
 
     python -m live2d_pose.bench.fidelity              # or: live2d-pose bench --fidelity
     python -m live2d_pose.bench.fidelity --rigs js,python-filter --rates 30,60,144
@@ -46,9 +46,9 @@ DOCS_END = "<!-- fidelity:end -->"
 
 RATES = (30.0, 60.0, 144.0)
 REFERENCE_RATE = 60.0
-SMOOTHINGS = ("ours", "kalidokit", "before")  # the rig's own, the anchor, the page before issue 13
+SMOOTHINGS = ("ours", "kalidokit", "before")  # the rig's own, the anchor, the page's previous one
 
-# Targets of issue 13.
+# The fidelity targets.
 HEAD_LAG_MAX_MS = 25.0
 JITTER_RATIO_MAX = 0.8  # ours / KalidoKit's at equal lag, still face
 RATE_SPREAD_MAX = 0.10  # lag at 30, 60, 144 Hz within +-10 % of their mean
@@ -69,7 +69,7 @@ def _shown(run: RigRun, rig: Rig, rate: float) -> Shown:
     return Shown(grid, raw, {
         "ours": run.shown[rate],
         "kalidokit": fm.kalidokit_demo(run.t, run.raw, grid, rig.spec),
-        "before": fm.before_issue_13(run.t, run.raw, grid, rig.spec),
+        "before": fm.previous_page_smoothing(run.t, run.raw, grid, rig.spec),
     })
 
 
@@ -228,7 +228,7 @@ def targets(groups: dict, blinks: dict, rates) -> dict:
         ratio = head["jitter"]["ours"] / head["jitter"]["kalidokit_equal_lag"]
         out["head still-face jitter <= 0.8 x KalidoKit's at equal lag"] = [ratio, ratio <= JITTER_RATIO_MAX]
     if head:
-        # The head, as the issue measured it. The other groups' lags are a few ms, where the
+        # The head, as the targets measure it. The other groups' lags are a few ms, where the
         # estimator's display sampling shows (the per-result output itself is the same at every
         # rate: web/test/filter.test.js checks it frame by frame).
         lags = [head["lag_ms"]["ours"][f"{r:g}"] for r in rates]
@@ -252,7 +252,7 @@ def _json_default(o):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.bench.fidelity", description=__doc__,
+    parser = argparse.ArgumentParser(prog="live2d-pose bench --fidelity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rigs", default=",".join(RIGS), help=f"comma list of {', '.join(RIGS)}")
     parser.add_argument("--inputs", default=",".join(inputs_mod.INPUTS),

@@ -103,12 +103,14 @@ def _parent(bone: str) -> str | None:
 
 def ours(messages: list[dict]) -> list[dict]:
     """live2d_pose.rig over one subject's messages: the smoothed local rotations after each."""
-    from live2d_pose.outputs.source import parse_result
     from live2d_pose.rig import Rig
+    from live2d_pose.rig.results import parse_result
 
-    rig = Rig(mirror=False)
-    return [dict(rig.solve(parse_result(wire.pack(m), received_ms=m["ts"]["ingest"])).smoothed.bones)
-            for m in messages]
+    rig, poses = Rig(), []
+    for m in messages:
+        rig.offer(parse_result(wire.pack(m), received_ms=m["ts"]["ingest"]))
+        poses.append(dict(rig.smoothed.bones))
+    return poses
 
 
 # KalidoKit's VRM 0.x bones -> the state's names, the subject's sides: the demo's avatar mirrors the

@@ -48,7 +48,7 @@ LAG_SMOOTH_MS = 60.0  # sigma of the zero-phase blur before correlating
 KALIDOKIT_KEEP = {"angle": 0.5, "body": 0.5, "eyeBall": 0.5, "eye": 0.7, "mouth": 0.3}
 KALIDOKIT_KEEP_OTHER = 0.5
 
-# The page before issue 13 (git 1669e74): One Euro stepped every display frame
+# The page's previous smoothing (git 1669e74): One Euro stepped every display frame
 # with the held target, speed from the last *filtered* value, this tuning.
 BEFORE_TUNING = {"angle": (1.2, 0.03), "body": (0.8, 0.05), "eye": (3.0, 1.5), "eyeBall": (2.0, 0.5),
                  "mouth": (2.5, 1.0), "brow": (1.5, 0.5), "other": (1.5, 0.3)}
@@ -252,9 +252,9 @@ def stabilize_blink(left: float, right: float, head_y: float, max_rot: float = 0
     return both, both
 
 
-def before_issue_13(t: np.ndarray, raw: Mapping[str, np.ndarray], grid: np.ndarray,
+def previous_page_smoothing(t: np.ndarray, raw: Mapping[str, np.ndarray], grid: np.ndarray,
                     spec: RigSpec) -> dict[str, np.ndarray]:
-    """The page before issue 13: One Euro per display frame, speed from the filtered value."""
+    """The page's previous smoothing: One Euro per display frame, speed from the filtered value."""
     out = {}
     for ch, v in raw.items():
         min_cutoff, beta = BEFORE_TUNING.get(spec.kind(ch), BEFORE_TUNING["other"])

@@ -31,7 +31,7 @@ def markdown(result: dict) -> str:
             lines += _targets(rig)
             continue
         lines += ["| group | lag ms, ours at " + " / ".join(rates) + " Hz | lag ms, KalidoKit demo at "
-                  + " / ".join(rates) + " Hz | lag ms, before #13 at " + " / ".join(rates) + " Hz |",
+                  + " / ".join(rates) + " Hz | lag ms, previous page at " + " / ".join(rates) + " Hz |",
                   "| --- | --- | --- | --- |"]
         for g, v in rig["groups"].items():
             lag = v["lag_ms"]
@@ -67,7 +67,7 @@ def markdown(result: dict) -> str:
 
 
 def _targets(rig: dict) -> list[str]:
-    lines = ["| target (issue 13) | value | met |", "| --- | --- | --- |"]
+    lines = ["| target | value | met |", "| --- | --- | --- |"]
     for label, (value, ok) in rig["targets"].items():
         lines.append(f"| {label} | {_f(value)} | {'yes' if ok else '**no**'} |")
     return lines + [""]
@@ -91,7 +91,7 @@ def plot(evaluation, report: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
     colors = {"raw": "#999999", "ours": "#1f77b4", "kalidokit": "#d62728", "before": "#2ca02c"}
-    labels = {"raw": "unfiltered rig", "ours": "ours", "kalidokit": "KalidoKit demo", "before": "before #13"}
+    labels = {"raw": "unfiltered rig", "ours": "ours", "kalidokit": "KalidoKit demo", "before": "previous page"}
 
     def trace(ax, name, channel, title, unit, span=None):
         s = evaluation.shown.get((name, 60.0))

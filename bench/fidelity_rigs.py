@@ -2,40 +2,31 @@
 
 A rig turns recorded results into avatar channels and smooths them its own
 way. The benchmark needs, per input, the unfiltered channels per result, the
-smoothed ones, and what a display at R Hz draws. Two kinds of plug-in:
+smoothed ones, and what a display at R Hz draws (the latest value it got:
+the page, VSeeFace and VTube Studio all hold the newest motion). Plug-ins:
 
-- ``JsRig``: the viewer's own code (protocol.js, rig.js, filter.js) run by node
-  (bench/fidelity_rig.mjs), with the page's display loop simulated at each rate;
+- ``ServerRig`` (fidelity_server.py, registered as ``server``): the one rig,
+  live2d_pose/rig, as the gateway runs it and as the page and the outputs
+  read its motion messages;
 - ``PythonRig``: a function ``solve(message) -> {channel: value} | None`` (one
   viewer message of a recording, None when it holds no face) smoothed with
-  live2d_pose/rig/filter.py once per result. What a receiving app shows at R Hz
-  is the latest value sent.
+  live2d_pose/rig/filter.py once per result, for experiments::
 
-Adding the server rig of the VMC / VTube Studio outputs is one call::
-
-    register(PythonRig("server", solve=my_solve, spec=RigSpec(groups=..., eyes=..., kinds=...)))
+    register(PythonRig("mine", solve=my_solve, spec=RigSpec(groups=..., eyes=..., kinds=...)))
 
 ``FilterOnlyRig`` runs the Python filter on another rig's raw channels (for
-experiments: ``register(FilterOnlyRig("python-filter", RIGS["js"], spec=LIVE2D_SPEC))``).
+experiments: ``register(FilterOnlyRig("filter-only", RIGS["server"], spec=LIVE2D_SPEC))``).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import shutil
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Mapping
 
-import msgpack
 import numpy as np
 
 from live2d_pose.rig.filter import FilterBank, channel_kind
 
-REPO = Path(__file__).resolve().parents[1]
-NODE_RUNNER = Path(__file__).with_name("fidelity_rig.mjs")
 DISPLAY_PHASE = 0.37  # first display frame this far into a period after the first result: no ties
 
 
@@ -63,9 +54,9 @@ class RigSpec:
         return {k: tuple(v) for k, v in out.items()}
 
 
-# The viewer's Live2D parameters (mirrored, the page's default: the avatar's
-# left eye shows the subject's right eye) and its VRM avatars' eyes (the body
-# state's blinks, the subject's sides).
+# The Live2D parameters (mirrored, the page's default: the avatar's left eye
+# shows the subject's right eye) and the VRM avatars' eyes (the motion's
+# blinks, mirrored too).
 LIVE2D_GROUPS = {
     "head": ("ParamAngleX", "ParamAngleY", "ParamAngleZ"),
     "body": ("ParamBodyAngleX", "ParamBodyAngleY", "ParamBodyAngleZ"),
@@ -75,19 +66,15 @@ LIVE2D_GROUPS = {
     "brows": ("ParamBrowLY", "ParamBrowRY"),
 }
 LIVE2D_EYES = {"eyeBlinkRight": "ParamEyeLOpen", "eyeBlinkLeft": "ParamEyeROpen"}
-VRM_EYES = {"eyeBlinkLeft": "VRM.eyeOpenLeft", "eyeBlinkRight": "VRM.eyeOpenRight"}
-
-KALIDOKIT_HEAD = ("KalidoKit.ParamAngleX", "KalidoKit.ParamAngleY", "KalidoKit.ParamAngleZ")
+VRM_EYES = {"eyeBlinkRight": "VRM.eyeOpenLeft", "eyeBlinkLeft": "VRM.eyeOpenRight"}
 
 PAGE_SPEC = RigSpec(
-    groups={**LIVE2D_GROUPS, "eyes (VRM)": tuple(VRM_EYES.values()),
-            "head from KalidoKit (rig.js, not drawn)": KALIDOKIT_HEAD},
+    groups={**LIVE2D_GROUPS, "eyes (VRM)": tuple(VRM_EYES.values())},
     eyes=(LIVE2D_EYES, VRM_EYES),
-    kinds={**{ch: "eye" for ch in VRM_EYES.values()}, **{ch: "angle" for ch in KALIDOKIT_HEAD}},
-    # main.js takes the head and body angles from the body state (the facial
-    # matrix's head bone, state-filter.js), the rest from rig.js's parameters
-    tuned={"headBone": LIVE2D_GROUPS["head"], "angle": KALIDOKIT_HEAD,
-           "eye": LIVE2D_GROUPS["eyes"] + tuple(VRM_EYES.values()),
+    kinds={ch: "eye" for ch in VRM_EYES.values()},
+    # the head and body angles come from the state's bones (the facial matrix's head bone,
+    # state_filter.py), the rest from the face's parameters (filter.py's FilterBank)
+    tuned={"headBone": LIVE2D_GROUPS["head"], "eye": LIVE2D_GROUPS["eyes"] + tuple(VRM_EYES.values()),
            "eyeBall": LIVE2D_GROUPS["gaze"], "mouth": LIVE2D_GROUPS["mouth"], "brow": LIVE2D_GROUPS["brows"]},
 )
 LIVE2D_SPEC = RigSpec(groups=LIVE2D_GROUPS, eyes=(LIVE2D_EYES,))
@@ -142,57 +129,6 @@ def _filter_per_result(t: np.ndarray, raw: Mapping[str, np.ndarray], spec: RigSp
 
 def _held(t: np.ndarray, filtered: Mapping[str, np.ndarray], rates: list[float]) -> dict[float, dict[str, np.ndarray]]:
     return {rate: {name: hold(t, v, display_grid(t, rate)) for name, v in filtered.items()} for rate in rates}
-
-
-class JsRig(Rig):
-    """The viewer's JavaScript rig and filter, run by node."""
-
-    name = "js"
-    about = "the viewer page (web/src, node): rig.js + eyes.js + filter.js, solve.js + state-filter.js"
-    spec = PAGE_SPEC
-
-    def __init__(self, node: str | None = None):
-        self.node = node or shutil.which("node")
-        self._last: tuple[tuple, dict[str, RigRun]] | None = None  # FilterOnlyRig reuses the same run
-
-    def run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:
-        key = (tuple((name, id(rec)) for name, rec in recordings.items()), tuple(rates))
-        if self._last is None or self._last[0] != key:
-            self._last = (key, self._run(recordings, rates))
-        return self._last[1]
-
-    def _node(self, recordings: Mapping[str, dict], **request) -> dict:
-        if not self.node:
-            raise RuntimeError("node is not on PATH: the JavaScript rig needs it (make setup installs web/)")
-        inputs = {name: [base64.b64encode(msgpack.packb(r, use_bin_type=True)).decode("ascii")
-                         for r in rec["results"]] for name, rec in recordings.items()}
-        done = subprocess.run([self.node, str(NODE_RUNNER)], input=json.dumps({"inputs": inputs, **request}),
-                              capture_output=True, text=True, cwd=REPO, timeout=1800)
-        if done.returncode != 0:
-            raise RuntimeError(f"node {NODE_RUNNER.name} failed: {done.stderr.strip()[-2000:]}")
-        return json.loads(done.stdout)
-
-    def with_tunings(self, recordings, kind, settings, channels):
-        candidates = [{kind: {"minCutoff": m, "beta": b, "dCutoff": d}} for m, b, d in settings]
-        answer = self._node(recordings, rates=[], candidates=candidates, channels=list(channels))
-        return [{name: {ch: np.array(v, float) for ch, v in per_input.items()} for name, per_input in c.items()}
-                for c in answer["candidates"]]
-
-    def _run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:
-        answer = self._node(recordings, rates=rates, phase=DISPLAY_PHASE)["runs"]
-        runs = {}
-        for name, a in answer.items():
-            t = np.array(a["t"], float)
-            shown = {}
-            for rate in rates:
-                s = a["shown"][f"{rate:g}"]  # JavaScript writes 30.0 as "30"
-                grid = display_grid(t, rate)
-                if len(s["t"]) != len(grid) or not np.array_equal(np.array(s["t"]), grid):
-                    raise RuntimeError(f"{name}: node's display grid at {rate} Hz differs from display_grid()")
-                shown[rate] = {k: np.array(v, float) for k, v in s["values"].items()}
-            runs[name] = RigRun(t, {k: np.array(v, float) for k, v in a["raw"].items()},
-                                {k: np.array(v, float) for k, v in a["filtered"].items()}, shown)
-        return runs
 
 
 class PythonRig(Rig):
@@ -268,9 +204,8 @@ def register(rig: Rig) -> Rig:
     return rig
 
 
-register(JsRig())
-# The server rig of the VMC / VTube Studio outputs (live2d_pose/rig/), which smooths its own way
-# (bench/fidelity_server.py builds on the classes above, hence the late import).
+# The one rig (live2d_pose/rig/), which smooths its own way (bench/fidelity_server.py builds on
+# the classes above, hence the late import).
 from live2d_pose.bench.fidelity_server import ServerRig  # noqa: E402
 
 register(ServerRig())

@@ -4,7 +4,7 @@ For every kind a rig says it tunes (RigSpec.tuned: for the page headBone,
 angle, eye, eyeBall, mouth, brow), a grid of One Euro settings runs through
 the rig's own smoothing (the page's JavaScript in node, all settings in one
 call; a Python rig through filter.py), once per result, drawn at 60 Hz. A
-setting is admissible when its lag is at most 25 ms (issue 13's head target,
+setting is admissible when its lag is at most 25 ms (the head's target,
 applied to every kind) and, for eyelids, when every blink and wink is kept.
 Among those it picks the lowest still-face jitter relative to KalidoKit's demo
 at the same lag (roughness while moving where the still face does not move

@@ -20,7 +20,7 @@ costs the vmc process more per frame. Reported:
   CPU of every process that is not this benchmark beside it;
 - bundles sent and received.
 
-Targets (issue 12): p50 <= 1 ms, CPU <= 5 % of a core.
+Targets: p50 <= 1 ms, CPU <= 5 % of a core.
 """
 
 from __future__ import annotations

@@ -52,11 +52,14 @@ SHOTS = (
 
 
 def smoothed_states(messages: list[dict]) -> list[dict]:
-    from live2d_pose.outputs.source import parse_result
     from live2d_pose.rig import Rig
+    from live2d_pose.rig.results import parse_result
 
-    rig = Rig(mirror=False)
-    return [rig.solve(parse_result(wire.pack(m), received_ms=m["ts"]["ingest"])).smoothed.to_dict() for m in messages]
+    rig, states = Rig(), []
+    for m in messages:
+        rig.offer(parse_result(wire.pack(m), received_ms=m["ts"]["ingest"]))
+        states.append(rig.smoothed.to_dict())
+    return states
 
 
 def video_frame(media_name: str, index: int) -> np.ndarray:

@@ -17,6 +17,9 @@ as JSON, a markdown table and PNG plots.
     live2d-pose bench --scenarios flood --workers 2 --affinity both
     live2d-pose bench --scenarios holistic,holistic2,holistic-replicas
     live2d-pose bench --scenarios vmc,vmc-holistic   # the VMC output's cost (bench/outputs.py)
+    live2d-pose bench --fidelity            # tracking fidelity instead: lag, jitter, blinks (no services)
+    live2d-pose bench --scenarios motion             # the gateway's rig: solve cost, CPU with 1 and
+                                                     # 100 viewers, motion bytes/s (bench/motion.py)
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("live2d_pose.bench")
 
-DEFAULT_SCENARIOS = ("1x30", "4x30", "flood", "scaling", "holistic", "holistic2", "vmc", "vmc-holistic")
+FACE_SCENARIOS = ("1x30", "4x30", "flood", "scaling")  # and SxF: S streams at F fps
+DEFAULT_SCENARIOS = FACE_SCENARIOS + ("holistic", "holistic2", "vmc", "vmc-holistic", "motion")
 NUM_FRAMES = 60  # distinct frames replayed in a loop (about 2 s of motion at 30 fps)
 HOLISTIC = ("face", "pose", "hands")
 HOLISTIC_SIZE = (640, 360)  # gesture_video.mp4 is 1280x720; a camera sends less
@@ -68,12 +72,19 @@ class Scenario:
 
 
 # Holistic presets: (streams, workers to run, extra settings). "replicas" runs the pose lane
-# on two workers at once, taking alternate frames (the issue's first alternative).
+# on two workers at once, taking alternate frames.
 HOLISTIC_PRESETS = {
     "holistic": (1, HOLISTIC_WORKERS, ()),
     "holistic2": (2, (2, 3), ()),
     "holistic-replicas": (1, (3,), (("LIVE2D_POSE_REPLICAS", "pose=2"),)),
 }
+
+
+def scenario_names() -> list[str]:
+    """Every named scenario: the face ones, the holistic presets, the outputs' (bench/outputs.py)."""
+    from live2d_pose.bench.outputs import SCENARIOS as OUTPUT_SCENARIOS
+
+    return [*FACE_SCENARIOS, *HOLISTIC_PRESETS, *OUTPUT_SCENARIOS]
 
 
 def default_workers() -> int:
@@ -111,8 +122,7 @@ def build_scenarios(names: list[str], workers: int, max_workers: int, affinity: 
                 s_text, f_text = name.split("x", 1)
                 s, f = int(s_text), float(f_text)
             else:
-                raise SystemExit(f"unknown scenario {name!r}; known: 1x30, 4x30, flood, scaling, "
-                                 f"{', '.join(HOLISTIC_PRESETS)}, SxF")
+                raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(scenario_names())}, SxF")
             s = streams_override or s
             f = f if fps_override is None else fps_override
             out.append(Scenario(name + suffix, s, f, workers, aff))
@@ -321,8 +331,12 @@ def run_bares(scenarios: list[Scenario], frames: dict[str, list[bytes]], duratio
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="live2d-pose bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fidelity", action="store_true",
+                        help="run the tracking-fidelity benchmark instead (lag, jitter, blinks; no services); "
+                             "`live2d-pose bench --fidelity --help` lists its options")
     parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                        help="comma list of 1x30, 4x30, flood, scaling, or SxF (S streams at F fps)")
+                        help=f"comma list of {', '.join(scenario_names())}, or SxF (S streams at F fps); "
+                             f"default: {','.join(DEFAULT_SCENARIOS)}")
     parser.add_argument("--workers", "-w", type=int, default=None,
                         help="landmarkers for non-scaling scenarios (default: live2d-pose up's default)")
     parser.add_argument("--max-workers", type=int, default=None,
@@ -376,7 +390,12 @@ def machine() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if "--fidelity" in argv:
+        from live2d_pose.bench import fidelity
+
+        return fidelity.main([a for a in argv if a != "--fidelity"]) or 0
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S")
     from live2d_pose.bench import analyse, report
 
@@ -386,10 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     bare_duration = args.bare_duration or (2.0 if args.quick else 5.0)
     extra_env = dict(item.split("=", 1) for item in args.env)
+    from live2d_pose.bench import motion as motion_bench  # the gateway's rig
     from live2d_pose.bench import outputs as output_bench  # the output scenarios live there
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     output_names = [n for n in names if n in output_bench.SCENARIOS]
-    scenarios = build_scenarios([n for n in names if n not in output_bench.SCENARIOS], workers,
+    motion_names = [n for n in names if n in motion_bench.SCENARIOS]
+    scenarios = build_scenarios([n for n in names if n not in output_bench.SCENARIOS
+                                 and n not in motion_bench.SCENARIOS], workers,
                                 max_workers, args.affinity, args.fps, args.streams,
                                 scaling_fps(args.scaling_fps, extra_env),
                                 tuple(int(w) for w in args.holistic_workers.split(",")) if args.holistic_workers
@@ -425,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             paced_bare.append(run_bare_paced(frames, reference_fps, bare_duration))
 
     outputs = output_bench.run(output_names, warmup, duration, log_dir, extra_env)
+    motion = motion_bench.run(motion_names, warmup, duration, log_dir, extra_env)
     bares = []
     if not args.no_bare and scenarios:
         bares = run_bares(scenarios, frames, bare_duration, paced_bare[0] if paced_bare else None)
@@ -438,15 +461,17 @@ def main(argv: list[str] | None = None) -> int:
                                              for media, f in frames.items()},
                              "affinity": args.affinity, "env": extra_env, "quick": args.quick},
                 "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
-                "bare": bares, "outputs": outputs}
+                "bare": bares, "outputs": outputs, "motion": motion}
     document["targets"] = analyse.targets(document)
     paths = report.write(document, runs, out, args.tag, plots=not args.no_plots)
     print(report.markdown_table(document))
     print(report.markdown_targets(document))
     print(output_bench.markdown_table(outputs))
+    print(motion_bench.markdown_table(motion))
+    extra = [table for table in (output_bench.markdown_table(outputs), motion_bench.markdown_table(motion)) if table]
     for path in paths:
-        if path.suffix == ".md" and outputs:
-            path.write_text(path.read_text() + "\n" + output_bench.markdown_table(outputs) + "\n")
+        if path.suffix == ".md" and extra:
+            path.write_text(path.read_text() + "".join(f"\n{table}\n" for table in extra))
         print(f"wrote {path}")
     return 0
 

@@ -9,18 +9,26 @@ image to live2d-pose ingest as JPEG frames.
 Sources: ``webcam`` (device 0), a device index, ``csi`` or ``csi:N`` (Jetson
 CSI camera N through GStreamer), a raw GStreamer pipeline ending in appsink,
 an image file (sent repeatedly) or a video file (looped unless ``--once``).
+Frames keep the source's aspect: the long side is brought down to
+--long-side (640); --width and/or --height set the size instead.
 
 Protocol (docs/protocol.md): wait for {"type": "initialized"}, send
 {"imageSize": {...}}, wait for {"type": "ok"} and {"type": "ready"} (its
 viewer URL is logged), then send binary JPEG frames at most --fps a second.
 The client reconnects with capped exponential backoff (0.5 s to 10 s) and
-exits 2 when ingest rejects it for good (close code 1003, 1008 or 1009, or an
-HTTP 4xx answer to the WebSocket handshake, e.g. a wrong token or path). When
+exits 2 when ingest rejects it for good (close code 1003, 1008 or 1009), or
+when what answers is not a camera endpoint (an HTTP answer other than 429 or
+5xx to the WebSocket handshake: a wrong path, or the gateway's viewer port,
+which it names). When
 another camera takes over its stream name (close code 4000, ``replaced``), it
 waits much longer (30 s, doubling to 5 minutes) before it tries again, so two
 cameras with one name do not keep throwing each other out.
 
 ``--track face,pose,hands`` (any subset) asks ingest for those trackers.
+
+Every flag can also come from the environment: ``--long-side`` from
+LIVE2D_POSE_CAMERA_LONG_SIDE, and so on (a flag wins); ``--help`` shows each
+one's variable and default.
 
 This file is standalone on purpose (copy it onto the camera host): it needs
 only the standard library, websockets (8 or newer), OpenCV and numpy, and it
@@ -43,7 +51,9 @@ import websockets
 
 LOG = logging.getLogger("live2d_pose.camera")
 DEFAULT_HOST, DEFAULT_PORT, DEFAULT_PATH = "localhost", 8765, "/image"
-TOKEN_ENV = "LIVE2D_POSE_CAMERA_TOKEN"
+ENV_PREFIX = "LIVE2D_POSE_CAMERA_"  # + the flag's name: LIVE2D_POSE_CAMERA_TOKEN for --token
+TOKEN_ENV = ENV_PREFIX + "TOKEN"
+CSI_MODES = ((1640, 1232), (1280, 720))  # the IMX219's full-view 4:3 and 16:9 modes (JetBot)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 FATAL_CLOSE_CODES = {1003: "wrong data type", 1008: "policy / auth", 1009: "frame too big"}
 CLOSE_REPLACED = 4000  # another connection took over this stream name
@@ -87,13 +97,33 @@ def parse_source(text):
     return "video", text
 
 
+def frame_size(source, width=0, height=0, long_side=0):
+    """The size frames are sent at, for a source of size (w, h): --width and --height as
+    given; one of them alone, the other from the source's aspect; neither, the source's
+    own, its long side brought down to long_side (never enlarged; 0: as it is).
+    Sizes are even (GStreamer and video encoders like them so)."""
+    source_w, source_h = source
+    if width and height:
+        return width, height
+    if width:
+        scale = width / float(source_w)
+    elif height:
+        scale = height / float(source_h)
+    else:
+        scale = min(1.0, long_side / float(max(source_w, source_h))) if long_side else 1.0
+
+    def even(n):
+        return max(2, int(round(n / 2.0)) * 2)
+    return width or even(source_w * scale), height or even(source_h * scale)
+
+
 def csi_pipeline(width, height, fps, sensor_id=0):
     """GStreamer pipeline for a Jetson CSI camera (IMX219 on a JetBot).
 
     The sensor runs in a native mode of the same aspect (4:3 or 16:9) and the
     Jetson's nvvidconv scales it to width x height, so the CPU sees small frames.
     """
-    capture = (1640, 1232) if width * 3 <= height * 4 + 1 else (1280, 720)
+    capture = CSI_MODES[0] if width * 3 <= height * 4 + 1 else CSI_MODES[1]
     rate = int(min(max(fps, 1), 30)) if fps else 30
     return ("nvarguscamerasrc sensor-id=%d ! video/x-raw(memory:NVMM), width=%d, height=%d, "
             "format=NV12, framerate=%d/1 ! nvvidconv ! video/x-raw, width=%d, height=%d, "
@@ -133,10 +163,14 @@ class Backoff(object):
 # ------------------------------------------------------------ frame sources
 
 class FrameSource(object):
-    """Blocking frame reader; every call runs on one worker thread, off the loop."""
+    """Blocking frame reader; every call runs on one worker thread, off the loop.
 
-    def __init__(self, kind, value, size, fps, loop_video=True):
-        self.kind, self.value, self.size, self.loop_video = kind, value, size, loop_video
+    ``wanted``: (width, height, long_side) as :func:`frame_size` takes them; ``size``
+    is fixed by the first frame."""
+
+    def __init__(self, kind, value, wanted, fps, loop_video=True):
+        self.kind, self.value, self.wanted, self.loop_video = kind, value, wanted, loop_video
+        self.size = None
         self.live = kind in ("device", "csi", "gst")
         self.capture, self.image = None, None
         if kind == "image":
@@ -145,8 +179,9 @@ class FrameSource(object):
                 raise IOError("cannot read image %r" % value)
             return
         if kind == "csi":
-            self.capture = cv2.VideoCapture(csi_pipeline(size[0] or 640, size[1] or 480, fps, value),
-                                            cv2.CAP_GSTREAMER)
+            # the sensor's 4:3 mode unless a 16:9 size was asked for
+            width, height = frame_size(CSI_MODES[0], *wanted)
+            self.capture = cv2.VideoCapture(csi_pipeline(width, height, fps, value), cv2.CAP_GSTREAMER)
         elif kind == "gst":
             self.capture = cv2.VideoCapture(value, cv2.CAP_GSTREAMER)
         else:
@@ -155,15 +190,15 @@ class FrameSource(object):
             raise IOError("cannot open %s source %r" % (kind, value))
 
     def read(self):
-        """The next frame resized to self.size (fixed by the first frame when 0x0), or None."""
+        """The next frame at self.size (fixed by the first frame), or None."""
         frame = self.image if self.image is not None else self._grab()
         if frame is None:
             return None
         height, width = frame.shape[:2]
-        if not (self.size[0] and self.size[1]):
-            self.size = (width, height)
-        if (width, height) != tuple(self.size):
-            frame = cv2.resize(frame, tuple(self.size), interpolation=cv2.INTER_AREA)
+        if self.size is None:
+            self.size = frame_size((width, height), *self.wanted)
+        if (width, height) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         return frame
 
     def _grab(self):
@@ -274,8 +309,17 @@ async def expect(ws, wanted, timeout):
             return message
 
 
+class NotIngest(Exception):
+    """A WebSocket that does not speak ingest's camera protocol (its first message is not
+    {"type": "initialized"}); the message type it sent instead is the argument."""
+
+
 async def handshake(ws, size, timeout):
-    await expect(ws, "initialized", timeout)
+    greeting = {"type": "error"}
+    while greeting.get("type") == "error":  # logged; ingest closes when it cannot go on
+        greeting = parse_message(await asyncio.wait_for(ws.recv(), timeout))
+    if greeting.get("type") != "initialized":
+        raise NotIngest(greeting.get("type"))
     await ws.send(json.dumps({"imageSize": {"width": size[0], "height": size[1]}}))
     await expect(ws, "ok", timeout)
     return await expect(ws, "ready", timeout)
@@ -306,10 +350,35 @@ async def send_frames(ws, slot, args, stats):
             return
 
 
-def http_status(exc):
-    """The HTTP status of a refused WebSocket handshake (old and new websockets)."""
+def http_answer(exc):
+    """(status, Server header) of an HTTP answer that refused the WebSocket handshake;
+    (None, "") when nothing answered in HTTP. websockets 14+ keeps the response; 10-13 the
+    status and headers; 8-9 (a JetBot's Python 3.6) the status alone."""
     response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None) or getattr(exc, "status_code", None)
+    status = getattr(response, "status_code", None) or getattr(exc, "status_code", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "headers", None) or {}
+    return status, headers.get("Server", "") if hasattr(headers, "get") else ""
+
+
+FIX_URL = ("cameras connect to ingest's camera URL, which `live2d-pose up` prints (ws://HOST:%d%s by default)"
+           % (DEFAULT_PORT, DEFAULT_PATH))
+
+
+def refusal(url, status, server):
+    """Why an HTTP answer is not a camera endpoint, and what to do; None when it is worth
+    trying again (429 Too Many Requests, a 5xx: ingest busy or restarting behind a proxy)."""
+    if status == 429 or status >= 500:
+        return None
+    where, fix = url.split("?")[0], FIX_URL
+    if "live2d-pose gateway" in server:
+        return "%s is live2d-pose's gateway (the viewer's port), not ingest: %s" % (where, fix)
+    if "live2d-pose ingest" in server:
+        return "ingest at %s refused the connection: HTTP %s (cameras connect to its path %s)" % (
+            where, status, DEFAULT_PATH)
+    if status < 300:
+        return "%s answered with a web page (HTTP %s), not a WebSocket: %s" % (where, status, fix)
+    answered = " from %s" % server if server else ""  # websockets before 10 keeps no headers
+    return "%s refused the connection: HTTP %s%s; %s" % (where, status, answered, fix)
 
 
 async def session(url, size, slot, args, stats, stop, backoff):
@@ -322,11 +391,12 @@ async def session(url, size, slot, args, stats, stop, backoff):
         LOG.error("bad server URL: %s", exc)
         return FATAL
     except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
-        status = http_status(exc)
-        if status and 400 <= status < 500 and status != 429:
-            LOG.error("ingest refused the connection: HTTP %s", status)
+        status, server = http_answer(exc)
+        why = refusal(url, status, server) if status else None
+        if why:  # it would answer the same again
+            LOG.error("%s", why)
             return FATAL
-        LOG.warning("cannot connect to %s: %s", url.split("?")[0], exc or type(exc).__name__)
+        LOG.warning("cannot connect to %s: %s", url.split("?")[0], str(exc) or type(exc).__name__)
         return RETRY
     tasks = []
     try:
@@ -343,6 +413,11 @@ async def session(url, size, slot, args, stats, stop, backoff):
                 task.result()  # re-raises why the connection ended
                 break
         return DONE
+    except NotIngest as exc:
+        gateway = " (live2d-pose's gateway: the viewers' socket)" if exc.args[0] == "hello" else ""
+        LOG.error("%s is not ingest: it greeted with %r, not 'initialized'%s; %s", url.split("?")[0],
+                  exc.args[0], gateway, FIX_URL)
+        return FATAL
     except websockets.exceptions.ConnectionClosed:
         code = ws.close_code
         if code == CLOSE_REPLACED:
@@ -355,7 +430,7 @@ async def session(url, size, slot, args, stats, stop, backoff):
         LOG.warning("connection closed (%s%s)", code, " " + ws.close_reason if ws.close_reason else "")
         return RETRY
     except (OSError, asyncio.TimeoutError) as exc:
-        LOG.warning("session failed: %s", exc or type(exc).__name__)
+        LOG.warning("session failed: %s", str(exc) or type(exc).__name__)
         return RETRY
     finally:
         await cancel_all(tasks)
@@ -377,7 +452,7 @@ async def run(args):
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         source = await loop.run_in_executor(pool, lambda: FrameSource(
-            kind, value, (args.width, args.height), args.fps, loop_video=not args.once))
+            kind, value, (args.width, args.height, args.long_side), args.fps, loop_video=not args.once))
     except IOError as exc:
         LOG.error("%s", exc)
         pool.shutdown(wait=False)
@@ -420,41 +495,94 @@ async def run(args):
     return 1 if source.live and slot.frame is EOF else 0
 
 
-def parse_args(argv=None):
+# Every flag: (names, dest, type, default, help). Each is also an environment variable,
+# ENV_PREFIX + DEST in capitals; a flag beats the environment, which beats the default.
+FLAGS = (
+    (("--server",), "server", str, None, "ingest's camera URL (default: ws://localhost:8765/image, or "
+                                         "one made from --ip and --port)"),
+    (("-i", "--ip"), "ip", str, None, "ingest's host (makes the URL with --port; default %s)" % DEFAULT_HOST),
+    (("-p", "--port"), "port", int, None, "ingest's camera port (makes the URL with --ip; default %d)"
+                                          % DEFAULT_PORT),
+    (("--stream",), "stream", str, None, "stream name (default: ingest picks one)"),
+    (("--token",), "token", str, None, "camera token, when ingest wants one"),
+    (("--track",), "track", str, None, "trackers to run: a comma list of %s (default: ingest's own "
+                                       "default)" % ", ".join(TRACKERS)),
+    (("--source",), "source", str, "webcam", "webcam | DEVICE | csi[:N] | VIDEO_FILE | IMAGE | "
+                                             "GStreamer pipeline"),
+    (("--long-side",), "long_side", int, 640, "frames keep the source's aspect, their long side brought "
+                                              "down to this (0: the source's size)"),
+    (("--width",), "width", int, 0, "frame width (alone: the height follows the source's aspect)"),
+    (("--height",), "height", int, 0, "frame height (alone: the width follows the source's aspect)"),
+    (("--quality",), "quality", int, 80, "JPEG quality, 1-100"),
+    (("--fps",), "fps", float, 30.0, "frames a second at most (0: no limit)"),
+    (("--once",), "once", bool, False, "stop at the end of a video file"),
+    (("--max-frames",), "max_frames", int, 0, "stop after N frames (0: never)"),
+    (("--duration",), "duration", float, 0.0, "stop after S seconds (0: never)"),
+    (("--timeout",), "timeout", float, 10.0, "connect and handshake timeout, seconds"),
+    (("--log-level",), "log_level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+)
+
+
+def _from_text(kind, text):
+    if kind is bool:
+        value = text.strip().lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise ValueError("not a boolean: %r" % text)
+        return value in ("1", "true", "yes", "on")
+    return kind(text)
+
+
+def build_parser():
     parser = argparse.ArgumentParser(prog="live2d-pose camera", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", help="ingest URL (default ws://localhost:8765/image)")
-    parser.add_argument("-i", "--ip", help="ingest host (builds the URL)")
-    parser.add_argument("-p", "--port", type=int, help="ingest port (default 8765)")
-    parser.add_argument("--stream", help="stream name (default: ingest picks one)")
-    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
-                        help="camera token (default: $%s)" % TOKEN_ENV)
-    parser.add_argument("--track", default=None,
-                        help="trackers to run: a comma list of %s (default: ingest's --track)"
-                        % ", ".join(TRACKERS))
-    parser.add_argument("--source", default="webcam",
-                        help="webcam | DEVICE | csi[:N] | VIDEO_FILE | IMAGE | GStreamer pipeline")
-    parser.add_argument("--width", type=int, default=640, help="frame width (0: native)")
-    parser.add_argument("--height", type=int, default=480, help="frame height (0: native)")
-    parser.add_argument("--quality", type=int, default=80, help="JPEG quality 1-100")
-    parser.add_argument("--fps", type=float, default=30.0, help="frames a second at most (0: no limit)")
-    parser.add_argument("--once", action="store_true", help="stop at the end of a video file")
-    parser.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: never)")
-    parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="connect/handshake timeout, s")
-    parser.add_argument("--log-level", default="INFO")
+    for names, dest, kind, default, text in FLAGS:
+        text = "%s [env %s%s]" % (text, ENV_PREFIX + dest.upper(), "" if default is None else ", default %s" % default)
+        if kind is bool:  # every default None: unset, so the environment can fill it
+            parser.add_argument(*names, dest=dest, action="store_const", const=True, default=None, help=text)
+        else:
+            parser.add_argument(*names, dest=dest, type=kind, default=None, help=text)
+    return parser
+
+
+def parse_args(argv=None, environ=None):
+    environ = os.environ if environ is None else environ
+    parser = build_parser()
     args = parser.parse_args(argv)
+    given = set(dest for dest, value in vars(args).items() if value is not None)
+    for names, dest, kind, default, _ in FLAGS:
+        name = ENV_PREFIX + dest.upper()
+        if dest in given:
+            continue
+        if name in environ:
+            try:
+                setattr(args, dest, _from_text(kind, environ[name]))
+            except ValueError as exc:
+                parser.error("%s: %s" % (name, exc))
+        else:
+            setattr(args, dest, default)
+    _check(parser, args, given)
+    return args
+
+
+def _check(parser, args, given):
     if args.server and (args.ip or args.port):
-        parser.error("use either --server or --ip/--port")
+        server_flag, address_flag = "server" in given, bool(given & set(("ip", "port")))
+        if server_flag == address_flag:
+            parser.error("use either --server or --ip/--port (flags or %s* variables)" % ENV_PREFIX)
+        if server_flag:  # a flag beats the environment
+            args.ip = args.port = None
+        else:
+            args.server = None
     if args.track is not None:
         names = [name.strip() for name in args.track.split(",") if name.strip()]
         unknown = [name for name in names if name not in TRACKERS]
         if unknown or not names:
-            parser.error("--track: a comma list of %s" % ", ".join(TRACKERS))
+            parser.error("--track: %s (choose from %s)" % (
+                "unknown tracker %s" % ", ".join(repr(n) for n in unknown) if unknown else "no tracker named",
+                ", ".join(TRACKERS)))
         args.track = ",".join(names)
-    if (args.width > 0) != (args.height > 0) or not 1 <= args.quality <= 100 or args.fps < 0:
-        parser.error("need --width and --height both > 0 (or both 0), 1 <= --quality <= 100, --fps >= 0")
-    return args
+    if min(args.width, args.height, args.long_side) < 0 or not 1 <= args.quality <= 100 or args.fps < 0:
+        parser.error("need --width, --height and --long-side >= 0, 1 <= --quality <= 100, --fps >= 0")
 
 
 def main(argv=None):

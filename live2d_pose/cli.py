@@ -62,8 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one command; Ctrl-C before it set up its own handling stops it without a traceback."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in ("camera", "bench", "health", "keys"):
         return _run_passthrough(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
@@ -81,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_passthrough(command: str, argv: list[str]) -> int:
     if command == "camera":
         from live2d_pose.camera import main as run
-    elif command == "bench" and "--fidelity" in argv:
-        from live2d_pose.bench.fidelity import main as fidelity
-        return fidelity([a for a in argv if a != "--fidelity"]) or 0
-    elif command == "bench":
+    elif command == "bench":  # --fidelity included
         from live2d_pose.bench.run import main as run
     elif command == "keys":
         from live2d_pose.curve import main as run

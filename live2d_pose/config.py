@@ -33,6 +33,9 @@ BUNDLED_HAND_MODEL = MODELS_DIR / "hand_landmarker.task"
 BUNDLED_HAND_MODEL_SHA256 = "fbc2a30080c3c557093b5ddfc334698132eb341044ccee322ccf8bcf3607cde1"
 DEFAULT_WEB_ROOT = REPO_DIR / "web" / "dist"
 DEFAULT_CUBISM_CORE_URL = "https://cubism.live2d.com/sdk-web/cubismcore/live2dcubismcore.min.js"
+MODEL_HELP = ("the viewer's avatar: a VRM (.vrm) or a Live2D model (.model3.json), as a file or folder on "
+              "this machine (the gateway serves it and the files it names) or an http(s) URL; "
+              "empty: the built-in avatar")
 
 
 def setting(default: Any, help: str, *, short: str | None = None, secret: bool = False):
@@ -47,10 +50,12 @@ class CommonConfig:
 
 @dataclass(frozen=True)
 class IngestConfig(CommonConfig):
-    host: str = setting("0.0.0.0", "address the camera WebSocket listens on", short="-i")
+    host: str = setting("127.0.0.1", "address the camera WebSocket listens on (0.0.0.0: every interface, "
+                                     "for cameras on other hosts)", short="-i")
     port: int = setting(8765, "port of the camera WebSocket (paths /image and /)", short="-p")
-    workers_bind: str = setting("tcp://*:5555", "ZeroMQ endpoint the landmarker pool connects to")
-    gateway: str = setting("tcp://localhost:5556", "ZeroMQ endpoint of the gateway (results, stream events)")
+    workers_bind: str = setting("tcp://127.0.0.1:5555", "ZeroMQ endpoint the landmarker pool connects to "
+                                                        "(tcp://*:5555: workers on other hosts; add CurveZMQ)")
+    gateway: str = setting("tcp://127.0.0.1:5556", "ZeroMQ endpoint of the gateway (results, stream events)")
     viewer_url: str = setting("", "viewer URL announced to cameras (default: the host the camera "
                                   "reached, on --viewer-port)")
     viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
@@ -102,7 +107,7 @@ class IngestConfig(CommonConfig):
 
 @dataclass(frozen=True)
 class LandmarkerConfig(CommonConfig):
-    ingest: str = setting("tcp://localhost:5555", "ZeroMQ endpoint of ingest (results go back to it)")
+    ingest: str = setting("tcp://127.0.0.1:5555", "ZeroMQ endpoint of ingest (results go back to it)")
     trackers: str = setting("face,pose,hands", "trackers this worker runs (ingest gives it only those lanes)")
     face_model: str = setting(str(BUNDLED_FACE_MODEL), "MediaPipe face_landmarker.task file")
     face_model_sha256: str = setting(
@@ -139,11 +144,13 @@ class LandmarkerConfig(CommonConfig):
 
 @dataclass(frozen=True)
 class GatewayConfig(CommonConfig):
-    host: str = setting("0.0.0.0", "address the HTTP/WebSocket server listens on")
+    host: str = setting("127.0.0.1", "address the HTTP/WebSocket server listens on (0.0.0.0: every "
+                                     "interface, for viewers on other hosts)", short="-i")
     http_port: int = setting(8080, "port of the viewer page, /ws, /streams, /healthz, /metrics")
-    results_bind: str = setting("tcp://*:5556", "ZeroMQ endpoint ingest pushes results and stream events to")
+    results_bind: str = setting("tcp://127.0.0.1:5556", "ZeroMQ endpoint ingest pushes results and stream "
+                                                        "events to (tcp://*:5556: ingest on another host)")
     web_root: str = setting(str(DEFAULT_WEB_ROOT), "folder of the built viewer page")
-    model: str = setting("", "Live2D .model3.json URL handed to the viewer (empty: built-in avatar)")
+    model: str = setting("", MODEL_HELP)
     cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
     allow_core_param: bool = setting(False, "let the page's ?core= parameter choose the Cubism Core URL")
     viewer_token: str = setting("", "shared secret viewers must send as ?token= (empty: none)", secret=True)
@@ -202,7 +209,7 @@ class UpConfig(CommonConfig):
     results_port: int = setting(5556, "ZeroMQ port ingest sends results to the gateway on (with --zmq-host)")
     zmq_host: str = setting("", "address the ZeroMQ links bind to over TCP (0.0.0.0: remote workers); "
                                 "empty: ipc sockets in a folder only this user can open")
-    model: str = setting("", "Live2D .model3.json URL for the viewer (empty: built-in avatar)")
+    model: str = setting("", MODEL_HELP)
     frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
     track: str = setting("face", "trackers for cameras that do not say track= (face, pose, hands)")
     max_faces: int = setting(1, "faces tracked per frame")

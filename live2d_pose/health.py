@@ -1,10 +1,14 @@
 """``live2d-pose health``: a container health check with no curl in the image.
 
+    live2d-pose health --service ingest       (or gateway, landmarker)
     live2d-pose health --url http://localhost:8080/healthz
     live2d-pose health --file /tmp/live2d-pose-worker.health --max-age 3
 
-A landmarker has no port; it touches its health file on every heartbeat
-exchanged with ingest, so a stale file means a stuck or disconnected worker.
+``--service`` reads that service's own settings (its LIVE2D_POSE_*
+variables), so the check follows a changed port or health file: ingest and the
+gateway answer /healthz on their HTTP port. A landmarker has no port; it
+touches its health file on every heartbeat exchanged with ingest, so a stale
+file means a stuck or disconnected worker.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import os
 import sys
 import time
 import urllib.request
+from typing import Mapping
+
+from live2d_pose import config
 
 
 def check_url(url: str, timeout: float) -> str | None:
@@ -34,15 +41,46 @@ def check_file(path: str, max_age: float) -> str | None:
     return None if age <= max_age else f"{path} is {age:.1f} s old (limit {max_age} s)"
 
 
+def _local_url(host: str, port: int) -> str:
+    """The /healthz URL of a server listening on host:port, from its own machine."""
+    host = {"": "127.0.0.1", "*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
+
+
+def _health_file(path: str) -> str:
+    if not path:
+        raise SystemExit("unhealthy: LIVE2D_POSE_HEALTH_FILE is not set, so the worker touches no health file")
+    return path
+
+
+# service -> (its settings, what to check: ("url", URL) or ("file", path))
+SERVICES = {
+    "ingest": (config.IngestConfig, lambda c: ("url", _local_url(c.host, c.port))),
+    "gateway": (config.GatewayConfig, lambda c: ("url", _local_url(c.host, c.http_port))),
+    "landmarker": (config.LandmarkerConfig, lambda c: ("file", _health_file(c.health_file))),
+}
+
+
+def service_target(service: str, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """What --service checks, from the service's settings in the environment."""
+    config_cls, target = SERVICES[service]
+    return target(config.from_sources(config_cls, environ=environ))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="live2d-pose health", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--service", choices=sorted(SERVICES),
+                        help="check this service as its LIVE2D_POSE_* settings say (port, health file)")
     target.add_argument("--url", help="HTTP URL that must answer 200")
     target.add_argument("--file", help="file that must have been touched recently")
     parser.add_argument("--max-age", type=float, default=3.0, help="seconds, with --file")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds, with --url")
     args = parser.parse_args(argv)
+    if args.service:
+        kind, where = service_target(args.service)
+        args.url, args.file = (where, None) if kind == "url" else (None, where)
     problem = check_url(args.url, args.timeout) if args.url else check_file(args.file, args.max_age)
     if problem:
         sys.stderr.write(f"unhealthy: {problem}\n")

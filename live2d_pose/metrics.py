@@ -41,6 +41,7 @@ STAGES = (
     ("delivery", "infer_end", "gateway"),  # worker -> gateway
     ("total", "ingest", "gateway"),
 )
+MOTION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01, 0.025)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -164,6 +165,13 @@ class GatewayMetrics:
             "(from its ts stamps; wall clocks of the hosts involved)", ["stage"],
             buckets=LATENCY_BUCKETS, registry=self.registry)
         self._stages = {stage: self.stage_latency.labels(stage) for stage, _, _ in STAGES}
+        self.motion_cost = Histogram(
+            "live2d_pose_gateway_motion_seconds", "what one result cost the rig of its stream: solving, "
+            "smoothing, and deriving and encoding each variant in use", buckets=MOTION_BUCKETS,
+            registry=self.registry)
+
+    def observe_motion(self, seconds: float) -> None:
+        self.motion_cost.observe(seconds)
 
     def observe(self, ts: dict) -> None:
         """One result's timestamps (milliseconds); stages whose stamps are missing are skipped."""
@@ -184,6 +192,16 @@ def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
     yield _counter("live2d_pose_gateway_viewer_frames_skipped", "results a slow viewer never got",
                    sum(v.mailbox.overwritten for v in server.fanout.viewers))
     yield _counter("live2d_pose_gateway_viewers_rejected", "viewers refused", counters["viewers_rejected"])
+    yield _gauge("live2d_pose_gateway_rigs", "streams whose motion is solved now (someone watches them)",
+                 len(server.motion.rigs))
+    yield _counter("live2d_pose_gateway_rigs_created", "rigs started (a watched stream's first result)",
+                   counters["rigs_created"])
+    yield _counter("live2d_pose_gateway_motion_updates", "rig updates published (each variant encoded once)",
+                   counters["motion_updates"])
+    yield _counter("live2d_pose_gateway_motion_unsolvable", "results the rig could not use (non-finite numbers)",
+                   counters["motion_unsolvable"])
+    yield _counter("live2d_pose_gateway_motion_skipped", "motion updates a slow viewer got as a later full message",
+                   sum(v.mailbox.motion_skipped for v in server.fanout.viewers))
     fps = GaugeMetricFamily("live2d_pose_stream_fps", "results per second (smoothed)", labels=["stream"])
     latency = GaugeMetricFamily("live2d_pose_stream_latency_ms", "ingest-to-gateway latency (smoothed)",
                                 labels=["stream"])

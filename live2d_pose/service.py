@@ -12,9 +12,11 @@ throttling in logs.ThrottledWarning; plain HTTP answers in httpserve.py.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import json
 import logging
+import socket
 from typing import Any, Callable, Coroutine
 from urllib.parse import parse_qs
 
@@ -27,6 +29,29 @@ from live2d_pose.aio import CLOSE_POLICY
 from live2d_pose.config import redacted
 
 MAX_QUERY_FIELDS = 16
+
+
+# ---------------------------------------------------------------- settings that cannot work
+
+EXIT_SETTING_ERROR = 2  # `up` does not restart a service that exits with it (it would fail again)
+
+
+class SettingError(ValueError):
+    """A setting the service cannot start with (a port in use, a model file that is not
+    there): said in one line, then the service exits 2."""
+
+
+def listen_error(exc: OSError | zmq.ZMQError, address: str, port_flag: str, host_flag: str = "") -> str:
+    """Why listening on ``address`` failed, in one line that names the flag to change."""
+    where, host_flag = f"cannot listen on {address}", host_flag or port_flag
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where}: the port is in use (another live2d-pose running?); choose another with {port_flag}"
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.ENODEV) or isinstance(exc, socket.gaierror):
+        return f"{where}: not an address of this machine; check {host_flag}"
+    if exc.errno == errno.EACCES:
+        return f"{where}: permission denied (ports below 1024 need privileges); choose another with {port_flag}"
+    flags = port_flag if host_flag == port_flag else f"{host_flag} and {port_flag}"
+    return f"{where}: {exc.strerror or exc}; check {flags}"
 
 
 # ---------------------------------------------------------------- refusing clients
@@ -86,14 +111,18 @@ class ZmqSockets:
         self.sockets.append(sock)
         return sock
 
-    def bind(self, sock: zmq.Socket, endpoint: str) -> str:
+    def bind(self, sock: zmq.Socket, endpoint: str, flag: str = "its --*-bind setting") -> str:
         """Bind as a CURVE server when a secret key is configured (its allow-list too, started
-        before the first bind); the real endpoint back (the port when it said :0)."""
+        before the first bind); the real endpoint back (the port when it said :0).
+        SettingError, naming ``flag`` (the setting of the endpoint), when it cannot be bound."""
         if self.allow and self.authenticator is None:
             self.authenticator = curve.start_allow_list(self.context, self.allow, self.secret_key_file,
                                                         self.what, self.log)
         curve.make_server(sock, self.secret_key_file)
-        sock.bind(endpoint)
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            raise SettingError(listen_error(exc, endpoint, flag)) from None
         return sock.last_endpoint.decode()
 
     def connect(self, sock: zmq.Socket, endpoint: str, server_key: str | bytes = "", key_file: str = "") -> None:
@@ -121,6 +150,7 @@ class WebSocketService:
     name = "service"
     log = logging.getLogger("live2d_pose")
     websocket_routes: tuple[str, ...] = ()
+    host_flag, port_flag = "--host", "--port"  # named when the port cannot be had
 
     def __init__(self, config: Any):
         self.config = config
@@ -130,19 +160,31 @@ class WebSocketService:
         self.port = 0
 
     async def run(self) -> None:
-        self.open_zmq()
-        aio.stop_on_signals(self.stopping)
-        options = {"ping_interval": aio.PING_INTERVAL, "ping_timeout": aio.PING_TIMEOUT,
-                   "close_timeout": aio.CLOSE_TIMEOUT, "compression": None, **self.serve_options()}
-        async with serve(self.handle, self.config.host, self.listen_port(),
-                         process_request=self.process_request, **options) as server:
-            self.port = server.sockets[0].getsockname()[1]
-            self.listening.set()
-            self.log.info("%s listening: %s; settings %s", self.name, self.describe(), redacted(self.config))
-            await aio.serve_until_stopped(server, self.stopping, self.reader, self.background(),
-                                          on_stop=self._stop)
-        self.zmq.close()
+        try:
+            self.open_zmq()
+            aio.stop_on_signals(self.stopping)
+            server = await self._listen()
+            async with server:
+                self.port = server.sockets[0].getsockname()[1]
+                self.listening.set()
+                self.log.info("%s listening: %s; settings %s", self.name, self.describe(), redacted(self.config))
+                await aio.serve_until_stopped(server, self.stopping, self.reader, self.background(),
+                                              on_stop=self._stop)
+        finally:
+            self.zmq.close()
         self.log.info("%s stopped: %s", self.name, self.summary())
+
+    async def _listen(self):
+        options = {"ping_interval": aio.PING_INTERVAL, "ping_timeout": aio.PING_TIMEOUT,
+                   "close_timeout": aio.CLOSE_TIMEOUT, "compression": None,
+                   # names the service to a client at the wrong port (the camera client says which)
+                   "server_header": f"live2d-pose {self.name}", **self.serve_options()}
+        try:
+            return await serve(self.handle, self.config.host, self.listen_port(),
+                               process_request=self.process_request, **options)
+        except OSError as exc:
+            raise SettingError(listen_error(exc, f"{self.config.host}:{self.listen_port()}",
+                                            self.port_flag, self.host_flag)) from None
 
     def _stop(self) -> None:
         self.log.info("%s stopping", self.name)
@@ -183,10 +225,11 @@ class WebSocketService:
 
 
 def main(make_service: Callable[[], WebSocketService], log: logging.Logger) -> int:
-    """Run a service until it stops: 0; a configuration error (a bad CURVE key): 2."""
+    """Run a service until it stops: 0; a setting it cannot work with (a bad CURVE key, a
+    port in use): one line, and EXIT_SETTING_ERROR."""
     try:
         aio.run(make_service().run())
-    except curve.CurveError as exc:
+    except (curve.CurveError, SettingError) as exc:
         log.error("%s", exc)
-        return 2
+        return EXIT_SETTING_ERROR
     return 0

@@ -3,15 +3,22 @@
 Each service runs as its own ``python -m live2d_pose <service>`` process, the
 same command a container runs, configured through the same LIVE2D_POSE_*
 environment variables. A process that exits unexpectedly is restarted (with
-a growing delay if it keeps failing); Ctrl-C or SIGTERM stops them all. A
-process that exits with a configuration error (code 2: a bad flag, an
-unreadable key or model) would fail the same way every time, so `up` stops
-everything, says why and exits with that code instead (uvicorn's rule).
+a growing delay if it keeps failing); Ctrl-C, SIGTERM or SIGHUP stops them
+all. A process that exits with a configuration error (code 2: a bad flag, an
+unreadable key or model, a port it cannot listen on) would fail the same way
+every time, so `up` stops everything, says why and exits with that code
+instead (uvicorn's rule).
+
+Start-up is in order: a port another program holds is refused in one line
+before anything starts; the camera and viewer URLs are printed once ingest
+and the gateway answer, and only then do the outputs (--vmc, --vts) start,
+so they find the gateway at their first try.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -21,10 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
+from typing import Callable
 
 from live2d_pose import config as cfg
-from live2d_pose import wire
+from live2d_pose import service, wire
 from live2d_pose.config import UpConfig
 from live2d_pose.logs import setup_logging
 
@@ -33,7 +42,7 @@ log = logging.getLogger("live2d_pose.up")
 MAX_IPC_PATH = 100  # a Unix socket path must fit sockaddr_un (108 bytes on Linux)
 STOP_TIMEOUT = 5.0
 MAX_RESTART_DELAY = 10.0
-EXIT_CONFIG_ERROR = 2  # what the services (and argparse) exit with on a bad setting
+WILDCARDS = ("0.0.0.0", "::", "*", "")
 
 
 @dataclass
@@ -69,8 +78,8 @@ def zmq_endpoints(up: UpConfig, private_dir: str | None) -> ZmqEndpoints:
             raise ValueError("ipc endpoints need a private folder (private_zmq_dir)")
         workers, results = f"ipc://{private_dir}/workers", f"ipc://{private_dir}/results"
         return ZmqEndpoints(workers, workers, results, results)
-    local = "127.0.0.1" if up.zmq_host in ("0.0.0.0", "*") else up.zmq_host
-    bind = "*" if up.zmq_host in ("0.0.0.0", "*") else up.zmq_host
+    local = "127.0.0.1" if up.zmq_host in WILDCARDS else up.zmq_host
+    bind = "*" if up.zmq_host in WILDCARDS else up.zmq_host
     return ZmqEndpoints(f"tcp://{bind}:{up.workers_port}", f"tcp://{local}:{up.workers_port}",
                         f"tcp://{bind}:{up.results_port}", f"tcp://{local}:{up.results_port}")
 
@@ -87,7 +96,8 @@ def private_zmq_dir() -> str:
 
 
 def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child]:
-    """The command line of every process `up` runs (``private_dir``: see :func:`zmq_endpoints`)."""
+    """The command lines of the services `up` runs (``private_dir``: see :func:`zmq_endpoints`);
+    the outputs are :func:`output_commands`."""
     python = [sys.executable, "-m", "live2d_pose"]
     zmq = zmq_endpoints(up, private_dir)
     common = ["--log-level", up.log_level]
@@ -106,7 +116,7 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
                            "--max-hands", str(up.max_hands),
                            "--worker-name", f"{socket.gethostname()}-w{index + 1}"] + common
         children.append(Child(f"landmarker-{index + 1}", worker))
-    return children + output_commands(up)
+    return children
 
 
 def output_commands(up: UpConfig) -> list[Child]:
@@ -114,9 +124,8 @@ def output_commands(up: UpConfig) -> list[Child]:
     from live2d_pose.outputs import REGISTRY
 
     python = [sys.executable, "-m", "live2d_pose"]
-    host = "127.0.0.1" if up.ip in ("0.0.0.0", "::", "") else up.ip
     # the viewer token, if any, reaches them as LIVE2D_POSE_VIEWER_TOKEN like the gateway
-    gateway = ["--gateway-url", f"ws://{host}:{up.http_port}/ws", "--log-level", up.log_level]
+    gateway = ["--gateway-url", f"ws://{local_host(up)}:{up.http_port}/ws", "--log-level", up.log_level]
     children = []
     for kind in REGISTRY.values():
         flags = kind.from_up(up)
@@ -125,10 +134,64 @@ def output_commands(up: UpConfig) -> list[Child]:
     return children
 
 
+def local_host(up: UpConfig) -> str:
+    """The address this host reaches `up`'s ports on (a wildcard listens on loopback too)."""
+    host = "127.0.0.1" if up.ip in WILDCARDS else up.ip
+    return f"[{host}]" if ":" in host else host
+
+
+def check_ports_free(up: UpConfig) -> None:
+    """Refuse, in one line, a port that another program (another `up`, say) holds, before
+    anything starts: the URLs `up` prints must never lead to someone else's server.
+    Each port is bound and held until all are checked, so one given twice is caught too."""
+    wanted = [(up.ip, up.port, "--port", "--ip"), (up.ip, up.http_port, "--http-port", "--ip")]
+    if up.zmq_host:
+        host = "" if up.zmq_host in WILDCARDS else up.zmq_host
+        wanted += [(host, up.workers_port, "--workers-port", "--zmq-host"),
+                   (host, up.results_port, "--results-port", "--zmq-host")]
+    with contextlib.ExitStack() as held:
+        for host, port, port_flag, host_flag in wanted:
+            try:
+                for sock in _listening_sockets(host, port):
+                    held.enter_context(sock)
+            except OSError as exc:
+                raise SystemExit(service.listen_error(exc, f"{host or '*'}:{port}", port_flag, host_flag)) from None
+
+
+def _listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Listen on host:port as the services will (every address it resolves to, SO_REUSEADDR)."""
+    sockets = []
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                                   flags=socket.AI_PASSIVE):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen()
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def answers(url: str) -> bool:
+    """True when ``url`` answers 200 (proxies bypassed: it is on this host)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def public_host(ip: str) -> str:
     if ip in ("127.0.0.1", "localhost", "::1"):
         return "localhost"
-    if ip in ("0.0.0.0", "::", ""):
+    if ip in WILDCARDS:
         return socket.gethostname()  # its addresses are many; cameras get the one they used
     return ip
 
@@ -138,8 +201,15 @@ def viewer_url(up: UpConfig) -> str:
 
 
 class Supervisor:
-    def __init__(self, children: list[Child]):
+    """Runs ``children`` and restarts those that die; once ``ready()`` is true (the services
+    answer), calls ``on_ready`` and starts ``later`` (clients of those services)."""
+
+    def __init__(self, children: list[Child], later: list[Child] | None = None,
+                 ready: Callable[[], bool] = lambda: True, on_ready: Callable[[], None] = lambda: None):
         self.children = children
+        self.later = later or []
+        self.ready = ready
+        self.on_ready = on_ready
         self.stopping = False
         self.exit_code = 0
 
@@ -147,16 +217,29 @@ class Supervisor:
         self.stopping = True
 
     def run(self) -> None:
-        for child in self.children:
-            self._start(child)
-        while not self.stopping:
-            time.sleep(0.1)
+        try:
             for child in self.children:
-                self._watch(child)
-        self._stop_all()
+                self._start(child)
+            waiting = True
+            while not self.stopping:
+                time.sleep(0.1)
+                if self.stopping:  # a signal during the sleep: restart nothing, say nothing
+                    break
+                for child in self.children:
+                    self._watch(child)
+                if waiting and not self.stopping and self.ready():
+                    waiting = False
+                    self.on_ready()
+                    for child in self.later:
+                        self.children.append(child)
+                        self._start(child)
+        finally:  # the children have sessions of their own: nothing else would stop them
+            self._stop_all()
 
     def _start(self, child: Child) -> None:
-        child.process = subprocess.Popen(child.argv)
+        # A session of its own: Ctrl-C in the terminal reaches `up` alone, which stops each
+        # child with SIGTERM (a child still importing would print a KeyboardInterrupt traceback).
+        child.process = subprocess.Popen(child.argv, start_new_session=True)
         child.started = time.monotonic()
         log.debug("started %s (pid %d)", child.name, child.process.pid)
 
@@ -171,7 +254,7 @@ class Supervisor:
             if now - child.started > 30:
                 child.failures_in_a_row = 0
             return
-        if code == EXIT_CONFIG_ERROR:
+        if code == service.EXIT_SETTING_ERROR:  # argparse's too: the same at every restart
             log.error("%s exited with a configuration error (code %d; its log says which setting): "
                       "not restarting it, stopping everything", child.name, code)
             child.process = None
@@ -220,20 +303,29 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _supervise(up: UpConfig, private_dir: str | None) -> int:
-    supervisor = Supervisor(service_commands(up, private_dir))
-    signal.signal(signal.SIGTERM, supervisor.stop)
-    signal.signal(signal.SIGINT, supervisor.stop)
-    host = public_host(up.ip)
-    log.info("live2d-pose up: %d landmarker(s)", up.workers)
+    check_ports_free(up)
+    local = f"http://{local_host(up)}"
+    supervisor = Supervisor(service_commands(up, private_dir), output_commands(up),
+                            ready=lambda: answers(f"{local}:{up.port}/healthz") and
+                            answers(f"{local}:{up.http_port}/healthz"),
+                            on_ready=lambda: _announce(up))
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, supervisor.stop)
+    log.info("live2d-pose up: starting ingest, the gateway and %d landmarker(s)", up.workers)
     if private_dir:
         log.info("ZeroMQ links: ipc sockets in %s (this user only); --zmq-host for TCP", private_dir)
     else:
         log.info("ZeroMQ links: TCP on %s ports %d and %d; use CurveZMQ beyond this host "
                  "(docs/deployment.md)", up.zmq_host, up.workers_port, up.results_port)
+    supervisor.run()
+    return supervisor.exit_code
+
+
+def _announce(up: UpConfig) -> None:
+    """The URLs, once ingest and the gateway answer on them."""
+    host = public_host(up.ip)
     log.info("camera URL:  ws://%s:%d/image   (live2d-pose camera --server ws://%s:%d/image --source webcam)",
              host, up.port, host, up.port)
     log.info("viewer URL:  %s", viewer_url(up))
     if up.ip in ("127.0.0.1", "localhost", "::1"):
         log.info("listening on this machine only; use --ip 0.0.0.0 to let a JetBot or other hosts in")
-    supervisor.run()
-    return supervisor.exit_code

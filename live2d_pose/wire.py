@@ -58,7 +58,7 @@ class Track:
 
 
 # Measured on a 2-core machine (one process, VIDEO mode): face 21.6 ms, pose (full) 47 ms,
-# hands 38 ms a frame (issue 10); the landmarker's registry (trackers.py) implements each.
+# hands 38 ms a frame (measured in one process); the landmarker's registry (trackers.py) implements each.
 TRACKS = {t.name: t for t in (Track("face", "faces", 1.0), Track("pose", "poses", 2.2),
                                Track("hands", "hands", 1.8))}
 

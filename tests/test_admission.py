@@ -1,4 +1,4 @@
-"""Connections before `imageSize` (issue 9, item 2), at test scale: idle floods, unfinished
+"""Connections before `imageSize`, at test scale: idle floods, unfinished
 fragmented messages and a herd racing the handshake, against a real ingest process whose
 descriptors and memory are measured."""
 
@@ -61,7 +61,7 @@ def test_idle_connection_flood_keeps_descriptors_bounded_and_healthz_answering(i
     process = _process(ingest)
     fds_before, rss_before = process.num_fds(), process.memory_info().rss
     idle = []
-    for _ in range(1000):  # connect and say nothing, like the issue's 20,000 (test-sized)
+    for _ in range(1000):  # connect and say nothing, like the reported 20,000 (test-sized)
         idle.append(socket.create_connection(("127.0.0.1", ingest.camera_port)))
     _settle(process, lambda p: p.num_fds() <= fds_before + MAX_HANDSHAKES + 4, timeout=5)
     fds_during = process.num_fds()

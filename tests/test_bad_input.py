@@ -178,8 +178,8 @@ def test_image_over_pixel_limit_closes_1009():
 
 
 def test_scan_bomb_is_refused_at_ingest_and_other_streams_keep_flowing(pipeline, figures):
-    """Issue 9, item 1: a ~46 KB progressive JPEG that takes a worker seconds to decode."""
-    bomb = scan_bomb(1920, 1080, scans=1500)  # the issue's bomb, at this pipeline's --max-pixels
+    """A ~46 KB progressive JPEG that takes a worker seconds to decode."""
+    bomb = scan_bomb(1920, 1080, scans=1500)  # the reported bomb, at this pipeline's --max-pixels
     dead_before = pipeline.ingest_stats()["totals"]["workers_dead"]
 
     async def body():

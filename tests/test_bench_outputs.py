@@ -1,4 +1,4 @@
-"""The benchmark's VMC scenario runs and reports its shape (never a timing assertion)."""
+"""The benchmark's VMC and motion scenarios run and report their shape (never a timing assertion)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,19 @@ def test_holistic_vmc_scenario_smoke(tmp_path):
     assert result["name"] == "vmc-holistic-1x30" and result["tracks"] == ["face", "pose", "hands"]
     assert result["exit_code"] == 0 and result["bundles"] > 0 and result["latency_samples"] > 0
     assert "| vmc-holistic-1x30 |" in output_bench.markdown_table(runs)
+
+
+def test_motion_scenario_smoke(tmp_path):
+    """The gateway's rig: its cost per result, its CPU with 1 and a few viewers, motion against landmarks."""
+    from live2d_pose.bench import motion as motion_bench
+
+    (result,) = motion_bench.run(["motion"], warmup=0.5, duration=1.0, log_dir=tmp_path, extra_env={}, many=4,
+                                 rounds=2)
+    solve = result["solve"]
+    assert solve["result_sets"] == 195 and solve["results"] == 585
+    assert 0 < solve["per_result_ms"]["p50"] <= solve["per_set_ms"]["p50"]
+    assert set(result["gateway_cpu_percent"]) == {"1", "4"} and all(v > 0 for v in result["gateway_cpu_percent"].values())
+    assert result["messages_per_s"]["1"] > 10, "the viewers got motion"
+    assert 0 < result["bytes_per_s"]["motion"] < result["bytes_per_s"]["landmarks"]
+    table = motion_bench.markdown_table([result])
+    assert "| motion-holistic-1x30 |" in table and "µs" in table

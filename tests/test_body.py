@@ -8,6 +8,7 @@ poses whose answer is known. docs/rig.md is the contract.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from live2d_pose import wire
 from live2d_pose.bench import fidelity_body as body_bench
 from live2d_pose.bench import fidelity_body_inputs as body_inputs
-from live2d_pose.outputs.source import parse_result
+from live2d_pose.rig.results import parse_result
 from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.ground import FIND_MS, REST_HIPS_HEIGHT, Grounding, Root
 from live2d_pose.rig.limbs import ANKLE_PITCH_LIMITS, KNEE_LIMITS, NOMINAL, restore_depth
@@ -150,10 +151,11 @@ def test_an_elbow_below_the_frame_counts_only_when_its_hand_is_found(gesture):
 def test_the_thumbs_up_reaches_toward_the_viewer_and_the_other_arm_rests(gesture):
     """Through the whole thumbs-up (frames 60-194) the avatar's right hand is held out in front of
     its shoulder, toward the camera (not folded back to the chin), and its left arm hangs at rest."""
-    rig = Rig(mirror=False)
+    rig = Rig()
     reach, left = [], []
     for i, message in enumerate(gesture):
-        smoothed = rig.solve(_tracking(message)).smoothed
+        rig.offer(_tracking(message))
+        smoothed = rig.smoothed
         if i < 60:
             continue
         seg = body_bench.avatar_segments(smoothed.bones)
@@ -173,9 +175,10 @@ def astronaut():
 def test_a_still_photo_whose_arms_leave_the_frame_keeps_them_at_rest(astronaut):
     """The astronaut: head and shoulders, MediaPipe guesses her arms at the picture's edge (elbow at
     y 0.9-1.0, visibility up to 0.7, presence 0.05-0.25). The arms never leave their rest."""
-    rig = Rig(mirror=False)
+    rig = Rig()
     for message in astronaut:
-        smoothed = rig.solve(_tracking(message)).smoothed
+        rig.offer(_tracking(message))
+        smoothed = rig.smoothed
         for side in ("left", "right"):
             assert smoothed.parts[f"{side}UpperArm"] == 0.0
             for bone in (f"{side}UpperArm", f"{side}LowerArm"):
@@ -223,10 +226,11 @@ def test_a_lost_limb_is_held_then_blends_to_rest():
 def walker():
     """The woman walking across sports2d_demo.mp4 (right to left in the picture), smoothed."""
     messages = body_inputs.subjects(body_inputs.load("sports2d"), "sports2d")["sports2d#2"]
-    rig = Rig(mirror=False)
+    rig = Rig()
     frames = []
     for message in messages:
-        frame = rig.solve(_tracking(message))
+        rig.offer(_tracking(message))
+        frame = SimpleNamespace(state=rig.state, smoothed=rig.smoothed)
         feet = {side: (f.down, f.lock) for side, f in rig.state_filter.ground.feet.items()}
         frames.append((message, frame, feet))
     return frames

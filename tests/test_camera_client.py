@@ -50,12 +50,47 @@ def test_url_query_stream_and_token():
 def test_flags(monkeypatch):
     monkeypatch.setenv(camera.TOKEN_ENV, "from-env")
     args = camera.parse_args(["-i", "jetson.local", "-p", "1234", "--source", "csi"])
-    assert (args.ip, args.port, args.token, args.width, args.height) == ("jetson.local", 1234, "from-env", 640, 480)
+    assert (args.ip, args.port, args.token) == ("jetson.local", 1234, "from-env")
+    assert (args.width, args.height, args.long_side) == (0, 0, 640)  # the source's aspect
     assert (args.quality, args.fps, args.once) == (80, 30.0, False)
     assert camera.parse_args(["--token", "flag"]).token == "flag"
-    for bad in (["--server", "ws://h", "--ip", "x"], ["--width", "0"], ["--quality", "0"], ["--fps", "-1"]):
+    for bad in (["--server", "ws://h", "--ip", "x"], ["--width", "-1"], ["--quality", "0"], ["--fps", "-1"]):
         with pytest.raises(SystemExit):
             camera.parse_args(bad)
+
+
+def test_every_flag_has_an_environment_variable_and_its_default_in_help(monkeypatch, capsys):
+    help_text = " ".join(camera.build_parser().format_help().split())
+    for names, dest, _, default, _ in camera.FLAGS:
+        env = "LIVE2D_POSE_CAMERA_" + dest.upper()
+        assert f"[env {env}" in help_text, env
+        if default is not None:
+            assert f"[env {env}, default {default}]" in help_text
+    env = {"LIVE2D_POSE_CAMERA_FPS": "12", "LIVE2D_POSE_CAMERA_ONCE": "yes", "LIVE2D_POSE_CAMERA_LONG_SIDE": "320",
+           "LIVE2D_POSE_CAMERA_SERVER": "ws://env:1/image", "LIVE2D_POSE_CAMERA_TRACK": "face,pose"}
+    args = camera.parse_args([], env)
+    assert (args.fps, args.once, args.long_side, args.server, args.track) == (12.0, True, 320, "ws://env:1/image",
+                                                                             "face,pose")
+    args = camera.parse_args(["--fps", "5", "-i", "flag-host"], env)  # a flag beats the environment
+    assert (args.fps, args.ip, args.server) == (5.0, "flag-host", None)
+    with pytest.raises(SystemExit):
+        camera.parse_args([], {"LIVE2D_POSE_CAMERA_FPS": "fast"})
+    assert "LIVE2D_POSE_CAMERA_FPS: could not convert" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source, wanted, size", [
+    ((1280, 720), (0, 0, 640), (640, 360)),      # 16:9 video: the long side scaled, the aspect kept
+    ((720, 1280), (0, 0, 640), (360, 640)),      # a portrait phone video
+    ((800, 600), (0, 0, 640), (640, 480)),
+    ((320, 240), (0, 0, 640), (320, 240)),       # never enlarged
+    ((1920, 1080), (0, 0, 0), (1920, 1080)),     # --long-side 0: as it is
+    ((1920, 1080), (0, 480, 640), (854, 480)),   # --height alone: the width follows
+    ((1920, 1080), (512, 0, 640), (512, 288)),   # --width alone
+    ((1920, 1080), (640, 480, 640), (640, 480)),  # both: exactly that
+    ((1640, 1232), (0, 0, 640), (640, 480)),     # the JetBot's CSI mode, even sizes
+])
+def test_frame_size_keeps_the_aspect(source, wanted, size):
+    assert camera.frame_size(source, *wanted) == size
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -276,6 +311,16 @@ def test_handshake_then_jpeg_frames_of_declared_size(image_file, camera_logs):
     assert "secret" not in camera_logs.text  # the token stays out of the logs
 
 
+def test_a_wide_source_keeps_its_aspect(tmp_path):
+    path = tmp_path / "wide.jpg"
+    path.write_bytes(astronaut_frame(size=(1280, 720)))
+    with FakeIngest() as ingest:
+        code, _ = run_camera("--server", ingest.url, "--source", path, "--max-frames", 2, "--fps", 0)
+    assert code == 0
+    assert ingest.connections[0]["size"] == {"width": 640, "height": 360}
+    assert ingest.frames() == [(360, 640, 3)] * 2
+
+
 def test_cli_entry_point_and_native_size(video_file):
     from live2d_pose.cli import main as cli_main
 
@@ -400,6 +445,12 @@ def test_track_goes_into_the_query(image_file):
         camera.parse_args(["--track", "face,tail"])
 
 
+def test_a_bad_tracker_is_named(capsys):
+    with pytest.raises(SystemExit):
+        camera.parse_args(["--track", "face,tail"])
+    assert "--track: unknown tracker 'tail' (choose from face, pose, hands)" in capsys.readouterr().err
+
+
 def test_policy_close_is_fatal(image_file, camera_logs):
     with FakeIngest(reject=1008) as ingest:
         code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 3)
@@ -408,14 +459,16 @@ def test_policy_close_is_fatal(image_file, camera_logs):
     assert "policy / auth" in camera_logs.text
 
 
-@pytest.mark.parametrize("status, fatal", [(403, True), (404, True), (503, False)])
+@pytest.mark.parametrize("status, fatal", [(200, True), (403, True), (404, True), (503, False)])
 def test_http_refusal(image_file, camera_logs, status, fatal):
     with FakeIngest(http_status=status) as ingest:
         code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 3,
                              "--duration", 1.2)
-    if fatal:
+    if fatal:  # it would answer the same again: say so, and what to do
         assert code == 2 and len(ingest.connections) == 1
         assert "HTTP %d" % status in camera_logs.text
+        assert "ingest's camera URL, which `live2d-pose up` prints" in camera_logs.text
+        assert status != 200 or "answered with a web page" in camera_logs.text
     else:  # 503: ingest may be restarting behind a proxy, so try again (0.5 s, 1 s later)
         assert code == 0 and len(ingest.connections) == 2
 
@@ -468,3 +521,35 @@ def test_signal_stops_cleanly_with_a_summary(tmp_path, image_file, sig):
         _, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0, stderr
     assert "frames sent" in stderr and "Traceback" not in stderr
+
+
+# ------------------------------------------------------------ pointed at the wrong port
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    """The real ingest and gateway (no landmarkers): what a camera may be pointed at."""
+    from live2d_pose.testing.pipeline import Pipeline
+
+    pipe = Pipeline(tmp_path_factory.mktemp("services"), workers=0).start()
+    yield pipe
+    pipe.stop_cleanly()
+
+
+@pytest.mark.parametrize("path, says", [
+    ("/image", "is live2d-pose's gateway (the viewer's port), not ingest"),  # HTTP 404 from the gateway
+    ("/", "is live2d-pose's gateway (the viewer's port), not ingest"),       # its page, HTTP 200
+    ("/ws", "greeted with 'hello', not 'initialized' (live2d-pose's gateway"),  # the viewers' socket
+])
+def test_the_gateways_port_is_named_and_not_retried(services, image_file, camera_logs, path, says):
+    url = "ws://127.0.0.1:%d%s" % (services.http_port, path)
+    code, elapsed = run_camera("--server", url, "--source", image_file, "--timeout", 5, "--duration", 10)
+    assert code == 2 and elapsed < 5, camera_logs.text
+    assert says in camera_logs.text and "which `live2d-pose up` prints (ws://HOST:8765/image" in camera_logs.text
+    assert "reconnecting" not in camera_logs.text
+
+
+def test_a_wrong_path_on_ingest_names_the_right_one(services, image_file, camera_logs):
+    code, _ = run_camera("--server", "ws://127.0.0.1:%d/camera" % services.camera_port, "--source", image_file)
+    assert code == 2
+    assert "ingest at ws://127.0.0.1:%d/camera refused the connection: HTTP 404 (cameras connect to its " \
+           "path /image)" % services.camera_port in camera_logs.text

@@ -256,7 +256,7 @@ def test_nothing_moves_when_the_priors_were_right():
     d.worker_ready(W2, now=0)
     d.add_stream("a", HOLISTIC)
     before = {t: holder(d, "a", t) for t in HOLISTIC}
-    feed(d, "a", range(1, 31), {"face": 21.6, "pose": 47.0, "hands": 38.0})  # issue 10's machine
+    feed(d, "a", range(1, 31), {"face": 21.6, "pose": 47.0, "hands": 38.0})  # as first measured
     tick(d, 2.0)
     assert {t: holder(d, "a", t) for t in HOLISTIC} == before and d.moves == 0
 
@@ -388,7 +388,7 @@ PHASES = ([0.0, 0.001, 0.002, 0.003], [0.0, 0.0083, 0.0166, 0.025], [0.0, 0.02, 
 @pytest.mark.parametrize("phases", PHASES)
 @pytest.mark.parametrize("jitter", [0.0, 0.3])
 def test_four_cameras_on_two_saturated_workers_get_equal_service(affinity, phases, jitter):
-    """Issue 9 item 4: 4 x 30 fps on 2 workers of ~80 fps together gave 280, 287, 48, 53.
+    """4 x 30 fps on 2 workers of ~80 fps together gave 280, 287, 48, 53.
     Serving the oldest pending frame first gives these cases 0.12 to 0.68; least recently
     served first gives each stream its share."""
     d = Dispatcher(affinity=affinity)

@@ -1,4 +1,4 @@
-"""A camera that sends as fast as it can (issue 9, item 4): read no faster than --max-fps.
+"""A camera that sends as fast as it can: read no faster than --max-fps.
 
 Ingest used to read ~11,000 frames a second from such a camera only to drop them,
 and that CPU came from the workers. Now it reads at most --max-fps a second: while

@@ -27,7 +27,7 @@ from live2d_pose.testing.frames import astronaut_frame
 TOLERANCE = 1e-4
 SIZE = (640, 360)  # the video is 1280x720; a camera would send less
 HOLISTIC = "track=face,pose,hands"
-RECOVERY_S = 1.0  # issue 10: pose resumes within 1 s of its worker's kill -9
+RECOVERY_S = 1.0  # target: pose resumes within 1 s of its worker's kill -9
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Plain HTTP on the two ports, as sent on the wire (issue 9, item 6): odd requests get a
+"""Plain HTTP on the two ports, as sent on the wire: odd requests get a
 4xx and never a 500 with a traceback; HEAD has no body; other methods get 405.
 In-process servers (live2d_pose.testing.inprocess): no MediaPipe needed."""
 

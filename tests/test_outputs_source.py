@@ -1,4 +1,5 @@
-"""The outputs' gateway client: what it accepts, what it refuses, and that refusing never stops it."""
+"""The outputs' gateway client and the rig's input: what they accept, what they refuse, and that
+refusing never stops them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import msgpack
 import pytest
 
 from live2d_pose import wire
-from live2d_pose.outputs.source import GatewaySource, _redact, parse_result, viewer_url
+from live2d_pose.outputs.source import GatewaySource, _redact, viewer_url
+from live2d_pose.rig import Rig
+from live2d_pose.rig.motion import Motion, MotionEncoder
+from live2d_pose.rig.results import parse_result
 from live2d_pose.testing import record
 
 GESTURE = "web/test/fixtures/gesture.msgpack"
@@ -44,16 +48,29 @@ def test_malformed_results_are_wire_errors(result, change, why):
         parse_result(wire.pack({**result, **change}))
 
 
+def motion_messages(result) -> list[bytes]:
+    rig, encoder = Rig(), MotionEncoder()
+    rig.offer(parse_result(wire.pack(result)))
+    first = encoder.update(Motion.of(rig, True))
+    rig.offer(parse_result(wire.pack({**result, "seq": result["seq"] + 1})))
+    return [first.delta, encoder.update(Motion.of(rig, True)).delta]
+
+
 def test_the_source_counts_and_logs_bad_messages_and_keeps_going(result, caplog):
     got = []
     source = GatewaySource("ws://127.0.0.1:1/ws", got.append)
-    for junk in (b"\xc1", msgpack.packb([1, 2]), wire.pack({**result, "faces": "x"})):
+    first, second = motion_messages(result)
+    newer = {**msgpack.unpackb(first), "v": 99}
+    for junk in (b"\xc1", msgpack.packb([1, 2]), wire.pack(result), msgpack.packb(newer)):
         source._on_binary(junk)
     source._on_text("not json")
     source._on_text('{"type": "error", "code": "unauthorized", "message": "missing or wrong viewer token"}')
-    source._on_binary(wire.pack(result))
-    assert source.counters["bad_messages"] == 4 and source.counters["results"] == 1 and len(got) == 1
-    assert "ignored a malformed message from the gateway (4 so far)" in caplog.text
+    source._on_binary(first)
+    source._on_binary(second)
+    assert source.counters["bad_messages"] == 5 and source.counters["motions"] == 2 and len(got) == 2
+    assert got[-1].seq == result["seq"] + 1 and got[-1].bones.keys() == got[0].bones.keys()
+    assert "ignored a malformed message from the gateway (5 so far)" in caplog.text
+    assert "version 99; this reader knows 1" in caplog.text
     assert "the gateway refused us: missing or wrong viewer token (unauthorized)" in caplog.text
 
 
@@ -62,6 +79,7 @@ def test_viewer_url_adds_stream_and_token_and_logs_hide_the_token():
     assert url == "ws://pc:8080/ws?x=1&stream=jetbot&token=s3cret"
     assert "s3cret" not in _redact(url)
     assert viewer_url("ws://pc:8080/ws") == "ws://pc:8080/ws"
+    assert viewer_url("ws://pc:8080/ws", mirror=False) == "ws://pc:8080/ws?mirror=0"
 
 
 def test_a_bad_vmc_target_is_a_clear_error():

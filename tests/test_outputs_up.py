@@ -89,7 +89,7 @@ def test_up_starts_vmc_and_vts_and_stops_them_cleanly(tmp_path):
     assert standin.injections, log
     assert {"Neck", "Head"} <= bones, log
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    for line in ("vmc started: stream (latest)", "vts started: stream (latest)", "vmc stopped: results=",
-                 "vts stopped: results=", "injected="):
+    for line in ("vmc started: stream (latest)", "vts started: stream (latest)", "vmc stopped: motions=",
+                 "vts stopped: motions=", "injected="):
         assert line in log, (line, log)
     assert "exited with code" not in log, log  # no child died and was restarted

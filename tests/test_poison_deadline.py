@@ -1,4 +1,4 @@
-"""A poison frame past the header budget (issue 9, item 1): the decode deadline and the quarantine.
+"""A poison frame past the header budget: the decode deadline and the quarantine.
 
 The bomb (live2d_pose.testing.poison) is a ~46 KB progressive JPEG declaring
 3840x2160 with 1500 refinement scans; ``cv2.imdecode`` spends 16-22 s of a core
@@ -25,7 +25,7 @@ from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer
 from live2d_pose.testing.frames import astronaut_frames
 from live2d_pose.testing.pipeline import Pipeline
 
-GAP_LIMIT_MS = 1000  # issue 9's target: the other streams' result gap stays under 1 s
+GAP_LIMIT_MS = 1000  # the target: the other streams' result gap stays under 1 s
 FPS = 20
 
 

@@ -1,4 +1,4 @@
-"""A camera reconnecting with the same stream= while its old socket is still open (issue 9, item 3).
+"""A camera reconnecting with the same stream= while its old socket is still open.
 
 A JetBot on flaky Wi-Fi reconnects before its old socket times out. The stream
 must go on: no ``ended`` for its viewers, its lanes keep their workers (and their

@@ -1,24 +1,27 @@
-"""The server rig's conventions, on real recorded results and on small constructed cases.
+"""The rig's conventions, on real recorded results and on small constructed cases.
 
-The formulas themselves are held to the viewer's JavaScript in
-test_rig_agreement.py; these tests pin what the outputs rely on: which side is
-which after mirroring, Unity's space, that unseen bones are absent, the
-per-tracker store, and the Live2D head angles' signs.
+These pin what every reader of the motion relies on: which side is which
+after mirroring, Unity's space, that unseen bones are absent, the per-tracker
+store and its timing, and the Live2D head angles' signs.
+test_rig_contract.py holds SOLVE and the smoothing to docs/rig.md on the
+recordings.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from live2d_pose import wire
-from live2d_pose.outputs.source import parse_result
 from live2d_pose.rig import Rig, TRACKER_STALE_MS, quat
-from live2d_pose.rig.live2d import NEUTRAL, eye_stabilizer_yaw, face_params, live2d_params
+from live2d_pose.rig.live2d import NEUTRAL, eye_stabilizer_yaw, face_params, live2d_params, mirror_live2d
+from live2d_pose.rig.motion import Motion
+from live2d_pose.rig.results import parse_result
 from live2d_pose.rig.solve import BONES, BodyState, mirror_state, solve
-from live2d_pose.rig.unity import UNITY_BONES, avatar_view, unity_bones, vrm0_blends
+from live2d_pose.rig.unity import UNITY_BONES, unity_bones, vrm0_blends
 from live2d_pose.testing import record
 
 GESTURE = "web/test/fixtures/gesture.msgpack"
@@ -53,15 +56,25 @@ def test_unity_bone_names_are_human_body_bones():
     assert len(set(UNITY_BONES.values())) == len(BONES)
 
 
+def motion_after(messages, mirror: bool = True, smoothing: bool = True) -> Motion:
+    rig = Rig(smoothing=smoothing)
+    for message in messages:
+        rig.offer(tracking(message))
+    return Motion.of(rig, mirror)
+
+
 def test_face_only_gives_neck_head_and_expressions_only(results):
     state = solve(face=tracking(results[45]).faces[0])
     assert set(state.bones) == {"neck", "head"}
     assert state.seen == {"face": True, "pose": False, "leftHand": False, "rightHand": False}
-    avatar = avatar_view(state, mirror=True)
-    assert set(unity_bones(avatar)) == {"Neck", "Head"}
-    assert set(vrm0_blends(avatar)) == {"Blink_L", "Blink_R", "A", "I", "U", "E", "O", "Joy", "Angry",
+    face_only = {**results[45], "tracks": ["face"], "poses": None, "hands": None}
+    motion = motion_after([face_only])
+    assert set(motion.bones) == {"neck", "head"}, "a bone never seen is not in the motion: at its rest"
+    assert set(unity_bones(motion)) == {"Neck", "Head"}
+    assert set(vrm0_blends(motion)) == {"Blink_L", "Blink_R", "A", "I", "U", "E", "O", "Joy", "Angry",
                                         "Sorrow", "Fun"}
-    assert unity_bones(avatar_view(BodyState(), True)) == {} and vrm0_blends(BodyState()) == {}
+    nobody = Motion.of(Rig(), True)
+    assert unity_bones(nobody) == {} and vrm0_blends(nobody) == {}
 
 
 def test_unseen_hands_and_hips_are_absent(results):
@@ -90,8 +103,8 @@ def test_unity_arm_directions_follow_the_mirror(results):
     t = tracking(results[50])
     state = solve(t.faces[0], t.poses[0], t.hands)
     elbow_height_subject = state.bones["rightUpperArm"]
-    mirrored = unity_bones(avatar_view(state, True))
-    plain = unity_bones(avatar_view(state, False))
+    mirrored = unity_bones(motion_after([results[50]], mirror=True, smoothing=False))
+    plain = unity_bones(motion_after([results[50]], mirror=False, smoothing=False))
     assert "LeftLowerArm" in mirrored and "RightLowerArm" in plain
     up_mirrored = quat.rotate(mirrored["LeftUpperArm"], (-1.0, 0.0, 0.0))
     up_plain = quat.rotate(plain["RightUpperArm"], (1.0, 0.0, 0.0))
@@ -122,7 +135,20 @@ def test_live2d_head_follows_the_matrix_with_the_viewers_signs(results):
     assert rest == pytest.approx(NEUTRAL)
     params = face_params(state.blendshapes, eye_stabilizer_yaw(state))
     assert params["ParamEyeLOpen"] > 0.9 and -1 <= params["ParamMouthForm"] <= 1
+    assert face_params(None) == NEUTRAL, "a face without blendshapes: the neutral face"
 
+
+def test_the_mirrored_live2d_parameters_are_those_of_the_mirrored_state(results):
+    """The rig computes the unmirrored avatar's parameters once; mirror_live2d gives the mirrored
+    avatar's, exactly as solving the mirror image would (swapped sides, x and z angles negated)."""
+    for result in results[::10]:
+        t = tracking(result)
+        state = solve(t.faces[0], t.poses[0], t.hands)
+        yaw = eye_stabilizer_yaw(state)
+        plain = live2d_params(face_params(state.blendshapes, yaw, mirror=False), state, mirror=False)
+        mirrored = live2d_params(face_params(state.blendshapes, yaw, mirror=True), state, mirror=True)
+        assert mirror_live2d(plain) == pytest.approx(mirrored, abs=1e-9)
+        assert mirror_live2d(mirror_live2d(plain)) == plain
 
 def test_trackers_in_separate_messages_are_combined_and_old_ones_dropped(results):
     """One frame's face and pose may come in two messages; the rig solves from the newest of each."""
@@ -130,18 +156,22 @@ def test_trackers_in_separate_messages_are_combined_and_old_ones_dropped(results
     base = results[50]
     face_msg = {**base, "tracks": ["face"], "poses": None, "hands": None}
     pose_msg = {**base, "tracks": ["pose", "hands"], "faces": None}
-    rig.solve(tracking(face_msg))
-    frame = rig.solve(tracking(pose_msg))
-    assert {"neck", "head", "rightUpperArm"} <= set(frame.state.bones)
+    assert rig.offer(tracking(face_msg)) == ["face"]
+    assert rig.offer(tracking(pose_msg)) == ["pose", "hands"]
+    assert {"neck", "head", "rightUpperArm"} <= set(rig.state.bones)
+    smoothed, steps = rig.smoothed, rig.steps
     stale = {**results[49], "ts": {"ingest": base["ts"]["ingest"] + 1}, "tracks": ["pose"], "faces": None}
-    kept = rig.solve(tracking(stale))
+    assert rig.offer(tracking(stale)) == []
     assert rig.tracks.stale == 1
-    # nothing newer: nothing steps, and the frame still says what the avatar shows (VTS sends it)
-    assert kept.smoothed is frame.smoothed and kept.face_position_cm == frame.face_position_cm is not None
+    # nothing newer: nothing steps, and the rig still says what the avatar shows
+    assert rig.smoothed is smoothed and rig.steps == steps and rig.face_position_cm is not None
     later = {**results[60], "ts": {"ingest": base["ts"]["ingest"] + TRACKER_STALE_MS + 50},
              "tracks": ["face"], "poses": None, "hands": None}
-    frame = rig.solve(tracking(later))
-    assert set(frame.state.bones) == {"neck", "head"}  # the pose has gone stale
+    rig.offer(tracking(later))
+    assert set(rig.state.bones) == {"neck", "head"}  # the pose has gone stale
+    # a camera that connects again starts its seq from 1 with a newer session: it is followed at once
+    again = {**results[61], "seq": 1, "session": 5, "ts": {"ingest": later["ts"]["ingest"] + 40}}
+    assert rig.offer(tracking(again)) == ["face", "pose", "hands"]
 
 
 def test_non_finite_numbers_are_refused_at_the_door(results):
@@ -169,10 +199,20 @@ VARIANTS = {  # order of a frame's messages, and the tracker a frame late (web/t
 }
 
 
-def _run(rig: Rig, messages: list[dict]) -> list:
-    """Each message through the rig as it reaches the outputs (arriving as record.arrivals says)."""
-    return [rig.solve(parse_result(wire.pack(m), received_ms=at))
-            for m, at in zip(messages, record.arrivals(messages))]
+@dataclass
+class Step:
+    state: BodyState
+    smoothed: BodyState
+    face_params: dict
+
+
+def _run(rig: Rig, messages: list[dict]) -> list[Step]:
+    """Each message through the rig as the gateway gives it (arriving as record.arrivals says)."""
+    steps = []
+    for m, at in zip(messages, record.arrivals(messages)):
+        rig.offer(parse_result(wire.pack(m), received_ms=at))
+        steps.append(Step(rig.state, rig.smoothed, dict(rig.face_params)))
+    return steps
 
 
 def _without_first(results: list[dict], tracker: str) -> list[dict]:
@@ -197,10 +237,7 @@ def test_per_tracker_messages_smooth_like_one_merged_message(results, variant):
     (A tracker that starts a frame behind the others loses its first result: the rig had already
     stepped its channels, toward rest, past that time.)"""
     order, late = VARIANTS[variant]
-    merged = _run(Rig(), results)
-    # the face's parameters are filtered apart from the state (as main.js's ResultSmoother), with no
-    # history of rest steps: a late face's first result counts there
-    reference = _run(Rig(), _without_first(results, late)) if late else merged
+    reference = _run(Rig(), _without_first(results, late) if late else results)
     frame_of = {m["seq"]: i for i, m in enumerate(results)}
     messages = record.per_tracker(results, order, late)
     frames = _run(Rig(), messages)
@@ -224,7 +261,7 @@ def test_per_tracker_messages_smooth_like_one_merged_message(results, variant):
         if "face" in latest:
             for group in FACE_SCALARS:
                 assert getattr(got, group) == pytest.approx(getattr(want("face").smoothed, group), abs=1e-12), where
-            assert frame.face_params == pytest.approx(merged[frame_of[latest["face"]]].face_params, abs=1e-12), where
+            assert frame.face_params == pytest.approx(want("face").face_params, abs=1e-12), where
             if posed(latest["face"]):
                 _same_bones(got, want("face").smoothed, ("neck", "head"), where)
         if "hands" in latest and posed(latest["hands"]):
@@ -232,20 +269,20 @@ def test_per_tracker_messages_smooth_like_one_merged_message(results, variant):
 
 
 def test_results_from_a_clock_behind_after_a_pause_are_followed_at_once(results):
-    """vmc / vts run on the streamer's PC, the pipeline elsewhere: the rig maps ts.ingest onto its
-    own clock (as the page does), so when the results come back after a pause stamped by a clock
-    5 s behind (ingest restarted, or on another host), they move the avatar at once instead of
-    being ignored until that clock catches up."""
+    """The gateway and ingest may run on different hosts: the rig maps ts.ingest onto its own
+    clock, so when the results come back after a pause stamped by a clock 5 s behind (ingest
+    restarted, or on another host), they move the avatar at once instead of being ignored until
+    that clock catches up."""
     rig = Rig()
     raised = record.per_tracker(results[40:60])
     for message, at in zip(raised, record.arrivals(raised)):
-        frame = rig.solve(parse_result(wire.pack(message), received_ms=at + 100.0))
-    up = frame.smoothed.bones["rightUpperArm"]
+        rig.offer(parse_result(wire.pack(message), received_ms=at + 100.0))
+    up = rig.smoothed.bones["rightUpperArm"]
     resume_at = at + 100.0 + 1000.0  # a second later on the rig's clock
     down = [{**m, "seq": m["seq"] + 1000, "ts": {"ingest": m["ts"]["ingest"] + 40 * 20 - 5000.0}}
             for m in record.per_tracker(results[0:10])]
     moved = []
     for message, at in zip(down, record.arrivals(down)):
-        frame = rig.solve(parse_result(wire.pack(message), received_ms=resume_at + at - down[0]["ts"]["ingest"]))
-        moved.append(math.degrees(quat.angle_between(frame.smoothed.bones["rightUpperArm"], up)))
+        rig.offer(parse_result(wire.pack(message), received_ms=resume_at + at - down[0]["ts"]["ingest"]))
+        moved.append(math.degrees(quat.angle_between(rig.smoothed.bones["rightUpperArm"], up)))
     assert moved[2] > 5 and moved[-1] > 30, moved  # the arm comes down with the first results

@@ -1,4 +1,4 @@
-"""Hostile peers on the internal ZeroMQ links (issue 9, item 5, the pool's part).
+"""Hostile peers on the internal ZeroMQ links (the pool's part).
 
 A rogue that registers as a worker and never answers must not starve a stream
 (per-frame deadline); results are accepted only for frames that were dispatched,

@@ -26,7 +26,7 @@ from live2d_pose import curve, supervisor, wire
 from live2d_pose.testing import frames as face_frames
 from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
 from live2d_pose.testing.inprocess import InProcess
-from live2d_pose.testing.pipeline import Pipeline
+from live2d_pose.testing.pipeline import Pipeline, Service
 
 CAMERA_TOKEN = "cam-s3cret-7f1c2d"
 VIEWER_TOKEN = "view-s3cret-9a8b7c"
@@ -160,6 +160,37 @@ def test_up_binds_localhost_and_keeps_zeromq_on_private_ipc_by_default():
     # the live check (sockets of a running `up`) is in test_faults.test_up_restarts_killed_worker
 
 
+def test_each_service_alone_listens_on_localhost_by_default(tmp_path):
+    """`live2d-pose ingest` and `gateway` started with no address settings: TCP on 127.0.0.1
+    only, ZeroMQ included; the network only when asked (compose and k8s set it explicitly)."""
+    psutil = pytest.importorskip("psutil")
+    for name, config_cls in (("ingest", cfg.IngestConfig), ("gateway", cfg.GatewayConfig)):
+        defaults = cfg.from_sources(config_cls, environ={})
+        assert defaults.host == "127.0.0.1", name
+        binds = [getattr(defaults, f) for f in ("workers_bind", "gateway", "results_bind") if hasattr(defaults, f)]
+        assert binds and all(b.startswith("tcp://127.0.0.1:") for b in binds), binds
+    assert cfg.from_sources(cfg.LandmarkerConfig, environ={}).ingest == "tcp://127.0.0.1:5555"
+    # live: the HTTP/WebSocket ports at their default address (the ports made free for the test)
+    pipe = Pipeline(tmp_path, workers=0)
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE2D_POSE_")}
+    for name, settings in (("gateway", {"LIVE2D_POSE_HTTP_PORT": str(pipe.http_port),
+                                        "LIVE2D_POSE_RESULTS_BIND": f"tcp://127.0.0.1:{pipe.results_port}"}),
+                           ("ingest", {"LIVE2D_POSE_PORT": str(pipe.camera_port),
+                                       "LIVE2D_POSE_WORKERS_BIND": f"tcp://127.0.0.1:{pipe.workers_port}",
+                                       "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{pipe.results_port}"})):
+        pipe.services[name] = Service(name, [sys.executable, "-m", "live2d_pose", name],
+                                      {**clean_env, **settings}, tmp_path / f"{name}.log")
+        pipe.services[name].start()
+    try:
+        pipe.wait_healthy()
+        for name, port in (("gateway", pipe.http_port), ("ingest", pipe.camera_port)):
+            listening = {c.laddr for c in psutil.Process(pipe.services[name].process.pid).net_connections("tcp")
+                         if c.status == psutil.CONN_LISTEN}
+            assert {ip for ip, _ in listening} == {"127.0.0.1"} and ("127.0.0.1", port) in listening, listening
+    finally:
+        pipe.stop_cleanly()
+
+
 # ---------------------------------------------------------------- CurveZMQ
 
 
@@ -221,7 +252,7 @@ def test_curve_encrypted_worker_gets_frames_others_do_not(tmp_path, keys, figure
         workers = [w["name"] for w in stats["workers"]]
         figures["curve_results"] = len(results)
         figures["curve_workers_joined"] = workers
-        # one worker, ours (a worker declared dead under load rejoins via DONE under its hex id: issue 9)
+        # one worker, ours (a worker declared dead under load rejoins via DONE under its hex id)
         assert len(workers) == 1 and not any("rogue" in name or "intruder" in name for name in workers), workers
         assert {r.stream for r in results} == {"enc"}
         assert all(s.alive() for s in rogues)

@@ -17,7 +17,7 @@ import pytest
 from live2d_pose import wire
 from live2d_pose.bench import fidelity_body as body_bench
 from live2d_pose.bench import fidelity_body_inputs as body_inputs
-from live2d_pose.outputs.source import parse_result
+from live2d_pose.rig.results import parse_result
 from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.filter import STILL_TUNING
 from live2d_pose.rig.solve import head_rotation, solve
@@ -141,9 +141,7 @@ def test_a_photo_held_still_gives_a_still_avatar(name):
     camera's noise: after the first second, each major bone's rotation between readings 0.4 s apart
     stays within 1 degree (p95) and 3 degrees (max), where MediaPipe's own limbs move up to 24."""
     messages = body_inputs.load(name)["results"]
-    rig = Rig(mirror=False)
-    poses = [dict(rig.solve(parse_result(wire.pack(m), received_ms=m["ts"]["ingest"])).smoothed.bones)
-             for m in messages]
+    poses = body_bench.ours(messages)
     steps = body_bench.stillness(messages, poses, body_bench.MAJOR_BONES)
     for bone, values in steps.items():
         assert np.percentile(values, 95) <= 1.0 and max(values) <= 3.0, (bone, max(values))
@@ -154,9 +152,9 @@ def test_the_head_keeps_the_facial_matrix_steadiness_when_the_chest_jitters():
     Re-expressed against the avatar's held chest, the avatar's head turns as the facial matrix does:
     within half a degree of it."""
     messages = body_inputs.load("still_astronaut")["results"]
-    rig = Rig(mirror=False)
+    rig = Rig()
     for m in messages:
-        frame = rig.solve(parse_result(wire.pack(m), received_ms=m["ts"]["ingest"]))
+        rig.offer(parse_result(wire.pack(m), received_ms=m["ts"]["ingest"]))
     face = wire.Face.from_wire(messages[-1]["faces"][0])
-    head = _world(frame.smoothed.bones)["head"]
+    head = _world(rig.smoothed.bones)["head"]
     assert math.degrees(quat.angle_between(head, head_rotation(face.matrix))) < 0.5

@@ -13,7 +13,7 @@ import pytest
 
 from live2d_pose import config as cfg
 from live2d_pose import service, wire
-from live2d_pose.gateway.fanout import Fanout, Mailbox
+from live2d_pose.gateway.fanout import Fanout, Mailbox, Subscription
 from live2d_pose.imageinfo import ImageError, check_limits, inspect
 from live2d_pose.ingest import protocol
 from live2d_pose.service import ClientError
@@ -183,20 +183,23 @@ def test_mailbox_keeps_newest_result_and_all_controls():
 def test_fanout_routes_by_stream_and_follows_latest():
     async def body():
         fanout = Fanout()
-        wants_a = fanout.add_viewer("a")
-        follows = fanout.add_viewer(None)
+        wants_a = fanout.add_viewer("a", Subscription(motion=False, landmarks=True))
+        follows = fanout.add_viewer(None, Subscription(motion=False, landmarks=True))
+        motion_only = fanout.add_viewer(None)  # the default: no landmarks, nothing encoded for it
         fanout.stream_started("a", 640, 480, now=1)
         fanout.stream_started("b", 640, 480, now=2)
         fanout.offer("a", 1, 640, 480, 5.0, b"A1", now=3)
-        fanout.offer("b", 1, 640, 480, 5.0, b"B1", now=3)
+        fanout.offer("b", 1, 640, 480, 5.0, lambda: b"B1", now=3)  # encoded only for who wants it
         assert follows.following == "b" and wants_a.following == "a"
+        assert fanout.watching("b") == [motion_only] and fanout.watching("a") == []
         fanout.stream_ended("b")
-        assert follows.following == "a"
-        return wants_a.mailbox, follows.mailbox
+        assert follows.following == "a" == motion_only.following
+        return wants_a.mailbox, follows.mailbox, motion_only.mailbox
 
-    box_a, box_follow = asyncio.run(body())
+    box_a, box_follow, box_motion = asyncio.run(body())
     assert list(box_a._results.values()) == [b"A1"]
     assert list(box_follow._results.values()) == [b"B1"]
+    assert not box_motion._results
 
 
 def test_fanout_drops_stale_results_per_tracker_and_newer_sessions_win():

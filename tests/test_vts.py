@@ -5,7 +5,8 @@ implements the published API messages and error codes. These tests check the
 plugin's requests field by field against the published schema, the token
 flow (asked once, kept 0600, a revoked token asked again, a denial logged and
 retried), the 1-per-second re-send rule, and reconnecting when VTS restarts.
-The plugin is fed real recorded MediaPipe results through the server rig.
+The plugin is fed the motion of real recorded MediaPipe results (the rig's, as the gateway
+sends it).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from tests.vts_standin import DEFAULT_PARAMETERS, VtsStandIn
 from live2d_pose import wire
 from live2d_pose.config import VtsConfig
 from live2d_pose.outputs import vts
-from live2d_pose.outputs.source import parse_result
 from live2d_pose.rig import Rig
+from live2d_pose.rig.motion import Motion
+from live2d_pose.rig.results import parse_result
 from live2d_pose.testing import record
 
 GESTURE = "web/test/fixtures/gesture.msgpack"
@@ -31,10 +33,12 @@ GESTURE = "web/test/fixtures/gesture.msgpack"
 
 @pytest.fixture(scope="module")
 def frames():
-    """RigFrames of every result of gesture_video.mp4 (real MediaPipe), at the video's own times."""
-    rig = Rig()
-    return [rig.solve(parse_result(wire.pack(r), received_ms=r["ts"]["ingest"]))
-            for r in record.load(GESTURE)["results"]]
+    """The motion after every result of gesture_video.mp4 (real MediaPipe), at the video's own times."""
+    rig, out = Rig(), []
+    for r in record.load(GESTURE)["results"]:
+        rig.offer(parse_result(wire.pack(r), received_ms=r["ts"]["ingest"]))
+        out.append(Motion.of(rig, mirror=True))
+    return out
 
 
 @pytest.fixture(autouse=True)

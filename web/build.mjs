@@ -7,16 +7,18 @@ import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { buildBuiltinVrm } from "./tools/build-vrm.mjs";
 
 const watch = process.argv.includes("--watch");
+// --no-sourcemap: the container image leaves the maps out (7 MB nobody reads there)
+const sourcemap = !process.argv.includes("--no-sourcemap");
 const outdir = "dist";
 
 await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
-await Promise.all(["index.html", "bench.html", "style.css"].map((f) => copyFile(`src/${f}`, `${outdir}/${f}`)));
+await Promise.all(["index.html", "style.css"].map((f) => copyFile(`src/${f}`, `${outdir}/${f}`)));
 // The built-in 3D avatar (?avatar=vrm): made here, the same bytes every build.
 await writeFile(`${outdir}/builtin-avatar.vrm`, buildBuiltinVrm());
 
 const options = {
-  entryPoints: ["src/main.js", "src/bench.js"], // bench.html: the rig's cost per result
+  entryPoints: ["src/main.js"],
   bundle: true,
   format: "esm",
   splitting: true,
@@ -24,7 +26,7 @@ const options = {
   entryNames: "[name]",
   chunkNames: "chunks/[name]-[hash]",
   minify: !watch,
-  sourcemap: true,
+  sourcemap,
   target: ["es2020", "chrome90"], // OBS's browser source is Chromium (CEF)
   legalComments: "linked",
   logLevel: "info",

@@ -1,4 +1,4 @@
-"""The output interface, and the loop that feeds outputs from the gateway through the rig."""
+"""The output interface, and the loop that feeds outputs the gateway's motion (they keep no rig)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,16 @@ import abc
 import asyncio
 import logging
 
-import numpy as np
-
 from live2d_pose import aio
 from live2d_pose.config import OutputConfig
-from live2d_pose.outputs.source import GatewaySource, Tracking, viewer_url
-from live2d_pose.rig import Rig, RigFrame
+from live2d_pose.outputs.source import GatewaySource, viewer_url
+from live2d_pose.rig.motion import Motion
 
 log = logging.getLogger("live2d_pose.outputs")
 
 
 class Output(abc.ABC):
-    """One app we drive. ``send`` is called on the event loop once per result and must not block."""
+    """One app we drive. ``send`` is called on the event loop once per motion message and must not block."""
 
     name: str = "output"
 
@@ -25,8 +23,8 @@ class Output(abc.ABC):
         """Open sockets, start background tasks."""
 
     @abc.abstractmethod
-    def send(self, frame: RigFrame) -> None:
-        """Deliver one solved result (queue it, never wait)."""
+    def send(self, motion: Motion) -> None:
+        """Deliver the motion as it is now, after one message (queue it, never wait)."""
 
     def stream_ended(self, stream: str) -> None:
         """The followed stream ended: nobody is tracked until results come back."""
@@ -44,31 +42,22 @@ class Output(abc.ABC):
 
 
 class Feeder:
-    """Gateway results -> rig -> every output. Counts what it cannot solve instead of dying."""
+    """The gateway's motion -> every output."""
 
-    def __init__(self, config: OutputConfig, outputs: list[Output]):
-        self.config = config
+    def __init__(self, outputs: list[Output]):
         self.outputs = outputs
-        self.rig = Rig(mirror=config.mirror)
-        self.counters = {"results": 0, "tracked": 0, "unsolvable": 0}
+        self.counters = {"motions": 0, "tracked": 0}
         self.following: str | None = None
 
-    def on_result(self, tracking: Tracking) -> None:
-        self.counters["results"] += 1
-        try:
-            frame = self.rig.solve(tracking)
-        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
-            self.counters["unsolvable"] += 1
-            if self.counters["unsolvable"] <= 10:
-                log.warning("could not solve result %s/%d: %s", tracking.stream, tracking.seq, exc)
-            return
-        if frame.tracking:
+    def on_motion(self, motion: Motion) -> None:
+        self.counters["motions"] += 1
+        if motion.tracking:
             self.counters["tracked"] += 1
-        if tracking.stream != self.following:
-            self.following = tracking.stream
-            log.info("following stream %s", tracking.stream)
+        if motion.stream != self.following:
+            self.following = motion.stream
+            log.info("following stream %s", motion.stream)
         for output in self.outputs:
-            output.send(frame)
+            output.send(motion)
 
     def on_control(self, message: dict) -> None:
         if message.get("type") == "ended" and message.get("stream") == self.following:
@@ -81,9 +70,9 @@ async def run_outputs(config: OutputConfig, outputs: list[Output]) -> None:
     """Until SIGINT / SIGTERM: subscribe to the gateway and feed ``outputs``; one line at start and stop."""
     stopping = asyncio.Event()
     aio.stop_on_signals(stopping)
-    feeder = Feeder(config, outputs)
-    url = viewer_url(config.gateway_url, config.stream, config.viewer_token)
-    source = GatewaySource(url, feeder.on_result, feeder.on_control)
+    feeder = Feeder(outputs)
+    url = viewer_url(config.gateway_url, config.stream, config.viewer_token, config.mirror)
+    source = GatewaySource(url, feeder.on_motion, feeder.on_control)
     for output in outputs:
         await output.start()
     names = ", ".join(o.name for o in outputs)

@@ -1,10 +1,11 @@
-"""The gateway's /ws as a source of results, for outputs that run anywhere.
+"""The gateway's /ws as a source of motion, for outputs that run anywhere.
 
 An output subscribes exactly like a browser viewer (docs/protocol.md,
-"Gateway -> browser"): it can run on the streamer's PC, far from the
-pipeline. The connection is kept up: when the gateway goes away the source
-says so once and reconnects with a growing delay, and a malformed message is
-counted and logged, never fatal.
+"Gateway -> browser"): it gets the motion the gateway's rig solved for the
+stream, mirrored or not, and only retargets it. It can run on the streamer's
+PC, far from the pipeline. The connection is kept up: when the gateway goes
+away the source says so once and reconnects with a growing delay, and a
+malformed message is counted and logged, never fatal.
 """
 
 from __future__ import annotations
@@ -13,92 +14,32 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
-import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from live2d_pose import wire
+from live2d_pose.rig.motion import Motion, MotionState
 
 log = logging.getLogger("live2d_pose.outputs.source")
 
 RECONNECT_MIN = 0.5  # seconds
 RECONNECT_MAX = 10.0
-MAX_MESSAGE = 1 << 22  # a result with faces, a pose and two hands is ~10 KiB
+MAX_MESSAGE = 1 << 20  # a full motion message is ~2 KiB
 
 
-@dataclass
-class Tracking:
-    """One result from the gateway, decoded and checked.
-
-    A tracker's list is None when the message does not report that tracker
-    (absent from ``tracks``), and empty when it ran and found nothing.
-    """
-
-    stream: str
-    seq: int
-    ts: dict[str, float]
-    width: int
-    height: int
-    faces: list[wire.Face] | None = None
-    poses: list[wire.Pose] | None = None
-    hands: list[wire.Hand] | None = None
-    tracks: tuple[str, ...] = ()
-    received_ms: float = 0.0  # wall clock, when this process read it
-
-
-TRACKERS = (("face", "faces", wire.Face), ("pose", "poses", wire.Pose), ("hands", "hands", wire.Hand))
-
-
-def parse_result(data: bytes, received_ms: float | None = None) -> Tracking:
-    """A binary /ws message -> Tracking; wire.WireError when it is not a well-formed result."""
-    obj = wire.unpack_map(data, "result")
-    if obj.get("type") != "landmarks":
-        raise wire.WireError(f"result: unknown type {obj.get('type')!r}")
-    stream, seq, size = obj.get("stream"), obj.get("seq"), obj.get("imageSize")
-    if not isinstance(stream, str) or not isinstance(seq, int) or isinstance(seq, bool):
-        raise wire.WireError("result: 'stream' and 'seq' are required")
-    if not isinstance(size, dict) or not all(isinstance(size.get(k), int) for k in ("width", "height")):
-        raise wire.WireError("result: 'imageSize' must have integer width and height")
-    ts = obj.get("ts") if isinstance(obj.get("ts"), dict) else {}
-    # A gateway from before body tracking sends no "tracks": its results carry faces only.
-    tracks = obj.get("tracks", ["face"])
-    if not isinstance(tracks, list) or not all(isinstance(t, str) for t in tracks):
-        raise wire.WireError("result: 'tracks' must be a list of names")
-    tracking = Tracking(
-        stream=stream, seq=seq, width=size["width"], height=size["height"],
-        ts={k: float(v) for k, v in ts.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-        tracks=tuple(tracks), received_ms=wire.now_ms() if received_ms is None else received_ms)
-    for tracker, key, kind in TRACKERS:
-        if tracker not in tracks:
-            continue
-        value = obj.get(key, [] if obj.get("error") else None)  # a failed frame may carry no lists
-        if not isinstance(value, list):
-            raise wire.WireError(f"result: {key!r} must be a list")
-        items = [kind.from_wire(item) for item in value]
-        for item in items:
-            _require_finite(item, key)
-        setattr(tracking, key, items)
-    return tracking
-
-
-def _require_finite(item, what: str) -> None:
-    arrays = [item.landmarks] + [getattr(item, a) for a in ("blendshapes", "matrix", "world") if hasattr(item, a)]
-    if not all(np.isfinite(a).all() for a in arrays):
-        raise wire.WireError(f"result: {what} with a non-finite number")
-
-
-def viewer_url(gateway_url: str, stream: str = "", token: str = "") -> str:
-    """The gateway's /ws URL with ?stream= and ?token= added (existing query kept)."""
+def viewer_url(gateway_url: str, stream: str = "", token: str = "", mirror: bool = True) -> str:
+    """The gateway's /ws URL with ?stream=, ?token= and (unmirrored) ?mirror=0 added (existing query kept)."""
     parts = urlsplit(gateway_url)
     query = dict(parse_qsl(parts.query))
     if stream:
         query["stream"] = stream
     if token:
         query["token"] = token
+    if not mirror:
+        query["mirror"] = "0"
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -109,18 +50,20 @@ def _redact(url: str) -> str:
 
 
 class GatewaySource:
-    """Reads results from the gateway and hands each to ``on_result`` (called on the event loop).
+    """Reads motion from the gateway and hands the whole current Motion to ``on_motion`` after each
+    message (called on the event loop).
 
     ``on_control`` gets the text messages (hello, stream, ended, error) as dicts.
     """
 
-    def __init__(self, url: str, on_result: Callable[[Tracking], None],
+    def __init__(self, url: str, on_motion: Callable[[Motion], None],
                  on_control: Callable[[dict], None] | None = None):
         self.url = url
-        self.on_result = on_result
+        self.on_motion = on_motion
         self.on_control = on_control or (lambda message: None)
-        self.counters = {"results": 0, "bad_messages": 0, "connects": 0, "disconnects": 0}
+        self.counters = {"motions": 0, "bad_messages": 0, "connects": 0, "disconnects": 0}
         self.connected = False
+        self.held = MotionState()
 
     async def run(self, stopping: asyncio.Event) -> None:
         delay = RECONNECT_MIN
@@ -130,6 +73,7 @@ class GatewaySource:
                 async with connect(self.url, max_size=MAX_MESSAGE, open_timeout=10,
                                    close_timeout=2, compression=None) as websocket:
                     self.connected = True
+                    self.held = MotionState()  # a new connection starts with a full message
                     self.counters["connects"] += 1
                     log.info("connected to the gateway at %s", _redact(self.url))
                     delay, failures = RECONNECT_MIN, 0
@@ -182,12 +126,13 @@ class GatewaySource:
 
     def _on_binary(self, message: bytes) -> None:
         try:
-            tracking = parse_result(message)
+            motion = self.held.apply(message)
         except wire.WireError as exc:
             self._bad(exc)
             return
-        self.counters["results"] += 1
-        self.on_result(tracking)
+        if motion is not None:
+            self.counters["motions"] += 1
+            self.on_motion(motion)
 
     def _on_text(self, message: str) -> None:
         try:

@@ -2,25 +2,27 @@
 
 The VMC protocol (sh-akira's VirtualMotionCaptureProtocol) is OSC over UDP.
 A Performer sends a Marionette (the app that draws the avatar, listening on
-39539 by default) the avatar's state. We send one OSC bundle per result:
+39539 by default) the avatar's state. We send one OSC bundle per motion
+message from the gateway (each result, and the easing to rest after the
+results stop):
 
     /VMC/Ext/OK   (i)loaded=1 (i)calibration state=3 (i)calibration mode=0 (i)tracking 1|0
     /VMC/Ext/T    (f)seconds since this sender started
     /VMC/Ext/Root/Pos (s)"root" (f)p.x p.y p.z (f)q.x q.y q.z q.w
-    /VMC/Ext/Bone/Pos (s)HumanBodyBones name (f)p.x p.y p.z (f)q.x q.y q.z q.w   per seen bone
+    /VMC/Ext/Bone/Pos (s)HumanBodyBones name (f)p.x p.y p.z (f)q.x q.y q.z q.w   per bone the motion holds
     /VMC/Ext/Blend/Val (s)name (f)value   per VRM 0.x preset (+ the 52 ARKit names with --perfect-sync)
     /VMC/Ext/Blend/Apply
 
 Rotations are Unity local rotations (left-handed, Y up) of a normalized
-humanoid, from live2d_pose.rig: the upper body, the legs and feet, the hands.
-Positions are a nominal 1.6 m skeleton's rest offsets (the spec's Bone/Pos
-carries one; VSeeFace, VNyan and Warudo apply rotations only), except the
-Hips': where the rig puts the hips in the room (docs/rig.md "Hips
-position"), scaled from MediaPipe's average adult to that skeleton, so the
-avatar steps, crouches and jumps. A bone is sent once the avatar follows its
-part, and from then on, easing to its rest when the part is lost: a receiver
-keeps the last value of a bone it is not sent. The OSC encoding is
-python-osc's (see encode_message).
+humanoid, the gateway's motion through rig/unity.py: the upper body, the legs
+and feet, the hands. Positions are a nominal 1.6 m skeleton's rest offsets
+(the spec's Bone/Pos carries one; VSeeFace, VNyan and Warudo apply rotations
+only), except the Hips': where the rig puts the hips in the room (docs/rig.md
+"Hips position"), scaled from the rig's rest hips height to that skeleton's,
+so the avatar steps, crouches and jumps. A bone is sent from when the motion
+first holds it (its part was followed) and from then on, easing to its rest
+when the part is lost: a receiver keeps the last value of a bone it is not
+sent. The OSC encoding is python-osc's (see encode_message).
 
 UDP needs no receiver: with nothing listening, the OS reports the port
 unreachable; we log it once, count it, and keep sending.
@@ -44,8 +46,9 @@ from pythonosc.parsing import osc_types
 from live2d_pose import wire
 from live2d_pose.config import VmcConfig
 from live2d_pose.outputs.base import Output
-from live2d_pose.rig import RigFrame, unity
+from live2d_pose.rig import unity
 from live2d_pose.rig.ground import REST_HIPS_HEIGHT
+from live2d_pose.rig.motion import Motion
 
 log = logging.getLogger("live2d_pose.outputs.vmc")
 
@@ -83,7 +86,7 @@ def _rest_offsets() -> dict[str, tuple[float, float, float]]:
 
 
 REST_OFFSETS = _rest_offsets()
-HIPS_SCALE = REST_OFFSETS["Hips"][1] / REST_HIPS_HEIGHT  # MediaPipe's average adult -> the nominal skeleton
+HIPS_SCALE = REST_OFFSETS["Hips"][1] / REST_HIPS_HEIGHT  # the rig's rest hips height -> the nominal skeleton's
 
 
 def parse_host_port(text: str, flag: str = "--to") -> tuple[str, int]:
@@ -141,31 +144,22 @@ ROOT = encode_message("/VMC/Ext/Root/Pos", "root", (0.0, 0.0, 0.0, 0.0, 0.0, 0.0
 APPLY = OscMessageBuilder(address="/VMC/Ext/Blend/Apply").build().dgram
 
 
-def build_bundle(frame: RigFrame | None, seconds: float, mirror: bool = True,
-                 perfect_sync: bool = False, sent: set[str] | None = None) -> bytes:
-    """One result as one VMC bundle (see the module doc); None: a "nobody tracked" status bundle.
-
-    ``sent``: the bones (VRM 1.0 names) already sent on this stream; updated. They keep being
-    sent after their part is lost, easing to rest; without it, only the parts followed now are.
-    """
-    tracking = frame is not None and frame.tracking
+def build_bundle(motion: Motion | None, seconds: float, perfect_sync: bool = False) -> bytes:
+    """The motion as it is now as one VMC bundle (see the module doc); None: a "nobody tracked"
+    status bundle."""
+    tracking = motion is not None and motion.tracking
     messages = [_ok(tracking), encode_message("/VMC/Ext/T", floats=(seconds,)), ROOT]
-    if frame is not None:
-        avatar = unity.avatar_view(frame.smoothed, mirror)
-        shown = unity.shown_bones(avatar)
-        position = unity.unity_position(avatar)
-        if position is not None:
-            shown.add("hips")
-        if sent is not None:
-            sent |= shown
-            shown = sent
-        offsets = dict(REST_OFFSETS)
-        if position is not None:
-            offsets["Hips"] = tuple(v * HIPS_SCALE for v in position)
-        for name, rotation in unity.unity_bones(avatar, only=shown).items():
+    if motion is not None:
+        offsets, bones = REST_OFFSETS, unity.unity_bones(motion)
+        position = unity.unity_position(motion)
+        if position is not None:  # the hips stand where the rig placed them, even at their rest rotation
+            offsets = {**REST_OFFSETS, "Hips": tuple(v * HIPS_SCALE for v in position)}
+            bones.setdefault("Hips", (0.0, 0.0, 0.0, 1.0))
+        # every bone the motion holds, smoothed (a lost one easing to rest); one never seen is not sent
+        for name, rotation in bones.items():
             messages.append(encode_message("/VMC/Ext/Bone/Pos", name,
                                            offsets.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
-        blends = unity.vrm0_blends(avatar, perfect_sync) if frame.state.blendshapes else {}
+        blends = unity.vrm0_blends(motion, perfect_sync)
         for name, value in blends.items():
             messages.append(encode_message("/VMC/Ext/Blend/Val", name, (value,)))
         if blends:
@@ -203,7 +197,7 @@ class VmcOutput(Output):
         self.latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._unreachable_reported = False
         self._last_error = 0.0
-        self.sent: set[str] = set()  # the bones sent on this stream (build_bundle)
+        self._last_result: tuple | None = None
 
     def describe(self) -> str:
         return f"VMC to {self.host}:{self.port} (perfect sync {'on' if self.config.perfect_sync else 'off'})"
@@ -216,27 +210,28 @@ class VmcOutput(Output):
         except OSError as exc:
             raise SystemExit(f"cannot send VMC to {self.host}:{self.port}: {exc}") from None
 
-    def send(self, frame: RigFrame) -> None:
-        self._send(frame, frame.ts.get("gateway"))
+    def send(self, motion: Motion) -> None:
+        # the latency of a new result (the easing steps after results stop carry the last one's stamp)
+        fresh = (motion.stream, motion.session, motion.seq) != self._last_result
+        self._last_result = (motion.stream, motion.session, motion.seq)
+        self._send(motion, motion.ts.get("gateway") if fresh else None)
 
     def stream_ended(self, stream: str) -> None:
         self._send(None, None)  # tracking status 0: the receiver may show its "tracking lost" state
-        self.sent.clear()
 
-    def _send(self, frame: RigFrame | None, gateway_ms: float | None) -> None:
+    def _send(self, motion: Motion | None, gateway_ms: float | None) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         if self.protocol.paused:  # the socket's buffer is full: newest wins, this one is dropped
             self.counters["dropped"] += 1
             return
-        data = build_bundle(frame, time.monotonic() - self.started, self.config.mirror,
-                            self.config.perfect_sync, self.sent)
+        data = build_bundle(motion, time.monotonic() - self.started, self.config.perfect_sync)
         self.transport.sendto(data)
         if gateway_ms is not None:
             self.latency_ms.append(wire.now_ms() - gateway_ms)
         self.counters["bundles"] += 1
         self.counters["bytes"] += len(data)
-        if frame is not None and frame.tracking:
+        if motion is not None and motion.tracking:
             self.counters["tracked"] += 1
         if self._unreachable_reported and time.monotonic() - self._last_error > REACHABLE_AGAIN_AFTER:
             self._unreachable_reported = False

@@ -10,7 +10,7 @@ It follows VTube Studio's public API (github.com/DenchiSoft/VTubeStudio):
    new one requested; a denied request (error 50) is logged and asked again
    later, with a growing delay;
 3. ask which tracking parameters this VTS has (InputParameterListRequest);
-4. per result with a face: InjectParameterDataRequest with faceFound true and
+4. per motion message with a face seen: InjectParameterDataRequest with faceFound true and
    VTS's default parameters (FaceAngleX/Y/Z, FacePositionX/Y/Z, EyeOpenLeft/Right,
    EyeLeftX/Y, EyeRightX/Y, Brows, BrowLeftY/RightY, MouthOpen, MouthSmile,
    MouthX, CheekPuff, FaceAngry), re-sent at least every half second while the
@@ -36,8 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from live2d_pose.config import VtsConfig
 from live2d_pose.outputs.base import Output
-from live2d_pose.rig import RigFrame
-from live2d_pose.rig.live2d import live2d_params
+from live2d_pose.rig.motion import Motion
 from live2d_pose.rig.quat import clamp
 
 log = logging.getLogger("live2d_pose.outputs.vts")
@@ -67,21 +66,22 @@ PARAMETERS = ("FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePo
               "Brows", "BrowLeftY", "BrowRightY", "MouthOpen", "MouthSmile", "MouthX", "CheekPuff", "FaceAngry")
 
 
-def vts_parameters(frame: RigFrame, mirror: bool = True) -> dict[str, float]:
-    """One solved result with a face -> VTS's default tracking parameters (their names and ranges).
+def vts_parameters(motion: Motion) -> dict[str, float]:
+    """The motion (the avatar's view: mirrored when asked) -> VTS's default tracking parameters
+    (their names and ranges).
 
-    Angles, eyes, mouth and brows are the Live2D parameters the viewer shows
-    (VTS's default mappings feed them to the same Live2D ids), moved to VTS's
-    0..1 ranges where VTS uses one. Positions come from the facial matrix, in cm.
+    Angles, eyes, mouth and brows are the rig's Live2D parameters, the ones
+    the viewer page shows (VTS's default mappings feed them to the same Live2D
+    ids), moved to VTS's 0..1 ranges where VTS uses one. Positions come from
+    the facial matrix, in cm; x is the avatar's left.
     """
-    p = live2d_params(frame.face_params, frame.smoothed, mirror)
-    bs = frame.smoothed.blendshapes or {}
-    sx = 1.0 if mirror else -1.0
-    x_cm, y_cm, z_cm = frame.face_position_cm or (0.0, 0.0, -FACE_DISTANCE_CM)
+    p = motion.live2d
+    bs = motion.blendshapes
+    x_cm, y_cm, z_cm = motion.head_position or (0.0, 0.0, -FACE_DISTANCE_CM)
     return {
         "FaceAngleX": p["ParamAngleX"], "FaceAngleY": p["ParamAngleY"], "FaceAngleZ": p["ParamAngleZ"],
-        # mirrored, moving to the image's right (your left) moves the model to the screen's left
-        "FacePositionX": clamp(-sx * x_cm, -15.0, 15.0),
+        # the head toward the avatar's left moves the model to the screen's right
+        "FacePositionX": clamp(x_cm, -15.0, 15.0),
         "FacePositionY": clamp(y_cm, -15.0, 15.0),
         "FacePositionZ": clamp((FACE_DISTANCE_CM + z_cm) / 2.0, -10.0, 10.0),  # closer: larger
         "EyeOpenLeft": p["ParamEyeLOpen"], "EyeOpenRight": p["ParamEyeROpen"],
@@ -92,9 +92,10 @@ def vts_parameters(frame: RigFrame, mirror: bool = True) -> dict[str, float]:
         "BrowRightY": clamp((p["ParamBrowRY"] + 1.0) / 2.0, 0.0, 1.0),
         "MouthOpen": p["ParamMouthOpenY"],
         "MouthSmile": clamp((p["ParamMouthForm"] + 1.0) / 2.0, 0.0, 1.0),
-        "MouthX": clamp(sx * (bs.get("mouthRight", 0.0) - bs.get("mouthLeft", 0.0)) * 2.0, -1.0, 1.0),
+        # the avatar's own sides, like every other value here (mirrored: the subject's mouthRight)
+        "MouthX": clamp((bs.get("mouthLeft", 0.0) - bs.get("mouthRight", 0.0)) * 2.0, -1.0, 1.0),
         "CheekPuff": clamp(bs.get("cheekPuff", 0.0), 0.0, 1.0),
-        "FaceAngry": frame.smoothed.expressions.get("angry", 0.0),
+        "FaceAngry": motion.expressions.get("angry", 0.0),
     }
 
 
@@ -163,12 +164,12 @@ class VtsOutput(Output):
     async def start(self) -> None:
         self.task = asyncio.create_task(self._run())
 
-    def send(self, frame: RigFrame) -> None:
-        if not frame.state.seen["face"]:
+    def send(self, motion: Motion) -> None:
+        if not motion.seen["face"]:
             return  # not injecting: VTS lets our parameters go after 1 s and sees no face
         if self.fresh.is_set():
             self.counters["skipped"] += 1  # the previous one was never sent: newest wins
-        self.latest = vts_parameters(frame, self.config.mirror)
+        self.latest = vts_parameters(motion)
         self.latest_at = time.monotonic()
         self.counters["faces"] += 1
         self.fresh.set()

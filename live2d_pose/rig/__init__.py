@@ -1,79 +1,85 @@
-"""The server-side rig: gateway results -> one body state that every output retargets, smoothed like the viewer.
+"""The one rig: where motion is computed. Tracker results in, the avatar's motion out.
 
-    rig = Rig(mirror=True)
-    frame = rig.solve(tracking)        # tracking: one gateway result (outputs.source.Tracking)
-    frame.state                        # docs/rig.md's body state as solved: only what was seen
-    frame.smoothed                     # the same, One Euro smoothed (state_filter.py)
-    unity.unity_bones(unity.avatar_view(frame.smoothed, True), only=...)   # VMC's Bone/Pos
-    live2d.live2d_params(frame.face_params, frame.smoothed)                # VTube Studio's input
+The gateway keeps one Rig per stream that someone watches (a viewer page, an
+output) and publishes what it solves as motion messages; every viewer and
+output only retargets them (docs/rig.md, docs/protocol.md "motion")::
 
-- solve.py is SOLVE (with limbs.py and ground.observe); docs/rig.md is the contract;
-- state_filter.py is the smoothing stage: presence.py (which parts are
-  followed), ground.py's Grounding (the hips in the room), then filter.py's
-  One Euro filters; filter.py and eyes.py are filter.js's and eyes.js's twins;
-- unity.py and live2d.py are the RETARGETs the outputs need.
+    rig = Rig()
+    rig.offer(tracking)          # one result (results.from_result / parse_result); steps when it brings news
+    rig.ease(now_ms)             # no results for a while: step toward rest on this process's clock
+    motion = Motion.of(rig, mirror=True)   # motion.py: what the avatar shows, mirrored or not
+    rig.at_rest()                # nothing seen, everything back at rest: nothing more to publish
 
-Like the viewer (web/src/body.js and tracks.js), the rig keeps the newest
-results of each tracker: one frame's face, pose and hands may come in one
-message or in several, and a tracker's result counts as seen for
-TRACKER_STALE_MS. Each channel is smoothed at the time of the result it comes
-from (docs/rig.md "Smoothing"), on this process's clock: the results'
-``ts.ingest`` are mapped onto it by filter.py's ResultClock, as the page maps
-them onto its own.
+The pieces, in the order a result goes through them:
+
+- results.py: the result, decoded and checked (finite numbers);
+- TrackStore (below): the newest results of each tracker: one frame's face,
+  pose and hands come in separate messages, a slow tracker's perhaps after
+  the next frame's face; a tracker's result counts as seen for
+  TRACKER_STALE_MS;
+- solve.py: SOLVE, the results -> one body state (docs/rig.md is its contract),
+  with limbs.py (legs, foreshortened limbs), picture.py (where each part lies
+  in the image) and ground.observe (where the body stands);
+- state_filter.py: the smoothing stage: presence.py (which parts are
+  followed), stillness.py (a part whose picture stands still is held),
+  ground.py's Grounding (the hips in the room), then filter.py's One Euro
+  filters, each channel at the time of the result it comes from, on this
+  process's clock (filter.py's ResultClock maps the results' ``ts.ingest``
+  onto it);
+- live2d.py (with eyes.py): the Live2D parameters; unity.py: the Unity
+  humanoid the VMC output sends (RETARGETs that need Python);
+- motion.py: the motion message, mirrored or not, full or only what changed.
+
+Tuning in tuning.json, shared names and rest values in contract.json (the
+viewer page reads it at build time).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Mapping
 
-from live2d_pose.rig.filter import FilterBank, ResultClock
-from live2d_pose.rig.live2d import NEUTRAL, eye_stabilizer_yaw, face_params
-from live2d_pose.rig.solve import BodyState, solve
+from live2d_pose.rig.contract import TRACKER_STALE_MS
+from live2d_pose.rig.filter import TUNING, FilterBank, ResultClock, Tuning
+from live2d_pose.rig.live2d import NEUTRAL, RANGES, eye_stabilizer_yaw, face_params, live2d_params
+from live2d_pose.rig.quat import angle_between
+from live2d_pose.rig.results import Tracking
+from live2d_pose.rig.solve import BodyState, rest_rotation, solve
 from live2d_pose.rig.state_filter import StateFilter
 
-TRACKER_STALE_MS = 500.0  # a tracker's result that arrived longer ago than this is "not seen" (web/src/body.js)
 TRACKERS = {"face": "faces", "pose": "poses", "hands": "hands"}
-KEEP = 3  # results kept per tracker (web/src/tracks.js): the latest and the two before it
+KEEP = 3  # results kept per tracker: the latest and the two before it
+# At rest: every bone within this of its rest rotation, every 0..1 value within REST_VALUE of
+# rest (degrees: REST_DEGREES), every Live2D parameter within REST_VALUE of its range from neutral.
+REST_DEGREES = 0.1
+REST_VALUE = 1e-3
 
-
-@dataclass
-class RigFrame:
-    """The avatar state after one result."""
-
-    stream: str
-    seq: int
-    ts: dict[str, float]  # the result's stage timestamps (ms)
-    state: BodyState  # as solved: subject's sides, unmirrored, only what was seen (docs/rig.md)
-    smoothed: BodyState  # every channel, One Euro smoothed (unseen ones easing to rest)
-    face_params: dict[str, float] = field(default_factory=lambda: dict(NEUTRAL))  # smoothed rig.js params
-    face_position_cm: tuple[float, float, float] | None = None  # the facial matrix's translation
-    tracks: tuple[str, ...] = ()
-
-    @property
-    def tracking(self) -> bool:
-        """Some of the person was seen."""
-        return bool(self.state.bones) or self.state.seen["face"]
+__all__ = ["Rig", "TrackStore", "Tracking", "TRACKER_STALE_MS"]
 
 
 @dataclass
 class _Result:
     stream: str
+    session: int
     seq: int
     items: list
     t: float  # the result's time on this process's clock (its ts.ingest, mapped)
     at_ms: float  # when it arrived
+    ingest_ms: float | None  # its ts.ingest, on the ingest host's clock
     size: tuple[int, int] | None = None  # the image's (width, height)
 
 
 @dataclass
 class TrackStore:
-    """The newest results of each tracker; an older seq than one already taken is dropped and counted."""
+    """The newest results of each tracker; an older (session, seq) than one already taken is dropped
+    and counted."""
 
     latest: dict[str, _Result] = field(default_factory=dict)
     recent: dict[str, list[_Result]] = field(default_factory=lambda: {k: [] for k in TRACKERS})
     stale: int = 0
 
-    def offer(self, tracking, t: float) -> list[str]:
+    def offer(self, tracking: Tracking, t: float) -> list[str]:
         """Take one result, timed ``t``; returns the trackers it updated."""
         updated = []
         for tracker, key in TRACKERS.items():
@@ -81,11 +87,13 @@ class TrackStore:
             if items is None:  # this message does not report that tracker
                 continue
             previous = self.latest.get(tracker)
-            if previous and previous.stream == tracking.stream and tracking.seq <= previous.seq:
-                self.stale += 1
+            if previous and previous.stream == tracking.stream and \
+                    (tracking.session, tracking.seq) <= (previous.session, previous.seq):
+                self.stale += 1  # a newer camera connection (session) wins, as in the gateway's fan-out
                 continue
-            result = self.latest[tracker] = _Result(tracking.stream, tracking.seq, items, t, tracking.received_ms,
-                                                          (tracking.width, tracking.height))
+            result = self.latest[tracker] = _Result(tracking.stream, tracking.session, tracking.seq, items, t,
+                                                    tracking.received_ms, tracking.ts.get("ingest"),
+                                                    (tracking.width, tracking.height))
             recent = self.recent[tracker]
             if previous and previous.stream != tracking.stream:
                 recent.clear()
@@ -110,43 +118,58 @@ class TrackStore:
 
 
 class Rig:
-    """Gateway results -> RigFrames: the per-tracker store, SOLVE, and the viewer's smoothing.
+    """One stream's rig: results -> the smoothed body state and the Live2D parameters.
 
-    ``mirror`` only concerns the face parameters (rig.js takes it); the state
-    itself is never mirrored. ``smoothing=False`` gives the raw solve (tests).
+    Everything is kept with the subject's own sides (unmirrored); motion.py
+    mirrors for the avatars that want it. ``smoothing=False`` gives the raw
+    solve (tests, and the benchmark's unfiltered reference); ``tuning``
+    replaces tuning.json's for the face's parameters (the benchmark's --tune).
     """
 
-    def __init__(self, mirror: bool = True, smoothing: bool = True):
-        self.mirror = mirror
+    def __init__(self, smoothing: bool = True, tuning: Mapping[str, Tuning] = TUNING):
         self.tracks = TrackStore()
         self.clock = ResultClock(stale_ms=TRACKER_STALE_MS)
         self.state_filter = StateFilter() if smoothing else None
-        self.face_filter = FilterBank() if smoothing else None
-        self.face_params = dict(NEUTRAL)
-        self.state = BodyState()
-        self.smoothed = BodyState()
-        self.face_position_cm: tuple[float, float, float] | None = None
+        self.face_filter = FilterBank(tuning) if smoothing else None
+        self.state = BodyState()  # as solved: only what was seen
+        self.smoothed = BodyState()  # every channel, smoothed (unseen ones easing to rest)
+        self.face_params = dict(NEUTRAL)  # the face's Live2D parameters, smoothed, unmirrored
+        self.face_position_cm: tuple[float, float, float] | None = None  # the facial matrix's translation
+        self.latest: Tracking | None = None  # the newest result that brought something
+        self.ingest_times: dict[str, float | None] = dict.fromkeys(TRACKERS)  # each tracker's ts.ingest in the state
+        self.last_arrival = -math.inf  # this process's clock (ms)
+        self.updated: list[str] = []  # the trackers whose new result the last step brought ([]: easing)
+        self.steps = 0
 
-    def solve(self, tracking) -> RigFrame:
+    # ------------------------------------------------------------ stepping
+
+    def offer(self, tracking: Tracking) -> list[str]:
+        """Take one result; the rig steps when it brought a tracker something newer. Returns those
+        trackers (none: nothing changed)."""
         now = tracking.received_ms
         t = self.clock.to_local(tracking.ts.get("ingest"), now)
+        self.last_arrival = max(self.last_arrival, now)
         updated = self.tracks.offer(tracking, t)
-        if updated:  # a message with nothing newer changes nothing (web/src/body.js)
-            face = self._step(now)
-            self.face_position_cm = None if face is None else (float(face.matrix[3]), float(face.matrix[7]),
-                                                               float(face.matrix[11]))
-            if "face" in updated and face is not None:
-                params = face_params(self.state.blendshapes, eye_stabilizer_yaw(self.state), self.mirror)
-                self.face_params = self.face_filter(params, self.state.times["face"]) if self.face_filter else params
-        return RigFrame(stream=tracking.stream, seq=tracking.seq, ts=tracking.ts, state=self.state,
-                        smoothed=self.smoothed, face_params=dict(self.face_params),
-                        face_position_cm=self.face_position_cm, tracks=tracking.tracks)
+        if updated:
+            self.latest = tracking
+            self._step(now, updated)
+        return updated
 
-    def _step(self, now: float):
+    def idle(self, now_ms: float) -> bool:
+        """No result for longer than a tracker stays seen: only ease() moves the rig now."""
+        return now_ms - self.last_arrival > TRACKER_STALE_MS
+
+    def ease(self, now_ms: float) -> None:
+        """One step at ``now_ms`` (this process's clock) with whatever is still fresh: once nothing
+        is, every channel eases toward rest, as it does between results for a lost tracker."""
+        self._step(now_ms, ())
+
+    def _step(self, now: float, updated) -> None:
         """Solve the fresh result of each tracker (the face and hands against their own frame's pose)
-        and smooth it; returns the face solved, if any."""
+        and smooth it."""
         fresh = {tracker: self.tracks.fresh(tracker, now) for tracker in TRACKERS}
         times = {tracker: r.t if r else None for tracker, r in fresh.items()}
+        self.ingest_times = {tracker: r.ingest_ms if r else None for tracker, r in fresh.items()}
         known = [x for x in times.values() if x is not None]
         t = max(known) if known else now
 
@@ -165,4 +188,42 @@ class Rig:
                            pose_hands=hands_at(fresh["pose"]), image_size=next((r.size for r in fresh.values() if r), None),
                            pose_times={"face": face_pose_t, "hands": hands_pose_t})
         self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
-        return first["face"]
+        face = first["face"]
+        self.updated = list(updated)
+        self.face_position_cm = None if face is None else (float(face.matrix[3]), float(face.matrix[7]),
+                                                           float(face.matrix[11]))
+        if face is None:  # no face: its parameters ease to neutral with the rest
+            self._face(dict(NEUTRAL), t)
+        elif "face" in updated:  # only a new face result changes them (a later pose re-solves the head only)
+            self._face(face_params(self.state.blendshapes, eye_stabilizer_yaw(self.state)), times["face"])
+        self.steps += 1
+
+    def _face(self, params: dict[str, float], t: float) -> None:
+        self.face_params = self.face_filter(params, t) if self.face_filter else params
+
+    # ------------------------------------------------------------ what it shows
+
+    def live2d(self) -> dict[str, float]:
+        """Every Live2D parameter of the unmirrored avatar (live2d.mirror_live2d for the mirrored)."""
+        return live2d_params(self.face_params, self.smoothed)
+
+    @property
+    def tracking(self) -> bool:
+        """Some of the person is seen."""
+        return any(self.smoothed.seen.values())
+
+    def at_rest(self) -> bool:
+        """Nothing seen and every channel back at its rest value: more steps would change nothing
+        anyone can see."""
+        s = self.smoothed
+        if self.tracking:
+            return False
+        if any(math.degrees(angle_between(q, rest_rotation(name))) > REST_DEGREES for name, q in s.bones.items()):
+            return False
+        values = list(s.expressions.values()) + list((s.blendshapes or {}).values())
+        if any(abs(v) > REST_VALUE for v in values):
+            return False
+        if s.gaze and any(abs(v) > REST_DEGREES for v in s.gaze.values()):
+            return False
+        return all(abs(self.face_params[name] - NEUTRAL[name]) <= REST_VALUE * (RANGES[name][1] - RANGES[name][0])
+                   for name in NEUTRAL)

@@ -1,12 +1,11 @@
-"""Eyelids from MediaPipe's blendshapes: the Python twin of web/src/eyes.js.
+"""Eyelids from MediaPipe's blendshapes.
 
 Each eye follows its own ``eyeBlink*`` score, so winks show; the map is
 steep (fully open at or below ``openBelow``, fully closed at or above
 ``closedAbove``, both in tuning.json) so idle jitter disappears and a blink
 the blendshapes show reaches closed even when it lasts one result. The only
 stabilisation: with the head turned beyond ``turnedYawRad`` the far eye copies
-the near one. tests/test_rig_filter.py checks these functions against the
-JavaScript on the same inputs.
+the near one. tests/test_rig_contract.py checks them on real blinks.
 
 Sides: ARKit names are the subject's sides. The avatar's eyes are its own
 left and right; mirrored (the default, like every VTuber app) the avatar's

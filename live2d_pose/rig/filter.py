@@ -1,16 +1,14 @@
-"""One Euro filter for the server-side rig: the same design and tuning as the viewer's.
+"""One Euro filter for the rig (Casiez, Roussel, Vogel, CHI 2012).
 
-The Python twin of web/src/filter.js (Casiez, Roussel, Vogel, CHI 2012), so
-the VMC and VTube Studio outputs move exactly like the browser's avatar:
 
 - filter once per tracking result, at the result's timestamp (ms), never on a
   timer of your own: the smoothing then depends on the results, not on how
   often something reads them;
 - the speed that raises the cutoff comes from the previous *raw* sample
   (Casiez's reference), filtered at ``d_cutoff``;
-- the tuning per kind of channel is read from tuning.json beside this file,
-  the file the JavaScript filter reads too. tests/test_rig_filter.py feeds
-  both filters the same samples through node and requires equal outputs.
+- the tuning per kind of channel is read from tuning.json beside this file
+  (tuned with the fidelity benchmark, bench/fidelity.py);
+  tests/test_rig_filter.py checks the filter against Casiez's reference.
 
 Usage::
 
@@ -22,7 +20,7 @@ Usage::
     yaw = bank.filter("FaceAngleX", 12.0, t_ms, kind="angle")   # names of your own
 
 A channel's kind is the first entry of ``TUNING`` whose ``match`` pattern finds
-its name (the viewer's Live2D parameter names), else "other"; pass ``kind=``
+its name (Live2D parameter names), else "other"; pass ``kind=``
 for channels named otherwise. Adding a kind is one entry in tuning.json.
 """
 
@@ -106,6 +104,8 @@ class OneEuroFilter:
         if not (math.isfinite(value) and math.isfinite(t_ms)):
             return 0.0 if self.out is None else self.out
         if self.out is not None and t_ms == self.t:
+            if value == self.raw:
+                return self.out  # the same sample again: replacing it would change nothing
             self.undo()
         if self.out is None:
             self.out = self.raw = value
@@ -143,8 +143,7 @@ def channel_kind(name: str, tuning: Mapping[str, Tuning] = TUNING) -> str:
 class FilterBank:
     """A One Euro filter per channel, made on first use and tuned by the channel's kind.
 
-    ``scale_min_cutoff`` and ``scale_beta`` multiply every kind's tuning (the
-    viewer's ?mincutoff= and ?beta=). ``kind_of(name)`` picks a kind for
+    ``scale_min_cutoff`` and ``scale_beta`` multiply every kind's tuning. ``kind_of(name)`` picks a kind for
     channels not given one explicitly (default: the tuning's patterns).
     """
 
@@ -180,7 +179,7 @@ class FilterBank:
 class ResultClock:
     """Maps results' ``ts.ingest`` (the ingest host's wall clock, ms) onto this process's clock.
 
-    The twin of web/src/filter.js's ResultClock: the spacing of the results is
+    The spacing of the results is
     kept exactly (the filters' dt is the camera's frame interval, not the
     network's jitter), whatever the two machines' clocks say; the offset is
     the fastest arrival seen, so a mapped time is never later than the

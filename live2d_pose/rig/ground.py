@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from live2d_pose.rig.contract import REST_HIPS_POSITION
 from live2d_pose.rig.limbs import LEGS, SEEN, Landmarks, midfoot
 from live2d_pose.rig.picture import fit_scale
 
@@ -32,8 +33,9 @@ FOV_DEG = 60.0  # the assumed camera's field of view across the image's longer s
 FIT_POINTS = tuple(range(11, 33))  # shoulders to toes: the face's points are small beside the body
 MIN_FIT_POINTS = 4
 # Standing, the hips' centre is this high above the middle of the feet in MediaPipe's world landmarks
-# (their average adult; sports2d_demo.mp4, straight legs: 0.79-0.84 m). The rest value of the position's y.
-REST_HIPS_HEIGHT = 0.80
+# (their average adult; sports2d_demo.mp4, straight legs: 0.79-0.84 m). The rest value of the position's y
+# (contract.json's restHipsPosition, which the page reads too).
+REST_HIPS_HEIGHT = REST_HIPS_POSITION[1]
 
 # A foot is down when it moves slower than this (m/s, in the picture's plane, over SPEED_WINDOW_MS) ...
 CONTACT_SPEED = 0.6  # MediaPipe's foot that stands still moves 0.2-1 m/s; one that swings, 2-5 m/s

@@ -1,47 +1,44 @@
-"""RETARGET to Live2D: the viewer's Live2D parameters, for the VTube Studio plugin.
+"""RETARGET to Live2D: the rig's Live2D parameters, for the viewer page and the VTube Studio plugin.
 
-The viewer (web/src/main.js) builds them in two parts, and so does this port:
+Built in two parts, both here and nowhere else:
 
-- face_params: rig.js's rigFromSolved from the blendshapes (eyes per eye via
-  eyes.py, gaze, mouth, cheek, eye-smile, brows), smoothed per result with
-  filter.py's FilterBank, as main.js's ResultSmoother does;
-- live2d_params: retarget-live2d.js's live2dParams: the head angles from the
-  smoothed state's neck · head (the facial matrix), the body angles from
-  spine · chest plus a little of the head, over the face parameters.
+- face_params: the face's parameters from the blendshapes (eyes per eye via
+  eyes.py, gaze, mouth, cheek, eye-smile, brows), which the rig smooths per
+  face result with filter.py's FilterBank;
+- live2d_params: the head angles from the smoothed state's neck · head (the
+  facial matrix), the body angles from spine · chest plus a little of the
+  head, over the face parameters.
 
-Ids, ranges and conventions are rig.js's: ParamAngleX + turns the face to the
-screen's right, ParamAngleY + up, ParamAngleZ + tilts to the screen's right;
-eyes 0 closed .. 1 open; eyeballs -1..1; mouth open 0..1; form -1 .. 1; brows
--1..1. Mirror (default on): the avatar moves like your reflection.
+Ids, ranges and neutral values are contract.json's (Live2D's standard
+parameter list): ParamAngleX + turns the face to the screen's right,
+ParamAngleY + up, ParamAngleZ + tilts to the screen's right; eyes 0 closed ..
+1 open; eyeballs -1..1; mouth open 0..1; form -1 .. 1; brows -1..1.
+
+Mirror: the rig computes the parameters of the unmirrored avatar (its left
+eye shows the subject's left eye); mirror_live2d turns them into the
+mirrored avatar's (like your reflection), the same as mirroring the state
+first (tests/test_rig.py holds the two equal).
 """
 
 from __future__ import annotations
 
 import math
 
+from live2d_pose.rig.contract import LIVE2D_NEUTRAL, LIVE2D_RANGES
 from live2d_pose.rig.eyes import solve_eyes
 from live2d_pose.rig.quat import IDENTITY, clamp, multiply, to_yaw_pitch_roll
 from live2d_pose.rig.solve import BodyState, mirror_state
 
-RANGES = {
-    "ParamAngleX": (-30.0, 30.0), "ParamAngleY": (-30.0, 30.0), "ParamAngleZ": (-30.0, 30.0),
-    "ParamBodyAngleX": (-10.0, 10.0), "ParamBodyAngleY": (-10.0, 10.0), "ParamBodyAngleZ": (-10.0, 10.0),
-    "ParamEyeLOpen": (0.0, 1.0), "ParamEyeROpen": (0.0, 1.0),
-    "ParamEyeLSmile": (0.0, 1.0), "ParamEyeRSmile": (0.0, 1.0),
-    "ParamEyeBallX": (-1.0, 1.0), "ParamEyeBallY": (-1.0, 1.0),
-    "ParamBrowLY": (-1.0, 1.0), "ParamBrowRY": (-1.0, 1.0),
-    "ParamMouthOpenY": (0.0, 1.0), "ParamMouthForm": (-1.0, 1.0), "ParamCheek": (0.0, 1.0),
-}
-NEUTRAL = {
-    "ParamAngleX": 0.0, "ParamAngleY": 0.0, "ParamAngleZ": 0.0,
-    "ParamBodyAngleX": 0.0, "ParamBodyAngleY": 0.0, "ParamBodyAngleZ": 0.0,
-    "ParamEyeLOpen": 1.0, "ParamEyeROpen": 1.0, "ParamEyeLSmile": 0.0, "ParamEyeRSmile": 0.0,
-    "ParamEyeBallX": 0.0, "ParamEyeBallY": 0.0, "ParamBrowLY": 0.0, "ParamBrowRY": 0.0,
-    "ParamMouthOpenY": 0.0, "ParamMouthForm": 0.3, "ParamCheek": 0.0,
-}
+RANGES = LIVE2D_RANGES
+NEUTRAL = LIVE2D_NEUTRAL
 BODY_FOLLOW = 0.3  # the body follows the head a little (the KalidoKit demo's dampener)
-ANGLE_RANGE = 30.0
-BODY_RANGE = 10.0
+ANGLE_RANGE = RANGES["ParamAngleX"][1]
+BODY_RANGE = RANGES["ParamBodyAngleX"][1]
+# What the mirror image does to each parameter: left and right swap, and the horizontal ones
+# (turn, tilt, the eyeballs' x) change sign.
+MIRROR_SWAP = {"ParamEyeLOpen": "ParamEyeROpen", "ParamEyeLSmile": "ParamEyeRSmile", "ParamBrowLY": "ParamBrowRY"}
+MIRROR_SWAP.update({right: left for left, right in MIRROR_SWAP.items()})
+MIRROR_NEGATE = frozenset({"ParamAngleX", "ParamAngleZ", "ParamBodyAngleX", "ParamBodyAngleZ", "ParamEyeBallX"})
 
 
 def remap01(v: float, lo: float, hi: float) -> float:
@@ -51,9 +48,9 @@ def remap01(v: float, lo: float, hi: float) -> float:
 def eye_stabilizer_yaw(state: BodyState) -> float:
     """The head's yaw as KalidoKit's head.y, which eyes.py expects (radians, + toward the image's left).
 
-    The viewer takes it from KalidoKit's landmark geometry; here from the facial
-    matrix (neck · head), the same angle within a few degrees. It only matters
-    past eyes.py's turnedYawRad (about 29 degrees).
+    From the facial matrix (neck · head), which KalidoKit's landmark geometry
+    agrees with within a few degrees. It only matters past eyes.py's
+    turnedYawRad (about 29 degrees).
     """
     neck, head = state.bones.get("neck"), state.bones.get("head")
     if neck is None or head is None:
@@ -61,9 +58,12 @@ def eye_stabilizer_yaw(state: BodyState) -> float:
     return -math.radians(to_yaw_pitch_roll(multiply(neck, head))[0])
 
 
-def face_params(bs: dict[str, float], head_yaw_rad: float = 0.0, mirror: bool = True) -> dict[str, float]:
-    """rig.js's rigFromSolved with blendshapes (its head angles are replaced by live2d_params)."""
+def face_params(bs: dict[str, float] | None, head_yaw_rad: float = 0.0, mirror: bool = False) -> dict[str, float]:
+    """The face's parameters from one face's blendshapes (the angles are live2d_params'); without
+    blendshapes (the wire allows a face without them), the neutral face."""
     p = dict(NEUTRAL)
+    if bs is None:
+        return p
     sx = 1.0 if mirror else -1.0  # horizontal sign: screen-space mirror or not
     eyes = solve_eyes(bs, head_yaw_rad, mirror)
     p["ParamEyeLOpen"], p["ParamEyeROpen"] = eyes.left, eyes.right
@@ -103,8 +103,9 @@ def live2d_angles(q) -> tuple[float, float, float]:
     return yaw, -pitch, -roll
 
 
-def live2d_params(face: dict[str, float], state: BodyState, mirror: bool = True) -> dict[str, float]:
-    """retarget-live2d.js's live2dParams: head and body angles from the (smoothed) state over ``face``."""
+def live2d_params(face: dict[str, float], state: BodyState, mirror: bool = False) -> dict[str, float]:
+    """Every Live2D parameter: the head and body angles from the (smoothed) state over ``face``
+    (face_params of the same mirror)."""
     s = mirror_state(state) if mirror else state
     p = dict(face)
     head = live2d_angles(multiply(s.bones.get("neck", IDENTITY), s.bones.get("head", IDENTITY)))
@@ -113,3 +114,8 @@ def live2d_params(face: dict[str, float], state: BodyState, mirror: bool = True)
         p[f"ParamAngle{axis}"] = clamp(h, -ANGLE_RANGE, ANGLE_RANGE)
         p[f"ParamBodyAngle{axis}"] = clamp(t + BODY_FOLLOW * h, -BODY_RANGE, BODY_RANGE)
     return p
+
+
+def mirror_live2d(params: dict[str, float]) -> dict[str, float]:
+    """The parameters of the mirrored avatar; mirroring twice gives the original."""
+    return {MIRROR_SWAP.get(name, name): -value if name in MIRROR_NEGATE else value for name, value in params.items()}

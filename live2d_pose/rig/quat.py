@@ -1,4 +1,4 @@
-"""Small vector and quaternion math for the rig, a line-by-line port of web/src/quat.js.
+"""Small vector and quaternion math for the rig.
 
 Vectors are (x, y, z), quaternions (x, y, z, w), as tuples of floats: for
 3-vectors plain floats are several times faster than numpy. Products compose

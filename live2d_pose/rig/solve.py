@@ -1,9 +1,10 @@
 """SOLVE: the latest face, pose and hands -> one neutral body state.
 
-docs/rig.md is the contract. Pure: no clock, no state between calls. Sides
-are the subject's own; mirroring is a retarget option (mirror_state). The
-body's torso, arms and legs are limbs.py's; where the hips stand, ground.py's;
-the face and the hands are here. Every part of the body (PARTS) comes with a
+docs/rig.md is its contract; tests/test_rig_contract.py holds it there on
+the recorded fixtures. Pure: no clock, no state between calls. Sides are the
+subject's own; mirroring is a retarget option (mirror_state). The body's
+torso, arms and legs are limbs.py's; where the hips stand, ground.py's; the
+face and the hands are here. Every part of the body (PARTS) comes with a
 confidence; presence.py, in the smoothing stage, decides from it which parts
 the avatar follows.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from live2d_pose.rig import ground
+from live2d_pose.rig import contract, ground
 from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, pose_picture
 from live2d_pose.rig.eyes import eye_openness
 from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_pose
@@ -29,22 +30,9 @@ from live2d_pose.rig.quat import (
 STATE_VERSION = 3
 TRACKERS = ("face", "pose", "hands")
 
-# MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), as web/src/protocol.js.
-BLENDSHAPE_NAMES = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
-    "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
-    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
-    "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
-    "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
-    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
-    "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
-    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
-    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
-    "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft",
-    "noseSneerRight",
-)
+# MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), EXPRESSIONS and REST:
+# contract.json, which the viewer page reads too.
+BLENDSHAPE_NAMES = contract.BLENDSHAPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -73,10 +61,10 @@ BONES = ("hips", "spine", "chest", "neck", "head") + tuple(
         ("UpperArm", "LowerArm", "Hand") + THUMB_JOINTS
         + tuple(f"{f}{j}" for f in FINGERS for j in FINGER_JOINTS))) + tuple(
     f"{s}{b}" for s in ("left", "right") for b in ("UpperLeg", "LowerLeg", "Foot", "Toes"))
-EXPRESSIONS = ("blinkLeft", "blinkRight", "aa", "ih", "ou", "ee", "oh", "happy", "angry", "sad", "surprised")
+EXPRESSIONS = contract.EXPRESSIONS
 # Rest rotations for absent channels (docs/rig.md "Rest values"): the arms hang down.
-REST = {"leftUpperArm": axis_angle((0.0, 0.0, -1.0), 70 * DEG), "rightUpperArm": axis_angle((0.0, 0.0, 1.0), 70 * DEG)}
-REST_POSITION = (0.0, ground.REST_HIPS_HEIGHT, 0.0)
+REST = contract.REST
+REST_POSITION = contract.REST_HIPS_POSITION
 
 # The parts of the body that are seen or not as a whole (presence.py): part -> (its bones, its tracker).
 PARTS = {

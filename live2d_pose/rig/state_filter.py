@@ -6,8 +6,7 @@ ground.py turns SOLVE's view of where the body is into the hips' position in
 the room, keeping feet that stand still in place. Then, part by part, a
 parent's before its children's: the head and hands are re-expressed against
 the avatar's own chest and forearms (their parents' jitter then does not
-shake them), each channel goes through One Euro smoothing as
-web/src/state-filter.js smooths the page's state (v2), and a part whose
+shake them), each channel goes through One Euro smoothing, and a part whose
 picture stands still is held still (stillness.py):
 
 Every channel is filtered on every step: one the state lacks (not seen) is
@@ -15,8 +14,7 @@ filtered toward its rest value at a fixed slow cutoff, so a lost joint eases
 back and a found one eases in; nothing jumps. Quaternions are filtered
 component-wise after being flipped into the previous output's hemisphere
 (q and -q are the same rotation), then renormalized. The filter is
-live2d_pose/rig/filter.py's (the fidelity work's One Euro, the twin of
-web/src/filter.js); tests/test_rig_agreement.py feeds both the same states.
+live2d_pose/rig/filter.py's (the fidelity work's One Euro).
 
 Each channel is sampled at the time of the tracker result it comes from
 (``state.times``; ``bone_tracker``), not at the newest message's: the pipeline

@@ -1,4 +1,4 @@
-"""RETARGET to Unity's humanoid: a body state -> HumanBodyBones rotations and VRM 0.x blend shapes.
+"""RETARGET to Unity's humanoid: a motion -> HumanBodyBones rotations and VRM 0.x blend shapes.
 
 This is what the VMC protocol carries (VSeeFace, VNyan, Warudo and
 VMagicMirror load VRM 0.x avatars in Unity):
@@ -18,14 +18,16 @@ VMagicMirror load VRM 0.x avatars in Unity):
   named like ARKit with a capital first letter (EyeBlinkLeft), the
   convention VSeeFace, VMagicMirror and Warudo read.
 
-Mirror (default): the state is mirrored first (solve.mirror_state), so the
-user's right hand raises the avatar's left arm, on the screen's right.
+The motion is already the avatar's view (the gateway mirrors it when asked,
+motion.py), so the user's right hand raises the mirrored avatar's left arm,
+on the screen's right.
 """
 
 from __future__ import annotations
 
+from live2d_pose.rig.motion import Motion
 from live2d_pose.rig.quat import flip_x
-from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, PARTS, BodyState, mirror_state
+from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES
 
 
 def _unity_name(bone: str) -> str:
@@ -46,37 +48,27 @@ VRM0_PRESETS = {"Blink_L": "blinkLeft", "Blink_R": "blinkRight", "A": "aa", "I":
 PERFECT_SYNC = {name: name[0].upper() + name[1:] for name in BLENDSHAPE_NAMES[1:]}
 
 
-def avatar_view(state: BodyState, mirror: bool) -> BodyState:
-    """The state whose sides are the avatar's: mirrored or as solved."""
-    return mirror_state(state) if mirror else state
+def unity_bones(motion: Motion) -> dict[str, tuple]:
+    """HumanBodyBones name -> Unity local rotation (x, y, z, w) for every bone the motion holds
+    (a bone never seen is not in it)."""
+    return {UNITY_BONES.get(name) or _unity_name(name): flip_x(q) for name, q in motion.bones.items()}
 
 
-def unity_bones(avatar: BodyState, only: set[str] | None = None) -> dict[str, tuple]:
-    """HumanBodyBones name -> Unity local rotation (x, y, z, w) for the bones in ``avatar``
-    (the state from avatar_view), or only those named in ``only`` (VRM 1.0 names)."""
-    return {UNITY_BONES[name]: flip_x(q) for name, q in avatar.bones.items()
-            if only is None or name in only}
-
-
-def unity_position(avatar: BodyState) -> tuple | None:
+def unity_position(motion: Motion) -> tuple | None:
     """The hips' position in Unity's space (metres, the room's floor at y = 0), or None before any."""
-    p = avatar.hips_position
+    p = motion.hips_position
     return None if p is None else (-p[0], p[1], p[2])
 
 
-def shown_bones(avatar: BodyState) -> set[str]:
-    """The bones (VRM 1.0 names) of the parts the avatar follows or is still blending (weight > 0)."""
-    return {bone for part, weight in avatar.parts.items() if weight > 0 for bone in PARTS[part][0]}
-
-
-def vrm0_blends(avatar: BodyState, perfect_sync: bool = False) -> dict[str, float]:
-    """Blend shape name -> 0..1 for /VMC/Ext/Blend/Val; empty without a face's blendshapes."""
-    if not avatar.blendshapes:
+def vrm0_blends(motion: Motion, perfect_sync: bool = False) -> dict[str, float]:
+    """Blend shape name -> 0..1 for /VMC/Ext/Blend/Val; empty while no face has been seen (the
+    receiver keeps its own)."""
+    if not (motion.seen.get("face") or any(motion.blendshapes.values())):
         return {}
-    blends = {preset: (avatar.expressions.get(source, 0.0) if source else 0.0)
+    blends = {preset: (motion.expressions.get(source, 0.0) if source else 0.0)
               for preset, source in VRM0_PRESETS.items()}
     if perfect_sync:
         for name, clip in PERFECT_SYNC.items():
-            blends[clip] = min(1.0, max(0.0, avatar.blendshapes[name]))
+            blends[clip] = min(1.0, max(0.0, motion.blendshapes.get(name, 0.0)))
         blends["TongueOut"] = 0.0
     return blends

@@ -2,7 +2,8 @@
 
 The camera speaks the origin project's protocol exactly (initialized ->
 imageSize -> ok -> ready -> binary frames); the viewer decodes the gateway's
-msgpack results. Both are small asyncio classes over real sockets.
+msgpack messages: raw landmarks by default, the rig's motion when asked.
+Both are small asyncio classes over real sockets.
 """
 
 from __future__ import annotations
@@ -141,16 +142,31 @@ def decode_result(data: bytes, received_ms: float) -> ViewerResult:
 
 @dataclass
 class Viewer:
-    """A viewer client collecting results and control messages in the background."""
+    """A viewer client collecting results and control messages in the background.
+
+    It subscribes to raw landmarks (``results``) and, with ``motion=True``, to
+    the rig's motion messages too (``motions``: the whole Motion after each,
+    as a reader holds it; ``motion_bytes``: each message's size). A URL that
+    says ``motion=`` or ``landmarks=`` itself is taken as it is.
+    """
 
     url: str
+    motion: bool = False
     results: list[ViewerResult] = field(default_factory=list)
     controls: list[dict] = field(default_factory=list)
+    motions: list = field(default_factory=list)
+    motion_bytes: list[int] = field(default_factory=list)
     websocket: ClientConnection | None = None
     _reader: asyncio.Task | None = None
 
     async def __aenter__(self) -> "Viewer":
-        self.websocket = await connect(self.url, max_size=None, open_timeout=TIMEOUT)
+        from live2d_pose.rig.motion import MotionState
+
+        self._held = MotionState()
+        url = self.url
+        if "motion=" not in url and "landmarks=" not in url:
+            url += ("&" if "?" in url else "?") + f"landmarks=1&motion={int(self.motion)}"
+        self.websocket = await connect(url, max_size=None, open_timeout=TIMEOUT)
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -160,7 +176,10 @@ class Viewer:
 
     async def _read(self) -> None:
         async for message in self.websocket:
-            if isinstance(message, bytes):
+            if isinstance(message, bytes) and msgpack.unpackb(message, raw=False).get("type") == "motion":
+                self.motion_bytes.append(len(message))
+                self.motions.append(self._held.apply(message))
+            elif isinstance(message, bytes):
                 self.results.append(decode_result(message, time.time() * 1000))
             else:
                 self.controls.append(json.loads(message))

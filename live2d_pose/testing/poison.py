@@ -1,4 +1,4 @@
-"""Poison frames for tests: small JPEGs that are slow to decode (issue 9, item 1).
+"""Poison frames for tests: small JPEGs that are slow to decode.
 
 A progressive JPEG is decoded in passes, one per scan, and every pass visits
 every 8x8 block of the components it covers. Nothing in the format bounds the
@@ -8,7 +8,7 @@ end-of-band runs ("the next 32,767 blocks hold nothing new"): about 20 bytes per
 scan, each costing the decoder a pass over the whole image.
 
 :func:`scan_bomb` writes such a file with a few lines of marker writing, so no
-binary test file is committed. Its defaults are the issue's bomb: about 46 KB,
+binary test file is committed. Its defaults are the reported bomb: about 46 KB,
 declaring 3840x2160 (within the default ``--max-pixels``) with 1500 refinement
 scans; ``cv2.imdecode`` takes seconds on it. It is a valid JPEG as far as
 libjpeg is concerned (it decodes to a grey image, with warnings at most), so it

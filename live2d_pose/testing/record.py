@@ -13,7 +13,11 @@ docs/protocol.md, one per frame, each carrying every tracker.
     python -m live2d_pose.testing.record --video clip.mp4 --track pose --max-poses 2        # two people
 
 ``record_frames`` records any list of JPEG frames (the fidelity benchmark's
-noisy still face).
+noisy still face). ``--motion-of`` turns a recording into the motion messages
+the gateway's rig sends for it (the viewer's node tests read them)::
+
+    python -m live2d_pose.testing.record --motion-of web/test/fixtures/gesture.msgpack \
+        --out web/test/fixtures/gesture-motion.msgpack
 
 The file is a map::
 
@@ -177,6 +181,27 @@ def arrivals(messages: list[dict]) -> list[float]:
     return out
 
 
+def motion_of(recording: dict) -> dict:
+    """The motion messages the gateway's rig sends for a recording's results, at their own times:
+    ``{"source", "mirrored": [bytes], "plain": [bytes], "last": {"mirrored": bytes, "plain": bytes}}``:
+    each list one message per result that moved the rig (the first full, then what changed), and
+    the full message of the last update (what the deltas must add up to)."""
+    from live2d_pose.rig import Rig
+    from live2d_pose.rig.motion import Motion, MotionEncoder
+    from live2d_pose.rig.results import parse_result
+
+    out: dict = {"source": f"the rig's motion for {recording['source']}", "last": {}}
+    for key, mirror in (("mirrored", True), ("plain", False)):
+        rig, encoder, messages = Rig(), MotionEncoder(), []
+        for result in recording["results"]:
+            if rig.offer(parse_result(wire.pack(result), received_ms=result["ts"]["ingest"])):
+                update = encoder.update(Motion.of(rig, mirror))
+                messages.append(update.delta)
+        out[key] = messages
+        out["last"][key] = update.full()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from live2d_pose.testing import media
 
@@ -190,7 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="first frame kept (with --step)")
     parser.add_argument("--step", type=int, default=1, help="keep every STEP-th frame: a camera at fps/STEP")
     parser.add_argument("--max-poses", type=int, default=1, help="bodies the Pose Landmarker looks for")
+    parser.add_argument("--motion-of", type=Path, default=None, metavar="RECORDING",
+                        help="write the rig's motion messages for this recording instead (no MediaPipe)")
     args = parser.parse_args(argv)
+    if args.motion_of:
+        motion = motion_of(load(args.motion_of))
+        args.out.write_bytes(wire.pack(motion))
+        print(f"{args.out}: {len(motion['mirrored'])} motion messages per variant")
+        return 0
     tracks = tuple(t.strip() for t in args.track.split(",") if t.strip())
     unknown = set(tracks) - set(TRACKS)
     if unknown:

@@ -1,11 +1,14 @@
 """Who gets which result: active streams, viewers and their mailboxes.
 
-No sockets here. A result is encoded once and offered to every viewer of its
-stream. Each viewer's mailbox keeps only the newest result per tracker (plus a
-few control messages, which are never dropped silently), so a slow browser
-skips frames and never builds a backlog or slows the others (websockets'
-broadcast advice), and a pose result never overwrites a face result the viewer
-has not taken yet.
+No sockets here. Each viewer subscribes to motion (the rig's messages,
+motion.py), to raw landmarks, or both (Subscription, from /ws's query). A
+landmarks result is encoded once, and only when some viewer of its stream
+wants landmarks. Each viewer's mailbox keeps only the newest result per
+tracker and at most a few motion messages (past those, one full message
+replaces them), plus a few control messages, which are never dropped
+silently; so a slow browser skips frames and never builds a backlog or slows
+the others (websockets' broadcast advice), and a pose result never
+overwrites a face result the viewer has not taken yet.
 
 Order: per (stream, tracker) a result goes out only if it is newer than the last
 one that did, comparing (session, seq). Sessions grow with each camera
@@ -21,27 +24,50 @@ import json
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 MAX_CONTROL_MESSAGES = 16
+# Motion deltas a viewer may have waiting (a frame's trackers can arrive in one burst); beyond this
+# it gets one full message instead, so a slow viewer never builds a backlog.
+MAX_PENDING_MOTION = 4
 MAX_ENDED = 1024  # ended streams remembered (see Fanout.ended)
 RATE_WINDOW_S = 2.0  # fps is the count of results in this last stretch of time
 MAX_RATE_SAMPLES = 1024  # bounds a meter's memory whatever the rate
 
 
 class Mailbox:
-    """The newest binary result per tracker and a short queue of text control messages."""
+    """The newest binary result per tracker, the motion messages not yet taken (a few deltas, or
+    one full message) and a short queue of text control messages."""
 
     def __init__(self) -> None:
         self._results: OrderedDict[str, bytes] = OrderedDict()  # by tracker key, oldest first
+        self._motion: deque[bytes] = deque()
+        self._motion_mark: tuple[object, int] | None = None  # (encoder, index) of the last motion put
         self._controls: deque[str] = deque(maxlen=MAX_CONTROL_MESSAGES)
         self._ready = asyncio.Event()
         self.overwritten = 0  # results replaced before the viewer took them
+        self.motion_skipped = 0  # motion updates replaced before the viewer took them
         self.closed = False
 
     def put_result(self, data: bytes, key: str = "face") -> None:
         if key in self._results:
             self.overwritten += 1
         self._results[key] = data  # a replaced one keeps its place: the longest waiting goes first
+        self._ready.set()
+
+    def put_motion(self, encoder: object, update) -> None:
+        """One motion update (motion.MotionUpdate) of the chain ``encoder`` makes: its delta when
+        this viewer got every earlier update of that chain and has few waiting, else its full message,
+        which replaces those waiting."""
+        mark = self._motion_mark
+        if mark is not None and mark[0] is encoder and mark[1] == update.index - 1 \
+                and len(self._motion) < MAX_PENDING_MOTION:
+            self._motion.append(update.delta)
+        else:
+            self.motion_skipped += len(self._motion)
+            self._motion.clear()
+            self._motion.append(update.full())
+        self._motion_mark = (encoder, update.index)
         self._ready.set()
 
     def put_control(self, text: str) -> None:
@@ -59,17 +85,33 @@ class Mailbox:
                 return None
             if self._controls:
                 return self._controls.popleft()
+            if self._motion:
+                return self._motion.popleft()
             if self._results:
                 return self._results.popitem(last=False)[1]
             self._ready.clear()
             await self._ready.wait()
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """What a viewer asked for on /ws (docs/protocol.md): the rig's motion, raw landmarks, or both.
+    ``mirror`` picks the variant of the motion (the avatar like your reflection)."""
+
+    motion: bool = True
+    landmarks: bool = False
+    mirror: bool = True
+
+
 @dataclass(eq=False)  # hashed by identity: viewers live in a set
 class Viewer:
     mailbox: Mailbox
     wanted: str | None  # the stream asked for with ?stream=, or None: follow the latest
+    subscription: Subscription = Subscription()
     following: str | None = None  # the stream it is shown now
+    # the stream whose motion it shows: the one it follows, and after that stream ended the same
+    # until it follows another (the rig's easing to rest still reaches it)
+    shown: str | None = None
     delivered: int = 0
 
 
@@ -158,8 +200,8 @@ class Fanout:
 
     # ------------------------------------------------------------ viewers
 
-    def add_viewer(self, wanted: str | None) -> Viewer:
-        viewer = Viewer(Mailbox(), wanted)
+    def add_viewer(self, wanted: str | None, subscription: Subscription = Subscription()) -> Viewer:
+        viewer = Viewer(Mailbox(), wanted, subscription)
         self.viewers.add(viewer)
         self._retarget(viewer)
         return viewer
@@ -220,8 +262,10 @@ class Fanout:
     # ------------------------------------------------------------ results
 
     def offer(self, stream: str, seq: int, width: int, height: int, latency_ms: float,
-              encoded: bytes, now: float, tracks: tuple[str, ...] = ("face",), session: int = 0) -> bool:
-        """Hand an encoded result to its viewers; False when it was stale and dropped."""
+              encoded: bytes | Callable[[], bytes], now: float, tracks: tuple[str, ...] = ("face",),
+              session: int = 0) -> bool:
+        """Hand a result to the viewers of its stream that want landmarks (``encoded``: its bytes, or
+        a function making them, called once if anyone wants them); False when it was stale and dropped."""
         info = self.streams.get(stream)
         if info is None and stream in self.ended and now - self.ended[stream] <= self.stream_timeout:
             self.ended_late += 1
@@ -246,9 +290,15 @@ class Fanout:
             self._retarget_all(announce=True)
         key = ",".join(tracks)
         for viewer in self.viewers:
-            if viewer.following == stream:
+            if viewer.following == stream and viewer.subscription.landmarks:
+                if callable(encoded):
+                    encoded = encoded()
                 viewer.mailbox.put_result(encoded, key)
         return True
+
+    def watching(self, stream: str) -> list[Viewer]:
+        """The viewers whose avatar shows this stream's motion."""
+        return [v for v in self.viewers if v.shown == stream and v.subscription.motion]
 
     def _retarget_all(self, announce: bool = False) -> None:
         for viewer in self.viewers:
@@ -261,6 +311,7 @@ class Fanout:
         if target != viewer.following or (announce and target is not None):
             viewer.following = target
             if target is not None:
+                viewer.shown = target
                 viewer.mailbox.put_control(_json({"type": "stream", **self.streams[target].describe()}))
 
 

@@ -3,9 +3,11 @@
 One port (8080) carries the viewer page, its /config.json, the /ws result
 socket and the /streams, /healthz and /metrics endpoints, so the page needs no
 CORS and OBS needs one URL. Results come from ingest only (which checked them
-against the frames it sent); they are validated again, stamped and encoded
-once, then handed to each viewer's mailbox, which keeps the newest result per
-tracker (fanout.py).
+against the frames it sent); they are validated again and stamped. For each
+stream someone watches, one rig solves them into motion (motion.py), encoded
+once per update and variant; viewers that asked for raw landmarks get each
+result encoded once. Each viewer's mailbox keeps the newest of each
+(fanout.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from websockets.http11 import Request, Response
 from live2d_pose import aio, httpserve, metrics, service, wire
 from live2d_pose.config import GatewayConfig
 from live2d_pose.gateway import pages
-from live2d_pose.gateway.fanout import Fanout, Viewer
+from live2d_pose.gateway.fanout import Fanout, Subscription, Viewer
+from live2d_pose.gateway.motion import REST_STEP_MS, MotionHub
 from live2d_pose.logs import ThrottledWarning
 from live2d_pose.service import ClientError, WebSocketService
 
@@ -38,8 +41,10 @@ class GatewayServer(WebSocketService):
     name = "gateway"
     log = log
     websocket_routes = ("/ws",)
+    port_flag = "--http-port"
 
     def __init__(self, config: GatewayConfig):
+        self.model = pages.Model.from_setting(config.model)  # a URL, or a local file it serves
         super().__init__(config)
         self.fanout = Fanout(config.stream_timeout)
         # MAXMSGSIZE: ZeroMQ drops a bigger message before we see it.
@@ -51,6 +56,7 @@ class GatewayServer(WebSocketService):
                          "viewers_total": 0, "viewers_rejected": 0, "messages_sent": 0}
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
         self.metrics = metrics.GatewayMetrics(self)
+        self.motion = MotionHub(self.fanout, self.counters, self.metrics.observe_motion)
         self.port = config.http_port
         self.results_endpoint = config.results_bind
 
@@ -60,8 +66,8 @@ class GatewayServer(WebSocketService):
     def serve_options(self) -> dict:
         return {"max_size": 4096, "max_queue": 4}  # viewers send nothing we read
 
-    def background(self):
-        return self._expire_loop()
+    async def background(self):
+        await asyncio.gather(self._expire_loop(), self._motion_loop())
 
     def describe(self) -> str:
         return f"viewer http://{self.config.host}:{self.port}/, results {self.results_endpoint}"
@@ -74,7 +80,7 @@ class GatewayServer(WebSocketService):
             self.fanout.remove_viewer(viewer)
 
     def open_zmq(self) -> None:
-        self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind)
+        self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind, "--results-bind")
 
     # ------------------------------------------------------------ HTTP
 
@@ -89,14 +95,14 @@ class GatewayServer(WebSocketService):
             return httpserve.text("ok\n")
         if route == "/config.json":
             return httpserve.json_body({
-                "model": self.config.model, "coreUrl": self.config.cubism_core_url,
+                "model": self.model.url, "coreUrl": self.config.cubism_core_url,
                 "allowCoreParam": self.config.allow_core_param, "wsPath": "/ws"})
         if route == "/streams":
             return httpserve.json_body([s.describe() | {"viewers": self._viewers_of(s.stream)}
                                         for s in self.fanout.streams.values()])
         if route == "/metrics":
             return httpserve.text(metrics.render(self.metrics.registry), metrics.CONTENT_TYPE)
-        return self.static.respond(route)
+        return self.model.respond(route) or self.static.respond(route)
 
     def _viewers_of(self, stream: str) -> int:
         return sum(1 for v in self.fanout.viewers if v.following == stream)
@@ -106,6 +112,7 @@ class GatewayServer(WebSocketService):
     async def handle(self, websocket: ServerConnection) -> None:
         try:
             token, wanted = parse_viewer_query(websocket.request.path)
+            subscription = parse_subscription(websocket.request.path)
             service.check_token(token, self.config.viewer_token, "viewer")
             if len(self.fanout.viewers) >= self.config.max_viewers:
                 raise ClientError("too_many_viewers", f"{self.config.max_viewers} viewers already",
@@ -114,10 +121,10 @@ class GatewayServer(WebSocketService):
             self.counters["viewers_rejected"] += 1
             await _send_error_and_close(websocket, exc)
             return
-        viewer = self.fanout.add_viewer(wanted)
+        viewer = self.fanout.add_viewer(wanted, subscription)
         self.counters["viewers_total"] += 1
-        log.info("viewer %s connected (stream=%s, %d viewers)", aio.peer(websocket), wanted or "latest",
-                 len(self.fanout.viewers))
+        log.info("viewer %s connected (stream=%s, %s, %d viewers)", aio.peer(websocket), wanted or "latest",
+                 describe(subscription), len(self.fanout.viewers))
         sender = asyncio.create_task(self._send_loop(websocket, viewer))
         try:
             async for _ in websocket:  # viewers send nothing we need; read to notice the close
@@ -158,8 +165,9 @@ class GatewayServer(WebSocketService):
             self.metrics.observe(result.ts)
             latency = result.ts["gateway"] - result.ts.get("ingest", result.ts["gateway"])
             if self.fanout.offer(result.stream, result.seq, result.width, result.height, latency,
-                                 result.encode(), now, result.tracks, result.session):
+                                 result.encode, now, result.tracks, result.session):
                 self.counters["results"] += 1
+                self.motion.on_result(result, result.ts["gateway"])
             else:
                 self.counters["results_stale"] += 1
         elif command == wire.EVENT:
@@ -182,12 +190,41 @@ class GatewayServer(WebSocketService):
                 log.info("stream %s: no results for %.0f s, marked ended", stream,
                          self.config.stream_timeout)
 
+    async def _motion_loop(self) -> None:
+        """Rigs whose results stopped step toward rest on the gateway's clock (motion.py)."""
+        while True:
+            await asyncio.sleep(REST_STEP_MS / 1000)
+            self.motion.tick(wire.now_ms())
+
 
 def parse_viewer_query(path: str) -> tuple[str, str | None]:
     """(token, stream or None) from ``/ws?stream=ID&token=SECRET``; ClientError when unusable."""
     params = service.parse_query(path)
     wanted = params.get("stream")
     return params.get("token", ""), wanted[:wire.MAX_STREAM_ID_LENGTH] if wanted else None
+
+
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "": True,
+          "0": False, "false": False, "no": False, "off": False}
+
+
+def parse_subscription(path: str) -> Subscription:
+    """What a viewer wants from ``/ws?motion=1&landmarks=0&mirror=1`` (those are the defaults);
+    ClientError ``bad_query`` for a value that is not a flag."""
+    params = service.parse_query(path)
+    flags = {}
+    for name, default in (("motion", True), ("landmarks", False), ("mirror", True)):
+        value = params.get(name)
+        if value is not None and value.lower() not in _FLAGS:
+            raise ClientError("bad_query", f"{name}={value[:32]!r} is not 0 or 1", aio.CLOSE_POLICY)
+        flags[name] = default if value is None else _FLAGS[value.lower()]
+    return Subscription(**flags)
+
+
+def describe(subscription: Subscription) -> str:
+    wants = [w for w, on in (("motion", subscription.motion), ("landmarks", subscription.landmarks)) if on]
+    mirror = ", mirrored" if subscription.motion and subscription.mirror else ""
+    return (" + ".join(wants) or "nothing but control messages") + mirror
 
 
 async def _send_error_and_close(websocket: ServerConnection, exc: ClientError) -> None:

@@ -1,7 +1,7 @@
 """What a connection may hold before it is a camera, and what unfinished messages may hold.
 
 Two bounds that keep ingest's file descriptors and memory in check whatever
-clients do (issue 9, item 2), both kept from the transport's callbacks, so
+clients do, both kept from the transport's callbacks, so
 they hold before any handler runs:
 
 - **Connections in the handshake** (accepted, not yet ``ready``: idle sockets

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from live2d_pose.wire import TRACKS, FrameMeta
 
 COSTLY_ERRORS = {"decode_timeout"}  # worker-reported errors that mean "this frame cost a worker"
-FACE_PRIOR_MS = 21.6  # wire.TRACKS' costs are relative to the face's, measured at 21.6 ms (issue 10)
+FACE_PRIOR_MS = 21.6  # wire.TRACKS' costs are relative to the face's, measured at 21.6 ms
 COST_SMOOTHING = 0.1  # weight of a new sample in a running cost: about the last 10 frames count
 MAX_COST_SAMPLE_MS = 10_000.0  # a worker's claim beyond this is not a cost sample
 # A move ends a lane's MediaPipe instance (tracking restarts on the new worker), so a rebalance

@@ -141,7 +141,7 @@ class IngestServer(WebSocketService):
         return self.totals | self.admission.counts
 
     def open_zmq(self) -> None:
-        self.workers_endpoint = self.zmq.bind(self.router, self.config.workers_bind)
+        self.workers_endpoint = self.zmq.bind(self.router, self.config.workers_bind, "--workers-bind")
         server_key = self.config.curve_server_key or (
             curve.load_secret(self.config.curve_secret_key_file)[0] if self.config.curve_secret_key_file else "")
         # Ingest's identity toward the gateway (its allow-list) is its own server pair.

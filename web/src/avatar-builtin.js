@@ -1,5 +1,5 @@
 // The built-in avatar: a friendly cartoon head drawn with canvas 2D, driven by
-// the same parameter map as a Live2D model (see rig.js). It is what the page
+// the same parameter map as a Live2D model (the motion's Live2D parameters). It is what the page
 // shows without a model, or when Cubism Core or the model cannot load, so the
 // page is never blank (offline included).
 //
@@ -8,7 +8,7 @@
 // the eyes, nose and mouth across the face and foreshortens the far side.
 // Roll (ParamAngleZ) rotates the whole head about the neck.
 //
-// Shoulders, arms and hands follow the body state (retarget-live2d.js
+// Shoulders, arms and hands follow the motion's state (retarget-live2d.js
 // armPose): each arm segment is drawn along its direction projected onto the
 // screen (the avatar faces you, so its left is the screen's right), and the
 // fingers shorten as they curl.
@@ -48,17 +48,12 @@ export class BuiltinAvatar {
     this.arms = null;
     this.view = { x: 0, y: 0, scale: 1 };
     this.kind = "builtin";
-    this.mirror = true;
   }
 
-  /** One animation frame: Live2D-style parameters and the filtered body state. */
+  /** One animation frame: Live2D-style parameters and the motion's state. */
   update({ params, state }) {
     this.params = params ?? {};
-    this.arms = state ? armPose(state, { mirror: this.mirror }) : null;
-  }
-
-  setMirror(mirror) {
-    this.mirror = mirror;
+    this.arms = state ? armPose(state) : null;
   }
 
   snapshot() {

@@ -12,7 +12,7 @@ import { withTimeout } from "./timeout.js";
 // pixi-live2d-display updates models from a ticker it is given.
 Live2DModel.registerTicker(PIXI.Ticker);
 
-export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 20000, mirror = true } = {}) {
+export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 20000 } = {}) {
   const app = new PIXI.Application({
     view: canvas,
     backgroundAlpha: 0, // transparent for OBS
@@ -31,13 +31,12 @@ export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 200
   }
   app.stage.addChild(model);
   model.anchor.set(0.5, 0.5);
-  return new Live2DAvatar(app, model, mirror);
+  return new Live2DAvatar(app, model);
 }
 
 class Live2DAvatar {
-  constructor(app, model, mirror = true) {
+  constructor(app, model) {
     this.kind = "live2d";
-    this.mirror = mirror;
     this.app = app;
     this.model = model;
     this.params = {};
@@ -69,14 +68,10 @@ class Live2DAvatar {
     this.fit();
   }
 
-  /** One animation frame: face and body parameters, plus the arms from the body state. */
+  /** One animation frame: the motion's Live2D parameters, plus the arms from its state. */
   update({ params, state, tracking }) {
-    const arms = state && Object.keys(this.armParams).length ? armParamValues(armPose(state, { mirror: this.mirror }), this.armParams, this.ranges) : {};
+    const arms = state && Object.keys(this.armParams).length ? armParamValues(armPose(state), this.armParams, this.ranges) : {};
     this.setParams({ ...params, ...arms }, tracking);
-  }
-
-  setMirror(mirror) {
-    this.mirror = mirror;
   }
 
   snapshot() {

@@ -2,8 +2,8 @@
 //
 // main.js imports this module dynamically (its own chunk: three.js is large),
 // only when a VRM is to be shown. Each animation frame the avatar takes the
-// filtered body state, retargets it (retarget-vrm.js: pure, unit-tested) and
-// copies the result onto three-vrm's normalized bones, expressions and
+// motion's state (the gateway's rig, held by motion.js), retargets it
+// (retarget-vrm.js: pure, unit-tested) and copies the result onto three-vrm's normalized bones, expressions and
 // lookAt; then vrm.update() runs the spring bones, constraints and
 // expressions, and the scene is drawn on a transparent canvas (OBS).
 import * as THREE from "three";
@@ -17,7 +17,7 @@ const FOV_DEG = 28;
 const FRAME_BELOW_CHEST = 0.28;
 const FRAME_ABOVE_HEAD = 0.36; // the head bone sits at the skull's base
 
-export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000, mirror = true } = {}) {
+export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000 } = {}) {
   let renderer;
   try {
     renderer = new THREE.WebGLRenderer({ canvas, alpha: true, antialias: true, preserveDrawingBuffer: true, premultipliedAlpha: true });
@@ -40,15 +40,14 @@ export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000, mirr
     renderer.dispose();
     throw new Error("the file is glTF but not a VRM (no VRM humanoid)");
   }
-  return new VrmAvatar(renderer, vrm, { mirror });
+  return new VrmAvatar(renderer, vrm);
 }
 
 class VrmAvatar {
-  constructor(renderer, vrm, { mirror }) {
+  constructor(renderer, vrm) {
     this.kind = "vrm";
     this.renderer = renderer;
     this.vrm = vrm;
-    this.mirror = mirror;
     this.view = { x: 0, y: 0, scale: 1 };
     this.lastRender = null;
     const metaVersion = vrm.meta?.metaVersion ?? "1";
@@ -87,14 +86,10 @@ class VrmAvatar {
     return { centre: new THREE.Vector3(0, (top + bottom) / 2, chest.z), height: top - bottom };
   }
 
-  setMirror(mirror) {
-    this.mirror = mirror;
-  }
-
-  /** One animation frame: the filtered body state (every bone present). */
+  /** One animation frame: the motion's state. */
   update({ state }) {
     if (!state) return;
-    const out = retargetVrm(state, this.model, { mirror: this.mirror });
+    const out = retargetVrm(state, this.model);
     const humanoid = this.vrm.humanoid;
     for (const [name, q] of Object.entries(out.bones)) {
       humanoid.getNormalizedBoneNode(name)?.quaternion.set(q[0], q[1], q[2], q[3]);
@@ -144,8 +139,8 @@ class VrmAvatar {
 
   /** Read-only numbers for tests and the HUD: applied bones and expressions. */
   snapshot() {
-    const bones = {};
-    for (const name of this.model.bones) {
+    const bones = {}; // the bones the motion drives
+    for (const name of Object.keys(this.applied.bones)) {
       const q = this.vrm.humanoid.getNormalizedBoneNode(name)?.quaternion;
       if (q) bones[name] = [q.x, q.y, q.z, q.w];
     }

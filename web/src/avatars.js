@@ -44,7 +44,7 @@ registerAvatarKind({
   ],
   async create(canvas, target, options) {
     const { createVrmAvatar } = await import("./avatar-vrm.js");
-    return createVrmAvatar(canvas, target, { mirror: options.mirror });
+    return createVrmAvatar(canvas, target);
   },
 });
 
@@ -57,7 +57,7 @@ registerAvatarKind({
     await loadCubismCore(options.coreUrl);
     const { createLive2DAvatar } = await import("./avatar-live2d.js");
     try {
-      return await createLive2DAvatar(canvas, target, { mirror: options.mirror });
+      return await createLive2DAvatar(canvas, target);
     } catch (err) {
       throw new Error(`Live2D model could not be loaded from ${target} (${err?.message || err})`);
     }

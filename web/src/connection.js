@@ -11,14 +11,18 @@ export function backoffDelay(attempt, { baseMs = 500, maxMs = 8000, random = Mat
 /**
  * Build the socket URL from the page's location: same host, ws/wss after
  * http/https, `wsPath` resolved against the page (so a page served under a
- * prefix with wsPath "ws" stays under it), stream/token passed through.
+ * prefix with wsPath "ws" stays under it), stream/token passed through, and
+ * the subscription: the motion (mirrored unless `mirror` is false) and, with
+ * `landmarks`, the raw landmarks too (docs/protocol.md).
  */
-export function socketUrl(pageHref, wsPath = "/ws", { stream = "", token = "" } = {}) {
+export function socketUrl(pageHref, wsPath = "/ws", { stream = "", token = "", mirror = true, landmarks = false } = {}) {
   const url = new URL(wsPath || "/ws", pageHref);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   url.hash = "";
   if (stream) url.searchParams.set("stream", stream);
   if (token) url.searchParams.set("token", token);
+  if (!mirror) url.searchParams.set("mirror", "0");
+  if (landmarks) url.searchParams.set("landmarks", "1");
   return url.toString();
 }
 
@@ -42,6 +46,17 @@ export class Connection {
   start() {
     this.stopped = false;
     this.open();
+  }
+
+  /** Subscribe anew (another URL): the socket closes and opens again at once. */
+  setUrl(url) {
+    if (url === this.url) return;
+    this.url = url;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000, "new subscription");
+    if (!this.stopped) this.open();
   }
 
   stop() {

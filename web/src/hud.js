@@ -2,6 +2,45 @@
 // points of the latest results). Both are off by default so the OBS output
 // shows only the avatar.
 
+const RATE_WINDOW_MS = 2000;
+
+/**
+ * Each tracker's rate and latency, from the result times the motion messages
+ * carry (a new time for a tracker = a new result of it). Pure: times passed in.
+ */
+export class TrackerRates {
+  constructor() {
+    this.last = {}; // tracker -> its latest result time (ts.ingest)
+    this.arrivals = {}; // tracker -> page times its new results arrived
+    this.latency = {}; // tracker -> smoothed end-to-end ms
+  }
+
+  /** The motion's `times` ({tracker: ts.ingest | null}), arriving at `now` (page clock), `wall` = Date.now(). */
+  offer(times, now, wall = Date.now()) {
+    for (const [tracker, t] of Object.entries(times ?? {})) {
+      if (t === null || t === this.last[tracker]) continue;
+      this.last[tracker] = t;
+      (this.arrivals[tracker] ??= []).push(now);
+      const p = this.latency[tracker];
+      this.latency[tracker] = p == null ? wall - t : p + 0.2 * (wall - t - p);
+    }
+  }
+
+  /** Per tracker that has reported: {rate (results/s over 2 s), latencyMs}. */
+  stats(now) {
+    const out = {};
+    for (const [tracker, all] of Object.entries(this.arrivals)) {
+      const recent = all.filter((t) => now - t <= RATE_WINDOW_MS);
+      this.arrivals[tracker] = recent;
+      const rate = recent.length < 2 || now - recent[recent.length - 1] > 1000
+        ? 0
+        : ((recent.length - 1) * 1000) / (recent[recent.length - 1] - recent[0]);
+      out[tracker] = { rate, latencyMs: this.latency[tracker] ?? null };
+    }
+    return out;
+  }
+}
+
 export class Hud {
   constructor(el) {
     this.el = el;
@@ -26,8 +65,7 @@ export class Hud {
       ["frames/s", s.fps.toFixed(1)],
       ["latency", `${ms(s.latencyMs)} end-to-end · ${ms(s.pipelineMs)} pipeline`],
       ["faces", String(s.faces)],
-      ["frames", String(s.framesReceived)],
-      ["worker", s.worker || "–"],
+      ["updates", String(s.framesReceived)],
       ["renderer", s.renderer],
       ["trackers", Object.keys(s.trackers ?? {}).join(", ") || "–"],
       // each tracker's own rate and latency (one frame's trackers may arrive apart)

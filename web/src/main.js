@@ -1,36 +1,24 @@
 // Wiring: config + query -> avatar (from the registry in avatars.js) + socket
-// -> per-tracker results -> face parameters (rig.js) and the body state
-// (body.js: tracks.js, solve.js, state-filter.js) -> One Euro filters (once
-// per result, at the result's timestamp on the page's clock) -> retarget in
-// the avatar, drawn every animation frame. Each piece lives in its own
-// module; this file only connects them and keeps the page's state.
+// -> the gateway's motion messages, held by motion.js -> retarget in the
+// avatar, drawn every animation frame. The gateway's rig solves and smooths
+// (live2d_pose/rig/); the page only retargets and draws. Each piece lives in
+// its own module; this file only connects them and keeps the page's state.
 import { parseMessage, ProtocolError } from "./protocol.js";
-import { rigFromFace, NEUTRAL } from "./rig.js";
-import { ResultSmoother } from "./filter.js";
-import { BodyTracker, TRACKER_STALE_MS } from "./body.js";
+import { MOTION_VERSION } from "./contract.js";
+import { MotionHolder } from "./motion.js";
 import { Connection, socketUrl } from "./connection.js";
-import { Hud, LandmarkOverlay } from "./hud.js";
+import { Hud, LandmarkOverlay, TrackerRates } from "./hud.js";
 import { readOptions } from "./options.js";
-import { live2dParams } from "./retarget-live2d.js";
 import { plan, avatarKinds } from "./avatars.js";
 import { BuiltinAvatar } from "./avatar-builtin.js";
 
-const FACE_STALE_MS = 500; // no face for this long: ease back to the rest pose
-const WAITING_AFTER_MS = 3000; // no results for this long: "waiting for a camera"
-const FPS_WINDOW_MS = 2000;
+const WAITING_AFTER_MS = 3000; // no motion for this long: "waiting for a camera"
+const LANDMARKS_STALE_MS = 500; // the overlay drops a tracker's points this much after its last result
 
 const $ = (id) => document.getElementById(id);
 
-// Smoothing runs once per result, at the result's own timestamp, so what the
-// avatar shows depends on the results and not on the display's refresh rate;
-// animation frames draw the latest value (filter.js, ResultSmoother). The face
-// smoother and the body share one clock: results' ts.ingest mapped onto
-// performance.now(), the clock the page eases to rest on when results stop.
-let smoother = null;
-let body = null; // BodyTracker: per-tracker results -> the filtered body state
-// The stream the body's results came from. Not state.stream: the gateway's "stream" event sets that
-// before the new stream's first landmarks arrive, and the body must still forget the old stream's.
-let bodyStream = null;
+const motion = new MotionHolder(); // the latest motion: what the avatar shows
+const rates = new TrackerRates(); // each tracker's rate and latency, for the HUD
 
 const state = {
   connectionState: "connecting",
@@ -39,34 +27,22 @@ const state = {
   stream: null,
   imageSize: null,
   framesReceived: 0,
-  arrivals: [], // performance.now() of recent results, for frames/s
   latencyMs: null,
   pipelineMs: null,
-  faces: 0,
-  worker: "",
-  seq: -1,
-  lastResultAt: -Infinity,
-  lastFaceAt: -Infinity,
-  target: { ...NEUTRAL },
-  rig: { ...NEUTRAL },
-  faceParams: { ...NEUTRAL }, // the smoothed face parameters (rig.js + ResultSmoother)
-  body: null, // the filtered body state (docs/rig.md), every bone present
-  poses: 0,
-  hands: 0,
+  lastMotionAt: -Infinity,
+  rig: { ...motion.live2d }, // the Live2D parameters of this frame
   overlayDirty: true,
   avatar: null,
   renderer: "builtin",
   note: "",
-  landmarks: null,
+  landmarks: {}, // tracker -> {items, at}: the newest raw results (?landmarks=1)
   protocolErrors: 0,
   lastError: null,
 };
 
+/** Frames per second: the fastest tracker's results per second. */
 function fps(now = performance.now()) {
-  const recent = state.arrivals.filter((t) => now - t <= FPS_WINDOW_MS);
-  state.arrivals = recent;
-  if (recent.length < 2 || now - recent[recent.length - 1] > 1000) return 0;
-  return ((recent.length - 1) * 1000) / (recent[recent.length - 1] - recent[0]);
+  return Math.max(0, ...Object.values(rates.stats(now)).map((t) => t.rate));
 }
 
 // Read-only view for tests and curious users (window.__live2dPose).
@@ -80,14 +56,15 @@ function exposeState() {
     fps: () => fps(),
     latencyMs: () => state.latencyMs,
     pipelineMs: () => state.pipelineMs,
-    faces: () => state.faces,
-    poses: () => state.poses,
-    hands: () => state.hands,
-    seq: () => state.seq,
+    // who the motion says is seen
+    faces: () => Number(motion.state.seen.face),
+    poses: () => Number(motion.state.seen.pose),
+    hands: () => Number(motion.state.seen.leftHand) + Number(motion.state.seen.rightHand),
+    seq: () => motion.seq,
     rig: () => Object.freeze({ ...state.rig }),
     // which trackers feed the page, with their rates and latencies
-    trackers: () => body?.tracks.stats(performance.now()) ?? {},
-    body: () => state.body,
+    trackers: () => rates.stats(performance.now()),
+    body: () => motion.state, // the motion's state (docs/protocol.md): bones, expressions, gaze, seen
     // what the avatar shows: bones and expressions read back from it (VRM)
     avatar: () => state.avatar?.snapshot?.() ?? null,
     avatarKinds: () => avatarKinds(),
@@ -179,60 +156,53 @@ function onMessage(data, opts) {
       state.imageSize = msg.imageSize ?? state.imageSize;
       break;
     case "ended":
-      if (msg.stream === state.stream) {
-        state.stream = null;
-        state.faces = state.poses = state.hands = 0;
-      }
+      // the motion keeps coming for a while: the gateway eases the avatar back to rest
+      if (msg.stream === state.stream) state.stream = null;
       break;
     case "error":
       state.lastError = `${msg.code}: ${msg.message}`;
       console.warn("gateway error:", state.lastError);
       break;
+    case "motion":
+      onMotion(msg);
+      break;
     case "landmarks":
-      onLandmarks(msg, opts);
+      onLandmarks(msg);
       break;
   }
 }
 
-function onLandmarks(msg, opts) {
+function onMotion(msg) {
+  if (msg.unsupported !== undefined) {
+    if (!state.note.includes("motion version")) {
+      setNote(`The gateway sends motion version ${msg.unsupported}; this page knows version ${MOTION_VERSION}. Reload the page, or update it.`);
+    }
+    return;
+  }
+  if (!motion.apply(msg)) return; // a delta without its full message (another stream's)
   const now = performance.now();
-  state.framesReceived += 1;
-  state.arrivals.push(now);
-  state.lastResultAt = now;
-  if (msg.stream !== bodyStream) body.reset();
-  bodyStream = state.stream = msg.stream;
-  state.seq = msg.seq;
-  state.worker = msg.worker;
-  if (msg.imageSize) state.imageSize = msg.imageSize;
   const wall = Date.now();
+  state.framesReceived += 1;
+  state.lastMotionAt = now;
+  state.stream = msg.stream;
   // Exponential average: a readable number that still moves within a second.
   const ema = (prev, v) => (prev == null ? v : prev + 0.2 * (v - prev));
-  if (Number.isFinite(msg.ts.ingest)) {
+  const fresh = msg.times && Object.values(msg.times).some((t) => t !== null);
+  if (fresh && Number.isFinite(msg.ts.ingest)) {
     state.latencyMs = ema(state.latencyMs, wall - msg.ts.ingest);
     if (Number.isFinite(msg.ts.gateway)) state.pipelineMs = ema(state.pipelineMs, msg.ts.gateway - msg.ts.ingest);
   }
-  const updated = body.offer(msg, now, wall); // steps the body's filters at the results' times
-  if (updated.length === 0) return;
-  state.body = body.state;
-  state.overlayDirty = true;
-  if (updated.includes("face")) onFace(msg.faces, opts, now, msg.ts.ingest);
-  if (updated.includes("pose")) state.poses = msg.poses.length;
-  if (updated.includes("hands")) state.hands = msg.hands.length;
+  rates.offer(msg.times, now, wall);
 }
 
-function onFace(faces, opts, now, ts) {
-  state.faces = faces.length;
-  if (faces.length === 0) return;
-  const face = faces[0];
-  state.landmarks = face.landmarks;
-  try {
-    state.target = rigFromFace(face, state.imageSize, { mirror: opts.mirror }).params;
-    state.faceParams = smoother.result(state.target, ts, now);
-    state.lastFaceAt = now;
-  } catch (err) {
-    state.lastError = `rig: ${err.message}`;
-    console.warn("rig failed:", err);
+/** Raw landmarks (?landmarks=1): the overlay's points, nothing else. */
+function onLandmarks(msg) {
+  const now = performance.now();
+  if (msg.imageSize) state.imageSize = msg.imageSize;
+  for (const [tracker, items] of [["face", msg.faces], ["pose", msg.poses], ["hands", msg.hands]]) {
+    if (items) state.landmarks[tracker] = { items, at: now };
   }
+  state.overlayDirty = true;
 }
 
 function onConnectionState(s, detail) {
@@ -245,10 +215,10 @@ function onConnectionState(s, detail) {
 // ------------------------------------------------------------------ loop
 
 /** With nobody tracked the avatar still blinks now and then, so it looks alive. */
-function idlePose(now) {
+function idleBlink(params, now) {
   const phase = now % 4200;
   const blink = phase < 140 ? 0.05 : 1;
-  return { ...NEUTRAL, ParamEyeLOpen: blink, ParamEyeROpen: blink };
+  return { ...params, ParamEyeLOpen: Math.min(params.ParamEyeLOpen, blink), ParamEyeROpen: Math.min(params.ParamEyeROpen, blink) };
 }
 
 function updateWaiting(now) {
@@ -256,7 +226,7 @@ function updateWaiting(now) {
   let text = "";
   if (!state.connected) {
     text = state.connectionState === "reconnecting" ? "gateway unreachable — reconnecting…" : "connecting…";
-  } else if (now - state.lastResultAt > WAITING_AFTER_MS) {
+  } else if (now - state.lastMotionAt > WAITING_AFTER_MS && !motion.tracking) {
     text = "waiting for a camera";
   }
   if (el.textContent !== text) el.textContent = text;
@@ -273,16 +243,10 @@ async function main() {
   const builtin = new BuiltinAvatar($("builtin")); // shown until the chosen avatar loads
   let avatar = builtin;
   state.avatar = builtin;
-  body = new BodyTracker({ scale: opts.filterScale, staleMs: TRACKER_STALE_MS, onError: (err) => {
-    state.lastError = `solve: ${err.message}`;
-    console.warn("solve failed:", err);
-  } });
-  state.body = body.step(performance.now());
   const hud = new Hud($("hud"));
   const overlay = new LandmarkOverlay($("landmarks"));
   hud.setVisible(opts.hud);
   overlay.setVisible(opts.landmarks);
-  smoother = new ResultSmoother({ scale: opts.filterScale, clock: body.clock });
   const view = { x: 0, y: 0, scale: 1 };
 
   const resize = () => avatar.resize(window.innerWidth, window.innerHeight, window.devicePixelRatio || 1);
@@ -297,48 +261,50 @@ async function main() {
     resize();
   });
 
-  installControls(view, () => avatar, { hud, overlay });
-
-  const conn = new Connection(socketUrl(location.href, opts.wsPath, opts), {
+  // the raw landmarks come only while the overlay shows them
+  const url = () => socketUrl(location.href, opts.wsPath, { ...opts, landmarks: overlay.visible });
+  const conn = new Connection(url(), {
     onState: onConnectionState,
     onMessage: (data) => onMessage(data, opts),
   });
+  installControls(view, () => avatar, { hud, overlay, resubscribe: () => conn.setUrl(url()) });
   conn.start();
 
   let lastHud = 0;
+  let lastFrame = performance.now();
   const frame = (now) => {
-    const tracking = now - state.lastFaceAt < FACE_STALE_MS;
-    // No results at all for a while: keep stepping the body filter toward
-    // rest, so a lost body eases back instead of freezing. `now` is the
-    // page's clock, the one the results' times are mapped onto.
-    if (now - state.lastResultAt > TRACKER_STALE_MS && now - body.steppedAt > 30) state.body = body.step(now);
-    state.faceParams = smoother.frame(now, tracking ? null : idlePose(now)) ?? state.faceParams;
-    state.rig = live2dParams(state.faceParams, state.body, { mirror: opts.mirror });
-    avatar.update({ state: state.body, params: state.rig, tracking });
+    // The gateway eases the avatar to rest when results stop; the page does it
+    // on its own only while the gateway itself is out of reach.
+    if (!state.connected) motion.easeToRest(now - lastFrame);
+    lastFrame = now;
+    const tracking = motion.tracking;
+    state.rig = tracking ? motion.live2d : idleBlink(motion.live2d, now);
+    avatar.update({ state: motion.state, params: state.rig, tracking });
     avatar.render(now);
     if (state.overlayDirty) {
       // the overlay follows the results (drawn at most once per display frame)
       state.overlayDirty = false;
-      const fresh = (t) => body.tracks.fresh(t, now, TRACKER_STALE_MS)?.items ?? [];
-      overlay.draw({ face: tracking ? state.landmarks : null, poses: fresh("pose"), hands: fresh("hands") }, state.imageSize, opts.mirror);
+      const fresh = (t) => (now - (state.landmarks[t]?.at ?? -Infinity) <= LANDMARKS_STALE_MS ? state.landmarks[t].items : []);
+      overlay.draw({ face: fresh("face")[0]?.landmarks ?? null, poses: fresh("pose"), hands: fresh("hands") }, state.imageSize, opts.mirror);
     }
     if (now - lastHud > 250) {
       lastHud = now;
       updateWaiting(now);
-      hud.update({ ...state, fps: fps(now), trackers: body.tracks.stats(now) });
-      if (now - state.lastResultAt > TRACKER_STALE_MS) state.overlayDirty = true; // clears stale points
+      hud.update({ ...state, faces: Number(motion.state.seen.face), fps: fps(now), trackers: rates.stats(now) });
+      state.overlayDirty = true; // clears stale points
     }
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
 }
 
-function installControls(view, currentAvatar, { hud, overlay }) {
+function installControls(view, currentAvatar, { hud, overlay, resubscribe }) {
   window.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.key === "h") hud.toggle();
     else if (ev.key === "l") {
       overlay.toggle();
+      resubscribe(); // landmarks on or off
       state.overlayDirty = true;
     }
     else if (ev.key === "n") $("note").classList.toggle("dismissed");

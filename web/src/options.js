@@ -17,11 +17,6 @@ function flag(params, name, dflt) {
   return FLAG_ON.has(params.get(name).toLowerCase());
 }
 
-function positive(params, name, dflt) {
-  const v = Number(params.get(name));
-  return params.has(name) && Number.isFinite(v) && v > 0 ? v : dflt;
-}
-
 /** "00ff00" / "#0f0" / "green" / "rgba(...)" -> a CSS colour, or "" (transparent). */
 export function cssColor(value) {
   if (!value) return "";
@@ -65,7 +60,6 @@ export function readOptions(search, config = {}) {
     landmarks: flag(q, "landmarks", false),
     mirror: flag(q, "mirror", true),
     bg,
-    filterScale: { minCutoff: positive(q, "mincutoff", 1), beta: positive(q, "beta", 1) },
     warnings,
   };
 }

@@ -1,9 +1,12 @@
-// Parsing of the gateway's /ws messages (see docs/protocol.md).
+// Parsing of the gateway's /ws messages (see docs/protocol.md): control
+// messages, the rig's motion (what the avatar shows), and raw landmarks (the
+// overlay, when asked for).
 //
 // Pure: no sockets, no DOM. Everything the socket hands us goes through
 // parseMessage(), so a malformed message fails here, in one tested place,
 // and the rest of the page only ever sees well-formed objects.
 import { decode } from "@msgpack/msgpack";
+import { BLENDSHAPES, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION } from "./contract.js";
 
 export const NUM_LANDMARKS = 478;
 export const NUM_BLENDSHAPES = 52;
@@ -12,33 +15,6 @@ export const NUM_HAND_LANDMARKS = 21;
 export const TRACKERS = Object.freeze(["face", "pose", "hands"]);
 // the result key each tracker reports under
 export const TRACKER_KEYS = Object.freeze({ face: "faces", pose: "poses", hands: "hands" });
-
-// MediaPipe's blendshape order (ARKit names; "Left" is the subject's left).
-export const BLENDSHAPE_NAMES = Object.freeze([
-  "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-  "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
-  "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
-  "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
-  "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
-  "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
-  "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-  "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
-  "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
-  "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
-  "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
-  "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft",
-  "noseSneerRight",
-]);
-
-/** 52 MediaPipe scores (Float32Array in MediaPipe order) -> {name: score}; null stays null. */
-export function blendshapeMap(scores) {
-  if (!scores) return null;
-  const out = {};
-  BLENDSHAPE_NAMES.forEach((name, i) => {
-    out[name] = scores[i] ?? 0;
-  });
-  return out;
-}
 
 export class ProtocolError extends Error {}
 
@@ -61,8 +37,72 @@ export function parseMessage(data) {
     throw new ProtocolError(`binary message is not msgpack (${err.message})`);
   }
   if (!isMap(obj)) throw new ProtocolError("binary message is not a msgpack map");
+  if (obj.type === "motion") return parseMotion(obj);
   if (obj.type !== "landmarks") throw new ProtocolError(`unknown binary message type ${JSON.stringify(obj.type)}`);
   return parseLandmarks(obj);
+}
+
+const SEEN = ["face", "pose", "leftHand", "rightHand"];
+const TRACKER_NAMES = new Set(TRACKERS);
+
+/**
+ * A motion message: the rig's state as the avatar shows it. A full one
+ * carries every channel; a delta only those that changed (absent: null here).
+ * A version this page does not know parses as {type: "motion", unsupported: v}.
+ */
+function parseMotion(obj) {
+  if (obj.v !== MOTION_VERSION) return { type: "motion", unsupported: obj.v ?? null };
+  if (typeof obj.stream !== "string") throw new ProtocolError("motion: stream is not a string");
+  if (!Number.isFinite(obj.seq) || !isMap(obj.ts)) throw new ProtocolError("motion: seq and ts are required");
+  const vector = (key, count) => (obj[key] == null ? null : finite(floats(obj[key], count, `motion ${key}`), key));
+  let bones = null;
+  if (obj.bones != null) {
+    // keyed by the bone's index in contract.json's list, as a decimal string ("18"), or its name
+    if (!isMap(obj.bones)) throw new ProtocolError("motion: bones is not a map of bones to rotations");
+    bones = Object.fromEntries(Object.entries(obj.bones).map(
+      ([key, q]) => [boneName(key), Array.from(finite(floats(q, 4, `motion bone ${key}`), key))]));
+  }
+  const times = isMap(obj.times)
+    ? Object.fromEntries(Object.entries(obj.times).filter(([k]) => TRACKER_NAMES.has(k)).map(([k, v]) => [k, Number.isFinite(v) ? Number(v) : null]))
+    : null;
+  if (obj.seen != null && !Array.isArray(obj.seen)) throw new ProtocolError("motion: seen is not a list");
+  const ts = {};
+  for (const [k, v] of Object.entries(obj.ts)) if (Number.isFinite(v)) ts[k] = Number(v);
+  const named = (names, values) => values && Object.fromEntries(names.map((n, i) => [n, values[i]]));
+  const gaze = vector("gaze", 2);
+  return {
+    type: "motion",
+    stream: obj.stream,
+    seq: Number(obj.seq),
+    full: obj.full === true,
+    ts,
+    tracks: Array.isArray(obj.tracks) ? obj.tracks.filter((t) => TRACKER_NAMES.has(t)) : [],
+    session: Number.isFinite(obj.session) ? Number(obj.session) : null,
+    mirror: typeof obj.mirror === "boolean" ? obj.mirror : null,
+    times,
+    seen: obj.seen == null ? null : Object.fromEntries(SEEN.map((k) => [k, obj.seen.includes(k)])),
+    bones,
+    expressions: named(EXPRESSIONS, vector("expressions", EXPRESSIONS.length)),
+    blendshapes: named(BLENDSHAPES, vector("blendshapes", BLENDSHAPES.length)),
+    gaze: gaze && { yaw: gaze[0], pitch: gaze[1] },
+    live2d: named(LIVE2D_IDS, vector("live2d", LIVE2D_IDS.length)),
+    // positions: absent = unchanged (undefined), nil = none
+    headPosition: "headPosition" in obj ? obj.headPosition && Array.from(vector("headPosition", 3)) : undefined,
+    hipsPosition: "hipsPosition" in obj ? obj.hipsPosition && Array.from(vector("hipsPosition", 3)) : undefined,
+  };
+}
+
+/** A bone's key in a motion message: its index in contract.json's list of bones, or its name. */
+function boneName(key) {
+  if (!/^\d+$/.test(key)) return key;
+  const name = BONE_NAMES[Number(key)];
+  if (name === undefined) throw new ProtocolError(`motion: bone ${key} is not in the contract's list`);
+  return name;
+}
+
+function finite(values, what) {
+  if (!values.every(Number.isFinite)) throw new ProtocolError(`motion: ${what} has a non-finite number`);
+  return values;
 }
 
 function parseControl(text) {
@@ -161,10 +201,7 @@ function parseFace(face, i) {
   if (!isMap(face)) throw new ProtocolError(`face ${i}: not a map`);
   return {
     landmarks: floats(face.landmarks, NUM_LANDMARKS * 3, `face ${i} landmarks`),
-    // blendshapes and matrix are optional for the viewer: without blendshapes
-    // the face parameters come from KalidoKit's landmark geometry; without a
-    // matrix the head stays at rest (it comes from the
-    // matrix, docs/rig.md). The pipeline always sends both.
+    // blendshapes and matrix are optional here: the overlay draws the landmarks only
     blendshapes: face.blendshapes == null ? null : floats(face.blendshapes, NUM_BLENDSHAPES, `face ${i} blendshapes`),
     matrix: face.matrix == null ? null : floats(face.matrix, 16, `face ${i} matrix`),
   };

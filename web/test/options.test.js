@@ -25,15 +25,14 @@ test("?model= overrides config.model; defaults when config is missing", () => {
   assert.equal(d.wsPath, "ws");
 });
 
-test("flags, stream, token, background, filter scales", () => {
-  const o = readOptions("?stream=cam%201&token=s3cret&hud=1&landmarks&mirror=0&bg=00ff00&mincutoff=0.5&beta=2", CONFIG);
+test("flags, stream, token, background", () => {
+  const o = readOptions("?stream=cam%201&token=s3cret&hud=1&landmarks&mirror=0&bg=00ff00", CONFIG);
   assert.equal(o.stream, "cam 1");
   assert.equal(o.token, "s3cret");
   assert.equal(o.hud, true);
   assert.equal(o.landmarks, true);
   assert.equal(o.mirror, false);
   assert.equal(o.bg, "#00ff00");
-  assert.deepEqual(o.filterScale, { minCutoff: 0.5, beta: 2 });
   const d = readOptions("", CONFIG);
   assert.equal(d.hud, false);
   assert.equal(d.mirror, true);
@@ -44,6 +43,8 @@ test("flags, stream, token, background, filter scales", () => {
 
 test("socket URL: same host, ws/wss by page scheme, prefix kept for relative paths, query passed through", () => {
   assert.equal(socketUrl("http://h:8080/", "/ws", { stream: "a b", token: "t&x" }), "ws://h:8080/ws?stream=a+b&token=t%26x");
+  // the subscription: motion mirrored by default; unmirrored, and raw landmarks, when asked
+  assert.equal(socketUrl("http://h/", "/ws", { mirror: false, landmarks: true }), "ws://h/ws?mirror=0&landmarks=1");
   assert.equal(socketUrl("https://h/live/?hud=1", "ws"), "wss://h/live/ws");
   assert.equal(socketUrl("http://h:8080/index.html?x=1#frag", "/ws"), "ws://h:8080/ws");
 });

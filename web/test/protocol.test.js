@@ -1,8 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encode } from "@msgpack/msgpack";
-import { parseMessage, ProtocolError, BLENDSHAPE_NAMES } from "../src/protocol.js";
-import { fixture } from "./helpers.js";
+import { decode } from "@msgpack/msgpack";
+import { parseMessage, ProtocolError } from "../src/protocol.js";
+import { BLENDSHAPE_NAMES, BLENDSHAPES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION } from "../src/contract.js";
+import { fixture, motionMessages } from "./helpers.js";
 
 const f = fixture("straight");
 
@@ -114,4 +116,40 @@ test("malformed poses and hands raise ProtocolError", () => {
     landmarksMessage({ tracks: ["hands"] }),
   ];
   for (const m of bad) assert.throws(() => parseMessage(encode(m)), ProtocolError, JSON.stringify(Object.keys(m)));
+});
+
+// ---------------------------------------------------------------- motion
+
+test("the gateway's motion messages parse: a full one first, then deltas of what changed", () => {
+  const [first, second, ...rest] = motionMessages().map((m) => parseMessage(m));
+  assert.equal(first.type, "motion");
+  assert.equal(first.full, true);
+  assert.equal(first.mirror, true);
+  assert.equal(Object.keys(first.expressions).length, EXPRESSIONS.length);
+  assert.equal(Object.keys(first.blendshapes).length, BLENDSHAPES.length);
+  assert.deepEqual(Object.keys(first.live2d), [...LIVE2D_IDS]);
+  assert.ok(first.bones.neck && first.bones.head && first.seen.face, "the head, from the facial matrix");
+  for (const q of Object.values(first.bones)) assert.ok(Math.abs(Math.hypot(...q) - 1) < 1e-5, "unit quaternions");
+  assert.equal(second.full, false);
+  assert.equal(second.mirror, null, "a delta carries only what changed");
+  assert.ok(rest.some((m) => m.bones && Object.keys(m.bones).length < Object.keys(first.bones).length + 30));
+  assert.equal(first.headPosition.length, 3);
+  assert.deepEqual(first.tracks, ["face", "pose", "hands"], "the trackers whose new result it brings");
+});
+
+test("a motion version the page does not know is reported, not applied", () => {
+  const raw = decode(motionMessages()[0]);
+  const msg = parseMessage(encode({ ...raw, v: MOTION_VERSION + 1 }));
+  assert.deepEqual(msg, { type: "motion", unsupported: MOTION_VERSION + 1 });
+});
+
+test("malformed motion messages raise ProtocolError", () => {
+  const raw = decode(motionMessages()[0]);
+  for (const bad of [{ stream: 3 }, { seq: "x" }, { bones: { neck: new Uint8Array(3) } }, { bones: ["neck"] }, { bones: { "99": new Uint8Array(16) } },
+    { live2d: new Uint8Array(4) }, { seen: "face" }]) {
+    assert.throws(() => parseMessage(encode({ ...raw, ...bad })), ProtocolError, JSON.stringify(bad));
+  }
+  const nan = new Uint8Array(raw.gaze);
+  new DataView(nan.buffer, nan.byteOffset).setFloat32(0, NaN, true);
+  assert.throws(() => parseMessage(encode({ ...raw, gaze: nan })), /non-finite/);
 });

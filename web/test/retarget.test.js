@@ -1,84 +1,74 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { solve, mirrorState, REST, SIDES } from "../src/solve.js";
-import { StateFilter } from "../src/state-filter.js";
 import { describeModel, retargetVrm } from "../src/retarget-vrm.js";
-import { live2dParams, armPose, findArmParams, armParamValues } from "../src/retarget-live2d.js";
+import { armPose, findArmParams, armParamValues } from "../src/retarget-live2d.js";
 import { plan, isVrm, avatarKinds } from "../src/avatars.js";
 import { buildBuiltinVrm } from "../tools/build-vrm.mjs";
 import { ARKIT_NAMES, PRESETS } from "../src/vrm-expressions.js";
-import { IDENTITY, angleBetween, DEG } from "../src/quat.js";
-import { recording, solveInput } from "./helpers.js";
+import { REST } from "../src/contract.js";
+import { angleBetween } from "../src/quat.js";
 
-const rec = recording("gesture");
-const solved = rec.results.map((r) => solve(solveInput(r)));
+const DEG = Math.PI / 180;
+import { heldStates } from "./helpers.js";
 
-function filtered(indices) {
-  const f = new StateFilter();
-  let s;
-  for (const [k, i] of indices.entries()) s = f.filter(solved[i], k * 40);
-  return s;
-}
+// What the page holds after each frame of gesture_video.mp4 (the gateway's rig, mirrored and not):
+// the subject raises the right hand (frames 40-55), then a thumbs-up (from about 90).
+const mirrored = heldStates("mirrored");
+const plain = heldStates("plain");
+const BONES = ["hips", "spine", "chest", "neck", "head", ...["left", "right"].flatMap((s) => [
+  `${s}UpperArm`, `${s}LowerArm`, `${s}Hand`, `${s}IndexIntermediate`, `${s}IndexProximal`])];
 
-test("the body filter eases a lost joint back to rest, never jumping", () => {
-  const f = new StateFilter();
-  let s;
-  for (let k = 0; k < 20; k++) s = f.filter(solved[45], k * 40);
-  assert.ok(angleBetween(s.bones.rightUpperArm, solved[45].bones.rightUpperArm) < 2 * DEG);
-  let prev = s.bones.rightUpperArm;
-  const lost = solve({ t: 0 });
-  for (let k = 20; k < 100; k++) {
-    s = f.filter(lost, k * 40);
-    assert.ok(angleBetween(prev, s.bones.rightUpperArm) < 20 * DEG, `step ${k} jumps`);
-    prev = s.bones.rightUpperArm;
-  }
-  assert.ok(angleBetween(s.bones.rightUpperArm, REST.rightUpperArm) < 3 * DEG, "back at rest");
-  assert.ok(angleBetween(s.bones.head, IDENTITY) < 3 * DEG);
-  assert.equal(s.expressions.blinkLeft < 0.05, true);
-});
-
-test("VRM retarget: mirror moves the avatar's LEFT arm for the subject's right; VRM 0.x turns the frame", () => {
-  const s = filtered(Array(20).fill(45));
-  const model = describeModel({ metaVersion: "1", expressionNames: ["aa", "blink", "happy"] });
-  const m = retargetVrm(s, model, { mirror: true });
-  assert.ok(angleBetween(m.bones.leftUpperArm, mirrorState(s).bones.leftUpperArm) < 1e-9);
+test("VRM retarget: the motion's bones as they are (mirrored by the gateway); VRM 0.x turns the frame", () => {
+  const model = describeModel({ metaVersion: "1", expressionNames: ["aa", "blink", "happy"], boneNames: BONES });
+  const { state } = mirrored[50];
+  const m = retargetVrm(state, model);
+  assert.deepEqual(m.bones.leftUpperArm, state.bones.leftUpperArm);
   assert.ok(angleBetween(m.bones.leftUpperArm, REST.leftUpperArm) > 30 * DEG, "mirrored: the left arm is raised");
-  const u = retargetVrm(s, model, { mirror: false });
+  assert.equal(m.bones.rightThumbProximal, undefined, "only bones the model has");
+  const u = retargetVrm(plain[50].state, model);
   assert.ok(angleBetween(u.bones.rightUpperArm, REST.rightUpperArm) > 30 * DEG, "unmirrored: the right arm");
-  const v0 = retargetVrm(s, describeModel({ metaVersion: "0" }), { mirror: false });
+  const v0 = retargetVrm(plain[50].state, describeModel({ metaVersion: "0", boneNames: BONES }));
   const q = u.bones.rightUpperArm;
   assert.deepEqual(v0.bones.rightUpperArm, [-q[0], q[1], -q[2], q[3]]);
   assert.deepEqual(Object.keys(m.expressions).sort(), ["aa", "happy"], "only presets the model has (blink is not driven by the state)");
-  assert.equal(m.lookAt.yaw, -s.gaze.yaw);
+  assert.equal(m.lookAt.yaw, state.gaze.yaw);
+  assert.equal(m.lookAt.pitch, -state.gaze.pitch, "three-vrm's pitch is + down");
 });
 
 test("Perfect Sync: a model with the ARKit expressions gets them all, presets held at 0", () => {
   const names = [...Object.keys(PRESETS), ...ARKIT_NAMES.map((n) => n[0].toUpperCase() + n.slice(1))];
   const model = describeModel({ expressionNames: names });
   assert.ok(model.perfectSync && model.eyeLookExpressions);
-  const s = filtered(Array(10).fill(48));
-  const out = retargetVrm(s, model, { mirror: false });
-  assert.equal(out.expressions.MouthSmileLeft, s.blendshapes.mouthSmileLeft, "case-insensitive names");
+  const { state } = plain[48];
+  const out = retargetVrm(state, model);
+  assert.equal(out.expressions.MouthSmileLeft, state.blendshapes.mouthSmileLeft, "case-insensitive names");
   assert.equal(out.expressions.happy, 0);
   assert.equal(out.lookAt, null, "eyeLook expressions move the eyes");
   assert.equal(Object.keys(out.expressions).filter((n) => /^[A-Z]/.test(n)).length, 51);
 });
 
-test("2D retarget: body angles from the torso, arm pose per avatar side, model arm parameters", () => {
-  const s = filtered(Array(20).fill(45));
-  const p = live2dParams({ ParamEyeLOpen: 1 }, s);
-  assert.equal(p.ParamEyeLOpen, 1);
-  for (const k of ["ParamAngleX", "ParamAngleY", "ParamAngleZ", "ParamBodyAngleX"]) assert.ok(Number.isFinite(p[k]), k);
-  const arms = armPose(s);
+test("2D retarget: arm pose per avatar side and the model's arm parameters", () => {
+  const arms = armPose(mirrored[50].state);
   assert.ok(arms.left.lowerDir[1] > 0.5 && arms.right.lowerDir[1] < 0.3, "mirrored: the left forearm is up");
   assert.ok(arms.left.elevation > arms.right.elevation);
+  assert.ok(armPose(plain[50].state).right.lowerDir[1] > 0.5, "unmirrored: the right forearm");
   const found = findArmParams(["ParamArmLA", "ParamArmLB", "ParamHandL", "ParamArmRA", "ParamAngleX"]);
   assert.deepEqual(found.ParamArmLB, { side: "left", channel: "bend" });
   assert.equal(found.ParamAngleX, undefined);
   const values = armParamValues(arms, found, { ParamArmLA: { min: -10, max: 10 }, ParamArmRA: { min: -10, max: 10 }, ParamArmLB: { min: 0, max: 1 }, ParamHandL: { min: 0, max: 1 } });
   assert.ok(values.ParamArmLA > values.ParamArmRA);
-  const thumbs = armPose(filtered(Array(20).fill(120)));
-  assert.ok(thumbs.left.grip > 0.4, `grip ${thumbs.left.grip}`);
+  assert.ok(armPose(mirrored[120].state).left.grip > 0.4, "the thumbs-up: a fist with the thumb up");
+  // the rest pose: arms hanging
+  const rest = armPose({ bones: { ...REST } });
+  assert.ok(rest.left.elevation < 30 && rest.right.elevation < 30);
+});
+
+test("Live2D parameters come with the motion, mirrored there: a head turn shows on the other side", () => {
+  for (const [k, { live2d }] of mirrored.entries()) {
+    const p = plain[k].live2d;
+    assert.ok(Math.abs(live2d.ParamAngleX + p.ParamAngleX) < 1e-5, `frame ${k}: x negated`);
+    assert.ok(Math.abs(live2d.ParamEyeLOpen - p.ParamEyeROpen) < 1e-6, `frame ${k}: eyes swapped`);
+  }
 });
 
 test("avatar registry: ?avatar=vrm and .vrm URLs pick VRM with fallbacks; Live2D; built-in last", () => {
@@ -114,6 +104,7 @@ test("the built-in VRM: reproducible bytes, VRM 1.0 humanoid with fingers, 52 AR
   for (let i = 0; i < 52; i++) assert.ok(face.primitives.some((p) => json.accessors[p.targets[i].POSITION].sparse), ARKIT_NAMES[i]);
   // every rest rotation is identity (no node has a rotation)
   assert.ok(json.nodes.every((n) => !n.rotation));
-  // its sides are VRM's: the left arm at +X, like the solve's rest direction
-  assert.ok(SIDES.left.d0[0] > 0);
+  // its sides are VRM's: the left arm at +X, the T-pose the rig's rotations are relative to
+  const node = (name) => json.nodes[vrm.humanoid.humanBones[name].node];
+  assert.ok(node("leftLowerArm").translation[0] > 0);
 });
