@@ -20,6 +20,7 @@ as JSON, a markdown table and PNG plots.
     live2d-pose bench --fidelity            # tracking fidelity instead: lag, jitter, blinks (no services)
     live2d-pose bench --scenarios motion             # the gateway's rig: solve cost, CPU with 1 and
                                                      # 100 viewers, motion bytes/s (bench/motion.py)
+    live2d-pose bench --scenarios overload -t 40     # more cameras than instances (bench/overload.py)
 """
 
 from __future__ import annotations
@@ -81,10 +82,13 @@ HOLISTIC_PRESETS = {
 
 
 def scenario_names() -> list[str]:
-    """Every named scenario: the face ones, the holistic presets, the outputs' (bench/outputs.py)."""
+    """Every named scenario: the face ones, the holistic presets, the outputs' (bench/outputs.py), the
+    gateway rig's (bench/motion.py) and the overload ones (bench/overload.py, with their group name)."""
+    from live2d_pose.bench import motion, overload
     from live2d_pose.bench.outputs import SCENARIOS as OUTPUT_SCENARIOS
 
-    return [*FACE_SCENARIOS, *HOLISTIC_PRESETS, *OUTPUT_SCENARIOS]
+    return [*FACE_SCENARIOS, *HOLISTIC_PRESETS, *OUTPUT_SCENARIOS, *motion.SCENARIOS, *overload.GROUPS,
+            *overload.SCENARIOS]
 
 
 def default_workers() -> int:
@@ -407,11 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     extra_env = dict(item.split("=", 1) for item in args.env)
     from live2d_pose.bench import motion as motion_bench  # the gateway's rig
     from live2d_pose.bench import outputs as output_bench  # the output scenarios live there
+    from live2d_pose.bench import overload as overload_bench  # and the overload ones
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     output_names = [n for n in names if n in output_bench.SCENARIOS]
     motion_names = [n for n in names if n in motion_bench.SCENARIOS]
-    scenarios = build_scenarios([n for n in names if n not in output_bench.SCENARIOS
-                                 and n not in motion_bench.SCENARIOS], workers,
+    overload_names = [n for n in names if n in overload_bench.SCENARIOS or n in overload_bench.GROUPS]
+    scenarios = build_scenarios([n for n in names if n not in output_names + motion_names + overload_names], workers,
                                 max_workers, args.affinity, args.fps, args.streams,
                                 scaling_fps(args.scaling_fps, extra_env),
                                 tuple(int(w) for w in args.holistic_workers.split(",")) if args.holistic_workers
@@ -448,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
 
     outputs = output_bench.run(output_names, warmup, duration, log_dir, extra_env)
     motion = motion_bench.run(motion_names, warmup, duration, log_dir, extra_env)
+    overloads = overload_bench.run(overload_names, warmup, duration, log_dir, extra_env)
     bares = []
     if not args.no_bare and scenarios:
         bares = run_bares(scenarios, frames, bare_duration, paced_bare[0] if paced_bare else None)
@@ -461,17 +467,19 @@ def main(argv: list[str] | None = None) -> int:
                                              for media, f in frames.items()},
                              "affinity": args.affinity, "env": extra_env, "quick": args.quick},
                 "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
-                "bare": bares, "outputs": outputs, "motion": motion}
+                "bare": bares, "outputs": outputs, "motion": motion, "overload": overloads}
     document["targets"] = analyse.targets(document)
     paths = report.write(document, runs, out, args.tag, plots=not args.no_plots)
-    print(report.markdown_table(document))
-    print(report.markdown_targets(document))
-    print(output_bench.markdown_table(outputs))
-    print(motion_bench.markdown_table(motion))
-    extra = [table for table in (output_bench.markdown_table(outputs), motion_bench.markdown_table(motion)) if table]
+    if runs:
+        print(report.markdown_table(document))
+        print(report.markdown_targets(document))
+    extra_tables = [table for table in (output_bench.markdown_table(outputs), motion_bench.markdown_table(motion),
+                                        overload_bench.markdown_table(overloads)) if table]
+    for table in extra_tables:
+        print(table)
     for path in paths:
-        if path.suffix == ".md" and extra:
-            path.write_text(path.read_text() + "".join(f"\n{table}\n" for table in extra))
+        if path.suffix == ".md" and extra_tables:
+            path.write_text(path.read_text() + "".join("\n" + table + "\n" for table in extra_tables))
         print(f"wrote {path}")
     return 0
 

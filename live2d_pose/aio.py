@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+import time
 from typing import Callable, Coroutine
 
 import zmq
@@ -62,6 +64,12 @@ def peer(websocket: ServerConnection) -> str:
     return f"{address[0]}:{address[1]}" if address else "?"
 
 
+def peer_host(websocket: ServerConnection) -> str:
+    """The other end's address (a client, for per-client limits)."""
+    address = getattr(websocket, "remote_address", None)
+    return str(address[0]) if address else "?"
+
+
 class SocketReader:
     """Feeds each message of a plain ZeroMQ socket to ``handle``, from the event loop.
 
@@ -113,3 +121,55 @@ class SocketReader:
             self._running = False
             if not emptied:
                 self.poke()  # more may be waiting
+
+
+class SupervisedTask:
+    """A background task that never dies silently. When it ends with an exception (a bug, or a
+    peer's reply nobody foresaw) its done-callback logs the error with its traceback and starts
+    it again, after ``min_delay`` seconds doubling to ``max_delay`` while it keeps failing
+    (a run that lasted ``max_delay`` or more starts the doubling over). A task that returns
+    (a configuration error it has logged) stays ended; :meth:`stop` cancels it."""
+
+    def __init__(self, factory: Callable[[], Coroutine], name: str, log: logging.Logger,
+                 min_delay: float = 1.0, max_delay: float = 30.0):
+        self.factory = factory
+        self.name = name
+        self.log = log
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.delay = min_delay
+        self.restarts = 0
+        self.task: asyncio.Task | None = None
+        self._started = 0.0
+        self._restart: asyncio.TimerHandle | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._restart = None
+        self._started = time.monotonic()
+        self.task = asyncio.create_task(self.factory(), name=self.name)
+        self.task.add_done_callback(self._done)
+
+    def done(self) -> bool:
+        """Ended for good: returned, or stopped (a task waiting to be restarted is not done)."""
+        return self.task is not None and self.task.done() and self._restart is None
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    def _done(self, task: asyncio.Task) -> None:
+        if self._stopping or task.cancelled() or task.exception() is None:
+            return
+        if time.monotonic() - self._started >= self.max_delay:
+            self.delay = self.min_delay
+        self.restarts += 1
+        self.log.error("%s failed; starting it again in %.1f s", self.name, self.delay,
+                       exc_info=task.exception())
+        self._restart = asyncio.get_running_loop().call_later(self.delay, self.start)
+        self.delay = min(self.delay * 2, self.max_delay)

@@ -60,6 +60,9 @@ class IngestConfig(CommonConfig):
                                   "reached, on --viewer-port)")
     viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
     camera_token: str = setting("", "shared secret cameras must send as ?token= (empty: none)", secret=True)
+    allowed_origins: str = setting(
+        "", "web pages (Origins, comma list: http://host:port) that may open the camera socket, such "
+            "as a browser camera page; empty: none, *: any. Cameras send no Origin and always pass")
     max_frame_bytes: int = setting(4 * 1024 * 1024, "largest encoded frame accepted, in bytes")
     max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")
     max_scan_pixels: int = setting(
@@ -67,6 +70,13 @@ class IngestConfig(CommonConfig):
                                  "decodes in one pass per scan (default: 16 scans of 3840x2160)")
     max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
     max_streams: int = setting(32, "most cameras connected at once")
+    # Idle and greedy clients: neither can hold every slot.
+    max_streams_per_client: int = setting(
+        16, "most cameras connected at once from one address (0: no limit); behind a reverse proxy "
+            "all cameras share its address: raise this there and limit per client in the proxy")
+    camera_idle_timeout: float = setting(
+        30.0, "a camera that sends no frame for this long (seconds) is closed (idle_timeout, 1013: it "
+              "may come back); 0: never")
     handshake_timeout: float = setting(
         10.0, "seconds from connecting to sending imageSize; slower connections are closed")
     max_handshakes: int = setting(
@@ -122,8 +132,6 @@ class LandmarkerConfig(CommonConfig):
     max_faces: int = setting(1, "faces tracked per frame")
     max_poses: int = setting(1, "bodies tracked per frame")
     max_hands: int = setting(2, "hands tracked per frame")
-    max_tracked_streams: int = setting(
-        12, "MediaPipe instances kept per worker (one per lane: a stream's tracker)")
     stream_idle_timeout: float = setting(10.0, "seconds after which an idle lane's instance is closed")
     decode_timeout: float = setting(
         0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed")
@@ -133,6 +141,15 @@ class LandmarkerConfig(CommonConfig):
     max_scan_pixels: int = setting(
         DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height (as ingest's; a frame "
                                  "over it is refused before decoding)")
+    decode_max_pixels: int = setting(
+        1920 * 1080, "a larger frame is decoded at 1/2, 1/4 or 1/8 scale, the first that fits (cheap for "
+                     "JPEG; MediaPipe's models see 256 pixels or less); 0: always full size")
+    # Capacity: one MediaPipe instance per lane, measured at start; ingest seats no more lanes here than fit.
+    memory_budget_mb: float = setting(
+        0.0, "memory this worker may fill with MediaPipe instances, in MB (0: 80 percent of the memory "
+             "free at start, split over the host's cores; in a container, of what its limit leaves)")
+    max_instances: int = setting(64, "MediaPipe instances (lanes) this worker holds at most, whatever "
+                                     "the memory (each runs a few threads)")
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
     curve_server_key: str = setting(
@@ -154,8 +171,17 @@ class GatewayConfig(CommonConfig):
     cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
     allow_core_param: bool = setting(False, "let the page's ?core= parameter choose the Cubism Core URL")
     viewer_token: str = setting("", "shared secret viewers must send as ?token= (empty: none)", secret=True)
-    allowed_origins: str = setting("", "comma-separated Origin allow-list for /ws (empty: any)")
+    allowed_origins: str = setting(
+        "", "web pages of other sites (Origins, comma list: http://host:port) that may open /ws; pages "
+            "this gateway serves always may, and clients without an Origin (OBS, outputs); *: any")
     max_viewers: int = setting(64, "most viewers connected at once")
+    # Idle and greedy clients: neither can hold every slot.
+    max_viewers_per_client: int = setting(
+        32, "most viewers connected at once from one address (0: no limit); behind a reverse proxy "
+            "all viewers share its address: raise this there and limit per client in the proxy")
+    viewer_idle_timeout: float = setting(
+        60.0, "a viewer of a ?stream= that is not live for this long (seconds) is closed (no_stream, "
+              "1013: the page connects again); 0: never")
     stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
     curve_secret_key_file: str = setting(
         "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")

@@ -10,6 +10,15 @@ headers of GET and no body.
 
 websockets itself closes a request that carries a body (a POST with data)
 without any answer; a bodiless POST or PUT reaches the hook and gets 405.
+
+:class:`OriginPolicy` decides which browser pages may open a WebSocket. A
+browser sends the page's ``Origin`` with every WebSocket handshake, and the
+same-origin policy does not apply to WebSockets: without this check any web
+page the user visits can open ``ws://127.0.0.1:8765/image`` (binding to
+localhost does not stop a browser on the same machine) and send frames under
+another camera's name, or read results from ``/ws``. Programs (cameras, OBS,
+scripts) send no ``Origin`` and are not browsers acting for a user, so they
+pass.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import dataclasses
 import json
 from http import HTTPStatus
 from typing import Callable
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -27,6 +37,51 @@ MAX_PATH = 4096  # characters of path and query: room for long tokens; websocket
 ALLOWED_METHODS = "GET, HEAD"
 
 Router = Callable[[ServerConnection, Request, str], "Response | None"]
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+class OriginPolicy:
+    """``allowed``: a comma list of origins (``http://host:port``), ``*`` for any, ``null`` for
+    pages without one (files, sandboxed frames). ``same_origin``: pages served from this very
+    host and port (the gateway's viewer) pass too. Requests without an Origin always pass."""
+
+    def __init__(self, allowed: str, same_origin: bool):
+        entries = [entry.strip() for entry in allowed.split(",") if entry.strip()]
+        self.any = "*" in entries
+        self.allowed = {_origin_key(entry) for entry in entries if entry != "*"}
+        self.same_origin = same_origin
+
+    def allows(self, request: Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None or self.any:
+            return True
+        key = _origin_key(origin)
+        return key in self.allowed or (self.same_origin and key[1:] == _host_key(request, key[0]))
+
+    def refusal(self, request: Request) -> Response | None:
+        """HTTP 403 for a page that may not open the socket; None when it may."""
+        if self.allows(request):
+            return None
+        return error(HTTPStatus.FORBIDDEN, f"origin {request.headers['Origin'][:200]!r} is not allowed "
+                     "(--allowed-origins)")
+
+
+def _origin_key(origin: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an Origin, lower case, the scheme's default port filled in."""
+    try:
+        parts = urlsplit(origin.strip().rstrip("/").lower())
+        return parts.scheme, parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a port that is not a number
+        return "", origin, None
+
+
+def _host_key(request: Request, scheme: str) -> tuple[str, int | None]:
+    """(host, port) the request was sent to, by its Host header; no port: the scheme's default."""
+    try:
+        parts = urlsplit("//" + request.headers.get("Host", "").lower())
+        return parts.hostname or "", parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return "", None
 
 
 def answer(connection: ServerConnection, request: Request, route_request: Router,

@@ -13,6 +13,10 @@ Two kinds, so that nothing goes stale and nothing is counted twice:
 
 Workers have no port: they report through ingest (its DONE bookkeeping),
 so ingest's /metrics (on the camera port, like /stats) covers them.
+
+Counters start from 0 when a process starts: each registry carries
+prometheus_client's process collector, so ``process_start_time_seconds``
+says when (Prometheus's ``rate()`` and ``increase()`` handle the reset).
 deploy/grafana/live2d-pose.json is a dashboard of these metrics.
 
 Each server has its own registry (not prometheus_client's global one), so
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
@@ -82,8 +86,32 @@ STREAM_COUNTS = (  # ingest /stats field -> metric (live2d_pose_stream_<name>_to
 LANE_COUNTS = STREAM_COUNTS[:6]  # per (stream, tracker) lane: live2d_pose_lane_<name>_total{stream,track}
 
 
-def ingest_registry(server: "IngestServer") -> CollectorRegistry:
+# ingest /stats totals -> live2d_pose_ingest_<name>_total
+INGEST_TOTALS = (
+    ("handshake_timeouts", "connections closed for no imageSize in time"),
+    ("handshakes_evicted", "connections closed over --max-handshakes"),
+    ("partial_evicted", "connections closed over --max-partial-bytes"),
+    ("results_forwarded", "results sent on to the gateway"),
+    ("results_dropped", "results dropped because the gateway was not taking them"),
+    ("results_rejected", "results a worker sent for a frame it did not hold"),
+    ("replaced", "camera connections taken over by a newer one with the same stream="),
+    ("quarantined", "streams closed because their frames kept costing workers"),
+    ("refused_busy", "cameras refused busy: their lanes did not fit in the workers' memory"),
+    ("refused_per_client", "cameras refused over --max-streams-per-client"),
+    ("idle_timeouts", "cameras closed for sending no frame for --camera-idle-timeout"),
+    ("origin_refused", "camera connections refused for a web page's Origin"),
+    ("seat_moves", "lanes moved to another worker (each builds a MediaPipe instance anew)"),
+)
+
+
+def _registry() -> CollectorRegistry:
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_start_time_seconds: when the counters began
+    return registry
+
+
+def ingest_registry(server: "IngestServer") -> CollectorRegistry:
+    registry = _registry()
     registry.register(StateCollector(lambda: _ingest_families(server)))
     return registry
 
@@ -103,9 +131,9 @@ def _ingest_families(server: "IngestServer") -> Iterator[Metric]:
     yield _gauge("live2d_pose_ingest_handshaking", "connections in the handshake", stats["handshaking"])
     yield _gauge("live2d_pose_ingest_partial_bytes", "bytes held by unfinished incoming messages",
                  stats["partial_bytes"])
-    for key, text in (("handshake_timeouts", "connections closed for no imageSize in time"),
-                      ("handshakes_evicted", "connections closed over --max-handshakes"),
-                      ("partial_evicted", "connections closed over --max-partial-bytes")):
+    yield _gauge("live2d_pose_ingest_lanes_unseated", "lanes waiting for a worker with room",
+                 stats["lanes_unseated"])
+    for key, text in INGEST_TOTALS:
         yield _counter(f"live2d_pose_ingest_{key}", text, totals[key])
     yield from _stream_families(stats["streams"])
     yield from _worker_families(stats["workers"])
@@ -145,11 +173,19 @@ def _lane_families(streams: dict[str, dict]) -> Iterator[Metric]:
 def _worker_families(workers: list[dict]) -> Iterator[Metric]:
     done = CounterMetricFamily("live2d_pose_worker_frames_done", "frames a worker finished", labels=["worker"])
     busy = GaugeMetricFamily("live2d_pose_worker_in_flight", "frames a worker holds now", labels=["worker"])
+    lanes = GaugeMetricFamily("live2d_pose_worker_lanes", "lanes seated on a worker", labels=["worker"])
+    memory = GaugeMetricFamily("live2d_pose_worker_instances_memory_mb",
+                               "what its MediaPipe instances weigh (as it measured them)", labels=["worker"])
+    budget = GaugeMetricFamily("live2d_pose_worker_memory_budget_mb",
+                               "the memory a worker has for MediaPipe instances", labels=["worker"])
     for worker in workers:
         done.add_metric([worker["name"]], worker["frames_done"])
         busy.add_metric([worker["name"]], worker["in_flight"])
-    yield done
-    yield busy
+        lanes.add_metric([worker["name"]], len(worker["lanes"]))
+        if "memory_mb" in worker:
+            memory.add_metric([worker["name"]], worker["memory_mb"])
+            budget.add_metric([worker["name"]], worker["memory_budget_mb"])
+    yield from (done, busy, lanes, memory, budget)
 
 
 # ---------------------------------------------------------------- gateway
@@ -158,7 +194,7 @@ class GatewayMetrics:
     """The gateway's registry: its counters and streams at scrape, stage latencies as they come."""
 
     def __init__(self, server: "GatewayServer"):
-        self.registry = CollectorRegistry()
+        self.registry = _registry()
         self.registry.register(StateCollector(lambda: _gateway_families(server)))
         self.stage_latency = Histogram(
             "live2d_pose_stage_latency_seconds", "where a result's time went, by pipeline stage "
@@ -202,6 +238,10 @@ def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
                    counters["motion_unsolvable"])
     yield _counter("live2d_pose_gateway_motion_skipped", "motion updates a slow viewer got as a later full message",
                    sum(v.mailbox.motion_skipped for v in server.fanout.viewers))
+    yield _counter("live2d_pose_gateway_viewers_refused_per_client", "viewers refused over --max-viewers-per-client",
+                   counters["viewers_refused_per_client"])
+    yield _counter("live2d_pose_gateway_viewers_idle_closed", "viewers closed because the stream they asked "
+                   "for was not live for --viewer-idle-timeout", counters["viewers_idle_closed"])
     fps = GaugeMetricFamily("live2d_pose_stream_fps", "results per second (smoothed)", labels=["stream"])
     latency = GaugeMetricFamily("live2d_pose_stream_latency_ms", "ingest-to-gateway latency (smoothed)",
                                 labels=["stream"])

@@ -24,7 +24,7 @@ import zmq
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from live2d_pose import aio, curve, httpserve
+from live2d_pose import aio, curve, httpserve, wire
 from live2d_pose.aio import CLOSE_POLICY
 from live2d_pose.config import redacted
 
@@ -77,6 +77,15 @@ def parse_query(path: str) -> dict[str, str]:
     except ValueError:  # more than MAX_QUERY_FIELDS fields
         raise ClientError("bad_query", "too many query parameters", CLOSE_POLICY) from None
     return {name: values[0] for name, values in params.items()}
+
+
+def check_stream_id(stream: str) -> str:
+    """A camera's ``stream=`` or a viewer's: 1-64 of ``A-Za-z0-9._-``, so it is safe in logs,
+    /metrics labels and the page (a ``%0A`` in it forged a line in the gateway's log)."""
+    if len(stream) > wire.MAX_STREAM_ID_LENGTH or not wire.STREAM_ID.fullmatch(stream):  # "$" allows "\n"
+        raise ClientError("bad_stream_id", "stream ids are 1-64 letters, digits, '.', '_' or '-'",
+                          CLOSE_POLICY)
+    return stream
 
 
 def check_token(given: str, expected: str, who: str) -> None:

@@ -31,6 +31,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import urlsplit
 
 from live2d_pose import config as cfg
 from live2d_pose import service, wire
@@ -108,6 +109,8 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
                        "--track", up.track] + common
     gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
                         "--results-bind", zmq.results_bind, "--model", up.model] + common
+    if up.frontend and not os.environ.get("LIVE2D_POSE_ALLOWED_ORIGINS"):
+        gateway += ["--allowed-origins", page_origin(up.frontend)]  # the external viewer reads /ws
     children = [Child("ingest", ingest), Child("gateway", gateway)]
     for index in range(up.workers):
         # Workers talk to ingest only: it checks their results and forwards them to the gateway.
@@ -186,6 +189,12 @@ def answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def page_origin(url: str) -> str:
+    """The Origin a browser sends for pages under ``url``: scheme://host[:port]."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def public_host(ip: str) -> str:

@@ -36,10 +36,16 @@ HEARTBEAT = b"HB"  # both ways
 BYE = b"BYE"  # worker -> ingest: shutting down, reassign my lanes
 FRAME = b"FRAME"  # ingest -> worker: metadata + image bytes
 END = b"END"  # ingest -> worker: a lane ended or moved, close its MediaPipe instance
+BUILT = b"BUILT"  # worker -> ingest: a lane's MediaPipe instance is built (frames for it may come)
 REJOIN = b"REJOIN"  # ingest -> worker: "I do not know you" (declared dead earlier): say READY again
 # ingest -> gateway (PUSH / PULL): ingest checks each worker's result, then forwards it
 RESULT = b"RESULT"
 EVENT = b"EVENT"
+
+# A DONE whose result carries this error code did not serve its frame: the lane's MediaPipe
+# instance is being built (off the inference path). Ingest keeps the frame for the lane, sends it
+# again after BUILT, and forwards nothing.
+WARMING_UP = "warming_up"
 
 # Largest message part each ZeroMQ socket accepts (ZMQ_MAXMSGSIZE): a peer that sends more is
 # disconnected by ZeroMQ before the message is buffered, so no rogue can make a process hold
@@ -389,6 +395,52 @@ def decode_event(data: bytes | memoryview) -> dict:
             raise WireError("event: 'tracks' must list known trackers")
         obj["tracks"] = tuple(dict.fromkeys(tracks))
     return obj
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a worker can hold (its READY says): MediaPipe instances take memory, measured per
+    tracker by the worker, within a budget; and at most ``instances`` of them."""
+
+    memory_mb: float
+    instance_mb: dict[str, float]  # per tracker it runs
+    instances: int
+
+    def fits(self, tracks: list[str], track: str) -> bool:
+        """Whether one more ``track`` instance fits beside instances of ``tracks``."""
+        used = sum(self.instance_mb.get(t, 0.0) for t in tracks)
+        return len(tracks) < self.instances and used + self.instance_mb.get(track, 0.0) <= self.memory_mb
+
+
+def decode_ready(data: bytes | memoryview) -> dict:
+    """Worker -> ingest READY: ``{name, trackers, capacity}``; capacity None when the worker
+    gave none (it holds whatever it is given)."""
+    obj = unpack_map(data, "ready")
+    name = obj.get("name", "")
+    trackers = obj.get("trackers", list(TRACKS))
+    if not isinstance(trackers, list) or not all(map(_is_track, trackers)):
+        raise WireError("ready: 'trackers' must list known trackers")
+    capacity = obj.get("capacity")
+    if capacity is not None:
+        capacity = _capacity(capacity)
+    return {"name": str(name)[:64], "trackers": tuple(dict.fromkeys(trackers)), "capacity": capacity}
+
+
+def _capacity(obj: Any) -> Capacity:
+    def positive(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e9
+
+    sizes = obj.get("instance_mb") if isinstance(obj, dict) else None
+    if not (isinstance(sizes, dict) and all(map(_is_track, sizes)) and all(map(positive, sizes.values()))
+            and positive(obj.get("memory_mb")) and positive(obj.get("instances"))):
+        raise WireError("ready: 'capacity' must be {memory_mb, instance_mb: {TRACKER: MB}, instances}")
+    return Capacity(float(obj["memory_mb"]), {t: float(mb) for t, mb in sizes.items()}, int(obj["instances"]))
+
+
+def decode_seat(data: bytes | memoryview, what: str) -> tuple[str, str, int]:
+    """END (ingest -> worker) and BUILT (worker -> ingest): ``{stream, track, replica}``."""
+    obj = unpack_map(data, what)
+    return _stream_id(obj, what), _track(obj, what), _optional_int(obj, "replica", what)
 
 
 def decode_done_message(done: bytes | memoryview, body: bytes | memoryview) -> tuple[dict, Result]:

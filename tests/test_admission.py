@@ -31,7 +31,8 @@ def ingest(tmp_path_factory):
     pipe = Pipeline(tmp_path_factory.mktemp("admission"), workers=0, env={
         "LIVE2D_POSE_MAX_HANDSHAKES": str(MAX_HANDSHAKES), "LIVE2D_POSE_MAX_STREAMS": str(MAX_STREAMS),
         "LIVE2D_POSE_MAX_PARTIAL_BYTES": str(MAX_PARTIAL),
-        "LIVE2D_POSE_HANDSHAKE_TIMEOUT": str(HANDSHAKE_TIMEOUT)}).start()
+        "LIVE2D_POSE_HANDSHAKE_TIMEOUT": str(HANDSHAKE_TIMEOUT),
+        "LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0"}).start()  # one test client plays every camera
     deadline = time.monotonic() + TIMEOUT  # no worker to wait for: wait for ingest's /stats
     while not pipe.ingest_stats() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -45,3 +45,20 @@ def test_motion_scenario_smoke(tmp_path):
     assert 0 < result["bytes_per_s"]["motion"] < result["bytes_per_s"]["landmarks"]
     table = motion_bench.markdown_table([result])
     assert "| motion-holistic-1x30 |" in table and "µs" in table
+
+
+def test_overload_scenarios_run_and_report(tmp_path):
+    """bench/overload.py in miniature: four face cameras for two seconds (the faces28 / faces40
+    code; the crowd driver under every scenario is tests/test_overload.py's too), and the table;
+    the shape of what they report, never a speed."""
+    from live2d_pose.bench import overload
+
+    faces = overload.run_one(overload.OverloadScenario("faces4", "faces", 4), warmup=0.5, duration=2.0,
+                             log_dir=tmp_path, extra_env={})
+    assert faces["served"] == 4 and faces["refused"] == {} and faces["results_per_s"] > 0
+    assert faces["instances_built"] >= 4 and faces["workers_dead"] == 0
+    leave = {"name": "leave30", "steady_fps": 15.0, "steady_worst_gap_s": 0.1, "refused": {},
+             "workers_rss_mb": {"before": 300, "peak": 4000, "after": 320}, "memory_back_after_s": 9.5}
+    table = overload.markdown_table([faces, leave])
+    assert "| faces4 |" in table and "| 15.0, 0.1 | 300, 4000, 320 (9.5 s) |" in table
+    assert overload.expand(["overload"]) == ["faces28", "faces40", "leave30", "flood4k"]

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from live2d_pose.ingest.dispatcher import FACE_PRIOR_MS, Dispatcher, PendingFrame, parse_replicas
-from live2d_pose.wire import FrameMeta
+from live2d_pose.wire import WARMING_UP, Capacity, FrameMeta
 
 W1, W2, W3 = b"w1", b"w2", b"w3"
 HOLISTIC = ("face", "pose", "hands")
@@ -156,7 +156,7 @@ def test_silent_worker_declared_dead_and_lane_moves():
     d.worker_seen(other, now=0.9)
     d.submit(frame("a", 2), now=0.9)
     actions = d.expire(now=1.5)
-    assert [w for w, _ in actions.dead] == [owner]
+    assert [w for w, _, _ in actions.dead] == [owner]
     assert [r.seq for r in actions.lost] == [1]
     assert sent(actions) == [(other, "a", "face", 2)]
 
@@ -491,7 +491,7 @@ def test_a_worker_that_never_answers_loses_the_frame_and_the_lane_moves_on():
         assert d.expire(now=t).dead == []
     d.worker_seen(W1, 2.1)
     actions = d.expire(now=2.1)
-    assert [w for w, _ in actions.dead] == [W1] and [r.seq for r in actions.lost] == [1]
+    assert [w for w, _, _ in actions.dead] == [W1] and [r.seq for r in actions.lost] == [1]
     assert sent(actions) == [(W2, "a", "face", 2)]
     # it cannot come straight back for more frames, nor ask to be asked
     assert d.worker_ready(W1, now=3).dispatch == [] and W1 not in d.workers
@@ -546,3 +546,90 @@ def test_frames_lost_with_a_worker_that_left_on_purpose_do_not_count_towards_qua
     assert d.worker_gone(W1, now=0.1, costly=False).quarantine == []  # a BYE
     assert d.worker_ready(W2, now=0.2).quarantine == []  # a known worker's READY again: it reconnected
     assert not d.streams["a"].quarantined
+
+
+# ---------------------------------------------------------------- fairness by cost
+
+
+def test_a_cheap_camera_is_not_crowded_out_by_costly_ones():
+    """One worker, three costly cameras always waiting (100 ms a frame: 4K, say) and a cheap one
+    at 5 fps (10 ms a frame). Taking turns (least recently served) served the cheap one every
+    fourth frame, 310 ms apart: 3 of its 5 fps. By cost it goes first whenever it waits: it
+    needs far less than its share of the worker, so it gets every frame; the costly ones share
+    the rest evenly."""
+    d = Dispatcher()
+    d.worker_ready(W1, now=0)
+    cost_ms = {"cheap": 10.0, "c1": 100.0, "c2": 100.0, "c3": 100.0}
+    for stream in cost_ms:
+        d.add_stream(stream)
+    delivered, seq = Counter(), itertools.count(1)
+    working = []  # [(frame, done at)]: what W1 works on (prefetch 1: one at a time)
+
+    def start(actions, now):
+        working.extend((f, now + cost_ms[f.meta.stream] / 1000) for _, f in actions.dispatch)
+
+    for tick in range(1000):  # 10 s in steps of 10 ms
+        now = tick / 100
+        if working and now >= working[0][1]:
+            f, _ = working.pop(0)
+            delivered[f.meta.stream] += 1
+            start(d.worker_done(W1, f.meta.stream, "face", f.meta.seq, 0, 0, None, now,
+                                busy_ms=cost_ms[f.meta.stream])[1], now)
+        if tick % 20 == 0:
+            start(d.submit(frame("cheap", next(seq), t=now * 1000 + 1), now), now)
+        for stream in ("c1", "c2", "c3"):  # as fast as they can
+            start(d.submit(frame(stream, next(seq), t=now * 1000 + 1), now), now)
+    costly = [delivered[s] for s in ("c1", "c2", "c3")]
+    assert delivered["cheap"] >= 0.95 * 50, delivered
+    assert min(costly) / max(costly) >= 0.9, delivered
+
+
+# ---------------------------------------------------------------- capacity and warming
+
+
+def face_capacity(faces: int) -> Capacity:
+    return Capacity(memory_mb=25.0 * faces + 1, instance_mb={"face": 25.0, "pose": 75.0, "hands": 40.0},
+                    instances=64)
+
+
+def test_a_worker_gets_no_more_lanes_than_fit_and_a_camera_that_does_not_fit_is_refused():
+    d = Dispatcher()
+    d.worker_ready(W1, now=0, capacity=face_capacity(3))
+    for stream in ("a", "b", "c"):
+        assert d.has_room(stream, ("face",))
+        d.add_stream(stream)
+    assert not d.has_room("d", ("face",)) and not d.has_room("d", ("pose",))
+    assert d.has_room("a", ("face",))  # a camera reconnecting keeps its lanes: no room needed
+    d.remove_stream("b")
+    assert d.has_room("d", ("face",))
+    assert not d.has_room("d", ("face", "pose"))  # 2 faces + a face + a pose: over
+
+
+def test_lanes_without_room_wait_for_it_then_are_seated():
+    d = Dispatcher()
+    d.worker_ready(W1, now=0, capacity=face_capacity(2))
+    d.worker_ready(W2, now=0, capacity=face_capacity(2))
+    for stream in "abcd":
+        d.add_stream(stream)
+    assert d.unseated() == 0
+    d.worker_gone(W2, now=1)
+    assert d.unseated() == 2 and len(d.workers[W1].seats) == 2  # W1 is full: two lanes wait
+    waiting = [s for s in "abcd" if holder(d, s, "face") is None]
+    assert sent(d.submit(frame(waiting[0], 1), now=1)) == []  # its frame waits (a newer one replaces it)
+    actions = d.worker_ready(W3, now=2, capacity=face_capacity(2))
+    assert d.unseated() == 0 and sent(actions) == [(W3, waiting[0], "face", 1)]
+
+
+def test_a_lane_being_warmed_gets_its_frame_back_and_nothing_more_until_built():
+    d = Dispatcher()
+    d.worker_ready(W1, now=0)
+    d.add_stream("new")
+    d.add_stream("old")
+    (_, first), = d.submit(frame("new", 1), now=0).dispatch
+    accepted, actions = done(d, W1, first, now=0.01, error=WARMING_UP)
+    assert accepted and sent(actions) == []  # sent back: the frame waits on its lane again
+    lane = d.streams["new"].lanes["face"]
+    assert lane.pending.meta.seq == 1 and lane.stats.warming == 1 and lane.stats.dispatched == 0
+    (_, old), = d.submit(frame("old", 1), now=0.02).dispatch  # the worker's other lanes go on
+    assert sent(done(d, W1, old, now=0.03)[1]) == []  # free again, but "new" is still warming
+    assert sent(d.worker_built(W1, ("new", "face", 0), now=0.1)) == [(W1, "new", "face", 1)]

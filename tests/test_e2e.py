@@ -157,8 +157,12 @@ def test_camera_reconnect_with_same_stream_id(pipeline):
             return viewer
 
     viewer = run(body())
-    seqs = [r.seq for r in viewer.results]
-    assert seqs.count(1) == 2, "the second connection starts at seq 1 and is not dropped as stale"
+    sessions = list(dict.fromkeys(r.session for r in viewer.results))
+    assert len(sessions) == 2
+    first, second = ([r.seq for r in viewer.results if r.session == s] for s in sessions)
+    # seq restarts with the new connection (its very first frame may go by while the new
+    # stream's MediaPipe instance is built), and its results are not dropped as stale
+    assert min(second) < 5 < max(first), (first, second)
 
 
 @pytest.mark.parametrize("source", ["image", "video"])

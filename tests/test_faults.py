@@ -388,9 +388,12 @@ def _resources(pipe: Pipeline) -> dict:
 @pytest.mark.parametrize("cycles", [200, pytest.param(1000, marks=pytest.mark.soak)])
 def test_connect_disconnect_churn_leaks_nothing(pipe, clips, figures, cycles):
 
+    track_sets = ("face", "face,pose", "face,pose,hands", "pose,hands")  # one tracker's instances weigh 25-75 MB
+
     async def cameras(count: int, offset: int):
         for index in range(count):
-            async with Camera(pipe.camera_url + f"?stream=churn{(offset + index) % 50}") as camera:
+            query = f"?stream=churn{(offset + index) % 50}&track={track_sets[index % len(track_sets)]}"
+            async with Camera(pipe.camera_url + query) as camera:
                 await camera.send(clips[index % len(clips)])
                 await asyncio.sleep(0.03)  # let it reach a worker (a MediaPipe instance opens)
 

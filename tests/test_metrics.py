@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import run
 from tests.test_http import raw_http, get
+from live2d_pose.metrics import INGEST_TOTALS
 from live2d_pose.testing.clients import Camera, Viewer
 from live2d_pose.testing.frames import astronaut_frame
 from live2d_pose.testing.inprocess import InProcess
@@ -95,3 +97,26 @@ def test_grafana_dashboard_is_valid_and_names_real_metrics():
     missing = sorted(named - set(exposed))
     assert not missing, f"the dashboard names metrics nobody exports: {missing}"
     assert len(named) >= 15
+
+
+def test_ingest_totals_and_when_the_counters_began_are_in_metrics():
+    """Results forwarded, dropped and rejected, replacements, quarantines and refusals were in
+    /stats only; and nothing said that a restarted ingest's counters began again from 0."""
+    async def body():
+        async with InProcess(workers=1) as pipe:
+            async with Camera(pipe.camera_url + "?stream=m2") as first:
+                await first.stream_frames([astronaut_frame()], fps=30, count=5)
+                async with Camera(pipe.camera_url + "?stream=m2") as second:  # takes the stream over
+                    await second.stream_frames([astronaut_frame()], fps=30, count=5)
+                    await asyncio.sleep(0.3)
+                    return (await scrape(pipe.camera_port), await scrape(pipe.gateway_server.port),
+                            pipe.ingest_stats())
+
+    ingest, gateway, stats = run(body())
+    for key, _ in INGEST_TOTALS:
+        assert value(ingest, f"live2d_pose_ingest_{key}_total") == stats["totals"][key], key
+    assert value(ingest, "live2d_pose_ingest_replaced_total") == 1
+    assert value(ingest, "live2d_pose_ingest_results_forwarded_total") >= 5
+    for samples in (ingest, gateway):  # counters begin with the process
+        assert 0 < value(samples, "process_start_time_seconds") <= time.time()
+    assert value(ingest, "live2d_pose_worker_lanes", worker="fake1") == 1

@@ -89,19 +89,53 @@ def test_viewer_token():
     asyncio.run(body())
 
 
+async def _origin_refused(url: str, origin: str) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, origin=origin, open_timeout=TIMEOUT):
+            pass
+    assert refused.value.response.status_code == 403
+
+
 def test_origin_allow_list():
+    """/ws: pages the gateway serves, listed origins and clients without one (OBS, scripts)."""
     async def body():
         async with guarded_in_process() as guarded:
             url = guarded.viewer_url(f"token={VIEWER_TOKEN}")
-            for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174"):
-                with pytest.raises(InvalidStatus) as refused:
-                    async with connect(url, origin=origin, open_timeout=TIMEOUT):
-                        pass
-                assert refused.value.response.status_code == 403
-            for origin in (ORIGIN, "http://localhost:5173", None):  # None: no header (OBS, scripts)
+            own = guarded.http_url
+            for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174",
+                           own.replace("http://", "https://") + "1", "http://localhost"):
+                await _origin_refused(url, origin)
+            for origin in (ORIGIN, ORIGIN + ":443", "http://LOCALHOST:5173/", own, None):
                 async with connect(url, origin=origin, open_timeout=TIMEOUT) as ws:
                     assert (await recv_json(ws))["type"] == "hello"
     asyncio.run(body())
+
+
+def test_camera_socket_refuses_web_pages_unless_allowed():
+    """Cameras send no Origin; a browser always does. Ingest refuses every web page by default
+    (another site's page could take a stream over), and lets listed ones in (a browser camera page)."""
+    async def body():
+        async with InProcess() as closed, InProcess(ingest={"allowed_origins": ORIGIN}) as listing:
+            for origin in (ORIGIN, "null", f"http://127.0.0.1:{closed.camera_port}"):
+                await _origin_refused(closed.camera_url, origin)
+            await _origin_refused(listing.camera_url, "https://evil.example")
+            for pipe, origin in ((closed, None), (listing, None), (listing, ORIGIN)):
+                async with connect(pipe.camera_url, origin=origin, open_timeout=TIMEOUT) as ws:
+                    assert (await recv_json(ws))["type"] == "initialized"
+            assert closed.ingest_stats()["totals"]["origin_refused"] == 3
+    asyncio.run(body())
+
+
+# (before test_no_secret_in_help_stats_or_logs, which stops `guarded` to read whole logs)
+def test_a_viewers_stream_id_cannot_forge_a_log_line(guarded):
+    """``?stream=`` goes into the gateway's log: with a %0A in it a viewer could write a line of
+    its own. It is held to the cameras' rule now (bad_stream_id, 1008)."""
+    forged = "2026-01-01 00:00:00,000 ERROR   live2d_pose.gateway: forged"
+    message, code = asyncio.run(_refused(guarded.viewer_url(
+        f"token={VIEWER_TOKEN}&stream=x%0A{forged.replace(' ', '%20')}")))
+    assert (message["code"], code) == ("bad_stream_id", 1008)
+    time.sleep(0.2)
+    assert not [line for line in guarded.services["gateway"].log().splitlines() if line.startswith(forged)]
 
 
 def test_no_secret_in_help_stats_or_logs(guarded):
@@ -460,6 +494,58 @@ def test_limit_streams_and_viewers():
                 await asyncio.sleep(0.1)
                 assert viewer.controls and viewer.controls[0]["type"] == "hello"
     asyncio.run(body())
+
+
+def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
+    """Cameras that finish the handshake and send nothing, and viewers of streams that do not
+    exist, used to hold every slot for ever. Now a camera with no frame for camera_idle_timeout
+    and a viewer of a stream not live for viewer_idle_timeout are closed (1013: they may come
+    back), and one address holds at most max_streams_per_client / max_viewers_per_client. A
+    viewer of the latest stream (an OBS source before the show) waits."""
+    frame = face_frames.astronaut_frame(quality=40)
+
+    async def body():
+        async with InProcess(workers=0, ingest={"max_streams": 4, "max_streams_per_client": 2,
+                                                "camera_idle_timeout": 0.5},
+                             gateway={"max_viewers": 4, "max_viewers_per_client": 2,
+                                      "viewer_idle_timeout": 1.0}) as pipe:
+            async with Camera(pipe.camera_url + "?stream=idle1") as idle1, \
+                    Camera(pipe.camera_url + "?stream=idle2") as idle2:
+                refused = await _refused(pipe.camera_url + "?stream=third")
+                started = time.monotonic()
+                for camera in (idle1, idle2):
+                    await asyncio.wait_for(camera.websocket.wait_closed(), TIMEOUT)
+                camera_idle_s = time.monotonic() - started
+                closes = [(c.messages[-1]["code"], c.websocket.close_code) for c in (idle1, idle2)]
+            async with Camera(pipe.camera_url + "?stream=busy") as busy:  # a frame every 0.2 s: it stays
+                await busy.stream_frames([frame], fps=5, duration=1.5)
+                busy_open = busy.websocket.close_code is None
+            async with Viewer(pipe.viewer_url("stream=nowhere")) as ghost1, \
+                    Viewer(pipe.viewer_url("stream=nowhere")) as ghost2:
+                viewer_refused = await _refused(pipe.viewer_url())
+                started = time.monotonic()
+                for viewer in (ghost1, ghost2):
+                    await asyncio.wait_for(viewer.websocket.wait_closed(), TIMEOUT)
+                viewer_idle_s = time.monotonic() - started
+                viewer_closes = [(v.controls[-1]["code"], v.websocket.close_code) for v in (ghost1, ghost2)]
+            async with Viewer(pipe.viewer_url()) as waiting:  # the latest stream, whenever one starts
+                await asyncio.sleep(1.0 + 1.5)
+                waiting_open = waiting.websocket.close_code is None
+            return (refused, closes, camera_idle_s, busy_open, viewer_refused, viewer_closes, viewer_idle_s,
+                    waiting_open, pipe.ingest_stats()["totals"], dict(pipe.gateway_server.counters))
+
+    (refused, closes, camera_idle_s, busy_open, viewer_refused, viewer_closes, viewer_idle_s, waiting_open,
+     ingest, gateway) = asyncio.run(body())
+    figures["idle_camera_closed_after_s"] = camera_idle_s
+    figures["idle_viewer_closed_after_s"] = viewer_idle_s
+    assert (refused[0]["code"], refused[1]) == ("too_many_from_client", 1013)
+    assert closes == [("idle_timeout", 1013)] * 2 and camera_idle_s < 0.5 + 1.0
+    assert busy_open
+    assert (viewer_refused[0]["code"], viewer_refused[1]) == ("too_many_from_client", 1013)
+    assert viewer_closes == [("no_stream", 1013)] * 2 and viewer_idle_s < 1.0 + 2.0
+    assert waiting_open
+    assert (ingest["idle_timeouts"], ingest["refused_per_client"]) == (2, 1)
+    assert (gateway["viewers_idle_closed"], gateway["viewers_refused_per_client"]) == (2, 1)
 
 
 def test_limit_fps(figures):

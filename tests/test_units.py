@@ -286,6 +286,17 @@ def test_up_commands_wire_services_together():
     assert "--gateway" not in worker  # results go back to ingest, which forwards them
     results = gateway[gateway.index("--results-bind") + 1].rsplit(":", 1)[1]
     assert ingest[ingest.index("--gateway") + 1].endswith(":" + results)
+    assert "--allowed-origins" not in gateway  # its own viewer page needs no listing
+
+
+def test_up_lets_an_external_viewer_read_results(monkeypatch):
+    """--frontend: the viewer page lives on another site, whose Origin the gateway must allow."""
+    monkeypatch.delenv("LIVE2D_POSE_ALLOWED_ORIGINS", raising=False)
+    gateway = service_commands(UpConfig(frontend="https://user:pw@Viewer.example:8443/app/?x=1"),
+                               "/tmp/l2p")[1].argv
+    assert gateway[gateway.index("--allowed-origins") + 1] == "https://Viewer.example:8443"
+    monkeypatch.setenv("LIVE2D_POSE_ALLOWED_ORIGINS", "https://mine.example")  # the user's list wins
+    assert "--allowed-origins" not in service_commands(UpConfig(frontend="https://v.example/"), "/tmp/l2p")[1].argv
 
 
 # ---------------------------------------------------------------- ZeroMQ reader

@@ -12,9 +12,11 @@ sends it).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import stat
 import time
+from typing import Callable
 
 import pytest
 
@@ -47,6 +49,7 @@ def quick_retries(monkeypatch):
     monkeypatch.setattr(vts, "RECONNECT_MAX", 0.2)
     monkeypatch.setattr(vts, "DENIED_RETRY_MIN", 0.2)
     monkeypatch.setattr(vts, "DENIED_RETRY_MAX", 0.4)
+    monkeypatch.setattr(vts, "REQUEST_TIMEOUT", 1.0)
 
 
 def plugin(url: str, tmp_path) -> vts.VtsOutput:
@@ -245,3 +248,106 @@ def test_reconnects_when_vts_restarts(tmp_path, frames, caplog):
     assert output.counters["connects"] == 2
     assert second.token_requests == 0  # the saved token still works
     assert "cannot reach VTube Studio" in caplog.text or "closed the connection" in caplog.text
+
+
+# ---------------------------------------------------------------- a malformed VTS
+
+def _reply(kind: str, data) -> Callable[[str], str]:
+    return lambda request_id: json.dumps({"apiName": "VTubeStudioPublicAPI", "apiVersion": "1.0",
+                                          "requestID": request_id, "messageType": kind, "data": data})
+
+
+MALFORMED = {  # request answered -> what comes back, as a malformed VTS (or a stranger) might send
+    "error id not a number": ("InjectParameterDataRequest", _reply("APIError", {"errorID": "x", "message": "m"})),
+    "error id a list": ("InjectParameterDataRequest", _reply("APIError", {"errorID": [1], "message": None})),
+    "parameter list not a list": ("InputParameterListRequest",
+                                  _reply("InputParameterListResponse", {"defaultParameters": 5})),
+    "parameter name a list": ("InputParameterListRequest", _reply(
+        "InputParameterListResponse", {"defaultParameters": [{"name": ["FaceAngleX"]}]})),
+    "nested too deeply": ("InjectParameterDataRequest", lambda request_id: "[" * 200_000),
+    "a 3 MB error text": ("InjectParameterDataRequest",
+                          _reply("APIError", {"errorID": 451, "message": "x\n" * 1_500_000})),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_reply_is_logged_and_the_plugin_goes_on(tmp_path, frames, caplog, case):
+    """Each of these killed the plugin's task before: the process ran on, sent nothing and
+    said nothing. Now the reply is logged (one short line) and the plugin recovers once VTS
+    answers properly again."""
+    caplog.set_level(logging.INFO, "live2d_pose")
+    kind, reply = MALFORMED[case]
+
+    async def body():
+        async with VtsStandIn() as standin:
+            standin.hostile[kind] = reply
+            output = plugin(standin.url, tmp_path)
+            await output.start()
+            feeding = asyncio.create_task(feed(output, frames[40:] * 3))
+            # it goes on: injecting (a parameter list it cannot read counts as none: the
+            # documented defaults are sent), or asking again (after the request's timeout)
+            await wait_until(lambda: standin.injections or sum(r["messageType"] == kind
+                                                               for r in standin.requests) >= 2,
+                             what=f"{kind} asked again after the malformed reply")
+            assert not output.task.done()
+            del standin.hostile[kind]
+            await wait_until(lambda: standin.injections, what="injections once VTS answers properly")
+            feeding.cancel()
+            await output.stop()
+            return standin, output
+
+    standin, output = run(body())
+    assert output.task.restarts == 0  # handled where it came in, not by the task's supervisor
+    assert standin.token_requests == 1
+    assert max(len(r.getMessage()) for r in caplog.records) < 1000
+
+
+def test_no_reply_makes_vts_ask_the_user_again_and_again(tmp_path, frames, monkeypatch):
+    """A reply over 4 MiB to the token request closes the connection (1009): before, every
+    reconnect asked for a token again, so VTS showed its popup every second."""
+    monkeypatch.setattr(vts, "DENIED_RETRY_MIN", 30.0)
+    monkeypatch.setattr(vts, "DENIED_RETRY_MAX", 600.0)
+
+    async def body():
+        async with VtsStandIn() as standin:
+            standin.hostile["AuthenticationTokenRequest"] = lambda request_id: " " * (5 << 20)
+            output = plugin(standin.url, tmp_path)
+            await output.start()
+            await feed(output, frames[40:100])  # 2 s
+            await output.stop()
+            return standin, output
+
+    standin, output = run(body())
+    assert standin.token_requests == 1
+    assert output.counters["connects"] >= 2  # it did reconnect, and asked nothing
+
+
+def test_an_unforeseen_error_is_logged_and_the_plugin_starts_again(tmp_path, frames, caplog, monkeypatch):
+    """The task's supervisor (aio.SupervisedTask): a bug nobody caught is logged with its
+    traceback and the connection task starts again."""
+    caplog.set_level(logging.INFO, "live2d_pose")
+    calls = []
+    learn = vts.VtsOutput._learn_parameters
+
+    async def fails_once(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("a bug")
+        await learn(self)
+
+    monkeypatch.setattr(vts.VtsOutput, "_learn_parameters", fails_once)
+
+    async def body():
+        async with VtsStandIn() as standin:
+            output = plugin(standin.url, tmp_path)
+            await output.start()
+            feeding = asyncio.create_task(feed(output, frames[40:] * 3))
+            await wait_until(lambda: standin.injections, what="injections after the restart")
+            feeding.cancel()
+            await output.stop()
+            return output
+
+    output = run(body())
+    assert output.task.restarts == 1
+    assert "the VTube Studio connection failed; starting it again" in caplog.text
+    assert "KeyError: 'a bug'" in caplog.text  # with its traceback

@@ -23,6 +23,9 @@ published field names, error ids and checks:
 
 It is NOT proof that the plugin works with VTube Studio; it is proof that the
 plugin speaks the published protocol and handles its published errors.
+
+``hostile[messageType] = reply(requestID)`` answers that request with whatever
+``reply`` returns, sent as is: a malformed VTS (or something else on its port).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import asyncio
 import json
 import time
 import uuid
+
+from typing import Callable
 
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
@@ -65,6 +70,7 @@ class VtsStandIn:
         self.injections: list[tuple[float, dict]] = []  # (monotonic time, data) of accepted injections
         self.errors: list[int] = []  # error ids we answered
         self.token_requests = 0
+        self.hostile: dict[str, Callable[[str | None], str]] = {}
         self._server = None
         self._sessions: list[dict] = []  # per connection: authenticated, revoked
 
@@ -92,9 +98,22 @@ class VtsStandIn:
         self._sessions.append(session)
         try:
             async for raw in websocket:
-                await websocket.send(json.dumps(await self._answer(raw, session)))
+                reply = self._hostile_reply(raw)
+                await websocket.send(reply if reply is not None else json.dumps(await self._answer(raw, session)))
         except ConnectionClosed:
             pass
+
+    def _hostile_reply(self, raw) -> str | None:
+        try:
+            request = json.loads(raw)
+            kind = request["messageType"]
+        except (ValueError, TypeError, KeyError):
+            return None
+        if kind not in self.hostile:
+            return None
+        self.requests.append(request)
+        self.token_requests += kind == "AuthenticationTokenRequest"
+        return self.hostile[kind](request.get("requestID"))
 
     async def _answer(self, raw, session: dict) -> dict:
         request_id = None

@@ -17,7 +17,18 @@ It follows VTube Studio's public API (github.com/DenchiSoft/VTubeStudio):
    face is fresh, since VTS drops a parameter it has not heard of for a second.
 
 One request is in flight at a time and the newest result wins, so a slow VTS
-never builds a queue. When VTS goes away the plugin reconnects with backoff.
+never builds a queue. When VTS goes away the plugin reconnects with backoff,
+which starts over only once a session has authenticated (a VTS that accepts and
+drops the connection is not retried every second).
+
+Replies are parsed defensively: a reply that is not JSON, nests too deeply,
+has fields of the wrong type or is over 4 MiB is logged and never kills the
+plugin. Only VTS saying the token is not accepted (``"authenticated": false``,
+error 8 or 50) discards it, and a token request that fails in any way (denied,
+dropped, unanswered) is not repeated for 30 s, doubling to 10 minutes: no reply
+can make VTS show its popup again and again. The connection task runs under
+``aio.SupervisedTask``: an error nobody foresaw is logged with its traceback
+and the task starts again.
 """
 
 from __future__ import annotations
@@ -34,7 +45,9 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from live2d_pose.aio import SupervisedTask
 from live2d_pose.config import VtsConfig
+from live2d_pose.logs import ThrottledWarning
 from live2d_pose.outputs.base import Output
 from live2d_pose.rig.motion import Motion
 from live2d_pose.rig.quat import clamp
@@ -59,6 +72,8 @@ TOKEN_TIMEOUT = 600.0  # the user has this long to click Allow in VTS's popup
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0
 DENIED_RETRY_MIN, DENIED_RETRY_MAX = 30.0, 600.0
 FACE_DISTANCE_CM = 45.0  # the camera distance that FacePositionZ calls 0
+MAX_REPLY_BYTES = 1 << 22  # VTS's answers are a few KB; a bigger one closes the connection (1009)
+MAX_LOGGED_TEXT = 200  # characters of a text from VTS put in a log line
 
 # What we send, in VTS's default parameter names and ranges.
 PARAMETERS = ("FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePositionY", "FacePositionZ",
@@ -136,6 +151,41 @@ class ApiError(Exception):
         super().__init__(f"error {error_id}: {message}")
         self.error_id = error_id
 
+    @classmethod
+    def from_reply(cls, data: dict) -> "ApiError":
+        """From an APIError's data, whatever its fields hold (-1: no usable errorID)."""
+        error_id = data.get("errorID")
+        if not isinstance(error_id, int) or isinstance(error_id, bool):
+            error_id = -1
+        return cls(error_id, _shown(data.get("message", "")))
+
+
+def _shown(value: object) -> str:
+    """A text from VTS as a log line may hold it: short, on one line."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= MAX_LOGGED_TEXT else text[:MAX_LOGGED_TEXT] + f"... ({len(text)} characters)"
+
+
+def parse_reply(raw: str | bytes) -> dict | None:
+    """A VTS message as a dict; None for anything else (not JSON, nested too deeply, not an object)."""
+    try:
+        answer = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." deeper than the parser's stack
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def parameter_names(data: dict) -> set[str]:
+    """The parameter names an InputParameterListResponse lists; entries of the wrong shape are skipped."""
+    names = set()
+    for key in ("defaultParameters", "customParameters"):
+        entries = data.get(key)
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                names.add(entry["name"])
+    return names
+
 
 class AccessDenied(Exception):
     """The user denied (or revoked) the plugin in VTube Studio."""
@@ -151,18 +201,22 @@ class VtsOutput(Output):
         self.latest_at = 0.0  # monotonic time of the latest face
         self.fresh = asyncio.Event()
         self.available: set[str] = set(PARAMETERS)
-        self.task: asyncio.Task | None = None
+        self.task = SupervisedTask(self._run, "the VTube Studio connection", log, RECONNECT_MIN, RECONNECT_MAX)
         self.websocket = None
         self.ids = itertools.count(1)
         self.counters = {"faces": 0, "injected": 0, "skipped": 0, "errors": 0, "connects": 0,
-                         "token_requests": 0, "denied": 0}
+                         "token_requests": 0, "denied": 0, "bad_replies": 0}
         self._reported: set[int] = set()
+        self.bad_reply = ThrottledWarning(log, self.counters, "bad_replies")
+        self._token_delay = 0.0  # seconds before another token request may go out, after one failed
+        self._token_not_before = 0.0  # monotonic
+        self.delay = RECONNECT_MIN  # before the next reconnect: doubles until a session authenticates
 
     def describe(self) -> str:
         return f"VTube Studio at {self.config.vts_url}, token file {self.tokens.path}"
 
     async def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
+        self.task.start()
 
     def send(self, motion: Motion) -> None:
         if not motion.seen["face"]:
@@ -175,24 +229,22 @@ class VtsOutput(Output):
         self.fresh.set()
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        await self.task.stop()
 
     def summary(self) -> dict:
-        return dict(self.counters)
+        return self.counters | {"restarts": self.task.restarts}
 
     # ------------------------------------------------------------ connection
 
     async def _run(self) -> None:
-        delay, denied_delay, failures = RECONNECT_MIN, 0.0, 0
+        failures = 0
         while True:
             try:
                 async with connect(self.config.vts_url, open_timeout=10, close_timeout=2,
-                                   max_size=1 << 22) as websocket:
+                                   max_size=MAX_REPLY_BYTES) as websocket:
                     self.websocket = websocket
                     self.counters["connects"] += 1
-                    failures, delay = 0, RECONNECT_MIN
+                    failures = 0
                     log.info("connected to VTube Studio at %s", self.config.vts_url)
                     await self._session()
             except InvalidURI as exc:
@@ -200,10 +252,10 @@ class VtsOutput(Output):
                 return
             except AccessDenied as exc:
                 self.counters["denied"] += 1
-                denied_delay = min(max(DENIED_RETRY_MIN, denied_delay * 2), DENIED_RETRY_MAX)
+                wait = max(0.0, self._token_not_before - time.monotonic())
                 log.error("%s. Allow live2d-pose in VTube Studio when it asks (or in its settings, "
-                          "under plugins); asking again in %.0f s", exc, denied_delay)
-                await asyncio.sleep(denied_delay)
+                          "under plugins); asking again in %.0f s", exc, wait)
+                await asyncio.sleep(wait)
                 continue
             except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
                 failures += 1
@@ -212,22 +264,26 @@ class VtsOutput(Output):
                                 "(allow plugins)\" on? Retrying every %.0f s at most",
                                 self.config.vts_url, str(exc) or exc.__class__.__name__, RECONNECT_MAX)
             except ConnectionClosed as exc:
-                log.warning("VTube Studio closed the connection (%s); reconnecting", exc)
+                log.warning("VTube Studio closed the connection (%s); reconnecting in %.1f s",
+                            _shown(str(exc)), self.delay)
             finally:
                 self.websocket = None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX)
+            await asyncio.sleep(self.delay)
+            self.delay = min(self.delay * 2, RECONNECT_MAX)
 
     async def _session(self) -> None:
         await self._authenticate()
         await self._learn_parameters()
+        self.delay = RECONNECT_MIN  # a session that got this far: the next reconnect is quick again
         await self._inject_loop()
 
     # ------------------------------------------------------------ requests
 
     async def request(self, message_type: str, data: dict | None = None,
-                      timeout: float = REQUEST_TIMEOUT) -> dict:
-        """Send one request and wait for its response's data; ApiError for an APIError answer."""
+                      timeout: float | None = None) -> dict:
+        """Send one request and wait for its response's data (REQUEST_TIMEOUT unless told);
+        ApiError for an APIError answer."""
+        timeout = REQUEST_TIMEOUT if timeout is None else timeout
         request_id = f"live2d-pose-{next(self.ids)}"
         payload = {"apiName": API_NAME, "apiVersion": API_VERSION, "requestID": request_id,
                    "messageType": message_type}
@@ -240,16 +296,16 @@ class VtsOutput(Output):
             if remaining <= 0:
                 raise asyncio.TimeoutError(f"no answer to {message_type} within {timeout:.0f} s")
             raw = await asyncio.wait_for(self.websocket.recv(), remaining)
-            try:
-                answer = json.loads(raw)
-            except ValueError:
-                log.warning("VTube Studio sent something that is not JSON; ignored")
+            answer = parse_reply(raw)
+            if answer is None:
+                self.bad_reply("VTube Studio sent a message that is not a JSON object (%d characters); ignored",
+                               len(raw))
                 continue
-            if not isinstance(answer, dict) or answer.get("requestID") != request_id:
+            if answer.get("requestID") != request_id:
                 continue  # an event or a late answer to an earlier request
             body = answer.get("data") if isinstance(answer.get("data"), dict) else {}
             if answer.get("messageType") == "APIError":
-                raise ApiError(int(body.get("errorID", -1)), str(body.get("message", "")))
+                raise ApiError.from_reply(body)
             return body
 
     async def _authenticate(self) -> None:
@@ -265,6 +321,7 @@ class VtsOutput(Output):
         if not await self._authenticate_with(token):
             self.tokens.delete()
             raise AccessDenied("VTube Studio refused the token it just gave us")
+        self._token_delay, self._token_not_before = 0.0, 0.0  # it worked: no wait next time
         log.info("authenticated with VTube Studio")
 
     async def _authenticate_with(self, token: str) -> bool:
@@ -273,8 +330,17 @@ class VtsOutput(Output):
         return data.get("authenticated") is True
 
     async def _request_token(self) -> str:
+        """Ask the user for access (VTS shows a popup): never again within the token delay
+        after a request that failed in any way, so no reply can make the popup come back."""
+        wait = self._token_not_before - time.monotonic()
+        if wait > 0:
+            log.info("asking VTube Studio for access again in %.0f s", wait)
+            await asyncio.sleep(wait)
         self.counters["token_requests"] += 1
         log.info("asking VTube Studio for access: click \"Allow\" in the popup VTube Studio shows")
+        # the next request waits, unless this one ends with a token VTS accepts (_authenticate)
+        self._token_delay = min(max(DENIED_RETRY_MIN, self._token_delay * 2), DENIED_RETRY_MAX)
+        self._token_not_before = time.monotonic() + self._token_delay
         try:
             data = await self.request("AuthenticationTokenRequest", {
                 "pluginName": PLUGIN_NAME, "pluginDeveloper": PLUGIN_DEVELOPER}, timeout=TOKEN_TIMEOUT)
@@ -283,19 +349,18 @@ class VtsOutput(Output):
                 raise AccessDenied(f"VTube Studio did not give live2d-pose access ({exc})") from None
             raise
         token = data.get("authenticationToken")
-        if not isinstance(token, str) or not token:
-            raise AccessDenied("VTube Studio answered the token request without a token")
+        if not isinstance(token, str) or not token or len(token) > MAX_LOGGED_TEXT * 10:
+            raise AccessDenied("VTube Studio answered the token request without a usable token")
         self.tokens.save(token)
         log.info("VTube Studio gave live2d-pose access; token saved in %s", self.tokens.path)
         return token
 
     async def _learn_parameters(self) -> None:
         """Send only parameters this VTS has: an unknown one makes VTS refuse the whole request."""
-        data = await self.request("InputParameterListRequest")
-        names = {p.get("name") for key in ("defaultParameters", "customParameters")
-                 for p in data.get(key, []) if isinstance(p, dict)}
-        if not names:
-            return  # an old VTS that does not list them: trust the documented defaults
+        names = parameter_names(await self.request("InputParameterListRequest"))
+        if not names:  # an old VTS that does not list them: trust the documented defaults
+            log.info("VTube Studio listed no parameters this plugin could read; sending its documented ones")
+            return
         self.available = set(PARAMETERS) & names
         missing = sorted(set(PARAMETERS) - names)
         if missing:

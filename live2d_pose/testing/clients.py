@@ -24,6 +24,15 @@ class ProtocolError(AssertionError):
     pass
 
 
+class Refused(ProtocolError):
+    """Ingest refused the camera during the handshake (``code``: busy, too_many_streams ...)."""
+
+    def __init__(self, message: dict, close_code: int | None):
+        super().__init__(f"refused: {message.get('code')} ({message.get('message')}), close {close_code}")
+        self.code = message.get("code")
+        self.close_code = close_code
+
+
 async def recv_json(websocket: ClientConnection, timeout: float = TIMEOUT) -> dict:
     message = await asyncio.wait_for(websocket.recv(), timeout)
     if not isinstance(message, str):
@@ -47,11 +56,10 @@ class Camera:
 
     async def __aenter__(self) -> "Camera":
         self.websocket = await connect(self.url, **self.connect_options)
-        assert (await recv_json(self.websocket))["type"] == "initialized"
+        await self._expect("initialized")
         await self.websocket.send(json.dumps({"imageSize": {"width": self.width, "height": self.height}}))
-        assert (await recv_json(self.websocket))["type"] == "ok"
-        ready = await recv_json(self.websocket)
-        assert ready["type"] == "ready", ready
+        await self._expect("ok")
+        ready = await self._expect("ready")
         self.stream, self.viewer = ready["stream"], ready["viewer"]
         self._reader = asyncio.create_task(self._read())
         return self
@@ -60,6 +68,14 @@ class Camera:
         if self._reader:
             self._reader.cancel()
         await self.websocket.close()
+
+    async def _expect(self, kind: str) -> dict:
+        message = await recv_json(self.websocket)
+        if message.get("type") == "error":
+            await asyncio.wait_for(self.websocket.wait_closed(), TIMEOUT)
+            raise Refused(message, self.websocket.close_code)
+        assert message.get("type") == kind, message
+        return message
 
     async def _read(self) -> None:
         async for message in self.websocket:

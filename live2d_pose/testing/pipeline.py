@@ -137,6 +137,12 @@ class Pipeline:
     def joined_workers(self) -> int:
         return len(self.ingest_stats().get("workers", []))
 
+    def workers_rss_mb(self) -> float:
+        """The landmarkers' resident memory together (not their decode helpers')."""
+        import psutil
+
+        return sum(psutil.Process(s.process.pid).memory_info().rss for s in self.landmarkers if s.alive()) / 2 ** 20
+
     def logs(self) -> str:
         return "\n".join(f"--- {s.name}\n{s.log()[-4000:]}" for s in self.services.values())
 

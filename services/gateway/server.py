@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import time
-from http import HTTPStatus
+from collections import Counter
 
 import zmq
 from websockets.asyncio.server import ServerConnection
@@ -50,10 +50,15 @@ class GatewayServer(WebSocketService):
         # MAXMSGSIZE: ZeroMQ drops a bigger message before we see it.
         self.pull = self.zmq.socket(zmq.PULL, rcvhwm=256, maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES)
         self.reader = aio.SocketReader(self.pull, self._on_results_message)
-        self.allowed_origins = {o.strip() for o in config.allowed_origins.split(",") if o.strip()}
+        self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=True)
         self.static = pages.StaticFiles(config.web_root)
         self.counters = {"results": 0, "results_stale": 0, "events": 0, "rogue_messages": 0,
-                         "viewers_total": 0, "viewers_rejected": 0, "messages_sent": 0}
+                         "viewers_total": 0, "viewers_rejected": 0, "messages_sent": 0,
+                         "viewers_refused_per_client": 0, "viewers_idle_closed": 0}
+        self.sockets: dict[Viewer, ServerConnection] = {}
+        self.clients: Counter[str] = Counter()  # viewers per address
+        self.idle_since: dict[Viewer, float] = {}  # viewers of a stream that is not live, since when
+        self.closing: set[asyncio.Task] = set()  # referenced until done (asyncio keeps weak ones)
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
         self.metrics = metrics.GatewayMetrics(self)
         self.motion = MotionHub(self.fanout, self.counters, self.metrics.observe_motion)
@@ -86,11 +91,9 @@ class GatewayServer(WebSocketService):
 
     def route(self, connection: ServerConnection, request: Request, route: str) -> Response | None:
         if route == "/ws":
-            origin = request.headers.get("Origin")
-            if self.allowed_origins and origin is not None and origin not in self.allowed_origins:
-                self.counters["viewers_rejected"] += 1
-                return httpserve.error(HTTPStatus.FORBIDDEN, f"origin {origin!r} is not allowed")
-            return None
+            refusal = self.origins.refusal(request)  # another site's page reading results
+            self.counters["viewers_rejected"] += refusal is not None
+            return refusal
         if route == "/healthz":
             return httpserve.text("ok\n")
         if route == "/config.json":
@@ -114,14 +117,15 @@ class GatewayServer(WebSocketService):
             token, wanted = parse_viewer_query(websocket.request.path)
             subscription = parse_subscription(websocket.request.path)
             service.check_token(token, self.config.viewer_token, "viewer")
-            if len(self.fanout.viewers) >= self.config.max_viewers:
-                raise ClientError("too_many_viewers", f"{self.config.max_viewers} viewers already",
-                                  aio.CLOSE_TRY_LATER)
+            self._check_room(aio.peer_host(websocket))
         except ClientError as exc:
             self.counters["viewers_rejected"] += 1
             await _send_error_and_close(websocket, exc)
             return
         viewer = self.fanout.add_viewer(wanted, subscription)
+        client = aio.peer_host(websocket)
+        self.sockets[viewer] = websocket
+        self.clients[client] += 1
         self.counters["viewers_total"] += 1
         log.info("viewer %s connected (stream=%s, %s, %d viewers)", aio.peer(websocket), wanted or "latest",
                  describe(subscription), len(self.fanout.viewers))
@@ -133,9 +137,40 @@ class GatewayServer(WebSocketService):
             pass
         finally:
             self.fanout.remove_viewer(viewer)
+            del self.sockets[viewer]
+            self.idle_since.pop(viewer, None)
+            self.clients[client] -= 1
+            if not self.clients[client]:
+                del self.clients[client]
             sender.cancel()
             log.info("viewer %s left after %d results, %d skipped", aio.peer(websocket), viewer.delivered,
                      viewer.mailbox.overwritten)
+
+    def _check_room(self, client: str) -> None:
+        if len(self.fanout.viewers) >= self.config.max_viewers:
+            raise ClientError("too_many_viewers", f"{self.config.max_viewers} viewers already", aio.CLOSE_TRY_LATER)
+        limit = self.config.max_viewers_per_client
+        if limit and self.clients[client] >= limit:
+            self.counters["viewers_refused_per_client"] += 1
+            raise ClientError("too_many_from_client", f"{limit} viewers from {client} already",
+                              aio.CLOSE_TRY_LATER)
+
+    def _close_idle_viewers(self, now: float) -> None:
+        """Viewers of a named stream that is not live for viewer_idle_timeout are closed: they
+        hold a slot for nothing (the page connects again). Viewers of the latest stream wait for
+        one (an OBS source before the show, an output): they follow the first that starts."""
+        timeout = self.config.viewer_idle_timeout
+        for viewer in self.fanout.viewers:
+            if viewer.following is not None or viewer.wanted is None:
+                self.idle_since.pop(viewer, None)
+            elif timeout > 0 and now - self.idle_since.setdefault(viewer, now) > timeout:
+                del self.idle_since[viewer]  # once: it is closing
+                self.counters["viewers_idle_closed"] += 1
+                error = ClientError("no_stream", f"stream {viewer.wanted!r} not live for {timeout:g} s; "
+                                    "connect again when it is", aio.CLOSE_TRY_LATER)
+                task = asyncio.ensure_future(_send_error_and_close(self.sockets[viewer], error, logging.INFO))
+                self.closing.add(task)
+                task.add_done_callback(self.closing.discard)
 
     async def _send_loop(self, websocket: ServerConnection, viewer: Viewer) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -189,6 +224,7 @@ class GatewayServer(WebSocketService):
             for stream in self.fanout.expire(time.monotonic()):
                 log.info("stream %s: no results for %.0f s, marked ended", stream,
                          self.config.stream_timeout)
+            self._close_idle_viewers(time.monotonic())
 
     async def _motion_loop(self) -> None:
         """Rigs whose results stopped step toward rest on the gateway's clock (motion.py)."""
@@ -198,10 +234,11 @@ class GatewayServer(WebSocketService):
 
 
 def parse_viewer_query(path: str) -> tuple[str, str | None]:
-    """(token, stream or None) from ``/ws?stream=ID&token=SECRET``; ClientError when unusable."""
+    """(token, stream or None) from ``/ws?stream=ID&token=SECRET``; ClientError when unusable
+    (a stream id held to the cameras' rule: it goes into the log line)."""
     params = service.parse_query(path)
     wanted = params.get("stream")
-    return params.get("token", ""), wanted[:wire.MAX_STREAM_ID_LENGTH] if wanted else None
+    return params.get("token", ""), service.check_stream_id(wanted) if wanted else None
 
 
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "": True,
@@ -227,8 +264,9 @@ def describe(subscription: Subscription) -> str:
     return (" + ".join(wants) or "nothing but control messages") + mirror
 
 
-async def _send_error_and_close(websocket: ServerConnection, exc: ClientError) -> None:
-    log.warning("viewer %s refused: %s", aio.peer(websocket), exc.message)
+async def _send_error_and_close(websocket: ServerConnection, exc: ClientError,
+                                level: int = logging.WARNING) -> None:
+    log.log(level, "viewer %s closed: %s (%s)", aio.peer(websocket), exc.message, exc.code)
     with contextlib.suppress(ConnectionClosed):
         await websocket.send(exc.to_message())
         await websocket.close(exc.close_code or aio.CLOSE_POLICY, exc.code)

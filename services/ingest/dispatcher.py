@@ -24,8 +24,23 @@ when it is free and only then gets a frame, so no frame waits in a socket.
 - Replicas: a lane may run on several workers at once (``replicas`` per tracker),
   each with its own instance; the lane's newest frame goes to whichever is free
   first, so a slow tracker can serve alternate frames of one camera.
-- Fairness: a free worker serves the least recently served of its waiting lanes,
-  so equal lanes get equal service whatever the cameras' phases.
+- Capacity: a worker says in READY how much memory it has for MediaPipe
+  instances and what one instance of each tracker weighs (it measured them);
+  a lane is seated only on a worker it fits on, never more. A camera whose
+  lanes do not all fit is refused (:meth:`Dispatcher.has_room`: ingest closes
+  it ``busy``); lanes left without a seat when a worker leaves wait (their
+  frames are dropped, counted) until a worker joins or a stream leaves.
+- Warming: a worker builds a lane's instance off its inference path and
+  answers the lane's first frame ``warming_up``; the frame goes back to the
+  lane (unless a newer one came), and the lane gets nothing from that worker
+  until it says BUILT, so the build stalls no other lane.
+- Fairness by cost: a free worker serves, of its waiting lanes, the one whose
+  stream has used the least worker time lately (a decaying sum of what its
+  frames cost, charged at dispatch by the lane's learned cost and corrected
+  by what the frame really took), ties going to the least recently served.
+  Under overload every camera gets an equal share of the workers' time, so a
+  costly camera (4K, three trackers) cannot crowd out a cheap one; equal
+  lanes get equal service whatever the cameras' phases.
 - Deadlines: a frame a worker holds for longer than ``frame_timeout`` is lost;
   the worker is dropped (and kept out for a while), its lanes move on.
 - Quarantine: a stream whose frames keep costing workers (lost, over the
@@ -45,7 +60,7 @@ import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
-from live2d_pose.wire import TRACKS, FrameMeta
+from live2d_pose.wire import TRACKS, WARMING_UP, Capacity, FrameMeta
 
 COSTLY_ERRORS = {"decode_timeout"}  # worker-reported errors that mean "this frame cost a worker"
 FACE_PRIOR_MS = 21.6  # wire.TRACKS' costs are relative to the face's, measured at 21.6 ms
@@ -55,6 +70,8 @@ MAX_COST_SAMPLE_MS = 10_000.0  # a worker's claim beyond this is not a cost samp
 # moves a lane only when that cuts the load gap by this much more than the lane weighs
 REBALANCE_MARGIN = 1.25
 MAX_BANNED = 1024  # identities remembered as banned (oldest forgotten first)
+USAGE_HALF_LIFE_S = 2.0  # fairness: a stream's use of the workers fades by half in this time
+WARMING_RETRY_S = 5.0  # a lane whose BUILT never came is tried on its worker again after this
 
 Seat = tuple[str, str, int]  # (stream, track, replica): one MediaPipe instance on one worker
 
@@ -86,6 +103,9 @@ class InFlight:
     seq: int
     session: int
     deadline: float
+    sent_at: float = 0.0
+    charged_ms: float = 0.0  # what its stream was charged at dispatch (the lane's estimated cost)
+    frame: PendingFrame | None = field(default=None, compare=False, repr=False)  # kept for warming_up
 
 
 @dataclass
@@ -93,7 +113,7 @@ class Actions:
     dispatch: list[tuple[bytes, PendingFrame]] = field(default_factory=list)  # (worker, frame)
     end: list[tuple[bytes, Seat]] = field(default_factory=list)  # (worker, seat): drop its instance
     lost: list[InFlight] = field(default_factory=list)  # frames that will never come back
-    dead: list[tuple[bytes, str]] = field(default_factory=list)  # (worker, why) dropped
+    dead: list[tuple[bytes, str, str]] = field(default_factory=list)  # (worker, its name, why) dropped
     rejoin: list[bytes] = field(default_factory=list)  # unknown workers to ask for READY
     quarantine: list[str] = field(default_factory=list)  # streams to close
 
@@ -115,6 +135,7 @@ class LaneStats:
     lost: int = 0  # held by a worker that died or missed the deadline
     done: int = 0
     errors: int = 0
+    warming: int = 0  # sent back by a worker still building the lane's instance (sent again later)
     latency_ms_total: float = 0.0  # ingest receive -> inference end, summed over done frames
 
     @property
@@ -143,6 +164,14 @@ class StreamState:
     lanes: dict[str, Lane] = field(default_factory=dict)  # by track, in wire.TRACKS order
     costly_in_a_row: int = 0
     quarantined: bool = False
+    usage_ms: float = 0.0  # worker time its frames took lately, as of usage_at (fairness by cost)
+    usage_at: float = 0.0
+
+    def usage(self, now: float) -> float:
+        return self.usage_ms * 0.5 ** (max(0.0, now - self.usage_at) / USAGE_HALF_LIFE_S) if self.usage_ms else 0.0
+
+    def charge(self, ms: float, now: float) -> None:
+        self.usage_ms, self.usage_at = max(0.0, self.usage(now) + ms), now
 
     def totals(self) -> LaneStats:
         """The stream's counters: sums over its lanes (``received`` counts camera frames once)."""
@@ -163,6 +192,14 @@ class WorkerState:
     in_flight: list[InFlight] = field(default_factory=list)
     seats: set[Seat] = field(default_factory=set)
     frames_done: int = 0
+    capacity: Capacity | None = None  # None: it takes whatever it is given
+    warming: dict[Seat, float] = field(default_factory=dict)  # instances it builds -> retry after
+
+    def room_for(self, track: str, seats: list[str] | None = None) -> bool:
+        """Whether one more ``track`` instance fits (beside ``seats``' trackers: default its own)."""
+        if self.capacity is None:
+            return True
+        return self.capacity.fits([t for _, t, _ in self.seats] if seats is None else seats, track)
 
 
 class Dispatcher:
@@ -183,6 +220,7 @@ class Dispatcher:
         self.rebalance_every = rebalance_every
         self._next_rebalance = 0.0
         self.moves = 0  # lanes moved by a rebalance (learned costs)
+        self.seat_moves = 0  # lanes moved for any reason (a worker joined, a rebalance): each builds anew
         # per tracker: the running cost of its lanes, the prior until a result says otherwise
         self.tracker_cost_ms = {name: track.cost * FACE_PRIOR_MS for name, track in TRACKS.items()}
 
@@ -205,13 +243,40 @@ class Dispatcher:
         actions.extend(self._balance())
         return actions.extend(self._dispatch_idle(now))
 
-    def remove_stream(self, stream: str) -> Actions:
-        """Forget a stream; each lane's workers are told to close their MediaPipe instances."""
+    def remove_stream(self, stream: str, now: float = 0.0) -> Actions:
+        """Forget a stream; each lane's workers are told to close their MediaPipe instances, and
+        lanes that were waiting for room may take the seats it leaves."""
         actions = Actions()
         state = self.streams.pop(stream, None)
         for lane in state.lanes.values() if state else ():
             self._end_lane(lane, actions)
-        return actions
+        if self.affinity:
+            self._seat_waiting()  # no other lane moves: a move costs its tracking and a new instance
+        return actions.extend(self._dispatch_idle(now))
+
+    def has_room(self, stream: str, tracks: tuple[str, ...]) -> bool:
+        """Whether a camera's new lanes (those ``stream`` does not have yet) all fit on the workers
+        now. A tracker no worker runs yet is no lack of room: its lanes wait for a worker."""
+        if not self.affinity:
+            return True
+        state = self.streams.get(stream)
+        planned = {w.identity: [t for _, t, _ in w.seats] for w in self.workers.values()}
+        for track in tracks:
+            if state is not None and track in state.lanes:
+                continue
+            capable = [w for w in self.workers.values() if track in w.trackers]
+            for _ in range(min(self.replicas.get(track, 1), len(capable))):  # replicas on different workers
+                fits = [w for w in capable if w.room_for(track, planned[w.identity])]
+                if not fits:
+                    return False
+                planned[fits[0].identity].append(track)
+                capable.remove(fits[0])
+        return True
+
+    def unseated(self) -> int:
+        """Lane replicas waiting for a worker with room (or for a worker that runs their tracker)."""
+        return sum(holder not in self.workers for state in self.streams.values()
+                   for lane in state.lanes.values() for holder in lane.workers)
 
     def submit(self, frame: PendingFrame, now: float) -> Actions:
         """A new camera frame: it becomes the newest pending frame of each of the stream's lanes."""
@@ -229,7 +294,7 @@ class Dispatcher:
     # ------------------------------------------------------------ workers
 
     def worker_ready(self, identity: bytes, now: float, name: str = "",
-                     trackers: tuple[str, ...] = tuple(TRACKS)) -> Actions:
+                     trackers: tuple[str, ...] = tuple(TRACKS), capacity: Capacity | None = None) -> Actions:
         """READY: a new worker joined, or a known one (after reconnecting) is free."""
         actions = Actions()
         if self.is_banned(identity, now):
@@ -237,7 +302,7 @@ class Dispatcher:
         worker = self.workers.get(identity)
         if worker is None:
             self.workers[identity] = WorkerState(identity, name or identity.hex()[:16],
-                                                 frozenset(trackers) & TRACKS.keys(), now)
+                                                 frozenset(trackers) & TRACKS.keys(), now, capacity=capacity)
             actions.extend(self._balance())
         else:
             worker.last_seen = now
@@ -261,10 +326,17 @@ class Dispatcher:
         if record is None:
             return False, Actions()
         worker.in_flight.remove(record)
-        worker.frames_done += 1
         actions = Actions()
         state = self.streams.get(stream)
         lane = state.lanes.get(track) if state else None
+        if error_code == WARMING_UP:
+            self._send_back(worker, record, state, lane, now)
+            return True, actions.extend(self._dispatch_idle(now))
+        worker.frames_done += 1
+        if state is not None:  # fairness: what the frame really took, for the estimate charged
+            took = busy_ms if busy_ms is not None and 0 <= busy_ms <= MAX_COST_SAMPLE_MS \
+                else (now - record.sent_at) * 1000.0
+            state.charge(took - record.charged_ms, now)
         if lane is not None:
             lane.stats.done += 1
             lane.stats.errors += error_code is not None
@@ -276,6 +348,13 @@ class Dispatcher:
             else:
                 state.costly_in_a_row = 0
         return True, actions.extend(self._dispatch_idle(now))
+
+    def worker_built(self, identity: bytes, seat: Seat, now: float) -> Actions:
+        """BUILT: the worker has the lane's instance now; frames for it may go."""
+        worker = self.workers.get(identity)
+        if worker is None or worker.warming.pop(seat, None) is None:
+            return Actions()
+        return self._dispatch_idle(now)
 
     def frame_undelivered(self, identity: bytes, meta: FrameMeta) -> Actions:
         """A dispatched frame never left ingest (the worker's queue was full): it is lost."""
@@ -289,6 +368,7 @@ class Dispatcher:
             lane = self._lane(record.stream, record.track)
             if lane is not None:
                 lane.stats.lost += 1
+                self.streams[record.stream].charge(-record.charged_ms, record.sent_at)  # nothing was spent
         return actions
 
     def worker_seen(self, identity: bytes, now: float) -> bool:
@@ -322,9 +402,9 @@ class Dispatcher:
         for worker in list(self.workers.values()):
             late = next((f for f in worker.in_flight if now > f.deadline), None)
             if now - worker.last_seen > self.worker_timeout:
-                actions.dead.append((worker.identity, f"silent for {now - worker.last_seen:.1f} s"))
+                actions.dead.append((worker.identity, worker.name, f"silent for {now - worker.last_seen:.1f} s"))
             elif late is not None:
-                actions.dead.append((worker.identity, f"stream {late.stream} {late.track} frame "
+                actions.dead.append((worker.identity, worker.name, f"stream {late.stream} {late.track} frame "
                                      f"{late.seq} not answered in {self.frame_timeout:.1f} s"))
                 self._ban(worker.identity, now)
             else:
@@ -352,7 +432,7 @@ class Dispatcher:
         actions = Actions()
         for worker in self.workers.values():
             while len(worker.in_flight) < self.prefetch:
-                choice = self._next_for(worker)
+                choice = self._next_for(worker, now)
                 if choice is None:
                     break
                 lane, replica = choice
@@ -360,28 +440,41 @@ class Dispatcher:
                 frame.meta.replica = replica
                 lane.last_served = next(self._serve_order)
                 lane.stats.dispatched += 1
+                cost = self._cost(lane)
+                self.streams[lane.stream].charge(cost, now)
                 worker.in_flight.append(InFlight(lane.stream, lane.track, replica, frame.meta.seq,
-                                                 frame.meta.session, now + self.frame_timeout))
+                                                 frame.meta.session, now + self.frame_timeout, now, cost, frame))
                 actions.dispatch.append((worker.identity, frame))
         return actions
 
-    def _next_for(self, worker: WorkerState) -> tuple[Lane, int] | None:
-        """The waiting lane this worker should serve: the one served least recently."""
+    def _next_for(self, worker: WorkerState, now: float) -> tuple[Lane, int] | None:
+        """The waiting lane this worker should serve: the one whose stream used the workers least
+        lately, then the one served least recently (see Fairness by cost in the module doc)."""
         if self.affinity:
-            candidates = [(lane, replica) for stream, track, replica in worker.seats
-                          if (lane := self._lane(stream, track)) is not None and lane.pending is not None]
+            seats = worker.seats
         else:
-            candidates = [(lane, 0) for state in self.streams.values() for lane in state.lanes.values()
-                          if lane.pending is not None and lane.track in worker.trackers]
+            seats = {(s.stream, lane.track, 0) for s in self.streams.values() for lane in s.lanes.values()
+                     if lane.track in worker.trackers}
+        candidates = [(lane, replica) for stream, track, replica in seats
+                      if worker.warming.get((stream, track, replica), 0.0) <= now
+                      and (lane := self._lane(stream, track)) is not None and lane.pending is not None]
         if not candidates:
             return None
-        return min(candidates, key=lambda c: (c[0].last_served, c[0].pending.meta.ts_ingest))
+        usage = {stream: self.streams[stream].usage(now) for stream in {lane.stream for lane, _ in candidates}}
+        return min(candidates, key=lambda c: (usage[c[0].stream], c[0].last_served, c[0].pending.meta.ts_ingest))
 
     def _balance(self) -> Actions:
         """Seat every lane replica on a worker that runs its tracker, then even out the load."""
         actions = Actions()
         if not self.affinity:
             return actions
+        self._seat_waiting()
+        while self._move_one(actions):
+            pass
+        return actions
+
+    def _seat_waiting(self) -> None:
+        """Seat the lane replicas that have no worker where one runs their tracker and has room."""
         for state in self.streams.values():
             for lane in state.lanes.values():
                 for replica, holder in enumerate(lane.workers):
@@ -389,9 +482,6 @@ class Dispatcher:
                         best = self._best_worker(lane)
                         if best is not None:
                             self._seat(lane, replica, best)
-        while self._move_one(actions):
-            pass
-        return actions
 
     def _move_one(self, actions: Actions, margin: float = 1.0) -> bool:
         """Move one seat from the busiest worker where that evens the load out: the gap between
@@ -407,6 +497,7 @@ class Dispatcher:
                         loads[busiest.identity] - loads[target.identity] > margin * self._cost(lane) + 1e-9:
                     self._seat(lane, seat[2], target)
                     actions.end.append((busiest.identity, seat))
+                    self.seat_moves += 1
                     return True
         return False
 
@@ -415,7 +506,8 @@ class Dispatcher:
         """The least loaded worker that runs the lane's tracker, preferring one that holds
         none of the stream's other lanes (so a frame's trackers run in parallel)."""
         capable = [w for w in self.workers.values()
-                   if lane.track in w.trackers and w.identity != exclude and w.identity not in lane.workers]
+                   if lane.track in w.trackers and w.identity != exclude and w.identity not in lane.workers
+                   and w.room_for(lane.track)]
         if not capable:
             return None
         load = (lambda w: loads[w.identity]) if loads is not None else self.load_ms
@@ -426,6 +518,7 @@ class Dispatcher:
         old = self.workers.get(lane.workers[replica])
         if old is not None:
             old.seats.discard((lane.stream, lane.track, replica))
+            old.warming.pop((lane.stream, lane.track, replica), None)
         lane.workers[replica] = worker.identity
         worker.seats.add((lane.stream, lane.track, replica))
 
@@ -434,9 +527,11 @@ class Dispatcher:
             worker = self.workers.get(holder)
             if worker is not None:
                 worker.seats.discard((lane.stream, lane.track, replica))
+                worker.warming.pop((lane.stream, lane.track, replica), None)
                 actions.end.append((holder, (lane.stream, lane.track, replica)))
         if not self.affinity:  # any worker may hold an instance of the lane
             for worker in self.workers.values():
+                worker.warming.pop((lane.stream, lane.track, 0), None)
                 actions.end.append((worker.identity, (lane.stream, lane.track, 0)))
 
     def _cost(self, lane: Lane) -> float:
@@ -455,6 +550,21 @@ class Dispatcher:
     def _lane(self, stream: str, track: str) -> Lane | None:
         state = self.streams.get(stream)
         return state.lanes.get(track) if state else None
+
+    def _send_back(self, worker: WorkerState, record: InFlight, state: StreamState | None,
+                   lane: Lane | None, now: float) -> None:
+        """A worker answered warming_up: the frame was not served. It waits on the lane again
+        (unless a newer one came), and the worker gets none of the lane's frames until BUILT."""
+        worker.warming[(record.stream, record.track, record.replica)] = now + WARMING_RETRY_S
+        if state is None or lane is None:
+            return
+        state.charge(-record.charged_ms, now)
+        lane.stats.dispatched -= 1
+        lane.stats.warming += 1
+        if lane.pending is None and record.frame is not None and record.session == state.session:
+            lane.pending = record.frame
+        else:
+            lane.stats.dropped += 1
 
     def _lose_in_flight(self, worker: WorkerState, actions: Actions, costly: bool = True) -> None:
         """The frames a worker held will never come back: count them, never hide them."""

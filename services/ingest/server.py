@@ -85,7 +85,12 @@ class Camera:
     throttled: int = 0  # times reading paused to hold the camera to --max-fps
     rejected: int = 0
     opened: float = field(default_factory=time.monotonic)
+    last_frame: float = field(default_factory=time.monotonic)  # the idle timeout counts from here
     error_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(ERRORS_PER_SECOND))
+    client: str = ""  # its address (per-client limit)
+
+    def __post_init__(self) -> None:
+        self.client = self.client or aio.peer_host(self.websocket)
 
 
 class IngestServer(WebSocketService):
@@ -113,8 +118,11 @@ class IngestServer(WebSocketService):
         self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
                        "workers_dead": 0, "frames_lost": 0, "replaced": 0, "quarantined": 0,
                        "results_forwarded": 0, "results_rejected": 0, "results_dropped": 0,
-                       "handshake_timeouts": 0}
+                       "handshake_timeouts": 0, "refused_busy": 0, "origin_refused": 0,
+                       "refused_per_client": 0, "idle_timeouts": 0}
         self.rogue = ThrottledWarning(log, self.totals, "rogue_messages")
+        self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=False)
+        self.origin_refused = ThrottledWarning(log, self.totals, "origin_refused")
         self.results_rejected = ThrottledWarning(log, self.totals, "results_rejected")
         self.metrics = metrics.ingest_registry(self)
         self.port = config.port  # the real one once listening (config may say 0)
@@ -158,7 +166,11 @@ class IngestServer(WebSocketService):
             return httpserve.text(metrics.render(self.metrics), metrics.CONTENT_TYPE)
         if route not in protocol.CAMERA_PATHS:
             return httpserve.error(HTTPStatus.NOT_FOUND, f"unknown path {route!r}; cameras connect to /image")
-        return None
+        refusal = self.origins.refusal(request)
+        if refusal is not None:  # a web page, not a camera: cross-site hijacking unless allowed
+            self.origin_refused("refused a camera connection from a web page at %r (not in "
+                                "--allowed-origins)", request.headers["Origin"][:200])
+        return refusal
 
     def stats(self) -> dict:
         """/stats: per stream its counters (sums over its lanes) and each lane's; workers; totals."""
@@ -177,10 +189,12 @@ class IngestServer(WebSocketService):
                              "rejected": camera.rejected if camera else 0}
         workers = [{"name": w.name, "trackers": sorted(w.trackers), "in_flight": len(w.in_flight),
                     "lanes": sorted(f"{s}/{t}" + (f"#{r}" if r else "") for s, t, r in w.seats),
-                    "frames_done": w.frames_done} for w in self.dispatcher.workers.values()]
-        totals = self.totals | self.admission.counts | {"lanes_moved": self.dispatcher.moves}
+                    "frames_done": w.frames_done, **_capacity_stats(w)} for w in self.dispatcher.workers.values()]
+        totals = self.totals | self.admission.counts | {"lanes_moved": self.dispatcher.moves,
+                                                        "seat_moves": self.dispatcher.seat_moves}
         return {"streams": streams, "workers": workers, "totals": totals,
                 "tracker_cost_ms": {t: round(ms, 2) for t, ms in self.dispatcher.tracker_cost_ms.items()},
+                "lanes_unseated": self.dispatcher.unseated(),
                 "handshaking": len(self.admission.handshaking),
                 "partial_bytes": self.admission.partial_total}
 
@@ -202,19 +216,15 @@ class IngestServer(WebSocketService):
     async def _open_camera(self, websocket: ServerConnection) -> Camera:
         request = protocol.parse_request_path(websocket.request.path)
         service.check_token(request.token, self.config.camera_token, "camera")
-        if len(self.cameras) >= self.config.max_streams:
-            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
-                              "connected", protocol.CLOSE_TRY_LATER)
         stream = request.stream or protocol.new_stream_id()
-        await websocket.send(json.dumps({"type": "initialized"}))
         camera = Camera(stream, websocket, request.track or self.default_tracks)
+        self._check_room(camera)
+        await websocket.send(json.dumps({"type": "initialized"}))
         await self._await_image_size(camera)
         # Checked again with no await before the insert: cameras racing the handshake
-        # must not all pass the first check and register more than max_streams.
+        # must not all pass the first check and register more than there is room for.
         previous = self.cameras.get(stream)
-        if previous is None and len(self.cameras) >= self.config.max_streams:
-            raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
-                              "connected", protocol.CLOSE_TRY_LATER)
+        self._check_room(camera)
         self.cameras[stream] = camera
         self.admission.registered(websocket)
         if previous is not None:  # the same camera reconnecting before its old socket timed out
@@ -227,6 +237,25 @@ class IngestServer(WebSocketService):
         log.info("stream %s opened from %s (%dx%d, track %s)", stream, aio.peer(websocket), camera.width,
                  camera.height, ",".join(camera.tracks))
         return camera
+
+    def _check_room(self, camera: Camera) -> None:
+        """Refuse a camera (1013, try later) when max_streams cameras are connected, or
+        max_streams_per_client from its address, or when its lanes would not fit on the workers
+        (their memory for MediaPipe instances is full). The same camera reconnecting (its stream
+        is connected) keeps its place."""
+        if camera.stream not in self.cameras:
+            if len(self.cameras) >= self.config.max_streams:
+                raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
+                                  "connected", protocol.CLOSE_TRY_LATER)
+            limit = self.config.max_streams_per_client
+            if limit and sum(c.client == camera.client for c in self.cameras.values()) >= limit:
+                self.totals["refused_per_client"] += 1
+                raise ClientError("too_many_from_client", f"{limit} cameras from {camera.client} are "
+                                  "already connected", protocol.CLOSE_TRY_LATER)
+        if not self.dispatcher.has_room(camera.stream, camera.tracks):
+            self.totals["refused_busy"] += 1
+            raise ClientError("busy", f"the workers hold as many MediaPipe instances as their memory "
+                              f"allows ({len(self.cameras)} cameras); try again later", protocol.CLOSE_TRY_LATER)
 
     def _hand_over(self, previous: Camera, camera: Camera) -> None:
         """The same camera reconnecting before its old socket timed out (a JetBot on flaky Wi-Fi):
@@ -272,7 +301,8 @@ class IngestServer(WebSocketService):
     async def _receive_frames(self, camera: Camera) -> None:
         bad = protocol.BadFrameCounter()
         pace = RateLimiter(self.config.max_fps)
-        async for message in camera.websocket:
+        while True:
+            message = await self._next_message(camera)
             await self._take_message(camera, message, bad)
             # Read no faster than --max-fps (every message, good or bad, counts): while this
             # waits, websockets stops reading the socket once its small queue is full and TCP
@@ -282,6 +312,20 @@ class IngestServer(WebSocketService):
             if delay:
                 camera.throttled += 1
                 await asyncio.sleep(delay)
+
+    async def _next_message(self, camera: Camera) -> str | bytes:
+        """The camera's next message; idle_timeout when it has sent no frame for camera_idle_timeout
+        (text keeps no camera open: a connection that only holds a slot is closed)."""
+        timeout = self.config.camera_idle_timeout
+        if timeout <= 0:
+            return await camera.websocket.recv()
+        try:  # websockets: cancelling recv() loses nothing
+            return await asyncio.wait_for(camera.websocket.recv(),
+                                          max(0.0, camera.last_frame + timeout - time.monotonic()))
+        except asyncio.TimeoutError:
+            self.totals["idle_timeouts"] += 1
+            raise ClientError("idle_timeout", f"no frame for {timeout:g} s; closed to free the slot",
+                              protocol.CLOSE_TRY_LATER) from None
 
     async def _take_message(self, camera: Camera, message: str | bytes, bad: protocol.BadFrameCounter) -> None:
         try:
@@ -311,6 +355,7 @@ class IngestServer(WebSocketService):
         if self.cameras.get(camera.stream) is not camera:
             return  # a replaced connection's last frames: the new connection owns the stream
         camera.seq += 1
+        camera.last_frame = time.monotonic()
         self.totals["frames"] += 1
         meta = wire.FrameMeta(camera.stream, camera.seq, camera.width, camera.height, wire.now_ms(),
                               session=camera.session)
@@ -324,7 +369,7 @@ class IngestServer(WebSocketService):
         del self.cameras[camera.stream]
         state = self.dispatcher.streams.get(camera.stream)
         stats = state.totals() if state else None
-        self._execute(self.dispatcher.remove_stream(camera.stream))
+        self._execute(self.dispatcher.remove_stream(camera.stream, time.monotonic()))
         self._send_event({"type": "ended", "stream": camera.stream})
         if stats is not None:
             log.info("stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
@@ -399,16 +444,14 @@ class IngestServer(WebSocketService):
         if command == wire.DONE and len(body) == 2:
             return self._on_done(identity, body[0], body[1], now)
         if command == wire.READY and len(body) == 1:
-            info = wire.unpack_map(body[0], "ready")
-            name = str(info.get("name", ""))[:64] or identity.hex()[:16]
-            trackers = info.get("trackers", list(wire.TRACKS))
-            if not isinstance(trackers, list) or not all(isinstance(t, str) and t in wire.TRACKS
-                                                         for t in trackers):
-                raise wire.WireError("ready: 'trackers' must list known trackers")
+            info = wire.decode_ready(body[0])
+            name = info["name"] or identity.hex()[:16]
             if identity not in self.dispatcher.workers and not self.dispatcher.is_banned(identity, now):
-                log.info("worker %s joined, runs %s (%d workers)", name, ",".join(trackers),
-                         len(self.dispatcher.workers) + 1)
-            return self.dispatcher.worker_ready(identity, now, name, tuple(trackers))
+                log.info("worker %s joined, runs %s, capacity %s (%d workers)", name, ",".join(info["trackers"]),
+                         _describe_capacity(info["capacity"]), len(self.dispatcher.workers) + 1)
+            return self.dispatcher.worker_ready(identity, now, name, info["trackers"], info["capacity"])
+        if command == wire.BUILT and len(body) == 1:
+            return self.dispatcher.worker_built(identity, wire.decode_seat(body[0], "built"), now)
         if command == wire.BYE:
             worker = self.dispatcher.workers.get(identity)
             if worker is not None:
@@ -429,6 +472,8 @@ class IngestServer(WebSocketService):
             self.results_rejected("ignored a result for %s/%s frame %d that worker %s does not hold",
                                   result.stream, result.tracks[0], result.seq, self._worker_name(identity))
             return actions
+        if error is not None and error.get("code") == wire.WARMING_UP:
+            return actions  # not served: the frame went back to its lane
         self._forward_result(body)
         if error is not None:
             self._relay_error(result)
@@ -476,9 +521,9 @@ class IngestServer(WebSocketService):
                 self._execute(self.dispatcher.worker_gone(identity, time.monotonic()))
 
     def _execute(self, actions: Actions) -> None:
-        for identity, why in actions.dead:
+        for _, name, why in actions.dead:
             self.totals["workers_dead"] += 1
-            log.warning("worker %s declared dead (%s): its lanes move", self._worker_name(identity), why)
+            log.warning("worker %s declared dead (%s): its lanes move", name, why)
         for record in actions.lost:
             self.totals["frames_lost"] += 1
             log.warning("stream %s: frame %d (%s) lost with its worker", record.stream, record.seq, record.track)
@@ -542,6 +587,23 @@ def main(config: IngestConfig) -> int:
         log.error("%s", exc)
         return 2
     return service.main(lambda: server, log)
+
+
+def _describe_capacity(capacity: wire.Capacity | None) -> str:
+    if capacity is None:
+        return "not given"
+    sizes = ", ".join(f"{track} {mb:.0f}" for track, mb in capacity.instance_mb.items())
+    return f"{capacity.memory_mb:.0f} MB, at most {capacity.instances} instances (MB each: {sizes})"
+
+
+def _capacity_stats(worker) -> dict:
+    """/stats: how full a worker is (its instances' memory, as it measured them)."""
+    capacity = worker.capacity
+    if capacity is None:
+        return {}
+    used = sum(capacity.instance_mb.get(track, 0.0) for _, track, _ in worker.seats)
+    return {"memory_mb": round(used, 1), "memory_budget_mb": capacity.memory_mb,
+            "instance_mb": capacity.instance_mb, "max_instances": capacity.instances}
 
 
 def _busy_ms(ts: dict) -> float | None:

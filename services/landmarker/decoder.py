@@ -19,6 +19,14 @@ killed. So each landmarker decodes in a small helper (OpenCV and numpy only):
 - a helper that crashes (a decoder bug on a malicious file) costs that frame a
   ``decode_failed``, not the worker.
 
+Decode cost is capped by pixels before decoding: a frame over ``target_pixels``
+(``--decode-max-pixels``, 1920x1080) is decoded at 1/2, 1/4 or 1/8 scale, the
+first that fits, chosen from its header. For a JPEG that is libjpeg's DCT
+scaling, so it costs a fraction of a full decode (a 3840x2160 frame: 10 ms at
+1/2 against 33 ms), and MediaPipe scales every image down to its models' 128-256
+pixel inputs anyway. Results report the frame's own size, landmarks are
+normalised to it.
+
 The exchange is raw bytes over pipes (no pickle); the image never crosses a
 pipe, only the shared buffer. The worker keeps a view of the last decode, which
 the next decode overwrites (one decode at a time, from the inference thread).
@@ -45,16 +53,18 @@ from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS, ImageError, check_lim
 log = logging.getLogger("live2d_pose.landmarker")
 
 START_TIMEOUT = 30.0  # a helper imports OpenCV: slow on a busy machine, still bounded
-_HEADER = struct.Struct("<II")  # height, width
+_HEADER = struct.Struct("<IIII")  # decoded height, width; the frame's own height, width
+SCALES = (1, 2, 4, 8)  # what OpenCV's IMREAD_REDUCED_* decode at
 
 
 class _Helper:
     """One decode process, started ahead of use."""
 
-    def __init__(self, buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int):
+    def __init__(self, buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int,
+                 target_pixels: int):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "live2d_pose.landmarker.decoder", str(buffer_fd), str(buffer_size),
-             str(max_pixels), str(max_scan_pixels)],
+             str(max_pixels), str(max_scan_pixels), str(target_pixels)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(buffer_fd,), bufsize=0)
         self.ready = False
 
@@ -75,9 +85,11 @@ class _Helper:
 class Decoder:
     """Decodes frames in a helper process with a deadline; one call at a time."""
 
-    def __init__(self, max_pixels: int, timeout: float, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS):
+    def __init__(self, max_pixels: int, timeout: float, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS,
+                 target_pixels: int = 0):
         self.max_pixels = max_pixels
         self.max_scan_pixels = max_scan_pixels
+        self.target_pixels = target_pixels
         self.timeout = timeout
         self.size = max_pixels * 3
         self._file = _shared_file(self.size)
@@ -95,8 +107,9 @@ class Decoder:
             log.warning("the decode helper did not start (%s); starting another", exc)
             self._replace()
 
-    def decode(self, data: bytes | memoryview) -> np.ndarray:
-        """RGB uint8 (height, width, 3), a view valid until the next call; ImageError on failure."""
+    def decode(self, data: bytes | memoryview) -> tuple[np.ndarray, tuple[int, int]]:
+        """(RGB uint8 (height, width, 3), a view valid until the next call; the frame's own
+        (width, height), larger when it was decoded at a reduced scale). ImageError on failure."""
         deadline = time.monotonic() + self.timeout
         try:
             self._helper.wait_ready(START_TIMEOUT)
@@ -104,9 +117,10 @@ class Decoder:
             _write_all(self._helper.process.stdin, struct.pack("<I", len(data)), data, deadline)
             status = _read_exactly(self._helper.process.stdout, 1, deadline)
             if status == b"K":
-                height, width = _HEADER.unpack(_read_exactly(self._helper.process.stdout, _HEADER.size,
-                                                             deadline))
-                return np.frombuffer(self._map, np.uint8, height * width * 3).reshape(height, width, 3)
+                height, width, frame_height, frame_width = _HEADER.unpack(
+                    _read_exactly(self._helper.process.stdout, _HEADER.size, deadline))
+                rgb = np.frombuffer(self._map, np.uint8, height * width * 3).reshape(height, width, 3)
+                return rgb, (frame_width, frame_height)
             code = _read_text(self._helper.process.stdout, deadline)
             message = _read_text(self._helper.process.stdout, deadline)
             raise ImageError(code, message)
@@ -135,7 +149,7 @@ class Decoder:
         self._helper, self._spare = self._spare, self._new_helper()
 
     def _new_helper(self) -> _Helper:
-        return _Helper(self._file.fileno(), self.size, self.max_pixels, self.max_scan_pixels)
+        return _Helper(self._file.fileno(), self.size, self.max_pixels, self.max_scan_pixels, self.target_pixels)
 
 
 def _shared_file(size: int):
@@ -187,24 +201,31 @@ def _read_text(pipe, deadline: float) -> str:
 
 
 def decode_image(data: bytes | memoryview, max_pixels: int,
-                 max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> np.ndarray:
-    """Encoded JPEG/PNG/WebP -> contiguous RGB uint8 array; ImageError if it is not one."""
+                 max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS, target_pixels: int = 0) -> np.ndarray:
+    """Encoded JPEG/PNG/WebP -> contiguous RGB uint8 array, at the first scale of SCALES
+    whose pixels fit ``target_pixels`` (0: full size); ImageError if it is not an image."""
     import cv2
 
-    check_limits(inspect(data), max_pixels, max_scan_pixels)  # before decoding: no decompression bombs
+    info = inspect(data)
+    check_limits(info, max_pixels, max_scan_pixels)  # before decoding: no decompression bombs
+    scale = next((s for s in SCALES if info.pixels <= target_pixels * s * s), SCALES[-1]) \
+        if target_pixels else 1
     buffer = np.frombuffer(data, dtype=np.uint8)
+    # IMREAD_REDUCED_GRAYSCALE_N holds just the scale's bits: with a colour flag it decodes colour
+    reduced = {1: 0, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+               8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[scale]
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)  # straight to RGB where OpenCV can: one copy less
     if rgb_flag is not None:
-        image = cv2.imdecode(buffer, rgb_flag)
+        image = cv2.imdecode(buffer, rgb_flag | reduced)
     else:
-        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR | reduced)
         image = None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if image is None:
         raise ImageError("decode_failed", "the image could not be decoded (corrupt data)")
     return image
 
 
-def _serve(buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int) -> None:
+def _serve(buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int, target_pixels: int) -> None:
     shared = mmap.mmap(buffer_fd, buffer_size)
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     import cv2
@@ -217,10 +238,11 @@ def _serve(buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: i
         (length,) = struct.unpack("<I", head)
         data = requests.read(length)
         try:
-            rgb = decode_image(data, max_pixels, max_scan_pixels)
+            rgb = decode_image(data, max_pixels, max_scan_pixels, target_pixels)
             height, width = rgb.shape[:2]
+            info = inspect(data)
             shared[:rgb.nbytes] = rgb.tobytes() if not rgb.flags.c_contiguous else rgb.data.cast("B")
-            answers.write(b"K" + _HEADER.pack(height, width))
+            answers.write(b"K" + _HEADER.pack(height, width, info.height, info.width))
         except ImageError as exc:
             code, message = exc.code.encode()[:200], str(exc).encode()[:2000]
             answers.write(b"E" + struct.pack("<H", len(code)) + code + struct.pack("<H", len(message))
@@ -241,4 +263,4 @@ def _die_with_the_worker() -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the worker decides
     _die_with_the_worker()
-    _serve(*(int(arg) for arg in sys.argv[1:5]))
+    _serve(*(int(arg) for arg in sys.argv[1:6]))

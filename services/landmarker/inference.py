@@ -11,10 +11,16 @@ decoding, which a crafted file can make last for seconds, runs in a process that
 can be killed (decoder.py).
 
 Jobs come from the socket thread (:meth:`Inference.submit`), results go back
-through ``deliver`` (the worker sends them to ingest). MediaPipe instances are
-touched only here; the socket thread asks for lanes to be closed with
-:meth:`Inference.end`, queued in order with the jobs: an END that follows a
-lane's frame closes the instance after that frame, not before it is made.
+through ``deliver`` (the worker sends them to ingest). MediaPipe instances run
+only here (detector.py builds them on its keeper thread and closes each on a
+thread of its own); the
+socket thread asks for lanes to be closed with :meth:`Inference.end`, queued
+in order with the jobs: an END that follows a lane's frame closes the instance
+after that frame. A frame whose lane has no instance yet is answered at once
+with ``warming_up`` (no decode, no inference): the build runs beside the other
+lanes' frames, and ingest sends the frame again once the worker says BUILT.
+BUILT goes out from this thread too (``announce``), queued behind the job in
+hand, so ingest always hears a lane's ``warming_up`` before its BUILT.
 """
 
 from __future__ import annotations
@@ -50,18 +56,29 @@ class Counters:
     found: dict[str, int] = field(default_factory=dict)  # per tracker: faces, poses, hands found
     errors: int = 0
     decode_timeouts: int = 0
+    warming: int = 0  # frames answered warming_up: their lane's instance was being built
+
+
+@dataclass(frozen=True)
+class Built:
+    """The keeper built a seat's instance: tell ingest (in order with this thread's results)."""
+
+    seat: Seat
 
 
 class Inference(threading.Thread):
     def __init__(self, instances: LaneInstances, decoder: Decoder, worker: str,
-                 deliver: Callable[[wire.FrameMeta, wire.Result], None]):
+                 deliver: Callable[[wire.FrameMeta, wire.Result], None],
+                 announce: Callable[[Seat], None] = lambda seat: None):
         super().__init__(name="inference", daemon=True)
         self.instances = instances
         self.decoder = decoder
         self.worker = worker
         self.deliver = deliver
+        self.announce = announce
+        instances.on_built = self.built
         self.counters = Counters()
-        self._queue: deque[Job | tuple] = deque()  # jobs and seats to close, in arrival order
+        self._queue: deque[Job | Built | Seat] = deque()  # jobs, BUILTs, seats to close, in order
         self._wake = threading.Condition()
         self._running = True
         self._idle_checked = time.monotonic()
@@ -75,6 +92,10 @@ class Inference(threading.Thread):
     def end(self, seat: Seat) -> None:
         self._put(seat)
 
+    def built(self, seat: Seat) -> None:
+        """From the keeper thread: the seat's build ended (or failed)."""
+        self._put(Built(seat))
+
     def pending(self) -> int:
         """Jobs waiting (not counting the one being worked on)."""
         with self._wake:
@@ -87,7 +108,7 @@ class Inference(threading.Thread):
             self._queue = deque(item for item in self._queue if not isinstance(item, Job))
             return dropped
 
-    def _put(self, item: Job | tuple) -> None:
+    def _put(self, item: Job | Built | Seat) -> None:
         with self._wake:
             if len(self._queue) >= MAX_QUEUED:
                 log.warning("inference queue full (%d): %s dropped", MAX_QUEUED, type(item).__name__)
@@ -124,7 +145,9 @@ class Inference(threading.Thread):
                     self._wake.wait(IDLE_CHECK_S)
             if isinstance(item, Job):
                 return item
-            if item is not None:
+            if isinstance(item, Built):
+                self.announce(item.seat)
+            elif item is not None:
                 self.instances.close(item)
 
     def _analyse(self, job: Job) -> wire.Result:
@@ -132,17 +155,18 @@ class Inference(threading.Thread):
         ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
         result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.worker,
                              tracks=(meta.track,), session=meta.session)
-        self.counters.frames += 1
         seat = (meta.stream, meta.track, meta.replica)
         try:
-            # building the lane's instance (a model load, hundreds of ms) is not this frame's decode
-            # or inference: ingest learns the lane's cost from those stamps
-            self.instances.open(seat)
-            ts["decode_start"] = wire.now_ms()
-            rgb = self._decode(job)
-            result.height, result.width = rgb.shape[:2]
+            instance = self.instances.get(seat)
+            if instance is None:
+                self.counters.warming += 1
+                result.error = {"code": wire.WARMING_UP, "message": f"the {meta.track} instance of "
+                                f"stream {meta.stream} is being built"}
+                return result
+            self.counters.frames += 1
+            rgb, (result.width, result.height) = self._decode(job)
             ts["infer_start"] = wire.now_ms()
-            found = self.instances.detect(seat, rgb, int(meta.ts_ingest))
+            found = self.instances.detect(instance, rgb, int(meta.ts_ingest))
             ts["infer_end"] = wire.now_ms()
             setattr(result, wire.TRACKS[meta.track].key, found)
             self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
@@ -158,7 +182,8 @@ class Inference(threading.Thread):
         return result
 
     def _decode(self, job: Job):
-        """The frame as RGB; a frame already decoded for another of its lanes is not decoded again."""
+        """(RGB, the frame's (width, height)); a frame already decoded for another of its lanes is
+        not decoded again."""
         key = (job.meta.stream, job.meta.session, job.meta.seq)
         if self._decoded is None or self._decoded[0] != key:
             self._decoded = None  # the decoder reuses its buffer: the old view becomes invalid now

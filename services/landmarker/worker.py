@@ -9,9 +9,16 @@ both ways; when ingest falls silent the worker throws its socket away and
 reconnects with capped backoff, so workers can start before ingest, survive its
 restart, and run on any host that can reach it.
 
-Two threads: this one owns the socket (heartbeats never wait for a frame), the
-inference thread (inference.py) decodes and runs MediaPipe. Results come back
-over an inproc PAIR socket, so one poll covers both.
+Three threads: this one owns the socket (heartbeats never wait for a frame),
+the inference thread (inference.py) decodes and runs MediaPipe, the keeper
+(detector.py) builds MediaPipe instances (and closes run on short-lived
+threads of their own). What the inference
+thread has for ingest (DONE, and BUILT when the keeper is done with a build)
+comes over an inproc PAIR socket, so one poll covers both sockets.
+
+Capacity: at start the worker measures what one instance of each of its
+trackers weighs and takes a memory budget (memory.py); READY tells ingest
+both, and ingest seats no more lanes on it than fit.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import zmq
 
 from live2d_pose import curve, wire
 from live2d_pose.config import LandmarkerConfig, redacted
+from live2d_pose.landmarker import memory
 from live2d_pose.landmarker import trackers as tracker_registry
 from live2d_pose.landmarker.decoder import Decoder
 from live2d_pose.landmarker.detector import LaneInstances
@@ -45,6 +53,10 @@ class Worker:
         self.name = config.worker_name or f"{socket.gethostname()}-{os.getpid()}"
         self.tracks = wire.parse_tracks(config.trackers)
         self.trackers = tracker_registry.build(self.tracks, config)  # models read and checked now
+        self.capacity = {"memory_mb": round(config.memory_budget_mb or memory.default_budget_mb(), 1),
+                         "instance_mb": {name: round(mb, 1) for name, mb in
+                                         memory.measure_instances(self.trackers).items()},
+                         "instances": config.max_instances}
         self.context = zmq.Context()
         self.ingest: zmq.Socket | None = None
         self.running = True
@@ -54,15 +66,16 @@ class Worker:
         self.last_sent = 0.0
         self.reconnect_delay = config.heartbeat_interval
         self.server_key = curve.load_public(config.curve_server_key) if config.curve_server_key else b""
-        # results from the inference thread: it sends on one end, this thread polls the other
+        # messages for ingest from the inference thread: it sends on one end, this thread polls the other
         self.results_in = self.context.socket(zmq.PAIR)
         self.results_in.bind(f"inproc://results-{id(self)}")
         results_out = self.context.socket(zmq.PAIR)
         results_out.connect(f"inproc://results-{id(self)}")
         self.inference = Inference(
-            LaneInstances(self.trackers, config.max_tracked_streams, config.stream_idle_timeout),
-            Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels), self.name,
-            lambda meta, result: results_out.send_multipart([_done_map(meta), result.encode()]))
+            LaneInstances(self.trackers, config.max_instances, config.stream_idle_timeout),
+            Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels, config.decode_max_pixels),
+            self.name, lambda meta, result: results_out.send_multipart([wire.DONE, _done_map(meta), result.encode()]),
+            lambda seat: results_out.send_multipart([wire.BUILT, _seat_map(seat)]))
         self._results_out = results_out
         if config.curve_client_key_file:
             curve.load_secret(config.curve_client_key_file)  # a bad file stops us now (exit 2)
@@ -74,8 +87,10 @@ class Worker:
         self.inference.decoder.wait_ready()  # no frames before it can decode them
         self._connect()
         self.inference.start()
-        log.info("landmarker %s: ingest %s, trackers %s; settings %s", self.name, self.config.ingest,
-                 ",".join(self.tracks), redacted(self.config))
+        sizes = ", ".join(f"{name} {mb:.0f}" for name, mb in self.capacity["instance_mb"].items())
+        log.info("landmarker %s: ingest %s, trackers %s; capacity %.0f MB, at most %d instances "
+                 "(MB each: %s); settings %s", self.name, self.config.ingest, ",".join(self.tracks),
+                 self.capacity["memory_mb"], self.capacity["instances"], sizes, redacted(self.config))
         poller = zmq.Poller()
         poller.register(self.results_in, zmq.POLLIN)
         try:
@@ -108,7 +123,7 @@ class Worker:
 
     def _ready(self) -> None:
         self._send([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid(),
-                                                 "trackers": list(self.tracks)})])
+                                                 "trackers": list(self.tracks), "capacity": self.capacity})])
 
     def _keep_alive(self) -> None:
         now = time.monotonic()
@@ -165,22 +180,16 @@ class Worker:
 
     def _end(self, body: zmq.Frame) -> None:
         try:
-            message = wire.unpack_map(body.buffer, "end")
+            self.inference.end(wire.decode_seat(body.buffer, "end"))
         except wire.WireError as exc:
             log.warning("ignored a malformed END: %s", exc)
-            return
-        stream, track, replica = message.get("stream"), message.get("track", "face"), message.get("replica", 0)
-        if isinstance(stream, str) and isinstance(track, str) and track in wire.TRACKS \
-                and isinstance(replica, int):
-            self.inference.end((stream, track, replica))
 
     def _forward_results(self) -> None:
         while True:
             try:
-                done, result = self.results_in.recv_multipart(zmq.NOBLOCK)
+                self._send(self.results_in.recv_multipart(zmq.NOBLOCK))  # DONE or BUILT, as made
             except zmq.Again:
                 return
-            self._send([wire.DONE, done, result])
 
     def _send(self, parts: list) -> None:
         try:
@@ -204,11 +213,18 @@ class Worker:
         self.results_in.close(linger=0)
         self._results_out.close(linger=0)
         self.context.term()
-        counters = self.inference.counters
+        counters, instances = self.inference.counters, self.inference.instances
         found = " ".join(f"{self.trackers[name].key}={count}" for name, count in sorted(counters.found.items()))
         log.info("landmarker %s stopped: frames=%d %s errors=%d decode_timeouts=%d rejected=%d "
-                 "reconnects=%d", self.name, counters.frames, found or "found=0", counters.errors,
-                 counters.decode_timeouts, self.rejected_frames, self.reconnects)
+                 "reconnects=%d instances_built=%d evicted=%d warming=%d", self.name, counters.frames,
+                 found or "found=0", counters.errors, counters.decode_timeouts, self.rejected_frames,
+                 self.reconnects, instances.built, instances.evicted, counters.warming)
+
+
+def _seat_map(seat: tuple[str, str, int]) -> bytes:
+    """Which lane's instance a BUILT is about."""
+    stream, track, replica = seat
+    return wire.encode_map({"stream": stream, "track": track, "replica": replica})
 
 
 def _done_map(meta: wire.FrameMeta) -> bytes:
@@ -219,6 +235,7 @@ def _done_map(meta: wire.FrameMeta) -> bytes:
 
 
 def main(config: LandmarkerConfig) -> int:
+    memory.keep_large_blocks_separate()  # before MediaPipe allocates anything
     try:
         worker = Worker(config)
     except (ModelError, curve.CurveError, ValueError) as exc:
