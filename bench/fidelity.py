@@ -4,6 +4,7 @@
     python -m live2d_pose.bench.fidelity --rigs js,python-filter --rates 30,60,144
     python -m live2d_pose.bench.fidelity --update-docs  # table and plot into docs/viewer.md
     python -m live2d_pose.bench.fidelity --tune         # search each kind's One Euro tuning
+    python -m live2d_pose.bench.fidelity --part body    # only the body's figures (fidelity_body.py)
 
 Real MediaPipe results of real video and of a noisy still photo
 (fidelity_inputs.py) go through each registered rig (fidelity_rigs.py: the
@@ -13,7 +14,9 @@ and blinks and winks kept, for the rig's own smoothing and for KalidoKit's demo
 smoothing (the anchor) at its own lag and at the rig's lag
 (fidelity_metrics.py). Everything is computed on the recordings' timestamps,
 not the wall clock: two runs give identical figures. Results go to
-bench/results/fidelity/ (JSON, markdown, PNG).
+bench/results/fidelity/ (JSON, markdown, PNG). The body's figures (pose
+agreement and stillness, ours against KalidoKit's Pose.solve) are
+fidelity_body.py's, run after the face's unless --part says otherwise.
 """
 
 from __future__ import annotations
@@ -249,8 +252,6 @@ def _json_default(o):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from live2d_pose.bench import fidelity_report
-
     parser = argparse.ArgumentParser(prog="live2d-pose bench --fidelity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rigs", default=",".join(RIGS), help=f"comma list of {', '.join(RIGS)}")
@@ -261,8 +262,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="record the inputs again (MediaPipe)")
     parser.add_argument("--update-docs", action="store_true", help=f"write the table and plot into {DOCS.name}")
     parser.add_argument("--tune", action="store_true", help="search each kind's tuning (fidelity_tune.py)")
+    parser.add_argument("--part", choices=("face", "body", "both"), default="both",
+                        help="the face's figures (this module), the body's (fidelity_body.py), or both")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.part != "face" and not args.tune:
+        from live2d_pose.bench import fidelity_body
+
+        body = ["--out", str(args.out)] + (["--update-docs"] if args.update_docs else []) + \
+            (["--fresh"] if args.fresh else [])
+        if args.part == "body":
+            return fidelity_body.main(body)
+        face = _face(parser, args)
+        return face or fidelity_body.main(body)
+    return _face(parser, args)
+
+
+def _face(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The face's figures (the module doc)."""
+    from live2d_pose.bench import fidelity_report
 
     rig_names = [r.strip() for r in args.rigs.split(",") if r.strip()]
     unknown = [r for r in rig_names if r not in RIGS]

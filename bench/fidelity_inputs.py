@@ -56,18 +56,24 @@ def _video(media_name: str, start: int = 0, step: int = 1, max_frames: int | Non
     return make
 
 
-def still_noise(frames: int = 150, fps: float = 30.0, sigma: float = 6.0, quality: int = 80, seed: int = 13) -> dict:
-    """The astronaut photo, still, with Gaussian pixel noise and a JPEG re-encode per frame."""
+def noisy_stills(image: np.ndarray, frames: int, sigma: float, quality: int, seed: int) -> list[bytes]:
+    """A still BGR image as a camera sees it: Gaussian pixel noise and a JPEG re-encode per frame."""
     import cv2
 
-    from live2d_pose.testing import frames as astronaut, record
-
-    base = astronaut.render().astype(np.float32)
+    base = image.astype(np.float32)
     rng = np.random.default_rng(seed)
     jpegs = []
     for _ in range(frames):
         noisy = np.clip(base + rng.normal(0.0, sigma, base.shape), 0, 255).astype(np.uint8)
         jpegs.append(cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes())
+    return jpegs
+
+
+def still_noise(frames: int = 150, fps: float = 30.0, sigma: float = 6.0, quality: int = 80, seed: int = 13) -> dict:
+    """The astronaut photo, still, with Gaussian pixel noise and a JPEG re-encode per frame."""
+    from live2d_pose.testing import frames as astronaut, record
+
+    jpegs = noisy_stills(astronaut.render(), frames, sigma, quality, seed)
     timestamps = [round(i * 1000.0 / fps) for i in range(frames)]
     return record.record_frames(jpegs, timestamps, f"astronaut photo, still, noise sigma {sigma}, JPEG q{quality}",
                                 fps, ("face",))

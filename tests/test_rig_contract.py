@@ -23,6 +23,7 @@ from live2d_pose.rig import TRACKER_STALE_MS, Rig, quat
 from live2d_pose.rig.contract import CONTRACT, LIVE2D_IDS
 from live2d_pose.rig.eyes import EYE_TUNING, eye_openness, solve_eyes, stabilize, subject_eyes
 from live2d_pose.rig.filter import FilterBank
+from live2d_pose.rig.limbs import ARMS
 from live2d_pose.rig.live2d import NEUTRAL, RANGES, face_params, live2d_params, mirror_live2d
 from live2d_pose.rig.motion import Motion
 from live2d_pose.rig.results import parse_result
@@ -85,10 +86,10 @@ T_POSE = {11: (0.2, 0.5, 0), 12: (-0.2, 0.5, 0), 13: (0.5, 0.5, 0), 14: (-0.5, 0
 
 
 def test_a_t_pose_is_the_rest_and_low_visibility_is_not_seen():
-    bones = solve_pose(synthetic_pose(T_POSE))[0]
+    bones = solve_pose(synthetic_pose(T_POSE)).bones
     for name in ("hips", "spine", "chest", "leftUpperArm", "leftLowerArm", "rightUpperArm", "rightLowerArm"):
         assert quat.angle_between(bones[name], quat.IDENTITY) < 1e-6, name
-    assert solve_pose(synthetic_pose(T_POSE, visibility=0.2))[0] == {}
+    assert solve_pose(synthetic_pose(T_POSE, visibility=0.2)).bones == {}
     nothing = solve()
     assert nothing.bones == {} and nothing.expressions == {} and nothing.gaze is None
     assert nothing.seen == {"face": False, "pose": False, "leftHand": False, "rightHand": False}
@@ -97,12 +98,12 @@ def test_a_t_pose_is_the_rest_and_low_visibility_is_not_seen():
 def test_arm_bones_point_along_the_observed_segments_and_the_elbow_is_a_hinge():
     points = {**T_POSE, 14: (-0.35, 0.6, 0.2), 16: (-0.3, 0.9, 0.25), 13: (0.25, 0.2, 0.05), 15: (0.3, -0.1, 0.2)}
     state = solve(pose=synthetic_pose(points))
-    for side, s in SIDES.items():
+    for side, s in ARMS.items():
         seg = lambda a, b: quat.normalize(quat.sub(points[b], points[a]))  # noqa: E731
         assert quat.dot(pointing(state, f"{side}UpperArm"), seg(s.shoulder, s.elbow)) > 0.9999, side
         assert quat.dot(pointing(state, f"{side}LowerArm"), seg(s.elbow, s.wrist)) > 0.9999, side
     q = state.bones["rightLowerArm"]
-    assert abs(quat.dot(quat.normalize(q[:3]), SIDES["right"].b0)) > 0.999, "the hinge's axis"
+    assert abs(quat.dot(quat.normalize(q[:3]), ARMS["right"].b0)) > 0.999, "the hinge's axis"
 
 
 def test_gesture_video_the_right_arm_rises_and_the_left_stays_down(states):
@@ -172,7 +173,10 @@ def test_expressions_and_gaze_follow_the_blendshapes(states):
 
 def test_the_flipped_video_solves_like_the_mirrored_state(states):
     """MediaPipe on the flipped frames sees the raised hand as the subject's LEFT; mirror_state of
-    the original must say the same, within MediaPipe's own disagreement between the two images."""
+    the original must say the same, within MediaPipe's own disagreement between the two images
+    (its torso: up to 8 degrees here). The head, from the facial matrix, turns the same way in the
+    room within 3 degrees (it is solved against its frame's chest, so its local rotation carries the
+    torso's disagreement)."""
     flipped = load("gesture-mirrored")
     compared = 0
     for i in range(40, 56):
@@ -185,8 +189,10 @@ def test_the_flipped_video_solves_like_the_mirrored_state(states):
         compared += 1
         for bone in ("leftUpperArm", "leftLowerArm"):
             assert quat.dot(pointing(a, bone), pointing(b, bone)) > math.cos(25 * DEG), (i, bone)
-        head = lambda s: quat.multiply(s.bones["neck"], s.bones["head"])  # noqa: E731
-        assert quat.angle_between(head(a), head(b)) < 8 * DEG, i
+        chest = lambda s: quat.multiply(s.bones.get("spine", quat.IDENTITY), s.bones["chest"])  # noqa: E731
+        head = lambda s: quat.multiply(chest(s), quat.multiply(s.bones["neck"], s.bones["head"]))  # noqa: E731
+        assert quat.angle_between(chest(a), chest(b)) < 10 * DEG, i
+        assert quat.angle_between(head(a), head(b)) < 3 * DEG, i
     assert compared > 10
 
 

@@ -62,7 +62,7 @@ def test_a_new_kind_is_one_entry_in_the_tuning(tmp_path):
     data["kinds"]["finger"] = {"match": "^finger\\.", "minCutoff": 9.0, "beta": 0.0, "dCutoff": 1.0}
     path = tmp_path / "tuning.json"
     path.write_text(json.dumps(data))
-    kinds, _ = rig_filter._load(path)
+    kinds, _, _ = rig_filter._load(path)
     assert channel_kind("finger.indexProximal", kinds) == "finger"
     assert FilterBank(kinds).kind_of("finger.thumbDistal") == "finger"
 

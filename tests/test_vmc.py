@@ -118,12 +118,15 @@ def test_one_bundle_per_motion_in_spec_and_small_enough(gesture):
         bundle = OscBundle(data)
         addresses = [m.address for m in bundle]
         assert addresses[:3] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
-        assert sum(a == "/VMC/Ext/Bone/Pos" for a in addresses) == len(motion.bones)
+        # the hips are sent with their position even while their rotation is at rest
+        sent = set(motion.bones) | ({"hips"} if motion.hips_position is not None else set())
+        assert sum(a == "/VMC/Ext/Bone/Pos" for a in addresses) == len(sent)
         if motion.seen["face"]:
             assert addresses[-1] == "/VMC/Ext/Blend/Apply"
             assert sum(a == "/VMC/Ext/Blend/Val" for a in addresses) == 11 + 52
     # many receivers read 8 KiB datagrams: every bone the state has, with Perfect Sync, fits
     motion.bones = {bone: quat.IDENTITY for bone in BONES}
+    motion.hips_position = (0.1, 0.8, -0.2)
     full = vmc.build_bundle(motion, 1.5, perfect_sync=True)
     assert largest < len(full) < 8192, (largest, len(full))
     assert sum(m.address == "/VMC/Ext/Bone/Pos" for m in OscBundle(full)) == len(BONES)
@@ -195,6 +198,32 @@ def test_raised_arm_in_gesture_video_moves_the_arm_bone(gesture):
         blends = receiver.received("/VMC/Ext/Blend/Val")
     assert max(upper) - min(upper) > 0.5 and max(fore) > 0.7, (upper, fore)
     assert not any(m.args[0] == "EyeBlinkLeft" for m in blends)  # Perfect Sync only when asked
+
+
+def test_a_walk_sends_the_legs_and_moves_the_hips():
+    """The woman walking across sports2d_demo.mp4 (recorded MediaPipe results) through the VMC output to
+    an OSC server: the legs' bones and the hips' position arrive, the knees bend as she walks, and the
+    hips travel with her. She walks toward the picture's left, her right; mirrored, the avatar moves
+    like her reflection: toward its own left, Unity's -X (unmirrored, +X)."""
+    from live2d_pose.bench import fidelity_body_inputs as body_inputs
+
+    walk = body_inputs.subjects(body_inputs.load("sports2d"), "sports2d")["sports2d#2"]
+    travelled = {}
+    for mirror in (True, False):
+        with OscReceiver() as receiver:
+            _through_udp(walk, receiver.port, mirror=mirror)
+            receiver.wait_for("/VMC/Ext/OK", count=len(walk))
+            check_against_spec(receiver.received())
+            bones = {m.args[0] for m in receiver.received("/VMC/Ext/Bone/Pos")}
+            knees = [2 * math.degrees(math.acos(min(1.0, abs(args[6])))) for args in receiver.bones("LeftLowerLeg")]
+            hips = [args[:3] for args in receiver.bones("Hips")]
+        # the toes stay straight (MediaPipe has no point past their joint): at rest, so not in the motion
+        assert {"Hips", "LeftUpperLeg", "LeftLowerLeg", "LeftFoot", "RightUpperLeg", "RightLowerLeg",
+                "RightFoot"} <= bones, bones
+        assert max(knees) - min(knees) > 30, (min(knees), max(knees))
+        assert 0.75 < float(np.median([p[1] for p in hips])) < 1.15  # the nominal skeleton's hips, standing
+        travelled[mirror] = hips[-1][0] - hips[0][0]
+    assert travelled[True] < -3.0 and travelled[False] > 3.0, travelled
 
 
 def test_without_body_tracking_only_head_face_and_blendshapes(gesture):

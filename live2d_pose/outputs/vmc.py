@@ -14,9 +14,15 @@ results stop):
     /VMC/Ext/Blend/Apply
 
 Rotations are Unity local rotations (left-handed, Y up) of a normalized
-humanoid, the gateway's motion through rig/unity.py. Positions are a nominal 1.6 m skeleton's
-rest offsets (the spec's Bone/Pos carries one; VSeeFace, VNyan and Warudo
-apply rotations only). The OSC encoding is python-osc's (see encode_message).
+humanoid, the gateway's motion through rig/unity.py: the upper body, the legs
+and feet, the hands. Positions are a nominal 1.6 m skeleton's rest offsets
+(the spec's Bone/Pos carries one; VSeeFace, VNyan and Warudo apply rotations
+only), except the Hips': where the rig puts the hips in the room (docs/rig.md
+"Hips position"), scaled from the rig's rest hips height to that skeleton's,
+so the avatar steps, crouches and jumps. A bone is sent from when the motion
+first holds it (its part was followed) and from then on, easing to its rest
+when the part is lost: a receiver keeps the last value of a bone it is not
+sent. The OSC encoding is python-osc's (see encode_message).
 
 UDP needs no receiver: with nothing listening, the OS reports the port
 unreachable; we log it once, count it, and keep sending.
@@ -41,6 +47,7 @@ from live2d_pose import wire
 from live2d_pose.config import VmcConfig
 from live2d_pose.outputs.base import Output
 from live2d_pose.rig import unity
+from live2d_pose.rig.ground import REST_HIPS_HEIGHT
 from live2d_pose.rig.motion import Motion
 
 log = logging.getLogger("live2d_pose.outputs.vmc")
@@ -59,12 +66,18 @@ _FINGERS = {  # proximal offset from the hand (along, forward), then segment len
 }
 
 
+_LEG = {"UpperLeg": (0.09, -0.05, 0.0), "LowerLeg": (0.0, -0.42, 0.0), "Foot": (0.0, -0.42, 0.0),
+        "Toes": (0.0, -0.06, 0.12)}
+
+
 def _rest_offsets() -> dict[str, tuple[float, float, float]]:
     offsets = {"Hips": (0.0, 0.95, 0.0), "Spine": (0.0, 0.06, 0.0), "Chest": (0.0, 0.12, 0.0),
                "Neck": (0.0, 0.22, 0.0), "Head": (0.0, 0.09, 0.0)}
     for side, sign in (("Left", -1.0), ("Right", 1.0)):
         for bone, length in _ARM.items():
             offsets[f"{side}{bone}"] = (sign * length, 0.0, 0.0)
+        for bone, (x, y, z) in _LEG.items():
+            offsets[f"{side}{bone}"] = (sign * x, y, z)
         for finger, ((along, forward), middle, distal) in _FINGERS.items():
             offsets[f"{side}{finger}Proximal"] = (sign * along, 0.0, forward)
             offsets[f"{side}{finger}Intermediate"] = (sign * middle, 0.0, 0.0)
@@ -73,6 +86,7 @@ def _rest_offsets() -> dict[str, tuple[float, float, float]]:
 
 
 REST_OFFSETS = _rest_offsets()
+HIPS_SCALE = REST_OFFSETS["Hips"][1] / REST_HIPS_HEIGHT  # the rig's rest hips height -> the nominal skeleton's
 
 
 def parse_host_port(text: str, flag: str = "--to") -> tuple[str, int]:
@@ -136,10 +150,15 @@ def build_bundle(motion: Motion | None, seconds: float, perfect_sync: bool = Fal
     tracking = motion is not None and motion.tracking
     messages = [_ok(tracking), encode_message("/VMC/Ext/T", floats=(seconds,)), ROOT]
     if motion is not None:
+        offsets, bones = REST_OFFSETS, unity.unity_bones(motion)
+        position = unity.unity_position(motion)
+        if position is not None:  # the hips stand where the rig placed them, even at their rest rotation
+            offsets = {**REST_OFFSETS, "Hips": tuple(v * HIPS_SCALE for v in position)}
+            bones.setdefault("Hips", (0.0, 0.0, 0.0, 1.0))
         # every bone the motion holds, smoothed (a lost one easing to rest); one never seen is not sent
-        for name, rotation in unity.unity_bones(motion).items():
+        for name, rotation in bones.items():
             messages.append(encode_message("/VMC/Ext/Bone/Pos", name,
-                                           REST_OFFSETS.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
+                                           offsets.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
         blends = unity.vrm0_blends(motion, perfect_sync)
         for name, value in blends.items():
             messages.append(encode_message("/VMC/Ext/Blend/Val", name, (value,)))

@@ -17,10 +17,15 @@ The pieces, in the order a result goes through them:
   pose and hands come in separate messages, a slow tracker's perhaps after
   the next frame's face; a tracker's result counts as seen for
   TRACKER_STALE_MS;
-- solve.py: SOLVE, the results -> one body state (docs/rig.md is its contract);
-- state_filter.py and filter.py: One Euro smoothing of that state, each
-  channel at the time of the result it comes from, on this process's clock
-  (filter.py's ResultClock maps the results' ``ts.ingest`` onto it);
+- solve.py: SOLVE, the results -> one body state (docs/rig.md is its contract),
+  with limbs.py (legs, foreshortened limbs), picture.py (where each part lies
+  in the image) and ground.observe (where the body stands);
+- state_filter.py: the smoothing stage: presence.py (which parts are
+  followed), stillness.py (a part whose picture stands still is held),
+  ground.py's Grounding (the hips in the room), then filter.py's One Euro
+  filters, each channel at the time of the result it comes from, on this
+  process's clock (filter.py's ResultClock maps the results' ``ts.ingest``
+  onto it);
 - live2d.py (with eyes.py): the Live2D parameters; unity.py: the Unity
   humanoid the VMC output sends (RETARGETs that need Python);
 - motion.py: the motion message, mirrored or not, full or only what changed.
@@ -62,6 +67,7 @@ class _Result:
     t: float  # the result's time on this process's clock (its ts.ingest, mapped)
     at_ms: float  # when it arrived
     ingest_ms: float | None  # its ts.ingest, on the ingest host's clock
+    size: tuple[int, int] | None = None  # the image's (width, height)
 
 
 @dataclass
@@ -86,7 +92,8 @@ class TrackStore:
                 self.stale += 1  # a newer camera connection (session) wins, as in the gateway's fan-out
                 continue
             result = self.latest[tracker] = _Result(tracking.stream, tracking.session, tracking.seq, items, t,
-                                                    tracking.received_ms, tracking.ts.get("ingest"))
+                                                    tracking.received_ms, tracking.ts.get("ingest"),
+                                                    (tracking.width, tracking.height))
             recent = self.recent[tracker]
             if previous and previous.stream != tracking.stream:
                 recent.clear()
@@ -166,14 +173,20 @@ class Rig:
         known = [x for x in times.values() if x is not None]
         t = max(known) if known else now
 
-        def pose_at(result):
+        def pose_at(result):  # the pose result of another tracker's frame, and its time
             matched = self.tracks.result_at("pose", result.t, now) if result else None
-            return matched.items[0] if matched and matched.items else None
+            return (matched.items[0], matched.t) if matched and matched.items else (None, None)
+
+        def hands_at(result):  # the hands of the pose's own frame (a hand vouches for its arm)
+            matched = self.tracks.result_at("hands", result.t, now) if result else None
+            return matched.items if matched else []
 
         first = {tracker: (r.items[0] if r and r.items else None) for tracker, r in fresh.items()}
         hands = fresh["hands"].items if fresh["hands"] else []
-        self.state = solve(first["face"], first["pose"], hands, t, times, face_pose=pose_at(fresh["face"]),
-                           hands_pose=pose_at(fresh["hands"]))
+        (face_pose, face_pose_t), (hands_pose, hands_pose_t) = pose_at(fresh["face"]), pose_at(fresh["hands"])
+        self.state = solve(first["face"], first["pose"], hands, t, times, face_pose=face_pose, hands_pose=hands_pose,
+                           pose_hands=hands_at(fresh["pose"]), image_size=next((r.size for r in fresh.values() if r), None),
+                           pose_times={"face": face_pose_t, "hands": hands_pose_t})
         self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
         face = first["face"]
         self.updated = list(updated)

@@ -29,3 +29,6 @@ LIVE2D_NEUTRAL = MappingProxyType({name: float(p["neutral"]) for name, p in CONT
 # Rest rotations of the bones whose rest is not identity (docs/rig.md "Rest values"): the arms hang down.
 REST = MappingProxyType({bone: axis_angle(tuple(r["axis"]), r["degrees"] * DEG)
                          for bone, r in CONTRACT["rest"].items()})
+# Where the hips stand at rest (metres in the room): MediaPipe's average adult, standing. A retarget scales
+# the motion's hips position by its model's hips height over this height.
+REST_HIPS_POSITION: tuple[float, float, float] = tuple(float(v) for v in CONTRACT["restHipsPosition"])

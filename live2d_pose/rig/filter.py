@@ -34,6 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
+from live2d_pose.rig.stillness import StillTuning
+
 TUNING_PATH = Path(__file__).with_name("tuning.json")
 
 
@@ -47,17 +49,18 @@ class Tuning:
     match: str = ""  # regular expression on channel names; "" = only by explicit kind
 
 
-def _load(path: Path = TUNING_PATH) -> tuple[Mapping[str, Tuning], Mapping[str, float]]:
+def _load(path: Path = TUNING_PATH) -> tuple[Mapping[str, Tuning], Mapping[str, float], StillTuning]:
     data = json.loads(path.read_text(encoding="utf-8"))
     kinds = {kind: Tuning(min_cutoff=float(t["minCutoff"]), beta=float(t["beta"]),
                           d_cutoff=float(t.get("dCutoff", 1.0)), match=t.get("match", ""))
              for kind, t in data["kinds"].items()}
     if "other" not in kinds:
         raise ValueError(f"{path}: the tuning needs an 'other' kind for unmatched channels")
-    return MappingProxyType(kinds), MappingProxyType(dict(data.get("eyes", {})))
+    return (MappingProxyType(kinds), MappingProxyType(dict(data.get("eyes", {}))),
+            StillTuning.from_json(data.get("stillness", {})))
 
 
-TUNING, EYE_TUNING = _load()
+TUNING, EYE_TUNING, STILL_TUNING = _load()
 
 
 def _alpha(cutoff_hz: float, dt_s: float) -> float:

@@ -69,8 +69,7 @@ class Motion:
 
     @classmethod
     def of(cls, rig: "Rig", mirror: bool) -> "Motion":
-        """What the rig shows now, mirrored (the avatar like your reflection) or as the subject's sides.
-        The hips' position comes from the smoothed state's ``hips_position`` once the rig solves it."""
+        """What the rig shows now, mirrored (the avatar like your reflection) or as the subject's sides."""
         state = mirror_state(rig.smoothed) if mirror else rig.smoothed
         latest = rig.latest
         live2d = rig.live2d()
@@ -86,7 +85,7 @@ class Motion:
             gaze=dict(state.gaze or {"yaw": 0.0, "pitch": 0.0}),
             live2d=mirror_live2d(live2d) if mirror else live2d,
             head_position=flip(rig.face_position_cm),
-            hips_position=flip(getattr(rig.smoothed, "hips_position", None)), t=rig.smoothed.t)
+            hips_position=state.hips_position, t=rig.smoothed.t)
 
 
 # ---------------------------------------------------------------- encoding

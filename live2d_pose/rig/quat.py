@@ -106,6 +106,19 @@ def half(q) -> Quat:
     return normalize_quat((p[0], p[1], p[2], p[3] + 1))
 
 
+def slerp(a, b, t: float) -> Quat:
+    """The rotation a fraction ``t`` of the way from ``a`` to ``b``, the short way."""
+    d = a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3]
+    if d < 0:
+        b, d = (-b[0], -b[1], -b[2], -b[3]), -d
+    if d > 0.9995:  # nearly the same: a straight line is as good and never divides by ~0
+        return normalize_quat(tuple(x + (y - x) * t for x, y in zip(a, b)))
+    theta = math.acos(d)
+    s = math.sin(theta)
+    wa, wb = math.sin((1 - t) * theta) / s, math.sin(t * theta) / s
+    return (wa * a[0] + wb * b[0], wa * a[1] + wb * b[1], wa * a[2] + wb * b[2], wa * a[3] + wb * b[3])
+
+
 def from_basis(c0, c1, c2) -> Quat:
     """The quaternion of the rotation matrix with columns c0, c1, c2 (orthonormal, right-handed)."""
     m00, m10, m20 = c0

@@ -1,8 +1,12 @@
 """SOLVE: the latest face, pose and hands -> one neutral body state.
 
 docs/rig.md is its contract; tests/test_rig_contract.py holds it there on
-the recorded fixtures. Pure: no clock, no state between calls. Sides are the subject's
-own; mirroring is a retarget option (mirror_state).
+the recorded fixtures. Pure: no clock, no state between calls. Sides are the
+subject's own; mirroring is a retarget option (mirror_state). The body's
+torso, arms and legs are limbs.py's; where the hips stand, ground.py's; the
+face and the hands are here. Every part of the body (PARTS) comes with a
+confidence; presence.py, in the smoothing stage, decides from it which parts
+the avatar follows.
 
 The frame is VRM 1.0's normalized humanoid: right-handed, metres, +Y up, the
 subject facing +Z, their left at +X. Bones are VRM 1.0 names with local
@@ -14,17 +18,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from live2d_pose.rig import contract
+from live2d_pose.rig import contract, ground
+from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, pose_picture
 from live2d_pose.rig.eyes import eye_openness
+from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_pose
 from live2d_pose.rig.quat import (
-    DEG, IDENTITY, arc, axis_angle, clamp, conjugate, cross, dot, frame, from_basis, half, length, mid,
-    multiply, normalize, rotate, scale, smoothstep, sub, flip_x,
+    DEG, IDENTITY, axis_angle, clamp, conjugate, cross, dot, frame, from_basis, half, length, multiply, normalize,
+    scale, sub, flip_x,
 )
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 TRACKERS = ("face", "pose", "hands")
-VISIBLE = 0.5
-UP = (0.0, 1.0, 0.0)
 
 # MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), EXPRESSIONS and REST:
 # contract.json, which the viewer page reads too.
@@ -33,18 +37,15 @@ BLENDSHAPE_NAMES = contract.BLENDSHAPE_NAMES
 
 @dataclass(frozen=True)
 class Side:
-    shoulder: int
-    elbow: int
-    wrist: int
+    wrist: int  # the pose's wrist landmark
     d0: tuple  # the arm's rest direction
-    b0: tuple  # its rest bend axis: a rotation about it swings the arm's tip forward (+Z)
     finger: tuple  # the fingers' curl axis
     thumb: tuple  # the thumb's curl axis
 
 
 SIDES = {
-    "left": Side(11, 13, 15, (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0), normalize((1.0, 0.0, -1.0))),
-    "right": Side(12, 14, 16, (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), normalize((1.0, 0.0, 1.0))),
+    "left": Side(15, (1.0, 0.0, 0.0), (0.0, 0.0, -1.0), normalize((1.0, 0.0, -1.0))),
+    "right": Side(16, (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0), normalize((1.0, 0.0, 1.0))),
 }
 FINGERS = {"Index": (5, 6, 7, 8), "Middle": (9, 10, 11, 12), "Ring": (13, 14, 15, 16), "Little": (17, 18, 19, 20)}
 FINGER_JOINTS = ("Proximal", "Intermediate", "Distal")
@@ -53,18 +54,39 @@ THUMB_JOINTS = ("ThumbMetacarpal", "ThumbProximal", "ThumbDistal")
 FINGER_LIMITS = (-20 * DEG, 110 * DEG)
 THUMB_LIMITS = (0.0, 90 * DEG)
 PALM_REST_C0 = (0.0, 0.0, -1.0)  # palm down, thumb forward: the little finger is behind
+HAND_IN_PICTURE = (0, 5, 9, 13, 17)  # the wrist and the knuckles: a hand cut off by the frame loses confidence
 
 BONES = ("hips", "spine", "chest", "neck", "head") + tuple(
     f"{s}{b}" for s in ("left", "right") for b in (
         ("UpperArm", "LowerArm", "Hand") + THUMB_JOINTS
-        + tuple(f"{f}{j}" for f in FINGERS for j in FINGER_JOINTS)))
+        + tuple(f"{f}{j}" for f in FINGERS for j in FINGER_JOINTS))) + tuple(
+    f"{s}{b}" for s in ("left", "right") for b in ("UpperLeg", "LowerLeg", "Foot", "Toes"))
 EXPRESSIONS = contract.EXPRESSIONS
 # Rest rotations for absent channels (docs/rig.md "Rest values"): the arms hang down.
 REST = contract.REST
+REST_POSITION = contract.REST_HIPS_POSITION
+
+# The parts of the body that are seen or not as a whole (presence.py): part -> (its bones, its tracker).
+PARTS = {
+    **{name: (bones, "pose") for name, bones in POSE_PARTS.items()},
+    "head": (("neck", "head"), "face"),
+    **{f"{s}Hand": ((f"{s}Hand",) + tuple(b for b in BONES if b.startswith(s) and any(
+        f in b for f in ("Thumb",) + tuple(FINGERS))), "hands") for s in ("left", "right")},
+}
 
 
 def rest_rotation(bone: str):
     return REST.get(bone, IDENTITY)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The parent a bone was solved against: that parent's global rotation, from the pose result of time ``t``
+    (the head's chest, a hand's forearm). The smoothing stage re-expresses the bone against the avatar's
+    smoothed parent of that time, so the parent's jitter does not shake it (state_filter.py)."""
+
+    parent: tuple
+    t: float | None
 
 
 @dataclass
@@ -81,10 +103,22 @@ class BodyState:
     gaze: dict[str, float] | None = None
     blendshapes: dict[str, float] | None = None
     version: int = STATE_VERSION
+    # SOLVE: each part's confidence (0..1, every part of PARTS); the smoothed state: each part's
+    # weight (1 followed, 0 at rest, between: blending; presence.py)
+    parts: dict[str, float] = field(default_factory=dict)
+    # the hips' position in the room, metres (ground.py); SOLVE leaves it None, the smoothing stage fills it
+    hips_position: tuple | None = None
+    root: ground.Root | None = None  # SOLVE's observation of where the body is, for the smoothing stage
+    # for the smoothing stage too: each part's picture (picture.py), and the bones solved against another
+    # result's parent (the head against its frame's chest, a hand against its frame's forearm)
+    picture: dict[str, PartPicture] = field(default_factory=dict)
+    anchors: dict[str, Anchor] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "t": self.t, "times": dict(self.times), "seen": dict(self.seen), "bones": dict(self.bones),
-                "expressions": dict(self.expressions), "gaze": self.gaze, "blendshapes": self.blendshapes}
+        return {"version": self.version, "t": self.t, "times": dict(self.times), "seen": dict(self.seen),
+                "bones": dict(self.bones), "expressions": dict(self.expressions), "gaze": self.gaze,
+                "blendshapes": self.blendshapes, "parts": dict(self.parts),
+                "hipsPosition": list(self.hips_position) if self.hips_position is not None else None}
 
 
 def _points(array, stride: int) -> list[tuple[float, float, float]]:
@@ -110,55 +144,6 @@ def signed_angle(v1, v2, k) -> float:
 
 def unsigned_angle(v1, v2) -> float:
     return math.atan2(length(cross(v1, v2)), dot(v1, v2))
-
-
-# ------------------------------------------------------------------ torso and arms
-
-
-def solve_pose(pose) -> tuple[dict, tuple | None, dict]:
-    """wire.Pose -> (bones, the chest's global rotation or None, {side: lower arm global rotation})."""
-    bones: dict[str, tuple] = {}
-    visibility = pose.landmarks[:, 3].tolist()
-    P = _points(pose.world, 3)
-
-    def vis(i: int) -> bool:
-        return visibility[i] >= VISIBLE
-
-    C = None
-    if vis(11) and vis(12):
-        hips_seen = vis(23) and vis(24)
-        up = sub(mid(P[11], P[12]), mid(P[23], P[24])) if hips_seen else UP
-        C = frame(sub(P[11], P[12]), up)
-        H = frame(sub(P[23], P[24]), UP) if hips_seen else IDENTITY
-        if hips_seen:
-            bones["hips"] = H
-        torso = half(multiply(conjugate(H), C))
-        bones["spine"] = torso
-        bones["chest"] = torso
-    parent = C if C is not None else IDENTITY
-    lower_arms = {}
-    for side, s in SIDES.items():
-        if not (vis(s.shoulder) and vis(s.elbow)):
-            continue
-        u = normalize(sub(P[s.elbow], P[s.shoulder]))
-        swing = arc(s.d0, u)
-        U = swing
-        f = None
-        if vis(s.wrist):
-            f = normalize(sub(P[s.wrist], P[s.elbow]))
-            n = cross(u, f)
-            sin_bend = length(n)
-            if sin_bend > 1e-6:
-                b = scale(n, 1 / sin_bend)
-                bs = rotate(swing, s.b0)
-                phi = math.atan2(dot(u, cross(bs, b)), dot(bs, b))
-                U = multiply(axis_angle(u, smoothstep(0.17, 0.5, sin_bend) * phi), swing)
-        bones[f"{side}UpperArm"] = multiply(conjugate(parent), U)
-        if f is not None:
-            L = multiply(arc(rotate(U, s.d0), f), U)
-            bones[f"{side}LowerArm"] = multiply(conjugate(U), L)
-            lower_arms[side] = L
-    return bones, C, lower_arms
 
 
 # ------------------------------------------------------------------ hands
@@ -191,6 +176,13 @@ def assign_hands(hands, pose) -> dict:
         if out[side] is None:
             out[side] = hand
     return out
+
+
+def hand_confidence(hand) -> float:
+    """The Hand Landmarker's score, cut by the share of the wrist and knuckles that are in the picture."""
+    lm = hand.landmarks.tolist()
+    inside = sum(in_image(lm[i][0], lm[i][1]) for i in HAND_IN_PICTURE) / len(HAND_IN_PICTURE)
+    return float(hand.score) * inside
 
 
 def solve_hand(hand, side: str) -> tuple[tuple, dict]:
@@ -268,56 +260,81 @@ def solve_expressions(bs: dict[str, float]) -> tuple[dict, dict]:
 
 
 SAME_AS_POSE = object()  # solve()'s default for face_pose and hands_pose
+SAME_AS_HANDS = object()  # and for pose_hands
 
 
 def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = None,
-          face_pose=SAME_AS_POSE, hands_pose=SAME_AS_POSE) -> BodyState:
+          face_pose=SAME_AS_POSE, hands_pose=SAME_AS_POSE, pose_hands=SAME_AS_HANDS,
+          image_size: tuple[int, int] | None = None, pose_times: dict | None = None) -> BodyState:
     """The latest result of each tracker -> docs/rig.md's body state.
 
     ``face``/``pose``: one wire.Face / wire.Pose or None; ``hands``: wire.Hand list; ``t`` in ms;
     ``times``: {tracker: its result's time in ms, or None when it is not part of this state}.
     ``face_pose`` / ``hands_pose``: the pose result of the face's / the hands' own frame when it
     is not ``pose`` (the head is taken relative to its chest; the hands are sided and hinged by
-    it); default ``pose``.
+    it); default ``pose``. ``pose_hands``: the hands of the pose's own frame (a hand found vouches
+    for an arm whose elbow is out of the picture), default ``hands``. ``image_size``: (width,
+    height) of the pose's image, which the hips' position needs (none without it). ``pose_times``:
+    {"face": t, "hands": t}, the times of ``face_pose`` and ``hands_pose`` (default: the pose's).
     """
     times = times or {}
     state = BodyState(t=t, times={k: _finite_or_none(times.get(k)) for k in TRACKERS})
+    state.parts = dict.fromkeys(PARTS, 0.0)
     face_pose = pose if face_pose is SAME_AS_POSE else face_pose
     hands_pose = pose if hands_pose is SAME_AS_POSE else hands_pose
-    solved: dict[int, tuple] = {}  # each pose result solved once
+    pose_hands = hands if pose_hands is SAME_AS_HANDS else pose_hands
+    solved: dict[int, object] = {}  # each pose result solved once (with its own frame's hands)
 
     def solved_pose(p):
         if p is None:
             return None
         if id(p) not in solved:
-            solved[id(p)] = solve_pose(p)
+            found = assign_hands(pose_hands, p)
+            solved[id(p)] = solve_pose(p, {s: hand_confidence(h) for s, h in found.items() if h is not None})
         return solved[id(p)]
 
+    pose_times = {"face": state.times["pose"], "hands": state.times["pose"], **(pose_times or {})}
     if pose is not None:
-        state.bones.update(solved_pose(pose)[0])
+        body = solved_pose(pose)
+        state.bones.update(body.bones)
+        state.parts.update(body.confidence)
         state.seen["pose"] = True
+        state.root = ground.observe(pose, image_size)
+        state.picture.update(pose_picture(body.landmarks, image_size))
     if face is not None:
         state.seen["face"] = True
         if face.matrix is not None:
-            chest = (solved_pose(face_pose) or (None, None, None))[1]
-            rel = half(multiply(conjugate(chest if chest is not None else IDENTITY), head_rotation(face.matrix)))
+            body = solved_pose(face_pose)
+            chest = body.chest if body is not None and body.chest is not None else IDENTITY
+            rel = half(multiply(conjugate(chest), head_rotation(face.matrix)))
             state.bones["neck"] = rel
             state.bones["head"] = rel
+            state.parts["head"] = 1.0
+            state.anchors["neck"] = Anchor(chest, pose_times["face"])
         if face.blendshapes is not None:
             bs = blendshape_map(face.blendshapes)
             state.expressions, state.gaze = solve_expressions(bs)
             state.blendshapes = bs
     by_side = assign_hands(hands, hands_pose)
-    lower_arms = (solved_pose(hands_pose) or (None, None, {}))[2]
+    body = solved_pose(hands_pose)
+    lower_arms = body.lower_arms if body is not None else {}
     for side in ("left", "right"):
         hand = by_side[side]
         if hand is None:
+            continue
+        confidence = hand_confidence(hand)
+        state.parts[f"{side}Hand"] = confidence
+        state.seen[f"{side}Hand"] = True
+        if confidence < FAINT:
             continue
         palm, bones = solve_hand(hand, side)
         state.bones.update(bones)
         if side in lower_arms:
             state.bones[f"{side}Hand"] = multiply(conjugate(lower_arms[side]), palm)
-        state.seen[f"{side}Hand"] = True
+            state.anchors[f"{side}Hand"] = Anchor(lower_arms[side], pose_times["hands"])
+        found = hand_picture(hand, image_size)
+        if found is not None:
+            state.picture[f"{side}Hand"] = found
     return state
 
 
@@ -344,14 +361,26 @@ def swap_suffix(name: str) -> str:
     return name
 
 
+def _mirror_point(p):
+    return (-p[0], p[1], p[2])
+
+
 def mirror_state(state: BodyState) -> BodyState:
     """The state of the mirror image (docs/rig.md "Mirror"); mirroring twice gives the original."""
     seen = dict(state.seen)
     seen["leftHand"], seen["rightHand"] = state.seen["rightHand"], state.seen["leftHand"]
+    root = state.root and ground.Root(_mirror_point(state.root.hips),
+                                      {swap_side(s): _mirror_point(p) for s, p in state.root.feet.items()},
+                                      {swap_side(s): (-p[0], p[1]) for s, p in state.root.soles.items()})
     return BodyState(
         t=state.t, times=dict(state.times), seen=seen, version=state.version,
         bones={swap_side(name): flip_x(q) for name, q in state.bones.items()},
         expressions={swap_suffix(k): v for k, v in state.expressions.items()},
         gaze={"yaw": -state.gaze["yaw"], "pitch": state.gaze["pitch"]} if state.gaze else None,
         blendshapes={swap_suffix(k): v for k, v in state.blendshapes.items()} if state.blendshapes else None,
+        parts={swap_side(k): v for k, v in state.parts.items()},
+        hips_position=_mirror_point(state.hips_position) if state.hips_position is not None else None,
+        root=root,
+        picture={swap_side(part): mirror_picture(part, p) for part, p in state.picture.items()},
+        anchors={swap_side(bone): Anchor(flip_x(a.parent), a.t) for bone, a in state.anchors.items()},
     )

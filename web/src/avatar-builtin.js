@@ -12,6 +12,10 @@
 // armPose): each arm segment is drawn along its direction projected onto the
 // screen (the avatar faces you, so its left is the screen's right), and the
 // fingers shorten as they curl.
+//
+// It is a bust, by choice: head, shoulders, arms and hands, framed like a
+// webcam, and no legs. The state's legs and the hips' position (docs/rig.md)
+// go to the VRM avatars (the built-in 3D one has legs) and to VMC.
 import { armPose } from "./retarget-live2d.js";
 
 const PALETTE = {

@@ -90,7 +90,7 @@ test("the built-in VRM: reproducible bytes, VRM 1.0 humanoid with fingers, 52 AR
   const vrm = json.extensions.VRMC_vrm;
   assert.equal(vrm.specVersion, "1.0");
   const bones = Object.keys(vrm.humanoid.humanBones);
-  for (const b of ["hips", "spine", "chest", "neck", "head", "leftEye", "leftUpperArm", "rightHand", "leftThumbMetacarpal", "rightLittleDistal", "leftFoot"]) {
+  for (const b of ["hips", "spine", "chest", "neck", "head", "leftEye", "leftUpperArm", "rightHand", "leftThumbMetacarpal", "rightLittleDistal", "leftUpperLeg", "rightLowerLeg", "leftFoot", "rightToes"]) {
     assert.ok(bones.includes(b), b);
   }
   assert.equal(ARKIT_NAMES.length, 52);

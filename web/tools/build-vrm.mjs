@@ -7,7 +7,7 @@
 // - VRM 1.0 humanoid bones: hips, spine, chest, neck, head, both eyes,
 //   shoulders, upper/lower arms, hands, every finger joint (thumb metacarpal,
 //   proximal, distal; index/middle/ring/little proximal, intermediate,
-//   distal), legs and feet. Every node's rest rotation is identity (T-pose,
+//   distal), legs, feet and toes. Every node's rest rotation is identity (T-pose,
 //   palms down, thumbs forward at 45°, facing +Z), so normalized and raw bones
 //   coincide.
 // - Morph targets on the face for the 52 ARKit blendshape names (Perfect
@@ -68,6 +68,7 @@ function skeleton() {
       [L("UpperLeg"), "hips", [0.08 * sx, 0.76, 0]],
       [L("LowerLeg"), L("UpperLeg"), [0.08 * sx, 0.42, 0]],
       [L("Foot"), L("LowerLeg"), [0.08 * sx, 0.07, 0]],
+      [L("Toes"), L("Foot"), [0.08 * sx, 0.02, 0.11]],
     );
   }
   return b;
@@ -196,7 +197,8 @@ function bodyGeometry(pos, J) {
     }
     m.limb("pants", at(L("UpperLeg")), at(L("LowerLeg")), 0.065, J[L("UpperLeg")]);
     m.limb("pants", at(L("LowerLeg")), at(L("Foot")), 0.055, J[L("LowerLeg")]);
-    m.ellipsoid("shoe", off(at(L("Foot")), [0, -0.03, 0.05]), [0.055, 0.04, 0.1], J[L("Foot")]);
+    m.ellipsoid("shoe", off(at(L("Foot")), [0, -0.03, 0.035]), [0.055, 0.045, 0.085], J[L("Foot")]);
+    m.ellipsoid("shoe", off(at(L("Toes")), [0, 0.0, 0.025]), [0.05, 0.03, 0.05], J[L("Toes")]);
   }
   return m;
 }
