@@ -132,7 +132,7 @@ class GatewaySource:
         if self.refusal == "no_stream":
             self._not_live()
         elif self.refusal is not None:  # said when it came
-            log.debug("the gateway closed the connection (%s); reconnecting in %.1f s", why, self.delay)
+            log.debug("the gateway closed the connection (%s); reconnecting", why)
         else:
             log.warning("lost the gateway at %s (%s); reconnecting", _redact(self.url), why)
 
@@ -140,7 +140,7 @@ class GatewaySource:
         """The gateway closed us because the stream we asked for is not live: said once (with
         the live ones), then the source asks again quietly until motion comes."""
         if self._refusal_said == "no_stream":
-            log.debug("stream %s still not live; asking again in %.1f s", shown(self.wanted), self.delay)
+            log.debug("stream %s still not live; asking again", shown(self.wanted))
             return
         self._refusal_said = "no_stream"
         live = ", ".join(self.live[:MAX_LISTED_STREAMS]) or "none"
@@ -200,8 +200,8 @@ class GatewaySource:
 
     def _on_hello(self, hello: dict) -> None:
         streams = hello.get("streams")
-        self.live = [s["stream"] for s in streams if isinstance(s, dict) and isinstance(s.get("stream"), str)] \
-            if isinstance(streams, list) else []
+        entries = streams if isinstance(streams, list) else []
+        self.live = [s["stream"] for s in entries if isinstance(s, dict) and isinstance(s.get("stream"), str)]
 
     def _on_refusal(self, error: dict) -> None:
         """The gateway's error message (it closes the connection next): logged once, not on
@@ -216,7 +216,8 @@ class GatewaySource:
         self.counters["bad_messages"] += 1
         count = self.counters["bad_messages"]
         if count <= 10 or count % 1000 == 0:
-            log.warning("ignored a malformed message from the gateway (%d so far): %s", count, shown(str(why)))
+            log.warning("ignored a malformed message from the gateway (%d so far): %s", count,
+                        shown(str(why)))
 
 
 def _closed_reason(websocket) -> str:
