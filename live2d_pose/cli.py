@@ -38,6 +38,8 @@ def _run_service(name: str, args: argparse.Namespace) -> int:
     if name == "ingest":
         from live2d_pose.ingest.server import main as run
     elif name == "landmarker":
+        from live2d_pose.landmarker import mediapipe_metrics
+        mediapipe_metrics.configure(config.mediapipe_metrics)  # before MediaPipe loads
         from live2d_pose.landmarker.worker import main as run
     else:
         from live2d_pose.gateway.server import main as run

@@ -150,6 +150,10 @@ class LandmarkerConfig(CommonConfig):
              "free at start, split over the host's cores; in a container, of what its limit leaves)")
     max_instances: int = setting(64, "MediaPipe instances (lanes) this worker holds at most, whatever "
                                      "the memory (each runs a few threads)")
+    mediapipe_metrics: bool = setting(
+        False, "let MediaPipe send its usage metrics (which task ran, how long and how fast; no images "
+               "or landmarks) to Google, play.googleapis.com; off: they never leave this machine "
+               "(docs/security.md, \"Privacy\")")
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
     curve_server_key: str = setting(

@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from live2d_pose import aio, httpserve, metrics, service, wire
 from live2d_pose.config import GatewayConfig
 from live2d_pose.gateway import pages
-from live2d_pose.gateway.fanout import Fanout, Subscription, Viewer
+from live2d_pose.gateway.fanout import ANNOUNCE_INTERVAL, Fanout, Subscription, Viewer
 from live2d_pose.gateway.motion import REST_STEP_MS, MotionHub
 from live2d_pose.gateway.played import ROUTE as PUBLISH, Players
 from live2d_pose.gateway.page_takes import ROUTES as TAKE_ROUTES, PageTakes
@@ -82,8 +82,8 @@ class GatewayServer(WebSocketService):
         return {"max_size": 4096, "max_queue": 4}  # viewers send nothing we read
 
     async def background(self):
-        await asyncio.gather(self._expire_loop(), self._motion_loop(), self.takes.run(), self.page_takes.run(),
-                             self.takes.recover_at_start())
+        await asyncio.gather(self._expire_loop(), self._motion_loop(), self._announce_loop(), self.takes.run(),
+                             self.page_takes.run(), self.takes.recover_at_start())
 
     def describe(self) -> str:
         return f"viewer http://{self.config.host}:{self.port}/, results {self.results_endpoint}"
@@ -247,6 +247,12 @@ class GatewayServer(WebSocketService):
                 log.info("stream %s: no results for %.0f s, marked ended", stream,
                          self.config.stream_timeout)
             self._close_idle_viewers(time.monotonic())
+
+    async def _announce_loop(self) -> None:
+        """A stream change held back (fanout's ANNOUNCE_INTERVAL) goes out once its time has come."""
+        while True:
+            await asyncio.sleep(ANNOUNCE_INTERVAL / 5)
+            self.fanout.announce_changes(time.monotonic())
 
     async def _motion_loop(self) -> None:
         """Rigs whose results stopped step toward rest on the gateway's clock (motion.py)."""
