@@ -29,7 +29,7 @@ class OscReceiver:
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __enter__(self) -> "OscReceiver":
+    def __enter__(self) -> OscReceiver:
         dispatcher = Dispatcher()
         dispatcher.set_default_handler(self._record)
         self._server = ThreadingOSCUDPServer(("127.0.0.1", self.port), dispatcher)

@@ -35,7 +35,7 @@ import json
 import time
 import uuid
 
-from typing import Callable
+from collections.abc import Callable
 
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
@@ -78,7 +78,7 @@ class VtsStandIn:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> "VtsStandIn":
+    async def __aenter__(self) -> VtsStandIn:
         self._server = await serve(self._session, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -28,6 +28,7 @@ test("any other file is named in words, never shown as its bytes", () => {
   for (const [buffer, expected] of cases) {
     const why = notGltf(buffer);
     assert.match(why, expected);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the text must hold no control character
     assert.doesNotMatch(why, /[\ufffd\u0000-\u001f]|Unexpected token|JSON/, why);
   }
 });
@@ -36,7 +37,7 @@ test("any other file is named in words, never shown as its bytes", () => {
  * with CORS headers, answers without them (the read fails, an opaque no-cors answer
  * succeeds), or does not answer (both fail). */
 function browserFetch({ answers = true, cors = true, status = 200 } = {}) {
-  return async (url, init = {}) => {
+  return async (_url, init = {}) => {
     if (!answers) throw new TypeError("Failed to fetch");
     if (init.mode === "no-cors") return { ok: false, status: 0, type: "opaque" };
     if (!cors) throw new TypeError("Failed to fetch");

@@ -11,7 +11,9 @@ const f = fixture("straight");
 function le(floats) {
   const buf = new ArrayBuffer(floats.length * 4);
   const v = new DataView(buf);
-  floats.forEach((x, i) => v.setFloat32(i * 4, x, true));
+  floats.forEach((x, i) => {
+    v.setFloat32(i * 4, x, true);
+  });
   return new Uint8Array(buf);
 }
 

@@ -2,7 +2,7 @@
 //   node test/readers/read-bvh.mjs FILE.bvh FRAME [FRAME ...]
 // -> {frames, frameTime, duration, bones: [names], rest: {bone: [x, y, z]},
 //     at: {FRAME: {bone: {quaternion: [x, y, z, w], position: [x, y, z] | undefined}}}}
-// tests/test_recording_readers.py compares it with the take the file was written from.
+// tests/browser/test_recording_readers.py compares it with the take the file was written from.
 import { readFileSync } from "node:fs";
 import { BVHLoader } from "three/examples/jsm/loaders/BVHLoader.js";
 

@@ -1,6 +1,6 @@
 // The Khronos glTF validator (npm gltf-validator) on one file; prints its report as JSON.
 //   node test/readers/validate-gltf.mjs FILE.vrma
-// tests/test_recording_readers.py runs it on the project's .vrma files.
+// tests/browser/test_recording_readers.py runs it on the project's .vrma files.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import validator from "gltf-validator";

@@ -1,7 +1,7 @@
 // A page-side probe of real VRM Animation readers: three.js's GLTFLoader with
 // @pixiv/three-vrm (the avatar) and @pixiv/three-vrm-animation (the .vrma),
 // played by a THREE.AnimationMixer as the library's own examples do.
-// tests/test_recording_readers.py bundles this file (esbuild, IIFE), loads it
+// tests/browser/test_recording_readers.py bundles this file (esbuild, IIFE), loads it
 // into headless Chromium and calls window.probeVrma.
 import * as THREE from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";

@@ -1,0 +1,132 @@
+"""The motion messages: encoded once per update and variant, read back whole, and what a
+viewer subscribes to (the rig on real MediaPipe results of gesture_video.mp4, no processes).
+
+tests/system/test_motion.py runs the gateway's rigs in a real gateway process.
+"""
+
+from __future__ import annotations
+
+
+import msgpack
+import pytest
+
+from tests.conftest import run
+from live2d_pose import wire
+from live2d_pose.gateway.fanout import MAX_PENDING_MOTION, Mailbox
+from live2d_pose.gateway.server import parse_subscription
+from live2d_pose.rig import Rig, quat
+from live2d_pose.rig.contract import BONE_NAMES, MOTION_VERSION
+from live2d_pose.rig.motion import Motion, MotionEncoder, MotionError, MotionState
+from live2d_pose.rig.results import parse_result
+from live2d_pose.rig.solve import swap_side
+from live2d_pose.service import ClientError
+from live2d_pose.testing import record
+
+GESTURE = "web/test/fixtures/gesture.msgpack"
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return record.load(GESTURE)
+
+
+def rig_updates(recording, mirror=True):
+    """(Motion, MotionUpdate) after each per-tracker message of the recording that moved the rig."""
+    messages = record.per_tracker(recording["results"])
+    rig, encoder, out = Rig(), MotionEncoder(), []
+    for message, at in zip(messages, record.arrivals(messages)):
+        if rig.offer(parse_result(wire.pack(message), received_ms=at)):
+            motion = Motion.of(rig, mirror)
+            out.append((motion, encoder.update(motion)))
+    return out
+
+
+def same(got: Motion, want: Motion) -> None:
+    """What a reader holds equals what the rig had, to float32."""
+    assert set(got.bones) == set(want.bones)
+    for name, q in want.bones.items():
+        assert got.bones[name] == pytest.approx(q, abs=1e-6), name
+    for group in ("expressions", "blendshapes", "gaze", "live2d"):
+        assert getattr(got, group) == pytest.approx(getattr(want, group), abs=1e-5, rel=1e-6), group
+    assert (got.seen, got.times, got.seq, got.stream, got.mirror, got.t) == (
+        want.seen, want.times, want.seq, want.stream, want.mirror, want.t)
+    assert got.head_position == pytest.approx(want.head_position, abs=1e-4)
+
+
+# ---------------------------------------------------------------- the messages
+
+
+def test_deltas_rebuild_the_whole_motion_and_a_full_message_stands_alone(recording):
+    updates = rig_updates(recording)
+    held = MotionState()
+    for motion, update in updates:
+        same(held.apply(update.delta), motion)
+    for motion, update in updates[::37]:
+        same(MotionState().apply(update.full()), motion)
+    first = msgpack.unpackb(updates[0][1].delta)
+    assert first["full"] is True and first["v"] == MOTION_VERSION and first["type"] == "motion"
+    assert {BONE_NAMES[int(i)] for i in first["bones"]} == set(updates[0][0].bones), "keyed by the contract's index"
+    times = [motion.t for motion, _ in updates]  # the state's time, on the clock the rig maps results onto
+    assert all(isinstance(t, float) for t in times) and times == sorted(times) and times[-1] > times[0]
+    deltas = [len(u.delta) for _, u in updates[1:]]
+    assert sum(deltas) / len(deltas) < 0.6 * sum(len(u.full()) for _, u in updates) / len(updates)
+
+
+def test_a_bone_never_seen_is_absent_and_the_mirrored_variant_swaps_and_reflects(recording):
+    mirrored, plain = rig_updates(recording)[150][0], rig_updates(recording, mirror=False)[150][0]
+    assert "hips" not in plain.bones, "she sits: the hips were never seen"
+    assert {swap_side(n) for n in plain.bones} == set(mirrored.bones)
+    for name, q in plain.bones.items():
+        assert mirrored.bones[swap_side(name)] == pytest.approx(quat.flip_x(q))
+    assert mirrored.live2d["ParamAngleX"] == pytest.approx(-plain.live2d["ParamAngleX"])
+    assert mirrored.live2d["ParamEyeLOpen"] == pytest.approx(plain.live2d["ParamEyeROpen"])
+    assert mirrored.head_position[0] == pytest.approx(-plain.head_position[0])
+    assert mirrored.seen["leftHand"] == plain.seen["rightHand"]
+
+
+def test_readers_refuse_unknown_versions_and_ignore_a_delta_without_its_base(recording):
+    (_, first), (_, second) = rig_updates(recording)[:2]
+    newer = msgpack.unpackb(first.delta)
+    newer["v"] = MOTION_VERSION + 1
+    with pytest.raises(MotionError, match="version"):
+        MotionState().apply(msgpack.packb(newer))
+    with pytest.raises(MotionError, match="'neck' must be 4 float32"):
+        MotionState().apply(msgpack.packb({**msgpack.unpackb(first.delta), "bones": {"neck": b"xx"}}))
+    with pytest.raises(MotionError, match="bone 99 is not in the contract's list"):
+        MotionState().apply(msgpack.packb({**msgpack.unpackb(first.delta), "bones": {"99": b"x" * 16}}))
+    reader = MotionState()
+    assert reader.apply(second.delta) is None and reader.ignored == 1, "a delta first: nothing to add it to"
+
+
+def test_a_viewer_gets_deltas_while_it_keeps_up_and_a_full_message_when_it_falls_behind(recording):
+    updates = [u for _, u in rig_updates(recording)]
+    encoder = object()
+    box = Mailbox()
+    got = []
+
+    async def take():
+        while box._motion:
+            got.append(await box.get())
+    box.put_motion(encoder, updates[0])
+    run(take())
+    for update in updates[1:3]:
+        box.put_motion(encoder, update)
+        run(take())
+    assert got == [updates[0].delta, updates[1].delta, updates[2].delta]
+    for update in updates[3:3 + MAX_PENDING_MOTION + 1]:  # a burst past what may wait
+        box.put_motion(encoder, update)
+    got.clear()
+    run(take())
+    assert got == [updates[3 + MAX_PENDING_MOTION].full()] and box.motion_skipped == MAX_PENDING_MOTION
+    box.put_motion(object(), updates[10])  # another chain (a new rig, another stream): full
+    run(take())
+    assert got[-1] == updates[10].full()
+
+
+def test_subscriptions_from_the_query():
+    default = parse_subscription("/ws?stream=a")
+    assert (default.motion, default.landmarks, default.mirror) == (True, False, True)
+    both = parse_subscription("/ws?landmarks=1&mirror=0&motion=yes")
+    assert (both.motion, both.landmarks, both.mirror) == (True, True, False)
+    with pytest.raises(ClientError, match="mirror='left' is not 0 or 1"):
+        parse_subscription("/ws?mirror=left")
