@@ -1,4 +1,5 @@
 # live2d-pose: `make run` sets everything up and runs it; `make test` runs the tests.
+# `make check` is the quick one (lint, types, the unit tests: under a minute); run it before committing.
 # Both work on a fresh clone: they create .venv, install the Python package,
 # build the viewer with npm, and (for tests, as root) install Debian's chromium.
 # `make test-docker` builds and runs docker-compose.yml for real (as root it
@@ -13,14 +14,14 @@ WEB_BUILD := web/dist/index.html
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-python test-web test-docker soak bench web system-deps clean
+.PHONY: setup run check test test-unit test-python test-web test-docker soak bench web system-deps clean
 
 setup: $(PY_STAMP) $(WEB_BUILD)
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[landmarker,test,bench,fast]"
+	$(BIN)/python -m pip install -q -e ".[landmarker,test,bench,fast,check]"
 	touch $@
 
 $(WEB_STAMP): web/package.json web/package-lock.json
@@ -34,6 +35,20 @@ web: $(WEB_BUILD)
 
 run: setup
 	$(BIN)/live2d-pose up $(ARGS)
+
+# Lint (ruff, Biome), types (mypy) and tests/unit, in seconds; needs `make setup` once (it never
+# installs anything itself, so it stays quick). The pre-commit hooks (.pre-commit-config.yaml) run the lint.
+check:
+	@test -x $(BIN)/ruff -a -x web/node_modules/.bin/biome || { echo "make check: run make setup first"; exit 2; }
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
+	cd web && node_modules/.bin/biome lint .
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+
+# The tiers: tests/unit (pure, seconds), tests/system (real processes and MediaPipe), tests/browser
+# (Chromium); `make test` runs them all, and the viewer's own tests.
+test-unit:
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 system-deps:
 	scripts/install-system-deps.sh
@@ -51,7 +66,7 @@ test-python: $(PY_STAMP) $(WEB_BUILD)
 test-docker: $(PY_STAMP)
 	scripts/install-system-deps.sh --docker
 	@if docker info >/dev/null 2>&1; then scripts/docker-base-images.sh; fi
-	$(BIN)/python -m pytest -m docker -x -s tests/test_docker.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m docker -x -s tests/system/test_docker.py $(PYTEST_ARGS)
 
 soak: setup system-deps
 	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)

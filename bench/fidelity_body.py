@@ -315,7 +315,7 @@ def _agreement(people, solved) -> dict:
         if solver == "mediapipe":
             angles = _pooled(people, lambda _, messages: mediapipe_agreement(messages))
         else:
-            angles = _pooled(people, lambda subject, messages: agreement(messages, solved[solver][subject]))
+            angles = _pooled(people, lambda subject, messages, solver=solver: agreement(messages, solved[solver][subject]))
         out[solver] = {**{s: _stats(angles.get(s, [])) for s in SEGMENTS},
                        **{g: _stats(sum((angles.get(s, []) for s in segs), [])) for g, segs in GROUPS.items()}}
     return out
@@ -332,7 +332,7 @@ def _worst(steps: dict) -> dict:
 
 
 def _stillness(people, solved) -> dict:
-    steps = {solver: _pooled(people, lambda subject, messages: stillness(
+    steps = {solver: _pooled(people, lambda subject, messages, solver=solver: stillness(
         messages, solved[solver][subject], READ_BONES if solver == "ours" else KALIDOKIT_DRIVES))
         for solver in SOLVERS}
     out = {"ours": _worst({b: v for b, v in steps["ours"].items() if b in MAJOR_BONES}),

@@ -31,7 +31,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("live2d_pose.bench.fidelity")
 

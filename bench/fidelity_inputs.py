@@ -26,7 +26,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -86,8 +86,8 @@ def wink(recording: dict, closing: str) -> dict:
     faces = [r["faces"][0] for r in out["results"] if r.get("faces")]
     scores = [np.frombuffer(f["blendshapes"], np.float32) for f in faces]
     baseline = float(np.median([s[other] for s in scores]))
-    for face, s in zip(faces, scores):
-        s = s.copy()
+    for face, score in zip(faces, scores):
+        s = score.copy()
         s[other] = baseline
         face["blendshapes"] = s.astype(np.float32).tobytes()
     out["source"] += f"; derived: only {closing} blinks (other eye at its median {baseline:.2f})"

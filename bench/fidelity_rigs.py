@@ -21,7 +21,7 @@ experiments: ``register(FilterOnlyRig("filter-only", RIGS["server"], spec=LIVE2D
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -71,7 +71,7 @@ VRM_EYES = {"eyeBlinkRight": "VRM.eyeOpenLeft", "eyeBlinkLeft": "VRM.eyeOpenRigh
 PAGE_SPEC = RigSpec(
     groups={**LIVE2D_GROUPS, "eyes (VRM)": tuple(VRM_EYES.values())},
     eyes=(LIVE2D_EYES, VRM_EYES),
-    kinds={ch: "eye" for ch in VRM_EYES.values()},
+    kinds=dict.fromkeys(VRM_EYES.values(), "eye"),
     # the head and body angles come from the state's bones (the facial matrix's head bone,
     # state_filter.py), the rest from the face's parameters (filter.py's FilterBank)
     tuned={"headBone": LIVE2D_GROUPS["head"], "eye": LIVE2D_GROUPS["eyes"] + tuple(VRM_EYES.values()),
@@ -164,7 +164,7 @@ def _python_tunings(runs: Mapping[str, RigRun], spec: RigSpec, kind: str, settin
 
     out = []
     for m, b, d in settings:
-        tuning = {k: v for k, v in FilterBank().tuning.items()}
+        tuning = dict(FilterBank().tuning.items())
         tuning[kind] = Tuning(m, b, d, tuning[kind].match if kind in tuning else "")
         one = {}
         for name, run in runs.items():

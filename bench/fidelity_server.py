@@ -15,7 +15,7 @@ The unfiltered reference is the same chain with smoothing off.
 from __future__ import annotations
 
 import contextlib
-from typing import Mapping
+from collections.abc import Mapping
 from unittest import mock
 
 import numpy as np

@@ -18,7 +18,7 @@ import itertools
 import json
 import logging
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

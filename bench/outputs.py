@@ -86,7 +86,7 @@ class _UdpCounter:
         while not self._stop.is_set():
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             self.packets += 1
             self.bytes += len(data)

@@ -72,7 +72,7 @@ def video_frame(media_name: str, index: int) -> np.ndarray:
     finally:
         capture.release()
     if not ok:
-        raise IOError(f"{media_name}: no frame {index}")
+        raise OSError(f"{media_name}: no frame {index}")
     return image
 
 

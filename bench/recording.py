@@ -52,8 +52,8 @@ def face_only_take():
     from live2d_pose.rig import Rig
 
     rig, take = Rig(), []
-    for message in record.load(GESTURE)["results"]:
-        message = {k: v for k, v in message.items() if k not in ("poses", "hands")}
+    for result in record.load(GESTURE)["results"]:
+        message = {k: v for k, v in result.items() if k not in ("poses", "hands")}
         message["tracks"] = ["face"]
         t = float(message["ts"]["ingest"])
         rig.offer(parse_result(wire.pack(message), received_ms=t))

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import time
-from typing import Callable, Coroutine
+from collections.abc import Callable, Coroutine
 
 import zmq
 from websockets.asyncio.server import Server, ServerConnection
@@ -43,7 +43,7 @@ def stop_on_signals(stopping: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stopping.set)
 
 
-async def serve_until_stopped(server: Server, stopping: asyncio.Event, reader: "SocketReader",
+async def serve_until_stopped(server: Server, stopping: asyncio.Event, reader: SocketReader,
                               background: Coroutine, on_stop: Callable[[], None]) -> None:
     """Run the ZeroMQ reader and one background loop until ``stopping``, then wind down:
     ``on_stop``, close the WebSocket server (and its connections), stop the rest."""
@@ -104,12 +104,16 @@ class SocketReader:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self.socket.getsockopt(zmq.FD), self._drain)
+        self._loop.add_reader(self._fd(), self._drain)
         self.poke()  # anything that arrived before the reader was registered
+
+    def _fd(self) -> int:
+        """The file descriptor that becomes readable when ZeroMQ has events for the socket."""
+        return int(self.socket.getsockopt(zmq.FD))
 
     def stop(self) -> None:
         if self._loop is not None:
-            self._loop.remove_reader(self.socket.getsockopt(zmq.FD))
+            self._loop.remove_reader(self._fd())
             self._loop = None
 
     def poke(self) -> None:
@@ -134,6 +138,20 @@ class SocketReader:
             self._running = False
             if not emptied:
                 self.poke()  # more may be waiting
+
+
+class Background:
+    """Tasks run in the background and held until they end (asyncio keeps only weak references:
+    an unreferenced task can vanish mid-way)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Future] = set()
+
+    def spawn(self, coroutine: Coroutine) -> asyncio.Future:
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
 
 
 class SupervisedTask:

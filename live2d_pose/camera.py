@@ -75,7 +75,7 @@ def build_url(server=None, ip=None, port=None, stream=None, token=None, track=No
         server = "ws://%s:%d%s" % (host, port or DEFAULT_PORT, DEFAULT_PATH)
     parts = urlsplit(server)
     # --stream / --token / --track win over the same keys in --server's query; others are kept.
-    overrides = dict((k, v) for k, v in (("stream", stream), ("token", token), ("track", track)) if v)
+    overrides = {k: v for k, v in (("stream", stream), ("token", token), ("track", track)) if v}
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in overrides]
     query += sorted(overrides.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
@@ -535,8 +535,8 @@ def _from_text(kind, text):
 def build_parser():
     parser = argparse.ArgumentParser(prog="live2d-pose camera", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    for names, dest, kind, default, text in FLAGS:
-        text = "%s [env %s%s]" % (text, ENV_PREFIX + dest.upper(), "" if default is None else ", default %s" % default)
+    for names, dest, kind, default, what in FLAGS:
+        text = "%s [env %s%s]" % (what, ENV_PREFIX + dest.upper(), "" if default is None else ", default %s" % default)
         if kind is bool:  # every default None: unset, so the environment can fill it
             parser.add_argument(*names, dest=dest, action="store_const", const=True, default=None, help=text)
         else:
@@ -548,8 +548,8 @@ def parse_args(argv=None, environ=None):
     environ = os.environ if environ is None else environ
     parser = build_parser()
     args = parser.parse_args(argv)
-    given = set(dest for dest, value in vars(args).items() if value is not None)
-    for names, dest, kind, default, _ in FLAGS:
+    given = {dest for dest, value in vars(args).items() if value is not None}
+    for _names, dest, kind, default, _ in FLAGS:
         name = ENV_PREFIX + dest.upper()
         if dest in given:
             continue
@@ -566,7 +566,7 @@ def parse_args(argv=None, environ=None):
 
 def _check(parser, args, given):
     if args.server and (args.ip or args.port):
-        server_flag, address_flag = "server" in given, bool(given & set(("ip", "port")))
+        server_flag, address_flag = "server" in given, bool(given & {"ip", "port"})
         if server_flag == address_flag:
             parser.error("use either --server or --ip/--port (flags or %s* variables)" % ENV_PREFIX)
         if server_flag:  # a flag beats the environment

@@ -14,7 +14,8 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Mapping
 
 from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS
 

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 import urllib.request
-from typing import Mapping
+from collections.abc import Mapping
 
 from live2d_pose import config
 

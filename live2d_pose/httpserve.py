@@ -28,7 +28,7 @@ import dataclasses
 import inspect
 import json
 from http import HTTPStatus
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection

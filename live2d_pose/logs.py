@@ -39,4 +39,4 @@ class ThrottledWarning:
     def __call__(self, message: str, *args: object) -> None:
         self.counters[self.key] += 1
         if self.count <= self.first or self.count % self.every == 0:
-            self.log.warning(message + " (%d so far)", *args, self.count)
+            self.log.warning("%s (%d so far)", message % args if args else message, self.count)

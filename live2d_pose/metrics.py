@@ -25,7 +25,8 @@ both can run in one process, as the in-process tests do.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -110,13 +111,13 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-def ingest_registry(server: "IngestServer") -> CollectorRegistry:
+def ingest_registry(server: IngestServer) -> CollectorRegistry:
     registry = _registry()
     registry.register(StateCollector(lambda: _ingest_families(server)))
     return registry
 
 
-def _ingest_families(server: "IngestServer") -> Iterator[Metric]:
+def _ingest_families(server: IngestServer) -> Iterator[Metric]:
     stats = server.stats()
     totals = stats["totals"]
     yield _counter("live2d_pose_ingest_cameras", "camera connections registered", totals["cameras"])
@@ -193,7 +194,7 @@ def _worker_families(workers: list[dict]) -> Iterator[Metric]:
 class GatewayMetrics:
     """The gateway's registry: its counters and streams at scrape, stage latencies as they come."""
 
-    def __init__(self, server: "GatewayServer"):
+    def __init__(self, server: GatewayServer):
         self.registry = _registry()
         self.registry.register(StateCollector(lambda: _gateway_families(server)))
         self.stage_latency = Histogram(
@@ -216,7 +217,7 @@ class GatewayMetrics:
                 self._stages[stage].observe(max(0.0, ts[end] - ts[start]) / 1000.0)
 
 
-def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
+def _gateway_families(server: GatewayServer) -> Iterator[Metric]:
     counters = server.counters
     # The names the gateway had before prometheus_client, unchanged.
     yield _counter("live2d_pose_gateway_results", "results forwarded to viewers", counters["results"])
@@ -254,7 +255,7 @@ def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
     yield from (fps, latency, results)
 
 
-def _take_families(server: "GatewayServer") -> Iterator[Metric]:
+def _take_families(server: GatewayServer) -> Iterator[Metric]:
     """Takes recorded in the gateway (takes.py) and streams played into it (played.py)."""
     counters = server.counters
     yield _gauge("live2d_pose_gateway_takes_recording", "takes being recorded now",

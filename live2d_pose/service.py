@@ -17,7 +17,8 @@ import hmac
 import json
 import logging
 import socket
-from typing import Any, Callable, Coroutine
+from typing import Any
+from collections.abc import Callable, Coroutine
 from urllib.parse import parse_qs
 
 import zmq

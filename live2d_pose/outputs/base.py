@@ -20,17 +20,17 @@ class Output(abc.ABC):
 
     name: str = "output"
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 (an optional hook: an output overrides what it needs)
         """Open sockets, start background tasks."""
 
     @abc.abstractmethod
     def send(self, motion: Motion) -> None:
         """Deliver the motion as it is now, after one message (queue it, never wait)."""
 
-    def stream_ended(self, stream: str) -> None:
+    def stream_ended(self, stream: str) -> None:  # noqa: B027 (an optional hook)
         """The followed stream ended: nobody is tracked until results come back."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 (an optional hook)
         """Close everything; after this the summary is final."""
 
     @abc.abstractmethod

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
 from websockets.asyncio.client import connect

@@ -101,8 +101,8 @@ def parse_host_port(text: str, flag: str = "--to") -> tuple[str, int]:
 # would spend the 1 ms budget. So the parts that repeat every result (address, type tags, the
 # bone or expression name) are encoded once by OscMessageBuilder and cached, the numbers
 # by python-osc's own osc_types writers, and the bundle is framed with its writers too.
-# tests/test_vmc.py checks the result byte for byte against python-osc's builders.
-F, I, S = OscMessageBuilder.ARG_TYPE_FLOAT, OscMessageBuilder.ARG_TYPE_INT, OscMessageBuilder.ARG_TYPE_STRING
+# tests/unit/test_vmc_messages.py checks the result byte for byte against python-osc's builders.
+FLOAT, INT, STRING = OscMessageBuilder.ARG_TYPE_FLOAT, OscMessageBuilder.ARG_TYPE_INT, OscMessageBuilder.ARG_TYPE_STRING
 BUNDLE_PREFIX = b"#bundle\x00"
 
 
@@ -111,9 +111,9 @@ def _head(address: str, name: str | None, floats: int) -> bytes:
     """A message's bytes up to its float arguments, as OscMessageBuilder writes them."""
     builder = OscMessageBuilder(address=address)
     if name is not None:
-        builder.add_arg(name, S)
+        builder.add_arg(name, STRING)
     for _ in range(floats):
-        builder.add_arg(0.0, F)
+        builder.add_arg(0.0, FLOAT)
     dgram = builder.build().dgram
     return dgram[:len(dgram) - 4 * floats]
 
@@ -124,7 +124,7 @@ def encode_message(address: str, name: str | None = None, floats: tuple[float, .
     if ints:
         builder = OscMessageBuilder(address=address)
         for value in ints:
-            builder.add_arg(int(value), I)
+            builder.add_arg(int(value), INT)
         return builder.build().dgram
     return _head(address, name, len(floats)) + b"".join(osc_types.write_float(float(v)) for v in floats)
 
@@ -170,7 +170,7 @@ def build_bundle(motion: Motion | None, seconds: float, perfect_sync: bool = Fal
 class _Udp(asyncio.DatagramProtocol):
     """Counts what the OS tells us about the receiver; never raises into the loop."""
 
-    def __init__(self, owner: "VmcOutput"):
+    def __init__(self, owner: VmcOutput):
         self.owner = owner
         self.paused = False
 
@@ -250,7 +250,7 @@ class VmcOutput(Output):
         if self.transport is not None:
             self.transport.close()
         if self.config.stats_file:
-            Path(self.config.stats_file).write_text(json.dumps(self.stats()))
+            await asyncio.to_thread(Path(self.config.stats_file).write_text, json.dumps(self.stats()))
 
     def stats(self) -> dict:
         samples = np.asarray(self.latency_ms, dtype=float)

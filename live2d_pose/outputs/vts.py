@@ -153,7 +153,7 @@ class ApiError(Exception):
         self.error_id = error_id
 
     @classmethod
-    def from_reply(cls, data: dict) -> "ApiError":
+    def from_reply(cls, data: dict) -> ApiError:
         """From an APIError's data, whatever its fields hold (-1: no usable errorID)."""
         error_id = data.get("errorID")
         if not isinstance(error_id, int) or isinstance(error_id, bool):

@@ -162,7 +162,7 @@ class Recorder:
                     return
                 if self._error is None:  # failed once: keep what is on disk, drop the rest
                     self._write(_record({"chunk": self._columns(chunk).to_payload()}))
-            except BaseException as exc:  # noqa: BLE001 (handed to the caller by add/close)
+            except BaseException as exc:
                 self._error = exc
                 log.error("recording to %s failed: %s", self.journal, exc)
             finally:
@@ -224,7 +224,7 @@ class Recorder:
         self.stop()
         return convert(self.journal)
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc) -> None:

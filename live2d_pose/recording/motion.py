@@ -74,7 +74,7 @@ class Motion:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def from_samples(cls, samples: Iterable[tuple[float, object]]) -> "Motion":
+    def from_samples(cls, samples: Iterable[tuple[float, object]]) -> Motion:
         samples = list(samples)
         n = len(samples)
         motion = cls(t_ms=np.array([float(t) for t, _ in samples], dtype=np.float64))
@@ -109,14 +109,14 @@ class Motion:
             norm = np.linalg.norm(q, axis=1, keepdims=True)
             self.bones[name] = np.where(np.isfinite(norm) & (norm > 1e-9), q / np.where(norm > 0, norm, 1), np.nan)
         for arrays in (self.expressions, self.blendshapes):
-            for name, v in arrays.items():
+            for v in arrays.values():
                 v[~np.isfinite(v)] = np.nan
         for a in (self.gaze, self.hips):
             if a is not None:
                 a[~np.isfinite(a).all(axis=1)] = np.nan
 
     @classmethod
-    def concat(cls, parts: list["Motion"]) -> "Motion":
+    def concat(cls, parts: list[Motion]) -> Motion:
         """One motion from consecutive ones (a journal's chunks); a channel a part lacks is absent there."""
         parts = [p for p in parts if len(p)]
         out = cls(t_ms=np.concatenate([p.t_ms for p in parts]) if parts else np.zeros(0))
@@ -146,7 +146,7 @@ class Motion:
         }
 
     @classmethod
-    def from_payload(cls, payload: Mapping) -> "Motion":
+    def from_payload(cls, payload: Mapping) -> Motion:
         """The inverse of ``to_payload``; ValueError when the arrays do not fit together."""
         t = np.frombuffer(payload["t"], "<f8").astype(np.float64)
         n = len(t)
@@ -169,7 +169,7 @@ class Motion:
 
     # ------------------------------------------------------------------ resampling
 
-    def resampled(self, fps: float = DEFAULT_FPS) -> "Motion":
+    def resampled(self, fps: float = DEFAULT_FPS) -> Motion:
         """Every channel on frames ``1000 / fps`` ms apart from the first sample to the last, each one
         interpolated between the two samples around it (rotations by slerp, the short way; the rest
         linearly) and an absent value taken at its rest. Two samples at one time: the later counts."""

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 

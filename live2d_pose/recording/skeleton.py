@@ -72,7 +72,7 @@ class Bone:
     parent: str | None
     position: Vec  # global, at rest (m)
 
-    def offset(self, skeleton: dict[str, "Bone"]) -> Vec:
+    def offset(self, skeleton: dict[str, Bone]) -> Vec:
         """The rest translation from the parent's joint (the glTF node's translation, the BVH OFFSET)."""
         p = skeleton[self.parent].position if self.parent else (0.0, 0.0, 0.0)
         return tuple(round(a - b, 6) for a, b in zip(self.position, p))

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from collections.abc import Mapping
 
 from live2d_pose.rig.contract import TRACKER_STALE_MS
 from live2d_pose.rig.filter import TUNING, FilterBank, ResultClock, Tuning

@@ -5,7 +5,7 @@ steep (fully open at or below ``openBelow``, fully closed at or above
 ``closedAbove``, both in tuning.json) so idle jitter disappears and a blink
 the blendshapes show reaches closed even when it lasts one result. The only
 stabilisation: with the head turned beyond ``turnedYawRad`` the far eye copies
-the near one. tests/test_rig_contract.py checks them on real blinks.
+the near one. tests/unit/test_rig_contract.py checks them on real blinks.
 
 Sides: ARKit names are the subject's sides. The avatar's eyes are its own
 left and right; mirrored (the default, like every VTuber app) the avatar's
@@ -16,7 +16,8 @@ on the screen's right closes.
 from __future__ import annotations
 
 import math
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
+from collections.abc import Mapping
 
 from live2d_pose.rig.filter import EYE_TUNING
 

@@ -8,7 +8,7 @@
   (Casiez's reference), filtered at ``d_cutoff``;
 - the tuning per kind of channel is read from tuning.json beside this file
   (tuned with the fidelity benchmark, bench/fidelity.py);
-  tests/test_rig_filter.py checks the filter against Casiez's reference.
+  tests/unit/test_rig_filter.py checks the filter against Casiez's reference.
 
 Usage::
 
@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from live2d_pose.rig.stillness import StillTuning
 
@@ -89,7 +89,7 @@ class OneEuroFilter:
         self.reset()
 
     @classmethod
-    def of(cls, tuning: Tuning, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0) -> "OneEuroFilter":
+    def of(cls, tuning: Tuning, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0) -> OneEuroFilter:
         return cls(tuning.min_cutoff * scale_min_cutoff, tuning.beta * scale_beta, tuning.d_cutoff)
 
     def reset(self) -> None:

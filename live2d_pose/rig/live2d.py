@@ -17,7 +17,7 @@ ParamAngleY + up, ParamAngleZ + tilts to the screen's right; eyes 0 closed ..
 Mirror: the rig computes the parameters of the unmirrored avatar (its left
 eye shows the subject's left eye); mirror_live2d turns them into the
 mirrored avatar's (like your reflection), the same as mirroring the state
-first (tests/test_rig.py holds the two equal).
+first (tests/unit/test_rig.py holds the two equal).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class Motion:
         return any(self.seen.values())
 
     @classmethod
-    def of(cls, rig: "Rig", mirror: bool) -> "Motion":
+    def of(cls, rig: Rig, mirror: bool) -> Motion:
         """What the rig shows now, mirrored (the avatar like your reflection) or as the subject's sides."""
         state = mirror_state(rig.smoothed) if mirror else rig.smoothed
         latest = rig.latest

@@ -1,6 +1,6 @@
 """SOLVE: the latest face, pose and hands -> one neutral body state.
 
-docs/rig.md is its contract; tests/test_rig_contract.py holds it there on
+docs/rig.md is its contract; tests/unit/test_rig_contract.py holds it there on
 the recorded fixtures. Pure: no clock, no state between calls. Sides are the
 subject's own; mirroring is a retarget option (mirror_state). The body's
 torso, arms and legs are limbs.py's; where the hips stand, ground.py's; the
@@ -170,9 +170,8 @@ def assign_hands(hands, pose) -> dict:
         dl, dr = dist(hand, SIDES["left"].wrist), dist(hand, SIDES["right"].wrist)
         candidates.append((min(dl, dr), "left" if dl <= dr else "right", hand))
     candidates.sort(key=lambda c: c[0])  # stable, like Array.prototype.sort
-    for _, side, hand in candidates:
-        if out[side] is not None:
-            side = "right" if side == "left" else "left"
+    for _, nearest, hand in candidates:
+        side = nearest if out[nearest] is None else ("right" if nearest == "left" else "left")
         if out[side] is None:
             out[side] = hand
     return out

@@ -63,7 +63,7 @@ KEEP_PARENTS = 4  # pose times whose parents are kept: a head or hand is solved 
 def bone_kind(name: str) -> str:
     if name in ("neck", "head"):
         return "headBone"
-    if name.endswith("Arm") or name.endswith("Hand"):
+    if name.endswith(("Arm", "Hand")):
         return "arm"
     if _FINGER.search(name):
         return "finger"

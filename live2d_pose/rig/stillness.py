@@ -65,7 +65,7 @@ class StillTuning:
     scale_ms: float = 1000.0
 
     @classmethod
-    def from_json(cls, data: dict) -> "StillTuning":
+    def from_json(cls, data: dict) -> StillTuning:
         camel = lambda name: name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])  # noqa: E731
         return cls(**{name: type(getattr(cls, name))(data[camel(name)])
                       for name in cls.__dataclass_fields__ if camel(name) in data})

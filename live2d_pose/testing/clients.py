@@ -54,7 +54,7 @@ class Camera:
         self.messages: list[dict] = []  # text messages received after ready (errors)
         self._reader: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "Camera":
+    async def __aenter__(self) -> Camera:
         self.websocket = await connect(self.url, **self.connect_options)
         await self._expect("initialized")
         await self.websocket.send(json.dumps({"imageSize": {"width": self.width, "height": self.height}}))
@@ -175,7 +175,7 @@ class Viewer:
     websocket: ClientConnection | None = None
     _reader: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "Viewer":
+    async def __aenter__(self) -> Viewer:
         from live2d_pose.rig.motion import MotionState
 
         self._held = MotionState()

@@ -4,7 +4,7 @@ astronaut photo (Eileen Collins, NASA, public domain; 512x512 RGB).
 The photo is scaled up a little and placed in a canvas (640x480 unless told,
 mid-grey where the photo does not reach) with the face near the middle, then
 shifted and rotated about the face per frame. Everything is deterministic: the
-same arguments give the same JPEG bytes. tests/test_frames.py checks with
+same arguments give the same JPEG bytes. tests/system/test_frames.py checks with
 MediaPipe's FaceLandmarker that every frame made here holds a face.
 """
 

@@ -130,7 +130,7 @@ class InProcess:
     gateway: dict[str, Any] = dataclasses.field(default_factory=dict)  # GatewayConfig overrides
     worker_curve: dict[str, str] = dataclasses.field(default_factory=dict)  # FakeWorker curve_* keys
 
-    async def __aenter__(self) -> "InProcess":
+    async def __aenter__(self) -> InProcess:
         self._tasks: list[asyncio.Task] = []
         self.gateway_server = GatewayServer(GatewayConfig(**{
             "host": "127.0.0.1", "http_port": 0, "results_bind": "tcp://127.0.0.1:0", **self.gateway}))

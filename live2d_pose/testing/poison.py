@@ -92,7 +92,7 @@ class _BitWriter:
         self.bits = 0
         self.count = 0  # bits waiting in self.bits, fewer than 8 between calls
 
-    def write(self, value: int, length: int, times: int = 1) -> "_BitWriter":
+    def write(self, value: int, length: int, times: int = 1) -> _BitWriter:
         if value == 0 and length == 1 and times > 8:  # many zero bits: whole zero bytes at once
             fill = (8 - self.count) % 8
             self.write(0, 1, fill)

@@ -53,7 +53,7 @@ class Replayer:
         self._thread = threading.Thread(target=self._run, name="replayer", daemon=True)
         self.error: BaseException | None = None
 
-    def __enter__(self) -> "Replayer":
+    def __enter__(self) -> Replayer:
         self._socket.connect(self.endpoint)
         size = self.recording["imageSize"]
         self._socket.send_multipart([wire.EVENT, wire.encode_map({

@@ -31,7 +31,7 @@ import json
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 MAX_CONTROL_MESSAGES = 16
 ANNOUNCE_INTERVAL = 0.5  # seconds: a stream's viewers hear of its changes at most this often

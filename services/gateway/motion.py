@@ -23,7 +23,8 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,6 +63,9 @@ class NoRecorders:
         pass
 
 
+NO_RECORDERS = NoRecorders()
+
+
 @dataclass
 class StreamRig:
     rig: Rig = field(default_factory=Rig)
@@ -73,7 +77,7 @@ class MotionHub:
     """The rigs of the watched streams, fed by the results the fan-out accepted."""
 
     def __init__(self, fanout: Fanout, counters: dict, observe: Callable[[float], None] = lambda seconds: None,
-                 recorders: Recorders = NoRecorders()):
+                 recorders: Recorders = NO_RECORDERS):
         self.fanout = fanout
         self.rigs: dict[str, StreamRig] = {}
         self.counters = counters

@@ -74,7 +74,7 @@ class Model:
         self.files = files or {}
 
     @classmethod
-    def from_setting(cls, value: str) -> "Model":
+    def from_setting(cls, value: str) -> Model:
         """SettingError when a local path is not there or names no single model."""
         if not value or urlsplit(value).scheme in ("http", "https") or value.startswith("//"):
             return cls(value)

@@ -107,6 +107,7 @@ class Players:
             counters.setdefault(name, 0)
         self.bad = ThrottledWarning(log, counters, "played_bad_messages")
         self.playing: dict[str, tuple[int, ServerConnection]] = {}  # stream -> (session, connection)
+        self.refusing = aio.Background()
 
     def refusal(self, request: Request) -> Response | None:
         """Browser pages never publish: a request with an Origin gets 403 before the handshake."""
@@ -121,7 +122,7 @@ class Players:
             session, websocket = self.playing.pop(stream)
             self.fanout.stream_ended(stream)  # the camera's stream starts afresh (its session, its size)
             error = ClientError("replaced", f"a camera now streams as {stream!r}", CLOSE_REPLACED)
-            asyncio.ensure_future(_refuse(websocket, error))
+            self.refusing.spawn(_refuse(websocket, error))
 
     async def handle(self, websocket: ServerConnection) -> None:
         try:

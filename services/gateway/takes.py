@@ -34,7 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from live2d_pose.config import GatewayConfig
 from live2d_pose.gateway.fanout import Fanout

@@ -117,7 +117,7 @@ class Actions:
     rejoin: list[bytes] = field(default_factory=list)  # unknown workers to ask for READY
     quarantine: list[str] = field(default_factory=list)  # streams to close
 
-    def extend(self, other: "Actions") -> "Actions":
+    def extend(self, other: Actions) -> Actions:
         self.dispatch += other.dispatch
         self.end += other.end
         self.lost += other.lost

@@ -81,7 +81,8 @@ class _Helper:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         for pipe in (self.process.stdin, self.process.stdout):
-            pipe.close()
+            if pipe is not None:
+                pipe.close()
 
 
 class Decoder:
@@ -177,10 +178,11 @@ def _wait(fd: int, events: int, deadline: float) -> None:
 
 def _write_all(pipe, header: bytes, data: bytes | memoryview, deadline: float) -> None:
     fd = pipe.fileno()
-    for chunk in (memoryview(header), memoryview(data).cast("B")):
-        while chunk:
+    for part in (memoryview(header), memoryview(data).cast("B")):
+        left = part
+        while left:
             _wait(fd, select.POLLOUT, deadline)
-            chunk = chunk[os.write(fd, chunk):]
+            left = left[os.write(fd, left):]
 
 
 def _read_exactly(pipe, count: int, deadline: float) -> bytes:

@@ -41,7 +41,8 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import mediapipe as mp
 import numpy as np
@@ -176,7 +177,7 @@ class LaneInstances:
         """On a thread of its own; the last close under way gives the freed memory back."""
         try:
             instance.tracker.close(instance.task)
-        except Exception as exc:  # noqa: BLE001 (MediaPipe's close raises RuntimeError and others)
+        except Exception as exc:
             log.warning("closing a %s instance failed: %s", instance.tracker.name, exc)
         with self._lock:
             self._closers.discard(threading.current_thread())

@@ -30,7 +30,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from live2d_pose import wire
 from live2d_pose.imageinfo import ImageError

@@ -115,7 +115,7 @@ def default_budget_mb() -> float:
     return BUDGET_SHARE * free / sharers
 
 
-def measure_instances(trackers: dict[str, "Tracker"]) -> dict[str, float]:
+def measure_instances(trackers: dict[str, Tracker]) -> dict[str, float]:
     """MB one more instance of each tracker adds, inference buffers included: the second
     instance built is measured (the first also pays one-time set-up), then both are closed.
     Measured so, in MB: face 22.5, pose 71.8, hands 38.6; the same instances after real

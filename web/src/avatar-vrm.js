@@ -43,7 +43,7 @@ export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000 } = {
     throw new Error(err?.message || String(err));
   }
   const vrm = gltf.userData.vrm;
-  if (!vrm || !vrm.humanoid) {
+  if (!vrm?.humanoid) {
     renderer.dispose();
     throw new Error("the file is glTF but not a VRM (no VRM humanoid)");
   }

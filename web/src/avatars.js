@@ -47,7 +47,7 @@ registerAvatarKind({
     ...(o.model ? [{ target: o.model, label: `VRM ${modelLabel(o)}` }] : []),
     { target: BUILTIN_VRM, label: "the built-in 3D avatar" },
   ],
-  async create(canvas, target, options) {
+  async create(canvas, target) {
     const { createVrmAvatar } = await import("./avatar-vrm.js");
     return createVrmAvatar(canvas, target);
   },

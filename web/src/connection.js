@@ -90,7 +90,7 @@ export class Connection {
       if (this.ws !== ws) return;
       this.ws = null;
       // 1008 = policy (bad token): retrying fast would only hammer the gateway.
-      const why = ev.code === 1008 ? `refused: ${ev.reason || "policy"}` : `closed (${ev.code}${ev.reason ? " " + ev.reason : ""})`;
+      const why = ev.code === 1008 ? `refused: ${ev.reason || "policy"}` : `closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ""})`;
       this.retry(why, ev.code === 1008 ? 4 : 0);
     };
     ws.onerror = () => {}; // onclose follows and carries the code

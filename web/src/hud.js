@@ -20,7 +20,8 @@ export class TrackerRates {
     for (const [tracker, t] of Object.entries(times ?? {})) {
       if (t === null || t === this.last[tracker]) continue;
       this.last[tracker] = t;
-      (this.arrivals[tracker] ??= []).push(now);
+      this.arrivals[tracker] ??= [];
+      this.arrivals[tracker].push(now);
       const p = this.latency[tracker];
       this.latency[tracker] = p == null ? wall - t : p + 0.2 * (wall - t - p);
     }

@@ -303,14 +303,16 @@ async function main() {
   exposeState();
   page.notes = new Notes($("note"));
   page.config = await fetchConfig();
-  const opts = (page.opts = readOptions(location.search, page.config, {
+  const opts = readOptions(location.search, page.config, {
     remembered: recall(storage(), page.config),
     obsBrowser: Boolean(window.obsstudio), // OBS's browser source says who it is
-  }));
+  });
+  page.opts = opts;
   for (const w of opts.warnings) console.warn(w);
   EFFECTS.background();
 
-  const stage = (page.stage = new Stage($("stage"), (text) => page.notes.set("avatar", text)));
+  const stage = new Stage($("stage"), (text) => page.notes.set("avatar", text));
+  page.stage = stage;
   page.hud = new Hud($("hud"));
   page.overlay = new LandmarkOverlay($("landmarks"));
   page.hud.setVisible(opts.hud);

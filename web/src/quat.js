@@ -4,7 +4,7 @@
 
 export const IDENTITY = Object.freeze([0, 0, 0, 1]);
 
-export const clamp = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
+export const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
 
 const cross = (a, b) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 

@@ -226,7 +226,6 @@ function morph(name, tag, p, c) {
   const rel = sub3(p, c);
   const zero = [0, 0, 0];
   const isSide = (t) => !side || tag === `${t}${side}`;
-  const squash = (k) => [0, -(rel[1] + 0.032) * k + 0, 0]; // toward the eye's bottom
   switch (name.replace(/(Left|Right)$/, "")) {
     case "eyeBlink":
       if (tag === `eye${side}` || tag === `iris${side}`) return [0, -rel[1] * 0.92 - 0.012 * (tag.startsWith("iris") ? 1 : 0.9), 0];
@@ -388,7 +387,8 @@ export function buildBuiltinVrm() {
     J[name] = bones.findIndex((b) => b[0] === name);
     nodes.push({ name, translation: sub3(p, parentPos).map(Math.fround) });
     const parentNode = parent ? nodes[nodeOf[parent]] : nodes[0];
-    (parentNode.children ??= []).push(nodeOf[name]);
+    parentNode.children ??= [];
+    parentNode.children.push(nodeOf[name]);
   }
   const bin = new Bin();
   const accessors = [];
@@ -433,7 +433,8 @@ export function buildBuiltinVrm() {
   for (const p of face.prims.values()) {
     p.tags.forEach((tag, i) => {
       if (!tag) return;
-      const c = (centres[tag] ??= { s: [0, 0, 0], n: 0 });
+      centres[tag] ??= { s: [0, 0, 0], n: 0 };
+      const c = centres[tag];
       for (let k = 0; k < 3; k++) c.s[k] += p.pos[3 * i + k];
       c.n += 1;
     });
