@@ -83,7 +83,9 @@ COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY web/ ./
 # the names the viewer shares with the rig (web/src/contract.js imports ../../live2d_pose/rig/contract.json)
+# and the tracker table (web/src/protocol.js imports ../../live2d_pose/trackers.json)
 COPY live2d_pose/rig/contract.json /live2d_pose/rig/contract.json
+COPY live2d_pose/trackers.json /live2d_pose/trackers.json
 RUN npm run build -- --no-sourcemap
 
 FROM core-service AS gateway

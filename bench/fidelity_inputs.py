@@ -119,9 +119,9 @@ INPUTS: dict[str, Input] = {i.name: i for i in (
 def _cache_key(spec: Input) -> str:
     import mediapipe
 
-    from live2d_pose import config
+    from live2d_pose.trackers import TRACKERS
 
-    recipe = dict(spec.recipe, recorder=1, model=config.BUNDLED_FACE_MODEL_SHA256, mediapipe=mediapipe.__version__, track="face")
+    recipe = dict(spec.recipe, recorder=1, model=TRACKERS["face"].model_sha256, mediapipe=mediapipe.__version__, track="face")
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -59,7 +59,10 @@ FATAL_CLOSE_CODES = {1003: "wrong data type", 1008: "policy / auth", 1009: "fram
 CLOSE_REPLACED = 4000  # another connection took over this stream name
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 10.0
 REPLACED_BACKOFF_MIN, REPLACED_BACKOFF_MAX = 30.0, 300.0
+# Copies of the tracker table's names and of what an ingest of before tracked (live2d_pose/trackers.json):
+# this file runs alone on the camera host. tests/unit/test_trackers_table.py holds them equal.
 TRACKERS = ("face", "pose", "hands")
+UNTAGGED = ("face",)
 EOF = object()  # put in the frame slot when the source has ended
 DONE, RETRY, REPLACED, FATAL = "done", "retry", "replaced", "fatal"
 
@@ -404,7 +407,7 @@ async def session(url, size, slot, args, stats, stop, backoff):
         backoff.reset()
         stats["stream"] = ready.get("stream") or stats["stream"]
         LOG.info("streaming %dx%d as %r (tracking %s); open the viewer at %s", size[0], size[1],
-                 ready.get("stream"), ",".join(ready.get("track") or ["face"]), ready.get("viewer"))
+                 ready.get("stream"), ",".join(ready.get("track") or UNTAGGED), ready.get("viewer"))
         tasks = [asyncio.ensure_future(c) for c in
                  (send_frames(ws, slot, args, stats), log_server_messages(ws), stop.wait())]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from collections.abc import Mapping
 
 from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS
+from live2d_pose.trackers import TRACKERS
 
 ENV_PREFIX = "LIVE2D_POSE_"
 
@@ -26,12 +27,6 @@ REPO_DIR = PACKAGE_DIR.parent
 # The model ships inside the landmarker package (services/landmarker/), so it is
 # found the same way in a checkout, an installed wheel and a container.
 MODELS_DIR = Path(importlib.util.find_spec("live2d_pose.landmarker").origin).parent
-BUNDLED_FACE_MODEL = MODELS_DIR / "face_landmarker.task"
-BUNDLED_FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
-BUNDLED_POSE_MODEL = MODELS_DIR / "pose_landmarker_full.task"
-BUNDLED_POSE_MODEL_SHA256 = "4eaa5eb7a98365221087693fcc286334cf0858e2eb6e15b506aa4a7ecdcec4ad"
-BUNDLED_HAND_MODEL = MODELS_DIR / "hand_landmarker.task"
-BUNDLED_HAND_MODEL_SHA256 = "fbc2a30080c3c557093b5ddfc334698132eb341044ccee322ccf8bcf3607cde1"
 DEFAULT_WEB_ROOT = REPO_DIR / "web" / "dist"
 DEFAULT_CUBISM_CORE_URL = "https://cubism.live2d.com/sdk-web/cubismcore/live2dcubismcore.min.js"
 MODEL_HELP = ("the viewer's avatar: a VRM (.vrm) or a Live2D model (.model3.json), as a file or folder on "
@@ -91,7 +86,8 @@ class IngestConfig(CommonConfig):
     ping_interval: float = setting(10.0, "seconds between keep-alive pings to each camera")
     ping_timeout: float = setting(20.0, "a camera that leaves a ping unanswered this long (seconds) is "
                                         "dropped; a throttled flood's pongs queue behind its frames")
-    track: str = setting("face", "trackers for cameras that do not say track= (comma list of face, pose, hands)")
+    track: str = setting("face", f"trackers for cameras that do not say track= (comma list of "
+                                 f"{', '.join(TRACKERS)})")
     replicas: str = setting(
         "", "lanes of these trackers run on several workers at once, taking alternate frames "
             "(e.g. pose=2: a camera can go past one core for pose); default 1 each")
@@ -116,23 +112,32 @@ class IngestConfig(CommonConfig):
             "knows the server key")
 
 
+def _tracker_limits() -> list[tuple[str, type, Any]]:
+    """Each tracker's most items per frame (max_faces ...), a setting as the tracker table says."""
+    return [(t.limit_setting, int, setting(t.limit_default, t.limit_help)) for t in TRACKERS.values()]
+
+
+def _tracker_models() -> list[tuple[str, type, Any]]:
+    """Each tracker's model file and its checksum (face_model, face_model_sha256 ...)."""
+    fields = []
+    for t in TRACKERS.values():
+        flag = "--" + t.model_setting.replace("_", "-")
+        fields.append((t.model_setting, str, setting(str(MODELS_DIR / t.model_file),
+                                                   f"MediaPipe {t.name} model, a .task file (bundled: {t.model_file})")))
+        fields.append((t.model_setting + "_sha256", str, setting(
+            "", f"expected sha256 of {flag} (default: checked only for the bundled model)")))
+    return fields
+
+
+# The trackers' settings, one set per row of the tracker table (live2d_pose/trackers.json).
+TrackerLimits = dataclasses.make_dataclass("TrackerLimits", _tracker_limits(), frozen=True)
+TrackerModels = dataclasses.make_dataclass("TrackerModels", _tracker_models() + _tracker_limits(), frozen=True)
+
+
 @dataclass(frozen=True)
-class LandmarkerConfig(CommonConfig):
+class LandmarkerConfig(TrackerModels, CommonConfig):
     ingest: str = setting("tcp://127.0.0.1:5555", "ZeroMQ endpoint of ingest (results go back to it)")
-    trackers: str = setting("face,pose,hands", "trackers this worker runs (ingest gives it only those lanes)")
-    face_model: str = setting(str(BUNDLED_FACE_MODEL), "MediaPipe face_landmarker.task file")
-    face_model_sha256: str = setting(
-        "", "expected sha256 of --face-model (default: checked only for the bundled model)"
-    )
-    pose_model: str = setting(str(BUNDLED_POSE_MODEL), "MediaPipe pose_landmarker_*.task file")
-    pose_model_sha256: str = setting(
-        "", "expected sha256 of --pose-model (default: checked only for the bundled model)")
-    hand_model: str = setting(str(BUNDLED_HAND_MODEL), "MediaPipe hand_landmarker.task file")
-    hand_model_sha256: str = setting(
-        "", "expected sha256 of --hand-model (default: checked only for the bundled model)")
-    max_faces: int = setting(1, "faces tracked per frame")
-    max_poses: int = setting(1, "bodies tracked per frame")
-    max_hands: int = setting(2, "hands tracked per frame")
+    trackers: str = setting(",".join(TRACKERS), "trackers this worker runs (ingest gives it only those lanes)")
     stream_idle_timeout: float = setting(10.0, "seconds after which an idle lane's instance is closed")
     decode_timeout: float = setting(
         0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed")
@@ -265,7 +270,7 @@ class PlayConfig(CommonConfig):
 
 
 @dataclass(frozen=True)
-class UpConfig(CommonConfig):
+class UpConfig(TrackerLimits, CommonConfig):
     """`live2d-pose up`: the whole pipeline on this host; other service settings reach
     its processes through their LIVE2D_POSE_* environment variables."""
 
@@ -282,10 +287,7 @@ class UpConfig(CommonConfig):
                                 "empty: ipc sockets in a folder only this user can open")
     model: str = setting("", MODEL_HELP)
     frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
-    track: str = setting("face", "trackers for cameras that do not say track= (face, pose, hands)")
-    max_faces: int = setting(1, "faces tracked per frame")
-    max_poses: int = setting(1, "bodies tracked per frame")
-    max_hands: int = setting(2, "hands tracked per frame")
+    track: str = setting("face", f"trackers for cameras that do not say track= ({', '.join(TRACKERS)})")
     vmc: str = setting("", "also send the VMC protocol to HOST:PORT (e.g. 127.0.0.1:39539)")
     vts: bool = setting(False, "also run the VTube Studio plugin (ws://127.0.0.1:8001)")
     record: str = setting("", "record every stream to this folder (the gateway's --record-dir)")

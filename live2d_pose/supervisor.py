@@ -34,7 +34,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from live2d_pose import config as cfg
-from live2d_pose import service, wire
+from live2d_pose import service, trackers
 from live2d_pose.config import UpConfig
 from live2d_pose.logs import setup_logging
 
@@ -117,11 +117,16 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
     for index in range(up.workers):
         # Workers talk to ingest only: it checks their results and forwards them to the gateway.
         worker = python + ["landmarker", "--ingest", zmq.workers,
-                           "--max-faces", str(up.max_faces), "--max-poses", str(up.max_poses),
-                           "--max-hands", str(up.max_hands),
+                           *_limit_flags(up),
                            "--worker-name", f"{socket.gethostname()}-w{index + 1}"] + common
         children.append(Child(f"landmarker-{index + 1}", worker))
     return children
+
+
+def _limit_flags(up: UpConfig) -> list[str]:
+    """--max-faces N ... for a landmarker: each tracker's limit (the tracker table's settings)."""
+    return [arg for t in trackers.TRACKERS.values()
+            for arg in ("--" + t.limit_setting.replace("_", "-"), str(getattr(up, t.limit_setting)))]
 
 
 def output_commands(up: UpConfig) -> list[Child]:
@@ -302,7 +307,7 @@ def main(args: argparse.Namespace) -> int:
     if up.workers < 1:
         raise SystemExit("--workers must be at least 1")
     try:
-        wire.parse_tracks(up.track)
+        trackers.parse_tracks(up.track)
     except ValueError as exc:
         raise SystemExit(f"--track: {exc}") from None
     private_dir = None if up.zmq_host else private_zmq_dir()

@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
-import numpy as np
 
-NUM_LANDMARKS = 478
-NUM_BLENDSHAPES = 52
-NUM_POSE_LANDMARKS = 33  # BlazePose topology
-NUM_HAND_LANDMARKS = 21
-HANDEDNESS = ("Left", "Right")  # MediaPipe's label (it assumes a mirrored, selfie image)
+# The tracker table (trackers.json): each tracker's result key and item type. Face, Pose, Hand and
+# WireError are part of the wire format, defined with the table.
+from live2d_pose.trackers import TRACKERS, UNTAGGED, Face, Hand, Pose, WireError  # noqa: F401
+
 MAX_STREAM_ID_LENGTH = 64
 # What ingest accepts from cameras; results and events from elsewhere are held to it too,
 # since stream ids end up in /metrics labels and on the viewer page.
@@ -52,36 +50,6 @@ WARMING_UP = "warming_up"
 # hundreds of MB. Results are a few KB (a face with blendshapes is under 8 KB).
 MAX_RESULT_MESSAGE_BYTES = 1 << 20  # worker -> ingest, ingest -> gateway
 MAX_FRAME_MESSAGE_BYTES = 64 << 20  # ingest -> worker: an encoded image (ingest's --max-frame-bytes)
-
-
-@dataclass(frozen=True)
-class Track:
-    """One kind of tracking a camera can ask for (``track=face,pose,hands``)."""
-
-    name: str  # in track= and in results' "tracks"
-    key: str  # the result's key holding its list (faces, poses, hands)
-    cost: float  # rough inference cost relative to face, for spreading lanes over workers
-
-
-# Measured on a 2-core machine (one process, VIDEO mode): face 21.6 ms, pose (full) 47 ms,
-# hands 38 ms a frame (measured in one process); the landmarker's registry (trackers.py) implements each.
-TRACKS = {t.name: t for t in (Track("face", "faces", 1.0), Track("pose", "poses", 2.2),
-                               Track("hands", "hands", 1.8))}
-
-
-def parse_tracks(text: str) -> tuple[str, ...]:
-    """``"face,pose"`` -> ("face", "pose") in the canonical order; ValueError names a bad one."""
-    names = {name.strip() for name in text.split(",") if name.strip()}
-    unknown = sorted(names - TRACKS.keys())
-    if unknown:
-        raise ValueError(f"unknown tracker {unknown[0][:32]!r}; known: {', '.join(TRACKS)}")
-    if not names:
-        raise ValueError(f"no tracker named; known: {', '.join(TRACKS)}")
-    return tuple(name for name in TRACKS if name in names)
-
-
-class WireError(ValueError):
-    """A message that does not have the shape the protocol requires."""
 
 
 def now_ms() -> float:
@@ -137,7 +105,7 @@ class FrameMeta:
     height: int
     ts_ingest: float  # ms, when ingest received the frame
     ts_dispatch: float = 0.0  # ms, when ingest handed it to a worker
-    track: str = "face"
+    track: str = UNTAGGED[0]
     session: int = 0
     replica: int = 0
 
@@ -180,11 +148,11 @@ def new_session() -> int:
 
 
 def _is_track(name: Any) -> bool:
-    return isinstance(name, str) and name in TRACKS
+    return isinstance(name, str) and name in TRACKERS
 
 
 def _track(obj: dict, what: str) -> str:
-    track = obj.get("track", "face")
+    track = obj.get("track", UNTAGGED[0])  # frame metadata of before named no track
     if not _is_track(track):
         raise WireError(f"{what}: unknown track {str(track)[:32]!r}")
     return track
@@ -225,88 +193,6 @@ def _buffer(part: Any) -> bytes | memoryview:
 
 
 @dataclass
-class Face:
-    landmarks: np.ndarray  # float32 (478, 3), x and y normalised to the image, z relative
-    blendshapes: np.ndarray  # float32 (52,), ARKit names in MediaPipe order
-    matrix: np.ndarray  # float32 (16,), row-major 4x4 facial transformation matrix
-
-    def to_wire(self) -> dict:
-        return {"landmarks": np.ascontiguousarray(self.landmarks, dtype="<f4").tobytes(),
-                "blendshapes": np.ascontiguousarray(self.blendshapes, dtype="<f4").tobytes(),
-                "matrix": np.ascontiguousarray(self.matrix, dtype="<f4").tobytes()}
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> Face:
-        if not isinstance(obj, dict):
-            raise WireError("face: expected a map")
-        return cls(
-            landmarks=_floats(obj, "landmarks", NUM_LANDMARKS * 3).reshape(NUM_LANDMARKS, 3),
-            blendshapes=_floats(obj, "blendshapes", NUM_BLENDSHAPES),
-            matrix=_floats(obj, "matrix", 16),
-        )
-
-
-@dataclass
-class Pose:
-    landmarks: np.ndarray  # float32 (33, 5): x, y normalised, z relative, visibility, presence
-    world: np.ndarray  # float32 (33, 3): metres, origin between the hips
-
-    def to_wire(self) -> dict:
-        return {"landmarks": _f32(self.landmarks), "world": _f32(self.world)}
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> Pose:
-        if not isinstance(obj, dict):
-            raise WireError("pose: expected a map")
-        return cls(
-            landmarks=_floats(obj, "landmarks", NUM_POSE_LANDMARKS * 5, "pose").reshape(NUM_POSE_LANDMARKS, 5),
-            world=_floats(obj, "world", NUM_POSE_LANDMARKS * 3, "pose").reshape(NUM_POSE_LANDMARKS, 3),
-        )
-
-
-@dataclass
-class Hand:
-    handedness: str  # "Left" or "Right", MediaPipe's label
-    score: float
-    landmarks: np.ndarray  # float32 (21, 3), x and y normalised to the image, z relative
-    world: np.ndarray  # float32 (21, 3), metres, origin at the hand's centre
-
-    def to_wire(self) -> dict:
-        return {"handedness": self.handedness, "score": float(self.score),
-                "landmarks": _f32(self.landmarks), "world": _f32(self.world)}
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> Hand:
-        if not isinstance(obj, dict):
-            raise WireError("hand: expected a map")
-        handedness, score = obj.get("handedness"), obj.get("score")
-        if handedness not in HANDEDNESS:
-            raise WireError("hand: 'handedness' must be 'Left' or 'Right'")
-        if not isinstance(score, (int, float)) or isinstance(score, bool):
-            raise WireError("hand: 'score' must be a number")
-        return cls(
-            handedness=handedness, score=float(score),
-            landmarks=_floats(obj, "landmarks", NUM_HAND_LANDMARKS * 3, "hand").reshape(NUM_HAND_LANDMARKS, 3),
-            world=_floats(obj, "world", NUM_HAND_LANDMARKS * 3, "hand").reshape(NUM_HAND_LANDMARKS, 3),
-        )
-
-
-def _f32(array: np.ndarray) -> bytes:
-    return np.ascontiguousarray(array, dtype="<f4").tobytes()
-
-
-def _floats(obj: dict, key: str, count: int, what: str = "face") -> np.ndarray:
-    data = obj.get(key)
-    if not isinstance(data, (bytes, bytearray)) or len(data) != count * 4:
-        raise WireError(f"{what}: {key!r} must be {count} float32 values")
-    return np.frombuffer(data, dtype="<f4")
-
-
-# How each track's list is checked on the way in (the bytes are kept as they are).
-_VALIDATORS = {"faces": Face.from_wire, "poses": Pose.from_wire, "hands": Hand.from_wire}
-
-
-@dataclass
 class Result:
     """What one tracker found in one frame (or why it failed), from a landmarker to the viewers.
 
@@ -324,7 +210,7 @@ class Result:
     faces: list[dict] = field(default_factory=list)  # Face.to_wire() maps
     error: dict | None = None  # {"code": str, "message": str} when the frame failed
     worker: str = ""
-    tracks: tuple[str, ...] = ("face",)
+    tracks: tuple[str, ...] = UNTAGGED
     poses: list[dict] = field(default_factory=list)  # Pose.to_wire() maps
     hands: list[dict] = field(default_factory=list)  # Hand.to_wire() maps
     session: int = 0  # the camera connection the frame came from (new_session)
@@ -335,7 +221,7 @@ class Result:
                    "ts": self.ts, "tracks": list(self.tracks), "session": self.session,
                    "worker": self.worker}
         for name in self.tracks:
-            key = TRACKS[name].key
+            key = TRACKERS[name].key
             message[key] = getattr(self, key)
         if self.error is not None:
             message["error"] = self.error
@@ -345,28 +231,32 @@ class Result:
         return pack(self.to_wire())
 
     @classmethod
-    def decode(cls, data: bytes | memoryview) -> Result:
+    def decode(cls, data: bytes | memoryview, any_stream: bool = False) -> Result:
+        """The one decoder of results: ingest's check of a worker's, the gateway's of ingest's,
+        and a reader of the viewers' landmarks messages (rig.results.parse_result). Stream ids
+        are held to ingest's rule unless ``any_stream`` (a recording names its people freely)."""
         obj = unpack_map(data, "result")
         what = "result"
+        if obj.get("type", "landmarks") != "landmarks":
+            raise WireError(f"result: unknown type {str(obj.get('type'))[:32]!r}")
         size = _require(obj, "imageSize", dict, what)
         ts = _require(obj, "ts", dict, what)
-        tracks = obj.get("tracks", ["face"])  # face-only senders of before
+        tracks = obj.get("tracks", list(UNTAGGED))
         if not isinstance(tracks, list) or not tracks or not all(map(_is_track, tracks)) \
                 or len(set(tracks)) != len(tracks):
             raise WireError("result: 'tracks' must list known trackers, each once")
-        found = {}
+        found: dict[str, list] = {}
         for name in tracks:
-            key = TRACKS[name].key
-            items = _require(obj, key, list, what)
-            for item in items:
-                _VALIDATORS[key](item)  # validates lengths; keeps the bytes as they are
-            found[key] = items
+            tracker = TRACKERS[name]
+            items = obj.get(tracker.key, [] if obj.get("error") else None)  # a failed frame may carry no lists
+            found[tracker.key] = tracker.check(items)  # each item's shape; the bytes are kept as they are
         error = obj.get("error")
         if error is not None and not (isinstance(error, dict) and isinstance(error.get("message"), str)):
             raise WireError("result: 'error' must be a map with a message")
         if not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in ts.items()):
             raise WireError("result: 'ts' must map names to numbers")
-        return cls(stream=_stream_id(obj, what), seq=_require(obj, "seq", int, what),
+        stream = _require(obj, "stream", str, what) if any_stream else _stream_id(obj, what)
+        return cls(stream=stream, seq=_require(obj, "seq", int, what),
                    width=_require(size, "width", int, what), height=_require(size, "height", int, what),
                    ts=dict(ts), error=error, worker=str(obj.get("worker", ""))[:64],
                    tracks=tuple(tracks), session=_optional_int(obj, "session", what), **found)
@@ -417,7 +307,7 @@ def decode_ready(data: bytes | memoryview) -> dict:
     gave none (it holds whatever it is given)."""
     obj = unpack_map(data, "ready")
     name = obj.get("name", "")
-    trackers = obj.get("trackers", list(TRACKS))
+    trackers = obj.get("trackers", list(TRACKERS))
     if not isinstance(trackers, list) or not all(map(_is_track, trackers)):
         raise WireError("ready: 'trackers' must list known trackers")
     capacity = obj.get("capacity")

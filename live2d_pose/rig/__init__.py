@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 
+from live2d_pose.trackers import TRACKERS
 from live2d_pose.rig.contract import TRACKER_STALE_MS
 from live2d_pose.rig.filter import TUNING, FilterBank, ResultClock, Tuning
 from live2d_pose.rig.live2d import NEUTRAL, RANGES, eye_stabilizer_yaw, face_params, live2d_params
@@ -48,7 +49,6 @@ from live2d_pose.rig.results import Tracking
 from live2d_pose.rig.solve import BodyState, rest_rotation, solve
 from live2d_pose.rig.state_filter import StateFilter
 
-TRACKERS = {"face": "faces", "pose": "poses", "hands": "hands"}
 KEEP = 3  # results kept per tracker: the latest and the two before it
 # At rest: every bone within this of its rest rotation, every 0..1 value within REST_VALUE of
 # rest (degrees: REST_DEGREES), every Live2D parameter within REST_VALUE of its range from neutral.
@@ -82,7 +82,7 @@ class TrackStore:
     def offer(self, tracking: Tracking, t: float) -> list[str]:
         """Take one result, timed ``t``; returns the trackers it updated."""
         updated = []
-        for tracker, key in TRACKERS.items():
+        for tracker, key in ((t.name, t.key) for t in TRACKERS.values()):
             items = getattr(tracking, key)
             if items is None:  # this message does not report that tracker
                 continue

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from live2d_pose import wire
+from live2d_pose.trackers import TRACKERS
 from live2d_pose.rig.contract import BLENDSHAPE_NAMES, BONE_KEYS, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION
 from live2d_pose.rig.live2d import mirror_live2d
 from live2d_pose.rig.solve import mirror_state, rest_rotation
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if n != "_neutral")  # MediaPipe's 52 without _neutral
 SEEN = ("face", "pose", "leftHand", "rightHand")
-TRACKERS = ("face", "pose", "hands")
 # The channels a message may carry besides the bones; each whole or not at all.
 VECTORS = ("expressions", "blendshapes", "gaze", "live2d", "headPosition", "hipsPosition")
 

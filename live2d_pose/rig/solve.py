@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from live2d_pose import trackers
 from live2d_pose.rig import contract, ground
 from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, pose_picture
 from live2d_pose.rig.eyes import eye_openness
@@ -28,7 +29,7 @@ from live2d_pose.rig.quat import (
 )
 
 STATE_VERSION = 3
-TRACKERS = ("face", "pose", "hands")
+TRACKERS = tuple(trackers.TRACKERS)  # the tracker table's names, in its order
 
 # MediaPipe's blendshape order (ARKit names; "Left" is the subject's left), EXPRESSIONS and REST:
 # contract.json, which the viewer page reads too.

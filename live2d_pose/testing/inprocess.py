@@ -25,6 +25,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
+from live2d_pose.trackers import TRACKERS
 from live2d_pose import curve, wire
 from live2d_pose.config import GatewayConfig, IngestConfig
 from live2d_pose.gateway.server import GatewayServer
@@ -50,7 +51,7 @@ class FakeWorker:
 
     def __init__(self, context: zmq.asyncio.Context, ingest: str, name: str,
                  curve_server_key: str = "", curve_client_key_file: str = "",
-                 trackers: tuple[str, ...] = tuple(wire.TRACKS)):
+                 trackers: tuple[str, ...] = tuple(TRACKERS)):
         self.name = name
         self.trackers = trackers
         self.ingest = context.socket(zmq.DEALER)

@@ -37,13 +37,14 @@ from pathlib import Path
 
 import msgpack
 
+from live2d_pose.trackers import TRACKERS, UNTAGGED
 from live2d_pose import wire
 
 log = logging.getLogger("live2d_pose.record")
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "web" / "test" / "fixtures" / "gesture.msgpack"
-TRACKS = ("face", "pose", "hands")
+TRACKS = tuple(TRACKERS)  # the tracker table's names
 
 
 def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
@@ -138,7 +139,7 @@ def load(path: str | Path) -> dict:
     return msgpack.unpackb(Path(path).read_bytes(), raw=False)
 
 
-TRACKER_KEYS = {"face": "faces", "pose": "poses", "hands": "hands"}
+TRACKER_KEYS = {t.name: t.key for t in TRACKERS.values()}
 
 
 def per_tracker(results: list[dict], order: tuple[str, ...] = TRACKS, late: str | None = None) -> list[dict]:
@@ -155,7 +156,7 @@ def per_tracker(results: list[dict], order: tuple[str, ...] = TRACKS, late: str 
     held: dict | None = None  # the late tracker's message, waiting for the next frame's
     for result in results:
         late_message = None
-        for tracker in (t for t in order if t in result.get("tracks", ("face",))):
+        for tracker in (t for t in order if t in result.get("tracks", UNTAGGED)):
             message = {k: v for k, v in result.items() if k not in TRACKER_KEYS.values()}
             message["tracks"] = [tracker]
             message[TRACKER_KEYS[tracker]] = result.get(TRACKER_KEYS[tracker]) or []
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", type=Path, default=media.media_path("gesture_video.mp4"))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--track", default=",".join(TRACKS), help="comma list of face, pose, hands")
+    parser.add_argument("--track", default=",".join(TRACKS), help=f"comma list of {', '.join(TRACKS)}")
     parser.add_argument("--mirror", action="store_true", help="flip every frame left-right first")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--start", type=int, default=0, help="first frame kept (with --step)")

@@ -7,12 +7,13 @@ import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from live2d_pose.config import BUNDLED_FACE_MODEL
+from live2d_pose.config import MODELS_DIR
+from live2d_pose.trackers import TRACKERS
 
 
 def _landmarker(mode: vision.RunningMode, num_faces: int) -> vision.FaceLandmarker:
     return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(BUNDLED_FACE_MODEL)),
+        base_options=BaseOptions(model_asset_path=str(MODELS_DIR / TRACKERS["face"].model_file)),
         running_mode=mode, num_faces=num_faces, output_face_blendshapes=True,
         output_facial_transformation_matrixes=True))
 
@@ -57,18 +58,16 @@ def worker_timestamps(ingest_ms: list[float]) -> list[int]:
 
 
 def _pose_landmarker(mode: vision.RunningMode, num_poses: int = 1) -> vision.PoseLandmarker:
-    from live2d_pose.config import BUNDLED_POSE_MODEL
 
     return vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(BUNDLED_POSE_MODEL)),
+        base_options=BaseOptions(model_asset_path=str(MODELS_DIR / TRACKERS["pose"].model_file)),
         running_mode=mode, num_poses=num_poses))
 
 
 def _hand_landmarker(mode: vision.RunningMode, num_hands: int = 2) -> vision.HandLandmarker:
-    from live2d_pose.config import BUNDLED_HAND_MODEL
 
     return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(BUNDLED_HAND_MODEL)),
+        base_options=BaseOptions(model_asset_path=str(MODELS_DIR / TRACKERS["hands"].model_file)),
         running_mode=mode, num_hands=num_hands))
 
 

@@ -16,7 +16,7 @@ when it is free and only then gets a frame, so no frame waits in a socket.
   whose tracker it runs (``--trackers``).
 - Costs are learned: each result says how long its worker spent on it (decode
   + inference), and a lane's cost is the running mean of that; a lane not
-  measured yet costs what its tracker's lanes cost, or wire.TRACKS' prior.
+  measured yet costs what its tracker's lanes cost, or its prior (PRIOR_COST_MS).
   Which tracker is slow depends on the machine and the pictures (hands cost
   more than pose on one machine, less on another), so a lane moves where that
   clearly evens the load out: checked on every tick, at most one move per
@@ -60,10 +60,15 @@ import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
-from live2d_pose.wire import TRACKS, WARMING_UP, Capacity, FrameMeta
+from live2d_pose.trackers import TRACKERS, UNTAGGED
+from live2d_pose.wire import WARMING_UP, Capacity, FrameMeta
 
 COSTLY_ERRORS = {"decode_timeout"}  # worker-reported errors that mean "this frame cost a worker"
-FACE_PRIOR_MS = 21.6  # wire.TRACKS' costs are relative to the face's, measured at 21.6 ms
+# What a tracker's inference costs before any result says: measured on a 2-core machine (one process,
+# VIDEO mode), face 21.6 ms, pose (full) 47 ms, hands 38 ms a frame. A tracker not listed is taken
+# to cost the most of these until its results are measured.
+FACE_PRIOR_MS = 21.6
+PRIOR_COST_MS = {"face": FACE_PRIOR_MS, "pose": 2.2 * FACE_PRIOR_MS, "hands": 1.8 * FACE_PRIOR_MS}
 COST_SMOOTHING = 0.1  # weight of a new sample in a running cost: about the last 10 frames count
 MAX_COST_SAMPLE_MS = 10_000.0  # a worker's claim beyond this is not a cost sample
 # A move ends a lane's MediaPipe instance (tracking restarts on the new worker), so a rebalance
@@ -81,8 +86,8 @@ def parse_replicas(text: str) -> dict[str, int]:
     out = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         track, _, count = item.partition("=")
-        if track.strip() not in TRACKS or not count.strip().isdigit() or int(count) < 1:
-            raise ValueError(f"--replicas: {item!r} is not TRACKER=N (N >= 1; trackers: {', '.join(TRACKS)})")
+        if track.strip() not in TRACKERS or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"--replicas: {item!r} is not TRACKER=N (N >= 1; trackers: {', '.join(TRACKERS)})")
         out[track.strip()] = int(count)
     return out
 
@@ -161,7 +166,7 @@ class Lane:
 class StreamState:
     stream: str
     session: int = 0
-    lanes: dict[str, Lane] = field(default_factory=dict)  # by track, in wire.TRACKS order
+    lanes: dict[str, Lane] = field(default_factory=dict)  # by track, in the tracker table's order
     costly_in_a_row: int = 0
     quarantined: bool = False
     usage_ms: float = 0.0  # worker time its frames took lately, as of usage_at (fairness by cost)
@@ -222,11 +227,11 @@ class Dispatcher:
         self.moves = 0  # lanes moved by a rebalance (learned costs)
         self.seat_moves = 0  # lanes moved for any reason (a worker joined, a rebalance): each builds anew
         # per tracker: the running cost of its lanes, the prior until a result says otherwise
-        self.tracker_cost_ms = {name: track.cost * FACE_PRIOR_MS for name, track in TRACKS.items()}
+        self.tracker_cost_ms = {name: PRIOR_COST_MS.get(name, max(PRIOR_COST_MS.values())) for name in TRACKERS}
 
     # ------------------------------------------------------------ streams
 
-    def add_stream(self, stream: str, tracks: tuple[str, ...] = ("face",), now: float = 0.0,
+    def add_stream(self, stream: str, tracks: tuple[str, ...] = UNTAGGED, now: float = 0.0,
                    session: int = 0) -> Actions:
         """A camera (re)connected: its lanes are these tracks. Lanes it keeps keep their
         workers and MediaPipe instances, so a reconnecting camera keeps its tracking."""
@@ -237,7 +242,7 @@ class Dispatcher:
         actions = Actions()
         for track in [t for t in state.lanes if t not in tracks]:
             self._end_lane(state.lanes.pop(track), actions)
-        for track in TRACKS:
+        for track in TRACKERS:
             if track in tracks and track not in state.lanes:
                 state.lanes[track] = Lane(stream, track, [None] * self.replicas.get(track, 1))
         actions.extend(self._balance())
@@ -294,7 +299,7 @@ class Dispatcher:
     # ------------------------------------------------------------ workers
 
     def worker_ready(self, identity: bytes, now: float, name: str = "",
-                     trackers: tuple[str, ...] = tuple(TRACKS), capacity: Capacity | None = None) -> Actions:
+                     trackers: tuple[str, ...] = tuple(TRACKERS), capacity: Capacity | None = None) -> Actions:
         """READY: a new worker joined, or a known one (after reconnecting) is free."""
         actions = Actions()
         if self.is_banned(identity, now):
@@ -302,7 +307,7 @@ class Dispatcher:
         worker = self.workers.get(identity)
         if worker is None:
             self.workers[identity] = WorkerState(identity, name or identity.hex()[:16],
-                                                 frozenset(trackers) & TRACKS.keys(), now, capacity=capacity)
+                                                 frozenset(trackers) & TRACKERS.keys(), now, capacity=capacity)
             actions.extend(self._balance())
         else:
             worker.last_seen = now

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from live2d_pose.aio import CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_WRONG_DATA  # noqa: F401 (re-exported)
 from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS, ImageError, ImageInfo, check_limits, inspect
 from live2d_pose.service import ClientError, check_stream_id, parse_query
-from live2d_pose.wire import parse_tracks
+from live2d_pose.trackers import parse_tracks
 
 CAMERA_PATHS = ("/image", "/")
 # Application close codes (RFC 6455 leaves 4000-4999 to applications); docs/protocol.md lists them.

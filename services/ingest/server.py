@@ -25,7 +25,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from live2d_pose import aio, curve, httpserve, metrics, service, wire
+from live2d_pose import aio, curve, httpserve, metrics, service, trackers, wire
 from live2d_pose.config import IngestConfig
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.admission import Admission
@@ -100,7 +100,7 @@ class IngestServer(WebSocketService):
 
     def __init__(self, config: IngestConfig):
         super().__init__(config)
-        self.default_tracks = wire.parse_tracks(config.track)
+        self.default_tracks = trackers.parse_tracks(config.track)
         self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity, config.worker_prefetch,
                                      config.frame_timeout, config.quarantine_after,
                                      replicas=parse_replicas(config.replicas))

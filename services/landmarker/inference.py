@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable
 
+from live2d_pose.trackers import TRACKERS
 from live2d_pose import wire
 from live2d_pose.imageinfo import ImageError
 from live2d_pose.landmarker.decoder import Decoder
@@ -169,7 +170,7 @@ class Inference(threading.Thread):
             ts["infer_start"] = wire.now_ms()
             found = self.instances.detect(instance, rgb, int(meta.ts_ingest))
             ts["infer_end"] = wire.now_ms()
-            setattr(result, wire.TRACKS[meta.track].key, found)
+            setattr(result, TRACKERS[meta.track].key, found)
             self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
         except ImageError as exc:
             self.counters.errors += 1

@@ -3,9 +3,11 @@
 A tracker wraps one MediaPipe Tasks landmarker. It owns the model bytes (read and
 checked once) and makes one VIDEO-mode instance per lane (stream x tracker), because
 VIDEO mode carries tracking state from one frame to the next and wants strictly
-increasing timestamps per instance. Adding a tracker means one class here and one
-entry in :data:`REGISTRY` (and its name in ``wire.TRACKS``); nothing else branches on
-tracker names.
+increasing timestamps per instance. What a tracker is called, the key and item type of
+its results, its bundled model and checksum, and its settings are its row in the shared
+tracker table (live2d_pose/trackers.json); here is only how MediaPipe runs it. Adding a
+tracker means a row there, its item type in live2d_pose/trackers.py, and a class here
+with its entry in :data:`REGISTRY`.
 """
 
 from __future__ import annotations
@@ -13,18 +15,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from live2d_pose import config as cfg
-from live2d_pose.config import LandmarkerConfig
-from live2d_pose.wire import TRACKS, Face, Hand, Pose
+from live2d_pose.config import MODELS_DIR, LandmarkerConfig
+from live2d_pose.trackers import TRACKERS, Face, Hand, Pose
 
 log = logging.getLogger("live2d_pose.landmarker")
 
@@ -50,7 +49,7 @@ def load_model(path: str, expected_sha256: str, what: str = "face") -> bytes:
 class Tracker(ABC):
     """One kind of MediaPipe landmarker; :meth:`open` makes a lane's instance."""
 
-    name: str  # as in track= (a key of wire.TRACKS)
+    name: str  # as in track= (a row of the tracker table)
 
     def __init__(self, model: bytes, config: LandmarkerConfig):
         self.model = model
@@ -59,7 +58,7 @@ class Tracker(ABC):
     @property
     def key(self) -> str:
         """The result's key for this tracker's list (faces, poses, hands)."""
-        return TRACKS[self.name].key
+        return TRACKERS[self.name].key
 
     @abstractmethod
     def open(self) -> Any:
@@ -68,6 +67,11 @@ class Tracker(ABC):
     @abstractmethod
     def detect(self, instance: Any, image: mp.Image, timestamp_ms: int) -> list[dict]:
         """What the instance finds in one frame, as the wire's maps."""
+
+    @property
+    def limit(self) -> int:
+        """The most items found per frame (the row's limit setting: max_faces, max_poses, max_hands)."""
+        return getattr(self.config, TRACKERS[self.name].limit_setting)
 
     def close(self, instance: Any) -> None:
         instance.close()  # MediaPipe task objects hold a graph and a thread: close them explicitly
@@ -82,7 +86,7 @@ class FaceTracker(Tracker):
     def open(self) -> vision.FaceLandmarker:
         return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
             base_options=self._base(), running_mode=vision.RunningMode.VIDEO,
-            num_faces=self.config.max_faces, output_face_blendshapes=True,
+            num_faces=self.limit, output_face_blendshapes=True,
             output_facial_transformation_matrixes=True))
 
     def detect(self, instance: vision.FaceLandmarker, image: mp.Image, timestamp_ms: int) -> list[dict]:
@@ -96,7 +100,7 @@ class PoseTracker(Tracker):
     def open(self) -> vision.PoseLandmarker:
         return vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
             base_options=self._base(), running_mode=vision.RunningMode.VIDEO,
-            num_poses=self.config.max_poses))
+            num_poses=self.limit))
 
     def detect(self, instance: vision.PoseLandmarker, image: mp.Image, timestamp_ms: int) -> list[dict]:
         result = instance.detect_for_video(image, timestamp_ms)
@@ -110,7 +114,7 @@ class HandTracker(Tracker):
     def open(self) -> vision.HandLandmarker:
         return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
             base_options=self._base(), running_mode=vision.RunningMode.VIDEO,
-            num_hands=self.config.max_hands))
+            num_hands=self.limit))
 
     def detect(self, instance: vision.HandLandmarker, image: mp.Image, timestamp_ms: int) -> list[dict]:
         result = instance.detect_for_video(image, timestamp_ms)
@@ -120,46 +124,31 @@ class HandTracker(Tracker):
                                                     result.hand_world_landmarks)]
 
 
-@dataclass(frozen=True)
-class TrackerKind:
-    """A registry entry: how to build a tracker and where its model comes from."""
-
-    make: Callable[[bytes, LandmarkerConfig], Tracker]
-    bundled_model: Path
-    bundled_sha256: str
-    model_setting: str  # the LandmarkerConfig field with the model path; "<field>_sha256" its checksum
-
-    def model_path(self, config: LandmarkerConfig) -> str:
-        return getattr(config, self.model_setting)
-
-    def expected_sha256(self, config: LandmarkerConfig, name: str) -> str:
-        """The configured checksum; the bundled model's own when the bundled file is used."""
-        given = getattr(config, self.model_setting + "_sha256")
-        if given:
-            return given
-        if Path(self.model_path(config)).resolve() == self.bundled_model.resolve():
-            return self.bundled_sha256
-        log.warning("%s model %s: no --%s-sha256 given, checksum not checked", name,
-                    self.model_path(config), self.model_setting.replace("_", "-"))
-        return ""
+REGISTRY: dict[str, type[Tracker]] = {"face": FaceTracker, "pose": PoseTracker, "hands": HandTracker}
+assert REGISTRY.keys() == TRACKERS.keys(), "every row of the tracker table needs a tracker here (and only those)"
 
 
-REGISTRY: dict[str, TrackerKind] = {
-    "face": TrackerKind(FaceTracker, cfg.BUNDLED_FACE_MODEL, cfg.BUNDLED_FACE_MODEL_SHA256, "face_model"),
-    "pose": TrackerKind(PoseTracker, cfg.BUNDLED_POSE_MODEL, cfg.BUNDLED_POSE_MODEL_SHA256, "pose_model"),
-    "hands": TrackerKind(HandTracker, cfg.BUNDLED_HAND_MODEL, cfg.BUNDLED_HAND_MODEL_SHA256, "hand_model"),
-}
-assert REGISTRY.keys() == TRACKS.keys(), "every wire track needs a tracker (and only those)"
+def model_path(name: str, config: LandmarkerConfig) -> str:
+    return getattr(config, TRACKERS[name].model_setting)
+
+
+def expected_sha256(name: str, config: LandmarkerConfig) -> str:
+    """The configured checksum; the bundled model's own when the bundled file is used."""
+    row = TRACKERS[name]
+    given = getattr(config, row.model_setting + "_sha256")
+    if given:
+        return given
+    if Path(model_path(name, config)).resolve() == (MODELS_DIR / row.model_file).resolve():
+        return row.model_sha256
+    log.warning("%s model %s: no --%s-sha256 given, checksum not checked", name, model_path(name, config),
+                row.model_setting.replace("_", "-"))
+    return ""
 
 
 def build(names: tuple[str, ...], config: LandmarkerConfig) -> dict[str, Tracker]:
     """The trackers this worker runs, their models read and checked now (a bad file fails at start)."""
-    trackers = {}
-    for name in names:
-        kind = REGISTRY[name]
-        model = load_model(kind.model_path(config), kind.expected_sha256(config, name), name)
-        trackers[name] = kind.make(model, config)
-    return trackers
+    return {name: REGISTRY[name](load_model(model_path(name, config), expected_sha256(name, config), name), config)
+            for name in names}
 
 
 def _points(landmarks, with_scores: bool = False) -> np.ndarray:

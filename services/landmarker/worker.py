@@ -32,7 +32,7 @@ from pathlib import Path
 
 import zmq
 
-from live2d_pose import curve, wire
+from live2d_pose import curve, trackers, wire
 from live2d_pose.config import LandmarkerConfig, redacted
 from live2d_pose.landmarker import memory
 from live2d_pose.landmarker import trackers as tracker_registry
@@ -51,7 +51,7 @@ class Worker:
     def __init__(self, config: LandmarkerConfig):
         self.config = config
         self.name = config.worker_name or f"{socket.gethostname()}-{os.getpid()}"
-        self.tracks = wire.parse_tracks(config.trackers)
+        self.tracks = trackers.parse_tracks(config.trackers)
         self.trackers = tracker_registry.build(self.tracks, config)  # models read and checked now
         self.capacity = {"memory_mb": round(config.memory_budget_mb or memory.default_budget_mb(), 1),
                          "instance_mb": {name: round(mb, 1) for name, mb in

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("mediapipe")
 
+from live2d_pose.trackers import TRACKERS
 from live2d_pose import wire
 from live2d_pose.config import LandmarkerConfig
 from live2d_pose.landmarker import trackers
@@ -21,8 +22,8 @@ from live2d_pose.testing.frames import astronaut_frame
 
 
 def test_every_wire_track_has_a_tracker_with_a_checked_bundled_model():
-    assert trackers.REGISTRY.keys() == wire.TRACKS.keys()
-    built = trackers.build(tuple(wire.TRACKS), LandmarkerConfig())
+    assert trackers.REGISTRY.keys() == TRACKERS.keys()
+    built = trackers.build(tuple(TRACKERS), LandmarkerConfig())
     assert {name: tracker.key for name, tracker in built.items()} == {"face": "faces", "pose": "poses",
                                                                        "hands": "hands"}
 

@@ -37,8 +37,8 @@ def test_a_tracker_not_reported_is_none_and_an_old_gateway_means_faces_only(resu
 
 @pytest.mark.parametrize("change, why", [
     ({"type": "other"}, "unknown type"),
-    ({"stream": 5}, "'stream' and 'seq'"),
-    ({"imageSize": {"width": "640"}}, "imageSize"),
+    ({"stream": 5}, "'stream' missing or not str"),
+    ({"imageSize": {"width": "640"}}, "'width' missing or not int"),
     ({"tracks": "face"}, "tracks"),
     ({"faces": "none"}, "'faces' must be a list"),
     ({"poses": [{"landmarks": b"short", "world": b""}]}, "pose"),

@@ -9,10 +9,10 @@
 // delta changes only what it carries, and only on top of a full message of
 // the same stream. Pure: time is passed in.
 import { BLENDSHAPES, EXPRESSIONS, NEUTRAL, REST, restRotation } from "./contract.js";
+import { TRACKERS } from "./protocol.js";
 import { nlerp } from "./quat.js";
 
 const EASE_TAU_MS = 400; // how fast the page eases toward rest on its own (the rig's rest cutoff, 0.4 Hz)
-const TRACKERS = ["face", "pose", "hands"];
 
 const zeros = (names) => Object.fromEntries(names.map((n) => [n, 0]));
 

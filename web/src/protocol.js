@@ -6,15 +6,18 @@
 // parseMessage(), so a malformed message fails here, in one tested place,
 // and the rest of the page only ever sees well-formed objects.
 import { decode } from "@msgpack/msgpack";
+// The tracker table the pipeline reads too (each tracker's result key and its items' arrays).
+import TABLE from "../../live2d_pose/trackers.json" with { type: "json" };
 import { BLENDSHAPES, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION } from "./contract.js";
 
-export const NUM_LANDMARKS = 478;
-export const NUM_BLENDSHAPES = 52;
-export const NUM_POSE_LANDMARKS = 33;
-export const NUM_HAND_LANDMARKS = 21;
-export const TRACKERS = Object.freeze(["face", "pose", "hands"]);
+export const TRACKERS = Object.freeze(TABLE.trackers.map((row) => row.name));
 // the result key each tracker reports under
-export const TRACKER_KEYS = Object.freeze({ face: "faces", pose: "poses", hands: "hands" });
+const TRACKER_KEYS = Object.freeze(Object.fromEntries(TABLE.trackers.map((row) => [row.name, row.key])));
+// what a result that names no trackers reports (face-only senders of before)
+const UNTAGGED = Object.freeze([...TABLE.untagged]);
+const ROWS = Object.fromEntries(TABLE.trackers.map((row) => [row.name, row]));
+/** How many float32 values one item's array holds (trackers.json's shape, multiplied out). */
+const length = (tracker, array) => ROWS[tracker].arrays[array].reduce((a, b) => a * b, 1);
 
 export class ProtocolError extends Error {}
 
@@ -167,7 +170,7 @@ function parseLandmarks(obj) {
 }
 
 function parseTracks(obj) {
-  if (obj.tracks === undefined) return ["face"];
+  if (obj.tracks === undefined) return [...UNTAGGED];
   if (!Array.isArray(obj.tracks) || !obj.tracks.every((t) => typeof t === "string")) {
     throw new ProtocolError("landmarks: tracks is not a list of names");
   }
@@ -178,8 +181,8 @@ function parseTracks(obj) {
 function parsePose(pose, i) {
   if (!isMap(pose)) throw new ProtocolError(`pose ${i}: not a map`);
   return {
-    landmarks: floats(pose.landmarks, NUM_POSE_LANDMARKS * 5, `pose ${i} landmarks`),
-    world: floats(pose.world, NUM_POSE_LANDMARKS * 3, `pose ${i} world`),
+    landmarks: floats(pose.landmarks, length("pose", "landmarks"), `pose ${i} landmarks`),
+    world: floats(pose.world, length("pose", "world"), `pose ${i} world`),
   };
 }
 
@@ -192,18 +195,18 @@ function parseHand(hand, i) {
   return {
     handedness: hand.handedness,
     score: Number(hand.score),
-    landmarks: floats(hand.landmarks, NUM_HAND_LANDMARKS * 3, `hand ${i} landmarks`),
-    world: floats(hand.world, NUM_HAND_LANDMARKS * 3, `hand ${i} world`),
+    landmarks: floats(hand.landmarks, length("hands", "landmarks"), `hand ${i} landmarks`),
+    world: floats(hand.world, length("hands", "world"), `hand ${i} world`),
   };
 }
 
 function parseFace(face, i) {
   if (!isMap(face)) throw new ProtocolError(`face ${i}: not a map`);
   return {
-    landmarks: floats(face.landmarks, NUM_LANDMARKS * 3, `face ${i} landmarks`),
+    landmarks: floats(face.landmarks, length("face", "landmarks"), `face ${i} landmarks`),
     // blendshapes and matrix are optional here: the overlay draws the landmarks only
-    blendshapes: face.blendshapes == null ? null : floats(face.blendshapes, NUM_BLENDSHAPES, `face ${i} blendshapes`),
-    matrix: face.matrix == null ? null : floats(face.matrix, 16, `face ${i} matrix`),
+    blendshapes: face.blendshapes == null ? null : floats(face.blendshapes, length("face", "blendshapes"), `face ${i} blendshapes`),
+    matrix: face.matrix == null ? null : floats(face.matrix, length("face", "matrix"), `face ${i} matrix`),
   };
 }
 
