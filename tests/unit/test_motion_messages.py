@@ -30,8 +30,18 @@ def recording():
     return record.load(GESTURE)
 
 
+_UPDATES: dict[tuple[int, bool], tuple[object, list]] = {}  # the rig's run over a recording, shared by the tests (read only)
+
+
 def rig_updates(recording, mirror=True):
     """(Motion, MotionUpdate) after each per-tracker message of the recording that moved the rig."""
+    key = (id(recording), mirror)
+    if key not in _UPDATES:  # the cache holds recording too, so its id is not reused meanwhile
+        _UPDATES[key] = (recording, _rig_updates(recording, mirror))
+    return _UPDATES[key][1]
+
+
+def _rig_updates(recording, mirror):
     messages = record.per_tracker(recording["results"])
     rig, encoder, out = Rig(), MotionEncoder(), []
     for message, at in zip(messages, record.arrivals(messages)):
