@@ -55,7 +55,8 @@ def _loop(frames: list[bytes], tracks: tuple[str, ...], duration: float, fps: fl
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's start-up chatter
-    from live2d_pose.config import LandmarkerConfig, from_sources
+    from live2d_pose.config import from_sources
+    from live2d_pose.landmarker.settings import LandmarkerConfig
     from live2d_pose.landmarker import mediapipe_metrics
 
     mediapipe_metrics.configure(from_sources(LandmarkerConfig).mediapipe_metrics)  # as the workers do

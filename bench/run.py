@@ -139,7 +139,8 @@ def scaling_fps(requested: float | None, extra_env: dict[str, str]) -> float:
     while the sockets do no useless work (a raw flood is the `flood` scenario)."""
     if requested is not None:
         return requested
-    from live2d_pose.config import IngestConfig, from_sources
+    from live2d_pose.config import from_sources
+    from live2d_pose.ingest.settings import IngestConfig
 
     return float(from_sources(IngestConfig, environ={**os.environ, **extra_env}).max_fps)
 

@@ -20,55 +20,80 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 from live2d_pose import config as cfg
 from live2d_pose.logs import setup_logging
 
-TAKES = {"record": cfg.RecordConfig, "play": cfg.PlayConfig}  # live2d_pose/recording/<command>.py
-SERVICES = {
-    "ingest": cfg.IngestConfig,
-    "landmarker": cfg.LandmarkerConfig,
-    "gateway": cfg.GatewayConfig,
+
+def load(reference: str) -> Any:
+    """``"module:name"`` -> that object, its module imported now (a command loads only its own code)."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand whose flags are a settings dataclass: its fields, each a --flag and a
+    LIVE2D_POSE_* variable. ``run`` gets the settings and returns the exit code."""
+
+    name: str
+    help: str
+    settings: str  # "module:Class"
+    run: str  # "module:function"
+
+    def settings_class(self) -> type:
+        return load(self.settings)
+
+    def main(self, config: Any) -> int:
+        return load(self.run)(config) or 0
+
+
+# The services, each in services/<name>/ (installed as live2d_pose.<name>): its settings and its
+# entry. `up` runs one of each (a landmarker per worker); `health --service` reads their settings.
+SERVICES: dict[str, Command] = {c.name: c for c in (
+    Command("ingest", "run the ingest service alone (cameras in, frames to the landmarkers)",
+            "live2d_pose.ingest.settings:IngestConfig", "live2d_pose.ingest.server:main"),
+    Command("landmarker", "run one landmarker (a MediaPipe worker) alone",
+            "live2d_pose.landmarker.settings:LandmarkerConfig", "live2d_pose.landmarker.start:main"),
+    Command("gateway", "run the gateway alone (the rig, the viewers, the page)",
+            "live2d_pose.gateway.settings:GatewayConfig", "live2d_pose.gateway.server:main"),
+)}
+# Motion files (live2d_pose/recording/).
+TAKES: dict[str, Command] = {c.name: c for c in (
+    Command("record", "record a stream's motion to .vrma / .bvh files",
+            "live2d_pose.config:RecordConfig", "live2d_pose.recording.record:main"),
+    Command("play", "publish a take (.vrma) as a stream, as if a camera were live",
+            "live2d_pose.config:PlayConfig", "live2d_pose.recording.play:main"),
+)}
+# These parse their own flags: the camera client must also run as a standalone script, and the
+# benchmark has many knobs of its own. name -> (help, "module:function" taking argv).
+OWN_FLAGS = {
+    "camera": ("stream a webcam, CSI camera, video or image to ingest", "live2d_pose.camera:main"),
+    "bench": ("benchmark the pipeline against bare MediaPipe", "live2d_pose.bench.run:main"),
+    "health": ("exit 0 when a service is healthy (for containers)", "live2d_pose.health:main"),
+    "keys": ("write a CurveZMQ key pair (encrypted ZeroMQ to remote workers)", "live2d_pose.curve:main"),
 }
-
-
-def _run_service(name: str, args: argparse.Namespace) -> int:
-    config = cfg.from_sources(SERVICES[name], args)
-    setup_logging(config.log_level)
-    if name == "ingest":
-        from live2d_pose.ingest.server import main as run
-    elif name == "landmarker":
-        from live2d_pose.landmarker import mediapipe_metrics
-        mediapipe_metrics.configure(config.mediapipe_metrics)  # before MediaPipe loads
-        from live2d_pose.landmarker.worker import main as run
-    else:
-        from live2d_pose.gateway.server import main as run
-    return run(config) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="live2d-pose", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, config_cls in SERVICES.items():
-        service = sub.add_parser(name, help=f"run the {name} service alone")
-        cfg.add_arguments(service, config_cls)
+    for command in SERVICES.values():
+        cfg.add_arguments(sub.add_parser(command.name, help=command.help), command.settings_class())
     from live2d_pose import supervisor
     supervisor.add_arguments(sub.add_parser("up", help="run ingest, N landmarkers and the gateway"))
     from live2d_pose.outputs import REGISTRY as OUTPUTS
     for kind in OUTPUTS.values():
         cfg.add_arguments(sub.add_parser(kind.name, help=kind.help), kind.config)
-    cfg.add_arguments(sub.add_parser("record", help="record a stream's motion to .vrma / .bvh files"),
-                      cfg.RecordConfig)
-    play = sub.add_parser("play", help="publish a take (.vrma) as a stream, as if a camera were live")
-    play.add_argument("take", nargs="?", default=None, help="the .vrma to play [env LIVE2D_POSE_TAKE]")
-    cfg.add_arguments(play, cfg.PlayConfig, skip=("take",))
-    # These parse their own flags: the camera client must also run as a
-    # standalone script, and the benchmark has many knobs of its own.
-    for name, text in (("camera", "stream a webcam, CSI camera, video or image to ingest"),
-                       ("bench", "benchmark the pipeline against bare MediaPipe"),
-                       ("health", "exit 0 when a service is healthy (for containers)"),
-                       ("keys", "write a CurveZMQ key pair (encrypted ZeroMQ to remote workers)")):
+    for command in TAKES.values():
+        parser_of = sub.add_parser(command.name, help=command.help)
+        if command.name == "play":  # the take is also its one positional argument
+            parser_of.add_argument("take", nargs="?", default=None, help="the .vrma to play [env LIVE2D_POSE_TAKE]")
+        cfg.add_arguments(parser_of, command.settings_class(), skip=("take",))
+    for name, (text, _) in OWN_FLAGS.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
 
@@ -85,35 +110,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if argv and argv[0] in ("camera", "bench", "health", "keys"):
-        return _run_passthrough(argv[0], argv[1:])
+    if argv and argv[0] in OWN_FLAGS:
+        return load(OWN_FLAGS[argv[0]][1])(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     if args.command == "up":
         from live2d_pose import supervisor
         return supervisor.main(args)
-    if args.command in TAKES:
-        config = cfg.from_sources(TAKES[args.command], args)
-        setup_logging(config.log_level)
-        module = importlib.import_module(f"live2d_pose.recording.{args.command}")
-        return module.main(config)
     from live2d_pose import outputs
     if args.command in outputs.REGISTRY:
         config = cfg.from_sources(outputs.REGISTRY[args.command].config, args)
         setup_logging(config.log_level)
         return outputs.main(args.command, config)
-    return _run_service(args.command, args)
-
-
-def _run_passthrough(command: str, argv: list[str]) -> int:
-    if command == "camera":
-        from live2d_pose.camera import main as run
-    elif command == "bench":  # --fidelity included
-        from live2d_pose.bench.run import main as run
-    elif command == "keys":
-        from live2d_pose.curve import main as run
-    else:
-        from live2d_pose.health import main as run
-    return run(argv) or 0
+    command = SERVICES.get(args.command) or TAKES[args.command]
+    config = cfg.from_sources(command.settings_class(), args)
+    setup_logging(config.log_level)
+    return command.main(config)
 
 
 if __name__ == "__main__":

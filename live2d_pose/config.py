@@ -1,34 +1,31 @@
-"""Settings for every service: frozen dataclasses filled from flags and environment.
+"""Settings: frozen dataclasses filled from flags and environment.
 
 Each field becomes a command-line flag (``--field-name``) and an environment
 variable (``LIVE2D_POSE_FIELD_NAME``). A flag beats the environment, which
 beats the default. The same names are used by docker-compose.yml and the
 Kubernetes manifests, so a setting means the same thing everywhere.
+
+Here are the machinery and the settings two or more commands share (the clients
+of the gateway, the outputs, record, play, up); each service's own are in
+services/<name>/settings.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from collections.abc import Mapping
 
-from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS
 from live2d_pose.trackers import TRACKERS
 
 ENV_PREFIX = "LIVE2D_POSE_"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-# The model ships inside the landmarker package (services/landmarker/), so it is
-# found the same way in a checkout, an installed wheel and a container.
-MODELS_DIR = Path(importlib.util.find_spec("live2d_pose.landmarker").origin).parent
-DEFAULT_WEB_ROOT = REPO_DIR / "web" / "dist"
-DEFAULT_CUBISM_CORE_URL = "https://cubism.live2d.com/sdk-web/cubismcore/live2dcubismcore.min.js"
 MODEL_HELP = ("the viewer's avatar: a VRM (.vrm) or a Live2D model (.model3.json), as a file or folder on "
               "this machine (the gateway serves it and the files it names) or an http(s) URL; "
               "empty: the built-in avatar")
@@ -45,71 +42,17 @@ class CommonConfig:
 
 
 @dataclass(frozen=True)
-class IngestConfig(CommonConfig):
-    host: str = setting("127.0.0.1", "address the camera WebSocket listens on (0.0.0.0: every interface, "
-                                     "for cameras on other hosts)", short="-i")
-    port: int = setting(8765, "port of the camera WebSocket (paths /image and /)", short="-p")
-    workers_bind: str = setting("tcp://127.0.0.1:5555", "ZeroMQ endpoint the landmarker pool connects to "
-                                                        "(tcp://*:5555: workers on other hosts; add CurveZMQ)")
-    gateway: str = setting("tcp://127.0.0.1:5556", "ZeroMQ endpoint of the gateway (results, stream events)")
-    viewer_url: str = setting("", "viewer URL announced to cameras (default: the host the camera "
-                                  "reached, on --viewer-port)")
-    viewer_port: int = setting(8080, "the gateway's HTTP port, for the default --viewer-url")
-    camera_token: str = setting("", "shared secret cameras must send as ?token= (empty: none)", secret=True)
-    allowed_origins: str = setting(
-        "", "web pages (Origins, comma list: http://host:port) that may open the camera socket, such "
-            "as a browser camera page; empty: none, *: any. Cameras send no Origin and always pass")
-    max_frame_bytes: int = setting(4 * 1024 * 1024, "largest encoded frame accepted, in bytes")
-    max_pixels: int = setting(3840 * 2160, "largest image accepted, width x height")
-    max_scan_pixels: int = setting(
-        DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height: a progressive JPEG "
-                                 "decodes in one pass per scan (default: 16 scans of 3840x2160)")
-    max_text_bytes: int = setting(4096, "largest text message accepted from a camera")
-    max_streams: int = setting(32, "most cameras connected at once")
-    # Idle and greedy clients: neither can hold every slot.
-    max_streams_per_client: int = setting(
-        16, "most cameras connected at once from one address (0: no limit); behind a reverse proxy "
-            "all cameras share its address: raise this there and limit per client in the proxy")
-    camera_idle_timeout: float = setting(
-        30.0, "a camera that sends no frame for this long (seconds) is closed (idle_timeout, 1013: it "
-              "may come back); 0: never")
-    handshake_timeout: float = setting(
-        10.0, "seconds from connecting to sending imageSize; slower connections are closed")
-    max_handshakes: int = setting(
-        128, "connections at once that have not finished the handshake (HTTP requests included); "
-             "one more closes the oldest")
-    max_partial_bytes: int = setting(
-        64 * 1024 * 1024, "memory all unfinished incoming messages may hold together, in bytes; "
-                          "over it the connection holding most is closed (busy, 1013)")
-    max_fps: float = setting(120.0, "frames per second read from each camera; a faster camera is read "
-                                    "no faster (TCP backpressure slows it down)")
-    ping_interval: float = setting(10.0, "seconds between keep-alive pings to each camera")
-    ping_timeout: float = setting(20.0, "a camera that leaves a ping unanswered this long (seconds) is "
-                                        "dropped; a throttled flood's pongs queue behind its frames")
-    track: str = setting("face", f"trackers for cameras that do not say track= (comma list of "
-                                 f"{', '.join(TRACKERS)})")
-    replicas: str = setting(
-        "", "lanes of these trackers run on several workers at once, taking alternate frames "
-            "(e.g. pose=2: a camera can go past one core for pose); default 1 each")
-    frame_timeout: float = setting(
-        3.0, "a frame a worker holds this long (seconds) is lost; the worker is dropped, its lanes move")
-    quarantine_after: int = setting(
-        3, "close a stream whose frames cost a worker (lost, late, decode over time) this many times in a row")
-    heartbeat_interval: float = setting(0.25, "seconds between heartbeats to workers")
-    worker_timeout: float = setting(
-        0.75, "a worker silent this long (seconds, 3 heartbeats) is declared dead; checked every heartbeat")
-    stream_affinity: bool = setting(True, "keep each stream on one worker (tracking state carries over)")
-    worker_prefetch: int = setting(
-        1, "frames a worker may hold at once; 2 trades up to one inference of latency for "
-           "throughput when the pool is saturated (docs/performance.md)")
+class CurveServerConfig:
+    """A service that binds a ZeroMQ socket others connect to (ingest for workers, the gateway for
+    ingest) and may encrypt it with CurveZMQ (docs/deployment.md)."""
+
     curve_secret_key_file: str = setting(
-        "", "CurveZMQ server secret key file (live2d-pose keys); also ingest's identity toward the "
+        "", "CurveZMQ server secret key file (live2d-pose keys); ingest's is also its identity toward the "
             "gateway; empty: plaintext ZeroMQ")
-    curve_server_key: str = setting(
-        "", "gateway's CurveZMQ public key or key file (default: from --curve-secret-key-file)")
     curve_allow: str = setting(
-        "", "folder of the workers' CurveZMQ public keys (*.key) admitted; empty: any client that "
-            "knows the server key")
+        "", "folder of the CurveZMQ public keys (*.key) admitted (ingest: the workers'; the gateway: "
+            "ingest's, and the workers' while they push directly); empty: any client that knows the "
+            "server key")
 
 
 def _tracker_limits() -> list[tuple[str, type, Any]]:
@@ -117,98 +60,11 @@ def _tracker_limits() -> list[tuple[str, type, Any]]:
     return [(t.limit_setting, int, setting(t.limit_default, t.limit_help)) for t in TRACKERS.values()]
 
 
-def _tracker_models() -> list[tuple[str, type, Any]]:
-    """Each tracker's model file and its checksum (face_model, face_model_sha256 ...)."""
-    fields = []
-    for t in TRACKERS.values():
-        flag = "--" + t.model_setting.replace("_", "-")
-        fields.append((t.model_setting, str, setting(str(MODELS_DIR / t.model_file),
-                                                   f"MediaPipe {t.name} model, a .task file (bundled: {t.model_file})")))
-        fields.append((t.model_setting + "_sha256", str, setting(
-            "", f"expected sha256 of {flag} (default: checked only for the bundled model)")))
-    return fields
+# Each tracker's limit, a setting per row of the tracker table (live2d_pose/trackers.json): the
+# landmarker's and up's.
+TrackerLimits: Any = dataclasses.make_dataclass("TrackerLimits", _tracker_limits(), frozen=True)
 
 
-# The trackers' settings, one set per row of the tracker table (live2d_pose/trackers.json).
-TrackerLimits = dataclasses.make_dataclass("TrackerLimits", _tracker_limits(), frozen=True)
-TrackerModels = dataclasses.make_dataclass("TrackerModels", _tracker_models() + _tracker_limits(), frozen=True)
-
-
-@dataclass(frozen=True)
-class LandmarkerConfig(TrackerModels, CommonConfig):
-    ingest: str = setting("tcp://127.0.0.1:5555", "ZeroMQ endpoint of ingest (results go back to it)")
-    trackers: str = setting(",".join(TRACKERS), "trackers this worker runs (ingest gives it only those lanes)")
-    stream_idle_timeout: float = setting(10.0, "seconds after which an idle lane's instance is closed")
-    decode_timeout: float = setting(
-        0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed")
-    heartbeat_interval: float = setting(0.25, "seconds between heartbeats to ingest")
-    ingest_timeout: float = setting(2.0, "ingest silent this long (seconds): reconnect")
-    max_pixels: int = setting(3840 * 2160, "largest image decoded, width x height")
-    max_scan_pixels: int = setting(
-        DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height (as ingest's; a frame "
-                                 "over it is refused before decoding)")
-    decode_max_pixels: int = setting(
-        1920 * 1080, "a larger frame is decoded at 1/2, 1/4 or 1/8 scale, the first that fits (cheap for "
-                     "JPEG; MediaPipe's models see 256 pixels or less); 0: always full size")
-    # Capacity: one MediaPipe instance per lane, measured at start; ingest seats no more lanes here than fit.
-    memory_budget_mb: float = setting(
-        0.0, "memory this worker may fill with MediaPipe instances, in MB (0: 80 percent of the memory "
-             "free at start, split over the host's cores; in a container, of what its limit leaves)")
-    max_instances: int = setting(64, "MediaPipe instances (lanes) this worker holds at most, whatever "
-                                     "the memory (each runs a few threads)")
-    mediapipe_metrics: bool = setting(
-        False, "let MediaPipe send its usage metrics (which task ran, how long and how fast; no images "
-               "or landmarks) to Google, play.googleapis.com; off: they never leave this machine "
-               "(docs/security.md, \"Privacy\")")
-    worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
-    health_file: str = setting("", "file touched on every heartbeat (container health checks)")
-    curve_server_key: str = setting(
-        "", "CurveZMQ public key (Z85 or server.key file) of ingest; empty: plaintext")
-    curve_client_key_file: str = setting(
-        "", "this worker's CurveZMQ key pair (live2d-pose keys DIR --name NAME: the .key_secret "
-            "file), for servers with an allow-list; empty: a fresh pair per start")
-
-
-@dataclass(frozen=True)
-class GatewayConfig(CommonConfig):
-    host: str = setting("127.0.0.1", "address the HTTP/WebSocket server listens on (0.0.0.0: every "
-                                     "interface, for viewers on other hosts)", short="-i")
-    http_port: int = setting(8080, "port of the viewer page, /ws, /streams, /healthz, /metrics")
-    results_bind: str = setting("tcp://127.0.0.1:5556", "ZeroMQ endpoint ingest pushes results and stream "
-                                                        "events to (tcp://*:5556: ingest on another host)")
-    web_root: str = setting(str(DEFAULT_WEB_ROOT), "folder of the built viewer page")
-    model: str = setting("", MODEL_HELP)
-    cubism_core_url: str = setting(DEFAULT_CUBISM_CORE_URL, "URL the viewer loads Live2D Cubism Core from")
-    allow_core_param: bool = setting(False, "let the page's ?core= parameter choose the Cubism Core URL")
-    viewer_token: str = setting("", "shared secret viewers must send as ?token= (empty: none)", secret=True)
-    allowed_origins: str = setting(
-        "", "web pages of other sites (Origins, comma list: http://host:port) that may open /ws; pages "
-            "this gateway serves always may, and clients without an Origin (OBS, outputs); *: any")
-    max_viewers: int = setting(64, "most viewers connected at once")
-    # Idle and greedy clients: neither can hold every slot.
-    max_viewers_per_client: int = setting(
-        32, "most viewers connected at once from one address (0: no limit); behind a reverse proxy "
-            "all viewers share its address: raise this there and limit per client in the proxy")
-    viewer_idle_timeout: float = setting(
-        60.0, "a viewer of a ?stream= that is not live for this long (seconds) is closed (no_stream, "
-              "1013: the page connects again); 0: never")
-    stream_timeout: float = setting(5.0, "a stream without results this long (seconds) is inactive")
-    curve_secret_key_file: str = setting(
-        "", "CurveZMQ server secret key file (live2d-pose keys); empty: plaintext ZeroMQ")
-    curve_allow: str = setting(
-        "", "folder of the CurveZMQ public keys (*.key) admitted to push results: ingest's, and "
-            "the workers' while they push directly; empty: any client that knows the server key")
-    # Takes (docs/recording.md) and played streams (docs/protocol.md, "Played streams").
-    record_dir: str = setting(
-        "", "record every stream to this folder, one take per stream from its start to its end, named by "
-            "stream and start time; takes a crash cut short there are recovered at start; empty: off")
-    record_formats: str = setting("vrma,bvh", "the files of each take: vrma, bvh or both (comma list)")
-    max_takes: int = setting(2, "takes the viewer page may record at once (POST /record); 0: none")
-    max_take_seconds: float = setting(600.0, "a take the page records stops by itself after this long")
-    camera_token: str = setting(
-        "", "shared secret a program publishing a stream here (live2d-pose play, /publish) must send as "
-            "?token=; give it ingest's camera token (the same LIVE2D_POSE_CAMERA_TOKEN)", secret=True)
-    max_played: int = setting(8, "streams played at once (live2d-pose play); 0: none")
 
 
 def _default_vts_token_file() -> str:

@@ -41,7 +41,7 @@ def check_file(path: str, max_age: float) -> str | None:
     return None if age <= max_age else f"{path} is {age:.1f} s old (limit {max_age} s)"
 
 
-def _local_url(host: str, port: int) -> str:
+def local_url(host: str, port: int) -> str:
     """The /healthz URL of a server listening on host:port, from its own machine."""
     host = {"": "127.0.0.1", "*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     return f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
@@ -53,25 +53,26 @@ def _health_file(path: str) -> str:
     return path
 
 
-# service -> (its settings, what to check: ("url", URL) or ("file", path))
-SERVICES = {
-    "ingest": (config.IngestConfig, lambda c: ("url", _local_url(c.host, c.port))),
-    "gateway": (config.GatewayConfig, lambda c: ("url", _local_url(c.host, c.http_port))),
-    "landmarker": (config.LandmarkerConfig, lambda c: ("file", _health_file(c.health_file))),
+# service -> what to check, from its settings: ("url", URL) or ("file", path)
+TARGETS = {
+    "ingest": lambda c: ("url", local_url(c.host, c.port)),
+    "gateway": lambda c: ("url", local_url(c.host, c.http_port)),
+    "landmarker": lambda c: ("file", _health_file(c.health_file)),
 }
 
 
 def service_target(service: str, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """What --service checks, from the service's settings in the environment."""
-    config_cls, target = SERVICES[service]
-    return target(config.from_sources(config_cls, environ=environ))
+    """What --service checks, from the service's settings (cli.SERVICES) in the environment."""
+    from live2d_pose.cli import SERVICES
+
+    return TARGETS[service](config.from_sources(SERVICES[service].settings_class(), environ=environ))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="live2d-pose health", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--service", choices=sorted(SERVICES),
+    target.add_argument("--service", choices=sorted(TARGETS),
                         help="check this service as its LIVE2D_POSE_* settings say (port, health file)")
     target.add_argument("--url", help="HTTP URL that must answer 200")
     target.add_argument("--file", help="file that must have been touched recently")

@@ -27,7 +27,8 @@ import zmq.asyncio
 
 from live2d_pose.trackers import TRACKERS
 from live2d_pose import curve, wire
-from live2d_pose.config import GatewayConfig, IngestConfig
+from live2d_pose.gateway.settings import GatewayConfig
+from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose.gateway.server import GatewayServer
 from live2d_pose.imageinfo import ImageError, inspect
 from live2d_pose.ingest.server import IngestServer

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import cv2
 import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from live2d_pose.config import MODELS_DIR
 from live2d_pose.trackers import TRACKERS
+
+
+def _bundled(tracker: str) -> str:
+    """The bundled model of a tracker: its file in the landmarker's package folder, found without
+    importing the landmarker (its models are data here)."""
+    folder = Path(importlib.util.find_spec("live2d_pose.landmarker").origin).parent
+    return str(folder / TRACKERS[tracker].model_file)
 
 
 def _landmarker(mode: vision.RunningMode, num_faces: int) -> vision.FaceLandmarker:
     return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(MODELS_DIR / TRACKERS["face"].model_file)),
+        base_options=BaseOptions(model_asset_path=_bundled("face")),
         running_mode=mode, num_faces=num_faces, output_face_blendshapes=True,
         output_facial_transformation_matrixes=True))
 
@@ -60,14 +69,14 @@ def worker_timestamps(ingest_ms: list[float]) -> list[int]:
 def _pose_landmarker(mode: vision.RunningMode, num_poses: int = 1) -> vision.PoseLandmarker:
 
     return vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(MODELS_DIR / TRACKERS["pose"].model_file)),
+        base_options=BaseOptions(model_asset_path=_bundled("pose")),
         running_mode=mode, num_poses=num_poses))
 
 
 def _hand_landmarker(mode: vision.RunningMode, num_hands: int = 2) -> vision.HandLandmarker:
 
     return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(MODELS_DIR / TRACKERS["hands"].model_file)),
+        base_options=BaseOptions(model_asset_path=_bundled("hands")),
         running_mode=mode, num_hands=num_hands))
 
 

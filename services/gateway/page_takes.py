@@ -28,7 +28,7 @@ from pathlib import Path
 from websockets.http11 import Request, Response
 
 from live2d_pose import httpserve, service
-from live2d_pose.config import GatewayConfig
+from live2d_pose.gateway.settings import GatewayConfig
 from live2d_pose.gateway.fanout import Fanout
 from live2d_pose.gateway.takes import Take, Takes
 from live2d_pose.service import ClientError

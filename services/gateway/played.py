@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from live2d_pose import aio, httpserve, service, wire
-from live2d_pose.config import GatewayConfig
+from live2d_pose.gateway.settings import GatewayConfig
 from live2d_pose.gateway.fanout import Fanout
 from live2d_pose.logs import ThrottledWarning
 from live2d_pose.rig import Rig

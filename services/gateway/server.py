@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from live2d_pose import aio, httpserve, metrics, service, wire
-from live2d_pose.config import GatewayConfig
+from live2d_pose.gateway.settings import GatewayConfig
 from live2d_pose.gateway import pages
 from live2d_pose.gateway.fanout import ANNOUNCE_INTERVAL, Fanout, Subscription, Viewer
 from live2d_pose.gateway.motion import REST_STEP_MS, MotionHub

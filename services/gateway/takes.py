@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 
-from live2d_pose.config import GatewayConfig
+from live2d_pose.gateway.settings import GatewayConfig
 from live2d_pose.gateway.fanout import Fanout
 from live2d_pose.recording.journal import JOURNAL_SUFFIX, Recorder, RecordingError
 from live2d_pose.rig.motion import Motion

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from live2d_pose import aio, curve, httpserve, metrics, service, trackers, wire
-from live2d_pose.config import IngestConfig
+from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.admission import Admission
 from live2d_pose.ingest.dispatcher import Actions, Dispatcher, PendingFrame, parse_replicas

@@ -22,7 +22,7 @@ import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from live2d_pose.config import MODELS_DIR, LandmarkerConfig
+from live2d_pose.landmarker.settings import MODELS_DIR, LandmarkerConfig
 from live2d_pose.trackers import TRACKERS, Face, Hand, Pose
 
 log = logging.getLogger("live2d_pose.landmarker")

@@ -33,7 +33,8 @@ from pathlib import Path
 import zmq
 
 from live2d_pose import curve, trackers, wire
-from live2d_pose.config import LandmarkerConfig, redacted
+from live2d_pose.config import redacted
+from live2d_pose.landmarker.settings import LandmarkerConfig
 from live2d_pose.landmarker import memory
 from live2d_pose.landmarker import trackers as tracker_registry
 from live2d_pose.landmarker.decoder import Decoder

@@ -249,8 +249,8 @@ def test_compose_environment_is_the_cli_settings():
     from live2d_pose import cli, config
 
     compose = yaml.safe_load(COMPOSE_FILE.read_text())
-    for name, config_cls in cli.SERVICES.items():
-        known = set(config.to_environment(config_cls()))
+    for name, command in cli.SERVICES.items():
+        known = set(config.to_environment(command.settings_class()()))
         env = compose["services"][name]["environment"]
         unknown = {key for key in env if key.startswith("LIVE2D_POSE_")} - known
         assert not unknown, f"{name}: compose sets variables the CLI does not read: {sorted(unknown)}"

@@ -37,7 +37,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from live2d_pose import wire
-from live2d_pose.config import GatewayConfig, IngestConfig
+from live2d_pose.gateway.settings import GatewayConfig
+from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose.gateway.server import GatewayServer, parse_viewer_query
 from live2d_pose.imageinfo import ImageError, check_limits, inspect
 from live2d_pose.ingest import protocol

@@ -22,6 +22,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from live2d_pose import config as cfg
+from live2d_pose.gateway.settings import GatewayConfig
+from live2d_pose.ingest.settings import IngestConfig
+from live2d_pose.landmarker.settings import LandmarkerConfig
 from live2d_pose import curve, supervisor, wire
 from live2d_pose.testing import frames as face_frames
 from live2d_pose.testing.clients import TIMEOUT, Camera, Viewer, recv_json
@@ -146,7 +149,7 @@ def test_no_secret_in_help_stats_or_logs(guarded):
         help_text = subprocess.run([sys.executable, "-m", "live2d_pose", role, "--help"], env=env,
                                    capture_output=True, text=True, timeout=TIMEOUT).stdout
         assert "token" in help_text and CAMERA_TOKEN not in help_text and VIEWER_TOKEN not in help_text
-    assert cfg.redacted(cfg.IngestConfig(camera_token=CAMERA_TOKEN))["camera_token"] == "***"
+    assert cfg.redacted(IngestConfig(camera_token=CAMERA_TOKEN))["camera_token"] == "***"
     async def refusals():  # with the right token and a wrong one, so there is something to log
         await _refused(guarded.camera_url + f"?token={CAMERA_TOKEN}x")
         await _refused(guarded.viewer_url(f"token={VIEWER_TOKEN}x"))
@@ -198,12 +201,12 @@ def test_each_service_alone_listens_on_localhost_by_default(tmp_path):
     """`live2d-pose ingest` and `gateway` started with no address settings: TCP on 127.0.0.1
     only, ZeroMQ included; the network only when asked (compose and k8s set it explicitly)."""
     psutil = pytest.importorskip("psutil")
-    for name, config_cls in (("ingest", cfg.IngestConfig), ("gateway", cfg.GatewayConfig)):
+    for name, config_cls in (("ingest", IngestConfig), ("gateway", GatewayConfig)):
         defaults = cfg.from_sources(config_cls, environ={})
         assert defaults.host == "127.0.0.1", name
         binds = [getattr(defaults, f) for f in ("workers_bind", "gateway", "results_bind") if hasattr(defaults, f)]
         assert binds and all(b.startswith("tcp://127.0.0.1:") for b in binds), binds
-    assert cfg.from_sources(cfg.LandmarkerConfig, environ={}).ingest == "tcp://127.0.0.1:5555"
+    assert cfg.from_sources(LandmarkerConfig, environ={}).ingest == "tcp://127.0.0.1:5555"
     # live: the HTTP/WebSocket ports at their default address (the ports made free for the test)
     pipe = Pipeline(tmp_path, workers=0)
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE2D_POSE_")}

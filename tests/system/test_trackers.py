@@ -13,7 +13,7 @@ pytest.importorskip("mediapipe")
 
 from live2d_pose.trackers import TRACKERS
 from live2d_pose import wire
-from live2d_pose.config import LandmarkerConfig
+from live2d_pose.landmarker.settings import LandmarkerConfig
 from live2d_pose.landmarker import trackers
 from live2d_pose.landmarker.decoder import decode_image
 from live2d_pose.landmarker.detector import LaneInstances

@@ -30,7 +30,7 @@ from websockets.asyncio.server import serve
 from tests.unit.test_vmc_messages import _pointing_up, check_against_spec
 from tests.conftest import run
 from tests.osc_receiver import OscReceiver
-from live2d_pose.config import IngestConfig
+from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose.rig import quat
 from live2d_pose.rig.unity import UNITY_BONES
 from live2d_pose.testing import media, record

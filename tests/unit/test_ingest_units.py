@@ -14,7 +14,7 @@ import pytest
 import zmq
 
 from live2d_pose import wire
-from live2d_pose.config import IngestConfig
+from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose.ingest.server import Camera, IngestServer
 from live2d_pose.testing.pipeline import free_port
 

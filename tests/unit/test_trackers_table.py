@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from live2d_pose import camera, wire
-from live2d_pose.config import MODELS_DIR, LandmarkerConfig, UpConfig
+from live2d_pose.config import UpConfig
+from live2d_pose.landmarker.settings import MODELS_DIR, LandmarkerConfig
 from live2d_pose.trackers import TABLE, TRACKERS, UNTAGGED, WireError
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from live2d_pose import config as cfg
+from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose import service, wire
 from live2d_pose.gateway.fanout import Fanout, Mailbox, Subscription
 from live2d_pose.imageinfo import ImageError, check_limits, inspect
@@ -280,21 +281,21 @@ def test_fanout_expires_silent_streams():
 
 def test_flag_beats_env_beats_default():
     parser = argparse.ArgumentParser()
-    cfg.add_arguments(parser, cfg.IngestConfig)
+    cfg.add_arguments(parser, IngestConfig)
     env = {"LIVE2D_POSE_PORT": "9000", "LIVE2D_POSE_MAX_FPS": "15", "LIVE2D_POSE_STREAM_AFFINITY": "no"}
-    config = cfg.from_sources(cfg.IngestConfig, parser.parse_args(["--port", "9100"]), env)
+    config = cfg.from_sources(IngestConfig, parser.parse_args(["--port", "9100"]), env)
     assert (config.port, config.max_fps, config.stream_affinity) == (9100, 15.0, False)
-    assert config.max_streams == cfg.IngestConfig.max_streams
+    assert config.max_streams == IngestConfig.max_streams
 
 
 def test_bad_env_value_is_a_clear_error():
     with pytest.raises(SystemExit, match="LIVE2D_POSE_PORT"):
-        cfg.from_sources(cfg.IngestConfig, None, {"LIVE2D_POSE_PORT": "eighty"})
+        cfg.from_sources(IngestConfig, None, {"LIVE2D_POSE_PORT": "eighty"})
 
 
 def test_environment_round_trip_and_secrets_hidden():
-    config = cfg.IngestConfig(camera_token="hunter2")
-    assert cfg.from_sources(cfg.IngestConfig, None, cfg.to_environment(config)) == config
+    config = IngestConfig(camera_token="hunter2")
+    assert cfg.from_sources(IngestConfig, None, cfg.to_environment(config)) == config
     assert "hunter2" not in repr(cfg.redacted(config))
 
 
