@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from live2d_pose import aio, httpserve, metrics, service, wire
+from live2d_pose.gateway.metrics import GatewayMetrics
 from live2d_pose.gateway.settings import GatewayConfig
 from live2d_pose.gateway import pages
 from live2d_pose.gateway.fanout import ANNOUNCE_INTERVAL, Fanout, Subscription, Viewer
@@ -66,7 +67,7 @@ class GatewayServer(WebSocketService):
         self.idle_since: dict[Viewer, float] = {}  # viewers of a stream that is not live, since when
         self.closing: set[asyncio.Task] = set()  # referenced until done (asyncio keeps weak ones)
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
-        self.metrics = metrics.GatewayMetrics(self)
+        self.metrics = GatewayMetrics(self)
         self.takes = Takes(config, self.fanout, self.counters,
                            played=lambda stream: stream in self.players.playing or self.motion.played(stream))
         self.page_takes = PageTakes(self.takes, config, self.fanout, self.counters)

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from live2d_pose import aio, curve, httpserve, metrics, service, trackers, wire
+from live2d_pose.ingest.metrics import ingest_registry
 from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose.ingest import protocol
 from live2d_pose.ingest.admission import Admission
@@ -124,7 +125,7 @@ class IngestServer(WebSocketService):
         self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=False)
         self.origin_refused = ThrottledWarning(log, self.totals, "origin_refused")
         self.results_rejected = ThrottledWarning(log, self.totals, "results_rejected")
-        self.metrics = metrics.ingest_registry(self)
+        self.metrics = ingest_registry(self)
         self.port = config.port  # the real one once listening (config may say 0)
         self.workers_endpoint = config.workers_bind
 

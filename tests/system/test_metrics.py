@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import run
 from tests.system.test_http import raw_http, get
-from live2d_pose.metrics import INGEST_TOTALS
+from live2d_pose.ingest.metrics import INGEST_TOTALS
 from live2d_pose.testing.clients import Camera, Viewer
 from live2d_pose.testing.frames import astronaut_frame
 from live2d_pose.testing.inprocess import InProcess
