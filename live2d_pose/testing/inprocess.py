@@ -152,7 +152,7 @@ class InProcess:
 
     def fake_worker(self, name: str, **curve_keys: str) -> FakeWorker:
         """Another fake worker on this pipeline's endpoints (not started; the caller stops it)."""
-        return FakeWorker(self.context, self.ingest_server.workers_endpoint, name, **curve_keys)
+        return FakeWorker(self.context, self.ingest_server.broker.workers_endpoint, name, **curve_keys)
 
     async def __aexit__(self, *exc: object) -> None:
         for worker in self.fake_workers:

@@ -60,7 +60,7 @@ def _ingest_families(server: IngestServer) -> Iterator[Metric]:
     stats = server.stats()
     totals = stats["totals"]
     yield metrics.counter("live2d_pose_ingest_cameras", "camera connections registered", totals["cameras"])
-    yield metrics.gauge("live2d_pose_ingest_cameras_connected", "cameras connected now", len(server.cameras))
+    yield metrics.gauge("live2d_pose_ingest_cameras_connected", "cameras connected now", len(server.cameras.connected))
     yield metrics.counter("live2d_pose_ingest_frames", "frames accepted from cameras", totals["frames"])
     yield metrics.counter("live2d_pose_ingest_frames_rejected", "frames refused by ingest's checks", totals["rejected"])
     yield metrics.counter("live2d_pose_ingest_frames_lost", "frames lost with a worker", totals["frames_lost"])

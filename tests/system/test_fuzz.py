@@ -392,7 +392,7 @@ bodies = st.binary(max_size=64) | msgpack_values.map(wire.pack) | mutated_map().
 def test_fuzz_ingest_worker_messages(ingest_server, parts):
     """Ingest's ROUTER handler: a rogue worker's message is a WireError or a valid action."""
     try:
-        ingest_server._on_worker_message(parts)
+        ingest_server.broker._on_worker_message(parts)
     except wire.WireError as exc:
         assert str(exc)
     for identity in list(ingest_server.dispatcher.workers):  # keep the bookkeeping small

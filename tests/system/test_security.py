@@ -337,7 +337,7 @@ def test_curve_allow_list_admits_only_listed_workers(keys, allow_list, figures, 
                     camera.stream_frames(face_frames.astronaut_frames(8), fps=15, duration=TIMEOUT))
                 await viewer.wait_for_results(15, stream="ironhouse")
                 injected = await asyncio.get_running_loop().run_in_executor(
-                    None, _curve_injection, pipe.ingest_server.workers_endpoint,
+                    None, _curve_injection, pipe.ingest_server.broker.workers_endpoint,
                     pipe.gateway_server.results_endpoint, keys["public"], allow_list["rogue_secret"])
                 streaming.cancel()
             workers = [w["name"] for w in pipe.ingest_stats()["workers"]]
