@@ -56,11 +56,12 @@ def same(got: Motion, want: Motion) -> None:
     assert set(got.bones) == set(want.bones)
     for name, q in want.bones.items():
         assert got.bones[name] == pytest.approx(q, abs=1e-6), name
-    for group in ("expressions", "blendshapes", "gaze", "live2d"):
+    for group in ("expressions", "blendshapes", "gaze", "live2d", "parts"):
         assert getattr(got, group) == pytest.approx(getattr(want, group), abs=1e-5, rel=1e-6), group
     assert (got.seen, got.times, got.seq, got.stream, got.mirror) == (want.seen, want.times, want.seq, want.stream,
                                                                      want.mirror)
     assert got.head_position == pytest.approx(want.head_position, abs=1e-4)
+    assert got.hips_position == pytest.approx(want.hips_position, abs=1e-6)
 
 
 # ---------------------------------------------------------------- the messages
@@ -90,6 +91,8 @@ def test_a_bone_never_seen_is_absent_and_the_mirrored_variant_swaps_and_reflects
     assert mirrored.live2d["ParamEyeLOpen"] == pytest.approx(plain.live2d["ParamEyeROpen"])
     assert mirrored.head_position[0] == pytest.approx(-plain.head_position[0])
     assert mirrored.seen["leftHand"] == plain.seen["rightHand"]
+    assert {swap_side(n): w for n, w in plain.parts.items()} == mirrored.parts
+    assert plain.parts["rightLowerArm"] == 1.0 and plain.parts["leftLowerArm"] == 0.0, "her right arm, held out"
 
 
 def test_readers_refuse_unknown_versions_and_ignore_a_delta_without_its_base(recording):
