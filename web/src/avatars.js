@@ -44,7 +44,7 @@ registerAvatarKind({
   ],
   async create(canvas, target, options) {
     const { createVrmAvatar } = await import("./avatar-vrm.js");
-    return createVrmAvatar(canvas, target);
+    return createVrmAvatar(canvas, target, { framing: options.framing });
   },
 });
 

@@ -1,6 +1,7 @@
 // Page options from the query string and the gateway's /config.json. Pure,
 // so the one security rule here (?core= is honoured only when the gateway
 // allows it) is unit-tested.
+import { FRAMINGS } from "./framing.js";
 
 export const DEFAULT_CONFIG = Object.freeze({
   model: "",
@@ -44,6 +45,10 @@ export function readOptions(search, config = {}) {
     else warnings.push("?core= ignored: the gateway does not allow it (allowCoreParam is false); using config.coreUrl");
   }
 
+  const framingRaw = (q.get("framing") ?? "").toLowerCase();
+  const framing = FRAMINGS.includes(framingRaw) ? framingRaw : "auto";
+  if (framingRaw && framing !== framingRaw) warnings.push(`?framing=${framingRaw} is not one of ${FRAMINGS.join(", ")}; using auto`);
+
   const bgRaw = q.get("bg") ?? "";
   const bg = cssColor(bgRaw);
   if (bgRaw && !bg) warnings.push(`?bg=${bgRaw} is not a colour; background stays transparent`);
@@ -59,6 +64,8 @@ export function readOptions(search, config = {}) {
     hud: flag(q, "hud", false),
     landmarks: flag(q, "landmarks", false),
     mirror: flag(q, "mirror", true),
+    // the 3D avatar's framing: upper body, full body, or auto (full while the legs are seen)
+    framing,
     bg,
     warnings,
   };

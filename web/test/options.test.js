@@ -57,3 +57,12 @@ test("reconnect backoff doubles and is capped", () => {
   assert.equal(backoffDelay(50, fixed), 8000);
   for (let i = 0; i < 100; i++) assert.ok(backoffDelay(10) <= 8000 * 1.2);
 });
+
+test("?framing= upper, full or auto (the default); anything else is auto with a warning", () => {
+  assert.equal(readOptions("", CONFIG).framing, "auto");
+  assert.equal(readOptions("?framing=FULL", CONFIG).framing, "full");
+  assert.equal(readOptions("?framing=upper", CONFIG).framing, "upper");
+  const bad = readOptions("?framing=legs", CONFIG);
+  assert.equal(bad.framing, "auto");
+  assert.match(bad.warnings[0], /framing/);
+});
