@@ -230,13 +230,13 @@ def test_a_limb_at_the_edge_of_detection_never_flips():
     assert max(weights) == 0.0
 
 
-def test_a_slow_tracker_follows_a_limb_after_three_results_not_one():
+def test_a_slow_tracker_follows_a_limb_after_two_results_not_one():
     """A pose lane answering at 5 fps under load: one result that sees a limb is 200 ms after the
-    last, yet it counts as one result's evidence; three in a row follow it."""
+    last, yet it counts as half the evidence; two in a row follow it."""
     weights, _, _ = _presence_run([0.0, 0.9, 0.0, 0.0], dt=200)
     assert max(weights) == 0.0
     weights, _, _ = _presence_run([0.0, 0.9, 0.9, 0.9], dt=200)
-    assert weights[:3] == [0.0, 0.0, 0.0] and weights[3] > 0
+    assert weights[:2] == [0.0, 0.0] and weights[2] > 0
 
 
 def test_a_lost_limb_is_held_then_blends_to_rest():

@@ -9,7 +9,7 @@ that into a calm decision (docs/rig.md "Confidence"):
   confidence is at least SEEN and shrinks while it is below FAINT; in between
   it stays. A part at rest is followed once its evidence is full: ON_MS of
   confidence, net, each result counting for at most MOST_PER_RESULT_MS (so
-  three results at least, however slow the tracker; its evidence shrinks as
+  two results at least, however slow the tracker; its evidence shrinks as
   fast as it grows, so a guess that comes and goes never adds up); a
   followed part rests once its evidence is
   gone: OFF_MS net without it (it refills at the ON_MS rate). A limb at the
@@ -43,10 +43,10 @@ from live2d_pose.rig.quat import slerp, smoothstep
 
 ON_MS = 100.0
 OFF_MS = 400.0
-# One result counts for at most this much evidence (a frame of a 25 fps camera), so a part is followed
-# only after three results that see it, however slowly its tracker answers: a pose lane at 5 fps under
-# load would otherwise follow a guess from one result (200 ms of evidence at once).
-MOST_PER_RESULT_MS = 40.0
+# One result counts for at most this much evidence (half of ON_MS), so a part is followed only after two
+# results that see it, however slowly its tracker answers: a pose lane at 5 fps under load would otherwise
+# follow a guess from one result (200 ms of evidence at once). A camera at 20 fps or more is not slowed.
+MOST_PER_RESULT_MS = ON_MS / 2
 BLEND_MS = 100.0
 # The face is a detection of its own (MediaPipe never guesses one out of the picture): its part, the
 # head, is followed from the first result, at once, as before there were parts.
