@@ -84,7 +84,7 @@ class Clip:
 CLIPS = {
     "thumbs-up": Clip("thumbs-up", "gesture_video.mp4", (0.0, 0.0, 1.0, 1.0), "face,pose,hands", (50, 120, 180),
                       ("builtin-vrm", "sphere", "vrm1", "builtin-2d")),
-    "walk": Clip("walk", "sports2d_demo.mp4", (0.0, 0.45, 1.0, 1.0), "pose", (105, 125, 150, 213, 220),
+    "walk": Clip("walk", "sports2d_demo.mp4", (0.0, 0.45, 1.0, 1.0), "pose", (105, 125, 150, 206, 213),
                  ("builtin-vrm", "sphere")),
     "jumping-jacks": Clip("jumping-jacks", "sports2d_demo.mp4", (0.0, 0.0, 0.5, 0.5), "pose", (20, 38, 75, 110),
                           ("builtin-vrm", "sphere")),
@@ -195,8 +195,8 @@ def around_person(frame: np.ndarray) -> np.ndarray:
     xs = [x for x, y in poses[0].landmarks[:, :2].tolist() if 0 <= x <= 1 and 0 <= y <= 1]
     if not xs:
         return frame
-    half = max((max(xs) - min(xs)) * w * 0.6, 0.375 * h)
-    centre = (max(xs) + min(xs)) / 2 * w
+    low, centre, high = np.percentile(xs, [10, 50, 90]) * w  # robust to a point MediaPipe puts astray
+    half = max((high - low) * 0.7, 0.375 * h)
     x0, x1 = int(max(0, centre - half)), int(min(w, centre + half))
     return frame[:, x0:x1]
 
