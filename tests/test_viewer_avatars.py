@@ -143,11 +143,18 @@ def held_out(st: dict, side: str) -> bool:
     return hand[2] - shoulder[2] > 0.2 * k and hand[1] > shoulder[1] - 0.35 * k
 
 
-def hanging(st: dict, side: str) -> bool:
-    """That arm hangs at its side: the hand well below its shoulder, neither in front nor behind."""
-    k = joint(st, "head")[1] / 1.4
-    hand, shoulder = joint(st, f"{side}Hand"), joint(st, f"{side}UpperArm")
-    return hand[1] < shoulder[1] - 0.3 * k and abs(hand[2] - shoulder[2]) < 0.15 * k
+def hanging(st: dict, side: str, within_deg: float = 10.0) -> bool:
+    """That arm is at rest: its upper and lower arm within ``within_deg`` of their rest rotations (the
+    arm hanging at its side, contract.json's rest; VRM 0.x bones are in a frame turned half a turn)."""
+    from live2d_pose.rig import quat
+    from live2d_pose.rig.solve import rest_rotation
+
+    def turned(q):
+        return (-q[0], q[1], -q[2], q[3]) if st["avatar"]["metaVersion"] == "0" else tuple(q)
+
+    bones = st["avatar"]["bones"]  # as the model holds them
+    return all(math.degrees(quat.angle_between(bones.get(name, turned(rest_rotation(name))), turned(rest_rotation(name))))
+               < within_deg for name in (f"{side}UpperArm", f"{side}LowerArm"))
 
 
 def curl(q: list[float]) -> float:
