@@ -68,7 +68,7 @@ class VrmAvatar {
       hipsRest: this.node("hips")?.position.toArray() ?? null,
     });
     // each foot joint's height at rest: none goes lower (keepFeetAboveFloor)
-    this.feetRest = FEET.filter((n) => this.node(n)).map((n) => ({ node: this.node(n), y: this.worldOf(n)[1] }));
+    this.feetRest = FEET.filter((n) => this.node(n)).map((name) => ({ name, node: this.node(name), y: this.worldOf(name)[1] }));
     this.scene = new THREE.Scene();
     this.scene.add(vrm.scene);
     const light = new THREE.DirectionalLight(0xffffff, 2.2);
@@ -204,7 +204,7 @@ class VrmAvatar {
       joints,
       screen,
       framing: { kind: this.aim.kind, centre: this.aim.centre, height: this.aim.height },
-      feetRest: Object.fromEntries(FEET.filter((n) => this.node(n)).map((n, i) => [n, this.feetRest[i].y])),
+      feetRest: Object.fromEntries(this.feetRest.map((f) => [f.name, f.y])),
       hips: this.applied.hips,
       metaVersion: this.vrm.meta?.metaVersion ?? "1",
       perfectSync: this.model.perfectSync,
