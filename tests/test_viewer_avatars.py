@@ -410,7 +410,7 @@ def bend_deg(q: list[float]) -> float:
 
 
 @pytest.mark.parametrize("avatar", ["builtin-vrm", "vrm0-sphere"])
-def test_vrm_avatar_walks_with_the_person_and_stays_in_the_picture(gateway, page, walk, avatar):
+def test_vrm_avatar_walks_with_the_person_and_stays_in_the_picture(gateway, page, walk, avatar, figures):
     """The walk played at the video's 30 fps: the framing turns to the whole body once her legs are
     followed and stays so; the knees bend as she walks; the hips travel across the room (mirrored: to
     the avatar's left, +x) while every joint stays in the picture; no foot goes through the floor and
@@ -446,6 +446,11 @@ def test_vrm_avatar_walks_with_the_person_and_stays_in_the_picture(gateway, page
         assert not off, f"joints off the picture: {off}"
     # each foot joint's height over its height at rest: never below (through the floor), the lower foot near
     lowest = [min(s["joints"][name][1] - y for name, y in s["feetRest"].items()) for s in framed]
+    figures["knee_bend_range_deg"] = max(knees) - min(knees)
+    figures["hips_travel_m"] = travel
+    figures["lower_foot_above_rest_cm"] = {"min": round(100 * min(lowest), 2), "median": round(100 * float(np.median(lowest)), 2),
+                                           "max": round(100 * max(lowest), 2)}
+    figures["joints_off_picture"] = 0
     assert min(lowest) > -0.005, "a foot through the floor"
     assert np.median(lowest) < 0.05 * scale, "the feet float"
     assert not page.page_errors, page.page_errors

@@ -11,8 +11,9 @@
 //
 // The camera keeps still while the framed part moves a little (a lean, a
 // step: seen as such) and follows it past a dead zone (a walk across the
-// room), never lagging further behind it than that; up and down it follows
-// the framed part (a crouch in the upper framing, a jump in the full one).
+// room); up and down it follows the framed part (a crouch in the upper
+// framing, a jump in the full one); either way never further behind it than
+// that dead zone.
 // Every change eases over EASE_MS, so a switch of framing or the start of a
 // walk never makes the picture jump.
 import { clamp } from "./quat.js";
@@ -49,6 +50,7 @@ export class Framing {
     this.legsAt = -Infinity;
     this.target = null; // where the camera is going: the framed part's centre, held within the dead zone
     this.aim = null; // where it looks now: {centre, height}, eased toward the target
+    this.switching = false; // easing from one framing to the other
     this.lastMs = null;
   }
 
@@ -100,10 +102,12 @@ export class Framing {
     } else {
       const a = 1 - Math.exp(-Math.max(0, nowMs - this.lastMs) / EASE_MS);
       const zone = DEAD_ZONE * box.height;
-      // eased, but never further behind the framed part than the dead zone (a walk does not outrun it)
       const eased = this.aim.centre.map((v, i) => v + a * (this.target[i] - v));
+      // a switch of framing eases all the way; otherwise the camera is never further behind the framed
+      // part than the dead zone (a walk or a jump does not outrun it)
+      this.switching = switched || (this.switching && eased.some((v, i) => Math.abs(v - box.centre[i]) > zone));
       this.aim = {
-        centre: eased.map((v, i) => (i === 1 || switched ? v : clamp(v, box.centre[i] - zone, box.centre[i] + zone))),
+        centre: this.switching ? eased : eased.map((v, i) => clamp(v, box.centre[i] - zone, box.centre[i] + zone)),
         height: this.aim.height + a * (box.height - this.aim.height),
       };
     }

@@ -86,3 +86,10 @@ test("upper framing follows a lean or a crouch, so the head stays in the picture
   assert.ok(Math.abs(head[0] - crouched.centre[0]) <= 0.1 * crouched.height + 1e-3, "within the dead zone");
   assert.ok(Math.abs(head[1] - crouched.centre[1]) < crouched.height / 2);
 });
+
+test("a sudden rise (a jump, or a glitch of the hips' height) never leaves the camera further behind than the dead zone", () => {
+  const framing = new Framing("full", REST);
+  const standing = run(framing, {}, () => at(), 1000);
+  const risen = framing.update({}, at(0, 0.6), 1000 + 1000 / 60);
+  assert.ok(risen.centre[1] >= standing.centre[1] + 0.6 - 0.1 * risen.height - 1e-9);
+});
