@@ -55,10 +55,13 @@ def _loop(frames: list[bytes], tracks: tuple[str, ...], duration: float, fps: fl
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's start-up chatter
+    from live2d_pose.config import LandmarkerConfig, from_sources
+    from live2d_pose.landmarker import mediapipe_metrics
+
+    mediapipe_metrics.configure(from_sources(LandmarkerConfig).mediapipe_metrics)  # as the workers do
     import cv2
     import mediapipe as mp
 
-    from live2d_pose.config import LandmarkerConfig
     from live2d_pose.landmarker import trackers as registry
 
     flag = imread_flag if imread_flag is not None else getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)

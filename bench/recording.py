@@ -2,6 +2,8 @@
 
     python -m live2d_pose.bench.recording                 # one minute of each take, 30 states/s, a table
     python -m live2d_pose.bench.recording --minutes 5 --rate 90 --json out.json
+    python -m live2d_pose.bench.recording --live          # a live stream's cost: in the gateway, or a client
+                                                          # (bench/recording_live.py)
 
 Takes (live2d_pose/testing/takes.py), each looped to ``--minutes`` and fed
 at ``--rate`` body states a second (the gateway publishes one per update:
@@ -11,7 +13,7 @@ up to one per tracker per camera frame, so 30 to 90 at 30 fps):
   smoothed rig (every channel: 41 bones, 11 expressions, 51 blendshapes);
 - ``face``: the same with the face tracker only (the bones stand still at
   rest, save the neck and head): what most VTubers record;
-- ``full-body``: the synthetic dance with legs and the hips' translation.
+- ``full-body``: the synthetic dance with legs and the hips moving in the room.
 
 Reported per take: bytes per minute of the journal (while recording), the
 .vrma and the .bvh (sizes do not depend on the machine); CPU of one core
@@ -137,8 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=30.0, help="body states a second fed to the recorder")
     parser.add_argument("--fps", type=float, default=30.0, help="the files' frame rate")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--live", action="store_true", help="instead: a live stream's recording cost in a real "
+                        "gateway, in it or as a client (bench/recording_live.py)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="--live: each window's length")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.live:
+        return live(args.seconds, args.json)
     names = [n.strip() for n in args.takes.split(",") if n.strip()]
     unknown = [n for n in names if n not in TAKES]
     if unknown:
@@ -149,6 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     print(markdown_table(rows))
+    return 0
+
+
+def live(seconds: float, out: Path | None) -> int:
+    from live2d_pose.bench import recording_live
+
+    if not seconds > 0:
+        raise SystemExit("--seconds must be positive")
+    with tempfile.TemporaryDirectory(prefix="live2d-pose-recording-") as tmp:
+        result = recording_live.run(seconds, warmup=2.0, log_dir=Path(tmp))
+    if out:
+        out.write_text(json.dumps(result, indent=2))
+    print(recording_live.markdown_table(result))
     return 0
 
 

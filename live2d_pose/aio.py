@@ -53,9 +53,22 @@ async def serve_until_stopped(server: Server, stopping: asyncio.Event, reader: "
     on_stop()
     server.close(close_connections=True)
     await server.wait_closed()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await cancel_and_wait(task)
     reader.stop()
+
+
+async def cancel_and_wait(*tasks: asyncio.Future) -> None:
+    """Cancel ``tasks`` and wait until each has ended. A cancellation can be lost: before
+    Python 3.12, ``asyncio.wait_for`` swallows one that arrives as its inner wait completes,
+    and the task runs on; so cancel again until it is done, never wait on it blindly."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:  # retrieve outcomes, so none is reported as never retrieved
+        if not task.cancelled():
+            task.exception()
 
 
 def peer(websocket: ServerConnection) -> str:
@@ -160,8 +173,7 @@ class SupervisedTask:
             self._restart.cancel()
             self._restart = None
         if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+            await cancel_and_wait(self.task)
 
     def _done(self, task: asyncio.Task) -> None:
         if self._stopping or task.cancelled() or task.exception() is None:

@@ -7,6 +7,8 @@
     live2d-pose camera --source S    example camera client
     live2d-pose vmc --to HOST:PORT   drive VSeeFace / VNyan / Warudo (VMC protocol)
     live2d-pose vts                  drive VTube Studio (plugin API)
+    live2d-pose record --out F.vrma  record a stream to motion files (.vrma, .bvh)
+    live2d-pose play F.vrma          publish a take as a stream
     live2d-pose bench                benchmark against bare MediaPipe
     live2d-pose bench --fidelity     tracking fidelity: lag, jitter, blinks (no services)
     live2d-pose health ...           container health check
@@ -16,11 +18,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from live2d_pose import config as cfg
 from live2d_pose.logs import setup_logging
 
+TAKES = {"record": cfg.RecordConfig, "play": cfg.PlayConfig}  # live2d_pose/recording/<command>.py
 SERVICES = {
     "ingest": cfg.IngestConfig,
     "landmarker": cfg.LandmarkerConfig,
@@ -34,6 +38,8 @@ def _run_service(name: str, args: argparse.Namespace) -> int:
     if name == "ingest":
         from live2d_pose.ingest.server import main as run
     elif name == "landmarker":
+        from live2d_pose.landmarker import mediapipe_metrics
+        mediapipe_metrics.configure(config.mediapipe_metrics)  # before MediaPipe loads
         from live2d_pose.landmarker.worker import main as run
     else:
         from live2d_pose.gateway.server import main as run
@@ -52,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     from live2d_pose.outputs import REGISTRY as OUTPUTS
     for kind in OUTPUTS.values():
         cfg.add_arguments(sub.add_parser(kind.name, help=kind.help), kind.config)
+    cfg.add_arguments(sub.add_parser("record", help="record a stream's motion to .vrma / .bvh files"),
+                      cfg.RecordConfig)
+    play = sub.add_parser("play", help="publish a take (.vrma) as a stream, as if a camera were live")
+    play.add_argument("take", nargs="?", default=None, help="the .vrma to play [env LIVE2D_POSE_TAKE]")
+    cfg.add_arguments(play, cfg.PlayConfig, skip=("take",))
     # These parse their own flags: the camera client must also run as a
     # standalone script, and the benchmark has many knobs of its own.
     for name, text in (("camera", "stream a webcam, CSI camera, video or image to ingest"),
@@ -80,6 +91,11 @@ def _main(argv: list[str]) -> int:
     if args.command == "up":
         from live2d_pose import supervisor
         return supervisor.main(args)
+    if args.command in TAKES:
+        config = cfg.from_sources(TAKES[args.command], args)
+        setup_logging(config.log_level)
+        module = importlib.import_module(f"live2d_pose.recording.{args.command}")
+        return module.main(config)
     from live2d_pose import outputs
     if args.command in outputs.REGISTRY:
         config = cfg.from_sources(outputs.REGISTRY[args.command].config, args)

@@ -150,6 +150,10 @@ class LandmarkerConfig(CommonConfig):
              "free at start, split over the host's cores; in a container, of what its limit leaves)")
     max_instances: int = setting(64, "MediaPipe instances (lanes) this worker holds at most, whatever "
                                      "the memory (each runs a few threads)")
+    mediapipe_metrics: bool = setting(
+        False, "let MediaPipe send its usage metrics (which task ran, how long and how fast; no images "
+               "or landmarks) to Google, play.googleapis.com; off: they never leave this machine "
+               "(docs/security.md, \"Privacy\")")
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
     curve_server_key: str = setting(
@@ -188,6 +192,17 @@ class GatewayConfig(CommonConfig):
     curve_allow: str = setting(
         "", "folder of the CurveZMQ public keys (*.key) admitted to push results: ingest's, and "
             "the workers' while they push directly; empty: any client that knows the server key")
+    # Takes (docs/recording.md) and played streams (docs/protocol.md, "Played streams").
+    record_dir: str = setting(
+        "", "record every stream to this folder, one take per stream from its start to its end, named by "
+            "stream and start time; takes a crash cut short there are recovered at start; empty: off")
+    record_formats: str = setting("vrma,bvh", "the files of each take: vrma, bvh or both (comma list)")
+    max_takes: int = setting(2, "takes the viewer page may record at once (POST /record); 0: none")
+    max_take_seconds: float = setting(600.0, "a take the page records stops by itself after this long")
+    camera_token: str = setting(
+        "", "shared secret a program publishing a stream here (live2d-pose play, /publish) must send as "
+            "?token=; give it ingest's camera token (the same LIVE2D_POSE_CAMERA_TOKEN)", secret=True)
+    max_played: int = setting(8, "streams played at once (live2d-pose play); 0: none")
 
 
 def _default_vts_token_file() -> str:
@@ -196,12 +211,18 @@ def _default_vts_token_file() -> str:
 
 
 @dataclass(frozen=True)
-class OutputConfig(CommonConfig):
-    """What every output (live2d-pose vmc, vts) shares: where results come from, and the mirror."""
+class GatewayClientConfig(CommonConfig):
+    """What every client of the gateway's /ws shares: where it is, the stream, the token."""
 
     gateway_url: str = setting("ws://127.0.0.1:8080/ws", "the gateway's result WebSocket (/ws)")
     stream: str = setting("", "stream to follow (empty: the most recently active one)")
     viewer_token: str = setting("", "the gateway's viewer token, when it has one", secret=True)
+
+
+@dataclass(frozen=True)
+class OutputConfig(GatewayClientConfig):
+    """What every output (live2d-pose vmc, vts) shares: the gateway, and the mirror."""
+
     mirror: bool = setting(True, "the avatar moves like your reflection (docs/outputs.md)")
 
 
@@ -217,6 +238,29 @@ class VtsConfig(OutputConfig):
     vts_url: str = setting("ws://127.0.0.1:8001", "VTube Studio's plugin API WebSocket")
     token_file: str = setting(_default_vts_token_file(), "where the plugin's VTube Studio token is "
                                                          "kept (readable by you only)")
+
+
+@dataclass(frozen=True)
+class RecordConfig(GatewayClientConfig):
+    """`live2d-pose record`: a stream's motion from the gateway to files (docs/recording.md)."""
+
+    out: list = setting((), "file to write: .vrma (VRM Animation) or .bvh, by its suffix; twice for both "
+                            "(the variable: paths separated by ':')")
+    duration: float = setting(0.0, "stop after this many seconds (0: at Ctrl-C)")
+    fps: float = setting(30.0, "frames per second of the files (the motion is resampled)")
+    recover: list = setting((), "write the files of takes a crash cut short: a .journal, or a folder of them "
+                                "(repeatable); nothing is recorded")
+
+
+@dataclass(frozen=True)
+class PlayConfig(CommonConfig):
+    """`live2d-pose play`: a take published as a stream (docs/recording.md)."""
+
+    take: str = setting("", "the .vrma to play")
+    gateway_url: str = setting("ws://127.0.0.1:8080/publish", "the gateway's /publish WebSocket")
+    stream: str = setting("played", "the stream's name (letters, digits, '.', '_', '-')")
+    camera_token: str = setting("", "the gateway's camera token, when it has one", secret=True)
+    loop: bool = setting(False, "play the take again and again, until Ctrl-C")
 
 
 @dataclass(frozen=True)
@@ -243,6 +287,7 @@ class UpConfig(CommonConfig):
     max_hands: int = setting(2, "hands tracked per frame")
     vmc: str = setting("", "also send the VMC protocol to HOST:PORT (e.g. 127.0.0.1:39539)")
     vts: bool = setting(False, "also run the VTube Studio plugin (ws://127.0.0.1:8001)")
+    record: str = setting("", "record every stream to this folder (the gateway's --record-dir)")
 
 
 C = TypeVar("C")
@@ -268,11 +313,13 @@ def _parse_bool(text: str) -> bool:
 def _convert(kind: type, text: str) -> Any:
     if kind is bool:
         return _parse_bool(text)
+    if kind is list:  # file paths: the environment separates them as PATH does
+        return tuple(part for part in text.split(os.pathsep) if part)
     return kind(text)
 
 
 def _field_type(config_cls: type, f: dataclasses.Field) -> type:
-    hints = {"str": str, "int": int, "float": float, "bool": bool}
+    hints = {"str": str, "int": int, "float": float, "bool": bool, "list": list}
     return hints[f.type] if isinstance(f.type, str) else f.type
 
 
@@ -291,6 +338,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_cls: type, skip: tuple
             parser.add_argument(
                 *names, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=help_text
             )
+        elif kind is list:
+            parser.add_argument(*names, dest=f.name, default=None, action="append", help=help_text)
         else:
             parser.add_argument(*names, dest=f.name, default=None, type=kind, help=help_text)
 
@@ -305,7 +354,8 @@ def from_sources(config_cls: type[C], args: argparse.Namespace | None = None,
         if f.name in overrides:
             values[f.name] = overrides[f.name]
         elif args is not None and getattr(args, f.name, None) is not None:
-            values[f.name] = getattr(args, f.name)
+            value = getattr(args, f.name)
+            values[f.name] = tuple(value) if kind is list else value
         elif _env_name(f.name) in environ:
             try:
                 values[f.name] = _convert(kind, environ[_env_name(f.name)])
@@ -328,5 +378,10 @@ def to_environment(config: Any) -> dict[str, str]:
     env = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        env[_env_name(f.name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):
+            env[_env_name(f.name)] = "true" if value else "false"
+        elif isinstance(value, tuple):
+            env[_env_name(f.name)] = os.pathsep.join(value)
+        else:
+            env[_env_name(f.name)] = str(value)
     return env

@@ -9,7 +9,8 @@ traceback and a 500, runs the service's router, and answers HEAD with the
 headers of GET and no body.
 
 websockets itself closes a request that carries a body (a POST with data)
-without any answer; a bodiless POST or PUT reaches the hook and gets 405.
+without any answer; a bodiless POST or PUT reaches the hook and gets 405,
+but on a route the service names as a POST route (the gateway's takes).
 
 :class:`OriginPolicy` decides which browser pages may open a WebSocket. A
 browser sends the page's ``Origin`` with every WebSocket handshake, and the
@@ -24,6 +25,7 @@ pass.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from http import HTTPStatus
 from typing import Callable
@@ -85,28 +87,40 @@ def _host_key(request: Request, scheme: str) -> tuple[str, int | None]:
 
 
 def answer(connection: ServerConnection, request: Request, route_request: Router,
-           websocket_routes: tuple[str, ...]) -> Response | None:
-    """The ``process_request`` hook: a Response, or None to go on with a WebSocket handshake."""
+           websocket_routes: tuple[str, ...], post_routes: tuple[str, ...] = ()) -> Response | None:
+    """The ``process_request`` hook: a Response, or None to go on with a WebSocket handshake. A POST
+    route (bodiless: its parameters are in the query) may answer with a coroutine, which websockets awaits."""
     route = request.path.partition("?")[0]
-    refusal = _refusal(request, route, websocket_routes)
+    refusal = _refusal(request, route, websocket_routes, post_routes)
     if refusal is not None:
         return refusal
     response = route_request(connection, request, route)
     if response is not None and request.method == "HEAD":
-        return dataclasses.replace(response, body=b"")  # Content-Length stays GET's
+        return _headers_only(response) if inspect.isawaitable(response) else _without_body(response)
     return response
 
 
-def _refusal(request: Request, route: str, websocket_routes: tuple[str, ...]) -> Response | None:
+def _without_body(response: Response) -> Response:
+    return dataclasses.replace(response, body=b"")  # Content-Length stays GET's
+
+
+async def _headers_only(pending) -> Response | None:
+    response = await pending
+    return None if response is None else _without_body(response)
+
+
+def _refusal(request: Request, route: str, websocket_routes: tuple[str, ...],
+             post_routes: tuple[str, ...] = ()) -> Response | None:
     if len(request.path) > MAX_PATH:
         return error(HTTPStatus.REQUEST_URI_TOO_LONG, f"paths are limited to {MAX_PATH} characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in request.path):
         return error(HTTPStatus.BAD_REQUEST, "control characters in the path")
     if len(request.headers.get_all("Origin")) > 1:
         return error(HTTPStatus.BAD_REQUEST, "more than one Origin header")
-    if request.method != "GET" and (request.method != "HEAD" or route in websocket_routes):
+    allowed = "POST" if route in post_routes else "GET" if route in websocket_routes else ALLOWED_METHODS
+    if request.method not in allowed.split(", "):
         response = error(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method[:16]} is not allowed here")
-        response.headers["Allow"] = "GET" if route in websocket_routes else ALLOWED_METHODS
+        response.headers["Allow"] = allowed
         return response
     return None
 

@@ -242,6 +242,7 @@ def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
                    counters["viewers_refused_per_client"])
     yield _counter("live2d_pose_gateway_viewers_idle_closed", "viewers closed because the stream they asked "
                    "for was not live for --viewer-idle-timeout", counters["viewers_idle_closed"])
+    yield from _take_families(server)
     fps = GaugeMetricFamily("live2d_pose_stream_fps", "results per second (smoothed)", labels=["stream"])
     latency = GaugeMetricFamily("live2d_pose_stream_latency_ms", "ingest-to-gateway latency (smoothed)",
                                 labels=["stream"])
@@ -251,3 +252,20 @@ def _gateway_families(server: "GatewayServer") -> Iterator[Metric]:
         latency.add_metric([info.stream], info.latency_ms)
         results.add_metric([info.stream], info.results)
     yield from (fps, latency, results)
+
+
+def _take_families(server: "GatewayServer") -> Iterator[Metric]:
+    """Takes recorded in the gateway (takes.py) and streams played into it (played.py)."""
+    counters = server.counters
+    yield _gauge("live2d_pose_gateway_takes_recording", "takes being recorded now",
+                 sum(len(takes) for takes in server.takes.recording.values()))
+    for key, text in (("takes_started", "takes started (--record-dir, the page's POST /record)"),
+                      ("takes_finished", "takes finished (their files written, or failed)"),
+                      ("takes_errors", "takes stopped by a failure (a full disk) or whose files could not be written"),
+                      ("takes_refused", "POST /record and take downloads refused (origin, token, --max-takes)"),
+                      ("played_streams", "streams published by players (/publish)"),
+                      ("played_frames", "frames players published"),
+                      ("played_refused", "players refused (token, origin, a live name, --max-played)"),
+                      ("played_bad_messages", "player messages that were no usable motion")):
+        yield _counter(f"live2d_pose_gateway_{key}", text, counters[key])
+    yield _gauge("live2d_pose_gateway_played_now", "streams being played now", len(server.players.playing))

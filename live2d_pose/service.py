@@ -159,6 +159,7 @@ class WebSocketService:
     name = "service"
     log = logging.getLogger("live2d_pose")
     websocket_routes: tuple[str, ...] = ()
+    post_routes: tuple[str, ...] = ()  # plain HTTP POSTs (bodiless) the router answers
     host_flag, port_flag = "--host", "--port"  # named when the port cannot be had
 
     def __init__(self, config: Any):
@@ -200,7 +201,7 @@ class WebSocketService:
         self.on_stop()
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        return httpserve.answer(connection, request, self.route, self.websocket_routes)
+        return httpserve.answer(connection, request, self.route, self.websocket_routes, self.post_routes)
 
     # What each service fills in.
     reader: aio.SocketReader

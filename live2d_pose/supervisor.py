@@ -111,6 +111,8 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
                         "--results-bind", zmq.results_bind, "--model", up.model] + common
     if up.frontend and not os.environ.get("LIVE2D_POSE_ALLOWED_ORIGINS"):
         gateway += ["--allowed-origins", page_origin(up.frontend)]  # the external viewer reads /ws
+    if up.record:  # the gateway records every stream (docs/recording.md)
+        gateway += ["--record-dir", os.path.abspath(up.record)]
     children = [Child("ingest", ingest), Child("gateway", gateway)]
     for index in range(up.workers):
         # Workers talk to ingest only: it checks their results and forwards them to the gateway.

@@ -58,8 +58,8 @@ def same(got: Motion, want: Motion) -> None:
         assert got.bones[name] == pytest.approx(q, abs=1e-6), name
     for group in ("expressions", "blendshapes", "gaze", "live2d", "parts"):
         assert getattr(got, group) == pytest.approx(getattr(want, group), abs=1e-5, rel=1e-6), group
-    assert (got.seen, got.times, got.seq, got.stream, got.mirror) == (want.seen, want.times, want.seq, want.stream,
-                                                                     want.mirror)
+    assert (got.seen, got.times, got.seq, got.stream, got.mirror, got.t) == (
+        want.seen, want.times, want.seq, want.stream, want.mirror, want.t)
     assert got.head_position == pytest.approx(want.head_position, abs=1e-4)
     assert got.hips_position == pytest.approx(want.hips_position, abs=1e-6)
 
@@ -77,6 +77,8 @@ def test_deltas_rebuild_the_whole_motion_and_a_full_message_stands_alone(recordi
     first = msgpack.unpackb(updates[0][1].delta)
     assert first["full"] is True and first["v"] == MOTION_VERSION and first["type"] == "motion"
     assert {BONE_NAMES[int(i)] for i in first["bones"]} == set(updates[0][0].bones), "keyed by the contract's index"
+    times = [motion.t for motion, _ in updates]  # the state's time, on the clock the rig maps results onto
+    assert all(isinstance(t, float) for t in times) and times == sorted(times) and times[-1] > times[0]
     deltas = [len(u.delta) for _, u in updates[1:]]
     assert sum(deltas) / len(deltas) < 0.6 * sum(len(u.full()) for _, u in updates) / len(updates)
 

@@ -2,7 +2,7 @@
 
 The takes are real motion (gesture_video.mp4's MediaPipe results through the
 server's rig, web/test/fixtures/gesture.msgpack) and a synthetic full-body
-dance with legs and the hips' translation (live2d_pose/testing/takes.py).
+dance with legs and the hips moving in the room (live2d_pose/testing/takes.py).
 tests/test_recording_readers.py checks the files with readers that are not
 the project's own.
 """
@@ -87,7 +87,7 @@ def test_the_vrma_reader_inverts_the_writer_on_a_full_body(tmp_path, dance):
     assert states[1][0] == pytest.approx(1000 / 24, abs=1e-3)
     t, state = states[10]
     assert {"leftUpperLeg", "rightToes", "leftLittleDistal", "hips"} <= set(state.bones)
-    assert state.hips_translation == pytest.approx(tuple(frames.hips[10]), abs=1e-5)
+    assert state.hips_position == pytest.approx(tuple(frames.hips[10]), abs=1e-5)
     assert state.gaze["yaw"] == pytest.approx(frames.gaze[10, 0], abs=1e-3)
     assert state.gaze["pitch"] == pytest.approx(frames.gaze[10, 1], abs=1e-3)
     assert set(state.blendshapes) == set(frames.blendshapes) and "_neutral" not in state.blendshapes
@@ -195,6 +195,16 @@ def test_a_full_disk_is_a_clear_error_and_keeps_what_was_saved(tmp_path, dance):
     _, saved = read_journal(tmp_path / "t.journal")
     assert 0 < len(saved) < half and (tmp_path / "t.journal").stat().st_size == saved_bytes
     assert recover(tmp_path / "t.journal") == [tmp_path / "t.vrma"]
+
+
+def test_bytes_a_full_disk_left_in_the_buffer_fail_the_close_the_same_clear_way(tmp_path, dance):
+    recorder = Recorder(tmp_path / "t.vrma")
+    recorder.sync()
+    recorder._file.close()
+    recorder._file = open("/dev/full", "wb")
+    recorder._file.write(b"part of a record")  # buffered: the close flushes it, and the disk is full
+    with pytest.raises(RecordingError, match="No space left on device"):
+        recorder.stop()
 
 
 # ------------------------------------------------------------------ bad input

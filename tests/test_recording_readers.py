@@ -12,7 +12,7 @@
   hips' position, frame count and rate).
 
 The takes: real motion (gesture_video.mp4's MediaPipe results through the
-rig) and a synthetic full-body dance with legs and the hips' translation.
+rig) and a synthetic full-body dance with legs and the hips moving in the room.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import pytest
 from live2d_pose.recording import Motion, write_bvh, write_vrma
 from live2d_pose.recording.bvh import joints
 from live2d_pose.recording.motion import angle_degrees, interpolate, is_hand_bone, matrices, multiply
-from live2d_pose.recording.skeleton import SKELETON
+from live2d_pose.recording.skeleton import ROOM_HIPS_HEIGHT, SKELETON, TO_SKELETON
 from live2d_pose.testing.takes import full_body_take, recorded_take
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, playwright_sync
@@ -87,6 +87,14 @@ def node(script: str, *args) -> dict:
     return json.loads(run.stdout)
 
 
+def bvh_hips(frames: Motion) -> np.ndarray:
+    """The BVH root's position on every frame: the hips' position in the room on the file's skeleton (0.80 m
+    standing -> 0.95 m), or the skeleton's rest without one."""
+    if frames.hips is None:
+        return np.broadcast_to(SKELETON["hips"].position, (len(frames), 3))
+    return frames.hips * TO_SKELETON
+
+
 def global_rotations(frames: Motion, bone: str) -> np.ndarray:
     """A bone's rotation in the body frame on every frame: the product of the local ones from the hips."""
     chain = []
@@ -132,13 +140,13 @@ def test_threejs_bvhloader_reads_the_bvh(takes, name):
     assert [b for b in read["bones"] if b != "ENDSITE"] == expected_joints
     assert ("leftIndexDistal" in read["bones"]) == (name != "no-hands")
     assert {"leftUpperLeg", "rightLowerLeg", "leftFoot", "rightToes"} <= set(read["bones"])  # legs, always
-    hips = np.asarray(SKELETON["hips"].position) + (frames.hips if frames.hips is not None else 0.0)
+    hips = bvh_hips(frames)
     for k in sampled:
         at = read["at"][str(k)]
         for joint in expected_joints:
             q = np.array([at[joint]["quaternion"]])
             assert angle_degrees(q, frames.rotations(joint)[k:k + 1])[0] < 0.01, (joint, k)
-        np.testing.assert_allclose(at["hips"]["position"], np.broadcast_to(hips, (n, 3))[k], atol=1e-4)
+        np.testing.assert_allclose(at["hips"]["position"], hips[k], atol=1e-4)
 
 
 # ------------------------------------------------------------------ three-vrm-animation in Chromium
@@ -210,9 +218,9 @@ def test_three_vrm_animation_plays_the_recorded_motion(chromium, probe, takes, m
         worst[bone] = float(angle_degrees(actual, expected_bone(bone)).max())
     assert max(worst.values()) < DEGREES, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
 
-    if frames.hips is not None:  # scaled by the ratio of the hips' heights, as the library does
-        scale = read["modelRestHips"][1] / read["animationRestHips"][1]
-        hips = (np.asarray(SKELETON["hips"].position) + interpolate(frame_times, frames.hips, at)) * scale
+    if frames.hips is not None:  # the person's place in the room on the avatar: standing there, standing here
+        scale = read["modelRestHips"][1] / ROOM_HIPS_HEIGHT
+        hips = interpolate(frame_times, frames.hips, at) * scale
         actual = np.array([s["hips"] for s in read["samples"]])
         np.testing.assert_allclose(actual, hips * [-1, 1, -1] if vrm0 else hips, atol=1e-4)
         assert read["translationTracks"] == ["hips"]
@@ -277,7 +285,7 @@ def test_blender_imports_the_bvh(takes, name, tmp_path):
     assert read["fps"] == pytest.approx(FPS, rel=1e-5)
     assert read["range"] == [1.0, float(n)]
     assert read["bones"] == joints(fingers=True)
-    hips = np.asarray(SKELETON["hips"].position) + (frames.hips if frames.hips is not None else 0.0)
+    hips = bvh_hips(frames)
     for bone in ("hips", "chest", "head", "leftUpperArm", "rightLowerArm", "rightHand", "leftIndexIntermediate",
                  "rightThumbProximal", "leftLowerLeg", "rightFoot"):
         expected = TO_BLENDER @ matrices(global_rotations(frames, bone)) @ TO_BLENDER.T
@@ -286,5 +294,4 @@ def test_blender_imports_the_bvh(takes, name, tmp_path):
             cos = (np.trace(actual @ expected[k].T) - 1) / 2
             assert math.degrees(math.acos(min(1.0, max(-1.0, cos)))) < DEGREES, (bone, k)
     for k in sampled:
-        np.testing.assert_allclose(read["at"][str(k)]["hips"]["head"], TO_BLENDER @ np.broadcast_to(hips, (n, 3))[k],
-                                   atol=1e-3)
+        np.testing.assert_allclose(read["at"][str(k)]["hips"]["head"], TO_BLENDER @ hips[k], atol=1e-3)

@@ -202,6 +202,33 @@ def test_fanout_routes_by_stream_and_follows_latest():
     assert not box_motion._results
 
 
+def test_a_size_change_reaches_only_its_streams_viewers_at_most_twice_a_second():
+    """Results of a camera that changes size every frame: its viewers hear of a change at once,
+    then at most every ANNOUNCE_INTERVAL, and of the newest size; a waiting one is replaced."""
+    async def body():
+        fanout = Fanout()
+        watcher, other = fanout.add_viewer("a"), fanout.add_viewer("b")
+        fanout.stream_started("a", 640, 480, now=0)
+        fanout.stream_started("b", 640, 480, now=0)
+        got = {v: [await v.mailbox.get()] for v in (watcher, other)}  # each its stream
+        announced = []
+        for seq in range(1, 31):  # 30 results in a second, every one another size
+            fanout.offer("a", seq, 320 + seq % 2, 240, 1.0, b"x", now=seq / 30)
+            fanout.announce_changes(now=seq / 30)  # the gateway's loop
+            while watcher.mailbox._controls:
+                announced.append(json.loads(await watcher.mailbox.get()))
+        fanout.offer("a", 31, 800, 600, 1.0, b"x", now=1.05)
+        fanout.offer("a", 32, 640, 360, 1.0, b"x", now=1.06)  # both held back: one message later
+        fanout.announce_changes(now=1.6)
+        return got, announced, list(watcher.mailbox._controls), list(other.mailbox._controls)
+
+    got, announced, waiting, to_other = asyncio.run(body())
+    assert [len(m) for m in got.values()] == [1, 1]
+    assert 2 <= len(announced) <= 3 and announced[0]["imageSize"] == {"width": 321, "height": 240}
+    assert len(waiting) == 1 and json.loads(waiting[0][1])["imageSize"] == {"width": 640, "height": 360}
+    assert to_other == []
+
+
 def test_fanout_drops_stale_results_per_tracker_and_newer_sessions_win():
     fanout = Fanout()
     fanout.stream_started("a", 640, 480, now=0, session=1)

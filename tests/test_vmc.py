@@ -15,11 +15,13 @@ checked against sh-akira's VMC protocol specification:
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -27,6 +29,7 @@ import pytest
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
+from websockets.asyncio.server import serve
 
 from tests.conftest import run
 from tests.osc_receiver import OscReceiver
@@ -371,6 +374,95 @@ def test_vmc_rides_out_the_gateway_going_away_and_a_silent_receiver(tmp_path):
     counts = dict(re.findall(r"(\w+)=(\d+)", stop_line))
     assert int(counts["connects"]) >= 2 and int(counts["disconnects"]) >= 1, stop_line
     assert int(counts["unreachable"]) >= 1 and int(counts["bundles"]) >= 20, stop_line
+
+
+class DroppingGateway:
+    """A stand-in for a gateway gone bad (an attacker, a broken proxy): it accepts each viewer,
+    sends it ``messages`` and closes. ``connects``: when each viewer came (monotonic seconds)."""
+
+    def __init__(self, messages: list[str | bytes]):
+        self.messages = messages
+        self.connects: list[float] = []
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/ws"
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        async with serve(self._handle, "127.0.0.1", self.port, max_size=None, compression=None):
+            self._ready.set()
+            await self._stop.wait()
+
+    async def _handle(self, websocket) -> None:
+        self.connects.append(time.monotonic())
+        for message in self.messages:
+            await websocket.send(message)
+        await websocket.close()
+
+    def __enter__(self) -> "DroppingGateway":
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def test_vmc_survives_any_text_keeps_log_lines_short_and_backs_off(tmp_path):
+    """A gateway that accepts, sends text JSON cannot parse ("[" * 200000 raised RecursionError and
+    vmc exited 1) and an error with a 900 KB text (logged as one line), then drops: vmc lives on,
+    no log line is long, and the delay between connections doubles (it started over at every
+    connect, so such a gateway was retried every 0.5 s forever)."""
+    refusal = json.dumps({"type": "error", "code": "c" * 5000, "message": ("m" * 999 + "\n") * 900})
+    with DroppingGateway(["[" * 200_000, '{"type": "hello", "streams": 5}', refusal]) as gateway:
+        proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", gateway.url, "--to", f"127.0.0.1:{free_port()}")
+        try:
+            proc.wait_log("connected to the gateway")
+            time.sleep(6.0)  # reconnects after 0.5, 1, 2 and 4 s; every 0.5 s would be 12 or more
+            alive = proc.process.poll() is None
+            assert proc.stop() == 0, proc.log()
+        finally:
+            if proc.process.poll() is None:
+                proc.process.kill()
+    log = proc.log()
+    assert alive, log[-3000:]
+    gaps = [b - a for a, b in zip(gateway.connects, gateway.connects[1:])]
+    assert 3 <= len(gateway.connects) <= 5 and all(b > a for a, b in zip(gaps, gaps[1:])), gaps
+    assert max(len(line) for line in log.splitlines()) < 1000
+    assert log.count("the gateway refused us") == 1, log  # not again at every reconnect
+    assert "ignored a malformed message from the gateway" in log
+    stop_line = next(line for line in log.splitlines() if "vmc stopped:" in line)
+    assert f"connects={len(gateway.connects)}" in stop_line, stop_line
+
+
+def test_vmc_following_a_stream_that_is_not_live_says_so_once_and_waits_for_it(tmp_path):
+    """The gateway closes a viewer of a stream that is not live (no_stream, 1013) after
+    --viewer-idle-timeout. vmc says once that it is not live, naming the live ones, asks again
+    quietly with a growing delay, and follows the stream when it starts."""
+    recording = record.load(GESTURE)
+    pipe = Pipeline(tmp_path / "gateway", workers=0, env={"LIVE2D_POSE_VIEWER_IDLE_TIMEOUT": "0.3"}).start()
+    endpoint, proc = f"tcp://127.0.0.1:{pipe.results_port}", None
+    try:
+        with Replayer(endpoint, recording, stream="other", rate=10):
+            proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", pipe.viewer_url(), "--stream", "later",
+                              "--to", f"127.0.0.1:{free_port()}")
+            proc.wait_log("is not live")
+            time.sleep(6.0)  # closed every 1-2 s; asked again after 1, 2, 4 s
+            with Replayer(endpoint, recording, stream="later", rate=10):
+                proc.wait_log("following stream later")
+            assert proc.stop() == 0
+    finally:
+        if proc is not None and proc.process.poll() is None:
+            proc.process.kill()
+        pipe.stop()
+    log = proc.log()
+    assert log.count("is not live") == 1 and "stream later is not live on the gateway (live now: other)" in log
+    for noise in ("refused", "lost the gateway", "Traceback"):
+        assert noise not in log, log
+    viewers = pipe.services["gateway"].log().count("(stream=later,")
+    assert 3 <= viewers <= 6, viewers  # about 8 s, asked again after 0.5, 1, 2, 4 s
 
 
 def test_gateway_fed_with_recorded_results_raised_arm_reaches_the_receiver(tmp_path):

@@ -8,6 +8,7 @@ import logging
 
 from live2d_pose import aio
 from live2d_pose.config import OutputConfig
+from live2d_pose.outputs.peer import shown
 from live2d_pose.outputs.source import GatewaySource, viewer_url
 from live2d_pose.rig.motion import Motion
 
@@ -55,13 +56,13 @@ class Feeder:
             self.counters["tracked"] += 1
         if motion.stream != self.following:
             self.following = motion.stream
-            log.info("following stream %s", motion.stream)
+            log.info("following stream %s", shown(motion.stream))
         for output in self.outputs:
             output.send(motion)
 
     def on_control(self, message: dict) -> None:
         if message.get("type") == "ended" and message.get("stream") == self.following:
-            log.info("stream %s ended", self.following)
+            log.info("stream %s ended", shown(self.following))
             for output in self.outputs:
                 output.stream_ended(self.following)
 

@@ -49,6 +49,7 @@ from live2d_pose.aio import SupervisedTask
 from live2d_pose.config import VtsConfig
 from live2d_pose.logs import ThrottledWarning
 from live2d_pose.outputs.base import Output
+from live2d_pose.outputs.peer import json_object, shown
 from live2d_pose.rig.motion import Motion
 from live2d_pose.rig.quat import clamp
 
@@ -72,8 +73,8 @@ TOKEN_TIMEOUT = 600.0  # the user has this long to click Allow in VTS's popup
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0
 DENIED_RETRY_MIN, DENIED_RETRY_MAX = 30.0, 600.0
 FACE_DISTANCE_CM = 45.0  # the camera distance that FacePositionZ calls 0
+MAX_TOKEN_CHARS = 2000  # VTS's tokens are 64 hex digits; a longer answer is not one
 MAX_REPLY_BYTES = 1 << 22  # VTS's answers are a few KB; a bigger one closes the connection (1009)
-MAX_LOGGED_TEXT = 200  # characters of a text from VTS put in a log line
 
 # What we send, in VTS's default parameter names and ranges.
 PARAMETERS = ("FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePositionY", "FacePositionZ",
@@ -157,23 +158,7 @@ class ApiError(Exception):
         error_id = data.get("errorID")
         if not isinstance(error_id, int) or isinstance(error_id, bool):
             error_id = -1
-        return cls(error_id, _shown(data.get("message", "")))
-
-
-def _shown(value: object) -> str:
-    """A text from VTS as a log line may hold it: short, on one line."""
-    text = value if isinstance(value, str) else repr(value)
-    text = text.replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= MAX_LOGGED_TEXT else text[:MAX_LOGGED_TEXT] + f"... ({len(text)} characters)"
-
-
-def parse_reply(raw: str | bytes) -> dict | None:
-    """A VTS message as a dict; None for anything else (not JSON, nested too deeply, not an object)."""
-    try:
-        answer = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[..." deeper than the parser's stack
-        return None
-    return answer if isinstance(answer, dict) else None
+        return cls(error_id, shown(data.get("message", "")))
 
 
 def parameter_names(data: dict) -> set[str]:
@@ -265,7 +250,7 @@ class VtsOutput(Output):
                                 self.config.vts_url, str(exc) or exc.__class__.__name__, RECONNECT_MAX)
             except ConnectionClosed as exc:
                 log.warning("VTube Studio closed the connection (%s); reconnecting in %.1f s",
-                            _shown(str(exc)), self.delay)
+                            shown(str(exc)), self.delay)
             finally:
                 self.websocket = None
             await asyncio.sleep(self.delay)
@@ -296,7 +281,7 @@ class VtsOutput(Output):
             if remaining <= 0:
                 raise asyncio.TimeoutError(f"no answer to {message_type} within {timeout:.0f} s")
             raw = await asyncio.wait_for(self.websocket.recv(), remaining)
-            answer = parse_reply(raw)
+            answer = json_object(raw)
             if answer is None:
                 self.bad_reply("VTube Studio sent a message that is not a JSON object (%d characters); ignored",
                                len(raw))
@@ -349,7 +334,7 @@ class VtsOutput(Output):
                 raise AccessDenied(f"VTube Studio did not give live2d-pose access ({exc})") from None
             raise
         token = data.get("authenticationToken")
-        if not isinstance(token, str) or not token or len(token) > MAX_LOGGED_TEXT * 10:
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise AccessDenied("VTube Studio answered the token request without a usable token")
         self.tokens.save(token)
         log.info("VTube Studio gave live2d-pose access; token saved in %s", self.tokens.path)

@@ -9,7 +9,9 @@ The usual layout, as Blender's importer and three.js's BVHLoader read it:
   centimetres). Legs and feet are always there (at rest when not tracked);
   the fingers only when a hand was tracked; a leaf joint has an End Site.
   The root's OFFSET is zero and its position channels are the hips' world
-  position (the two readers disagree on adding the OFFSET to them otherwise).
+  position (the two readers disagree on adding the OFFSET to them otherwise):
+  the rig's position in the room scaled onto the skeleton (its rest height,
+  0.95 m, where the rig's is 0.80 m), or the skeleton's rest without one.
 - Axes: Y up, the body facing +Z, its left at +X (docs/rig.md's frame, and
   three.js's). Blender's importer, with its defaults (forward -Z, up Y), turns
   this into its Z up with the body facing -Y: Blender's front view.
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from live2d_pose.recording.motion import DEFAULT_FPS, Motion, is_hand_bone, matrices
-from live2d_pose.recording.skeleton import HUMANOID_BONES, SKELETON
+from live2d_pose.recording.skeleton import HUMANOID_BONES, SKELETON, TO_SKELETON
 
 ROOT_CHANNELS = "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"
 JOINT_CHANNELS = "CHANNELS 3 Zrotation Xrotation Yrotation"
@@ -95,7 +97,7 @@ def write_bvh(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, scale:
     was tracked)."""
     frames = motion.resampled(fps)
     order = joints(motion.hands_tracked if fingers is None else fingers)
-    hips = np.asarray(SKELETON["hips"].position) + (frames.hips if frames.hips is not None else 0.0)
+    hips = frames.hips * TO_SKELETON if frames.hips is not None else np.asarray(SKELETON["hips"].position)
     columns = [np.broadcast_to(hips * scale, (len(frames), 3))]
     columns += [zxy_degrees(frames.rotations(name)) for name in order]
     table = np.concatenate(columns, axis=1)

@@ -213,7 +213,10 @@ class Recorder:
         finally:
             self._queue.put(None)
             self._thread.join()
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # what a failed write left in the buffer (a full disk) fails again
+                self._error = self._error or exc
         self._raise_if_failed()
 
     def close(self) -> list[Path]:

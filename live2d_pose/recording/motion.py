@@ -1,11 +1,13 @@
 """A take in columns: body states over time as one array per channel, and resampling to a frame rate.
 
-A take is a sequence of (time in ms, body state) samples (docs/rig.md's
-state; a ``BodyState`` or its ``to_dict()``). Files want the opposite shape:
-one track per bone or expression, on evenly spaced frames. ``Motion`` is that
-shape, with NaN where a sample lacked a channel (docs/rig.md: a bone that was
-not seen is absent); ``resampled(fps)`` gives every channel on every frame,
-an absent value at its rest (what the avatar shows when a channel is lost).
+A take is a sequence of (time in ms, body state) samples: docs/rig.md's
+state as a ``BodyState``, its ``to_dict()``, or the gateway's motion
+(``live2d_pose.rig.motion.Motion``, unmirrored: what the recorders get).
+Files want the opposite shape: one track per bone or expression, on evenly
+spaced frames. ``Motion`` is that shape, with NaN where a sample lacked a
+channel (docs/rig.md: a bone that was not seen is absent); ``resampled(fps)``
+gives every channel on every frame, an absent value at its rest (what the
+avatar shows when a channel is lost).
 
 The recorder's journal (journal.py) stores ``Motion`` chunks, so a take is
 never held as per-sample dicts for long; the writers (vrma.py, bvh.py) take
@@ -20,25 +22,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from live2d_pose.recording.skeleton import ROOM_REST_HIPS
 from live2d_pose.rig.solve import BLENDSHAPE_NAMES, STATE_VERSION, BodyState, rest_rotation
 
-# The hips' translation (metres, VRM frame, from the T-pose rest position) in a state given as a
-# dict, or the attribute of a BodyState. The body state gains it with the legs; this is the one
-# place that names it.
-HIPS_KEY = "hipsTranslation"
-HIPS_ATTRIBUTE = "hips_translation"
+# The hips' position in the room (docs/rig.md: metres, the floor at y = 0) in a state given as a dict,
+# and the attribute of a BodyState or the gateway's motion: the one place that names it.
+HIPS_KEY = "hipsPosition"
+HIPS_ATTRIBUTE = "hips_position"
 SEEN_KEYS = ("face", "pose", "leftHand", "rightHand")
+CHANNELS = ("bones", "expressions", "blendshapes", "gaze", "seen")
 ARKIT = frozenset(BLENDSHAPE_NAMES) - {"_neutral"}  # MediaPipe's "_neutral" is no ARKit shape: never written
 DEFAULT_FPS = 30.0  # VRMC_vrm_animation's recommended rate
 
 
 def _as_dict(state) -> Mapping:
+    """A sample's channels by docs/rig.md's names: a dict as it is, an object (a BodyState, the
+    gateway's motion) by its attributes."""
     if isinstance(state, Mapping):
         return state
-    d = state.to_dict()
-    hips = getattr(state, HIPS_ATTRIBUTE, None)
-    if hips is not None:
-        d[HIPS_KEY] = hips
+    d = {name: getattr(state, name) for name in CHANNELS}
+    d[HIPS_KEY] = getattr(state, HIPS_ATTRIBUTE, None)
     return d
 
 
@@ -51,7 +54,7 @@ class Motion:
     expressions: dict[str, np.ndarray] = field(default_factory=dict)  # (n,): 0..1, VRM presets (or custom)
     blendshapes: dict[str, np.ndarray] = field(default_factory=dict)  # (n,): ARKit scores 0..1
     gaze: np.ndarray | None = None  # (n, 2): yaw, pitch in degrees (docs/rig.md)
-    hips: np.ndarray | None = None  # (n, 3): the hips' translation from rest, metres
+    hips: np.ndarray | None = None  # (n, 3): the hips' position in the room, metres (docs/rig.md)
     seen: dict[str, np.ndarray] = field(default_factory=dict)  # (n,) bool, docs/rig.md's "seen"
 
     def __len__(self) -> int:
@@ -179,7 +182,7 @@ class Motion:
         count = int(math.floor((t[-1] - t[0]) * fps / 1000.0 + 1e-6)) + 1
         frames = t[0] + np.arange(count) * (1000.0 / fps)
 
-        def at_frames(values: np.ndarray, rest: float) -> np.ndarray:
+        def at_frames(values: np.ndarray, rest) -> np.ndarray:
             return interpolate(t, np.where(np.isnan(values), rest, values)[keep], frames)
 
         return Motion(
@@ -188,7 +191,7 @@ class Motion:
             expressions={k: at_frames(v, 0.0) for k, v in self.expressions.items()},
             blendshapes={k: at_frames(v, 0.0) for k, v in self.blendshapes.items()},
             gaze=None if self.gaze is None else at_frames(self.gaze, 0.0),
-            hips=None if self.hips is None else at_frames(self.hips, 0.0),
+            hips=None if self.hips is None else at_frames(self.hips, np.asarray(ROOM_REST_HIPS)),
             seen={k: interpolate(t, v[keep], frames, step=True) for k, v in self.seen.items()},
         )
 
@@ -204,7 +207,7 @@ class Motion:
 
     def states(self) -> list[tuple[float, BodyState]]:
         """One body state per sample (docs/rig.md); an absent value stays absent. A BodyState gets
-        the hips' translation as the attribute ``hips_translation`` (None without one)."""
+        the hips' position as the attribute ``hips_position`` (None without one)."""
         out = []
         for i, t in enumerate(self.t_ms.tolist()):
             bones = {k: tuple(v[i].tolist()) for k, v in self.bones.items() if not np.isnan(v[i]).any()}

@@ -7,9 +7,12 @@ facing +Z, arms straight out along ±X, palms down, thumbs forward, in metres.
 Every bone's rest rotation is identity (VRM T-pose, the normalized humanoid),
 so a bone's local rotation in a file is the state's rotation as it is.
 
-Players retarget onto their own avatar: three-vrm-animation scales the hips'
-translation by the ratio of the hips' heights; BVH importers keep these
-proportions.
+The hips' position is the rig's (docs/rig.md): metres in the room, the floor
+at y = 0, MediaPipe's average adult standing with the hips ROOM_HIPS_HEIGHT
+above it. Files carry it on this skeleton, scaled by the ratio of the hips'
+heights (TO_SKELETON), the way players put it on an avatar:
+three-vrm-animation scales a .vrma's hips by the avatar's hips height over
+the file's; BVH importers keep the file's proportions.
 """
 
 from __future__ import annotations
@@ -95,6 +98,12 @@ def _build() -> dict[str, Bone]:
 
 SKELETON: dict[str, Bone] = _build()
 HUMANOID_BONES: tuple[str, ...] = tuple(SKELETON)  # parents first
+
+# The rig's rest hips height (docs/rig.md, "Hips position"): where a standing person's hips are in the room.
+ROOM_HIPS_HEIGHT = 0.80
+ROOM_REST_HIPS: Vec = (0.0, ROOM_HIPS_HEIGHT, 0.0)
+# A position in the room -> on this skeleton (its standing hips are at SKELETON["hips"], 0.95 m).
+TO_SKELETON = SKELETON["hips"].position[1] / ROOM_HIPS_HEIGHT
 
 
 def humanoid_parent(name: str, present) -> str | None:

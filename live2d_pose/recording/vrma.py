@@ -7,8 +7,9 @@ A .vrma is a glTF binary (docs/recording.md has the layout):
   ``humanoid.humanBones``;
 - one animation: a LINEAR rotation track per recorded bone (the state's local
   rotation as it is: every rest rotation is identity), a translation track on
-  the hips only (its rest position plus the state's hips translation), on
-  evenly spaced frames (default 30 fps, resampled from the take's times);
+  the hips only (the hips node's position: the rig's position in the room,
+  scaled onto this skeleton, skeleton.TO_SKELETON), on evenly spaced frames
+  (default 30 fps, resampled from the take's times);
 - one root node per expression whose translation's X is the weight (0..1):
   VRM presets under ``expressions.preset``, anything else (the 51 ARKit
   blendshapes, for Perfect Sync models) under ``expressions.custom``;
@@ -31,7 +32,8 @@ import numpy as np
 import pygltflib as gl
 
 from live2d_pose.recording.motion import ARKIT, DEFAULT_FPS, Motion, continuous, interpolate, multiply
-from live2d_pose.recording.skeleton import HUMANOID_BONES, LOOK_AT_OFFSET, SKELETON, humanoid_parent
+from live2d_pose.recording.skeleton import (HUMANOID_BONES, LOOK_AT_OFFSET, ROOM_HIPS_HEIGHT, SKELETON, TO_SKELETON,
+                                            humanoid_parent)
 from live2d_pose.rig.quat import DEG, IDENTITY, from_basis, normalize, to_yaw_pitch_roll
 from live2d_pose.rig.solve import rest_rotation
 
@@ -166,8 +168,8 @@ def write_vrma(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, prese
     tracks = _Tracks(b, (frames.t_ms - frames.t_ms[0]) / 1000.0)
     for name in animated_bones(frames):
         tracks.add(index[name], "rotation", frames.rotations(name))
-    if frames.hips is not None:
-        tracks.add(index["hips"], "translation", frames.hips + np.asarray(SKELETON["hips"].position))
+    if frames.hips is not None:  # absolute, as players read it (scaled by their avatar's hips height over 0.95)
+        tracks.add(index["hips"], "translation", frames.hips * TO_SKELETON)
     extension: dict = {"specVersion": SPEC_VERSION,
                        "humanoid": {"humanBones": {name: {"node": i} for name, i in index.items()}}}
     channels = list(frames.expressions.items()) if presets else []
@@ -302,7 +304,9 @@ def read_motion(path: str | Path) -> Motion:
                 motion.bones[name] = sampled(times, q, step, rotation=True)
             elif kind == "translation" and name == "hips":
                 position = values @ hips_parent[:3, :3].T + hips_parent[:3, 3]
-                motion.hips = sampled(times, position - world[node][:3, 3], step)
+                rest_height = world[node][1, 3]  # the file's standing hips height: back into the room's metres
+                motion.hips = sampled(times, position, step) * (ROOM_HIPS_HEIGHT / rest_height if rest_height > 1e-3
+                                                                else 1.0)
         elif node in expressions and kind == "translation":
             name = expressions[node]
             target = motion.blendshapes if name in ARKIT else motion.expressions
@@ -317,5 +321,5 @@ def read_motion(path: str | Path) -> Motion:
 def read_vrma(path: str | Path) -> list[tuple[float, object]]:
     """A .vrma as (time in ms from its start, BodyState) samples, one per key time (the inverse of
     ``write_vrma`` up to float32 and the frame rate). Each state carries every channel the file
-    animates; a state's ``hips_translation`` is the hips' offset from rest (m) or None."""
+    animates; a state's ``hips_position`` is the hips' position in the room (m, docs/rig.md) or None."""
     return read_motion(path).states()

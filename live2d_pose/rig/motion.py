@@ -64,6 +64,7 @@ class Motion:
     parts: dict[str, float] = field(default_factory=dict)  # each part's weight: 1 followed, 0 at rest
     head_position: tuple[float, float, float] | None = None  # cm, the facial matrix's translation
     hips_position: tuple[float, float, float] | None = None  # metres
+    t: float | None = None  # the state's time: ms on the gateway's wall clock (what a recording is timed by)
 
     @property
     def tracking(self) -> bool:
@@ -88,7 +89,7 @@ class Motion:
             live2d=mirror_live2d(live2d) if mirror else live2d,
             parts={name: float(state.parts.get(name, 0.0)) for name in PART_NAMES},
             head_position=flip(rig.face_position_cm),
-            hips_position=state.hips_position)
+            hips_position=state.hips_position, t=rig.smoothed.t)
 
 
 # ---------------------------------------------------------------- encoding
@@ -103,7 +104,8 @@ def _channels(motion: Motion) -> dict[str, bytes | None]:
         "expressions": _f32([motion.expressions.get(n, 0.0) for n in EXPRESSIONS]),
         "blendshapes": _f32([motion.blendshapes.get(n, 0.0) for n in BLENDSHAPES]),
         "gaze": _f32([motion.gaze["yaw"], motion.gaze["pitch"]]),
-        "live2d": _f32([motion.live2d[n] for n in LIVE2D_IDS]),
+        # a motion source (live2d-pose play) sends none: the gateway derives them
+        "live2d": _f32([motion.live2d[n] for n in LIVE2D_IDS]) if motion.live2d else None,
         "parts": _f32([motion.parts.get(n, 0.0) for n in PART_NAMES]),
         "headPosition": None if motion.head_position is None else _f32(motion.head_position),
         "hipsPosition": None if motion.hips_position is None else _f32(motion.hips_position),
@@ -137,7 +139,7 @@ class MotionEncoder:
 
     def update(self, motion: Motion) -> MotionUpdate:
         head = {"type": "motion", "v": MOTION_VERSION, "stream": motion.stream, "seq": motion.seq, "ts": motion.ts,
-                "tracks": motion.tracks}
+                "t": motion.t, "tracks": motion.tracks}
         # a bone is keyed by its index in contract.json's VRM humanoid list ("18"), else by its name
         rotations = {BONE_KEYS.get(name, name): _f32(q) for name, q in motion.bones.items()}
         channels = {"session": motion.session, "mirror": motion.mirror, "seen": [k for k in SEEN if motion.seen[k]],
@@ -222,6 +224,8 @@ def _merged(held: Motion, obj: dict) -> Motion:
     if not (isinstance(seq, int) and isinstance(ts, dict)):
         raise MotionError("motion: 'seq' and 'ts' are required")
     held.seq, held.ts = seq, {k: float(v) for k, v in ts.items() if isinstance(v, (int, float))}
+    t = obj.get("t")
+    held.t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) else None
     tracks = obj.get("tracks", [])
     held.tracks = [t for t in tracks if t in TRACKERS] if isinstance(tracks, list) else []
     if isinstance(obj.get("session"), int):
@@ -251,7 +255,7 @@ def _merged(held: Motion, obj: dict) -> Motion:
     if "gaze" in obj:
         held.gaze = dict(zip(("yaw", "pitch"), _floats(obj, "gaze", 2)))
     if "live2d" in obj:
-        held.live2d = dict(zip(LIVE2D_IDS, _floats(obj, "live2d", len(LIVE2D_IDS))))
+        held.live2d = {} if obj["live2d"] is None else dict(zip(LIVE2D_IDS, _floats(obj, "live2d", len(LIVE2D_IDS))))
     if "parts" in obj:
         held.parts = dict(zip(PART_NAMES, _floats(obj, "parts", len(PART_NAMES))))
     for key, attribute in (("headPosition", "head_position"), ("hipsPosition", "hips_position")):

@@ -6,8 +6,9 @@
   results' own times: the smoothed state (every channel, as the outputs see
   it) or the raw solve (only what was seen).
 - ``full_body_take``: a synthetic state the rig cannot make yet: legs,
-  feet and toes swinging, the hips translating (a squat and a sway) and
-  turning, both hands' fingers curling, a face, all at an uneven rate.
+  feet and toes swinging, the hips moving in the room (a squat and a sway
+  about the rest position, docs/rig.md) and turning, both hands' fingers
+  curling, a face, all at an uneven rate.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 from pathlib import Path
 
 from live2d_pose import wire
+from live2d_pose.recording.skeleton import ROOM_HIPS_HEIGHT
 from live2d_pose.rig import Rig
 from live2d_pose.rig.quat import axis_angle, multiply
 from live2d_pose.rig.results import parse_result
@@ -42,7 +44,7 @@ LEGS = ("UpperLeg", "LowerLeg", "Foot", "Toes")
 
 def full_body_state(t_ms: float) -> dict:
     """docs/rig.md's state (as a dict) at ``t_ms`` of a synthetic dance, with legs and the hips'
-    translation (``hipsTranslation``, metres from rest)."""
+    position (``hipsPosition``, metres in the room: standing, it is (0, 0.80, 0))."""
     s = t_ms / 1000.0
     w = 2 * math.pi * 0.5  # one cycle per 2 s
     bones = {
@@ -77,7 +79,8 @@ def full_body_state(t_ms: float) -> dict:
         "seen": {"face": True, "pose": True, "leftHand": True, "rightHand": True},
         "bones": bones, "expressions": expressions, "blendshapes": blendshapes,
         "gaze": {"yaw": 15 * math.sin(w * s), "pitch": 10 * math.cos(w * s)},
-        "hipsTranslation": (0.1 * math.sin(w * s), -0.15 * (1 - math.cos(2 * w * s)) / 2, 0.05 * math.sin(w * s)),
+        "hipsPosition": (0.1 * math.sin(w * s), ROOM_HIPS_HEIGHT - 0.15 * (1 - math.cos(2 * w * s)) / 2,
+                         0.05 * math.sin(w * s)),
     }
 
 

@@ -6,15 +6,22 @@ landmarks result is encoded once, and only when some viewer of its stream
 wants landmarks. Each viewer's mailbox keeps only the newest result per
 tracker and at most a few motion messages (past those, one full message
 replaces them), plus a few control messages, which are never dropped
-silently; so a slow browser skips frames and never builds a backlog or slows
-the others (websockets' broadcast advice), and a pose result never
-overwrites a face result the viewer has not taken yet.
+silently (a newer description of the stream replaces one not yet taken); so
+a slow browser skips frames and never builds a backlog or slows the others
+(websockets' broadcast advice), and a pose result never overwrites a face
+result the viewer has not taken yet.
 
 Order: per (stream, tracker) a result goes out only if it is newer than the last
 one that did, comparing (session, seq). Sessions grow with each camera
 connection (wire.new_session), so a reconnected camera's results are accepted at
 once and the old connection's late ones are dropped as stale, from the result
 alone.
+
+Stream events reach only the viewers of that stream, and are coalesced: a
+stream whose description changes (its image size) is announced at once, and
+when it changes again within ANNOUNCE_INTERVAL, once more when that has
+passed, with the newest size (a camera that changed its size on every frame
+sent each change to every viewer of every stream).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 MAX_CONTROL_MESSAGES = 16
+ANNOUNCE_INTERVAL = 0.5  # seconds: a stream's viewers hear of its changes at most this often
 # Motion deltas a viewer may have waiting (a frame's trackers can arrive in one burst); beyond this
 # it gets one full message instead, so a slow viewer never builds a backlog.
 MAX_PENDING_MOTION = 4
@@ -43,7 +51,7 @@ class Mailbox:
         self._results: OrderedDict[str, bytes] = OrderedDict()  # by tracker key, oldest first
         self._motion: deque[bytes] = deque()
         self._motion_mark: tuple[object, int] | None = None  # (encoder, index) of the last motion put
-        self._controls: deque[str] = deque(maxlen=MAX_CONTROL_MESSAGES)
+        self._controls: deque[tuple[str | None, str]] = deque(maxlen=MAX_CONTROL_MESSAGES)  # (key, text)
         self._ready = asyncio.Event()
         self.overwritten = 0  # results replaced before the viewer took them
         self.motion_skipped = 0  # motion updates replaced before the viewer took them
@@ -70,8 +78,13 @@ class Mailbox:
         self._motion_mark = (encoder, update.index)
         self._ready.set()
 
-    def put_control(self, text: str) -> None:
-        self._controls.append(text)
+    def put_control(self, text: str, key: str | None = None) -> None:
+        """Queue a text message; one with a ``key`` replaces a waiting one with the same key
+        (the newest description of the stream followed is all a viewer needs)."""
+        if key is not None:
+            for waiting in [c for c in self._controls if c[0] == key]:
+                self._controls.remove(waiting)
+        self._controls.append((key, text))
         self._ready.set()
 
     def close(self) -> None:
@@ -84,7 +97,7 @@ class Mailbox:
             if self.closed:
                 return None
             if self._controls:
-                return self._controls.popleft()
+                return self._controls.popleft()[1]
             if self._motion:
                 return self._motion.popleft()
             if self._results:
@@ -158,6 +171,8 @@ class StreamInfo:
     started: float = field(default_factory=time.monotonic)
     last_result: float = 0.0
     tracks: dict[str, TrackInfo] = field(default_factory=dict)
+    announced: float = float("-inf")  # when its viewers last heard of a change
+    changed: bool = False  # a change its viewers have not heard of yet (ANNOUNCE_INTERVAL)
 
     @property
     def fps(self) -> float:
@@ -229,12 +244,11 @@ class Fanout:
         if info is None:
             info = self.streams[stream] = StreamInfo(stream, width, height, started=now)
             info.last_result = now
+            self._retarget_all()  # viewers waiting for it, or following the latest
         info.session = max(info.session, session)
         for track in tracks:
             info.tracks.setdefault(track, TrackInfo())
-        changed = (info.width, info.height) != (width, height)
-        info.width, info.height = width, height
-        self._retarget_all(announce=changed)
+        self._resize(info, width, height, now)
 
     def stream_ended(self, stream: str, ended_at: float | None = None) -> None:
         """A stream is over; with ``ended_at`` (ingest said so), late results are dropped for a while."""
@@ -285,9 +299,7 @@ class Fanout:
             entry.meter.add(now)
         info.last_result = now
         info.session = max(info.session, session)
-        if (width, height) != (info.width, info.height):
-            info.width, info.height = width, height
-            self._retarget_all(announce=True)
+        self._resize(info, width, height, now)
         key = ",".join(tracks)
         for viewer in self.viewers:
             if viewer.following == stream and viewer.subscription.landmarks:
@@ -296,24 +308,57 @@ class Fanout:
                 viewer.mailbox.put_result(encoded, key)
         return True
 
+    def played(self, stream: str, now: float, tracks) -> None:
+        """A frame of a played take (played.py: no landmarks): the stream is live, and each tracker the
+        take saw counts it in its rate."""
+        info = self.streams[stream]
+        info.last_result = now
+        for track in tracks:
+            entry = info.tracks.setdefault(track, TrackInfo())
+            entry.results += 1
+            entry.meter.add(now)
+
     def watching(self, stream: str) -> list[Viewer]:
         """The viewers whose avatar shows this stream's motion."""
         return [v for v in self.viewers if v.shown == stream and v.subscription.motion]
 
-    def _retarget_all(self, announce: bool = False) -> None:
+    def _retarget_all(self) -> None:
         for viewer in self.viewers:
-            self._retarget(viewer, announce)
+            self._retarget(viewer)
 
-    def _retarget(self, viewer: Viewer, announce: bool = False) -> None:
+    def _retarget(self, viewer: Viewer) -> None:
         target = viewer.wanted if viewer.wanted is not None else self.latest_stream()
         if target not in self.streams:
             target = None
-        if target != viewer.following or (announce and target is not None):
+        if target != viewer.following:
             viewer.following = target
             if target is not None:
                 viewer.shown = target
-                viewer.mailbox.put_control(_json({"type": "stream", **self.streams[target].describe()}))
+                viewer.mailbox.put_control(_stream_message(self.streams[target]), key="stream")
+
+    # ------------------------------------------------------------ stream events
+
+    def _resize(self, info: StreamInfo, width: int, height: int, now: float) -> None:
+        if (width, height) != (info.width, info.height):
+            info.width, info.height = width, height
+            info.changed = True
+            self.announce_changes(now, [info])
+
+    def announce_changes(self, now: float, streams: list[StreamInfo] | None = None) -> None:
+        """Tell each changed stream's viewers its new description, unless they heard of a change
+        less than ANNOUNCE_INTERVAL ago (the gateway calls this often, so none waits much longer)."""
+        for info in self.streams.values() if streams is None else streams:
+            if info.changed and now - info.announced >= ANNOUNCE_INTERVAL:
+                info.changed, info.announced = False, now
+                text = _stream_message(info)
+                for viewer in self.viewers:
+                    if viewer.following == info.stream:
+                        viewer.mailbox.put_control(text, key="stream")
 
 
 def _json(message: dict) -> str:
     return json.dumps(message)
+
+
+def _stream_message(info: StreamInfo) -> str:
+    return _json({"type": "stream", **info.describe()})

@@ -7,7 +7,9 @@ against the frames it sent); they are validated again and stamped. For each
 stream someone watches, one rig solves them into motion (motion.py), encoded
 once per update and variant; viewers that asked for raw landmarks get each
 result encoded once. Each viewer's mailbox keeps the newest of each
-(fanout.py).
+(fanout.py). Takes are recorded here too (takes.py: every stream with
+--record-dir; page_takes.py: the page's POST /record), and programs may
+publish a take as a stream on /publish (played.py).
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from websockets.http11 import Request, Response
 from live2d_pose import aio, httpserve, metrics, service, wire
 from live2d_pose.config import GatewayConfig
 from live2d_pose.gateway import pages
-from live2d_pose.gateway.fanout import Fanout, Subscription, Viewer
+from live2d_pose.gateway.fanout import ANNOUNCE_INTERVAL, Fanout, Subscription, Viewer
 from live2d_pose.gateway.motion import REST_STEP_MS, MotionHub
+from live2d_pose.gateway.played import ROUTE as PUBLISH, Players
+from live2d_pose.gateway.page_takes import ROUTES as TAKE_ROUTES, PageTakes
+from live2d_pose.gateway.takes import Takes
 from live2d_pose.logs import ThrottledWarning
 from live2d_pose.service import ClientError, WebSocketService
 
@@ -40,7 +45,8 @@ log = logging.getLogger("live2d_pose.gateway")
 class GatewayServer(WebSocketService):
     name = "gateway"
     log = log
-    websocket_routes = ("/ws",)
+    websocket_routes = ("/ws", PUBLISH)
+    post_routes = TAKE_ROUTES
     port_flag = "--http-port"
 
     def __init__(self, config: GatewayConfig):
@@ -61,7 +67,11 @@ class GatewayServer(WebSocketService):
         self.closing: set[asyncio.Task] = set()  # referenced until done (asyncio keeps weak ones)
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
         self.metrics = metrics.GatewayMetrics(self)
-        self.motion = MotionHub(self.fanout, self.counters, self.metrics.observe_motion)
+        self.takes = Takes(config, self.fanout, self.counters,
+                           played=lambda stream: stream in self.players.playing or self.motion.played(stream))
+        self.page_takes = PageTakes(self.takes, config, self.fanout, self.counters)
+        self.motion = MotionHub(self.fanout, self.counters, self.metrics.observe_motion, recorders=self.takes)
+        self.players = Players(config, self.fanout, self.motion, self.counters)
         self.port = config.http_port
         self.results_endpoint = config.results_bind
 
@@ -72,7 +82,8 @@ class GatewayServer(WebSocketService):
         return {"max_size": 4096, "max_queue": 4}  # viewers send nothing we read
 
     async def background(self):
-        await asyncio.gather(self._expire_loop(), self._motion_loop())
+        await asyncio.gather(self._expire_loop(), self._motion_loop(), self._announce_loop(), self.takes.run(),
+                             self.page_takes.run(), self.takes.recover_at_start())
 
     def describe(self) -> str:
         return f"viewer http://{self.config.host}:{self.port}/, results {self.results_endpoint}"
@@ -83,6 +94,8 @@ class GatewayServer(WebSocketService):
     def on_stop(self) -> None:
         for viewer in list(self.fanout.viewers):  # ends each viewer's send loop
             self.fanout.remove_viewer(viewer)
+        self.takes.close()
+        self.page_takes.close()
 
     def open_zmq(self) -> None:
         self.results_endpoint = self.zmq.bind(self.pull, self.config.results_bind, "--results-bind")
@@ -94,6 +107,11 @@ class GatewayServer(WebSocketService):
             refusal = self.origins.refusal(request)  # another site's page reading results
             self.counters["viewers_rejected"] += refusal is not None
             return refusal
+        if route == PUBLISH:
+            return self.players.refusal(request)  # programs publish, never web pages
+        takes = self.page_takes.route(request, route)
+        if takes is not None:
+            return takes
         if route == "/healthz":
             return httpserve.text("ok\n")
         if route == "/config.json":
@@ -113,6 +131,9 @@ class GatewayServer(WebSocketService):
     # ------------------------------------------------------------ viewers
 
     async def handle(self, websocket: ServerConnection) -> None:
+        if websocket.request.path.partition("?")[0] == PUBLISH:
+            await self.players.handle(websocket)
+            return
         try:
             token, wanted = parse_viewer_query(websocket.request.path)
             subscription = parse_subscription(websocket.request.path)
@@ -209,6 +230,7 @@ class GatewayServer(WebSocketService):
             event = wire.decode_event(body)
             self.counters["events"] += 1
             if event["type"] == "stream":
+                self.players.camera_started(event["stream"])  # a camera wins its name back from a player
                 size = event["imageSize"]
                 session = event.get("session") if isinstance(event.get("session"), int) else 0
                 self.fanout.stream_started(event["stream"], size["width"], size["height"], now, session,
@@ -225,6 +247,12 @@ class GatewayServer(WebSocketService):
                 log.info("stream %s: no results for %.0f s, marked ended", stream,
                          self.config.stream_timeout)
             self._close_idle_viewers(time.monotonic())
+
+    async def _announce_loop(self) -> None:
+        """A stream change held back (fanout's ANNOUNCE_INTERVAL) goes out once its time has come."""
+        while True:
+            await asyncio.sleep(ANNOUNCE_INTERVAL / 5)
+            self.fanout.announce_changes(time.monotonic())
 
     async def _motion_loop(self) -> None:
         """Rigs whose results stopped step toward rest on the gateway's clock (motion.py)."""

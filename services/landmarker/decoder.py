@@ -49,6 +49,7 @@ import time
 import numpy as np
 
 from live2d_pose.imageinfo import DEFAULT_MAX_SCAN_PIXELS, ImageError, check_limits, inspect
+from live2d_pose.landmarker import mediapipe_metrics
 
 log = logging.getLogger("live2d_pose.landmarker")
 
@@ -65,7 +66,8 @@ class _Helper:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "live2d_pose.landmarker.decoder", str(buffer_fd), str(buffer_size),
              str(max_pixels), str(max_scan_pixels), str(target_pixels)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(buffer_fd,), bufsize=0)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(buffer_fd,), bufsize=0,
+            env=mediapipe_metrics.child_environment())
         self.ready = False
 
     def wait_ready(self, timeout: float) -> None:

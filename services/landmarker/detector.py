@@ -18,7 +18,9 @@ the worker says BUILT) while the other lanes go on. MediaPipe's calls release
 the GIL, so a build runs beside inference. Each close runs on a thread of
 its own: most take 3-5 ms, but one that overlaps another close or a build
 can take 5 s inside MediaPipe's C close (measured: 2 of 87 when the keeper
-did them in line with its builds, most of them on a pool of 4 threads), and
+did them in line with its builds, most of them on a pool of 4 threads; most
+likely the usage-metrics post the close waits for, whose DNS lookup glibc
+retries after 5 s, and which mediapipe_metrics.py now keeps from leaving), and
 in line they held every other instance's memory that long; side by side, a
 crowd of closes is over in about 5 s. When the last close under way ends,
 the freed memory goes back to the OS (memory.py).

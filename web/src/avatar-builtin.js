@@ -39,6 +39,12 @@ const PALETTE = {
 
 const DEG = Math.PI / 180;
 const R = 120; // head radius in design units
+// What the frame fits, in design units (the head's centre at 0, +y down): from above the
+// hair to below the hands hanging at rest, and the shoulders with the arms a little out.
+// The body runs on past the frame's bottom edge, so the bust never ends in mid-air.
+const FRAME = { top: -170, bottom: 440, halfWidth: 300 };
+const MARGIN = { top: 0.06, bottom: 0.03, side: 0.03 }; // of the canvas
+const BODY_BOTTOM = 4000; // far below any frame
 
 export class BuiltinAvatar {
   constructor(canvas) {
@@ -56,8 +62,9 @@ export class BuiltinAvatar {
     this.arms = state ? armPose(state) : null;
   }
 
+  /** For tests: the arm pose, and where each hand was drawn (its box on the canvas, in pixels). */
   snapshot() {
-    return { arms: this.arms };
+    return { arms: this.arms, hands: this.hands ?? null };
   }
 
   /** Live2D-style parameter map; missing ids keep their defaults. */
@@ -88,9 +95,9 @@ export class BuiltinAvatar {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
 
-    const scale = (Math.min(canvas.width, canvas.height) / 640) * this.view.scale;
+    const { scale, x, y } = this.frame();
     const breathe = Math.sin(nowMs / 900) * 2.5;
-    ctx.translate(canvas.width / 2 + this.view.x * (this.dpr || 1), canvas.height * 0.44 + this.view.y * (this.dpr || 1));
+    ctx.translate(x, y);
     ctx.scale(scale, scale);
     ctx.lineJoin = "round";
     ctx.lineCap = "round";
@@ -129,9 +136,23 @@ export class BuiltinAvatar {
       ctx.save();
       ctx.translate(get("ParamBodyAngleX") * 2.5, breathe);
       ctx.rotate(get("ParamBodyAngleZ") * 0.8 * DEG);
-      for (const side of ["left", "right"]) drawArm(ctx, side, this.arms[side]);
+      this.hands = {};
+      for (const side of ["left", "right"]) this.hands[side] = drawArm(ctx, side, this.arms[side]);
       ctx.restore();
     }
+  }
+
+  /** Where the design units go on the canvas: FRAME fitted between the margins, then the view's pan and zoom. */
+  frame() {
+    const { width, height } = this.canvas;
+    const dpr = this.dpr || 1;
+    const usableHeight = height * (1 - MARGIN.top - MARGIN.bottom);
+    const fit = Math.min(usableHeight / (FRAME.bottom - FRAME.top), (width * (1 - 2 * MARGIN.side)) / (2 * FRAME.halfWidth));
+    const scale = fit * this.view.scale;
+    // the frame's middle stays where it is on the canvas when zooming
+    const middle = (FRAME.top + FRAME.bottom) / 2;
+    const middleY = height * MARGIN.top + usableHeight / 2;
+    return { scale, x: width / 2 + this.view.x * dpr, y: middleY - middle * scale + this.view.y * dpr };
   }
 }
 
@@ -159,6 +180,8 @@ function drawBody(ctx, bodyX) {
   ctx.beginPath();
   ctx.moveTo(-60, 150);
   ctx.bezierCurveTo(-150, 160, -190, 210, -200, 330);
+  ctx.lineTo(-204, BODY_BOTTOM);
+  ctx.lineTo(204, BODY_BOTTOM);
   ctx.lineTo(200, 330);
   ctx.bezierCurveTo(190, 210, 150, 160, 60, 150);
   ctx.closePath();
@@ -170,7 +193,7 @@ function drawBody(ctx, bodyX) {
   ctx.fillStyle = PALETTE.hoodieShade;
   ctx.beginPath();
   const side = bodyX >= 0 ? -1 : 1;
-  ctx.ellipse(side * 190, 280, 70 + Math.abs(bodyX) * 4, 160, 0, 0, Math.PI * 2);
+  ctx.ellipse(side * 190, 980, 70 + Math.abs(bodyX) * 4, 860, 0, 0, Math.PI * 2); // down past the frame, like the body
   ctx.fill();
   ctx.restore();
   // neck
@@ -275,7 +298,21 @@ function drawArm(ctx, side, arm) {
   ctx.lineWidth = 4;
   ctx.strokeStyle = PALETTE.outline;
   ctx.stroke();
+  const box = canvasBox(ctx, [[-12, -36], [52, -36], [52, 36], [-12, 36]]); // palm, fingers and thumb
   ctx.restore();
+  return box;
+}
+
+/** The canvas-pixel bounding box {left, top, right, bottom} of points in the current drawing frame. */
+function canvasBox(ctx, points) {
+  const m = ctx.getTransform();
+  const xs = [];
+  const ys = [];
+  for (const [x, y] of points) {
+    xs.push(m.a * x + m.c * y + m.e);
+    ys.push(m.b * x + m.d * y + m.f);
+  }
+  return { left: Math.min(...xs), top: Math.min(...ys), right: Math.max(...xs), bottom: Math.max(...ys) };
 }
 
 function drawHead(ctx, s) {

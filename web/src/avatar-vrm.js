@@ -15,12 +15,13 @@ import { VRMLoaderPlugin, VRMUtils } from "@pixiv/three-vrm";
 import { describeModel, retargetVrm } from "./retarget-vrm.js";
 import { Framing } from "./framing.js";
 import { withTimeout } from "./timeout.js";
+import { fetchModel, notGltf } from "./model-file.js";
 
 const FOV_DEG = 28;
 const FEET = ["leftFoot", "rightFoot", "leftToes", "rightToes"]; // kept above the floor, each at its rest height
 const _v = new THREE.Vector3();
 
-export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000, framing = "auto" } = {}) {
+export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000 } = {}) {
   let renderer;
   try {
     renderer = new THREE.WebGLRenderer({ canvas, alpha: true, antialias: true, preserveDrawingBuffer: true, premultipliedAlpha: true });
@@ -33,7 +34,13 @@ export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000, fram
   loader.register((parser) => new VRMLoaderPlugin(parser));
   let gltf;
   try {
-    gltf = await withTimeout(loader.loadAsync(url), loadTimeoutMs, "VRM load timed out");
+    // fetched here, not by the loader: a failure then says why in words (CORS, not a glTF file)
+    gltf = await withTimeout((async () => {
+      const bytes = await fetchModel(url);
+      const why = notGltf(bytes);
+      if (why) throw new Error(why);
+      return loader.parseAsync(bytes, THREE.LoaderUtils.extractUrlBase(url));
+    })(), loadTimeoutMs, "VRM load timed out");
   } catch (err) {
     renderer.dispose();
     throw new Error(err?.message || String(err));
@@ -43,11 +50,11 @@ export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000, fram
     renderer.dispose();
     throw new Error("the file is glTF but not a VRM (no VRM humanoid)");
   }
-  return new VrmAvatar(renderer, vrm, framing);
+  return new VrmAvatar(renderer, vrm);
 }
 
 class VrmAvatar {
-  constructor(renderer, vrm, framing) {
+  constructor(renderer, vrm) {
     this.kind = "vrm";
     this.renderer = renderer;
     this.vrm = vrm;
@@ -78,7 +85,7 @@ class VrmAvatar {
     this.vrm.update(0);
     // the model at rest: its joints, its floor, and how high its mesh reaches (hair, a hat, a sphere)
     const box = new THREE.Box3().setFromObject(vrm.scene);
-    this.framing = new Framing(framing, {
+    this.framing = new Framing(this.view.framing, {
       ...this.framedJoints(), floor: Math.min(0, ...this.feetRest.map((f) => f.y)), top: box.isEmpty() ? null : box.max.y,
     });
     this.parts = {};
@@ -151,8 +158,10 @@ class VrmAvatar {
     this.renderer.render(this.scene, this.camera);
   }
 
+  /** The page's view: drag, zoom and the framing option ("auto", "upper", "full"; options.js). */
   setView(view) {
     this.view = view;
+    this.framing.setOption(view.framing);
     this.placeCamera();
   }
 

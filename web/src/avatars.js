@@ -6,13 +6,15 @@
 //   targets(options) -> [{target, label}] (what to load, in order of preference),
 //   create(canvas, target, options) -> Promise<Avatar>}.
 // An Avatar: {kind, update({state, params, tracking}), render(nowMs),
-//   resize(w, h, dpr), setView({x, y, scale}), destroy(), snapshot?()}.
+//   resize(w, h, dpr), setView({x, y, scale, framing}), destroy(), snapshot?()}.
+// framing ("auto", "upper", "full") is the page's choice of frame; an avatar frames what it can.
 //
 // plan(options) lists what to try, in order, with what each failure means:
 // the chosen avatar first, then the fallbacks, ending with the built-in 2D
 // avatar that needs nothing (not even WebGL), so the page is never blank.
 import { BuiltinAvatar } from "./avatar-builtin.js";
 import { loadCubismCore } from "./core-loader.js";
+import { whyUnreadable } from "./model-file.js";
 
 /** The built-in 3D avatar, made by tools/build-vrm.mjs at build time. */
 export const BUILTIN_VRM = "builtin-avatar.vrm";
@@ -26,12 +28,15 @@ export function registerAvatarKind(kind) {
 
 export const avatarKinds = () => KINDS.map((k) => k.kind);
 
-/** A VRM URL: .vrm, or anything with ?avatar=vrm. */
+/** A VRM URL: .vrm, or anything with ?avatar=vrm (a dropped file: its name says). */
 export function isVrm(options) {
   if (options.avatar === "vrm") return true;
-  const path = (options.model || "").split(/[?#]/)[0].toLowerCase();
+  const path = (options.modelName || options.model || "").split(/[?#]/)[0].toLowerCase();
   return path.endsWith(".vrm");
 }
+
+/** How the note names the model: a dropped file by its name, not its blob: URL. */
+const modelLabel = (o) => o.modelName || o.model;
 
 registerAvatarKind({
   kind: "vrm",
@@ -39,12 +44,12 @@ registerAvatarKind({
   test: isVrm,
   // a VRM that fails to load falls back to the built-in 3D avatar first
   targets: (o) => [
-    ...(o.model ? [{ target: o.model, label: `VRM ${o.model}` }] : []),
+    ...(o.model ? [{ target: o.model, label: `VRM ${modelLabel(o)}` }] : []),
     { target: BUILTIN_VRM, label: "the built-in 3D avatar" },
   ],
   async create(canvas, target, options) {
     const { createVrmAvatar } = await import("./avatar-vrm.js");
-    return createVrmAvatar(canvas, target, { framing: options.framing });
+    return createVrmAvatar(canvas, target);
   },
 });
 
@@ -52,14 +57,14 @@ registerAvatarKind({
   kind: "live2d",
   canvas: "live2d",
   test: (options) => Boolean(options.model) && !isVrm(options),
-  targets: (o) => [{ target: o.model, label: `Live2D model ${o.model}` }],
+  targets: (o) => [{ target: o.model, label: `Live2D model ${modelLabel(o)}` }],
   async create(canvas, target, options) {
     await loadCubismCore(options.coreUrl);
     const { createLive2DAvatar } = await import("./avatar-live2d.js");
     try {
       return await createLive2DAvatar(canvas, target);
     } catch (err) {
-      throw new Error(`Live2D model could not be loaded from ${target} (${err?.message || err})`);
+      throw new Error(`Live2D model could not be loaded from ${target} (${await live2dFailure(target, err)})`);
     }
   },
 });
@@ -73,6 +78,17 @@ registerAvatarKind({
     return new BuiltinAvatar(canvas);
   },
 });
+
+/** pixi-live2d-display says only "Network error" for a server that refused CORS: ask it again. */
+async function live2dFailure(url, err) {
+  try {
+    const res = await fetch(url, { method: "HEAD" });
+    if (res.ok || res.status === 405) return err?.message || String(err);
+    return `the server answered HTTP ${res.status}`;
+  } catch (fetchErr) {
+    return whyUnreadable(url, fetchErr);
+  }
+}
 
 /**
  * What to try for these options, in order: [{kind, target, label}]. The

@@ -18,7 +18,6 @@
 // walk never makes the picture jump.
 import { clamp } from "./quat.js";
 
-export const FRAMINGS = Object.freeze(["auto", "upper", "full"]);
 export const LEG_FOLLOWED = 0.5;
 export const UPPER_AFTER_MS = 2000;
 export const EASE_MS = 250;
@@ -38,13 +37,13 @@ export function legsFollowed(parts) {
 
 export class Framing {
   /**
-   * @param {string} option one of FRAMINGS
+   * @param {string} option "upper", "full" or "auto" (options.js's framing row; anything else: auto)
    * @param {object} rest the avatar at rest, world metres (+y up, facing +z): {head, chest, hips} as
    *   [x, y, z], floor (the lowest of its feet's joints' heights, or 0) and top (the highest point of its
    *   mesh, or null)
    */
   constructor(option, rest) {
-    this.option = FRAMINGS.includes(option) ? option : "auto";
+    this.setOption(option);
     this.rest = rest;
     this.kind = this.option === "full" ? "full" : "upper";
     this.legsAt = -Infinity;
@@ -52,6 +51,11 @@ export class Framing {
     this.aim = null; // where it looks now: {centre, height}, eased toward the target
     this.switching = false; // easing from one framing to the other
     this.lastMs = null;
+  }
+
+  /** The page's choice (the settings panel may change it at any time): "upper", "full", else auto. */
+  setOption(option) {
+    this.option = option === "upper" || option === "full" ? option : "auto";
   }
 
   /** The slice shown now, "upper" or "full", from the option and (auto) the parts followed. */

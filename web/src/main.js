@@ -1,19 +1,27 @@
-// Wiring: config + query -> avatar (from the registry in avatars.js) + socket
-// -> the gateway's motion messages, held by motion.js -> retarget in the
-// avatar, drawn every animation frame. The gateway's rig solves and smooths
-// (live2d_pose/rig/); the page only retargets and draws. Each piece lives in
-// its own module; this file only connects them and keeps the page's state.
+// Wiring: config + query (+ the panel's remembered choices) -> options; the
+// avatar (stage.js, from the registry in avatars.js) + socket -> the gateway's
+// motion messages, held by motion.js -> retarget in the avatar, drawn every
+// animation frame. The gateway's rig solves and smooths (live2d_pose/rig/);
+// the page only retargets and draws. Each piece lives in its own module; this
+// file only connects them and keeps the page's state.
 import { parseMessage, ProtocolError } from "./protocol.js";
 import { MOTION_VERSION } from "./contract.js";
 import { MotionHolder } from "./motion.js";
 import { Connection, socketUrl } from "./connection.js";
 import { Hud, LandmarkOverlay, TrackerRates } from "./hud.js";
-import { readOptions } from "./options.js";
-import { plan, avatarKinds } from "./avatars.js";
-import { BuiltinAvatar } from "./avatar-builtin.js";
+import { option, pageQuery, queryWith, readOptions, recall, remember } from "./options.js";
+import { avatarKinds } from "./avatars.js";
+import { Stage } from "./stage.js";
+import { Notes } from "./notes.js";
+import { Panel } from "./panel.js";
+import { installControls } from "./controls.js";
+import { avatarFile } from "./model-file.js";
+import { liveStreams, streamNote } from "./streams.js";
+import { installRecorder } from "./record.js";
 
 const WAITING_AFTER_MS = 3000; // no motion for this long: "waiting for a camera"
 const LANDMARKS_STALE_MS = 500; // the overlay drops a tracker's points this much after its last result
+const STREAM_CHECK_MS = 3000; // how often a stream asked for and not live is looked for again
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,9 +40,8 @@ const state = {
   lastMotionAt: -Infinity,
   rig: { ...motion.live2d }, // the Live2D parameters of this frame
   overlayDirty: true,
-  avatar: null,
-  renderer: "builtin",
-  note: "",
+  streamStatus: "", // the stream asked for is not live: what the note and the panel say
+  dropped: null, // {url, name}: a .vrm dropped onto the page, shown instead of the model
   landmarks: {}, // tracker -> {items, at}: the newest raw results (?landmarks=1)
   protocolErrors: 0,
   lastError: null,
@@ -66,10 +73,13 @@ function exposeState() {
     trackers: () => rates.stats(performance.now()),
     body: () => motion.state, // the motion's state (docs/protocol.md): bones, expressions, gaze, seen
     // what the avatar shows: bones and expressions read back from it (VRM)
-    avatar: () => state.avatar?.snapshot?.() ?? null,
+    avatar: () => page.stage?.avatar.snapshot?.() ?? null,
     avatarKinds: () => avatarKinds(),
-    renderer: () => state.renderer,
-    note: () => state.note,
+    renderer: () => page.stage?.kind ?? "builtin",
+    note: () => page.notes?.text ?? "",
+    streamStatus: () => state.streamStatus,
+    options: () => (page.opts ? Object.freeze({ ...page.opts, warnings: undefined }) : null),
+    panelOpen: () => Boolean(page.panel?.isOpen),
     protocolErrors: () => state.protocolErrors,
     lastError: () => state.lastError,
   };
@@ -86,47 +96,6 @@ async function fetchConfig() {
     console.warn(`config.json unavailable (${err.message}); using defaults`);
     return {};
   }
-}
-
-function setNote(text) {
-  state.note = text;
-  const el = $("note");
-  el.textContent = text;
-  el.hidden = !text;
-}
-
-// ------------------------------------------------------------------ avatar
-
-/**
- * Show the first avatar of the registry's plan that loads. Each failure
- * becomes the note, so the page says why it shows a fallback.
- */
-async function chooseAvatar(opts, fallback) {
-  const steps = plan(opts);
-  const failures = [];
-  for (const step of steps) {
-    if (step.kind.kind === "builtin") break; // already on screen
-    setNote(`Loading ${step.label} …`);
-    try {
-      const avatar = await step.kind.create($(step.kind.canvas), step.target, opts);
-      showCanvas(step.kind.canvas);
-      fallback.destroy();
-      setNote(failures.length ? `${failures.join("; ")} — showing ${step.label}` : "");
-      return avatar;
-    } catch (err) {
-      const why = err?.message || String(err);
-      console.warn(`${step.label} failed:`, err);
-      failures.push(/could not be loaded/.test(why) ? why : `${step.label} could not be loaded (${why})`);
-    }
-  }
-  showCanvas("builtin");
-  if (!opts.model && opts.avatar !== "vrm") setNote("No Live2D model configured — showing the built-in avatar");
-  else setNote(`${failures.join("; ")} — showing the built-in avatar`);
-  return fallback;
-}
-
-function showCanvas(id) {
-  for (const c of document.querySelectorAll("canvas.avatar")) c.hidden = c.id !== id;
 }
 
 // ------------------------------------------------------------------ socket
@@ -149,15 +118,18 @@ function onMessage(data, opts) {
         state.stream = mine.stream;
         state.imageSize = mine.imageSize;
       }
+      checkStream(msg.streams.map((s) => s.stream));
       break;
     }
     case "stream":
       state.stream = msg.stream;
       state.imageSize = msg.imageSize ?? state.imageSize;
+      if (msg.stream === opts.stream) checkStream([msg.stream]);
       break;
     case "ended":
       // the motion keeps coming for a while: the gateway eases the avatar back to rest
       if (msg.stream === state.stream) state.stream = null;
+      if (msg.stream === opts.stream) checkStream();
       break;
     case "error":
       state.lastError = `${msg.code}: ${msg.message}`;
@@ -174,9 +146,7 @@ function onMessage(data, opts) {
 
 function onMotion(msg) {
   if (msg.unsupported !== undefined) {
-    if (!state.note.includes("motion version")) {
-      setNote(`The gateway sends motion version ${msg.unsupported}; this page knows version ${MOTION_VERSION}. Reload the page, or update it.`);
-    }
+    page.notes.set("motion", `The gateway sends motion version ${msg.unsupported}; this page knows version ${MOTION_VERSION}. Reload the page, or update it.`);
     return;
   }
   if (!motion.apply(msg)) return; // a delta without its full message (another stream's)
@@ -227,48 +197,168 @@ function updateWaiting(now) {
   if (!state.connected) {
     text = state.connectionState === "reconnecting" ? "gateway unreachable — reconnecting…" : "connecting…";
   } else if (now - state.lastMotionAt > WAITING_AFTER_MS && !motion.tracking) {
-    text = "waiting for a camera";
+    text = page.opts.stream ? `waiting for stream "${page.opts.stream}"` : "waiting for a camera";
   }
   if (el.textContent !== text) el.textContent = text;
   el.hidden = !text;
 }
 
+// ------------------------------------------------------------------ the page
+
+// What main() wires up; the handlers above reach it here.
+const page = { opts: null, config: {}, stage: null, notes: null, panel: null, conn: null, hud: null, overlay: null };
+
+/**
+ * Is the stream asked for live? `live`: the live streams' names when known (hello), else
+ * read from /streams. The panel always says; the note too, except in OBS mode.
+ */
+async function checkStream(live) {
+  const { opts } = page;
+  const known = !opts.stream ? [] : live ?? (await liveStreams());
+  const text = streamNote(opts.stream, known, { hint: opts.obs ? "" : "choose one in the settings (key s)" });
+  state.streamStatus = text;
+  page.panel?.setStreamStatus(text);
+  page.notes.set("stream", opts.obs ? "" : text);
+}
+
+/** What the stage loads: the options, with a dropped file in place of the model. */
+function avatarOptions() {
+  const { opts } = page;
+  return state.dropped ? { ...opts, model: state.dropped.url, modelName: state.dropped.name, avatar: "vrm" } : opts;
+}
+
+function forgetDropped() {
+  if (state.dropped) URL.revokeObjectURL(state.dropped.url);
+  state.dropped = null;
+}
+
+/** What changes on the page when an option does (each row's `effect` in options.js). */
+const EFFECTS = {
+  avatar: () => {
+    forgetDropped();
+    page.stage.show(avatarOptions());
+  },
+  view: () => page.stage.setView({ framing: page.opts.framing }),
+  subscription: () => {
+    page.conn.setUrl(subscriptionUrl());
+    checkStream();
+  },
+  hud: () => page.hud.setVisible(page.opts.hud),
+  landmarks: () => {
+    page.overlay.setVisible(page.opts.landmarks);
+    page.conn.setUrl(subscriptionUrl()); // the raw landmarks come only while the overlay shows them
+    state.overlayDirty = true;
+  },
+  background: () => {
+    document.documentElement.style.background = page.opts.bg;
+  },
+};
+
+/** Set an option: applied at once; a choice made in the panel is remembered and kept in the page's URL. */
+function setOption(name, value, { fromPanel = true } = {}) {
+  const { opts, config } = page;
+  if (opts[name] === value) return;
+  opts[name] = value;
+  if (fromPanel && !opts.obs) {
+    remember(storage(), name, value, config);
+    const query = queryWith(location.search, name, value, config);
+    if (query !== location.search) history.replaceState(null, "", `${location.pathname}${query}${location.hash}`);
+  }
+  const effect = option(name)?.effect;
+  if (effect) EFFECTS[effect]();
+  page.panel?.refresh();
+}
+
+/** A .vrm dropped onto the page or opened in the panel: shown instead of the model, in this tab. */
+function openFile(file) {
+  const picked = avatarFile(file);
+  if (picked instanceof Error) {
+    page.notes.set("file", picked.message);
+    return;
+  }
+  page.notes.set("file", "");
+  forgetDropped();
+  state.dropped = picked;
+  page.stage.show(avatarOptions());
+  page.panel?.refresh();
+}
+
+function subscriptionUrl() {
+  return socketUrl(location.href, page.opts.wsPath, page.opts);
+}
+
+function obsUrl() {
+  return `${location.origin}${location.pathname}${pageQuery(page.opts, page.config)}`;
+}
+
+function storage() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // storage disabled: nothing is remembered
+  }
+}
+
 async function main() {
   exposeState();
-  const config = await fetchConfig();
-  const opts = readOptions(location.search, config);
+  page.notes = new Notes($("note"));
+  page.config = await fetchConfig();
+  const opts = (page.opts = readOptions(location.search, page.config, {
+    remembered: recall(storage(), page.config),
+    obsBrowser: Boolean(window.obsstudio), // OBS's browser source says who it is
+  }));
   for (const w of opts.warnings) console.warn(w);
-  if (opts.bg) document.documentElement.style.background = opts.bg;
+  EFFECTS.background();
 
-  const builtin = new BuiltinAvatar($("builtin")); // shown until the chosen avatar loads
-  let avatar = builtin;
-  state.avatar = builtin;
-  const hud = new Hud($("hud"));
-  const overlay = new LandmarkOverlay($("landmarks"));
-  hud.setVisible(opts.hud);
-  overlay.setVisible(opts.landmarks);
-  const view = { x: 0, y: 0, scale: 1 };
-
-  const resize = () => avatar.resize(window.innerWidth, window.innerHeight, window.devicePixelRatio || 1);
-  window.addEventListener("resize", resize);
-  resize();
-
-  chooseAvatar(opts, builtin).then((a) => {
-    avatar = a;
-    state.avatar = a;
-    state.renderer = a.kind;
-    a.setView(view);
+  const stage = (page.stage = new Stage($("stage"), (text) => page.notes.set("avatar", text)));
+  page.hud = new Hud($("hud"));
+  page.overlay = new LandmarkOverlay($("landmarks"));
+  page.hud.setVisible(opts.hud);
+  page.overlay.setVisible(opts.landmarks);
+  stage.view.framing = opts.framing;
+  const resize = () => stage.resize(window.innerWidth, window.innerHeight, window.devicePixelRatio || 1);
+  window.addEventListener("resize", () => {
     resize();
+    page.panel?.refresh();
   });
+  resize();
+  stage.show(avatarOptions());
 
-  // the raw landmarks come only while the overlay shows them
-  const url = () => socketUrl(location.href, opts.wsPath, { ...opts, landmarks: overlay.visible });
-  const conn = new Connection(url(), {
+  page.conn = new Connection(subscriptionUrl(), {
     onState: onConnectionState,
     onMessage: (data) => onMessage(data, opts),
   });
-  installControls(view, () => avatar, { hud, overlay, resubscribe: () => conn.setUrl(url()) });
-  conn.start();
+  installRecorder(page.opts, () => state.stream); // record / stop (r), never in OBS
+  page.conn.start();
+  setInterval(() => state.streamStatus && checkStream(), STREAM_CHECK_MS);
+
+  // The settings panel and its button exist only outside OBS.
+  if (!opts.obs) {
+    page.panel = new Panel($("panel"), {
+      get: () => page.opts,
+      set: setOption,
+      openFile,
+      dropped: () => state.dropped?.name ?? null,
+      obsUrl,
+      streams: liveStreams,
+    });
+    $("toolbar").hidden = false;
+    $("settings-button").addEventListener("click", () => page.panel.toggle());
+  }
+  const transient = { fromPanel: false }; // a key is a quick look: not remembered
+  installControls(stage, {
+    keys: {
+      h: () => setOption("hud", !page.opts.hud, transient),
+      l: () => setOption("landmarks", !page.opts.landmarks, transient),
+      n: () => $("note").classList.toggle("dismissed"),
+      0: () => stage.resetView(),
+      s: () => page.panel?.toggle(),
+      Escape: () => page.panel?.close(),
+    },
+    drop: openFile,
+    ui: [$("panel"), $("toolbar")],
+    toolbar: page.panel ? $("toolbar") : null,
+  });
 
   let lastHud = 0;
   let lastFrame = performance.now();
@@ -279,18 +369,18 @@ async function main() {
     lastFrame = now;
     const tracking = motion.tracking;
     state.rig = tracking ? motion.live2d : idleBlink(motion.live2d, now);
-    avatar.update({ state: motion.state, params: state.rig, tracking });
-    avatar.render(now);
+    stage.avatar.update({ state: motion.state, params: state.rig, tracking });
+    stage.avatar.render(now);
     if (state.overlayDirty) {
       // the overlay follows the results (drawn at most once per display frame)
       state.overlayDirty = false;
       const fresh = (t) => (now - (state.landmarks[t]?.at ?? -Infinity) <= LANDMARKS_STALE_MS ? state.landmarks[t].items : []);
-      overlay.draw({ face: fresh("face")[0]?.landmarks ?? null, poses: fresh("pose"), hands: fresh("hands") }, state.imageSize, opts.mirror);
+      page.overlay.draw({ face: fresh("face")[0]?.landmarks ?? null, poses: fresh("pose"), hands: fresh("hands") }, state.imageSize, opts.mirror);
     }
     if (now - lastHud > 250) {
       lastHud = now;
       updateWaiting(now);
-      hud.update({ ...state, faces: Number(motion.state.seen.face), fps: fps(now), trackers: rates.stats(now) });
+      page.hud.update({ ...state, renderer: stage.kind, faces: Number(motion.state.seen.face), fps: fps(now), trackers: rates.stats(now) });
       state.overlayDirty = true; // clears stale points
     }
     requestAnimationFrame(frame);
@@ -298,50 +388,9 @@ async function main() {
   requestAnimationFrame(frame);
 }
 
-function installControls(view, currentAvatar, { hud, overlay, resubscribe }) {
-  window.addEventListener("keydown", (ev) => {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    if (ev.key === "h") hud.toggle();
-    else if (ev.key === "l") {
-      overlay.toggle();
-      resubscribe(); // landmarks on or off
-      state.overlayDirty = true;
-    }
-    else if (ev.key === "n") $("note").classList.toggle("dismissed");
-    else if (ev.key === "0") Object.assign(view, { x: 0, y: 0, scale: 1 });
-    else return;
-    currentAvatar().setView(view);
-  });
-  // Drag to move, wheel to zoom, double-click to reset.
-  let drag = null;
-  window.addEventListener("pointerdown", (ev) => {
-    drag = { x: ev.clientX - view.x, y: ev.clientY - view.y };
-  });
-  window.addEventListener("pointermove", (ev) => {
-    if (!drag) return;
-    view.x = ev.clientX - drag.x;
-    view.y = ev.clientY - drag.y;
-    currentAvatar().setView(view);
-  });
-  window.addEventListener("pointerup", () => {
-    drag = null;
-  });
-  window.addEventListener(
-    "wheel",
-    (ev) => {
-      ev.preventDefault();
-      view.scale = Math.min(5, Math.max(0.2, view.scale * Math.exp(-ev.deltaY * 0.0015)));
-      currentAvatar().setView(view);
-    },
-    { passive: false },
-  );
-  window.addEventListener("dblclick", () => {
-    Object.assign(view, { x: 0, y: 0, scale: 1 });
-    currentAvatar().setView(view);
-  });
-}
-
 main().catch((err) => {
   console.error(err);
-  setNote(`viewer failed to start: ${err.message}`);
+  const note = $("note");
+  note.textContent = `viewer failed to start: ${err.message}`;
+  note.hidden = false;
 });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readOptions, cssColor, DEFAULT_CONFIG } from "../src/options.js";
+import { readFileSync } from "node:fs";
+import { readOptions, cssColor, DEFAULT_CONFIG, OPTIONS, pageQuery, queryWith, recall, remember, STORAGE_KEY } from "../src/options.js";
 import { socketUrl, backoffDelay } from "../src/connection.js";
 
 const CONFIG = { model: "https://example.org/m.model3.json", coreUrl: "https://cdn.example/core.js", allowCoreParam: false, wsPath: "/ws" };
@@ -58,11 +59,101 @@ test("reconnect backoff doubles and is capped", () => {
   for (let i = 0; i < 100; i++) assert.ok(backoffDelay(10) <= 8000 * 1.2);
 });
 
-test("?framing= upper, full or auto (the default); anything else is auto with a warning", () => {
-  assert.equal(readOptions("", CONFIG).framing, "auto");
-  assert.equal(readOptions("?framing=FULL", CONFIG).framing, "full");
-  assert.equal(readOptions("?framing=upper", CONFIG).framing, "upper");
-  const bad = readOptions("?framing=legs", CONFIG);
+// ---------------------------------------------------------------- the options table
+
+test("one table: every option is read from its query key, with its type, and a bad value keeps the default", () => {
+  assert.deepEqual(OPTIONS.map((o) => o.name), ["model", "avatar", "framing", "mirror", "stream", "hud", "landmarks", "bg", "token", "obs"]);
+  for (const row of OPTIONS) {
+    for (const key of ["name", "type", "query", "label"]) assert.ok(row[key] !== undefined && row[key] !== "", `${row.name}: ${key}`);
+    assert.ok("default" in row, row.name);
+  }
+  const o = readOptions("?framing=FULL&avatar=vrm&obs=1", CONFIG);
+  assert.equal(o.framing, "full");
+  assert.equal(o.avatar, "vrm");
+  assert.equal(o.obs, true);
+  const bad = readOptions("?framing=legs&mirror=maybe&bg=url(x)", CONFIG);
   assert.equal(bad.framing, "auto");
-  assert.match(bad.warnings[0], /framing/);
+  assert.equal(bad.mirror, true);
+  assert.equal(bad.bg, "");
+  assert.equal(bad.warnings.length, 3);
+  assert.match(bad.warnings[0], /framing=legs is not one of auto, upper, full/);
+});
+
+test("the query wins over remembered choices, which win over the gateway's config and the defaults", () => {
+  const remembered = { mirror: "0", framing: "upper", hud: "1", model: "models/picked.vrm" };
+  const o = readOptions("?framing=full", CONFIG, { remembered });
+  assert.equal(o.framing, "full"); // the query
+  assert.equal(o.mirror, false); // remembered
+  assert.equal(o.hud, true);
+  assert.equal(o.model, "models/picked.vrm"); // remembered over config.model
+  assert.equal(readOptions("?mirror=1", CONFIG, { remembered }).mirror, true);
+  // a remembered value that is not one is reported and skipped
+  const odd = readOptions("", CONFIG, { remembered: { framing: "sideways" } });
+  assert.equal(odd.framing, "auto");
+  assert.match(odd.warnings[0], /remembered framing/);
+});
+
+test("OBS (its browser source, or ?obs=1) shows exactly what its URL says: remembered choices do not apply", () => {
+  const remembered = { mirror: "0", hud: "1" };
+  for (const o of [readOptions("", CONFIG, { remembered, obsBrowser: true }), readOptions("?obs=1", CONFIG, { remembered })]) {
+    assert.equal(o.obs, true);
+    assert.equal(o.mirror, true);
+    assert.equal(o.hud, false);
+  }
+  assert.equal(readOptions("?obs=1&mirror=0", CONFIG, { remembered }).mirror, false);
+});
+
+test("the OBS URL gives exactly these options on a fresh page, and only what differs", () => {
+  const chosen = { ...readOptions("", CONFIG), mirror: false, framing: "upper", stream: "cam 1", bg: "#00ff00", hud: true, token: "t&x" };
+  const query = pageQuery(chosen, CONFIG);
+  assert.equal(query, "?framing=upper&mirror=0&stream=cam+1&hud=1&bg=00ff00&token=t%26x&obs=1");
+  const fresh = readOptions(query, CONFIG, { remembered: { landmarks: "1", avatar: "vrm" } });
+  for (const row of OPTIONS) assert.deepEqual(fresh[row.name], row.name === "obs" ? true : chosen[row.name], row.name);
+  // the defaults, and the gateway's own model, need no parameter
+  assert.equal(pageQuery(readOptions("", CONFIG), CONFIG), "?obs=1");
+  assert.equal(pageQuery({ ...readOptions("", CONFIG), model: "" }, CONFIG), "?model=&obs=1");
+});
+
+test("a choice made in the panel rewrites the page's query where it names that option", () => {
+  assert.equal(queryWith("?mirror=0&hud=1", "mirror", true, CONFIG), "?hud=1");
+  assert.equal(queryWith("?mirror=1", "mirror", false, CONFIG), "?mirror=0");
+  assert.equal(queryWith("?hud=1", "framing", "full", CONFIG), "?hud=1"); // not in the query: remembered instead
+  assert.equal(queryWith("?stream=a", "stream", "", CONFIG), "");
+});
+
+class MemoryStorage {
+  constructor() { this.items = {}; }
+  getItem(k) { return this.items[k] ?? null; }
+  setItem(k, v) { this.items[k] = String(v); }
+}
+
+test("remembered choices: stored per option, back to the page's own value forgets it, never a secret", () => {
+  const storage = new MemoryStorage();
+  remember(storage, "mirror", false, CONFIG);
+  remember(storage, "framing", "full", CONFIG);
+  remember(storage, "token", "s3cret", CONFIG);
+  remember(storage, "obs", true, CONFIG);
+  assert.deepEqual(recall(storage, CONFIG), { mirror: "0", framing: "full" });
+  remember(storage, "framing", "auto", CONFIG);
+  assert.deepEqual(recall(storage, CONFIG), { mirror: "0" });
+  assert.ok(!JSON.stringify(storage.items).includes("s3cret"));
+  // garbage in storage is no choice at all
+  storage.setItem(STORAGE_KEY, "{not json");
+  assert.deepEqual(recall(storage, CONFIG), {});
+  assert.deepEqual(recall(null, CONFIG), {});
+});
+
+test("a model picked in the panel gives way when the gateway's --model changes", () => {
+  const storage = new MemoryStorage();
+  remember(storage, "model", "models/picked.vrm", CONFIG);
+  assert.equal(readOptions("", CONFIG, { remembered: recall(storage, CONFIG) }).model, "models/picked.vrm");
+  const restarted = { ...CONFIG, model: "model/new.vrm" };
+  assert.equal(readOptions("", restarted, { remembered: recall(storage, restarted) }).model, "model/new.vrm");
+});
+
+test("docs/viewer.md's query table lists exactly the options' query keys (and ?core=)", () => {
+  const doc = readFileSync(new URL("../../docs/viewer.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("## Query parameters"), doc.indexOf("\n## ", doc.indexOf("## Query parameters") + 5));
+  const documented = [...section.matchAll(/^\| `([a-z]+)=/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(documented, [...OPTIONS.map((o) => o.query), "core"].sort());
 });
