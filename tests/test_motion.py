@@ -23,9 +23,10 @@ from live2d_pose.gateway.fanout import MAX_PENDING_MOTION, Mailbox
 from live2d_pose.gateway.server import parse_subscription
 from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.contract import BONE_NAMES, MOTION_VERSION
-from live2d_pose.rig.motion import Motion, MotionEncoder, MotionError, MotionState
+from live2d_pose.rig.live2d import NEUTRAL
+from live2d_pose.rig.motion import SEEN, Motion, MotionEncoder, MotionError, MotionState
 from live2d_pose.rig.results import parse_result
-from live2d_pose.rig.solve import REST, swap_side
+from live2d_pose.rig.solve import REST, rest_rotation, swap_side
 from live2d_pose.service import ClientError
 from live2d_pose.testing import record
 from live2d_pose.testing.clients import TIMEOUT, Viewer
@@ -235,3 +236,16 @@ def test_when_results_stop_the_rig_eases_to_rest_publishing_and_is_dropped_once_
     assert all(b <= a + 0.05 for a, b in zip(arc, arc[1:])), "it comes down, never back up"
     assert len([a for a in arc if 0.5 < a]) > 10, "eased over many messages, not one jump"
     assert quiet, "at rest: nothing more is published"
+
+
+def test_a_bone_back_exactly_at_rest_reaches_a_delta_reader():
+    """A bone the motion no longer holds (back exactly at its rest) is sent at its rest once: a reader
+    of deltas would otherwise keep its last rotation."""
+    encoder, held = MotionEncoder(), MotionState()
+    raised = quat.axis_angle((0.0, 0.0, 1.0), 0.3)
+    base = dict(stream="s", session=0, seq=1, mirror=False, ts={"ingest": 0.0}, tracks=["pose"],
+                times={"face": None, "pose": 0.0, "hands": None}, seen={k: k == "pose" for k in SEEN}, expressions={},
+                blendshapes={}, gaze={"yaw": 0.0, "pitch": 0.0}, live2d=dict(NEUTRAL))
+    held.apply(encoder.update(Motion(**base, bones={"rightUpperArm": raised})).delta)
+    motion = held.apply(encoder.update(Motion(**{**base, "seq": 2}, bones={})).delta)
+    assert motion.bones["rightUpperArm"] == pytest.approx(rest_rotation("rightUpperArm"), abs=1e-6)

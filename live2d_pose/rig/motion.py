@@ -153,6 +153,9 @@ class MotionEncoder:
             if times:
                 delta["times"] = times
             changed = {n: r for n, r in rotations.items() if self.sent_bones.get(n) != r}
+            # a bone back exactly at its rest is not in the motion: its rest is sent once, or a reader
+            # holding the delta's base would keep the last rotation it got
+            changed.update({n: _f32(rest_rotation(_bone_name(n))) for n in self.sent_bones if n not in rotations})
             if changed:
                 delta["bones"] = changed
             delta.update({k: v for k, v in channels.items() if self.sent.get(k) != v})

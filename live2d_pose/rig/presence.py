@@ -128,5 +128,16 @@ class Presence:
         slot.now = _advance(last, confidence, bones, t, at_once)
         return slot.now
 
+    def start_from(self, bones: dict, weights: dict, t: float) -> None:
+        """Start from a state shown elsewhere (a played take) at ``t``: each part with a weight is
+        followed at that weight, its bones held, so it is held and then blended to rest like a part
+        the camera lost, instead of jumping there."""
+        self.slots.clear()
+        for name, (part_bones, _) in self.parts.items():
+            weight = weights.get(name, 0.0)
+            if weight > 0.0:
+                held = {b: bones[b] for b in part_bones if b in bones}
+                self.slots[name] = _Slot(_Part(t, 1.0, True, weight, held))
+
     def reset(self) -> None:
         self.slots.clear()

@@ -280,6 +280,14 @@ class StateFilter:
         if last is None or t > last:
             self.steps[tracker] = (t, last)
 
+    def start_from(self, state: BodyState) -> BodyState:
+        """Every channel starts at ``state`` (smoothed elsewhere: a played take), its parts followed at
+        their weights; from there further steps ease what is no longer seen to rest. Returns the state
+        as this filter shows it."""
+        self.reset()
+        self.presence.start_from(state.bones, state.parts, state.t)
+        return self.filter(state)
+
     def reset(self) -> None:
         self.presence.reset()
         self.ground.reset()
