@@ -286,7 +286,13 @@ class StateFilter:
         as this filter shows it."""
         self.reset()
         self.presence.start_from(state.bones, state.parts, state.t)
-        return self.filter(state)
+        shown = self.filter(state)
+        if state.hips_position is not None:  # a take holds where the hips were, not the landmarks they came from
+            self.position_seen = True
+            t = sample_time(state.times, "pose", state.t)
+            shown.hips_position = tuple(self._channel(f"position.{axis}", "position", v, rest, "pose", t, True)
+                                        for axis, v, rest in zip(AXES, state.hips_position, REST_POSITION))
+        return shown
 
     def reset(self) -> None:
         self.presence.reset()
