@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from live2d_pose.rig.contract import REST_HIPS_POSITION
+
 Vec = tuple[float, float, float]
 
 # The eye point (lookAt's origin) relative to the head bone, as VRMC_vrm_animation's offsetFromHeadBone.
@@ -99,9 +101,10 @@ def _build() -> dict[str, Bone]:
 SKELETON: dict[str, Bone] = _build()
 HUMANOID_BONES: tuple[str, ...] = tuple(SKELETON)  # parents first
 
-# The rig's rest hips height (docs/rig.md, "Hips position"): where a standing person's hips are in the room.
-ROOM_HIPS_HEIGHT = 0.80
-ROOM_REST_HIPS: Vec = (0.0, ROOM_HIPS_HEIGHT, 0.0)
+# The rig's rest hips (contract.json's restHipsPosition, docs/rig.md "Hips position"): where a standing
+# person's hips are in the room.
+ROOM_REST_HIPS: Vec = tuple(REST_HIPS_POSITION)
+ROOM_HIPS_HEIGHT = ROOM_REST_HIPS[1]
 # A position in the room -> on this skeleton (its standing hips are at SKELETON["hips"], 0.95 m).
 TO_SKELETON = SKELETON["hips"].position[1] / ROOM_HIPS_HEIGHT
 

@@ -9,7 +9,8 @@ Then `live2d-pose play take.vrma` publishes the take as another stream, and a
 viewer of it sees, at each frame, the live stream's bones at that moment of
 the take (the two live updates around it, slerped: what 30 fps keeps) within
 1 degree; so do the gateway's own take and @pixiv/three-vrm-animation playing
-the take on a VRM in Chromium.
+the take on a VRM in Chromium. The whole-body clip (sports2d_demo.mp4) does
+the same with its legs, and the played hips are where the live ones were.
 """
 
 from __future__ import annotations
@@ -62,16 +63,16 @@ def viewers_of(pipe, stream: str) -> int:
         return next((s["viewers"] for s in json.load(response) if s["stream"] == stream), 0)
 
 
-async def live_take(pipe, folder):
+async def live_take(pipe, folder, clip="gesture_video.mp4", stream="live", track=""):
     """Stream the video once with a viewer and `live2d-pose record` on it: the viewer's motions."""
-    frames = media.video_jpeg_frames(media.media_path("gesture_video.mp4"), size=SIZE)[::2]
-    async with Viewer(pipe.viewer_url("stream=live&mirror=0&motion=1&landmarks=0")) as viewer:
-        async with Camera(f"{pipe.camera_url}?stream=live", width=SIZE[0], height=SIZE[1]) as camera:
+    frames = media.video_jpeg_frames(media.media_path(clip), size=SIZE)[::2]
+    async with Viewer(pipe.viewer_url(f"stream={stream}&mirror=0&motion=1&landmarks=0")) as viewer:
+        async with Camera(f"{pipe.camera_url}?stream={stream}{track}", width=SIZE[0], height=SIZE[1]) as camera:
             recorder = subprocess.Popen([sys.executable, "-m", "live2d_pose", "record", "--gateway-url",
-                                         pipe.viewer_url(), "--stream", "live", "--out", str(folder / "take.vrma"),
+                                         pipe.viewer_url(), "--stream", stream, "--out", str(folder / "take.vrma"),
                                          "--out", str(folder / "take.bvh")], stderr=subprocess.PIPE, text=True)
             deadline = time.monotonic() + TIMEOUT
-            while viewers_of(pipe, "live") < 2 and time.monotonic() < deadline:  # the recorder is subscribed
+            while viewers_of(pipe, stream) < 2 and time.monotonic() < deadline:  # the recorder is subscribed
                 await asyncio.sleep(0.1)
             await camera.stream_frames(frames, fps=FPS)
             await asyncio.sleep(1.0)
@@ -82,10 +83,10 @@ async def live_take(pipe, folder):
     return viewer.motions
 
 
-async def played(pipe, take):
-    async with Viewer(pipe.viewer_url("stream=played&mirror=0&motion=1&landmarks=0")) as viewer:
+async def played(pipe, take, stream="played"):
+    async with Viewer(pipe.viewer_url(f"stream={stream}&mirror=0&motion=1&landmarks=0")) as viewer:
         done = await asyncio.to_thread(subprocess.run, [
-            sys.executable, "-m", "live2d_pose", "play", str(take), "--stream", "played",
+            sys.executable, "-m", "live2d_pose", "play", str(take), "--stream", stream,
             "--gateway-url", f"ws://127.0.0.1:{pipe.http_port}/publish"], capture_output=True, text=True,
             timeout=TIMEOUT * 2)
         assert done.returncode == 0, done.stderr
@@ -155,3 +156,41 @@ def test_a_take_of_the_live_pipeline_plays_back_as_the_live_stream_was_seen(pipe
     angle, bone = worst(live, on_avatar, t0 + np.array(times) * 1000, avatar.get)
     figures["three_vrm_animation_vs_live_max_degrees"] = angle
     assert angle < DEGREES, (bone, angle)
+
+
+LEGS = ("leftUpperLeg", "leftLowerLeg", "rightUpperLeg", "rightLowerLeg")
+HIPS_M = 0.005  # the played hips' position against the live stream's (float32, slerp-free: linear between updates)
+
+
+def test_a_take_of_the_whole_body_plays_back_with_its_legs_and_hips_as_the_live_stream_was_seen(pipeline, tmp_path,
+                                                                                                figures):
+    """sports2d_demo.mp4 (a woman walks across, a man jumps and lands) with the body pose only: the
+    played take's viewer sees the live legs and the hips where they were in the room."""
+    motions = run(live_take(pipeline, tmp_path, "sports2d_demo.mp4", "walk", "&track=pose"))
+    live = Motion.from_samples([(m.t, m) for m in motions])
+    take = read_motion(tmp_path / "take.vrma")
+    assert set(LEGS) <= set(take.bones) and take.hips is not None
+    assert "hips" in (tmp_path / "take.bvh").read_text().split("MOTION")[0]
+
+    frames = run(played(pipeline, tmp_path / "take.vrma", "played-walk"))
+    assert len(frames) > 0.9 * len(take)
+    at = start_ms(tmp_path / "take.vrma") + np.array([(m.seq - 1) * FRAME_S * 1000 for m in frames])
+    bones = sorted(set(live.bones) | set(take.bones))
+    seen = {bone: np.array([m.bones.get(bone, rest_rotation(bone)) for m in frames]) for bone in bones}
+    angle, bone = worst(live, bones, at, seen.get)
+    figures["whole_body_played_vs_live_max_degrees"] = angle
+    assert angle < DEGREES, (bone, angle)
+    knee = np.degrees(2 * np.arccos(np.clip(np.abs(seen["leftLowerLeg"][:, 3]), 0, 1)))
+    assert knee.max() > 20, "a knee bent in the walk"
+
+    placed = np.array([m.hips_position is not None for m in frames])
+    assert placed.mean() > 0.8
+    live_hips = live.hips[~np.isnan(live.hips).any(axis=1)]
+    live_t = live.t_ms[~np.isnan(live.hips).any(axis=1)]
+    keep = (at[placed] >= live_t[0]) & (at[placed] <= live_t[-1])  # while the live viewer had the hips placed
+    played_hips = np.array([m.hips_position for m in frames if m.hips_position is not None])[keep]
+    expected = np.stack([np.interp(at[placed][keep], live_t, live_hips[:, k]) for k in range(3)], axis=1)
+    travel = np.ptp(played_hips[:, 0])
+    error = float(np.abs(played_hips - expected).max())
+    figures["whole_body_played_hips_vs_live_max_mm"] = error * 1000
+    assert travel > 0.1 and error < HIPS_M, (travel, error)

@@ -8,7 +8,7 @@
 import { decode } from "@msgpack/msgpack";
 // The tracker table the pipeline reads too (each tracker's result key and its items' arrays).
 import TABLE from "../../live2d_pose/trackers.json" with { type: "json" };
-import { BLENDSHAPES, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION } from "./contract.js";
+import { BLENDSHAPES, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION, PART_NAMES } from "./contract.js";
 
 export const TRACKERS = Object.freeze(TABLE.trackers.map((row) => row.name));
 // the result key each tracker reports under
@@ -89,6 +89,7 @@ function parseMotion(obj) {
     blendshapes: named(BLENDSHAPES, vector("blendshapes", BLENDSHAPES.length)),
     gaze: gaze && { yaw: gaze[0], pitch: gaze[1] },
     live2d: named(LIVE2D_IDS, vector("live2d", LIVE2D_IDS.length)),
+    parts: named(PART_NAMES, vector("parts", PART_NAMES.length)),
     // positions: absent = unchanged (undefined), nil = none
     headPosition: "headPosition" in obj ? obj.headPosition && Array.from(vector("headPosition", 3)) : undefined,
     hipsPosition: "hipsPosition" in obj ? obj.hipsPosition && Array.from(vector("hipsPosition", 3)) : undefined,
