@@ -46,14 +46,6 @@ def video_landmarks(frames: list[bytes], timestamps_ms: list[int], num_faces: in
         landmarker.close()
 
 
-def image_face_count(jpeg: bytes, num_faces: int) -> int:
-    landmarker = _landmarker(vision.RunningMode.IMAGE, num_faces)
-    try:
-        return len(landmarker.detect(_rgb(jpeg)).face_landmarks)
-    finally:
-        landmarker.close()
-
-
 def worker_timestamps(ingest_ms: list[float]) -> list[int]:
     """The timestamps a worker hands MediaPipe: ingest ms, forced strictly increasing."""
     out, last = [], -1
@@ -119,16 +111,9 @@ def video_hands(frames: list[bytes], timestamps_ms: list[int], num_hands: int = 
 
 
 def image_poses(jpeg: bytes, num_poses: int = 1) -> list:
+    """The wire.Pose of each body in one picture (IMAGE mode)."""
     landmarker = _pose_landmarker(vision.RunningMode.IMAGE, num_poses)
     try:
         return poses_of(landmarker.detect(_rgb(jpeg)))
-    finally:
-        landmarker.close()
-
-
-def image_hands(jpeg: bytes, num_hands: int = 2) -> list:
-    landmarker = _hand_landmarker(vision.RunningMode.IMAGE, num_hands)
-    try:
-        return hands_of(landmarker.detect(_rgb(jpeg)))
     finally:
         landmarker.close()

@@ -17,7 +17,7 @@ import { loadCubismCore } from "./core-loader.js";
 import { whyUnreadable } from "./model-file.js";
 
 /** The built-in 3D avatar, made by tools/build-vrm.mjs at build time. */
-export const BUILTIN_VRM = "builtin-avatar.vrm";
+const BUILTIN_VRM = "builtin-avatar.vrm";
 
 const KINDS = [];
 

@@ -18,7 +18,7 @@
 // walk never makes the picture jump.
 import { clamp } from "./quat.js";
 
-export const LEG_FOLLOWED = 0.5;
+const LEG_FOLLOWED = 0.5;
 export const UPPER_AFTER_MS = 2000;
 export const EASE_MS = 250;
 const DEAD_ZONE = 0.1; // of the framed height: how far the framed part may drift sideways or in depth

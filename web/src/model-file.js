@@ -72,7 +72,7 @@ export async function whyUnreadable(url, err, { fetchImpl = globalThis.fetch, pa
     + `make run ARGS="--model ./${file}"; or make ${target.host} send Access-Control-Allow-Origin`;
 }
 
-export const AVATAR_FILE = /\.vrm$/i;
+const AVATAR_FILE = /\.vrm$/i;
 
 /**
  * A file dropped onto the page (or opened in the panel): {url, name} to load as a VRM, or

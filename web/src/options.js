@@ -73,7 +73,7 @@ const TYPES = {
   },
 };
 
-export const formatValue = (row, value) => TYPES[row.type].format(value);
+const formatValue = (row, value) => TYPES[row.type].format(value);
 
 /** The value a row has when neither the query nor a remembered choice sets it. */
 function baseline(row, cfg) {
