@@ -31,8 +31,8 @@ LIVE2D_POSE_CAMERA_LONG_SIDE, and so on (a flag wins); ``--help`` shows each
 one's variable and default.
 
 This file is standalone on purpose (copy it onto the camera host): it needs
-only the standard library, websockets (8 or newer), OpenCV and numpy, and it
-runs on Python 3.6.
+only the standard library, websockets (8 or newer) and OpenCV, and it runs on
+Python 3.6.
 """
 
 import argparse

@@ -5,8 +5,9 @@ format (a result's key and the item it holds), the landmarker's settings (model 
 checksum, the most found per frame), the rig, the result recorder, and the viewer page,
 which imports the same JSON. The standalone camera client keeps a copy of the names
 (tests/unit/test_trackers_table.py pins it). Adding a tracker means a row in
-trackers.json, its item type here, and its MediaPipe implementation in
-services/landmarker/trackers.py.
+trackers.json, its item type here, its MediaPipe implementation in
+services/landmarker/trackers.py, and the list named by its key in wire.Result and
+the rig's Tracking (docs/architecture.md); the rig reads by name the trackers it uses.
 
 A result that names no trackers reports ``UNTAGGED`` (face-only senders of before).
 """

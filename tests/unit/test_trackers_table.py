@@ -47,3 +47,12 @@ def test_a_result_without_tracks_reports_the_untagged_trackers():
     message = wire.Result("cam", 1, 4, 4, {"ingest": 1.0}).to_wire()
     del message["tracks"]
     assert wire.Result.decode(wire.pack(message)).tracks == UNTAGGED == tuple(TABLE["untagged"])
+
+
+def test_a_result_and_the_rigs_tracking_hold_a_list_for_each_tracker():
+    """A new row needs its list in both (docs/architecture.md, "a tracker")."""
+    from live2d_pose.rig.results import Tracking
+
+    for holder in (wire.Result, Tracking):
+        fields = {f.name for f in dataclasses.fields(holder)}
+        assert {t.key for t in TRACKERS.values()} <= fields, holder.__name__
