@@ -115,6 +115,17 @@ def worst(live: Motion, bones, t_ms: np.ndarray, rotation) -> tuple[float, str]:
     return angles[bone], bone
 
 
+def played_vs_live(frames: list, take_path, take, live: Motion) -> tuple[np.ndarray, list[str], dict, float, str]:
+    """A played take's viewer against the live one: when each frame was (on the live clock), the bones,
+    each bone's rotations as played, and the largest angle with its bone."""
+    assert len(frames) > 0.9 * len(take)
+    at = start_ms(take_path) + np.array([(m.seq - 1) * FRAME_S * 1000 for m in frames])
+    bones = sorted(set(live.bones) | set(take.bones))
+    seen = {bone: np.array([m.bones.get(bone, rest_rotation(bone)) for m in frames]) for bone in bones}
+    angle, bone = worst(live, bones, at, seen.get)
+    return at, bones, seen, angle, bone
+
+
 def test_a_take_of_the_live_pipeline_plays_back_as_the_live_stream_was_seen(pipeline, tmp_path, chromium, probe,
                                                                           figures):
     motions = run(live_take(pipeline, tmp_path))
@@ -126,11 +137,7 @@ def test_a_take_of_the_live_pipeline_plays_back_as_the_live_stream_was_seen(pipe
 
     # a viewer of the played take sees, at each frame, the live stream's bones at that moment
     frames = run(played(pipeline, tmp_path / "take.vrma"))
-    assert len(frames) > 0.9 * len(take)
-    at = t0 + np.array([(m.seq - 1) * FRAME_S * 1000 for m in frames])
-    bones = sorted(set(live.bones) | set(take.bones))
-    seen = {bone: np.array([m.bones.get(bone, rest_rotation(bone)) for m in frames]) for bone in bones}
-    angle, bone = worst(live, bones, at, seen.get)
+    _, bones, seen, angle, bone = played_vs_live(frames, tmp_path / "take.vrma", take, live)
     figures["played_vs_live_max_degrees"] = angle
     assert angle < DEGREES, (bone, angle)
     elbow = np.degrees(2 * np.arccos(np.clip(np.abs(seen["rightLowerArm"][:, 3]), 0, 1)))
@@ -173,11 +180,7 @@ def test_a_take_of_the_whole_body_plays_back_with_its_legs_and_hips_as_the_live_
     assert "hips" in (tmp_path / "take.bvh").read_text().split("MOTION")[0]
 
     frames = run(played(pipeline, tmp_path / "take.vrma", "played-walk"))
-    assert len(frames) > 0.9 * len(take)
-    at = start_ms(tmp_path / "take.vrma") + np.array([(m.seq - 1) * FRAME_S * 1000 for m in frames])
-    bones = sorted(set(live.bones) | set(take.bones))
-    seen = {bone: np.array([m.bones.get(bone, rest_rotation(bone)) for m in frames]) for bone in bones}
-    angle, bone = worst(live, bones, at, seen.get)
+    at, _, seen, angle, bone = played_vs_live(frames, tmp_path / "take.vrma", take, live)
     figures["whole_body_played_vs_live_max_degrees"] = angle
     assert angle < DEGREES, (bone, angle)
     knee = np.degrees(2 * np.arccos(np.clip(np.abs(seen["leftLowerLeg"][:, 3]), 0, 1)))

@@ -32,7 +32,6 @@ from tests.conftest import run
 from tests.osc_receiver import OscReceiver
 from live2d_pose.ingest.settings import IngestConfig
 from live2d_pose.rig import quat
-from live2d_pose.rig.unity import UNITY_BONES
 from live2d_pose.testing import media, record
 from live2d_pose.testing.clients import Camera
 from live2d_pose.testing.frames import encode, render
@@ -40,15 +39,6 @@ from live2d_pose.testing.pipeline import Pipeline, free_port
 from live2d_pose.testing.replay import Replayer
 
 GESTURE = "web/test/fixtures/gesture.msgpack"
-HUMAN_BODY_BONES = set(UNITY_BONES.values())
-SPEC_TYPES = {  # address -> python types of its arguments, as python-osc parses i / f / s
-    "/VMC/Ext/OK": (int, int, int, int),
-    "/VMC/Ext/T": (float,),
-    "/VMC/Ext/Root/Pos": (str,) + (float,) * 7,
-    "/VMC/Ext/Bone/Pos": (str,) + (float,) * 7,
-    "/VMC/Ext/Blend/Val": (str, float),
-    "/VMC/Ext/Blend/Apply": (),
-}
 
 
 # ------------------------------------------------------------------ the real pipeline
