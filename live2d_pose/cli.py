@@ -42,6 +42,7 @@ class Command:
     help: str
     settings: str  # "module:Class"
     run: str  # "module:function"
+    positional: str = ""  # a setting also given as the one positional argument (play's take)
 
     def settings_class(self) -> type:
         return load(self.settings)
@@ -65,7 +66,7 @@ TAKES: dict[str, Command] = {c.name: c for c in (
     Command("record", "record a stream's motion to .vrma / .bvh files",
             "live2d_pose.config:RecordConfig", "live2d_pose.recording.record:main"),
     Command("play", "publish a take (.vrma) as a stream, as if a camera were live",
-            "live2d_pose.config:PlayConfig", "live2d_pose.recording.play:main"),
+            "live2d_pose.config:PlayConfig", "live2d_pose.recording.play:main", positional="take"),
 )}
 # These parse their own flags: the camera client must also run as a standalone script, and the
 # benchmark has many knobs of its own. name -> (help, "module:function" taking argv).
@@ -90,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         cfg.add_arguments(sub.add_parser(kind.name, help=kind.help), kind.config)
     for command in TAKES.values():
         parser_of = sub.add_parser(command.name, help=command.help)
-        if command.name == "play":  # the take is also its one positional argument
-            parser_of.add_argument("take", nargs="?", default=None, help="the .vrma to play [env LIVE2D_POSE_TAKE]")
-        cfg.add_arguments(parser_of, command.settings_class(), skip=("take",))
+        if command.positional:
+            cfg.add_positional(parser_of, command.settings_class(), command.positional)
+        cfg.add_arguments(parser_of, command.settings_class(), skip=(command.positional,))
     for name, (text, _) in OWN_FLAGS.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser

@@ -203,6 +203,13 @@ def add_arguments(parser: argparse.ArgumentParser, config_cls: type, skip: tuple
             parser.add_argument(*names, dest=f.name, default=None, type=kind, help=help_text)
 
 
+def add_positional(parser: argparse.ArgumentParser, config_cls: type, name: str) -> None:
+    """A field that is also the command's one positional argument (``play TAKE``); pass it in
+    ``skip`` to add_arguments."""
+    f = next(f for f in dataclasses.fields(config_cls) if f.name == name)
+    parser.add_argument(name, nargs="?", default=None, help=f"{f.metadata.get('help', '')} [env {_env_name(name)}]")
+
+
 def from_sources(config_cls: type[C], args: argparse.Namespace | None = None,
                  environ: Mapping[str, str] | None = None, **overrides: Any) -> C:
     """Build a config: explicit overrides, then flags, then environment, then defaults."""
