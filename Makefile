@@ -14,7 +14,7 @@ WEB_BUILD := web/dist/index.html
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run check test test-unit test-python test-web test-docker soak bench web system-deps clean
+.PHONY: setup run check format test test-unit test-python test-web test-docker soak bench web system-deps clean
 
 setup: $(PY_STAMP) $(WEB_BUILD)
 
@@ -36,14 +36,20 @@ web: $(WEB_BUILD)
 run: setup
 	$(BIN)/live2d-pose up $(ARGS)
 
-# Lint (ruff, Biome), types (mypy) and tests/unit, in seconds; needs `make setup` once (it never
-# installs anything itself, so it stays quick). The pre-commit hooks (.pre-commit-config.yaml) run the lint.
+# Lint and format (ruff, Biome), types (mypy) and tests/unit, in seconds; needs `make setup` once (it
+# never installs anything itself, so it stays quick). The pre-commit hooks (.pre-commit-config.yaml) run
+# the lint and format checks. `make format` rewrites what the format check would refuse.
 check:
 	@test -x $(BIN)/ruff -a -x web/node_modules/.bin/biome || { echo "make check: run make setup first"; exit 2; }
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/typecheck.py
-	cd web && node_modules/.bin/biome lint .
+	cd web && node_modules/.bin/biome lint --error-on-warnings . && node_modules/.bin/biome format .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+
+format:
+	$(BIN)/ruff format .
+	cd web && node_modules/.bin/biome format --write .
 
 # The tiers: tests/unit (pure, seconds), tests/system (real processes and MediaPipe), tests/browser
 # (Chromium); `make test` runs them all, and the viewer's own tests.

@@ -41,17 +41,24 @@ class BareRun:
         from live2d_pose.bench.stats import percentiles
 
         total = [d + i for d, i in zip(self.decode_ms, self.infer_ms)]
-        return {"workers": self.workers, "fps": self.fps, "tracks": list(self.tracks),
-                "duration_s": round(self.duration_s, 2),
-                "frames": self.frames, "throughput_fps": round(self.throughput_fps, 1),
-                "face_rate": round(self.found / self.frames, 3) if self.frames else 0.0,
-                "decode_ms": percentiles(self.decode_ms), "inference_ms": percentiles(self.infer_ms),
-                "decode_infer_ms": percentiles(total),
-                "per_track_inference_ms": {t: percentiles(v) for t, v in self.per_track_ms.items()}}
+        return {
+            "workers": self.workers,
+            "fps": self.fps,
+            "tracks": list(self.tracks),
+            "duration_s": round(self.duration_s, 2),
+            "frames": self.frames,
+            "throughput_fps": round(self.throughput_fps, 1),
+            "face_rate": round(self.found / self.frames, 3) if self.frames else 0.0,
+            "decode_ms": percentiles(self.decode_ms),
+            "inference_ms": percentiles(self.infer_ms),
+            "decode_infer_ms": percentiles(total),
+            "per_track_inference_ms": {t: percentiles(v) for t, v in self.per_track_ms.items()},
+        }
 
 
-def _loop(frames: list[bytes], tracks: tuple[str, ...], duration: float, fps: float, barrier, queue,
-          imread_flag: int | None) -> None:
+def _loop(
+    frames: list[bytes], tracks: tuple[str, ...], duration: float, fps: float, barrier, queue, imread_flag: int | None
+) -> None:
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's start-up chatter
@@ -87,8 +94,9 @@ def _loop(frames: list[bytes], tracks: tuple[str, ...], duration: float, fps: fl
         first = None
         for name in tracks:  # one after another, as a single process must
             started = time.perf_counter()
-            items = built[name].detect(instances[name], mp.Image(image_format=mp.ImageFormat.SRGB, data=image),
-                                       timestamp)
+            items = built[name].detect(
+                instances[name], mp.Image(image_format=mp.ImageFormat.SRGB, data=image), timestamp
+            )
             if record:
                 per_track[name].append((time.perf_counter() - started) * 1000)
             first = items if first is None else first
@@ -121,14 +129,22 @@ def _loop(frames: list[bytes], tracks: tuple[str, ...], duration: float, fps: fl
             built[name].close(instance)
 
 
-def run_bare(frames: list[bytes], workers: int, duration: float, fps: float = 0.0,
-             tracks: tuple[str, ...] = ("face",), imread_flag: int | None = None) -> BareRun:
+def run_bare(
+    frames: list[bytes],
+    workers: int,
+    duration: float,
+    fps: float = 0.0,
+    tracks: tuple[str, ...] = ("face",),
+    imread_flag: int | None = None,
+) -> BareRun:
     """W processes in parallel; returns their combined frames per second and stage times."""
     ctx = mp_.get_context("spawn")  # no forked MediaPipe/OpenCV threads
     barrier = ctx.Barrier(workers)
     queue = ctx.Queue()
-    processes = [ctx.Process(target=_loop, args=(frames, tuple(tracks), duration, fps, barrier, queue,
-                                                 imread_flag), daemon=True) for _ in range(workers)]
+    processes = [
+        ctx.Process(target=_loop, args=(frames, tuple(tracks), duration, fps, barrier, queue, imread_flag), daemon=True)
+        for _ in range(workers)
+    ]
     for process in processes:
         process.start()
     run = BareRun(workers, fps, duration, tuple(tracks))

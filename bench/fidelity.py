@@ -66,16 +66,19 @@ class Shown:
 def _shown(run: RigRun, rig: Rig, rate: float) -> Shown:
     grid = display_grid(run.t, rate)
     raw = {ch: hold(run.t, v, grid) for ch, v in run.raw.items()}
-    return Shown(grid, raw, {
-        "ours": run.shown[rate],
-        "kalidokit": fm.kalidokit_demo(run.t, run.raw, grid, rig.spec),
-        "before": fm.previous_page_smoothing(run.t, run.raw, grid, rig.spec),
-    })
+    return Shown(
+        grid,
+        raw,
+        {
+            "ours": run.shown[rate],
+            "kalidokit": fm.kalidokit_demo(run.t, run.raw, grid, rig.spec),
+            "before": fm.previous_page_smoothing(run.t, run.raw, grid, rig.spec),
+        },
+    )
 
 
 def _moving(run: RigRun, grid: np.ndarray, threshold: Mapping[str, float]) -> dict[str, np.ndarray]:
-    return {ch: hold(run.t, fm.speeds(run.t, v) > threshold[ch], grid) for ch, v in run.raw.items()
-            if ch in threshold}
+    return {ch: hold(run.t, fm.speeds(run.t, v) > threshold[ch], grid) for ch, v in run.raw.items() if ch in threshold}
 
 
 class Evaluation:
@@ -90,11 +93,20 @@ class Evaluation:
         self.video = [n for n, s in self.specs.items() if s.kind == "video"]
         self.still = [n for n, s in self.specs.items() if s.kind == "still"]
         self.shown = {(name, rate): _shown(run, rig, rate) for name, run in self.runs.items() for rate in rates}
-        self.groups = {g: tuple(ch for ch in chs if all(ch in r.raw for r in self.runs.values()))
-                       for g, chs in rig.spec.groups.items()}
+        self.groups = {
+            g: tuple(ch for ch in chs if all(ch in r.raw for r in self.runs.values()))
+            for g, chs in rig.spec.groups.items()
+        }
         self.groups = {g: chs for g, chs in self.groups.items() if chs}
-        speeds = {ch: np.concatenate([fm.speeds(self.runs[n].t, self.runs[n].raw[ch]) for n in self.video])
-                  for chs in self.groups.values() for ch in chs} if self.video else {}
+        speeds = (
+            {
+                ch: np.concatenate([fm.speeds(self.runs[n].t, self.runs[n].raw[ch]) for n in self.video])
+                for chs in self.groups.values()
+                for ch in chs
+            }
+            if self.video
+            else {}
+        )
         self.threshold = {ch: float(np.median(s)) for ch, s in speeds.items()}
 
     def channels(self, group) -> tuple[str, ...]:
@@ -139,8 +151,14 @@ class Evaluation:
             s = self.shown[(name, REFERENCE_RATE)]
             r = self.runs[name]
             base = fm.KALIDOKIT_KEEP
-            return fm.kalidokit_demo(r.t, r.raw, s.grid, self.rig.spec, keep=lambda ch: keep if ch in chs else
-                                     base.get(self.rig.spec.kind(ch), fm.KALIDOKIT_KEEP_OTHER))
+            return fm.kalidokit_demo(
+                r.t,
+                r.raw,
+                s.grid,
+                self.rig.spec,
+                keep=lambda ch: keep if ch in chs else base.get(self.rig.spec.kind(ch), fm.KALIDOKIT_KEEP_OTHER),
+            )
+
         return {n: run(n) for n in self.video}, {n: run(n) for n in self.still}
 
     def equal_lag_keep(self, group, target_ms: float) -> float:
@@ -171,8 +189,11 @@ class Evaluation:
             s = self.shown[(name, rate)]
             shown = values[name] if values is not None else s.by[smoothing]
             events = fm.closures(t, scores)
-            ok = [fm.closure_kept(c, s.grid, shown, pair, wink=bool(spec.wink_eye))
-                  for pair in self.rig.spec.eyes for c in events]
+            ok = [
+                fm.closure_kept(c, s.grid, shown, pair, wink=bool(spec.wink_eye))
+                for pair in self.rig.spec.eyes
+                for c in events
+            ]
             per_input[name] = [int(sum(ok)), len(ok)]
             if spec.wink_eye:
                 winks, winks_kept = winks + len(ok), winks_kept + sum(ok)
@@ -188,12 +209,19 @@ class Evaluation:
             r = self.runs[name]
             out = {ch: fm.drawn(r.t, r.filtered[ch], s.grid, how) for ch in self.channels(group)}
             (video if name in self.video else still)[name] = out
-        excess = np.concatenate([fm.overshoot(self.runs[n].t, self.runs[n].raw[ch], self.shown[(n, REFERENCE_RATE)].grid,
-                                              video[n][ch]) for n in self.video for ch in self.channels(group)])
-        return {"lag_ms": self.lag(group, "", REFERENCE_RATE, values=video),
-                "jitter": self.jitter(group, "", values=still),
-                "roughness": self.roughness(group, "", values=video),
-                "overshoot_p99": float(np.percentile(excess, 99)) if len(excess) else math.nan}
+        excess = np.concatenate(
+            [
+                fm.overshoot(self.runs[n].t, self.runs[n].raw[ch], self.shown[(n, REFERENCE_RATE)].grid, video[n][ch])
+                for n in self.video
+                for ch in self.channels(group)
+            ]
+        )
+        return {
+            "lag_ms": self.lag(group, "", REFERENCE_RATE, values=video),
+            "jitter": self.jitter(group, "", values=still),
+            "roughness": self.roughness(group, "", values=video),
+            "overshoot_p99": float(np.percentile(excess, 99)) if len(excess) else math.nan,
+        }
 
     def report(self) -> dict:
         groups = {}
@@ -205,17 +233,25 @@ class Evaluation:
             groups[g] = {
                 "channels": list(self.groups[g]),
                 "lag_ms": lag,
-                "jitter": {**{sm: self.jitter(g, sm) for sm in ("raw",) + SMOOTHINGS},
-                           "kalidokit_equal_lag": self.jitter(g, "", values=eq_still) if eq_still else math.nan},
-                "roughness": {**{sm: self.roughness(g, sm) for sm in ("raw",) + SMOOTHINGS},
-                              "kalidokit_equal_lag": self.roughness(g, "", values=eq_video) if eq_video
-                              else math.nan},
+                "jitter": {
+                    **{sm: self.jitter(g, sm) for sm in ("raw",) + SMOOTHINGS},
+                    "kalidokit_equal_lag": self.jitter(g, "", values=eq_still) if eq_still else math.nan,
+                },
+                "roughness": {
+                    **{sm: self.roughness(g, sm) for sm in ("raw",) + SMOOTHINGS},
+                    "kalidokit_equal_lag": self.roughness(g, "", values=eq_video) if eq_video else math.nan,
+                },
                 "kalidokit_equal_lag_keep": keep,
                 "drawing": {how: self.drawing(g, how) for how in ("hold", "extrapolate", "interpolate")},
             }
         blinks = {sm: {f"{rate:g}": self.blinks(sm, rate) for rate in self.rates} for sm in ("ours", "kalidokit")}
-        return {"rig": self.rig.name, "about": self.rig.about, "groups": groups, "blinks": blinks,
-                "targets": targets(groups, blinks, self.rates)}
+        return {
+            "rig": self.rig.name,
+            "about": self.rig.about,
+            "groups": groups,
+            "blinks": blinks,
+            "targets": targets(groups, blinks, self.rates),
+        }
 
 
 def targets(groups: dict, blinks: dict, rates) -> dict:
@@ -235,13 +271,19 @@ def targets(groups: dict, blinks: dict, rates) -> dict:
         mean = float(np.mean(lags))
         spread = max(abs(x - mean) for x in lags) / abs(mean) if mean else math.inf
         out["head lag the same (+-10 %) at " + ", ".join(f"{r:g}" for r in rates) + " Hz"] = [
-            f"{' / '.join(f'{x:.1f}' for x in lags)} ms (±{100 * spread:.1f} %)", spread <= RATE_SPREAD_MAX]
+            f"{' / '.join(f'{x:.1f}' for x in lags)} ms (±{100 * spread:.1f} %)",
+            spread <= RATE_SPREAD_MAX,
+        ]
     kept, total = zip(*(blinks["ours"][f"{r:g}"]["closures"] for r in rates))
     out["every blink (> 0.5) closes the avatar's eye (< 0.3), every rate"] = [
-        f"{min(kept)}/{total[0]}", all(k == n for k, n in zip(kept, total))]
+        f"{min(kept)}/{total[0]}",
+        all(k == n for k, n in zip(kept, total)),
+    ]
     kept, total = zip(*(blinks["ours"][f"{r:g}"]["winks"] for r in rates))
     out["a one-eye closure moves only that eye, every rate"] = [
-        f"{min(kept)}/{total[0]}", all(k == n for k, n in zip(kept, total))]
+        f"{min(kept)}/{total[0]}",
+        all(k == n for k, n in zip(kept, total)),
+    ]
     return out
 
 
@@ -252,25 +294,34 @@ def _json_default(o):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="live2d-pose bench --fidelity", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="live2d-pose bench --fidelity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rigs", default=",".join(RIGS), help=f"comma list of {', '.join(RIGS)}")
-    parser.add_argument("--inputs", default=",".join(inputs_mod.INPUTS),
-                        help=f"comma list of {', '.join(inputs_mod.INPUTS)}")
+    parser.add_argument(
+        "--inputs", default=",".join(inputs_mod.INPUTS), help=f"comma list of {', '.join(inputs_mod.INPUTS)}"
+    )
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES), help="display rates, Hz")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--fresh", action="store_true", help="record the inputs again (MediaPipe)")
     parser.add_argument("--update-docs", action="store_true", help=f"write the table and plot into {DOCS.name}")
     parser.add_argument("--tune", action="store_true", help="search each kind's tuning (fidelity_tune.py)")
-    parser.add_argument("--part", choices=("face", "body", "both"), default="both",
-                        help="the face's figures (this module), the body's (fidelity_body.py), or both")
+    parser.add_argument(
+        "--part",
+        choices=("face", "body", "both"),
+        default="both",
+        help="the face's figures (this module), the body's (fidelity_body.py), or both",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.part != "face" and not args.tune:
         from live2d_pose.bench import fidelity_body
 
-        body = ["--out", str(args.out)] + (["--update-docs"] if args.update_docs else []) + \
-            (["--fresh"] if args.fresh else [])
+        body = (
+            ["--out", str(args.out)]
+            + (["--update-docs"] if args.update_docs else [])
+            + (["--fresh"] if args.fresh else [])
+        )
         if args.part == "body":
             return fidelity_body.main(body)
         face = _face(parser, args)
@@ -302,12 +353,19 @@ def _face(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         return fidelity_tune.main(recordings, RIGS[rig_names[0]], rates)
 
-    log.info("fidelity: %d inputs, rigs %s, display rates %s Hz", len(recordings), ", ".join(rig_names),
-             ", ".join(f"{r:g}" for r in rates))
+    log.info(
+        "fidelity: %d inputs, rigs %s, display rates %s Hz",
+        len(recordings),
+        ", ".join(rig_names),
+        ", ".join(f"{r:g}" for r in rates),
+    )
     evaluations = [Evaluation(RIGS[name], recordings, rates) for name in rig_names]
-    result = {"rates": list(rates), "inputs": {n: inputs_mod.INPUTS[n].about for n in names},
-              "sources": {n: recordings[n]["source"] for n in names},
-              "rigs": {e.rig.name: e.report() for e in evaluations}}
+    result = {
+        "rates": list(rates),
+        "inputs": {n: inputs_mod.INPUTS[n].about for n in names},
+        "sources": {n: recordings[n]["source"] for n in names},
+        "rigs": {e.rig.name: e.report() for e in evaluations},
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fidelity.json").write_text(json.dumps(result, indent=1, default=_json_default))
     table = fidelity_report.markdown(result)

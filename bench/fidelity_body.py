@@ -79,14 +79,29 @@ STILL_STEP_MS = 400.0
 STILL_SETTLE_MS = 1000.0
 STILLNESS_TARGETS = (1.0, 3.0)  # p95 and max step, degrees, every major bone
 
-PARENT = {"spine": "hips", "chest": "spine", "neck": "chest", "head": "neck",
-          **{f"{s}{b}": p for s in SIDES for b, p in (
-              ("UpperArm", "chest"), ("LowerArm", "UpperArm"), ("Hand", "LowerArm"),
-              ("UpperLeg", "hips"), ("LowerLeg", "UpperLeg"), ("Foot", "LowerLeg"))}}
+PARENT = {
+    "spine": "hips",
+    "chest": "spine",
+    "neck": "chest",
+    "head": "neck",
+    **{
+        f"{s}{b}": p
+        for s in SIDES
+        for b, p in (
+            ("UpperArm", "chest"),
+            ("LowerArm", "UpperArm"),
+            ("Hand", "LowerArm"),
+            ("UpperLeg", "hips"),
+            ("LowerLeg", "UpperLeg"),
+            ("Foot", "LowerLeg"),
+        )
+    },
+}
 # The major bones (the stillness target's): the trunk, the head and the limbs' long bones. The hands and feet
 # are read too and reported beside them ("hands and feet too"); fingers and toes are not read.
 MAJOR_BONES = ("hips", "spine", "chest", "neck", "head") + tuple(
-    f"{s}{b}" for s in SIDES for b in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg"))
+    f"{s}{b}" for s in SIDES for b in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg")
+)
 HANDS_AND_FEET = tuple(f"{s}{b}" for s in SIDES for b in ("Hand", "Foot"))
 READ_BONES = MAJOR_BONES + HANDS_AND_FEET
 
@@ -94,7 +109,7 @@ READ_BONES = MAJOR_BONES + HANDS_AND_FEET
 def _parent(bone: str) -> str | None:
     parent = PARENT.get(bone)
     if parent and parent[0].isupper():  # "UpperArm": the same side's
-        parent = bone[:4 if bone.startswith("left") else 5] + parent
+        parent = bone[: 4 if bone.startswith("left") else 5] + parent
     return parent
 
 
@@ -115,9 +130,16 @@ def ours(messages: list[dict]) -> list[dict]:
 
 # KalidoKit's VRM 0.x bones -> the state's names, the subject's sides: the demo's avatar mirrors the
 # person (its "RightUpperArm" follows MediaPipe's left-side landmarks 11/13/15).
-KALIDOKIT_BONES = {"Hips": "hips", "Spine": "spine", "Chest": "chest",
-                   **{f"{side}{b}": f"{'left' if side == 'Right' else 'right'}{b}" for side in ("Left", "Right")
-                      for b in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg")}}
+KALIDOKIT_BONES = {
+    "Hips": "hips",
+    "Spine": "spine",
+    "Chest": "chest",
+    **{
+        f"{side}{b}": f"{'left' if side == 'Right' else 'right'}{b}"
+        for side in ("Left", "Right")
+        for b in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg")
+    },
+}
 
 
 def from_kalidokit(q) -> tuple:
@@ -136,13 +158,16 @@ def kalidokit(subjects: dict[str, list[dict]], node: str | None = None) -> dict[
     if not node:
         raise RuntimeError("node is not on PATH: KalidoKit's solver runs in node (make setup installs web/)")
     request = {"subjects": {name: [_kalidokit_frame(m) for m in messages] for name, messages in subjects.items()}}
-    done = subprocess.run([node, str(NODE_RUNNER)], input=json.dumps(request), capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
+    done = subprocess.run(
+        [node, str(NODE_RUNNER)], input=json.dumps(request), capture_output=True, text=True, cwd=REPO, timeout=600
+    )
     if done.returncode != 0:
         raise RuntimeError(f"node {NODE_RUNNER.name} failed: {done.stderr.strip()[-2000:]}")
     answer = json.loads(done.stdout)["subjects"]
-    return {name: [{KALIDOKIT_BONES[b]: from_kalidokit(q) for b, q in step["bones"].items()} for step in steps]
-            for name, steps in answer.items()}
+    return {
+        name: [{KALIDOKIT_BONES[b]: from_kalidokit(q) for b, q in step["bones"].items()} for step in steps]
+        for name, steps in answer.items()
+    }
 
 
 def _kalidokit_frame(message: dict) -> dict | None:
@@ -152,8 +177,10 @@ def _kalidokit_frame(message: dict) -> dict | None:
         return None
     pose = wire.Pose.from_wire(poses[0])
     visibility = pose.landmarks[:, 3:4]
-    return {"world": np.hstack([pose.world, visibility]).round(6).tolist(),
-            "image": np.hstack([pose.landmarks[:, :3], visibility]).round(6).tolist()}
+    return {
+        "world": np.hstack([pose.world, visibility]).round(6).tolist(),
+        "image": np.hstack([pose.landmarks[:, :3], visibility]).round(6).tolist(),
+    }
 
 
 # ------------------------------------------------------------------ reading a pose
@@ -273,13 +300,19 @@ def _stats(values) -> dict:
     v = np.asarray(values, float)
     if not len(v):
         return {"n": 0, "mean": math.nan, "p90": math.nan, "p95": math.nan, "max": math.nan}
-    return {"n": int(len(v)), "mean": float(v.mean()), "p90": float(np.percentile(v, 90)),
-            "p95": float(np.percentile(v, 95)), "max": float(v.max())}
+    return {
+        "n": int(len(v)),
+        "mean": float(v.mean()),
+        "p90": float(np.percentile(v, 90)),
+        "p95": float(np.percentile(v, 95)),
+        "max": float(v.max()),
+    }
 
 
 SOLVERS = ("ours", "kalidokit")
 KALIDOKIT_DRIVES = ("hips", "spine", "chest") + tuple(
-    f"{s}{b}" for s in SIDES for b in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg"))
+    f"{s}{b}" for s in SIDES for b in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg")
+)
 
 
 def evaluate(names: list[str] | None = None, fresh: bool = False) -> dict:
@@ -289,8 +322,11 @@ def evaluate(names: list[str] | None = None, fresh: bool = False) -> dict:
         spec = inputs.INPUTS[name]
         recording = inputs.load(name, fresh=fresh)
         people = inputs.subjects(recording, name)
-        result["inputs"][name] = {"about": spec.about, "source": recording["source"],
-                                  "subjects": {k: sum(bool(m.get("poses")) for m in v) for k, v in people.items()}}
+        result["inputs"][name] = {
+            "about": spec.about,
+            "source": recording["source"],
+            "subjects": {k: sum(bool(m.get("poses")) for m in v) for k, v in people.items()},
+        }
         solved = {"ours": {k: ours(v) for k, v in people.items()}, "kalidokit": kalidokit(people)}
         if spec.kind == "video":
             result["agreement"][name] = _agreement(people, solved)
@@ -315,9 +351,13 @@ def _agreement(people, solved) -> dict:
         if solver == "mediapipe":
             angles = _pooled(people, lambda _, messages: mediapipe_agreement(messages))
         else:
-            angles = _pooled(people, lambda subject, messages, solver=solver: agreement(messages, solved[solver][subject]))
-        out[solver] = {**{s: _stats(angles.get(s, [])) for s in SEGMENTS},
-                       **{g: _stats(sum((angles.get(s, []) for s in segs), [])) for g, segs in GROUPS.items()}}
+            angles = _pooled(
+                people, lambda subject, messages, solver=solver: agreement(messages, solved[solver][subject])
+            )
+        out[solver] = {
+            **{s: _stats(angles.get(s, [])) for s in SEGMENTS},
+            **{g: _stats(sum((angles.get(s, []) for s in segs), [])) for g, segs in GROUPS.items()},
+        }
     return out
 
 
@@ -327,16 +367,24 @@ def _worst(steps: dict) -> dict:
         return {"bones": {}, "p95": math.nan, "p95_bone": "none in view", "max": math.nan, "max_bone": "none in view"}
     worst95 = max(per, key=lambda b: per[b]["p95"])
     worst = max(per, key=lambda b: per[b]["max"])
-    return {"bones": per, "p95": per[worst95]["p95"], "p95_bone": worst95, "max": per[worst]["max"],
-            "max_bone": worst}
+    return {"bones": per, "p95": per[worst95]["p95"], "p95_bone": worst95, "max": per[worst]["max"], "max_bone": worst}
 
 
 def _stillness(people, solved) -> dict:
-    steps = {solver: _pooled(people, lambda subject, messages, solver=solver: stillness(
-        messages, solved[solver][subject], READ_BONES if solver == "ours" else KALIDOKIT_DRIVES))
-        for solver in SOLVERS}
-    out = {"ours": _worst({b: v for b, v in steps["ours"].items() if b in MAJOR_BONES}),
-           "ours_all": _worst(steps["ours"]), "kalidokit": _worst(steps["kalidokit"])}
+    steps = {
+        solver: _pooled(
+            people,
+            lambda subject, messages, solver=solver: stillness(
+                messages, solved[solver][subject], READ_BONES if solver == "ours" else KALIDOKIT_DRIVES
+            ),
+        )
+        for solver in SOLVERS
+    }
+    out = {
+        "ours": _worst({b: v for b, v in steps["ours"].items() if b in MAJOR_BONES}),
+        "ours_all": _worst(steps["ours"]),
+        "kalidokit": _worst(steps["kalidokit"]),
+    }
     out["mediapipe"] = _worst(_pooled(people, lambda _, messages: mediapipe_stillness(messages)))
     return out
 
@@ -366,29 +414,45 @@ def _f(x, digits=1) -> str:
 
 
 def markdown(result: dict) -> str:
-    lines = ["**Pose agreement**: the angle between the avatar's limb segment and the person's (MediaPipe's world "
-             "landmarks), each in its own upper torso's frame, over the results where the segment is in the "
-             "picture; degrees, mean / 90th percentile.", "",
-             "| footage | segment | results | ours | KalidoKit's Pose.solve (its VRM demo) | MediaPipe against its "
-             "own lag-free 3-result mean |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "**Pose agreement**: the angle between the avatar's limb segment and the person's (MediaPipe's world "
+        "landmarks), each in its own upper torso's frame, over the results where the segment is in the "
+        "picture; degrees, mean / 90th percentile.",
+        "",
+        "| footage | segment | results | ours | KalidoKit's Pose.solve (its VRM demo) | MediaPipe against its "
+        "own lag-free 3-result mean |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, by in result["agreement"].items():
         for row in list(GROUPS) + list(SEGMENTS):
             o, k, m = by["ours"][row], by["kalidokit"][row], by["mediapipe"][row]
             if not o["n"]:
                 continue
             label = f"**{row}**" if row in GROUPS else row
-            lines.append(f"| {name} | {label} | {o['n']} | {_f(o['mean'])} / {_f(o['p90'])} | "
-                         f"{_f(k['mean'])} / {_f(k['p90'])} | {_f(m['mean'])} / {_f(m['p90'])} |")
-    lines += ["", "**Stillness**: a photo held still (15 fps, a camera's noise); each bone's rotation in the "
-              "avatar's world between readings 0.4 s apart, after the first second; degrees, the worst bone's "
-              "95th percentile / the largest step (which bone). Major bones: hips, spine, chest, neck, head, "
-              "upper and lower arms and legs (KalidoKit's demo drives those but the neck and head).", "",
-              "| still photo | ours, major bones | ours, hands and feet too | KalidoKit's Pose.solve (its VRM demo) | "
-              "MediaPipe's own segments (in the person's torso frame) |", "| --- | --- | --- | --- | --- |"]
+            lines.append(
+                f"| {name} | {label} | {o['n']} | {_f(o['mean'])} / {_f(o['p90'])} | "
+                f"{_f(k['mean'])} / {_f(k['p90'])} | {_f(m['mean'])} / {_f(m['p90'])} |"
+            )
+    lines += [
+        "",
+        "**Stillness**: a photo held still (15 fps, a camera's noise); each bone's rotation in the "
+        "avatar's world between readings 0.4 s apart, after the first second; degrees, the worst bone's "
+        "95th percentile / the largest step (which bone). Major bones: hips, spine, chest, neck, head, "
+        "upper and lower arms and legs (KalidoKit's demo drives those but the neck and head).",
+        "",
+        "| still photo | ours, major bones | ours, hands and feet too | KalidoKit's Pose.solve (its VRM demo) | "
+        "MediaPipe's own segments (in the person's torso frame) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, by in result["stillness"].items():
-        lines.append(f"| {name} | " + " | ".join(
-            f"{_f(s['p95'], 1)} ({s['p95_bone']}) / {_f(s['max'], 1)} ({s['max_bone']})"
-            for s in (by["ours"], by["ours_all"], by["kalidokit"], by["mediapipe"])) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(
+                f"{_f(s['p95'], 1)} ({s['p95_bone']}) / {_f(s['max'], 1)} ({s['max_bone']})"
+                for s in (by["ours"], by["ours_all"], by["kalidokit"], by["mediapipe"])
+            )
+            + " |"
+        )
     lines += ["", "| target | value | met |", "| --- | --- | --- |"]
     for label, (value, ok) in result["targets"].items():
         lines.append(f"| {label} | {_f(value, 2)} | {'yes' if ok else '**no**'} |")
@@ -398,9 +462,14 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from live2d_pose.bench import fidelity_report
 
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.bench.fidelity_body", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--inputs", default=",".join(inputs.FIGURE_INPUTS), help=f"comma list of {', '.join(inputs.INPUTS)}")
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.bench.fidelity_body",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--inputs", default=",".join(inputs.FIGURE_INPUTS), help=f"comma list of {', '.join(inputs.INPUTS)}"
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--fresh", action="store_true", help="record the fixtures again (MediaPipe)")
     parser.add_argument("--update-docs", action="store_true", help="write the tables into docs/viewer.md and README.md")

@@ -61,6 +61,7 @@ def _clip(media_name: str, tracks: tuple[str, ...], max_poses: int = 1) -> Calla
         from live2d_pose.testing import media, record
 
         return record.record(media.media_path(media_name), tracks, max_poses=max_poses)
+
     return make
 
 
@@ -69,6 +70,7 @@ def _live(media_name: str, tracks: tuple[str, ...]) -> Callable[[], dict]:
         from live2d_pose.testing import live, media
 
         return live.record_live(media.media_path(media_name), tracks)
+
     return make
 
 
@@ -79,8 +81,13 @@ def _still(image: Callable, label: str) -> Callable[[], dict]:
 
         jpegs = noisy_stills(image(), STILL_FRAMES, **STILL_NOISE)
         timestamps = [round(i * 1000.0 / STILL_FPS) for i in range(STILL_FRAMES)]
-        return record.record_frames(jpegs, timestamps, f"{label}, still at {STILL_FPS:g} fps, noise sigma "
-                                    f"{STILL_NOISE['sigma']}, JPEG q{STILL_NOISE['quality']}", STILL_FPS)
+        return record.record_frames(
+            jpegs,
+            timestamps,
+            f"{label}, still at {STILL_FPS:g} fps, noise sigma {STILL_NOISE['sigma']}, JPEG q{STILL_NOISE['quality']}",
+            STILL_FPS,
+        )
+
     return make
 
 
@@ -98,22 +105,49 @@ def _sitting():
     return cv2.imread(str(media.media_path("pose_test.jpg")), cv2.IMREAD_COLOR)
 
 
-INPUTS: dict[str, BodyInput] = {i.name: i for i in (
-    BodyInput("sports2d", "sports2d_demo.mp4, 30 fps, 1280x720: a man jumps on and down from a box, a woman "
-              "walks across a lawn; full-body", "video", FIXTURES / "sports2d.msgpack",
-              _clip("sports2d_demo.mp4", ("pose",), max_poses=2)),
-    BodyInput("gesture", "gesture_video.mp4, 25 fps, 1280x720: upper body; the right arm held out toward the "
-              "camera, the left out of the picture", "video", REPO / "web" / "test" / "fixtures" / "gesture.msgpack",
-              _clip("gesture_video.mp4", ("face", "pose", "hands"))),
-    BodyInput("gesture_live", "gesture_video.mp4 through the live pipeline, 640x360: the trackers answering "
-              "apart, frames dropped (live2d_pose.testing.live)", "live", FIXTURES / "gesture_live.msgpack",
-              _live("gesture_video.mp4", ("face", "pose", "hands"))),
-    BodyInput("still_astronaut", "the astronaut photo (head and shoulders, arms out of the frame) held still, "
-              "15 fps, 6 s, noise", "still", FIXTURES / "still_astronaut.msgpack",
-              _still(_astronaut, "astronaut photo")),
-    BodyInput("still_sitting", "pose_test.jpg (a woman sitting, limbs in view) held still, 15 fps, 6 s, noise",
-              "still", FIXTURES / "still_sitting.msgpack", _still(_sitting, "pose_test.jpg")),
-)}
+INPUTS: dict[str, BodyInput] = {
+    i.name: i
+    for i in (
+        BodyInput(
+            "sports2d",
+            "sports2d_demo.mp4, 30 fps, 1280x720: a man jumps on and down from a box, a woman "
+            "walks across a lawn; full-body",
+            "video",
+            FIXTURES / "sports2d.msgpack",
+            _clip("sports2d_demo.mp4", ("pose",), max_poses=2),
+        ),
+        BodyInput(
+            "gesture",
+            "gesture_video.mp4, 25 fps, 1280x720: upper body; the right arm held out toward the "
+            "camera, the left out of the picture",
+            "video",
+            REPO / "web" / "test" / "fixtures" / "gesture.msgpack",
+            _clip("gesture_video.mp4", ("face", "pose", "hands")),
+        ),
+        BodyInput(
+            "gesture_live",
+            "gesture_video.mp4 through the live pipeline, 640x360: the trackers answering "
+            "apart, frames dropped (live2d_pose.testing.live)",
+            "live",
+            FIXTURES / "gesture_live.msgpack",
+            _live("gesture_video.mp4", ("face", "pose", "hands")),
+        ),
+        BodyInput(
+            "still_astronaut",
+            "the astronaut photo (head and shoulders, arms out of the frame) held still, 15 fps, 6 s, noise",
+            "still",
+            FIXTURES / "still_astronaut.msgpack",
+            _still(_astronaut, "astronaut photo"),
+        ),
+        BodyInput(
+            "still_sitting",
+            "pose_test.jpg (a woman sitting, limbs in view) held still, 15 fps, 6 s, noise",
+            "still",
+            FIXTURES / "still_sitting.msgpack",
+            _still(_sitting, "pose_test.jpg"),
+        ),
+    )
+}
 
 
 FIGURE_INPUTS = [name for name, spec in INPUTS.items() if spec.kind != "live"]  # the figures' inputs
@@ -152,8 +186,11 @@ def subjects(recording: dict, name: str) -> dict[str, list[dict]]:
         claimed = set()
         for pose in result.get("poses") or []:
             at = _hips_centre(pose)
-            near = [(math.dist(at, p["at"]), k) for k, p in enumerate(people)
-                    if k not in claimed and index - p["last"] <= MAX_GAP]
+            near = [
+                (math.dist(at, p["at"]), k)
+                for k, p in enumerate(people)
+                if k not in claimed and index - p["last"] <= MAX_GAP
+            ]
             distance, k = min(near, default=(math.inf, None))
             if distance > MATCH:
                 if any(math.dist(at, people[c]["at"]) <= MATCH for c in claimed):
@@ -167,14 +204,19 @@ def subjects(recording: dict, name: str) -> dict[str, list[dict]]:
     for k, person in enumerate(p for p in people if len(p["poses"]) >= MIN_FRAMES):
         frames = sorted(person["poses"])
         label = name if len(people) == 1 else f"{name}#{k + 1}"
-        out[label] = [{**results[i], "stream": label, "poses": [person["poses"][i]] if i in person["poses"] else []}
-                      for i in range(frames[0], frames[-1] + 1)]
+        out[label] = [
+            {**results[i], "stream": label, "poses": [person["poses"][i]] if i in person["poses"] else []}
+            for i in range(frames[0], frames[-1] + 1)
+        ]
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.bench.fidelity_body_inputs", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.bench.fidelity_body_inputs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--fresh", action="store_true", help="record every fixture again")
     parser.add_argument("names", nargs="*", default=list(INPUTS), help=f"of {', '.join(INPUTS)}")
     args = parser.parse_args(argv)
@@ -182,8 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names:
         recording = load(name, fresh=args.fresh)
         people = subjects(recording, name)
-        log.info("%s: %d results, subjects %s", name, len(recording["results"]),
-                 {k: sum(bool(m["poses"]) for m in v) for k, v in people.items()})
+        log.info(
+            "%s: %d results, subjects %s",
+            name,
+            len(recording["results"]),
+            {k: sum(bool(m["poses"]) for m in v) for k, v in people.items()},
+        )
     return 0
 
 

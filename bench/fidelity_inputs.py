@@ -53,6 +53,7 @@ def _video(media_name: str, start: int = 0, step: int = 1, max_frames: int | Non
         from live2d_pose.testing import media, record
 
         return record.record(media.media_path(media_name), ("face",), max_frames=max_frames, start=start, step=step)
+
     return make
 
 
@@ -75,8 +76,9 @@ def still_noise(frames: int = 150, fps: float = 30.0, sigma: float = 6.0, qualit
 
     jpegs = noisy_stills(astronaut.render(), frames, sigma, quality, seed)
     timestamps = [round(i * 1000.0 / fps) for i in range(frames)]
-    return record.record_frames(jpegs, timestamps, f"astronaut photo, still, noise sigma {sigma}, JPEG q{quality}",
-                                fps, ("face",))
+    return record.record_frames(
+        jpegs, timestamps, f"astronaut photo, still, noise sigma {sigma}, JPEG q{quality}", fps, ("face",)
+    )
 
 
 def wink(recording: dict, closing: str) -> dict:
@@ -95,25 +97,69 @@ def wink(recording: dict, closing: str) -> dict:
 
 
 # face_noface.mov: the man in frames 0-71, then a title sequence without a face.
-INPUTS: dict[str, Input] = {i.name: i for i in (
-    Input("single_face", "single_face.mp4, 30 fps: a man faces the camera, blinks once, smiles broadly",
-          "video", _video("single_face.mp4"), {"media": "single_face.mp4"}),
-    Input("face_noface", "face_noface.mov frames 0-71, 26.4 fps, 960x540: the same man",
-          "video", _video("face_noface.mov", max_frames=72), {"media": "face_noface.mov", "max_frames": 72}),
-    Input("gesture", "gesture_video.mp4, 25 fps, 1280x720: a woman nods a little and raises her hand",
-          "video", _video("gesture_video.mp4"), {"media": "gesture_video.mp4"}),
-    Input("single_face_15a", "single_face.mp4 frames 0::2 (a 15 fps camera): the blink is one result",
-          "video", _video("single_face.mp4", 0, 2), {"media": "single_face.mp4", "start": 0, "step": 2}),
-    Input("single_face_15b", "single_face.mp4 frames 1::2 (a 15 fps camera, other phase)",
-          "video", _video("single_face.mp4", 1, 2), {"media": "single_face.mp4", "start": 1, "step": 2}),
-    Input("still", "astronaut photo held still, Gaussian noise sigma 6 + JPEG q80 per frame, 30 fps, 5 s",
-          "still", still_noise, {"still": "astronaut", "frames": 150, "fps": 30, "sigma": 6.0, "quality": 80,
-                                 "seed": 13}),
-    Input("wink_left", "derived from single_face: only the subject's left eye blinks", "wink",
-          lambda: None, derived_from="single_face", wink_eye="eyeBlinkLeft"),
-    Input("wink_right", "derived from single_face: only the subject's right eye blinks", "wink",
-          lambda: None, derived_from="single_face", wink_eye="eyeBlinkRight"),
-)}
+INPUTS: dict[str, Input] = {
+    i.name: i
+    for i in (
+        Input(
+            "single_face",
+            "single_face.mp4, 30 fps: a man faces the camera, blinks once, smiles broadly",
+            "video",
+            _video("single_face.mp4"),
+            {"media": "single_face.mp4"},
+        ),
+        Input(
+            "face_noface",
+            "face_noface.mov frames 0-71, 26.4 fps, 960x540: the same man",
+            "video",
+            _video("face_noface.mov", max_frames=72),
+            {"media": "face_noface.mov", "max_frames": 72},
+        ),
+        Input(
+            "gesture",
+            "gesture_video.mp4, 25 fps, 1280x720: a woman nods a little and raises her hand",
+            "video",
+            _video("gesture_video.mp4"),
+            {"media": "gesture_video.mp4"},
+        ),
+        Input(
+            "single_face_15a",
+            "single_face.mp4 frames 0::2 (a 15 fps camera): the blink is one result",
+            "video",
+            _video("single_face.mp4", 0, 2),
+            {"media": "single_face.mp4", "start": 0, "step": 2},
+        ),
+        Input(
+            "single_face_15b",
+            "single_face.mp4 frames 1::2 (a 15 fps camera, other phase)",
+            "video",
+            _video("single_face.mp4", 1, 2),
+            {"media": "single_face.mp4", "start": 1, "step": 2},
+        ),
+        Input(
+            "still",
+            "astronaut photo held still, Gaussian noise sigma 6 + JPEG q80 per frame, 30 fps, 5 s",
+            "still",
+            still_noise,
+            {"still": "astronaut", "frames": 150, "fps": 30, "sigma": 6.0, "quality": 80, "seed": 13},
+        ),
+        Input(
+            "wink_left",
+            "derived from single_face: only the subject's left eye blinks",
+            "wink",
+            lambda: None,
+            derived_from="single_face",
+            wink_eye="eyeBlinkLeft",
+        ),
+        Input(
+            "wink_right",
+            "derived from single_face: only the subject's right eye blinks",
+            "wink",
+            lambda: None,
+            derived_from="single_face",
+            wink_eye="eyeBlinkRight",
+        ),
+    )
+}
 
 
 def _cache_key(spec: Input) -> str:
@@ -121,7 +167,9 @@ def _cache_key(spec: Input) -> str:
 
     from live2d_pose.trackers import TRACKERS
 
-    recipe = dict(spec.recipe, recorder=1, model=TRACKERS["face"].model_sha256, mediapipe=mediapipe.__version__, track="face")
+    recipe = dict(
+        spec.recipe, recorder=1, model=TRACKERS["face"].model_sha256, mediapipe=mediapipe.__version__, track="face"
+    )
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -173,12 +221,17 @@ EYE_FIXTURE_INPUTS = ("single_face", "single_face_15a", "single_face_15b", "gest
 def write_eye_fixture(path: Path) -> None:
     """The eye blendshapes of the real inputs, for web/test/eyes.test.js (no MediaPipe in node tests)."""
     recordings = load(list(EYE_FIXTURE_INPUTS))
-    fixture = {"about": "eyeBlinkLeft/Right per result of real MediaPipe runs (VIDEO mode), made by "
-                        "python -m live2d_pose.bench.fidelity_inputs --eye-fixture web/test/fixtures/blinks.json"}
+    fixture = {
+        "about": "eyeBlinkLeft/Right per result of real MediaPipe runs (VIDEO mode), made by "
+        "python -m live2d_pose.bench.fidelity_inputs --eye-fixture web/test/fixtures/blinks.json"
+    }
     for name, rec in recordings.items():
         t, scores = blink_scores(rec)
-        fixture[name] = {"source": rec["source"], "t": t.tolist(),
-                         **{eye: [round(float(v), 5) for v in s] for eye, s in scores.items()}}
+        fixture[name] = {
+            "source": rec["source"],
+            "t": t.tolist(),
+            **{eye: [round(float(v), 5) for v in s] for eye, s in scores.items()},
+        }
     lines = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in fixture.items())
     path.write_text("{\n" + lines + "\n}\n")  # one input per line
 
@@ -186,8 +239,10 @@ def write_eye_fixture(path: Path) -> None:
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.bench.fidelity_inputs",
-                                     description="Record the fidelity inputs; write the node tests' eye fixture.")
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.bench.fidelity_inputs",
+        description="Record the fidelity inputs; write the node tests' eye fixture.",
+    )
     parser.add_argument("--eye-fixture", type=Path, help="write the eye blendshapes of the real inputs here")
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args()

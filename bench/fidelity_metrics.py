@@ -50,11 +50,19 @@ KALIDOKIT_KEEP_OTHER = 0.5
 
 # The page's previous smoothing (git 1669e74): One Euro stepped every display frame
 # with the held target, speed from the last *filtered* value, this tuning.
-BEFORE_TUNING = {"angle": (1.2, 0.03), "body": (0.8, 0.05), "eye": (3.0, 1.5), "eyeBall": (2.0, 0.5),
-                 "mouth": (2.5, 1.0), "brow": (1.5, 0.5), "other": (1.5, 0.3)}
+BEFORE_TUNING = {
+    "angle": (1.2, 0.03),
+    "body": (0.8, 0.05),
+    "eye": (3.0, 1.5),
+    "eyeBall": (2.0, 0.5),
+    "mouth": (2.5, 1.0),
+    "brow": (1.5, 0.5),
+    "other": (1.5, 0.3),
+}
 
 
 # ------------------------------------------------------------------ measures
+
 
 def _per_ms(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
     """A display series held on a 1 ms grid."""
@@ -75,7 +83,7 @@ def _xcorr(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
         if n <= lo + hi + 1:
             continue
         window = np.zeros(n)
-        window[lo:n - hi] = r[lo:n - hi] - r[lo:n - hi].mean()
+        window[lo : n - hi] = r[lo : n - hi] - r[lo : n - hi].mean()
         size = 1 << int(np.ceil(np.log2(2 * n)))
         full = np.fft.irfft(np.conj(np.fft.rfft(window, size)) * np.fft.rfft(o - o.mean(), size), size)
         c += full[lags % size]  # negative lags wrap to the end
@@ -143,12 +151,14 @@ def jitter(grid: np.ndarray, shown: np.ndarray) -> float:
 def roughness(grid: np.ndarray, shown: np.ndarray, moving: np.ndarray) -> tuple[float, int]:
     """(sum of squared second differences per s^2 over moving frames, their count)."""
     period_s = (grid[1] - grid[0]) / 1000.0
-    d2 = (shown[2:] - 2 * shown[1:-1] + shown[:-2]) / period_s ** 2
+    d2 = (shown[2:] - 2 * shown[1:-1] + shown[:-2]) / period_s**2
     m = moving[1:-1]
     return float(np.sum(d2[m] ** 2)), int(np.sum(m))
 
 
-def overshoot(t: np.ndarray, raw: np.ndarray, grid: np.ndarray, shown: np.ndarray, window_ms: float = 250.0) -> np.ndarray:
+def overshoot(
+    t: np.ndarray, raw: np.ndarray, grid: np.ndarray, shown: np.ndarray, window_ms: float = 250.0
+) -> np.ndarray:
     """Per display frame, how far the shown value lies outside the range of the results of the last
     `window_ms` (0 inside): what drawing ahead of the results invents."""
     out = np.zeros(len(grid))
@@ -170,6 +180,7 @@ def rms(values) -> float:
 
 
 # ------------------------------------------------------------------ blinks
+
 
 @dataclass(frozen=True)
 class Closure:
@@ -197,8 +208,9 @@ def closures(t: np.ndarray, scores: Mapping[str, np.ndarray]) -> list[Closure]:
     return out
 
 
-def closure_kept(c: Closure, grid: np.ndarray, shown: Mapping[str, np.ndarray], eyes: Mapping[str, str],
-                 wink: bool = False) -> bool:
+def closure_kept(
+    c: Closure, grid: np.ndarray, shown: Mapping[str, np.ndarray], eyes: Mapping[str, str], wink: bool = False
+) -> bool:
     """`eyes`: one avatar's pair, subject's blendshape -> the channel showing that eye."""
     window = (grid >= c.start_ms) & (grid <= c.end_ms + BLINK_GRACE_MS)
     if not window.any():
@@ -212,8 +224,14 @@ def closure_kept(c: Closure, grid: np.ndarray, shown: Mapping[str, np.ndarray], 
 
 # ------------------------------------------------------------------ smoothings to compare with
 
-def kalidokit_demo(t: np.ndarray, raw: Mapping[str, np.ndarray], grid: np.ndarray, spec: RigSpec,
-                   keep: Callable[[str], float] | None = None) -> dict[str, np.ndarray]:
+
+def kalidokit_demo(
+    t: np.ndarray,
+    raw: Mapping[str, np.ndarray],
+    grid: np.ndarray,
+    spec: RigSpec,
+    keep: Callable[[str], float] | None = None,
+) -> dict[str, np.ndarray]:
     """KalidoKit's Live2D demo smoothing, stepped once per display frame on `grid`."""
     keep = keep or (lambda ch: KALIDOKIT_KEEP.get(spec.kind(ch), KALIDOKIT_KEEP_OTHER))
     targets = {ch: hold(t, v, grid) for ch, v in raw.items()}
@@ -252,8 +270,9 @@ def stabilize_blink(left: float, right: float, head_y: float, max_rot: float = 0
     return both, both
 
 
-def previous_page_smoothing(t: np.ndarray, raw: Mapping[str, np.ndarray], grid: np.ndarray,
-                    spec: RigSpec) -> dict[str, np.ndarray]:
+def previous_page_smoothing(
+    t: np.ndarray, raw: Mapping[str, np.ndarray], grid: np.ndarray, spec: RigSpec
+) -> dict[str, np.ndarray]:
     """The page's previous smoothing: One Euro per display frame, speed from the filtered value."""
     out = {}
     for ch, v in raw.items():

@@ -30,38 +30,63 @@ def markdown(result: dict) -> str:
         if index:  # the first rig gets every table; the others their targets
             lines += _targets(rig)
             continue
-        lines += ["| group | lag ms, ours at " + " / ".join(rates) + " Hz | lag ms, KalidoKit demo at "
-                  + " / ".join(rates) + " Hz | lag ms, previous page at " + " / ".join(rates) + " Hz |",
-                  "| --- | --- | --- | --- |"]
+        lines += [
+            "| group | lag ms, ours at "
+            + " / ".join(rates)
+            + " Hz | lag ms, KalidoKit demo at "
+            + " / ".join(rates)
+            + " Hz | lag ms, previous page at "
+            + " / ".join(rates)
+            + " Hz |",
+            "| --- | --- | --- | --- |",
+        ]
         for g, v in rig["groups"].items():
             lag = v["lag_ms"]
-            lines.append(f"| {g} | " + " | ".join(" / ".join(_ms(lag[sm][r]) for r in rates)
-                                                   for sm in ("ours", "kalidokit", "before")) + " |")
-        lines += ["", "| group | still-face jitter (SD): raw | ours | KalidoKit demo | KalidoKit at our lag "
-                  "(keep) | ours ÷ KalidoKit at our lag | roughness while moving (/s²): raw | ours | "
-                  "KalidoKit demo | KalidoKit at our lag |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            lines.append(
+                f"| {g} | "
+                + " | ".join(" / ".join(_ms(lag[sm][r]) for r in rates) for sm in ("ours", "kalidokit", "before"))
+                + " |"
+            )
+        lines += [
+            "",
+            "| group | still-face jitter (SD): raw | ours | KalidoKit demo | KalidoKit at our lag "
+            "(keep) | ours ÷ KalidoKit at our lag | roughness while moving (/s²): raw | ours | "
+            "KalidoKit demo | KalidoKit at our lag |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for g, v in rig["groups"].items():
             j, r = v["jitter"], v["roughness"]
             ratio = j["ours"] / j["kalidokit_equal_lag"] if j["kalidokit_equal_lag"] else math.nan
             unit = GROUP_UNITS.get(g.split()[0], "")
-            lines.append(f"| {g} | {_f(j['raw'])}{unit} | {_f(j['ours'])}{unit} | {_f(j['kalidokit'])}{unit} | "
-                         f"{_f(j['kalidokit_equal_lag'])}{unit} ({_f(v['kalidokit_equal_lag_keep'], 2)}) | "
-                         f"{_f(ratio, 2)} | {_f(r['raw'])} | {_f(r['ours'])} | {_f(r['kalidokit'])} | "
-                         f"{_f(r['kalidokit_equal_lag'])} |")
-        lines += ["", "| eye closures kept (blendshape > 0.5 → avatar < 0.3) | " + " | ".join(
-            f"{r} Hz" for r in rates) + " |", "| --- |" + " --- |" * len(rates)]
+            lines.append(
+                f"| {g} | {_f(j['raw'])}{unit} | {_f(j['ours'])}{unit} | {_f(j['kalidokit'])}{unit} | "
+                f"{_f(j['kalidokit_equal_lag'])}{unit} ({_f(v['kalidokit_equal_lag_keep'], 2)}) | "
+                f"{_f(ratio, 2)} | {_f(r['raw'])} | {_f(r['ours'])} | {_f(r['kalidokit'])} | "
+                f"{_f(r['kalidokit_equal_lag'])} |"
+            )
+        lines += [
+            "",
+            "| eye closures kept (blendshape > 0.5 → avatar < 0.3) | " + " | ".join(f"{r} Hz" for r in rates) + " |",
+            "| --- |" + " --- |" * len(rates),
+        ]
         for sm, label in (("ours", "ours"), ("kalidokit", "KalidoKit demo")):
             b = rig["blinks"][sm]
-            lines.append(f"| blinks, {label} | " + " | ".join("{}/{}".format(*b[r]["closures"]) for r in rates)
-                         + " |")
-            lines.append(f"| winks (other eye stays ≥ 0.9), {label} | "
-                         + " | ".join("{}/{}".format(*b[r]["winks"]) for r in rates) + " |")
-        lines += ["", "| drawing between results (head, 60 Hz) | lag ms | jitter | roughness /s² | "
-                  "overshoot, 99th percentile |", "| --- | --- | --- | --- | --- |"]
+            lines.append(f"| blinks, {label} | " + " | ".join("{}/{}".format(*b[r]["closures"]) for r in rates) + " |")
+            lines.append(
+                f"| winks (other eye stays ≥ 0.9), {label} | "
+                + " | ".join("{}/{}".format(*b[r]["winks"]) for r in rates)
+                + " |"
+            )
+        lines += [
+            "",
+            "| drawing between results (head, 60 Hz) | lag ms | jitter | roughness /s² | overshoot, 99th percentile |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for how, d in rig["groups"].get("head", {}).get("drawing", {}).items():
-            lines.append(f"| {how} | {_ms(d['lag_ms'])} | {_f(d['jitter'])}° | {_f(d['roughness'])} | "
-                         f"{_f(d['overshoot_p99'])}° |")
+            lines.append(
+                f"| {how} | {_ms(d['lag_ms'])} | {_f(d['jitter'])}° | {_f(d['roughness'])} | "
+                f"{_f(d['overshoot_p99'])}° |"
+            )
         lines += [""] + _targets(rig)
     return "\n".join(lines) + "\n"
 
@@ -108,18 +133,30 @@ def plot(evaluation, report: dict, path: Path) -> None:
         ax.set_ylabel(unit)
         ax.legend(fontsize=8)
 
-    trace(axes[0], "gesture", "ParamAngleY", "head pitch moving (gesture_video.mp4), 60 Hz", "ParamAngleY (°)",
-          (1.8, 3.6))
+    trace(
+        axes[0], "gesture", "ParamAngleY", "head pitch moving (gesture_video.mp4), 60 Hz", "ParamAngleY (°)", (1.8, 3.6)
+    )
     trace(axes[1], "still", "ParamAngleX", "head yaw, still photo + noise, 60 Hz", "ParamAngleX (°)", (1.0, 5.0))
-    trace(axes[2], "single_face_15b", evaluation.rig.spec.eyes[0]["eyeBlinkRight"],
-          "an eye through a one-result blink (15 fps camera)", "openness", (0.6, 1.6))
+    trace(
+        axes[2],
+        "single_face_15b",
+        evaluation.rig.spec.eyes[0]["eyeBlinkRight"],
+        "an eye through a one-result blink (15 fps camera)",
+        "openness",
+        (0.6, 1.6),
+    )
     ax = axes[3]
     rates = [f"{r:g}" for r in evaluation.rates]
     lag = report["groups"].get("head", {}).get("lag_ms", {})
     x = np.arange(len(rates))
     for i, sm in enumerate(("ours", "kalidokit", "before")):
-        ax.bar(x + (i - 1) * 0.27, [lag.get(sm, {}).get(r, np.nan) for r in rates], 0.27, color=colors[sm],
-               label=labels[sm])
+        ax.bar(
+            x + (i - 1) * 0.27,
+            [lag.get(sm, {}).get(r, np.nan) for r in rates],
+            0.27,
+            color=colors[sm],
+            label=labels[sm],
+        )
     ax.set_xticks(x, [f"{r} Hz" for r in rates])
     ax.set_ylabel("head lag, ms")
     ax.set_title("head lag against the display's refresh rate", fontsize=10)

@@ -74,8 +74,13 @@ PAGE_SPEC = RigSpec(
     kinds=dict.fromkeys(VRM_EYES.values(), "eye"),
     # the head and body angles come from the state's bones (the facial matrix's head bone,
     # state_filter.py), the rest from the face's parameters (filter.py's FilterBank)
-    tuned={"headBone": LIVE2D_GROUPS["head"], "eye": LIVE2D_GROUPS["eyes"] + tuple(VRM_EYES.values()),
-           "eyeBall": LIVE2D_GROUPS["gaze"], "mouth": LIVE2D_GROUPS["mouth"], "brow": LIVE2D_GROUPS["brows"]},
+    tuned={
+        "headBone": LIVE2D_GROUPS["head"],
+        "eye": LIVE2D_GROUPS["eyes"] + tuple(VRM_EYES.values()),
+        "eyeBall": LIVE2D_GROUPS["gaze"],
+        "mouth": LIVE2D_GROUPS["mouth"],
+        "brow": LIVE2D_GROUPS["brows"],
+    },
 )
 LIVE2D_SPEC = RigSpec(groups=LIVE2D_GROUPS, eyes=(LIVE2D_EYES,))
 
@@ -111,14 +116,20 @@ class Rig:
     def run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:
         raise NotImplementedError
 
-    def with_tunings(self, recordings: Mapping[str, dict], kind: str, settings: list[tuple[float, float, float]],
-                     channels: tuple[str, ...]) -> list[dict[str, dict[str, np.ndarray]]]:
+    def with_tunings(
+        self,
+        recordings: Mapping[str, dict],
+        kind: str,
+        settings: list[tuple[float, float, float]],
+        channels: tuple[str, ...],
+    ) -> list[dict[str, dict[str, np.ndarray]]]:
         """Per setting (min_cutoff, beta, d_cutoff) of `kind`: input -> channel -> smoothed per result."""
         raise NotImplementedError
 
 
-def _filter_per_result(t: np.ndarray, raw: Mapping[str, np.ndarray], spec: RigSpec,
-                       bank: FilterBank | None = None) -> dict[str, np.ndarray]:
+def _filter_per_result(
+    t: np.ndarray, raw: Mapping[str, np.ndarray], spec: RigSpec, bank: FilterBank | None = None
+) -> dict[str, np.ndarray]:
     bank = bank or FilterBank(kind_of=spec.kind)
     out = {name: np.empty(len(t)) for name in raw}
     for i, ts in enumerate(t):
@@ -134,8 +145,7 @@ def _held(t: np.ndarray, filtered: Mapping[str, np.ndarray], rates: list[float])
 class PythonRig(Rig):
     """A rig written in Python: ``solve(message)`` per result, filter.py per result."""
 
-    def __init__(self, name: str, solve: Callable[[dict], Mapping[str, float] | None], spec: RigSpec,
-                 about: str = ""):
+    def __init__(self, name: str, solve: Callable[[dict], Mapping[str, float] | None], spec: RigSpec, about: str = ""):
         self.name, self.solve, self.spec, self.about = name, solve, spec, about or name
 
     def run(self, recordings: Mapping[str, dict], rates: list[float]) -> dict[str, RigRun]:

@@ -32,8 +32,11 @@ CHANNELS = tuple(ch for chs in PAGE_SPEC.groups.values() for ch in chs)
 
 
 def channels(motion: Motion) -> dict[str, float]:
-    return {**motion.live2d, "VRM.eyeOpenLeft": 1 - motion.expressions["blinkLeft"],
-            "VRM.eyeOpenRight": 1 - motion.expressions["blinkRight"]}
+    return {
+        **motion.live2d,
+        "VRM.eyeOpenLeft": 1 - motion.expressions["blinkLeft"],
+        "VRM.eyeOpenRight": 1 - motion.expressions["blinkRight"],
+    }
 
 
 @contextlib.contextmanager

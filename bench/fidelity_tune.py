@@ -54,8 +54,14 @@ def _kalidokit_curve(ev: Evaluation, channels) -> list[tuple[float, float, float
     curve = []
     for keep in KEEPS:
         video, still = ev.kalidokit_at(channels, keep)
-        curve.append((keep, ev.lag(channels, "", REFERENCE_RATE, values=video),
-                      ev.jitter(channels, "", values=still), ev.roughness(channels, "", values=video)))
+        curve.append(
+            (
+                keep,
+                ev.lag(channels, "", REFERENCE_RATE, values=video),
+                ev.jitter(channels, "", values=still),
+                ev.roughness(channels, "", values=video),
+            )
+        )
     return curve
 
 
@@ -91,8 +97,15 @@ def tune_kind(ev: Evaluation, kind: str, channels: tuple[str, ...], how: str = "
         anchor = _at_lag(curve, lag, 2 if use_jitter else 3)
         score = (jitter if use_jitter else rough) / anchor if anchor > 0 else math.inf
         if best is None or (score, rough) < (best["score"], best["roughness"]):
-            best = {"setting": setting, "lag_ms": lag, "jitter": jitter, "roughness": rough, "score": score,
-                    "measure": "jitter" if use_jitter else "roughness", "kalidokit_at_lag": anchor}
+            best = {
+                "setting": setting,
+                "lag_ms": lag,
+                "jitter": jitter,
+                "roughness": rough,
+                "score": score,
+                "measure": "jitter" if use_jitter else "roughness",
+                "kalidokit_at_lag": anchor,
+            }
     return best or {"setting": None}
 
 
@@ -100,17 +113,20 @@ def main(recordings: Mapping[str, dict], rig: Rig, rates) -> int:
     ev = Evaluation(rig, recordings, tuple(rates))
     entries = {}
     for kind, channels in rig.spec.tuned_kinds().items():
-        log.info("tuning %s (%s): %d settings", kind, ", ".join(channels),
-                 len(MIN_CUTOFFS) * len(BETAS) * len(D_CUTOFFS))
+        log.info(
+            "tuning %s (%s): %d settings", kind, ", ".join(channels), len(MIN_CUTOFFS) * len(BETAS) * len(D_CUTOFFS)
+        )
         best = tune_kind(ev, kind, tuple(channels))
         if best["setting"] is None:
             print(f"{kind}: no setting keeps the lag <= {HEAD_LAG_MAX_MS} ms")
             continue
         min_cutoff, beta, d_cutoff = best["setting"]
         now = TUNING[kind]
-        print(f"{kind:8s} minCutoff {min_cutoff:5g} beta {beta:6g} dCutoff {d_cutoff:4g} | lag {best['lag_ms']:5.1f} ms, "
-              f"{best['measure']} {best[best['measure']]:.4g} = {best['score']:.2f} x KalidoKit's at that lag "
-              f"| now: {now.min_cutoff:g} / {now.beta:g} / {now.d_cutoff:g}")
+        print(
+            f"{kind:8s} minCutoff {min_cutoff:5g} beta {beta:6g} dCutoff {d_cutoff:4g} | lag {best['lag_ms']:5.1f} ms, "
+            f"{best['measure']} {best[best['measure']]:.4g} = {best['score']:.2f} x KalidoKit's at that lag "
+            f"| now: {now.min_cutoff:g} / {now.beta:g} / {now.d_cutoff:g}"
+        )
         entries[kind] = {"minCutoff": min_cutoff, "beta": beta, "dCutoff": d_cutoff}
     print(json.dumps(entries, indent=1))
     return 0

@@ -71,8 +71,9 @@ def solve_cost(recording: dict, rounds: int = 5) -> dict:
         for message, at in zip(messages, arrivals):
             shift = round_ * span
             seq = message["seq"] + round_ * len(recording["results"])
-            result = wire.Result.decode(wire.pack({**message, "stream": STREAM, "seq": seq,
-                                                   "ts": {"ingest": message["ts"]["ingest"] + shift}}))
+            result = wire.Result.decode(
+                wire.pack({**message, "stream": STREAM, "seq": seq, "ts": {"ingest": message["ts"]["ingest"] + shift}})
+            )
             start = time.perf_counter()
             hub.on_result(result, at + shift)
             ms = (time.perf_counter() - start) * 1000
@@ -82,10 +83,12 @@ def solve_cost(recording: dict, rounds: int = 5) -> dict:
                 per_result.append(ms)
                 sets[seq] = sets.get(seq, 0.0) + ms
         per_set += list(sets.values())
-    return {"results": len(per_result), "result_sets": len(per_set),
-            "per_result_ms": {"p50": round(statistics.median(per_result), 3),
-                              "p95": round(_percentile(per_result, 95), 3)},
-            "per_set_ms": {"p50": round(statistics.median(per_set), 3), "p95": round(_percentile(per_set, 95), 3)}}
+    return {
+        "results": len(per_result),
+        "result_sets": len(per_set),
+        "per_result_ms": {"p50": round(statistics.median(per_result), 3), "p95": round(_percentile(per_result, 95), 3)},
+        "per_set_ms": {"p50": round(statistics.median(per_set), 3), "p95": round(_percentile(per_set, 95), 3)},
+    }
 
 
 FULL_KEY = b"\xa4full"  # msgpack's "full": only a full motion message has it
@@ -124,14 +127,24 @@ async def _window(pipe, queries: list[str], warmup: float, duration: float, gate
     await asyncio.gather(*readers, return_exceptions=True)
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     return [{"cpu_percent": round(100 * cpu / seconds, 1), "seconds": round(seconds, 2)}] + [
-        {"bytes_per_s": round((a["bytes"] - b["bytes"]) / seconds), "messages_per_s": round(
-            (a["messages"] - b["messages"]) / seconds, 1),
-         "full_share": round((a["full"] - b["full"]) / max(1, a["messages"] - b["messages"]), 3)}
-        for a, b in zip(after, before)]
+        {
+            "bytes_per_s": round((a["bytes"] - b["bytes"]) / seconds),
+            "messages_per_s": round((a["messages"] - b["messages"]) / seconds, 1),
+            "full_share": round((a["full"] - b["full"]) / max(1, a["messages"] - b["messages"]), 3),
+        }
+        for a, b in zip(after, before)
+    ]
 
 
-def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_env: dict[str, str],
-        many: int = MANY, rounds: int = 5) -> list[dict]:
+def run(
+    names: list[str],
+    warmup: float,
+    duration: float,
+    log_dir: Path,
+    extra_env: dict[str, str],
+    many: int = MANY,
+    rounds: int = 5,
+) -> list[dict]:
     if not names:
         return []
     import psutil
@@ -147,8 +160,9 @@ def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_e
     pipe = Pipeline(log_dir / "motion", workers=0, env=env).start()
     try:
         gateway = psutil.Process(pipe.services["gateway"].process.pid)
-        with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream=STREAM, rate=FPS,
-                      per_tracker=True) as replay:
+        with Replayer(
+            f"tcp://127.0.0.1:{pipe.results_port}", recording, stream=STREAM, rate=FPS, per_tracker=True
+        ) as replay:
             replay.play(range(len(recording["results"])))
             motion = f"stream={STREAM}"
             log.info("motion: gateway CPU with 1 motion viewer, %.0f s", duration)
@@ -159,8 +173,9 @@ def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_e
             loop = len(recording["results"]) / FPS
             loops = loop * max(1, round(duration / loop))
             log.info("motion: bytes per second, motion against landmarks, %.1f s", loops)
-            bytes_ = asyncio.run(_window(pipe, [motion, f"stream={STREAM}&motion=0&landmarks=1"], warmup,
-                                         loops, gateway))
+            bytes_ = asyncio.run(
+                _window(pipe, [motion, f"stream={STREAM}&motion=0&landmarks=1"], warmup, loops, gateway)
+            )
             replay.check()
     finally:
         pipe.stop()
@@ -172,44 +187,62 @@ def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_e
     rig_percent = cost["per_result_ms"]["p50"] * 3 * FPS / 10
     bytes_ratio = bytes_[1]["bytes_per_s"] / bytes_[2]["bytes_per_s"] if bytes_[2]["bytes_per_s"] else float("inf")
     slowest = min(v["messages_per_s"] for v in crowd[1:])
-    return [{
-        "name": "motion-holistic-1x30", "fps": FPS, "solve": cost,
-        "gateway_cpu_percent": {"1": one[0]["cpu_percent"], str(many): crowd[0]["cpu_percent"]},
-        "cpu_ratio": round(cpu_ratio, 2), "viewers": many,
-        "send_us_per_message_and_viewer": None if send_us is None else round(send_us, 1),
-        "rig_cpu_percent_per_rig": round(rig_percent, 1),
-        "messages_per_s": {"1": one[1]["messages_per_s"], f"{many}, slowest": slowest},
-        "bytes_per_s": {"motion": bytes_[1]["bytes_per_s"], "landmarks": bytes_[2]["bytes_per_s"]},
-        "bytes_ratio": round(bytes_ratio, 3),
-        # full messages among the motion viewer's: a viewer that keeps up gets deltas only
-        "full_share": bytes_[1]["full_share"],
-        "targets": {"solve_p50_met": cost["per_set_ms"]["p50"] <= TARGET_SOLVE_P50_MS,
-                    "cpu_ratio_met": cpu_ratio <= TARGET_CPU_RATIO, "bytes_ratio_met": bytes_ratio <= TARGET_BYTES_RATIO},
-    }]
+    return [
+        {
+            "name": "motion-holistic-1x30",
+            "fps": FPS,
+            "solve": cost,
+            "gateway_cpu_percent": {"1": one[0]["cpu_percent"], str(many): crowd[0]["cpu_percent"]},
+            "cpu_ratio": round(cpu_ratio, 2),
+            "viewers": many,
+            "send_us_per_message_and_viewer": None if send_us is None else round(send_us, 1),
+            "rig_cpu_percent_per_rig": round(rig_percent, 1),
+            "messages_per_s": {"1": one[1]["messages_per_s"], f"{many}, slowest": slowest},
+            "bytes_per_s": {"motion": bytes_[1]["bytes_per_s"], "landmarks": bytes_[2]["bytes_per_s"]},
+            "bytes_ratio": round(bytes_ratio, 3),
+            # full messages among the motion viewer's: a viewer that keeps up gets deltas only
+            "full_share": bytes_[1]["full_share"],
+            "targets": {
+                "solve_p50_met": cost["per_set_ms"]["p50"] <= TARGET_SOLVE_P50_MS,
+                "cpu_ratio_met": cpu_ratio <= TARGET_CPU_RATIO,
+                "bytes_ratio_met": bytes_ratio <= TARGET_BYTES_RATIO,
+            },
+        }
+    ]
 
 
 def markdown_table(runs: list[dict]) -> str:
     if not runs:
         return ""
-    lines = ["| motion scenario | solve per result set p50 / p95 ms (per result) | gateway CPU %, 1 viewer "
-             "| N viewers | ratio | motion / landmarks bytes/s per viewer | ratio | targets (≤ 1 ms, ≤ 1.2×, "
-             "≤ 1/4) |", "|" + "---|" * 8]
+    lines = [
+        "| motion scenario | solve per result set p50 / p95 ms (per result) | gateway CPU %, 1 viewer "
+        "| N viewers | ratio | motion / landmarks bytes/s per viewer | ratio | targets (≤ 1 ms, ≤ 1.2×, "
+        "≤ 1/4) |",
+        "|" + "---|" * 8,
+    ]
     for r in runs:
         s = r["solve"]
         cpu = list(r["gateway_cpu_percent"].values())
         b = r["bytes_per_s"]
         met = ", ".join("met" if ok else "**missed**" for ok in r["targets"].values())
-        lines.append(f"| {r['name']} | {s['per_set_ms']['p50']} / {s['per_set_ms']['p95']} "
-                     f"({s['per_result_ms']['p50']} / {s['per_result_ms']['p95']}) | {cpu[0]} | {cpu[1]} ({r['viewers']}) "
-                     f"| {r['cpu_ratio']} | {b['motion']} / {b['landmarks']} | {r['bytes_ratio']} | {met} |")
+        lines.append(
+            f"| {r['name']} | {s['per_set_ms']['p50']} / {s['per_set_ms']['p95']} "
+            f"({s['per_result_ms']['p50']} / {s['per_result_ms']['p95']}) | {cpu[0]} | {cpu[1]} ({r['viewers']}) "
+            f"| {r['cpu_ratio']} | {b['motion']} / {b['landmarks']} | {r['bytes_ratio']} | {met} |"
+        )
     for r in runs:
         lines.append("")
-        lines.append(f"{r['name']}: one rig costs about {r['rig_cpu_percent_per_rig']} % of a core at 30 fps "
-                     f"(a rig per viewer would cost {r['viewers']} times that); each message to each further "
-                     f"viewer costs the gateway about {r['send_us_per_message_and_viewer']} µs; "
-                     f"{100 * r['full_share']:.0f} % of the motion viewer's messages were full ones (it fell "
-                     f"behind), the rest deltas.")
-    lines += ["", "Solve: the gateway's code for one result (rig, encoding, mailbox), timed in the benchmark's "
-              "process; a result set is one frame's face, pose and hands. CPU: the gateway process, % of one "
-              "core, fed at 30 fps by a Replayer (no landmarkers)."]
+        lines.append(
+            f"{r['name']}: one rig costs about {r['rig_cpu_percent_per_rig']} % of a core at 30 fps "
+            f"(a rig per viewer would cost {r['viewers']} times that); each message to each further "
+            f"viewer costs the gateway about {r['send_us_per_message_and_viewer']} µs; "
+            f"{100 * r['full_share']:.0f} % of the motion viewer's messages were full ones (it fell "
+            f"behind), the rest deltas."
+        )
+    lines += [
+        "",
+        "Solve: the gateway's code for one result (rig, encoding, mailbox), timed in the benchmark's "
+        "process; a result set is one frame's face, pose and hands. CPU: the gateway process, % of one "
+        "core, fed at 30 fps by a Replayer (no landmarkers).",
+    ]
     return "\n".join(lines)

@@ -97,8 +97,14 @@ class _UdpCounter:
         self.sock.close()
 
 
-def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_env: dict[str, str],
-        frames: dict[str, list[bytes]] | None = None) -> list[dict]:
+def run(
+    names: list[str],
+    warmup: float,
+    duration: float,
+    log_dir: Path,
+    extra_env: dict[str, str],
+    frames: dict[str, list[bytes]] | None = None,
+) -> list[dict]:
     """Run the named output scenarios; ``frames`` (per media, see SCENARIOS) default to
     scenario_frames()."""
     frames = dict(frames or {})
@@ -109,16 +115,31 @@ def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_e
         scenario = SCENARIOS[name]
         if scenario.media not in frames:
             frames[scenario.media] = scenario_frames(scenario.media)
-        log.info("%s: 1 stream x %.0f fps, track %s, with live2d-pose vmc running, %.0f s", name, FPS,
-                 ",".join(scenario.tracks), duration)
+        log.info(
+            "%s: 1 stream x %.0f fps, track %s, with live2d-pose vmc running, %.0f s",
+            name,
+            FPS,
+            ",".join(scenario.tracks),
+            duration,
+        )
         runs.append(run_vmc(scenario, frames[scenario.media], warmup, duration, log_dir / name, extra_env))
-        log.info("%s: gateway -> OSC packet p50 %s ms, vmc CPU %s %%", name, runs[-1]["latency_ms"].get("p50"),
-                 runs[-1]["vmc_cpu_percent"])
+        log.info(
+            "%s: gateway -> OSC packet p50 %s ms, vmc CPU %s %%",
+            name,
+            runs[-1]["latency_ms"].get("p50"),
+            runs[-1]["vmc_cpu_percent"],
+        )
     return runs
 
 
-def run_vmc(scenario: OutputScenario, frames: list[bytes], warmup: float, duration: float, log_dir: Path,
-            extra_env: dict[str, str]) -> dict:
+def run_vmc(
+    scenario: OutputScenario,
+    frames: list[bytes],
+    warmup: float,
+    duration: float,
+    log_dir: Path,
+    extra_env: dict[str, str],
+) -> dict:
     import asyncio
 
     import psutil
@@ -127,17 +148,32 @@ def run_vmc(scenario: OutputScenario, frames: list[bytes], warmup: float, durati
     from live2d_pose.testing.clients import Camera, Viewer
     from live2d_pose.testing.pipeline import Pipeline
 
-    env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
-           **extra_env}
+    env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", **extra_env}
     pipe = Pipeline(log_dir, workers=default_workers(), env=env)
     pipe.start()
     counter = _UdpCounter()
     stats_file = log_dir / "vmc-stats.json"
     with open(log_dir / "vmc.log", "wb") as vmc_log:
-        vmc = subprocess.Popen([sys.executable, "-m", "live2d_pose", "vmc", "--gateway-url", pipe.viewer_url(),
-                                "--stream", STREAM, "--to", f"127.0.0.1:{counter.port}",
-                                "--stats-file", str(stats_file), "--log-level", "WARNING"],
-                               stdout=vmc_log, stderr=subprocess.STDOUT)
+        vmc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "live2d_pose",
+                "vmc",
+                "--gateway-url",
+                pipe.viewer_url(),
+                "--stream",
+                STREAM,
+                "--to",
+                f"127.0.0.1:{counter.port}",
+                "--stats-file",
+                str(stats_file),
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=vmc_log,
+            stderr=subprocess.STDOUT,
+        )
     process = psutil.Process(vmc.pid)
     services = [psutil.Process(s.process.pid) for s in pipe.services.values()] + [process]
 
@@ -163,9 +199,10 @@ def run_vmc(scenario: OutputScenario, frames: list[bytes], warmup: float, durati
 
     async def drive() -> dict:
         width, height = HOLISTIC_SIZE if scenario.media == "gesture" else (640, 480)
-        async with Viewer(pipe.viewer_url(f"stream={STREAM}")), \
-                Camera(f"{pipe.camera_url}?stream={STREAM}&track={','.join(scenario.tracks)}",
-                       width, height) as camera:
+        async with (
+            Viewer(pipe.viewer_url(f"stream={STREAM}")),
+            Camera(f"{pipe.camera_url}?stream={STREAM}&track={','.join(scenario.tracks)}", width, height) as camera,
+        ):
             await camera.stream_frames(frames, fps=FPS, duration=warmup)
             start_wall, start = time.monotonic(), cpu_seconds()
             packets0 = counter.packets
@@ -190,27 +227,46 @@ def run_vmc(scenario: OutputScenario, frames: list[bytes], warmup: float, durati
     vmc_cpu = round(100 * (vmc1 - vmc0) / seconds, 2)
     other = round(max(0.0, 100 * ((machine1 - machine0) - (ours1 - ours0)) / seconds), 1)
     latency = stats.get("latency_ms", {})
-    return {"name": scenario.name, "tracks": list(scenario.tracks), "fps": FPS, "seconds": round(seconds, 1), "latency_ms": latency,
-            "latency_samples": stats.get("latency_samples", 0), "bundles": stats.get("bundles", 0),
-            "received_in_window": window["packets"], "vmc_cpu_percent": vmc_cpu, "other_cpu_percent": other,
-            "exit_code": vmc.returncode,
-            "targets": {"p50_ms": TARGET_P50_MS, "cpu_percent": TARGET_CPU_PERCENT,
-                        "p50_met": latency.get("p50") is not None and latency["p50"] <= TARGET_P50_MS,
-                        "cpu_met": vmc_cpu <= TARGET_CPU_PERCENT}}
+    return {
+        "name": scenario.name,
+        "tracks": list(scenario.tracks),
+        "fps": FPS,
+        "seconds": round(seconds, 1),
+        "latency_ms": latency,
+        "latency_samples": stats.get("latency_samples", 0),
+        "bundles": stats.get("bundles", 0),
+        "received_in_window": window["packets"],
+        "vmc_cpu_percent": vmc_cpu,
+        "other_cpu_percent": other,
+        "exit_code": vmc.returncode,
+        "targets": {
+            "p50_ms": TARGET_P50_MS,
+            "cpu_percent": TARGET_CPU_PERCENT,
+            "p50_met": latency.get("p50") is not None and latency["p50"] <= TARGET_P50_MS,
+            "cpu_met": vmc_cpu <= TARGET_CPU_PERCENT,
+        },
+    }
 
 
 def markdown_table(runs: list[dict]) -> str:
     if not runs:
         return ""
-    lines = ["| output scenario | gateway → OSC p50 | p95 | p99 | vmc CPU % | other processes CPU % "
-             "| bundles received / s | targets (p50 ≤ 1 ms, CPU ≤ 5 %) |", "|" + "---|" * 8]
+    lines = [
+        "| output scenario | gateway → OSC p50 | p95 | p99 | vmc CPU % | other processes CPU % "
+        "| bundles received / s | targets (p50 ≤ 1 ms, CPU ≤ 5 %) |",
+        "|" + "---|" * 8,
+    ]
     for r in runs:
         lat = r["latency_ms"]
         met = "met" if r["targets"]["p50_met"] and r["targets"]["cpu_met"] else "missed"
-        lines.append(f"| {r['name']} | {lat.get('p50', '–')} | {lat.get('p95', '–')} | {lat.get('p99', '–')} "
-                     f"| {r['vmc_cpu_percent']} | {r['other_cpu_percent']} "
-                     f"| {r['received_in_window'] / r['seconds']:.1f} | {met} |")
+        lines.append(
+            f"| {r['name']} | {lat.get('p50', '–')} | {lat.get('p95', '–')} | {lat.get('p99', '–')} "
+            f"| {r['vmc_cpu_percent']} | {r['other_cpu_percent']} "
+            f"| {r['received_in_window'] / r['seconds']:.1f} | {met} |"
+        )
     lines.append("")
-    lines.append("Latency in ms from the gateway's stamp on a result to vmc's OSC packet leaving (same host); "
-                 "CPU % of one core over the measured window.")
+    lines.append(
+        "Latency in ms from the gateway's stamp on a result to vmc's OSC packet leaving (same host); "
+        "CPU % of one core over the measured window."
+    )
     return "\n".join(lines)

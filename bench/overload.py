@@ -79,12 +79,19 @@ def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_e
     return runs
 
 
-def run_one(scenario: OverloadScenario, warmup: float, duration: float, log_dir: Path,
-            extra_env: dict[str, str]) -> dict:
+def run_one(
+    scenario: OverloadScenario, warmup: float, duration: float, log_dir: Path, extra_env: dict[str, str]
+) -> dict:
     from live2d_pose.testing.pipeline import Pipeline
 
-    env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
-           **ONE_CLIENT, **dict(scenario.env), **extra_env}
+    env = {
+        "LIVE2D_POSE_LOG_LEVEL": "WARNING",
+        "GLOG_minloglevel": "2",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **ONE_CLIENT,
+        **dict(scenario.env),
+        **extra_env,
+    }
     pipe = Pipeline(log_dir, workers=2, env=env).start()
     try:
         drive = {"faces": _faces, "leave": _leave, "flood": _flood}[scenario.kind]
@@ -98,15 +105,22 @@ def _faces(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> 
     from live2d_pose.testing.frames import astronaut_frames
 
     frames = astronaut_frames(8)
-    plans = [CameraPlan(f"face{i:02d}", frames[i % 8:] + frames[:i % 8], 1.0, start=i / scenario.cameras)
-             for i in range(scenario.cameras)]
+    plans = [
+        CameraPlan(f"face{i:02d}", frames[i % 8 :] + frames[: i % 8], 1.0, start=i / scenario.cameras)
+        for i in range(scenario.cameras)
+    ]
     outcome = _crowd(pipe, plans, max(warmup, 3.0), duration)
     lanes = [lane for s in outcome.stats["streams"].values() for lane in s["lanes"].values()]
-    return {"cameras": scenario.cameras, "fps_each": 1.0, "served": len(outcome.served()),
-            "refused": dict(Counter(outcome.refused().values())),
-            "results_per_s": round(outcome.results_per_s(), 2), "worst_gap_s": round(outcome.worst_gap_s(), 2),
-            "instances_built": sum(lane["warming"] for lane in lanes),
-            "workers_dead": outcome.stats["totals"]["workers_dead"]}
+    return {
+        "cameras": scenario.cameras,
+        "fps_each": 1.0,
+        "served": len(outcome.served()),
+        "refused": dict(Counter(outcome.refused().values())),
+        "results_per_s": round(outcome.results_per_s(), 2),
+        "worst_gap_s": round(outcome.worst_gap_s(), 2),
+        "instances_built": sum(lane["warming"] for lane in lanes),
+        "workers_dead": outcome.stats["totals"]["workers_dead"],
+    }
 
 
 def _leave(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> dict:
@@ -115,8 +129,18 @@ def _leave(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> 
 
     gesture = _gesture()
     plans = [CameraPlan("steady", astronaut_frames(16), 15.0)]
-    plans += [CameraPlan(f"body{i:02d}", gesture[i * 3:] + gesture[:i * 3], 1.0, (640, 360), HOLISTIC,
-                         start=warmup + 0.2 * i, watch=False) for i in range(scenario.cameras)]
+    plans += [
+        CameraPlan(
+            f"body{i:02d}",
+            gesture[i * 3 :] + gesture[: i * 3],
+            1.0,
+            (640, 360),
+            HOLISTIC,
+            start=warmup + 0.2 * i,
+            watch=False,
+        )
+        for i in range(scenario.cameras)
+    ]
     from live2d_pose.testing.crowd import track_peak
 
     before = pipe.workers_rss_mb()
@@ -133,35 +157,44 @@ def _leave(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> 
     left = time.monotonic()
     while (after := pipe.workers_rss_mb()) > before + SETTLED_WITHIN_MB and time.monotonic() - left < SETTLE_LIMIT_S:
         time.sleep(0.5)
-    return {"cameras": scenario.cameras, "tracks": list(HOLISTIC), "fps_each": 1.0,
-            "served": len(outcome.served()) - 1, "refused": dict(Counter(outcome.refused().values())),
-            "steady_fps": round(outcome.results_per_s(["steady"]), 2),
-            "steady_worst_gap_s": round(outcome.gap_s("steady"), 2),
-            "workers_rss_mb": {"before": round(before), "peak": round(peak[0]), "after": round(after)},
-            "memory_back_after_s": round(time.monotonic() - left, 1),
-            "workers_dead": outcome.stats["totals"]["workers_dead"]}
+    return {
+        "cameras": scenario.cameras,
+        "tracks": list(HOLISTIC),
+        "fps_each": 1.0,
+        "served": len(outcome.served()) - 1,
+        "refused": dict(Counter(outcome.refused().values())),
+        "steady_fps": round(outcome.results_per_s(["steady"]), 2),
+        "steady_worst_gap_s": round(outcome.gap_s("steady"), 2),
+        "workers_rss_mb": {"before": round(before), "peak": round(peak[0]), "after": round(after)},
+        "memory_back_after_s": round(time.monotonic() - left, 1),
+        "workers_dead": outcome.stats["totals"]["workers_dead"],
+    }
 
 
 def _flood(pipe, scenario: OverloadScenario, warmup: float, duration: float) -> dict:
     from live2d_pose.testing.crowd import CameraPlan
     from live2d_pose.testing.frames import astronaut_frames, costly_frames
 
-    plans = [CameraPlan("cheap", astronaut_frames(16), 15.0),
-             CameraPlan("flood", costly_frames(_gesture()[::10]), 0.0, (3840, 2160), HOLISTIC,
-                        start=1.0, watch=False)]
+    plans = [
+        CameraPlan("cheap", astronaut_frames(16), 15.0),
+        CameraPlan("flood", costly_frames(_gesture()[::10]), 0.0, (3840, 2160), HOLISTIC, start=1.0, watch=False),
+    ]
     outcome = _crowd(pipe, plans, max(warmup, 3.0), duration)
     flood = outcome.stats["streams"].get("flood", {})
     flooding_s = max(warmup, 3.0) + outcome.seconds - 1.0  # it joined 1 s in
-    return {"cheap_fps": round(outcome.results_per_s(["cheap"]), 2),
-            "cheap_worst_gap_s": round(outcome.gap_s("cheap"), 2),
-            "flood_sent_per_s": round(outcome.streams["flood"].sent / flooding_s, 1),
-            "results_per_s": round(flood.get("done", 0) / flooding_s, 2),  # the flood's lanes' results
-            "flood_errors": flood.get("errors", 0),
-            "quarantined": outcome.stats["totals"]["quarantined"],
-            "tracker_cost_ms": outcome.stats["tracker_cost_ms"]}
+    return {
+        "cheap_fps": round(outcome.results_per_s(["cheap"]), 2),
+        "cheap_worst_gap_s": round(outcome.gap_s("cheap"), 2),
+        "flood_sent_per_s": round(outcome.streams["flood"].sent / flooding_s, 1),
+        "results_per_s": round(flood.get("done", 0) / flooding_s, 2),  # the flood's lanes' results
+        "flood_errors": flood.get("errors", 0),
+        "quarantined": outcome.stats["totals"]["quarantined"],
+        "tracker_cost_ms": outcome.stats["tracker_cost_ms"],
+    }
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _crowd(pipe, plans, warmup: float, duration: float):
     return asyncio.run(_crowd_async(pipe, plans, warmup, duration))
@@ -187,20 +220,31 @@ def markdown_table(runs: list[dict]) -> str:
     """One row per scenario: what a viewer saw, and the workers' memory where it was measured."""
     if not runs:
         return ""
-    lines = ["| overload scenario | results / s | worst gap s | refused | instances built | workers dead "
-             "| steady / cheap camera: fps, worst gap s | workers' memory MB: before, peak, after |",
-             "|" + "---|" * 8]
+    lines = [
+        "| overload scenario | results / s | worst gap s | refused | instances built | workers dead "
+        "| steady / cheap camera: fps, worst gap s | workers' memory MB: before, peak, after |",
+        "|" + "---|" * 8,
+    ]
     for r in runs:
         prefix = "steady" if "steady_fps" in r else "cheap"
         rss = r.get("workers_rss_mb")
         memory = f"{rss['before']}, {rss['peak']}, {rss['after']} ({r['memory_back_after_s']} s)" if rss else "–"
-        cells = [r["name"], _dash(r.get("results_per_s")), _dash(r.get("worst_gap_s")), r.get("refused") or 0,
-                 _dash(r.get("instances_built")), _dash(r.get("workers_dead")),
-                 f"{_dash(r.get(prefix + '_fps'))}, {_dash(r.get(prefix + '_worst_gap_s'))}", memory]
+        cells = [
+            r["name"],
+            _dash(r.get("results_per_s")),
+            _dash(r.get("worst_gap_s")),
+            r.get("refused") or 0,
+            _dash(r.get("instances_built")),
+            _dash(r.get("workers_dead")),
+            f"{_dash(r.get(prefix + '_fps'))}, {_dash(r.get(prefix + '_worst_gap_s'))}",
+            memory,
+        ]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines.append("")
-    lines.append("faces: every camera's results; flood4k: the flood's results (one per tracker); memory: "
-                 "both landmarkers, and how long after the cameras left it took to come back.")
+    lines.append(
+        "faces: every camera's results; flood4k: the flood's results (one per tracker); memory: "
+        "both landmarkers, and how long after the cameras left it took to come back."
+    )
     return "\n".join(lines)
 
 

@@ -34,12 +34,19 @@ def make_all(document: dict, runs: list[dict], out: Path, stamp: str) -> list[Pa
     for r in shown:
         values = np.sort(np.asarray(r["_samples"])[:, 1])
         ax.plot(values, np.arange(1, values.size + 1) / values.size, label=r["name"])
-    face_bares = [b for b in document.get("bare", []) if b.get("tracks", ["face"]) == ["face"]
-                  and b.get("media", "face") == "face"]
+    face_bares = [
+        b
+        for b in document.get("bare", [])
+        if b.get("tracks", ["face"]) == ["face"] and b.get("media", "face") == "face"
+    ]
     paced = next((b for b in face_bares if b["fps"]), None)
     if paced:
-        ax.axvline(paced["decode_infer_ms"]["p50"], color="grey", linestyle="--",
-                   label=f"bare decode+inference p50 ({paced['decode_infer_ms']['p50']:.1f} ms)")
+        ax.axvline(
+            paced["decode_infer_ms"]["p50"],
+            color="grey",
+            linestyle="--",
+            label=f"bare decode+inference p50 ({paced['decode_infer_ms']['p50']:.1f} ms)",
+        )
     ax.set_xlabel("latency ingest → viewer (ms)")
     ax.set_ylabel("fraction of frames")
     ax.set_title("Latency CDF")
@@ -54,11 +61,19 @@ def make_all(document: dict, runs: list[dict], out: Path, stamp: str) -> list[Pa
         for affinity in (True, False):
             points = [r for r in scaling if r["affinity"] == affinity]
             if points:
-                ax.plot([r["workers"] for r in points], [r["delivered_fps"] for r in points], "o-",
-                        label="pipeline" + ("" if affinity else " (no affinity)"))
+                ax.plot(
+                    [r["workers"] for r in points],
+                    [r["delivered_fps"] for r in points],
+                    "o-",
+                    label="pipeline" + ("" if affinity else " (no affinity)"),
+                )
         if bares:
-            ax.plot([b["workers"] for b in bares], [b["throughput_fps"] for b in bares], "s--",
-                    label="bare decode+MediaPipe")
+            ax.plot(
+                [b["workers"] for b in bares],
+                [b["throughput_fps"] for b in bares],
+                "s--",
+                label="bare decode+MediaPipe",
+            )
         ax.set_xlabel("landmarker processes (W), S = W streams flooding")
         ax.set_ylabel("frames per second, all streams")
         ax.set_title("Throughput vs workers")

@@ -65,8 +65,9 @@ class Avatar:
 AVATARS = {
     "builtin-vrm": Avatar("built-in 3D avatar", "avatar=vrm", "vrm"),
     "sphere": Avatar("sphere.vrm (VRM 0.x): bones, orange left", "model=models/sphere.vrm", "vrm", True),
-    "vrm1": Avatar("VRM 1.0 sample: bones, orange left",
-                   "model=models/VRMC_vrm_expressions_isBinary_Overrides.vrm", "vrm", True),
+    "vrm1": Avatar(
+        "VRM 1.0 sample: bones, orange left", "model=models/VRMC_vrm_expressions_isBinary_Overrides.vrm", "vrm", True
+    ),
     "builtin-2d": Avatar("built-in 2D avatar", "", "builtin"),
 }
 
@@ -82,22 +83,37 @@ class Clip:
 
 
 CLIPS = {
-    "thumbs-up": Clip("thumbs-up", "gesture_video.mp4", (0.0, 0.0, 1.0, 1.0), "face,pose,hands", (50, 120, 180),
-                      ("builtin-vrm", "sphere", "vrm1", "builtin-2d")),
-    "walk": Clip("walk", "sports2d_demo.mp4", (0.0, 0.45, 1.0, 1.0), "pose", (105, 125, 150, 206, 213),
-                 ("builtin-vrm", "sphere")),
-    "jumping-jacks": Clip("jumping-jacks", "sports2d_demo.mp4", (0.0, 0.0, 0.5, 0.5), "pose", (20, 38, 75, 110),
-                          ("builtin-vrm", "sphere")),
+    "thumbs-up": Clip(
+        "thumbs-up",
+        "gesture_video.mp4",
+        (0.0, 0.0, 1.0, 1.0),
+        "face,pose,hands",
+        (50, 120, 180),
+        ("builtin-vrm", "sphere", "vrm1", "builtin-2d"),
+    ),
+    "walk": Clip(
+        "walk", "sports2d_demo.mp4", (0.0, 0.45, 1.0, 1.0), "pose", (105, 125, 150, 206, 213), ("builtin-vrm", "sphere")
+    ),
+    "jumping-jacks": Clip(
+        "jumping-jacks", "sports2d_demo.mp4", (0.0, 0.0, 0.5, 0.5), "pose", (20, 38, 75, 110), ("builtin-vrm", "sphere")
+    ),
 }
 
 # The bones drawn over a sample: each bone from the first of its parents the model has (VRM 1.0's humanoid).
 PARENTS = {"spine": ("hips",), "chest": ("spine",), "neck": ("upperChest", "chest", "spine"), "head": ("neck",)}
 for _side in ("left", "right"):
-    PARENTS.update({f"{_side}Shoulder": ("upperChest", "chest", "spine"),
-                    f"{_side}UpperArm": (f"{_side}Shoulder", "upperChest", "chest", "spine"),
-                    f"{_side}LowerArm": (f"{_side}UpperArm",), f"{_side}Hand": (f"{_side}LowerArm",),
-                    f"{_side}UpperLeg": ("hips",), f"{_side}LowerLeg": (f"{_side}UpperLeg",),
-                    f"{_side}Foot": (f"{_side}LowerLeg",), f"{_side}Toes": (f"{_side}Foot",)})
+    PARENTS.update(
+        {
+            f"{_side}Shoulder": ("upperChest", "chest", "spine"),
+            f"{_side}UpperArm": (f"{_side}Shoulder", "upperChest", "chest", "spine"),
+            f"{_side}LowerArm": (f"{_side}UpperArm",),
+            f"{_side}Hand": (f"{_side}LowerArm",),
+            f"{_side}UpperLeg": ("hips",),
+            f"{_side}LowerLeg": (f"{_side}UpperLeg",),
+            f"{_side}Foot": (f"{_side}LowerLeg",),
+            f"{_side}Toes": (f"{_side}Foot",),
+        }
+    )
 BONE_COLOURS = {"left": (60, 120, 255), "right": (255, 150, 40), "": (90, 90, 90)}  # BGR: the avatar's sides
 
 
@@ -131,8 +147,9 @@ def shoot_clip(pipe, browser, clip: Clip, avatar: Avatar, frames: list[np.ndarra
     try:
         camera.start()
         page.goto(f"{pipe.http_url}/?{avatar.query}&stream={stream}")
-        page.wait_for_function(f"() => window.__live2dPose && window.__live2dPose.renderer === '{avatar.canvas}'",
-                               timeout=60_000)
+        page.wait_for_function(
+            f"() => window.__live2dPose && window.__live2dPose.renderer === '{avatar.canvas}'", timeout=60_000
+        )
         page.wait_for_function("() => window.__live2dPose.framesReceived > 0", timeout=60_000)
         camera.go.set()
         wanted = list(clip.frames)
@@ -217,8 +234,14 @@ def compose(clip: Clip, avatar: Avatar, frames: list[np.ndarray], shots: list[di
         frame = cv2.resize(frame, (int(frame.shape[1] * height / frame.shape[0]), height), interpolation=cv2.INTER_AREA)
         image = picture(shot, avatar)
         width = max(frame.shape[1], image.shape[1])
-        columns.append(np.vstack([caption(centred(frame, width), f"frame {shot['index']}, as a mirror shows it"),
-                                  caption(centred(image, width), avatar.label)]))
+        columns.append(
+            np.vstack(
+                [
+                    caption(centred(frame, width), f"frame {shot['index']}, as a mirror shows it"),
+                    caption(centred(image, width), avatar.label),
+                ]
+            )
+        )
     return np.hstack([np.pad(c, ((0, 0), (0, 6), (0, 0)), constant_values=255) for c in columns])
 
 
@@ -230,16 +253,20 @@ def shoot_pictures(pipe, browser, clip: Clip, out: Path) -> None:
     for name in clip.avatars:
         avatar = AVATARS[name]
         shots = shoot_clip(pipe, browser, clip, avatar, frames, fps)
-        composed = cv2.resize(compose(clip, avatar, frames, shots), None, fx=SCALE, fy=SCALE,
-                              interpolation=cv2.INTER_AREA)
+        composed = cv2.resize(
+            compose(clip, avatar, frames, shots), None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_AREA
+        )
         path = out / f"body-{clip.name}-{name}.jpg"
         cv2.imwrite(str(path), composed, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         log.info("wrote %s", path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.bench.pose_shots", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.bench.pose_shots",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma list of {', '.join(CLIPS)}")
     parser.add_argument("--workers", type=int, default=2, help="landmarker processes")

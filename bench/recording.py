@@ -84,7 +84,11 @@ def measure(name: str, take: list, folder: Path, fps: float, rate: float) -> dic
     recorder.close()
     close_cpu = time.process_time() - cpu
     return {
-        "take": name, "states": len(take), "minutes": minutes, "rate": rate, "fps": fps,
+        "take": name,
+        "states": len(take),
+        "minutes": minutes,
+        "rate": rate,
+        "fps": fps,
         "journal_mb_per_min": journal_bytes / 1e6 / minutes,
         "vrma_mb_per_min": vrma.stat().st_size / 1e6 / minutes,
         "bvh_mb_per_min": bvh.stat().st_size / 1e6 / minutes,
@@ -99,24 +103,39 @@ def resampling_error(take: list, folder: Path, fps: float) -> dict:
     write_vrma(folder / "resampled.vrma", source, fps=fps)
     back = read_motion(folder / "resampled.vrma")
     at = source.t_ms - source.t_ms[0]
-    errors = np.concatenate([angle_degrees(interpolate(back.t_ms, back.bones[b], at, rotation=True),
-                                           source.rotations(b)) for b in source.bones])
-    return {"p50": float(np.percentile(errors, 50)), "p95": float(np.percentile(errors, 95)),
-            "max": float(errors.max())}
+    errors = np.concatenate(
+        [
+            angle_degrees(interpolate(back.t_ms, back.bones[b], at, rotation=True), source.rotations(b))
+            for b in source.bones
+        ]
+    )
+    return {
+        "p50": float(np.percentile(errors, 50)),
+        "p95": float(np.percentile(errors, 95)),
+        "max": float(errors.max()),
+    }
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| take | states/s | journal MB/min | .vrma MB/min | .bvh MB/min | recording CPU % | close s/min "
-             "| resampling p50 / p95 / max ° |", "|" + "---|" * 8]
+    lines = [
+        "| take | states/s | journal MB/min | .vrma MB/min | .bvh MB/min | recording CPU % | close s/min "
+        "| resampling p50 / p95 / max ° |",
+        "|" + "---|" * 8,
+    ]
     for r in rows:
         e = r["resampling_deg"]
-        lines.append(f"| {r['take']} | {r['rate']:g} | {r['journal_mb_per_min']:.2f} | {r['vrma_mb_per_min']:.2f} "
-                     f"| {r['bvh_mb_per_min']:.2f} | {r['record_cpu_percent']:.2f} | {r['close_cpu_s_per_min']:.2f} "
-                     f"| {e['p50']:.2f} / {e['p95']:.2f} / {e['max']:.2f} |")
-    lines += ["", f"Files at {rows[0]['fps']:g} fps. Recording CPU: % of one core at that many states a second "
-                  "(add() and the journal's writer thread); close: CPU seconds to write both files per minute of "
-                  "take. Resampling: the angle between each bone of the take (as recorded: gesture_video at 25 fps, "
-                  "the dance at uneven times) at its own times and its .vrma read back there."]
+        lines.append(
+            f"| {r['take']} | {r['rate']:g} | {r['journal_mb_per_min']:.2f} | {r['vrma_mb_per_min']:.2f} "
+            f"| {r['bvh_mb_per_min']:.2f} | {r['record_cpu_percent']:.2f} | {r['close_cpu_s_per_min']:.2f} "
+            f"| {e['p50']:.2f} / {e['p95']:.2f} / {e['max']:.2f} |"
+        )
+    lines += [
+        "",
+        f"Files at {rows[0]['fps']:g} fps. Recording CPU: % of one core at that many states a second "
+        "(add() and the journal's writer thread); close: CPU seconds to write both files per minute of "
+        "take. Resampling: the angle between each bone of the take (as recorded: gesture_video at 25 fps, "
+        "the dance at uneven times) at its own times and its .vrma read back there.",
+    ]
     return "\n".join(lines)
 
 
@@ -132,15 +151,22 @@ def run(takes: list[str], minutes: float, rate: float, fps: float) -> list[dict]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.bench.recording", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.bench.recording",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--takes", default=",".join(TAKES), help=f"comma list of {', '.join(TAKES)}")
     parser.add_argument("--minutes", type=float, default=1.0, help="length of each take")
     parser.add_argument("--rate", type=float, default=30.0, help="body states a second fed to the recorder")
     parser.add_argument("--fps", type=float, default=30.0, help="the files' frame rate")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--live", action="store_true", help="instead: a live stream's recording cost in a real "
-                        "gateway, in it or as a client (bench/recording_live.py)")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="instead: a live stream's recording cost in a real "
+        "gateway, in it or as a client (bench/recording_live.py)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="--live: each window's length")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -84,22 +84,41 @@ async def _measure(pipe, gateway, seconds: float, warmup: float, folder: Path) -
     children = gateway.cpu_times()
     done = await asyncio.to_thread(_post, f"{pipe.http_url}/record/stop?take={take['take']}")
     after = gateway.cpu_times()  # the file writer is a child the gateway waited for
-    result["gateway_take"] = _files(done["files"], done["seconds"],
-                                    (after.children_user + after.children_system)
-                                    - (children.children_user + children.children_system))
+    result["gateway_take"] = _files(
+        done["files"],
+        done["seconds"],
+        (after.children_user + after.children_system) - (children.children_user + children.children_system),
+    )
 
-    client = subprocess.Popen([sys.executable, "-m", "live2d_pose", "record", "--gateway-url", pipe.viewer_url(),
-                               "--stream", STREAM, "--out", str(folder / "client.vrma"),
-                               "--out", str(folder / "client.bvh"), "--log-level", "WARNING"])
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "live2d_pose",
+            "record",
+            "--gateway-url",
+            pipe.viewer_url(),
+            "--stream",
+            STREAM,
+            "--out",
+            str(folder / "client.vrma"),
+            "--out",
+            str(folder / "client.bvh"),
+            "--log-level",
+            "WARNING",
+        ]
+    )
     await asyncio.sleep(warmup + 1.0)  # its start-up (imports) is not recording
     result["client"] = await _window(seconds, {"gateway": gateway, "record": psutil.Process(client.pid)})
     client.send_signal(signal.SIGINT)
     await asyncio.to_thread(client.wait, 120)
     stop.set()
     await asyncio.gather(viewer, return_exceptions=True)
-    result["client_take"] = _files([{"name": p.name, "bytes": p.stat().st_size}
-                                    for p in (folder / "client.vrma", folder / "client.bvh")],
-                                   seconds + warmup + 1.0, None)
+    result["client_take"] = _files(
+        [{"name": p.name, "bytes": p.stat().st_size} for p in (folder / "client.vrma", folder / "client.bvh")],
+        seconds + warmup + 1.0,
+        None,
+    )
     return result
 
 
@@ -123,8 +142,9 @@ def run(seconds: float, warmup: float, log_dir: Path) -> dict:
     pipe = Pipeline(log_dir / "gateway", workers=0, env={"LIVE2D_POSE_LOG_LEVEL": "WARNING"}).start()
     try:
         gateway = psutil.Process(pipe.services["gateway"].process.pid)
-        with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream=STREAM, rate=FPS,
-                      per_tracker=True) as replay:
+        with Replayer(
+            f"tcp://127.0.0.1:{pipe.results_port}", recording, stream=STREAM, rate=FPS, per_tracker=True
+        ) as replay:
             replay.play(range(len(recording["results"])))
             result = asyncio.run(_measure(pipe, gateway, seconds, warmup, log_dir))
             replay.check()
@@ -138,15 +158,20 @@ def markdown_table(r: dict) -> str:
     base = r["none"]["gateway"]
     inside = r["gateway"]["gateway"] - base
     client = r["client"]["gateway"] - base + r["client"]["record"]
-    lines = ["| recording one holistic stream at 30 fps | gateway CPU % | recorder process CPU % | recording costs "
-             "(% of a core) |", "|---|---|---|---|",
-             f"| not recorded (1 motion viewer) | {base} | — | — |",
-             f"| in the gateway (POST /record, up --record) | {r['gateway']['gateway']} | — | {inside:.2f} |",
-             f"| live2d-pose record (a /ws client) | {r['client']['gateway']} | {r['client']['record']} "
-             f"| {client:.2f} |", ""]
+    lines = [
+        "| recording one holistic stream at 30 fps | gateway CPU % | recorder process CPU % | recording costs "
+        "(% of a core) |",
+        "|---|---|---|---|",
+        f"| not recorded (1 motion viewer) | {base} | — | — |",
+        f"| in the gateway (POST /record, up --record) | {r['gateway']['gateway']} | — | {inside:.2f} |",
+        f"| live2d-pose record (a /ws client) | {r['client']['gateway']} | {r['client']['record']} | {client:.2f} |",
+        "",
+    ]
     g, c = r["gateway_take"], r["client_take"]
-    lines.append(f"Files: .vrma {g.get('vrma_mb_per_min')} MB/min, .bvh {g.get('bvh_mb_per_min')} MB/min (the "
-                 f"gateway's take; the client's: {c.get('vrma_mb_per_min')} / {c.get('bvh_mb_per_min')}); writing "
-                 f"them took the separate process {g.get('writer_cpu_s_per_min')} CPU s per minute of take "
-                 f"(its Python start included). Windows of {r['seconds']:g} s.")
+    lines.append(
+        f"Files: .vrma {g.get('vrma_mb_per_min')} MB/min, .bvh {g.get('bvh_mb_per_min')} MB/min (the "
+        f"gateway's take; the client's: {c.get('vrma_mb_per_min')} / {c.get('bvh_mb_per_min')}); writing "
+        f"them took the separate process {g.get('writer_cpu_s_per_min')} CPU s per minute of take "
+        f"(its Python start included). Windows of {r['seconds']:g} s."
+    )
     return "\n".join(lines)

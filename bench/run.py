@@ -87,8 +87,14 @@ def scenario_names() -> list[str]:
     from live2d_pose.bench import motion, overload
     from live2d_pose.bench.outputs import SCENARIOS as OUTPUT_SCENARIOS
 
-    return [*FACE_SCENARIOS, *HOLISTIC_PRESETS, *OUTPUT_SCENARIOS, *motion.SCENARIOS, *overload.GROUPS,
-            *overload.SCENARIOS]
+    return [
+        *FACE_SCENARIOS,
+        *HOLISTIC_PRESETS,
+        *OUTPUT_SCENARIOS,
+        *motion.SCENARIOS,
+        *overload.GROUPS,
+        *overload.SCENARIOS,
+    ]
 
 
 def default_workers() -> int:
@@ -97,9 +103,16 @@ def default_workers() -> int:
     return UpConfig().workers
 
 
-def build_scenarios(names: list[str], workers: int, max_workers: int, affinity: str,
-                    fps_override: float | None, streams_override: int | None,
-                    scaling_fps: float = 0.0, holistic_workers: tuple[int, ...] | None = None) -> list[Scenario]:
+def build_scenarios(
+    names: list[str],
+    workers: int,
+    max_workers: int,
+    affinity: str,
+    fps_override: float | None,
+    streams_override: int | None,
+    scaling_fps: float = 0.0,
+    holistic_workers: tuple[int, ...] | None = None,
+) -> list[Scenario]:
     affinities = {"on": [True], "off": [False], "both": [True, False]}[affinity]
     out: list[Scenario] = []
     for name in names:
@@ -108,9 +121,18 @@ def build_scenarios(names: list[str], workers: int, max_workers: int, affinity: 
             if name in HOLISTIC_PRESETS:
                 streams, worker_counts, env = HOLISTIC_PRESETS[name]
                 for w in holistic_workers or worker_counts:
-                    out.append(Scenario(f"{name}-w{w}{suffix}", streams_override or streams,
-                                        30.0 if fps_override is None else fps_override, w, aff,
-                                        "holistic", HOLISTIC, env))
+                    out.append(
+                        Scenario(
+                            f"{name}-w{w}{suffix}",
+                            streams_override or streams,
+                            30.0 if fps_override is None else fps_override,
+                            w,
+                            aff,
+                            "holistic",
+                            HOLISTIC,
+                            env,
+                        )
+                    )
                 continue
             if name == "scaling":
                 for w in range(1, max_workers + 1):
@@ -148,15 +170,15 @@ def scaling_fps(requested: float | None, extra_env: dict[str, str]) -> float:
 # ---------------------------------------------------------------- one pipeline run
 
 
-async def _drive(pipe, scenario: Scenario, frames: list[bytes], warmup: float, duration: float,
-                 sample_rss) -> dict:
+async def _drive(pipe, scenario: Scenario, frames: list[bytes], warmup: float, duration: float, sample_rss) -> dict:
     from live2d_pose.testing.clients import Camera, Viewer
 
     ids = [f"bench{i}" for i in range(scenario.streams)]
     viewers = [Viewer(pipe.viewer_url(f"stream={sid}")) for sid in ids]
     width, height = HOLISTIC_SIZE if scenario.media == "gesture" else (640, 480)
-    cameras = [Camera(f"{pipe.camera_url}?stream={sid}&track={','.join(scenario.tracks)}", width, height)
-               for sid in ids]
+    cameras = [
+        Camera(f"{pipe.camera_url}?stream={sid}&track={','.join(scenario.tracks)}", width, height) for sid in ids
+    ]
     for client in viewers + cameras:
         await client.__aenter__()
     sent = [0] * len(cameras)  # frames sent inside the measured window
@@ -198,20 +220,25 @@ async def _drive(pipe, scenario: Scenario, frames: list[bytes], warmup: float, d
     for client in cameras + viewers:
         await client.__aexit__(None, None, None)
     results = [r for v in viewers for r in v.results]
-    return {"window": window, "sent": sum(sent), "results": results, "stats": (first, last),
-            "streams": ids}
+    return {"window": window, "sent": sum(sent), "results": results, "stats": (first, last), "streams": ids}
 
 
-def run_pipeline(scenario: Scenario, frames: list[bytes], warmup: float, duration: float,
-                 log_dir: Path, extra_env: dict[str, str]) -> dict:
+def run_pipeline(
+    scenario: Scenario, frames: list[bytes], warmup: float, duration: float, log_dir: Path, extra_env: dict[str, str]
+) -> dict:
     import psutil
 
     from live2d_pose.bench import analyse
     from live2d_pose.testing.pipeline import Pipeline
 
-    env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "LIVE2D_POSE_STREAM_AFFINITY": "true" if scenario.affinity else "false", **dict(scenario.env),
-           **extra_env}
+    env = {
+        "LIVE2D_POSE_LOG_LEVEL": "WARNING",
+        "GLOG_minloglevel": "2",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "LIVE2D_POSE_STREAM_AFFINITY": "true" if scenario.affinity else "false",
+        **dict(scenario.env),
+        **extra_env,
+    }
     pipe = Pipeline(log_dir / scenario.name, workers=scenario.workers, env=env)
     pipe.start()
     procs = {name: psutil.Process(s.process.pid) for name, s in pipe.services.items()}
@@ -301,8 +328,9 @@ def run_bare_paced(frames: dict[str, list[bytes]], fps: float, duration: float) 
     return {**bare.run_bare(frames["face"], 1, duration, fps=fps, tracks=("face",)).summary(), "media": "face"}
 
 
-def run_bares(scenarios: list[Scenario], frames: dict[str, list[bytes]], duration: float,
-              paced: dict | None = None) -> list[dict]:
+def run_bares(
+    scenarios: list[Scenario], frames: dict[str, list[bytes]], duration: float, paced: dict | None = None
+) -> list[dict]:
     """The bare runs the scenarios are compared with, measured now, on the same machine
     (``paced``: the paced run, already measured next to its scenario)."""
     from live2d_pose.bench import bare
@@ -323,10 +351,16 @@ def run_bares(scenarios: list[Scenario], frames: dict[str, list[bytes]], duratio
         if label == "face, paced" and paced is not None:
             out.append(paced)
             continue
-        log.info("bare: %s, %d process(es), %s, %.0f s", label, processes,
-                 f"paced at {fps:g} fps" if fps else "saturated", duration)
-        out.append({**bare.run_bare(frames[media], processes, duration, fps=fps, tracks=tracks).summary(),
-                    "media": media})
+        log.info(
+            "bare: %s, %d process(es), %s, %.0f s",
+            label,
+            processes,
+            f"paced at {fps:g} fps" if fps else "saturated",
+            duration,
+        )
+        out.append(
+            {**bare.run_bare(frames[media], processes, duration, fps=fps, tracks=tracks).summary(), "media": media}
+        )
     return out
 
 
@@ -334,44 +368,77 @@ def run_bares(scenarios: list[Scenario], frames: dict[str, list[bytes]], duratio
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="live2d-pose bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fidelity", action="store_true",
-                        help="run the tracking-fidelity benchmark instead (lag, jitter, blinks; no services); "
-                             "`live2d-pose bench --fidelity --help` lists its options")
-    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                        help=f"comma list of {', '.join(scenario_names())}, or SxF (S streams at F fps); "
-                             f"default: {','.join(DEFAULT_SCENARIOS)}")
-    parser.add_argument("--workers", "-w", type=int, default=None,
-                        help="landmarkers for non-scaling scenarios (default: live2d-pose up's default)")
-    parser.add_argument("--max-workers", type=int, default=None,
-                        help="scaling goes from 1 to this many workers (default: cores + 1)")
+    parser = argparse.ArgumentParser(
+        prog="live2d-pose bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--fidelity",
+        action="store_true",
+        help="run the tracking-fidelity benchmark instead (lag, jitter, blinks; no services); "
+        "`live2d-pose bench --fidelity --help` lists its options",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma list of {', '.join(scenario_names())}, or SxF (S streams at F fps); "
+        f"default: {','.join(DEFAULT_SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--workers",
+        "-w",
+        type=int,
+        default=None,
+        help="landmarkers for non-scaling scenarios (default: live2d-pose up's default)",
+    )
+    parser.add_argument(
+        "--max-workers", type=int, default=None, help="scaling goes from 1 to this many workers (default: cores + 1)"
+    )
     parser.add_argument("--duration", "-t", type=float, default=None, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=None, help="seconds sent before measuring")
     parser.add_argument("--fps", type=float, default=None, help="override every scenario's fps (0: flood)")
     parser.add_argument("--streams", type=int, default=None, help="override streams (not scaling)")
-    parser.add_argument("--scaling-fps", type=float, default=None,
-                        help="per-stream rate of the scaling runs (default: ingest's max_fps, the most "
-                             "a camera gets accepted; 0: flood the socket)")
-    parser.add_argument("--holistic-workers", default=None,
-                        help="comma list of worker counts for the holistic scenarios (default: each "
-                             "preset's own, e.g. 1,2,3 for holistic)")
-    parser.add_argument("--affinity", choices=("on", "off", "both"), default="on",
-                        help="ingest stream_affinity for the runs (both: each scenario twice)")
+    parser.add_argument(
+        "--scaling-fps",
+        type=float,
+        default=None,
+        help="per-stream rate of the scaling runs (default: ingest's max_fps, the most "
+        "a camera gets accepted; 0: flood the socket)",
+    )
+    parser.add_argument(
+        "--holistic-workers",
+        default=None,
+        help="comma list of worker counts for the holistic scenarios (default: each "
+        "preset's own, e.g. 1,2,3 for holistic)",
+    )
+    parser.add_argument(
+        "--affinity",
+        choices=("on", "off", "both"),
+        default="on",
+        help="ingest stream_affinity for the runs (both: each scenario twice)",
+    )
     parser.add_argument("--bare-duration", type=float, default=None, help="seconds per bare run")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare ceiling")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test of about a minute")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra LIVE2D_POSE_* setting for the services (repeatable)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra LIVE2D_POSE_* setting for the services (repeatable)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results folder")
     parser.add_argument("--tag", default="", help="suffix for the result file names")
     return parser.parse_args(argv)
 
 
 def machine() -> dict:
-    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "platform": platform.platform()}
+    info = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -382,7 +449,7 @@ def machine() -> dict:
     try:
         import psutil
 
-        info["memory_gib"] = round(psutil.virtual_memory().total / 2 ** 30, 1)
+        info["memory_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:
         pass
     try:
@@ -413,18 +480,27 @@ def main(argv: list[str] | None = None) -> int:
     from live2d_pose.bench import motion as motion_bench  # the gateway's rig
     from live2d_pose.bench import outputs as output_bench  # the output scenarios live there
     from live2d_pose.bench import overload as overload_bench  # and the overload ones
+
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     output_names = [n for n in names if n in output_bench.SCENARIOS]
     motion_names = [n for n in names if n in motion_bench.SCENARIOS]
     overload_names = [n for n in names if n in overload_bench.SCENARIOS or n in overload_bench.GROUPS]
-    scenarios = build_scenarios([n for n in names if n not in output_names + motion_names + overload_names], workers,
-                                max_workers, args.affinity, args.fps, args.streams,
-                                scaling_fps(args.scaling_fps, extra_env),
-                                tuple(int(w) for w in args.holistic_workers.split(",")) if args.holistic_workers
-                                else None)
+    scenarios = build_scenarios(
+        [n for n in names if n not in output_names + motion_names + overload_names],
+        workers,
+        max_workers,
+        args.affinity,
+        args.fps,
+        args.streams,
+        scaling_fps(args.scaling_fps, extra_env),
+        tuple(int(w) for w in args.holistic_workers.split(",")) if args.holistic_workers else None,
+    )
 
-    frames = {"face": _face_frames(), "gesture": _gesture_frames()} if any(
-        s.media == "gesture" for s in scenarios) else {"face": _face_frames()}
+    frames = (
+        {"face": _face_frames(), "gesture": _gesture_frames()}
+        if any(s.media == "gesture" for s in scenarios)
+        else {"face": _face_frames()}
+    )
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=out))
@@ -433,22 +509,40 @@ def main(argv: list[str] | None = None) -> int:
     reference_fps = paced_fps(scenarios) if not args.no_bare else None
     paced_bare: list[dict] = []
     for scenario in scenarios:
-        log.info("%s: %d stream(s) x %s fps, %d worker(s), affinity %s, track %s, %.0f s", scenario.name,
-                 scenario.streams, scenario.fps or "max", scenario.workers,
-                 "on" if scenario.affinity else "off", ",".join(scenario.tracks), duration)
+        log.info(
+            "%s: %d stream(s) x %s fps, %d worker(s), affinity %s, track %s, %.0f s",
+            scenario.name,
+            scenario.streams,
+            scenario.fps or "max",
+            scenario.workers,
+            "on" if scenario.affinity else "off",
+            ",".join(scenario.tracks),
+            duration,
+        )
         for attempt in (1, 2):
             try:
                 summary = run_pipeline(scenario, frames[scenario.media], warmup, duration, log_dir, extra_env)
                 break
             except Exception as exc:  # a service died or was killed from outside: say so, retry once
-                log.error("%s failed (attempt %d): %s: %s; logs in %s", scenario.name, attempt,
-                          exc.__class__.__name__, exc, log_dir / scenario.name)
+                log.error(
+                    "%s failed (attempt %d): %s: %s; logs in %s",
+                    scenario.name,
+                    attempt,
+                    exc.__class__.__name__,
+                    exc,
+                    log_dir / scenario.name,
+                )
         else:
             continue
         runs.append(summary)
-        log.info("%s: offered %.1f fps, delivered %.1f fps, p50 %s ms, p95 %s ms", scenario.name,
-                 summary["offered_fps"], summary["delivered_fps"], summary["latency_ms"]["p50"],
-                 summary["latency_ms"]["p95"])
+        log.info(
+            "%s: offered %.1f fps, delivered %.1f fps, p50 %s ms, p95 %s ms",
+            scenario.name,
+            summary["offered_fps"],
+            summary["delivered_fps"],
+            summary["latency_ms"]["p50"],
+            summary["latency_ms"]["p95"],
+        )
         if is_paced_reference(scenario, reference_fps) and not paced_bare:
             paced_bare.append(run_bare_paced(frames, reference_fps, bare_duration))
 
@@ -460,22 +554,43 @@ def main(argv: list[str] | None = None) -> int:
         bares = run_bares(scenarios, frames, bare_duration, paced_bare[0] if paced_bare else None)
         analyse.attach_bare(runs, bares)
 
-    document = {"version": 1, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-                "elapsed_s": round(time.time() - started, 1), "machine": machine(),
-                "settings": {"workers": workers, "max_workers": max_workers, "duration_s": duration,
-                             "warmup_s": warmup, "bare_duration_s": bare_duration, "frames": NUM_FRAMES,
-                             "frame_bytes": {media: round(sum(map(len, f)) / len(f))
-                                             for media, f in frames.items()},
-                             "affinity": args.affinity, "env": extra_env, "quick": args.quick},
-                "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
-                "bare": bares, "outputs": outputs, "motion": motion, "overload": overloads}
+    document = {
+        "version": 1,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "elapsed_s": round(time.time() - started, 1),
+        "machine": machine(),
+        "settings": {
+            "workers": workers,
+            "max_workers": max_workers,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "bare_duration_s": bare_duration,
+            "frames": NUM_FRAMES,
+            "frame_bytes": {media: round(sum(map(len, f)) / len(f)) for media, f in frames.items()},
+            "affinity": args.affinity,
+            "env": extra_env,
+            "quick": args.quick,
+        },
+        "scenarios": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+        "bare": bares,
+        "outputs": outputs,
+        "motion": motion,
+        "overload": overloads,
+    }
     document["targets"] = analyse.targets(document)
     paths = report.write(document, runs, out, args.tag, plots=not args.no_plots)
     if runs:
         print(report.markdown_table(document))
         print(report.markdown_targets(document))
-    extra_tables = [table for table in (output_bench.markdown_table(outputs), motion_bench.markdown_table(motion),
-                                        overload_bench.markdown_table(overloads)) if table]
+    extra_tables = [
+        table
+        for table in (
+            output_bench.markdown_table(outputs),
+            motion_bench.markdown_table(motion),
+            overload_bench.markdown_table(overloads),
+        )
+        if table
+    ]
     for table in extra_tables:
         print(table)
     for path in paths:

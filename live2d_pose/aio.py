@@ -43,8 +43,9 @@ def stop_on_signals(stopping: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stopping.set)
 
 
-async def serve_until_stopped(server: Server, stopping: asyncio.Event, reader: SocketReader,
-                              background: Coroutine, on_stop: Callable[[], None]) -> None:
+async def serve_until_stopped(
+    server: Server, stopping: asyncio.Event, reader: SocketReader, background: Coroutine, on_stop: Callable[[], None]
+) -> None:
     """Run the ZeroMQ reader and one background loop until ``stopping``, then wind down:
     ``on_stop``, close the WebSocket server (and its connections), stop the rest."""
     reader.start()
@@ -161,8 +162,14 @@ class SupervisedTask:
     (a run that lasted ``max_delay`` or more starts the doubling over). A task that returns
     (a configuration error it has logged) stays ended; :meth:`stop` cancels it."""
 
-    def __init__(self, factory: Callable[[], Coroutine], name: str, log: logging.Logger,
-                 min_delay: float = 1.0, max_delay: float = 30.0):
+    def __init__(
+        self,
+        factory: Callable[[], Coroutine],
+        name: str,
+        log: logging.Logger,
+        min_delay: float = 1.0,
+        max_delay: float = 30.0,
+    ):
         self.factory = factory
         self.name = name
         self.log = log
@@ -199,7 +206,6 @@ class SupervisedTask:
         if time.monotonic() - self._started >= self.max_delay:
             self.delay = self.min_delay
         self.restarts += 1
-        self.log.error("%s failed; starting it again in %.1f s", self.name, self.delay,
-                       exc_info=task.exception())
+        self.log.error("%s failed; starting it again in %.1f s", self.name, self.delay, exc_info=task.exception())
         self._restart = asyncio.get_running_loop().call_later(self.delay, self.start)
         self.delay = min(self.delay * 2, self.max_delay)

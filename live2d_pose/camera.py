@@ -69,6 +69,7 @@ DONE, RETRY, REPLACED, FATAL = "done", "retry", "replaced", "fatal"
 
 # ---------------------------------------------------------------- pure parts
 
+
 def build_url(server=None, ip=None, port=None, stream=None, token=None, track=None):
     """The ingest URL: --server, or one built from --ip/--port, plus the query."""
     if server is None:
@@ -117,6 +118,7 @@ def frame_size(source, width=0, height=0, long_side=0):
 
     def even(n):
         return max(2, int(round(n / 2.0)) * 2)
+
     return width or even(source_w * scale), height or even(source_h * scale)
 
 
@@ -128,10 +130,12 @@ def csi_pipeline(width, height, fps, sensor_id=0):
     """
     capture = CSI_MODES[0] if width * 3 <= height * 4 + 1 else CSI_MODES[1]
     rate = int(min(max(fps, 1), 30)) if fps else 30
-    return ("nvarguscamerasrc sensor-id=%d ! video/x-raw(memory:NVMM), width=%d, height=%d, "
-            "format=NV12, framerate=%d/1 ! nvvidconv ! video/x-raw, width=%d, height=%d, "
-            "format=BGRx ! videoconvert ! video/x-raw, format=BGR ! appsink drop=1 max-buffers=1"
-            % (sensor_id, capture[0], capture[1], rate, width, height))
+    return (
+        "nvarguscamerasrc sensor-id=%d ! video/x-raw(memory:NVMM), width=%d, height=%d, "
+        "format=NV12, framerate=%d/1 ! nvvidconv ! video/x-raw, width=%d, height=%d, "
+        "format=BGRx ! videoconvert ! video/x-raw, format=BGR ! appsink drop=1 max-buffers=1"
+        % (sensor_id, capture[0], capture[1], rate, width, height)
+    )
 
 
 class Pacer(object):
@@ -164,6 +168,7 @@ class Backoff(object):
 
 
 # ------------------------------------------------------------ frame sources
+
 
 class FrameSource(object):
     """Blocking frame reader; every call runs on one worker thread, off the loop.
@@ -264,6 +269,7 @@ async def read_frames(source, slot, pool):
 
 # ------------------------------------------------------------- the session
 
+
 async def cancel_all(tasks):
     """Cancel tasks and wait until they are gone: a cancelled task that nobody awaits can be
     garbage-collected while still pending (asyncio keeps only weak references to tasks)."""
@@ -363,8 +369,10 @@ def http_answer(exc):
     return status, headers.get("Server", "") if hasattr(headers, "get") else ""
 
 
-FIX_URL = ("cameras connect to ingest's camera URL, which `live2d-pose up` prints (ws://HOST:%d%s by default)"
-           % (DEFAULT_PORT, DEFAULT_PATH))
+FIX_URL = "cameras connect to ingest's camera URL, which `live2d-pose up` prints (ws://HOST:%d%s by default)" % (
+    DEFAULT_PORT,
+    DEFAULT_PATH,
+)
 
 
 def refusal(url, status, server):
@@ -377,7 +385,10 @@ def refusal(url, status, server):
         return "%s is live2d-pose's gateway (the viewer's port), not ingest: %s" % (where, fix)
     if "live2d-pose ingest" in server:
         return "ingest at %s refused the connection: HTTP %s (cameras connect to its path %s)" % (
-            where, status, DEFAULT_PATH)
+            where,
+            status,
+            DEFAULT_PATH,
+        )
     if status < 300:
         return "%s answered with a web page (HTTP %s), not a WebSocket: %s" % (where, status, fix)
     answered = " from %s" % server if server else ""  # websockets before 10 keeps no headers
@@ -388,8 +399,9 @@ async def session(url, size, slot, args, stats, stop, backoff):
     """One connection: returns DONE (stop), RETRY (reconnect) or FATAL.
     The stream id ingest gave is kept in stats["stream"]."""
     try:
-        ws = await asyncio.wait_for(websockets.connect(
-            url, max_size=2 ** 20, ping_interval=20, ping_timeout=20, close_timeout=2), args.timeout)
+        ws = await asyncio.wait_for(
+            websockets.connect(url, max_size=2**20, ping_interval=20, ping_timeout=20, close_timeout=2), args.timeout
+        )
     except websockets.exceptions.InvalidURI as exc:
         LOG.error("bad server URL: %s", exc)
         return FATAL
@@ -406,10 +418,17 @@ async def session(url, size, slot, args, stats, stop, backoff):
         ready = await handshake(ws, size, args.timeout)
         backoff.reset()
         stats["stream"] = ready.get("stream") or stats["stream"]
-        LOG.info("streaming %dx%d as %r (tracking %s); open the viewer at %s", size[0], size[1],
-                 ready.get("stream"), ",".join(ready.get("track") or UNTAGGED), ready.get("viewer"))
-        tasks = [asyncio.ensure_future(c) for c in
-                 (send_frames(ws, slot, args, stats), log_server_messages(ws), stop.wait())]
+        LOG.info(
+            "streaming %dx%d as %r (tracking %s); open the viewer at %s",
+            size[0],
+            size[1],
+            ready.get("stream"),
+            ",".join(ready.get("track") or UNTAGGED),
+            ready.get("viewer"),
+        )
+        tasks = [
+            asyncio.ensure_future(c) for c in (send_frames(ws, slot, args, stats), log_server_messages(ws), stop.wait())
+        ]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks[:2]:  # the sender first: a finished stream beats a late close
             if task in done:
@@ -418,8 +437,13 @@ async def session(url, size, slot, args, stats, stop, backoff):
         return DONE
     except NotIngest as exc:
         gateway = " (live2d-pose's gateway: the viewers' socket)" if exc.args[0] == "hello" else ""
-        LOG.error("%s is not ingest: it greeted with %r, not 'initialized'%s; %s", url.split("?")[0],
-                  exc.args[0], gateway, FIX_URL)
+        LOG.error(
+            "%s is not ingest: it greeted with %r, not 'initialized'%s; %s",
+            url.split("?")[0],
+            exc.args[0],
+            gateway,
+            FIX_URL,
+        )
         return FATAL
     except websockets.exceptions.ConnectionClosed:
         code = ws.close_code
@@ -427,8 +451,7 @@ async def session(url, size, slot, args, stats, stop, backoff):
             LOG.warning("another camera took over stream %r", stats["stream"])
             return REPLACED
         if code in FATAL_CLOSE_CODES:
-            LOG.error("ingest closed the connection: %s (%s, %s)", code,
-                      FATAL_CLOSE_CODES[code], ws.close_reason)
+            LOG.error("ingest closed the connection: %s (%s, %s)", code, FATAL_CLOSE_CODES[code], ws.close_reason)
             return FATAL
         LOG.warning("connection closed (%s%s)", code, " " + ws.close_reason if ws.close_reason else "")
         return RETRY
@@ -454,8 +477,12 @@ async def run(args):
     kind, value = parse_source(args.source)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
-        source = await loop.run_in_executor(pool, lambda: FrameSource(
-            kind, value, (args.width, args.height, args.long_side), args.fps, loop_video=not args.once))
+        source = await loop.run_in_executor(
+            pool,
+            lambda: FrameSource(
+                kind, value, (args.width, args.height, args.long_side), args.fps, loop_video=not args.once
+            ),
+        )
     except IOError as exc:
         LOG.error("%s", exc)
         pool.shutdown(wait=False)
@@ -468,8 +495,7 @@ async def run(args):
     try:
         if not await until_stopped(slot.first(), stop):  # the first frame fixes the size
             return 0
-        LOG.info("camera %s (%s) -> %s", args.source, kind,
-                 build_url(args.server, args.ip, args.port).split("?")[0])
+        LOG.info("camera %s (%s) -> %s", args.source, kind, build_url(args.server, args.ip, args.port).split("?")[0])
         while not stop.is_set():
             # after a reconnect, ask for the same stream id, so viewer links keep working
             url = build_url(args.server, args.ip, args.port, stats["stream"], args.token, args.track)
@@ -490,9 +516,14 @@ async def run(args):
         except asyncio.TimeoutError:
             LOG.warning("the camera did not close in 5 s")
         pool.shutdown(wait=False)
-        LOG.info("camera stopped: %d frames sent (%.1f MB) in %.1f s, %d reconnects, %d dropped",
-                 stats["sent"], stats["bytes"] / 1e6, time.time() - started,
-                 stats["reconnects"], slot.dropped)
+        LOG.info(
+            "camera stopped: %d frames sent (%.1f MB) in %.1f s, %d reconnects, %d dropped",
+            stats["sent"],
+            stats["bytes"] / 1e6,
+            time.time() - started,
+            stats["reconnects"],
+            slot.dropped,
+        )
     if outcome == FATAL:
         return 2
     return 1 if source.live and slot.frame is EOF else 0
@@ -501,19 +532,32 @@ async def run(args):
 # Every flag: (names, dest, type, default, help). Each is also an environment variable,
 # ENV_PREFIX + DEST in capitals; a flag beats the environment, which beats the default.
 FLAGS = (
-    (("--server",), "server", str, None, "ingest's camera URL (default: ws://localhost:8765/image, or "
-                                         "one made from --ip and --port)"),
+    (
+        ("--server",),
+        "server",
+        str,
+        None,
+        "ingest's camera URL (default: ws://localhost:8765/image, or one made from --ip and --port)",
+    ),
     (("-i", "--ip"), "ip", str, None, "ingest's host (makes the URL with --port; default %s)" % DEFAULT_HOST),
-    (("-p", "--port"), "port", int, None, "ingest's camera port (makes the URL with --ip; default %d)"
-                                          % DEFAULT_PORT),
+    (("-p", "--port"), "port", int, None, "ingest's camera port (makes the URL with --ip; default %d)" % DEFAULT_PORT),
     (("--stream",), "stream", str, None, "stream name (default: ingest picks one)"),
     (("--token",), "token", str, None, "camera token, when ingest wants one"),
-    (("--track",), "track", str, None, "trackers to run: a comma list of %s (default: ingest's own "
-                                       "default)" % ", ".join(TRACKERS)),
-    (("--source",), "source", str, "webcam", "webcam | DEVICE | csi[:N] | VIDEO_FILE | IMAGE | "
-                                             "GStreamer pipeline"),
-    (("--long-side",), "long_side", int, 640, "frames keep the source's aspect, their long side brought "
-                                              "down to this (0: the source's size)"),
+    (
+        ("--track",),
+        "track",
+        str,
+        None,
+        "trackers to run: a comma list of %s (default: ingest's own default)" % ", ".join(TRACKERS),
+    ),
+    (("--source",), "source", str, "webcam", "webcam | DEVICE | csi[:N] | VIDEO_FILE | IMAGE | GStreamer pipeline"),
+    (
+        ("--long-side",),
+        "long_side",
+        int,
+        640,
+        "frames keep the source's aspect, their long side brought down to this (0: the source's size)",
+    ),
     (("--width",), "width", int, 0, "frame width (alone: the height follows the source's aspect)"),
     (("--height",), "height", int, 0, "frame height (alone: the width follows the source's aspect)"),
     (("--quality",), "quality", int, 80, "JPEG quality, 1-100"),
@@ -536,8 +580,9 @@ def _from_text(kind, text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="live2d-pose camera", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="live2d-pose camera", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     for names, dest, kind, default, what in FLAGS:
         text = "%s [env %s%s]" % (what, ENV_PREFIX + dest.upper(), "" if default is None else ", default %s" % default)
         if kind is bool:  # every default None: unset, so the environment can fill it
@@ -580,9 +625,13 @@ def _check(parser, args, given):
         names = [name.strip() for name in args.track.split(",") if name.strip()]
         unknown = [name for name in names if name not in TRACKERS]
         if unknown or not names:
-            parser.error("--track: %s (choose from %s)" % (
-                "unknown tracker %s" % ", ".join(repr(n) for n in unknown) if unknown else "no tracker named",
-                ", ".join(TRACKERS)))
+            parser.error(
+                "--track: %s (choose from %s)"
+                % (
+                    "unknown tracker %s" % ", ".join(repr(n) for n in unknown) if unknown else "no tracker named",
+                    ", ".join(TRACKERS),
+                )
+            )
         args.track = ",".join(names)
     if min(args.width, args.height, args.long_side) < 0 or not 1 <= args.quality <= 100 or args.fps < 0:
         parser.error("need --width, --height and --long-side >= 0, 1 <= --quality <= 100, --fps >= 0")
@@ -591,8 +640,10 @@ def _check(parser, args, given):
 def main(argv=None):
     args = parse_args(argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=getattr(logging, args.log_level.upper(), logging.INFO),
+            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

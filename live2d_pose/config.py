@@ -26,9 +26,11 @@ ENV_PREFIX = "LIVE2D_POSE_"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-MODEL_HELP = ("the viewer's avatar: a VRM (.vrm) or a Live2D model (.model3.json), as a file or folder on "
-              "this machine (the gateway serves it and the files it names) or an http(s) URL; "
-              "empty: the built-in avatar")
+MODEL_HELP = (
+    "the viewer's avatar: a VRM (.vrm) or a Live2D model (.model3.json), as a file or folder on "
+    "this machine (the gateway serves it and the files it names) or an http(s) URL; "
+    "empty: the built-in avatar"
+)
 
 
 def setting(default: Any, help: str, *, short: str | None = None, secret: bool = False):
@@ -47,12 +49,16 @@ class CurveServerConfig:
     ingest) and may encrypt it with CurveZMQ (docs/deployment.md)."""
 
     curve_secret_key_file: str = setting(
-        "", "CurveZMQ server secret key file (live2d-pose keys); ingest's is also its identity toward the "
-            "gateway; empty: plaintext ZeroMQ")
+        "",
+        "CurveZMQ server secret key file (live2d-pose keys); ingest's is also its identity toward the "
+        "gateway; empty: plaintext ZeroMQ",
+    )
     curve_allow: str = setting(
-        "", "folder of the CurveZMQ public keys (*.key) admitted (ingest: the workers'; the gateway: "
-            "ingest's, and the workers' while they push directly); empty: any client that knows the "
-            "server key")
+        "",
+        "folder of the CurveZMQ public keys (*.key) admitted (ingest: the workers'; the gateway: "
+        "ingest's, and the workers' while they push directly); empty: any client that knows the "
+        "server key",
+    )
 
 
 def _tracker_limits() -> list[tuple[str, type, Any]]:
@@ -63,8 +69,6 @@ def _tracker_limits() -> list[tuple[str, type, Any]]:
 # Each tracker's limit, a setting per row of the tracker table (live2d_pose/trackers.json): the
 # landmarker's and up's.
 TrackerLimits: Any = dataclasses.make_dataclass("TrackerLimits", _tracker_limits(), frozen=True)
-
-
 
 
 def _default_vts_token_file() -> str:
@@ -98,20 +102,26 @@ class VmcConfig(OutputConfig):
 @dataclass(frozen=True)
 class VtsConfig(OutputConfig):
     vts_url: str = setting("ws://127.0.0.1:8001", "VTube Studio's plugin API WebSocket")
-    token_file: str = setting(_default_vts_token_file(), "where the plugin's VTube Studio token is "
-                                                         "kept (readable by you only)")
+    token_file: str = setting(
+        _default_vts_token_file(), "where the plugin's VTube Studio token is kept (readable by you only)"
+    )
 
 
 @dataclass(frozen=True)
 class RecordConfig(GatewayClientConfig):
     """`live2d-pose record`: a stream's motion from the gateway to files (docs/recording.md)."""
 
-    out: list = setting((), "file to write: .vrma (VRM Animation) or .bvh, by its suffix; twice for both "
-                            "(the variable: paths separated by ':')")
+    out: list = setting(
+        (),
+        "file to write: .vrma (VRM Animation) or .bvh, by its suffix; twice for both "
+        "(the variable: paths separated by ':')",
+    )
     duration: float = setting(0.0, "stop after this many seconds (0: at Ctrl-C)")
     fps: float = setting(30.0, "frames per second of the files (the motion is resampled)")
-    recover: list = setting((), "write the files of takes a crash cut short: a .journal, or a folder of them "
-                                "(repeatable); nothing is recorded")
+    recover: list = setting(
+        (),
+        "write the files of takes a crash cut short: a .journal, or a folder of them (repeatable); nothing is recorded",
+    )
 
 
 @dataclass(frozen=True)
@@ -133,14 +143,16 @@ class UpConfig(TrackerLimits, CommonConfig):
     # One worker per core, at most 2 by default: on 2 cores a third adds latency and no
     # throughput (docs/performance.md); larger machines say --workers N.
     workers: int = setting(min(os.cpu_count() or 1, 2), "landmarker processes to run", short="-w")
-    ip: str = setting("127.0.0.1", "address cameras and browsers connect to (0.0.0.0: all)",
-                      short="-i")
+    ip: str = setting("127.0.0.1", "address cameras and browsers connect to (0.0.0.0: all)", short="-i")
     port: int = setting(8765, "camera WebSocket port", short="-p")
     http_port: int = setting(8080, "viewer page and /ws port")
     workers_port: int = setting(5555, "ZeroMQ port landmarkers fetch frames from and answer on (with --zmq-host)")
     results_port: int = setting(5556, "ZeroMQ port ingest sends results to the gateway on (with --zmq-host)")
-    zmq_host: str = setting("", "address the ZeroMQ links bind to over TCP (0.0.0.0: remote workers); "
-                                "empty: ipc sockets in a folder only this user can open")
+    zmq_host: str = setting(
+        "",
+        "address the ZeroMQ links bind to over TCP (0.0.0.0: remote workers); "
+        "empty: ipc sockets in a folder only this user can open",
+    )
     model: str = setting("", MODEL_HELP)
     frontend: str = setting("", "external viewer URL announced to cameras instead of ours")
     track: str = setting("face", f"trackers for cameras that do not say track= ({', '.join(TRACKERS)})")
@@ -210,8 +222,12 @@ def add_positional(parser: argparse.ArgumentParser, config_cls: type, name: str)
     parser.add_argument(name, nargs="?", default=None, help=f"{f.metadata.get('help', '')} [env {_env_name(name)}]")
 
 
-def from_sources(config_cls: type[C], args: argparse.Namespace | None = None,
-                 environ: Mapping[str, str] | None = None, **overrides: Any) -> C:
+def from_sources(
+    config_cls: type[C],
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> C:
     """Build a config: explicit overrides, then flags, then environment, then defaults."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}

@@ -67,8 +67,9 @@ def load_public(value: str) -> bytes:
         try:
             key, _ = zmq.auth.load_certificate(value)
         except (OSError, ValueError) as exc:
-            raise CurveError(f"--curve-server-key is neither a 40-character Z85 key nor a "
-                             f"readable key file: {exc}") from None
+            raise CurveError(
+                f"--curve-server-key is neither a 40-character Z85 key nor a readable key file: {exc}"
+            ) from None
     try:
         z85.decode(key)
     except (ValueError, KeyError):
@@ -118,20 +119,25 @@ class AllowList:
     def callback(self, domain: str, client_key: bytes) -> bool:
         if client_key in self.keys:
             return True
-        self.refused("%s: refused a CURVE client whose key %s is not on the allow-list",
-                     self.what, client_key[:8].decode(errors="replace") + "...")
+        self.refused(
+            "%s: refused a CURVE client whose key %s is not on the allow-list",
+            self.what,
+            client_key[:8].decode(errors="replace") + "...",
+        )
         return False
 
 
-def start_allow_list(context: zmq.Context, folder: str, secret_key_file: str, what: str,
-                     log: logging.Logger) -> ThreadAuthenticator | None:
+def start_allow_list(
+    context: zmq.Context, folder: str, secret_key_file: str, what: str, log: logging.Logger
+) -> ThreadAuthenticator | None:
     """Admit only the clients in ``folder`` to the CURVE servers of ``context`` (call before bind).
     None when no folder is configured; stop the returned authenticator before closing the context."""
     if not folder:
         return None
     if not secret_key_file:
-        raise CurveError(f"--curve-allow {folder} needs --curve-secret-key-file (the allow-list "
-                         "is checked in the CURVE handshake)")
+        raise CurveError(
+            f"--curve-allow {folder} needs --curve-secret-key-file (the allow-list is checked in the CURVE handshake)"
+        )
     allowed = AllowList(folder, what, log)
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("live2d_pose.zap"))
     authenticator.start()
@@ -150,11 +156,13 @@ def generate(directory: str, name: str = "server") -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="live2d-pose keys", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="live2d-pose keys", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("directory", help="folder for NAME.key (public) and NAME.key_secret")
-    parser.add_argument("--name", default="server",
-                        help="file name stem: server (ingest and gateway), or a worker's name")
+    parser.add_argument(
+        "--name", default="server", help="file name stem: server (ingest and gateway), or a worker's name"
+    )
     args = parser.parse_args(argv)
     if not zmq.has("curve"):
         sys.stderr.write("this libzmq was built without CURVE support\n")

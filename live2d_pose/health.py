@@ -69,11 +69,15 @@ def service_target(service: str, environ: Mapping[str, str] | None = None) -> tu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="live2d-pose health", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="live2d-pose health", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--service", choices=sorted(TARGETS),
-                        help="check this service as its LIVE2D_POSE_* settings say (port, health file)")
+    target.add_argument(
+        "--service",
+        choices=sorted(TARGETS),
+        help="check this service as its LIVE2D_POSE_* settings say (port, health file)",
+    )
     target.add_argument("--url", help="HTTP URL that must answer 200")
     target.add_argument("--file", help="file that must have been touched recently")
     parser.add_argument("--max-age", type=float, default=3.0, help="seconds, with --file")

@@ -64,8 +64,9 @@ class OriginPolicy:
         """HTTP 403 for a page that may not open the socket; None when it may."""
         if self.allows(request):
             return None
-        return error(HTTPStatus.FORBIDDEN, f"origin {request.headers['Origin'][:200]!r} is not allowed "
-                     "(--allowed-origins)")
+        return error(
+            HTTPStatus.FORBIDDEN, f"origin {request.headers['Origin'][:200]!r} is not allowed (--allowed-origins)"
+        )
 
 
 def _origin_key(origin: str) -> tuple[str, str, int | None]:
@@ -86,8 +87,13 @@ def _host_key(request: Request, scheme: str) -> tuple[str, int | None]:
         return "", None
 
 
-def answer(connection: ServerConnection, request: Request, route_request: Router,
-           websocket_routes: tuple[str, ...], post_routes: tuple[str, ...] = ()) -> Response | None:
+def answer(
+    connection: ServerConnection,
+    request: Request,
+    route_request: Router,
+    websocket_routes: tuple[str, ...],
+    post_routes: tuple[str, ...] = (),
+) -> Response | None:
     """The ``process_request`` hook: a Response, or None to go on with a WebSocket handshake. A POST
     route (bodiless: its parameters are in the query) may answer with a coroutine, which websockets awaits."""
     route = request.path.partition("?")[0]
@@ -109,8 +115,9 @@ async def _headers_only(pending) -> Response | None:
     return None if response is None else _without_body(response)
 
 
-def _refusal(request: Request, route: str, websocket_routes: tuple[str, ...],
-             post_routes: tuple[str, ...] = ()) -> Response | None:
+def _refusal(
+    request: Request, route: str, websocket_routes: tuple[str, ...], post_routes: tuple[str, ...] = ()
+) -> Response | None:
     if len(request.path) > MAX_PATH:
         return error(HTTPStatus.REQUEST_URI_TOO_LONG, f"paths are limited to {MAX_PATH} characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in request.path):
@@ -126,13 +133,18 @@ def _refusal(request: Request, route: str, websocket_routes: tuple[str, ...],
 
 
 def response(status: HTTPStatus, body: bytes, content_type: str, cache: str = "no-cache") -> Response:
-    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body)),
-                       "Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+    headers = Headers(
+        {
+            "Content-Type": content_type,
+            "Content-Length": str(len(body)),
+            "Cache-Control": cache,
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
     return Response(status.value, status.phrase, headers, body)
 
 
-def text(body: str, content_type: str = "text/plain; charset=utf-8",
-         status: HTTPStatus = HTTPStatus.OK) -> Response:
+def text(body: str, content_type: str = "text/plain; charset=utf-8", status: HTTPStatus = HTTPStatus.OK) -> Response:
     return response(status, body.encode(), content_type)
 
 

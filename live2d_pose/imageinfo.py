@@ -89,16 +89,19 @@ def _inspect_jpeg(data: bytes | memoryview) -> ImageInfo:
         if marker in _JPEG_STANDALONE:
             pos += 2
             continue
-        (length,) = struct.unpack(">H", bytes(data[pos + 2:pos + 4]))
+        (length,) = struct.unpack(">H", bytes(data[pos + 2 : pos + 4]))
         if length < 2:
             raise ImageError("corrupt_image", "JPEG segment with an impossible length")
         if marker in _JPEG_SOF:
             if pos + 10 > end:
                 break
-            height, width, components = struct.unpack(">HHB", bytes(data[pos + 5:pos + 10]))
+            height, width, components = struct.unpack(">HHB", bytes(data[pos + 5 : pos + 10]))
             if not 1 <= components <= MAX_JPEG_COMPONENTS:
-                raise ImageError("corrupt_image", f"JPEG frame header declares {components} colour "
-                                 f"components (1 to {MAX_JPEG_COMPONENTS} are decodable)")
+                raise ImageError(
+                    "corrupt_image",
+                    f"JPEG frame header declares {components} colour "
+                    f"components (1 to {MAX_JPEG_COMPONENTS} are decodable)",
+                )
             scans = _count(data, JPEG_SOS, pos)  # after the frame header: not an EXIF thumbnail's
             return _checked(ImageInfo("jpeg", width, height, scans, components))
         if marker == 0xDA:  # start of scan before any frame header
@@ -146,8 +149,7 @@ def _checked(info: ImageInfo) -> ImageInfo:
     return info
 
 
-def check_limits(info: ImageInfo, max_pixels: int,
-                 max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> None:
+def check_limits(info: ImageInfo, max_pixels: int, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> None:
     """Reject decompression bombs: a small file that declares a huge image
     (``image_too_large``) or one that takes many passes to decode (``image_too_complex``)."""
     if info.pixels > max_pixels:

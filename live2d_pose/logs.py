@@ -24,8 +24,9 @@ class ThrottledWarning:
     The count lives in ``counters[key]`` (a service's totals dict, say), so /stats and
     /metrics read it where they read everything else."""
 
-    def __init__(self, log: logging.Logger, counters: dict | None = None, key: str = "count",
-                 first: int = 10, every: int = 1000):
+    def __init__(
+        self, log: logging.Logger, counters: dict | None = None, key: str = "count", first: int = 10, every: int = 1000
+    ):
         self.log = log
         self.counters = {key: 0} if counters is None else counters
         self.key = key

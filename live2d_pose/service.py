@@ -57,6 +57,7 @@ def listen_error(exc: OSError | zmq.ZMQError, address: str, port_flag: str, host
 
 # ---------------------------------------------------------------- refusing clients
 
+
 class ClientError(Exception):
     """Why a camera or viewer is refused: ``code`` for programs, ``message`` for people, and
     the WebSocket close code when the connection cannot go on (None: it stays open)."""
@@ -84,8 +85,7 @@ def check_stream_id(stream: str) -> str:
     """A camera's ``stream=`` or a viewer's: 1-64 of ``A-Za-z0-9._-``, so it is safe in logs,
     /metrics labels and the page (a ``%0A`` in it forged a line in the gateway's log)."""
     if len(stream) > wire.MAX_STREAM_ID_LENGTH or not wire.STREAM_ID.fullmatch(stream):  # "$" allows "\n"
-        raise ClientError("bad_stream_id", "stream ids are 1-64 letters, digits, '.', '_' or '-'",
-                          CLOSE_POLICY)
+        raise ClientError("bad_stream_id", "stream ids are 1-64 letters, digits, '.', '_' or '-'", CLOSE_POLICY)
     return stream
 
 
@@ -96,6 +96,7 @@ def check_token(given: str, expected: str, who: str) -> None:
 
 
 # ---------------------------------------------------------------- ZeroMQ
+
 
 class ZmqSockets:
     """A service's ZeroMQ: one context, its sockets, CURVE (server or client) and the
@@ -126,8 +127,9 @@ class ZmqSockets:
         before the first bind); the real endpoint back (the port when it said :0).
         SettingError, naming ``flag`` (the setting of the endpoint), when it cannot be bound."""
         if self.allow and self.authenticator is None:
-            self.authenticator = curve.start_allow_list(self.context, self.allow, self.secret_key_file,
-                                                        self.what, self.log)
+            self.authenticator = curve.start_allow_list(
+                self.context, self.allow, self.secret_key_file, self.what, self.log
+            )
         curve.make_server(sock, self.secret_key_file)
         try:
             sock.bind(endpoint)
@@ -149,6 +151,7 @@ class ZmqSockets:
 
 
 # ---------------------------------------------------------------- lifecycle
+
 
 class WebSocketService:
     """One WebSocket (and plain HTTP) port, ZeroMQ sockets read from the event loop, and a
@@ -179,23 +182,29 @@ class WebSocketService:
                 self.port = server.sockets[0].getsockname()[1]
                 self.listening.set()
                 self.log.info("%s listening: %s; settings %s", self.name, self.describe(), redacted(self.config))
-                await aio.serve_until_stopped(server, self.stopping, self.reader, self.background(),
-                                              on_stop=self._stop)
+                await aio.serve_until_stopped(server, self.stopping, self.reader, self.background(), on_stop=self._stop)
         finally:
             self.zmq.close()
         self.log.info("%s stopped: %s", self.name, self.summary())
 
     async def _listen(self):
-        options = {"ping_interval": aio.PING_INTERVAL, "ping_timeout": aio.PING_TIMEOUT,
-                   "close_timeout": aio.CLOSE_TIMEOUT, "compression": None,
-                   # names the service to a client at the wrong port (the camera client says which)
-                   "server_header": f"live2d-pose {self.name}", **self.serve_options()}
+        options = {
+            "ping_interval": aio.PING_INTERVAL,
+            "ping_timeout": aio.PING_TIMEOUT,
+            "close_timeout": aio.CLOSE_TIMEOUT,
+            "compression": None,
+            # names the service to a client at the wrong port (the camera client says which)
+            "server_header": f"live2d-pose {self.name}",
+            **self.serve_options(),
+        }
         try:
-            return await serve(self.handle, self.config.host, self.listen_port(),
-                               process_request=self.process_request, **options)
+            return await serve(
+                self.handle, self.config.host, self.listen_port(), process_request=self.process_request, **options
+            )
         except OSError as exc:
-            raise SettingError(listen_error(exc, f"{self.config.host}:{self.listen_port()}",
-                                            self.port_flag, self.host_flag)) from None
+            raise SettingError(
+                listen_error(exc, f"{self.config.host}:{self.listen_port()}", self.port_flag, self.host_flag)
+            ) from None
 
     def _stop(self) -> None:
         self.log.info("%s stopping", self.name)

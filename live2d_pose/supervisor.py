@@ -81,8 +81,12 @@ def zmq_endpoints(up: UpConfig, private_dir: str | None) -> ZmqEndpoints:
         return ZmqEndpoints(workers, workers, results, results)
     local = "127.0.0.1" if up.zmq_host in WILDCARDS else up.zmq_host
     bind = "*" if up.zmq_host in WILDCARDS else up.zmq_host
-    return ZmqEndpoints(f"tcp://{bind}:{up.workers_port}", f"tcp://{local}:{up.workers_port}",
-                        f"tcp://{bind}:{up.results_port}", f"tcp://{local}:{up.results_port}")
+    return ZmqEndpoints(
+        f"tcp://{bind}:{up.workers_port}",
+        f"tcp://{local}:{up.workers_port}",
+        f"tcp://{bind}:{up.results_port}",
+        f"tcp://{local}:{up.results_port}",
+    )
 
 
 def private_zmq_dir() -> str:
@@ -102,13 +106,43 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
     python = [sys.executable, "-m", "live2d_pose"]
     zmq = zmq_endpoints(up, private_dir)
     common = ["--log-level", up.log_level]
-    ingest = python + ["ingest", "--host", up.ip, "--port", str(up.port),
-                       "--workers-bind", zmq.workers_bind, "--gateway", zmq.results,
-                       # Without --frontend, ingest names the host each camera reached.
-                       "--viewer-url", up.frontend, "--viewer-port", str(up.http_port),
-                       "--track", up.track] + common
-    gateway = python + ["gateway", "--host", up.ip, "--http-port", str(up.http_port),
-                        "--results-bind", zmq.results_bind, "--model", up.model] + common
+    ingest = (
+        python
+        + [
+            "ingest",
+            "--host",
+            up.ip,
+            "--port",
+            str(up.port),
+            "--workers-bind",
+            zmq.workers_bind,
+            "--gateway",
+            zmq.results,
+            # Without --frontend, ingest names the host each camera reached.
+            "--viewer-url",
+            up.frontend,
+            "--viewer-port",
+            str(up.http_port),
+            "--track",
+            up.track,
+        ]
+        + common
+    )
+    gateway = (
+        python
+        + [
+            "gateway",
+            "--host",
+            up.ip,
+            "--http-port",
+            str(up.http_port),
+            "--results-bind",
+            zmq.results_bind,
+            "--model",
+            up.model,
+        ]
+        + common
+    )
     if up.frontend and not os.environ.get("LIVE2D_POSE_ALLOWED_ORIGINS"):
         gateway += ["--allowed-origins", page_origin(up.frontend)]  # the external viewer reads /ws
     if up.record:  # the gateway records every stream (docs/recording.md)
@@ -116,17 +150,29 @@ def service_commands(up: UpConfig, private_dir: str | None = None) -> list[Child
     children = [Child("ingest", ingest), Child("gateway", gateway)]
     for index in range(up.workers):
         # Workers talk to ingest only: it checks their results and forwards them to the gateway.
-        worker = python + ["landmarker", "--ingest", zmq.workers,
-                           *_limit_flags(up),
-                           "--worker-name", f"{socket.gethostname()}-w{index + 1}"] + common
+        worker = (
+            python
+            + [
+                "landmarker",
+                "--ingest",
+                zmq.workers,
+                *_limit_flags(up),
+                "--worker-name",
+                f"{socket.gethostname()}-w{index + 1}",
+            ]
+            + common
+        )
         children.append(Child(f"landmarker-{index + 1}", worker))
     return children
 
 
 def _limit_flags(up: UpConfig) -> list[str]:
     """--max-faces N ... for a landmarker: each tracker's limit (the tracker table's settings)."""
-    return [arg for t in trackers.TRACKERS.values()
-            for arg in ("--" + t.limit_setting.replace("_", "-"), str(getattr(up, t.limit_setting)))]
+    return [
+        arg
+        for t in trackers.TRACKERS.values()
+        for arg in ("--" + t.limit_setting.replace("_", "-"), str(getattr(up, t.limit_setting)))
+    ]
 
 
 def output_commands(up: UpConfig) -> list[Child]:
@@ -157,8 +203,10 @@ def check_ports_free(up: UpConfig) -> None:
     wanted = [(up.ip, up.port, "--port", "--ip"), (up.ip, up.http_port, "--http-port", "--ip")]
     if up.zmq_host:
         host = "" if up.zmq_host in WILDCARDS else up.zmq_host
-        wanted += [(host, up.workers_port, "--workers-port", "--zmq-host"),
-                   (host, up.results_port, "--results-port", "--zmq-host")]
+        wanted += [
+            (host, up.workers_port, "--workers-port", "--zmq-host"),
+            (host, up.results_port, "--results-port", "--zmq-host"),
+        ]
     with contextlib.ExitStack() as held:
         for host, port, port_flag, host_flag in wanted:
             try:
@@ -172,8 +220,9 @@ def _listening_sockets(host: str, port: int) -> list[socket.socket]:
     """Listen on host:port as the services will (every address it resolves to, SO_REUSEADDR)."""
     sockets = []
     try:
-        for family, kind, proto, _, address in socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                                   flags=socket.AI_PASSIVE):
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -220,8 +269,13 @@ class Supervisor:
     """Runs ``children`` and restarts those that die; once ``ready()`` is true (the services
     answer), calls ``on_ready`` and starts ``later`` (clients of those services)."""
 
-    def __init__(self, children: list[Child], later: list[Child] | None = None,
-                 ready: Callable[[], bool] = lambda: True, on_ready: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        children: list[Child],
+        later: list[Child] | None = None,
+        ready: Callable[[], bool] = lambda: True,
+        on_ready: Callable[[], None] = lambda: None,
+    ):
         self.children = children
         self.later = later or []
         self.ready = ready
@@ -271,8 +325,12 @@ class Supervisor:
                 child.failures_in_a_row = 0
             return
         if code == service.EXIT_SETTING_ERROR:  # argparse's too: the same at every restart
-            log.error("%s exited with a configuration error (code %d; its log says which setting): "
-                      "not restarting it, stopping everything", child.name, code)
+            log.error(
+                "%s exited with a configuration error (code %d; its log says which setting): "
+                "not restarting it, stopping everything",
+                child.name,
+                code,
+            )
             child.process = None
             self.exit_code = code
             self.stopping = True
@@ -280,8 +338,9 @@ class Supervisor:
         child.failures_in_a_row += 1
         child.restarts += 1
         delay = min(0.5 * 2 ** (child.failures_in_a_row - 1), MAX_RESTART_DELAY)
-        log.warning("%s exited with code %s; restarting in %.1f s (restart %d)", child.name, code,
-                    delay, child.restarts)
+        log.warning(
+            "%s exited with code %s; restarting in %.1f s (restart %d)", child.name, code, delay, child.restarts
+        )
         child.process = None
         child.next_start = now + delay
 
@@ -297,8 +356,7 @@ class Supervisor:
                 log.warning("%s did not stop in %.0f s; killing it", child.name, STOP_TIMEOUT)
                 child.process.kill()
                 child.process.wait()
-        log.info("stopped; restarts: %s",
-                 ", ".join(f"{c.name}={c.restarts}" for c in self.children) or "none")
+        log.info("stopped; restarts: %s", ", ".join(f"{c.name}={c.restarts}" for c in self.children) or "none")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -321,18 +379,24 @@ def main(args: argparse.Namespace) -> int:
 def _supervise(up: UpConfig, private_dir: str | None) -> int:
     check_ports_free(up)
     local = f"http://{local_host(up)}"
-    supervisor = Supervisor(service_commands(up, private_dir), output_commands(up),
-                            ready=lambda: answers(f"{local}:{up.port}/healthz") and
-                            answers(f"{local}:{up.http_port}/healthz"),
-                            on_ready=lambda: _announce(up))
+    supervisor = Supervisor(
+        service_commands(up, private_dir),
+        output_commands(up),
+        ready=lambda: answers(f"{local}:{up.port}/healthz") and answers(f"{local}:{up.http_port}/healthz"),
+        on_ready=lambda: _announce(up),
+    )
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, supervisor.stop)
     log.info("live2d-pose up: starting ingest, the gateway and %d landmarker(s)", up.workers)
     if private_dir:
         log.info("ZeroMQ links: ipc sockets in %s (this user only); --zmq-host for TCP", private_dir)
     else:
-        log.info("ZeroMQ links: TCP on %s ports %d and %d; use CurveZMQ beyond this host "
-                 "(docs/deployment.md)", up.zmq_host, up.workers_port, up.results_port)
+        log.info(
+            "ZeroMQ links: TCP on %s ports %d and %d; use CurveZMQ beyond this host (docs/deployment.md)",
+            up.zmq_host,
+            up.workers_port,
+            up.results_port,
+        )
     supervisor.run()
     return supervisor.exit_code
 
@@ -340,8 +404,13 @@ def _supervise(up: UpConfig, private_dir: str | None) -> int:
 def _announce(up: UpConfig) -> None:
     """The URLs, once ingest and the gateway answer on them."""
     host = public_host(up.ip)
-    log.info("camera URL:  ws://%s:%d/image   (live2d-pose camera --server ws://%s:%d/image --source webcam)",
-             host, up.port, host, up.port)
+    log.info(
+        "camera URL:  ws://%s:%d/image   (live2d-pose camera --server ws://%s:%d/image --source webcam)",
+        host,
+        up.port,
+        host,
+        up.port,
+    )
     log.info("viewer URL:  %s", viewer_url(up))
     if up.ip in ("127.0.0.1", "localhost", "::1"):
         log.info("listening on this machine only; use --ip 0.0.0.0 to let a JetBot or other hosts in")

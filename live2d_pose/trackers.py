@@ -93,8 +93,12 @@ class Hand:
     world: np.ndarray  # float32 (21, 3), metres, origin at the hand's centre
 
     def to_wire(self) -> dict:
-        return {"handedness": self.handedness, "score": float(self.score),
-                "landmarks": _f32(self.landmarks), "world": _f32(self.world)}
+        return {
+            "handedness": self.handedness,
+            "score": float(self.score),
+            "landmarks": _f32(self.landmarks),
+            "world": _f32(self.world),
+        }
 
     @classmethod
     def from_wire(cls, obj: Any) -> Hand:
@@ -141,11 +145,18 @@ class Tracker:
 
 
 def _row(row: dict) -> Tracker:
-    return Tracker(name=row["name"], key=row["key"], item=ITEM_TYPES[row["name"]],
-                   arrays={key: tuple(shape) for key, shape in row["arrays"].items()},
-                   model_file=row["model"]["file"], model_sha256=row["model"]["sha256"],
-                   model_setting=row["model"]["setting"], limit_setting=row["limit"]["setting"],
-                   limit_default=row["limit"]["default"], limit_help=row["limit"]["help"])
+    return Tracker(
+        name=row["name"],
+        key=row["key"],
+        item=ITEM_TYPES[row["name"]],
+        arrays={key: tuple(shape) for key, shape in row["arrays"].items()},
+        model_file=row["model"]["file"],
+        model_sha256=row["model"]["sha256"],
+        model_setting=row["model"]["setting"],
+        limit_setting=row["limit"]["setting"],
+        limit_default=row["limit"]["default"],
+        limit_help=row["limit"]["help"],
+    )
 
 
 TRACKERS: dict[str, Tracker] = {row["name"]: _row(row) for row in TABLE["trackers"]}

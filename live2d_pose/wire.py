@@ -110,10 +110,19 @@ class FrameMeta:
     replica: int = 0
 
     def encode(self) -> bytes:
-        return pack({"stream": self.stream, "seq": self.seq, "width": self.width,
-                     "height": self.height, "ts_ingest": self.ts_ingest,
-                     "ts_dispatch": self.ts_dispatch, "track": self.track,
-                     "session": self.session, "replica": self.replica})
+        return pack(
+            {
+                "stream": self.stream,
+                "seq": self.seq,
+                "width": self.width,
+                "height": self.height,
+                "ts_ingest": self.ts_ingest,
+                "ts_dispatch": self.ts_dispatch,
+                "track": self.track,
+                "session": self.session,
+                "replica": self.replica,
+            }
+        )
 
     @classmethod
     def decode(cls, data: bytes | memoryview) -> FrameMeta:
@@ -216,10 +225,16 @@ class Result:
     session: int = 0  # the camera connection the frame came from (new_session)
 
     def to_wire(self) -> dict:
-        message = {"type": "landmarks", "stream": self.stream, "seq": self.seq,
-                   "imageSize": {"width": self.width, "height": self.height},
-                   "ts": self.ts, "tracks": list(self.tracks), "session": self.session,
-                   "worker": self.worker}
+        message = {
+            "type": "landmarks",
+            "stream": self.stream,
+            "seq": self.seq,
+            "imageSize": {"width": self.width, "height": self.height},
+            "ts": self.ts,
+            "tracks": list(self.tracks),
+            "session": self.session,
+            "worker": self.worker,
+        }
         for name in self.tracks:
             key = TRACKERS[name].key
             message[key] = getattr(self, key)
@@ -242,8 +257,12 @@ class Result:
         size = _require(obj, "imageSize", dict, what)
         ts = _require(obj, "ts", dict, what)
         tracks = obj.get("tracks", list(UNTAGGED))
-        if not isinstance(tracks, list) or not tracks or not all(map(_is_track, tracks)) \
-                or len(set(tracks)) != len(tracks):
+        if (
+            not isinstance(tracks, list)
+            or not tracks
+            or not all(map(_is_track, tracks))
+            or len(set(tracks)) != len(tracks)
+        ):
             raise WireError("result: 'tracks' must list known trackers, each once")
         found: dict[str, list] = {}
         for name in tracks:
@@ -256,10 +275,18 @@ class Result:
         if not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in ts.items()):
             raise WireError("result: 'ts' must map names to numbers")
         stream = _require(obj, "stream", str, what) if any_stream else _stream_id(obj, what)
-        return cls(stream=stream, seq=_require(obj, "seq", int, what),
-                   width=_require(size, "width", int, what), height=_require(size, "height", int, what),
-                   ts=dict(ts), error=error, worker=str(obj.get("worker", ""))[:64],
-                   tracks=tuple(tracks), session=_optional_int(obj, "session", what), **found)
+        return cls(
+            stream=stream,
+            seq=_require(obj, "seq", int, what),
+            width=_require(size, "width", int, what),
+            height=_require(size, "height", int, what),
+            ts=dict(ts),
+            error=error,
+            worker=str(obj.get("worker", ""))[:64],
+            tracks=tuple(tracks),
+            session=_optional_int(obj, "session", what),
+            **found,
+        )
 
 
 # ---------------------------------------------------------------- small control maps
@@ -321,8 +348,13 @@ def _capacity(obj: Any) -> Capacity:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e9
 
     sizes = obj.get("instance_mb") if isinstance(obj, dict) else None
-    if not (isinstance(sizes, dict) and all(map(_is_track, sizes)) and all(map(positive, sizes.values()))
-            and positive(obj.get("memory_mb")) and positive(obj.get("instances"))):
+    if not (
+        isinstance(sizes, dict)
+        and all(map(_is_track, sizes))
+        and all(map(positive, sizes.values()))
+        and positive(obj.get("memory_mb"))
+        and positive(obj.get("instances"))
+    ):
         raise WireError("ready: 'capacity' must be {memory_mb, instance_mb: {TRACKER: MB}, instances}")
     return Capacity(float(obj["memory_mb"]), {t: float(mb) for t, mb in sizes.items()}, int(obj["instances"]))
 

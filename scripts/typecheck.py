@@ -44,9 +44,23 @@ def lay_tree() -> dict[str, str]:
 def main() -> int:
     renames = lay_tree()
     pattern = re.compile("^(" + "|".join(map(re.escape, renames)) + ")")
-    run = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"),
-                          "--cache-dir", str(TREE.parent / "mypy"), "-p", "live2d_pose", *sys.argv[1:]],
-                         cwd=TREE, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(REPO / "pyproject.toml"),
+            "--cache-dir",
+            str(TREE.parent / "mypy"),
+            "-p",
+            "live2d_pose",
+            *sys.argv[1:],
+        ],
+        cwd=TREE,
+        capture_output=True,
+        text=True,
+    )
     for line in (run.stdout + run.stderr).splitlines():
         print(pattern.sub(lambda m: renames[m.group(1)], line))
     return run.returncode

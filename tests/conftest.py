@@ -24,8 +24,12 @@ def start_pipeline(tmp_path_factory, name: str, workers: int = 2, **env: str) ->
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Ingest, two landmarkers and the gateway, shared by the tests of one module."""
-    pipe = start_pipeline(tmp_path_factory, "pipeline", workers=2,
-                          LIVE2D_POSE_MAX_FRAME_BYTES=str(512 * 1024),
-                          LIVE2D_POSE_MAX_PIXELS=str(1920 * 1080))
+    pipe = start_pipeline(
+        tmp_path_factory,
+        "pipeline",
+        workers=2,
+        LIVE2D_POSE_MAX_FRAME_BYTES=str(512 * 1024),
+        LIVE2D_POSE_MAX_PIXELS=str(1920 * 1080),
+    )
     yield pipe
     pipe.stop_cleanly()

@@ -30,8 +30,7 @@ class Figures:
     def flush(self) -> None:
         if not self.values:
             return
-        line = json.dumps({"test": self.test, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                           "figures": self.values})
+        line = json.dumps({"test": self.test, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "figures": self.values})
         for path in self.paths:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a") as out:

@@ -34,8 +34,7 @@ class OscReceiver:
         dispatcher.set_default_handler(self._record)
         self._server = ThreadingOSCUDPServer(("127.0.0.1", self.port), dispatcher)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -59,8 +58,10 @@ class OscReceiver:
             if len(found) >= count:
                 return found
             time.sleep(0.02)
-        raise AssertionError(f"only {len(self.received(address))} {address} within {timeout} s; "
-                             f"got {sorted({m.address for m in self.received()})}")
+        raise AssertionError(
+            f"only {len(self.received(address))} {address} within {timeout} s; "
+            f"got {sorted({m.address for m in self.received()})}"
+        )
 
     def bones(self, name: str) -> list[tuple]:
         """The (p.x ... q.w) of every /VMC/Ext/Bone/Pos for bone `name`."""

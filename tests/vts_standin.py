@@ -43,13 +43,31 @@ from websockets.exceptions import ConnectionClosed
 API_NAME = "VTubeStudioPublicAPI"
 # VTube Studio's default tracking parameters with their default ranges (its InputParameterListResponse).
 DEFAULT_PARAMETERS = {
-    "FacePositionX": (-15, 15), "FacePositionY": (-15, 15), "FacePositionZ": (-10, 10),
-    "FaceAngleX": (-30, 30), "FaceAngleY": (-30, 30), "FaceAngleZ": (-90, 90),
-    "MouthSmile": (0, 1), "MouthOpen": (0, 1), "Brows": (0, 1), "TongueOut": (0, 1), "CheekPuff": (0, 1),
-    "FaceAngry": (0, 1), "BrowLeftY": (0, 1), "BrowRightY": (0, 1), "EyeOpenLeft": (0, 1),
-    "EyeOpenRight": (0, 1), "EyeLeftX": (-1, 1), "EyeLeftY": (-1, 1), "EyeRightX": (-1, 1),
-    "EyeRightY": (-1, 1), "MouthX": (-1, 1), "MousePositionX": (-1, 1), "MousePositionY": (-1, 1),
-    "VoiceVolume": (0, 1), "VoiceFrequency": (0, 1),
+    "FacePositionX": (-15, 15),
+    "FacePositionY": (-15, 15),
+    "FacePositionZ": (-10, 10),
+    "FaceAngleX": (-30, 30),
+    "FaceAngleY": (-30, 30),
+    "FaceAngleZ": (-90, 90),
+    "MouthSmile": (0, 1),
+    "MouthOpen": (0, 1),
+    "Brows": (0, 1),
+    "TongueOut": (0, 1),
+    "CheekPuff": (0, 1),
+    "FaceAngry": (0, 1),
+    "BrowLeftY": (0, 1),
+    "BrowRightY": (0, 1),
+    "EyeOpenLeft": (0, 1),
+    "EyeOpenRight": (0, 1),
+    "EyeLeftX": (-1, 1),
+    "EyeLeftY": (-1, 1),
+    "EyeRightX": (-1, 1),
+    "EyeRightY": (-1, 1),
+    "MouthX": (-1, 1),
+    "MousePositionX": (-1, 1),
+    "MousePositionY": (-1, 1),
+    "VoiceVolume": (0, 1),
+    "VoiceFrequency": (0, 1),
 }
 
 
@@ -130,8 +148,9 @@ class VtsStandIn:
                 raise ApiError(3, "apiName invalid")
             if request.get("apiVersion") != "1.0":
                 raise ApiError(4, "apiVersion invalid")
-            if request_id is not None and not (isinstance(request_id, str) and 1 <= len(request_id) <= 64
-                                               and request_id.isascii()):
+            if request_id is not None and not (
+                isinstance(request_id, str) and 1 <= len(request_id) <= 64 and request_id.isascii()
+            ):
                 raise ApiError(5, "requestID invalid")
             kind = request.get("messageType")
             if not isinstance(kind, str) or not kind:
@@ -152,12 +171,21 @@ class VtsStandIn:
             return self._envelope(request_id, "APIError", {"errorID": exc.error_id, "message": str(exc)})
 
     def _envelope(self, request_id, kind: str, data: dict) -> dict:
-        return {"apiName": API_NAME, "apiVersion": "1.0", "timestamp": int(time.time() * 1000),
-                "messageType": kind, "requestID": request_id or str(uuid.uuid4()), "data": data}
+        return {
+            "apiName": API_NAME,
+            "apiVersion": "1.0",
+            "timestamp": int(time.time() * 1000),
+            "messageType": kind,
+            "requestID": request_id or str(uuid.uuid4()),
+            "data": data,
+        }
 
     async def _on_APIStateRequest(self, data, session):
-        return {"active": True, "vTubeStudioVersion": "stand-in", "currentSessionAuthenticated":
-                session["authenticated"]}
+        return {
+            "active": True,
+            "vTubeStudioVersion": "stand-in",
+            "currentSessionAuthenticated": session["authenticated"],
+        }
 
     async def _on_AuthenticationTokenRequest(self, data, session):
         self.token_requests += 1
@@ -183,9 +211,16 @@ class VtsStandIn:
         return {"authenticated": ok, "reason": "Token valid." if ok else "Token invalid or revoked."}
 
     async def _on_InputParameterListRequest(self, data, session):
-        return {"modelLoaded": True, "modelName": "stand-in", "modelID": "stand-in", "customParameters": [],
-                "defaultParameters": [{"name": n, "addedBy": "VTube Studio", "value": 0, "min": lo, "max": hi,
-                                       "defaultValue": 0} for n, (lo, hi) in DEFAULT_PARAMETERS.items()]}
+        return {
+            "modelLoaded": True,
+            "modelName": "stand-in",
+            "modelID": "stand-in",
+            "customParameters": [],
+            "defaultParameters": [
+                {"name": n, "addedBy": "VTube Studio", "value": 0, "min": lo, "max": hi, "defaultValue": 0}
+                for n, (lo, hi) in DEFAULT_PARAMETERS.items()
+            ],
+        }
 
     async def _on_InjectParameterDataRequest(self, data, session):
         if data.get("mode", "set") not in ("set", "add"):

@@ -41,12 +41,25 @@ def _vmc_from_up(up: cfg.UpConfig) -> list[str] | None:
     return ["--to", up.vmc]
 
 
-REGISTRY: dict[str, OutputKind] = {kind.name: kind for kind in (
-    OutputKind("vmc", "send the VMC protocol (OSC) to VSeeFace, VNyan, Warudo, VMagicMirror",
-               cfg.VmcConfig, "live2d_pose.outputs.vmc:VmcOutput", _vmc_from_up),
-    OutputKind("vts", "drive VTube Studio as a plugin of its public API",
-               cfg.VtsConfig, "live2d_pose.outputs.vts:VtsOutput", lambda up: [] if up.vts else None),
-)}
+REGISTRY: dict[str, OutputKind] = {
+    kind.name: kind
+    for kind in (
+        OutputKind(
+            "vmc",
+            "send the VMC protocol (OSC) to VSeeFace, VNyan, Warudo, VMagicMirror",
+            cfg.VmcConfig,
+            "live2d_pose.outputs.vmc:VmcOutput",
+            _vmc_from_up,
+        ),
+        OutputKind(
+            "vts",
+            "drive VTube Studio as a plugin of its public API",
+            cfg.VtsConfig,
+            "live2d_pose.outputs.vts:VtsOutput",
+            lambda up: [] if up.vts else None,
+        ),
+    )
+}
 
 
 def main(name: str, config) -> int:

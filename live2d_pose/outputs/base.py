@@ -77,16 +77,21 @@ async def run_outputs(config: OutputConfig, outputs: list[Output]) -> None:
     for output in outputs:
         await output.start()
     names = ", ".join(o.name for o in outputs)
-    log.info("%s started: stream %s from %s, mirror %s; %s", names, config.stream or "(latest)",
-             config.gateway_url, "on" if config.mirror else "off", "; ".join(o.describe() for o in outputs))
+    log.info(
+        "%s started: stream %s from %s, mirror %s; %s",
+        names,
+        config.stream or "(latest)",
+        config.gateway_url,
+        "on" if config.mirror else "off",
+        "; ".join(o.describe() for o in outputs),
+    )
     try:
         await source.run(stopping)
     finally:
         for output in outputs:
             await output.stop()
         details = "; ".join(f"{o.name}: {_counts(o.summary())}" for o in outputs)
-        log.info("%s stopped: %s, gateway %s; %s", names, _counts(feeder.counters), _counts(source.counters),
-                 details)
+        log.info("%s stopped: %s, gateway %s; %s", names, _counts(feeder.counters), _counts(source.counters), details)
 
 
 def _counts(counters: dict) -> str:

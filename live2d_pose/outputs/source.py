@@ -67,8 +67,7 @@ class GatewaySource:
     ``on_control`` gets the text messages (hello, stream, ended, error) as dicts.
     """
 
-    def __init__(self, url: str, on_motion: Callable[[Motion], None],
-                 on_control: Callable[[dict], None] | None = None):
+    def __init__(self, url: str, on_motion: Callable[[Motion], None], on_control: Callable[[dict], None] | None = None):
         self.url = url
         self.on_motion = on_motion
         self.on_control = on_control or (lambda message: None)
@@ -98,8 +97,9 @@ class GatewaySource:
         """One connection, from connecting until it ends (or ``stopping``), and what it ended with."""
         self.refusal = None
         try:
-            async with connect(self.url, max_size=MAX_MESSAGE, open_timeout=10,
-                               close_timeout=2, compression=None) as websocket:
+            async with connect(
+                self.url, max_size=MAX_MESSAGE, open_timeout=10, close_timeout=2, compression=None
+            ) as websocket:
                 self._on_connect()
                 if await self._read(websocket, stopping):
                     self._on_close(_closed_reason(websocket))
@@ -123,8 +123,7 @@ class GatewaySource:
         self.counters["connects"] += 1
         self._failures = 0
         quietly = self._refusal_said is not None  # asking again after a refusal already said
-        log.log(logging.DEBUG if quietly else logging.INFO, "connected to the gateway at %s",
-                _redact(self.url))
+        log.log(logging.DEBUG if quietly else logging.INFO, "connected to the gateway at %s", _redact(self.url))
 
     def _on_close(self, why: str) -> None:
         self.counters["disconnects"] += 1
@@ -146,14 +145,22 @@ class GatewaySource:
         live = ", ".join(self.live[:MAX_LISTED_STREAMS]) or "none"
         if len(self.live) > MAX_LISTED_STREAMS:
             live += f" and {len(self.live) - MAX_LISTED_STREAMS} more"
-        log.warning("stream %s is not live on the gateway (live now: %s); waiting for it, asking again "
-                    "every %.0f s at most", shown(self.wanted), shown(live), RECONNECT_MAX)
+        log.warning(
+            "stream %s is not live on the gateway (live now: %s); waiting for it, asking again every %.0f s at most",
+            shown(self.wanted),
+            shown(live),
+            RECONNECT_MAX,
+        )
 
     def _unreachable(self, exc: BaseException) -> None:
         self._failures += 1
         if self._failures == 1 or self._failures % 10 == 0:
-            log.warning("cannot reach the gateway at %s (%s); retrying every %.0f s at most "
-                        "(is `live2d-pose up` running?)", _redact(self.url), _why(exc), RECONNECT_MAX)
+            log.warning(
+                "cannot reach the gateway at %s (%s); retrying every %.0f s at most (is `live2d-pose up` running?)",
+                _redact(self.url),
+                _why(exc),
+                RECONNECT_MAX,
+            )
 
     async def _read(self, websocket, stopping: asyncio.Event) -> bool:
         """Read until the connection ends (True) or ``stopping`` is set (False)."""
@@ -216,8 +223,7 @@ class GatewaySource:
         self.counters["bad_messages"] += 1
         count = self.counters["bad_messages"]
         if count <= 10 or count % 1000 == 0:
-            log.warning("ignored a malformed message from the gateway (%d so far): %s", count,
-                        shown(str(why)))
+            log.warning("ignored a malformed message from the gateway (%d so far): %s", count, shown(str(why)))
 
 
 def _closed_reason(websocket) -> str:

@@ -60,19 +60,30 @@ REACHABLE_AGAIN_AFTER = 3.0  # seconds without "port unreachable" before we say 
 # Rest offsets (metres, Unity space, avatar facing +Z, its right at +X) of a nominal humanoid.
 _ARM = {"UpperArm": 0.09, "LowerArm": 0.25, "Hand": 0.23}
 _FINGERS = {  # proximal offset from the hand (along, forward), then segment lengths
-    "Thumb": ((0.02, 0.02), 0.03, 0.025), "Index": ((0.08, 0.02), 0.04, 0.025),
-    "Middle": ((0.08, 0.0), 0.045, 0.03), "Ring": ((0.075, -0.015), 0.04, 0.025),
+    "Thumb": ((0.02, 0.02), 0.03, 0.025),
+    "Index": ((0.08, 0.02), 0.04, 0.025),
+    "Middle": ((0.08, 0.0), 0.045, 0.03),
+    "Ring": ((0.075, -0.015), 0.04, 0.025),
     "Little": ((0.065, -0.03), 0.03, 0.02),
 }
 
 
-_LEG = {"UpperLeg": (0.09, -0.05, 0.0), "LowerLeg": (0.0, -0.42, 0.0), "Foot": (0.0, -0.42, 0.0),
-        "Toes": (0.0, -0.06, 0.12)}
+_LEG = {
+    "UpperLeg": (0.09, -0.05, 0.0),
+    "LowerLeg": (0.0, -0.42, 0.0),
+    "Foot": (0.0, -0.42, 0.0),
+    "Toes": (0.0, -0.06, 0.12),
+}
 
 
 def _rest_offsets() -> dict[str, tuple[float, float, float]]:
-    offsets = {"Hips": (0.0, 0.95, 0.0), "Spine": (0.0, 0.06, 0.0), "Chest": (0.0, 0.12, 0.0),
-               "Neck": (0.0, 0.22, 0.0), "Head": (0.0, 0.09, 0.0)}
+    offsets = {
+        "Hips": (0.0, 0.95, 0.0),
+        "Spine": (0.0, 0.06, 0.0),
+        "Chest": (0.0, 0.12, 0.0),
+        "Neck": (0.0, 0.22, 0.0),
+        "Head": (0.0, 0.09, 0.0),
+    }
     for side, sign in (("Left", -1.0), ("Right", 1.0)):
         for bone, length in _ARM.items():
             offsets[f"{side}{bone}"] = (sign * length, 0.0, 0.0)
@@ -115,11 +126,12 @@ def _head(address: str, name: str | None, floats: int) -> bytes:
     for _ in range(floats):
         builder.add_arg(0.0, FLOAT)
     dgram = builder.build().dgram
-    return dgram[:len(dgram) - 4 * floats]
+    return dgram[: len(dgram) - 4 * floats]
 
 
-def encode_message(address: str, name: str | None = None, floats: tuple[float, ...] = (),
-                   ints: tuple[int, ...] = ()) -> bytes:
+def encode_message(
+    address: str, name: str | None = None, floats: tuple[float, ...] = (), ints: tuple[int, ...] = ()
+) -> bytes:
     """One OSC message: address, then an optional string, then floats (or ints)."""
     if ints:
         builder = OscMessageBuilder(address=address)
@@ -131,8 +143,9 @@ def encode_message(address: str, name: str | None = None, floats: tuple[float, .
 
 def encode_bundle(messages: list[bytes]) -> bytes:
     """An OSC bundle to run immediately, framed as OscBundleBuilder frames it."""
-    return BUNDLE_PREFIX + osc_types.write_date(IMMEDIATELY) + b"".join(
-        osc_types.write_int(len(m)) + m for m in messages)
+    return (
+        BUNDLE_PREFIX + osc_types.write_date(IMMEDIATELY) + b"".join(osc_types.write_int(len(m)) + m for m in messages)
+    )
 
 
 @functools.lru_cache(maxsize=2)
@@ -157,8 +170,9 @@ def build_bundle(motion: Motion | None, seconds: float, perfect_sync: bool = Fal
             bones.setdefault("Hips", (0.0, 0.0, 0.0, 1.0))
         # every bone the motion holds, smoothed (a lost one easing to rest); one never seen is not sent
         for name, rotation in bones.items():
-            messages.append(encode_message("/VMC/Ext/Bone/Pos", name,
-                                           offsets.get(name, (0.0, 0.0, 0.0)) + tuple(rotation)))
+            messages.append(
+                encode_message("/VMC/Ext/Bone/Pos", name, offsets.get(name, (0.0, 0.0, 0.0)) + tuple(rotation))
+            )
         blends = unity.vrm0_blends(motion, perfect_sync)
         for name, value in blends.items():
             messages.append(encode_message("/VMC/Ext/Blend/Val", name, (value,)))
@@ -206,7 +220,8 @@ class VmcOutput(Output):
         loop = asyncio.get_running_loop()
         try:
             self.transport, self.protocol = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), remote_addr=(self.host, self.port))
+                lambda: _Udp(self), remote_addr=(self.host, self.port)
+            )
         except OSError as exc:
             raise SystemExit(f"cannot send VMC to {self.host}:{self.port}: {exc}") from None
 
@@ -242,9 +257,13 @@ class VmcOutput(Output):
         self._last_error = time.monotonic()
         if not self._unreachable_reported:
             self._unreachable_reported = True
-            log.warning("nothing is listening on %s:%d (%s); still sending. Is the VMC receiver "
-                        "enabled in VSeeFace / VNyan / Warudo, on this port?", self.host, self.port,
-                        exc.__class__.__name__)
+            log.warning(
+                "nothing is listening on %s:%d (%s); still sending. Is the VMC receiver "
+                "enabled in VSeeFace / VNyan / Warudo, on this port?",
+                self.host,
+                self.port,
+                exc.__class__.__name__,
+            )
 
     async def stop(self) -> None:
         if self.transport is not None:
@@ -254,8 +273,9 @@ class VmcOutput(Output):
 
     def stats(self) -> dict:
         samples = np.asarray(self.latency_ms, dtype=float)
-        percentiles = ({f"p{p}": round(float(np.percentile(samples, p)), 3) for p in (50, 95, 99)}
-                       if samples.size else {})
+        percentiles = (
+            {f"p{p}": round(float(np.percentile(samples, p)), 3) for p in (50, 95, 99)} if samples.size else {}
+        )
         return {**self.counters, "latency_ms": percentiles, "latency_samples": int(samples.size)}
 
     def summary(self) -> dict:

@@ -77,9 +77,28 @@ MAX_TOKEN_CHARS = 2000  # VTS's tokens are 64 hex digits; a longer answer is not
 MAX_REPLY_BYTES = 1 << 22  # VTS's answers are a few KB; a bigger one closes the connection (1009)
 
 # What we send, in VTS's default parameter names and ranges.
-PARAMETERS = ("FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePositionY", "FacePositionZ",
-              "EyeOpenLeft", "EyeOpenRight", "EyeLeftX", "EyeLeftY", "EyeRightX", "EyeRightY",
-              "Brows", "BrowLeftY", "BrowRightY", "MouthOpen", "MouthSmile", "MouthX", "CheekPuff", "FaceAngry")
+PARAMETERS = (
+    "FaceAngleX",
+    "FaceAngleY",
+    "FaceAngleZ",
+    "FacePositionX",
+    "FacePositionY",
+    "FacePositionZ",
+    "EyeOpenLeft",
+    "EyeOpenRight",
+    "EyeLeftX",
+    "EyeLeftY",
+    "EyeRightX",
+    "EyeRightY",
+    "Brows",
+    "BrowLeftY",
+    "BrowRightY",
+    "MouthOpen",
+    "MouthSmile",
+    "MouthX",
+    "CheekPuff",
+    "FaceAngry",
+)
 
 
 def vts_parameters(motion: Motion) -> dict[str, float]:
@@ -95,14 +114,19 @@ def vts_parameters(motion: Motion) -> dict[str, float]:
     bs = motion.blendshapes
     x_cm, y_cm, z_cm = motion.head_position or (0.0, 0.0, -FACE_DISTANCE_CM)
     return {
-        "FaceAngleX": p["ParamAngleX"], "FaceAngleY": p["ParamAngleY"], "FaceAngleZ": p["ParamAngleZ"],
+        "FaceAngleX": p["ParamAngleX"],
+        "FaceAngleY": p["ParamAngleY"],
+        "FaceAngleZ": p["ParamAngleZ"],
         # the head toward the avatar's left moves the model to the screen's right
         "FacePositionX": clamp(x_cm, -15.0, 15.0),
         "FacePositionY": clamp(y_cm, -15.0, 15.0),
         "FacePositionZ": clamp((FACE_DISTANCE_CM + z_cm) / 2.0, -10.0, 10.0),  # closer: larger
-        "EyeOpenLeft": p["ParamEyeLOpen"], "EyeOpenRight": p["ParamEyeROpen"],
-        "EyeLeftX": p["ParamEyeBallX"], "EyeLeftY": p["ParamEyeBallY"],
-        "EyeRightX": p["ParamEyeBallX"], "EyeRightY": p["ParamEyeBallY"],
+        "EyeOpenLeft": p["ParamEyeLOpen"],
+        "EyeOpenRight": p["ParamEyeROpen"],
+        "EyeLeftX": p["ParamEyeBallX"],
+        "EyeLeftY": p["ParamEyeBallY"],
+        "EyeRightX": p["ParamEyeBallX"],
+        "EyeRightY": p["ParamEyeBallY"],
         "Brows": clamp(((p["ParamBrowLY"] + p["ParamBrowRY"]) / 2 + 1.0) / 2.0, 0.0, 1.0),
         "BrowLeftY": clamp((p["ParamBrowLY"] + 1.0) / 2.0, 0.0, 1.0),
         "BrowRightY": clamp((p["ParamBrowRY"] + 1.0) / 2.0, 0.0, 1.0),
@@ -189,8 +213,16 @@ class VtsOutput(Output):
         self.task = SupervisedTask(self._run, "the VTube Studio connection", log, RECONNECT_MIN, RECONNECT_MAX)
         self.websocket = None
         self.ids = itertools.count(1)
-        self.counters = {"faces": 0, "injected": 0, "skipped": 0, "errors": 0, "connects": 0,
-                         "token_requests": 0, "denied": 0, "bad_replies": 0}
+        self.counters = {
+            "faces": 0,
+            "injected": 0,
+            "skipped": 0,
+            "errors": 0,
+            "connects": 0,
+            "token_requests": 0,
+            "denied": 0,
+            "bad_replies": 0,
+        }
         self._reported: set[int] = set()
         self.bad_reply = ThrottledWarning(log, self.counters, "bad_replies")
         self._token_delay = 0.0  # seconds before another token request may go out, after one failed
@@ -225,8 +257,9 @@ class VtsOutput(Output):
         failures = 0
         while True:
             try:
-                async with connect(self.config.vts_url, open_timeout=10, close_timeout=2,
-                                   max_size=MAX_REPLY_BYTES) as websocket:
+                async with connect(
+                    self.config.vts_url, open_timeout=10, close_timeout=2, max_size=MAX_REPLY_BYTES
+                ) as websocket:
                     self.websocket = websocket
                     self.counters["connects"] += 1
                     failures = 0
@@ -238,19 +271,28 @@ class VtsOutput(Output):
             except AccessDenied as exc:
                 self.counters["denied"] += 1
                 wait = max(0.0, self._token_not_before - time.monotonic())
-                log.error("%s. Allow live2d-pose in VTube Studio when it asks (or in its settings, "
-                          "under plugins); asking again in %.0f s", exc, wait)
+                log.error(
+                    "%s. Allow live2d-pose in VTube Studio when it asks (or in its settings, "
+                    "under plugins); asking again in %.0f s",
+                    exc,
+                    wait,
+                )
                 await asyncio.sleep(wait)
                 continue
             except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
                 failures += 1
                 if failures == 1 or failures % 10 == 0:
-                    log.warning("cannot reach VTube Studio at %s (%s); is it running with \"Start API "
-                                "(allow plugins)\" on? Retrying every %.0f s at most",
-                                self.config.vts_url, str(exc) or exc.__class__.__name__, RECONNECT_MAX)
+                    log.warning(
+                        'cannot reach VTube Studio at %s (%s); is it running with "Start API '
+                        '(allow plugins)" on? Retrying every %.0f s at most',
+                        self.config.vts_url,
+                        str(exc) or exc.__class__.__name__,
+                        RECONNECT_MAX,
+                    )
             except ConnectionClosed as exc:
-                log.warning("VTube Studio closed the connection (%s); reconnecting in %.1f s",
-                            shown(str(exc)), self.delay)
+                log.warning(
+                    "VTube Studio closed the connection (%s); reconnecting in %.1f s", shown(str(exc)), self.delay
+                )
             finally:
                 self.websocket = None
             await asyncio.sleep(self.delay)
@@ -264,14 +306,12 @@ class VtsOutput(Output):
 
     # ------------------------------------------------------------ requests
 
-    async def request(self, message_type: str, data: dict | None = None,
-                      timeout: float | None = None) -> dict:
+    async def request(self, message_type: str, data: dict | None = None, timeout: float | None = None) -> dict:
         """Send one request and wait for its response's data (REQUEST_TIMEOUT unless told);
         ApiError for an APIError answer."""
         timeout = REQUEST_TIMEOUT if timeout is None else timeout
         request_id = f"live2d-pose-{next(self.ids)}"
-        payload = {"apiName": API_NAME, "apiVersion": API_VERSION, "requestID": request_id,
-                   "messageType": message_type}
+        payload = {"apiName": API_NAME, "apiVersion": API_VERSION, "requestID": request_id, "messageType": message_type}
         if data is not None:
             payload["data"] = data
         await self.websocket.send(json.dumps(payload))
@@ -283,8 +323,9 @@ class VtsOutput(Output):
             raw = await asyncio.wait_for(self.websocket.recv(), remaining)
             answer = json_object(raw)
             if answer is None:
-                self.bad_reply("VTube Studio sent a message that is not a JSON object (%d characters); ignored",
-                               len(raw))
+                self.bad_reply(
+                    "VTube Studio sent a message that is not a JSON object (%d characters); ignored", len(raw)
+                )
                 continue
             if answer.get("requestID") != request_id:
                 continue  # an event or a late answer to an earlier request
@@ -299,8 +340,7 @@ class VtsOutput(Output):
             if await self._authenticate_with(token):
                 log.info("authenticated with VTube Studio (saved token)")
                 return
-            log.warning("VTube Studio refused the saved token (the plugin was revoked?); "
-                        "asking for a new one")
+            log.warning("VTube Studio refused the saved token (the plugin was revoked?); asking for a new one")
             self.tokens.delete()
         token = await self._request_token()
         if not await self._authenticate_with(token):
@@ -310,8 +350,10 @@ class VtsOutput(Output):
         log.info("authenticated with VTube Studio")
 
     async def _authenticate_with(self, token: str) -> bool:
-        data = await self.request("AuthenticationRequest", {
-            "pluginName": PLUGIN_NAME, "pluginDeveloper": PLUGIN_DEVELOPER, "authenticationToken": token})
+        data = await self.request(
+            "AuthenticationRequest",
+            {"pluginName": PLUGIN_NAME, "pluginDeveloper": PLUGIN_DEVELOPER, "authenticationToken": token},
+        )
         return data.get("authenticated") is True
 
     async def _request_token(self) -> str:
@@ -322,13 +364,16 @@ class VtsOutput(Output):
             log.info("asking VTube Studio for access again in %.0f s", wait)
             await asyncio.sleep(wait)
         self.counters["token_requests"] += 1
-        log.info("asking VTube Studio for access: click \"Allow\" in the popup VTube Studio shows")
+        log.info('asking VTube Studio for access: click "Allow" in the popup VTube Studio shows')
         # the next request waits, unless this one ends with a token VTS accepts (_authenticate)
         self._token_delay = min(max(DENIED_RETRY_MIN, self._token_delay * 2), DENIED_RETRY_MAX)
         self._token_not_before = time.monotonic() + self._token_delay
         try:
-            data = await self.request("AuthenticationTokenRequest", {
-                "pluginName": PLUGIN_NAME, "pluginDeveloper": PLUGIN_DEVELOPER}, timeout=TOKEN_TIMEOUT)
+            data = await self.request(
+                "AuthenticationTokenRequest",
+                {"pluginName": PLUGIN_NAME, "pluginDeveloper": PLUGIN_DEVELOPER},
+                timeout=TOKEN_TIMEOUT,
+            )
         except ApiError as exc:
             if exc.error_id in (TOKEN_REQUEST_DENIED, TOKEN_REQUEST_ONGOING):
                 raise AccessDenied(f"VTube Studio did not give live2d-pose access ({exc})") from None
@@ -363,9 +408,15 @@ class VtsOutput(Output):
             await self._inject(self.latest)
 
     async def _inject(self, values: dict[str, float]) -> None:
-        data = {"faceFound": True, "mode": "set",
-                "parameterValues": [{"id": name, "value": round(float(value), 5)}
-                                    for name, value in values.items() if name in self.available]}
+        data = {
+            "faceFound": True,
+            "mode": "set",
+            "parameterValues": [
+                {"id": name, "value": round(float(value), 5)}
+                for name, value in values.items()
+                if name in self.available
+            ],
+        }
         try:
             await self.request("InjectParameterDataRequest", data)
         except ApiError as exc:
@@ -379,8 +430,11 @@ class VtsOutput(Output):
                 await self._learn_parameters()
             if exc.error_id not in self._reported:
                 self._reported.add(exc.error_id)
-                hint = (" (another plugin controls one of these parameters)"
-                        if exc.error_id == INJECT_PARAM_CONTROLLED_BY_OTHER_PLUGIN else "")
+                hint = (
+                    " (another plugin controls one of these parameters)"
+                    if exc.error_id == INJECT_PARAM_CONTROLLED_BY_OTHER_PLUGIN
+                    else ""
+                )
                 log.warning("VTube Studio refused our parameters: %s%s", exc, hint)
             return
         self.counters["injected"] += 1

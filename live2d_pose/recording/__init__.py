@@ -23,5 +23,17 @@ from live2d_pose.recording.motion import DEFAULT_FPS, Motion
 from live2d_pose.recording.bvh import write_bvh
 from live2d_pose.recording.vrma import read_motion, read_vrma, write_vrma
 
-__all__ = ["DEFAULT_FPS", "Motion", "Recorder", "RecordingError", "convert", "read_journal", "read_motion",
-           "read_vrma", "recover", "recover_all", "write_bvh", "write_vrma"]
+__all__ = [
+    "DEFAULT_FPS",
+    "Motion",
+    "Recorder",
+    "RecordingError",
+    "convert",
+    "read_journal",
+    "read_motion",
+    "read_vrma",
+    "recover",
+    "recover_all",
+    "write_bvh",
+    "write_vrma",
+]

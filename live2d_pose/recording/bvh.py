@@ -76,8 +76,14 @@ def _hierarchy(order: list[str], scale: float) -> list[str]:
         if bone.parent is None:
             lines.extend([f"ROOT {name}", "{", f"\tOFFSET {vec((0.0, 0.0, 0.0))}", f"\t{ROOT_CHANNELS}"])
         else:
-            lines.extend([f"{pad}JOINT {name}", f"{pad}{{", f"{pad}\tOFFSET {vec(bone.offset(SKELETON))}",
-                          f"{pad}\t{JOINT_CHANNELS}"])
+            lines.extend(
+                [
+                    f"{pad}JOINT {name}",
+                    f"{pad}{{",
+                    f"{pad}\tOFFSET {vec(bone.offset(SKELETON))}",
+                    f"{pad}\t{JOINT_CHANNELS}",
+                ]
+            )
         kids = [c for c in order if SKELETON[c].parent == name]
         for child in kids:
             joint(child, depth + 1)
@@ -90,8 +96,9 @@ def _hierarchy(order: list[str], scale: float) -> list[str]:
     return lines
 
 
-def write_bvh(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, scale: float = 1.0,
-              fingers: bool | None = None) -> None:
+def write_bvh(
+    path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, scale: float = 1.0, fingers: bool | None = None
+) -> None:
     """Write ``motion`` (a take, any sample times) as a .bvh at ``fps``. ``scale``: units per metre
     (1: metres, 100: centimetres). ``fingers``: include the finger joints (default: when a hand
     was tracked)."""

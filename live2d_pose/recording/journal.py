@@ -75,8 +75,14 @@ class Recorder:
     anything msgpack can hold, kept in the journal's header (the stream's name, for instance).
     """
 
-    def __init__(self, *outputs: str | Path, fps: float = DEFAULT_FPS, journal: str | Path | None = None,
-                 meta: dict | None = None, chunk_ms: float = CHUNK_MS):
+    def __init__(
+        self,
+        *outputs: str | Path,
+        fps: float = DEFAULT_FPS,
+        journal: str | Path | None = None,
+        meta: dict | None = None,
+        chunk_ms: float = CHUNK_MS,
+    ):
         if not outputs:
             raise ValueError("name at least one output file (.vrma, .glb or .bvh)")
         self.outputs = [Path(o) for o in outputs]
@@ -90,14 +96,20 @@ class Recorder:
         self.fps = float(fps)
         self.chunk_ms = chunk_ms
         self.journal = Path(journal) if journal else journal_path(self.outputs)
-        header = {"format": FORMAT, "version": VERSION, "fps": self.fps, "started": time.time(),
-                  "outputs": [os.path.relpath(p.resolve(), self.journal.resolve().parent) for p in self.outputs],
-                  "meta": meta or {}}
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "fps": self.fps,
+            "started": time.time(),
+            "outputs": [os.path.relpath(p.resolve(), self.journal.resolve().parent) for p in self.outputs],
+            "meta": meta or {},
+        }
         try:
             self._file = open(self.journal, "xb")  # never over another take's journal
         except FileExistsError:
-            raise RecordingError(f"{self.journal} exists: a take is being recorded there, or one was cut short "
-                                 f"(recover it first)") from None
+            raise RecordingError(
+                f"{self.journal} exists: a take is being recorded there, or one was cut short (recover it first)"
+            ) from None
         except OSError as exc:
             raise RecordingError(f"cannot write in {self.journal.parent}: {exc.strerror or exc}") from None
         self.samples = 0  # taken
@@ -148,8 +160,9 @@ class Recorder:
         if not self._chunk:
             return
         if self._queue.qsize() >= MAX_PENDING:
-            raise RecordingError(f"the disk is not keeping up: {MAX_PENDING} s of take wait to be written "
-                                 f"to {self.journal}")
+            raise RecordingError(
+                f"the disk is not keeping up: {MAX_PENDING} s of take wait to be written to {self.journal}"
+            )
         chunk, self._chunk = self._chunk, []
         self._queue.put(chunk)
 
@@ -180,8 +193,7 @@ class Recorder:
                     kept.append(sample)
                 except (AttributeError, KeyError, TypeError, ValueError) as exc:
                     self.rejected += 1
-                    log.warning("%s: a sample at %s ms is no body state (%s); left out", self.journal, sample[0],
-                                exc)
+                    log.warning("%s: a sample at %s ms is no body state (%s); left out", self.journal, sample[0], exc)
             return Motion.from_samples(kept)
 
     def sync(self) -> None:
@@ -198,8 +210,10 @@ class Recorder:
         if self._error is not None:
             exc = self._error
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise RecordingError(f"writing {self.journal} failed ({why}); it keeps the take up to its last "
-                                 f"saved second: recover it when there is room") from exc
+            raise RecordingError(
+                f"writing {self.journal} failed ({why}); it keeps the take up to its last "
+                f"saved second: recover it when there is room"
+            ) from exc
 
     # ------------------------------------------------------------------ the end
 
@@ -261,7 +275,7 @@ def _records(data: bytes):
     at = 0
     while at + _HEAD.size <= len(data):
         magic, length, crc = _HEAD.unpack_from(data, at)
-        payload = data[at + _HEAD.size: at + _HEAD.size + length]
+        payload = data[at + _HEAD.size : at + _HEAD.size + length]
         if magic != MAGIC or len(payload) < length or zlib.crc32(payload) != crc:
             return
         yield msgpack.unpackb(payload, raw=False)

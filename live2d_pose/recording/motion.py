@@ -123,12 +123,21 @@ class Motion:
         for attr in ("bones", "expressions", "blendshapes", "seen"):
             names = dict.fromkeys(name for p in parts for name in getattr(p, attr))
             for name in names:
-                getattr(out, attr)[name] = np.concatenate([_or_absent(getattr(p, attr).get(name), p, attr)
-                                                           for p in parts])
+                getattr(out, attr)[name] = np.concatenate(
+                    [_or_absent(getattr(p, attr).get(name), p, attr) for p in parts]
+                )
         for attr, width in (("gaze", 2), ("hips", 3)):
             if any(getattr(p, attr) is not None for p in parts):
-                setattr(out, attr, np.concatenate([getattr(p, attr) if getattr(p, attr) is not None
-                                                   else np.full((len(p), width), np.nan) for p in parts]))
+                setattr(
+                    out,
+                    attr,
+                    np.concatenate(
+                        [
+                            getattr(p, attr) if getattr(p, attr) is not None else np.full((len(p), width), np.nan)
+                            for p in parts
+                        ]
+                    ),
+                )
         return out
 
     # ------------------------------------------------------------------ the journal's encoding
@@ -222,10 +231,21 @@ class Motion:
                 seen["pose"] = any(not b.startswith(("neck", "head")) and not is_hand_bone(b) for b in bones)
                 seen["leftHand"] = any(is_hand_bone(b) and b.startswith("left") for b in bones)
                 seen["rightHand"] = any(is_hand_bone(b) and b.startswith("right") for b in bones)
-            times = {"face": t if seen["face"] else None, "pose": t if seen["pose"] else None,
-                     "hands": t if seen["leftHand"] or seen["rightHand"] else None}
-            state = BodyState(t=t, times=times, seen=seen, bones=bones, expressions=expressions,
-                              gaze=gaze, blendshapes=blendshapes or None, version=STATE_VERSION)
+            times = {
+                "face": t if seen["face"] else None,
+                "pose": t if seen["pose"] else None,
+                "hands": t if seen["leftHand"] or seen["rightHand"] else None,
+            }
+            state = BodyState(
+                t=t,
+                times=times,
+                seen=seen,
+                bones=bones,
+                expressions=expressions,
+                gaze=gaze,
+                blendshapes=blendshapes or None,
+                version=STATE_VERSION,
+            )
             hips = None if self.hips is None or np.isnan(self.hips[i]).any() else tuple(self.hips[i].tolist())
             setattr(state, HIPS_ATTRIBUTE, hips)
             out.append((t, state))
@@ -254,8 +274,9 @@ def _or_absent(a: np.ndarray | None, part: Motion, attr: str) -> np.ndarray:
 # ------------------------------------------------------------------ interpolation, vectorized
 
 
-def interpolate(times: np.ndarray, values: np.ndarray, at: np.ndarray, rotation: bool = False,
-                step: bool = False) -> np.ndarray:
+def interpolate(
+    times: np.ndarray, values: np.ndarray, at: np.ndarray, rotation: bool = False, step: bool = False
+) -> np.ndarray:
     """Keyframes ``values`` at increasing ``times``, evaluated at ``at`` as glTF's samplers do: held
     before the first key and after the last; LINEAR (rotations: slerp) or, with ``step``, STEP."""
     i = np.clip(np.searchsorted(times, at, side="right") - 1, 0, len(times) - 1)
@@ -268,7 +289,6 @@ def interpolate(times: np.ndarray, values: np.ndarray, at: np.ndarray, rotation:
         return continuous(slerp(values[i], values[j], u))
     w = u if values.ndim == 1 else u[:, None]
     return values[i] * (1 - w) + values[j] * w
-
 
 
 def slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -307,17 +327,25 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise quaternion products a·b ([x, y, z, w]; either may be one quaternion), as rig.quat.multiply."""
     ax, ay, az, aw = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
     bx, by, bz, bw = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
-    return np.stack([aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw,
-                     aw * bw - ax * bx - ay * by - az * bz], axis=-1)
+    return np.stack(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ],
+        axis=-1,
+    )
 
 
 def matrices(q: np.ndarray) -> np.ndarray:
     """Rotation matrices (n x 3 x 3) of unit quaternions (n x 4)."""
     x, y, z, w = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1),
-    ], axis=1)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1),
+        ],
+        axis=1,
+    )

@@ -71,15 +71,28 @@ def publish_url(gateway_url: str, stream: str, token: str) -> str:
 
 def frame_motion(stream: str, seq: int, t_ms: float, state: BodyState) -> Motion:
     """One frame of the take as a motion message's content (unmirrored; the gateway derives the rest)."""
-    trackers = {"face": state.seen.get("face"), "pose": state.seen.get("pose"),
-                "hands": state.seen.get("leftHand") or state.seen.get("rightHand")}
-    return Motion(stream=stream, session=0, seq=seq, mirror=False, ts={"ingest": t_ms},
-                  tracks=[k for k, seen in trackers.items() if seen],
-                  times={k: t_ms if seen else None for k, seen in trackers.items()},
-                  seen={k: bool(state.seen.get(k)) for k in SEEN}, bones=dict(state.bones),
-                  expressions=dict(state.expressions), blendshapes=dict(state.blendshapes or {}),
-                  gaze=dict(state.gaze or {"yaw": 0.0, "pitch": 0.0}), live2d={},
-                  hips_position=getattr(state, "hips_position", None), t=t_ms)
+    trackers = {
+        "face": state.seen.get("face"),
+        "pose": state.seen.get("pose"),
+        "hands": state.seen.get("leftHand") or state.seen.get("rightHand"),
+    }
+    return Motion(
+        stream=stream,
+        session=0,
+        seq=seq,
+        mirror=False,
+        ts={"ingest": t_ms},
+        tracks=[k for k, seen in trackers.items() if seen],
+        times={k: t_ms if seen else None for k, seen in trackers.items()},
+        seen={k: bool(state.seen.get(k)) for k in SEEN},
+        bones=dict(state.bones),
+        expressions=dict(state.expressions),
+        blendshapes=dict(state.blendshapes or {}),
+        gaze=dict(state.gaze or {"yaw": 0.0, "pitch": 0.0}),
+        live2d={},
+        hips_position=getattr(state, "hips_position", None),
+        t=t_ms,
+    )
 
 
 class Player:
@@ -98,9 +111,15 @@ class Player:
 
     async def run(self) -> None:
         aio.stop_on_signals(self.stopping)
-        log.info("playing %s (%.1f s, %d frames) as stream %s at %s%s", self.config.take,
-                 self.period_ms / 1000, len(self.frames), self.config.stream, self.config.gateway_url.split("?")[0],
-                 ", looped until Ctrl-C" if self.config.loop else "")
+        log.info(
+            "playing %s (%.1f s, %d frames) as stream %s at %s%s",
+            self.config.take,
+            self.period_ms / 1000,
+            len(self.frames),
+            self.config.stream,
+            self.config.gateway_url.split("?")[0],
+            ", looped until Ctrl-C" if self.config.loop else "",
+        )
         delay = RECONNECT_MIN
         while not self.stopping.is_set():
             try:
@@ -118,12 +137,19 @@ class Player:
                 return
             except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
                 if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403, 404):
-                    log.error("the gateway refused the connection: HTTP %d (%s)", exc.response.status_code,
-                              exc.response.body.decode(errors="replace").strip()[:200])
+                    log.error(
+                        "the gateway refused the connection: HTTP %d (%s)",
+                        exc.response.status_code,
+                        exc.response.body.decode(errors="replace").strip()[:200],
+                    )
                     self.code = EXIT_SETTING
                     return
-                log.warning("the gateway at %s is out of reach (%s); trying again in %.1f s",
-                            self.config.gateway_url, exc or type(exc).__name__, delay)
+                log.warning(
+                    "the gateway at %s is out of reach (%s); trying again in %.1f s",
+                    self.config.gateway_url,
+                    exc or type(exc).__name__,
+                    delay,
+                )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
             delay = min(2 * delay, RECONNECT_MAX)
@@ -174,8 +200,11 @@ class Player:
                     self.sent += 1
                     seq = int(loop) * len(self.frames) + index + 1  # the frame's number in the take, over the loops
                     await ws.send(encoder.update(frame_motion(self.config.stream, seq, t, state)).delta)
-                await asyncio.wait([reader, stop], timeout=max(0.001, (t + self.step_ms - wire.now_ms()) / 1000),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    [reader, stop],
+                    timeout=max(0.001, (t + self.step_ms - wire.now_ms()) / 1000),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
             return True
         finally:
             stop.cancel()

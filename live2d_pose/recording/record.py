@@ -97,8 +97,7 @@ class Session:
 
     def __init__(self, config: RecordConfig):
         self.config = config
-        self.recorder = start_recorder(config.out, config.fps,
-                                       {"stream": config.stream, "gateway": config.gateway_url})
+        self.recorder = start_recorder(config.out, config.fps, {"stream": config.stream, "gateway": config.gateway_url})
         self.stream = config.stream or None  # None: the one the gateway follows, learnt from the first motion
         self.started: float | None = None  # monotonic, at the first motion
         self.stopping = asyncio.Event()
@@ -111,9 +110,13 @@ class Session:
 
     async def run(self) -> None:
         aio.stop_on_signals(self.stopping)
-        log.info("recording %s from %s to %s (Ctrl-C stops%s)", self.config.stream or "the latest stream",
-                 self.config.gateway_url, ", ".join(map(str, self.recorder.outputs)),
-                 f", or after {self.config.duration:g} s" if self.config.duration > 0 else "")
+        log.info(
+            "recording %s from %s to %s (Ctrl-C stops%s)",
+            self.config.stream or "the latest stream",
+            self.config.gateway_url,
+            ", ".join(map(str, self.recorder.outputs)),
+            f", or after {self.config.duration:g} s" if self.config.duration > 0 else "",
+        )
         ticker = asyncio.ensure_future(self._tick())
         try:
             await self.source.run(self.stopping)
@@ -127,19 +130,23 @@ class Session:
     def on_control(self, message: dict) -> None:
         kind = message.get("type")
         if kind == "hello" and not self.checked:  # at the first connection (a gateway back from a restart
-            self.checked = True                   # may not know the stream again yet)
+            self.checked = True  # may not know the stream again yet)
             self._check_stream(message.get("streams"))
         elif kind == "ended" and message.get("stream") == self.stream:
-            log.info("stream %s ended; the take goes on (its easing to rest, and the stream if it comes back)",
-                     self.stream)
+            log.info(
+                "stream %s ended; the take goes on (its easing to rest, and the stream if it comes back)", self.stream
+            )
         elif kind == "error" and message.get("code") in ("unauthorized", "bad_query"):
             self._fail(Stop(f"the gateway refused us: {message.get('message')}"))
 
     def _check_stream(self, streams) -> None:
         live = sorted(s.get("stream") for s in streams or [] if isinstance(s, dict) and s.get("stream"))
         if self.config.stream and self.config.stream not in live:
-            self._fail(Stop(f"the gateway has no stream {self.config.stream!r}; live now: "
-                            f"{', '.join(live) if live else 'none'}"))
+            self._fail(
+                Stop(
+                    f"the gateway has no stream {self.config.stream!r}; live now: {', '.join(live) if live else 'none'}"
+                )
+            )
         elif not self.config.stream and not live:
             self._fail(Stop("the gateway has no live stream to record (start a camera, or name one with --stream)"))
 
@@ -185,20 +192,32 @@ class Session:
                 self.recorder.stop()
             except RecordingError:
                 pass
-            log.error("the take so far is in %s: live2d-pose record --recover %s", self.recorder.journal,
-                      self.recorder.journal)
+            log.error(
+                "the take so far is in %s: live2d-pose record --recover %s",
+                self.recorder.journal,
+                self.recorder.journal,
+            )
             return self.failure.code
         try:
             written = self.recorder.close()
         except (RecordingError, OSError) as exc:
-            log.error("%s; the take is in %s: live2d-pose record --recover %s when the cause is gone", exc,
-                      self.recorder.journal, self.recorder.journal)
+            log.error(
+                "%s; the take is in %s: live2d-pose record --recover %s when the cause is gone",
+                exc,
+                self.recorder.journal,
+                self.recorder.journal,
+            )
             return EXIT_FAILED
         if not written:
             log.warning("no motion came from the gateway: nothing written")
             return EXIT_FAILED
-        log.info("wrote %s: %.1f s, %d frames at %g fps", ", ".join(f"{p} ({_mb(p.stat().st_size)})" for p in written),
-                 self.recorder.duration_ms / 1000, frames(self.recorder), self.recorder.fps)
+        log.info(
+            "wrote %s: %.1f s, %d frames at %g fps",
+            ", ".join(f"{p} ({_mb(p.stat().st_size)})" for p in written),
+            self.recorder.duration_ms / 1000,
+            frames(self.recorder),
+            self.recorder.fps,
+        )
         return 0
 
 
@@ -224,8 +243,10 @@ class Progress:
     def line(self, elapsed_s: float, connected: bool) -> str:
         minutes, seconds = divmod(elapsed_s, 60)
         state = "" if connected else "  (gateway unreachable: reconnecting)"
-        return (f"recording {int(minutes)}:{seconds:04.1f}  {frames(self.recorder)} frames  "
-                f"{self.recorder.samples} updates  journal {_mb(self.recorder.bytes_written)}{state}")
+        return (
+            f"recording {int(minutes)}:{seconds:04.1f}  {frames(self.recorder)} frames  "
+            f"{self.recorder.samples} updates  journal {_mb(self.recorder.bytes_written)}{state}"
+        )
 
     def show(self, elapsed_s: float, connected: bool) -> None:
         text = self.line(elapsed_s, connected)

@@ -32,8 +32,14 @@ import numpy as np
 import pygltflib as gl
 
 from live2d_pose.recording.motion import ARKIT, DEFAULT_FPS, Motion, continuous, interpolate, multiply
-from live2d_pose.recording.skeleton import (HUMANOID_BONES, LOOK_AT_OFFSET, ROOM_HIPS_HEIGHT, SKELETON, TO_SKELETON,
-                                            humanoid_parent)
+from live2d_pose.recording.skeleton import (
+    HUMANOID_BONES,
+    LOOK_AT_OFFSET,
+    ROOM_HIPS_HEIGHT,
+    SKELETON,
+    TO_SKELETON,
+    humanoid_parent,
+)
 from live2d_pose.rig.quat import DEG, IDENTITY, from_basis, normalize, to_yaw_pitch_roll
 from live2d_pose.rig.solve import rest_rotation
 
@@ -44,8 +50,24 @@ SPEC_VERSION = "1.0"
 READABLE_VERSIONS = ("1.0", "1.0-draft")
 GENERATOR = "live2d-pose"
 # VRMC_vrm 1.0's preset expressions; the four look* presets are lookAt's and cannot be animated.
-PRESETS = frozenset(("happy", "angry", "sad", "relaxed", "surprised", "aa", "ih", "ou", "ee", "oh",
-                     "blink", "blinkLeft", "blinkRight", "neutral"))
+PRESETS = frozenset(
+    (
+        "happy",
+        "angry",
+        "sad",
+        "relaxed",
+        "surprised",
+        "aa",
+        "ih",
+        "ou",
+        "ee",
+        "oh",
+        "blink",
+        "blinkLeft",
+        "blinkRight",
+        "neutral",
+    )
+)
 LOOK_PRESETS = frozenset(("lookUp", "lookDown", "lookLeft", "lookRight"))
 CONSTANT = 1e-7  # a track that moves less than this is written as two keys, first and last
 
@@ -57,8 +79,9 @@ class _Builder:
     """A glTF document and its binary chunk, filled accessor by accessor."""
 
     def __init__(self):
-        self.gltf = gl.GLTF2(asset=gl.Asset(version="2.0", generator=GENERATOR), scene=0,
-                             buffers=[gl.Buffer(byteLength=0)])
+        self.gltf = gl.GLTF2(
+            asset=gl.Asset(version="2.0", generator=GENERATOR), scene=0, buffers=[gl.Buffer(byteLength=0)]
+        )
         self.blob = bytearray()
 
     def accessor(self, values: np.ndarray, kind: str, bounds: bool = False) -> int:
@@ -67,8 +90,9 @@ class _Builder:
         self.blob += data.tobytes()
         self.blob += b"\0" * (-len(self.blob) % 4)
         self.gltf.bufferViews.append(view)
-        accessor = gl.Accessor(bufferView=len(self.gltf.bufferViews) - 1, componentType=gl.FLOAT,
-                               count=len(data), type=kind)
+        accessor = gl.Accessor(
+            bufferView=len(self.gltf.bufferViews) - 1, componentType=gl.FLOAT, count=len(data), type=kind
+        )
         if bounds:  # required on a sampler's input
             flat = data.reshape(len(data), -1)
             accessor.min, accessor.max = flat.min(axis=0).tolist(), flat.max(axis=0).tolist()
@@ -76,8 +100,9 @@ class _Builder:
         return len(self.gltf.accessors) - 1
 
     def node(self, name: str, translation=None, children=None) -> int:
-        self.gltf.nodes.append(gl.Node(name=name, translation=list(translation) if translation else None,
-                                       children=children or None))
+        self.gltf.nodes.append(
+            gl.Node(name=name, translation=list(translation) if translation else None, children=children or None)
+        )
         return len(self.gltf.nodes) - 1
 
     def to_bytes(self) -> bytes:
@@ -104,10 +129,14 @@ class _Tracks:
             if self.ends is None:
                 self.ends = self.builder.accessor(self.seconds[[0, -1]], "SCALAR", bounds=True)
         output = self.builder.accessor(values, {3: "VEC3", 4: "VEC4"}[values.shape[1]])
-        self.animation.samplers.append(gl.AnimationSampler(input=self.ends if still else self.all, output=output,
-                                                           interpolation=gl.ANIM_LINEAR))
-        self.animation.channels.append(gl.AnimationChannel(
-            sampler=len(self.animation.samplers) - 1, target=gl.AnimationChannelTarget(node=node, path=path)))
+        self.animation.samplers.append(
+            gl.AnimationSampler(input=self.ends if still else self.all, output=output, interpolation=gl.ANIM_LINEAR)
+        )
+        self.animation.channels.append(
+            gl.AnimationChannel(
+                sampler=len(self.animation.samplers) - 1, target=gl.AnimationChannelTarget(node=node, path=path)
+            )
+        )
 
 
 def animated_bones(motion: Motion) -> list[str]:
@@ -153,8 +182,9 @@ def _expression_tracks(b: _Builder, tracks: _Tracks, channels: list[tuple[str, n
     return groups
 
 
-def write_vrma(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, presets: bool = True,
-               blendshapes: bool = True) -> None:
+def write_vrma(
+    path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, presets: bool = True, blendshapes: bool = True
+) -> None:
     """Write ``motion`` (a take, any sample times) as a .vrma at ``fps``.
 
     ``presets``: the VRM preset expressions; ``blendshapes``: the ARKit blendshapes as custom
@@ -170,8 +200,10 @@ def write_vrma(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, prese
         tracks.add(index[name], "rotation", frames.rotations(name))
     if frames.hips is not None:  # absolute, as players read it (scaled by their avatar's hips height over 0.95)
         tracks.add(index["hips"], "translation", frames.hips * TO_SKELETON)
-    extension: dict = {"specVersion": SPEC_VERSION,
-                       "humanoid": {"humanBones": {name: {"node": i} for name, i in index.items()}}}
+    extension: dict = {
+        "specVersion": SPEC_VERSION,
+        "humanoid": {"humanBones": {name: {"node": i} for name, i in index.items()}},
+    }
     channels = list(frames.expressions.items()) if presets else []
     channels += list(frames.blendshapes.items()) if blendshapes else []
     expressions = _expression_tracks(b, tracks, channels)
@@ -190,8 +222,13 @@ def write_vrma(path: str | Path, motion: Motion, fps: float = DEFAULT_FPS, prese
 
 # ------------------------------------------------------------------ reading
 
-_COMPONENTS = {gl.FLOAT: ("<f4", None), gl.BYTE: ("i1", 127.0), gl.UNSIGNED_BYTE: ("u1", 255.0),
-               gl.SHORT: ("<i2", 32767.0), gl.UNSIGNED_SHORT: ("<u2", 65535.0)}
+_COMPONENTS = {
+    gl.FLOAT: ("<f4", None),
+    gl.BYTE: ("i1", 127.0),
+    gl.UNSIGNED_BYTE: ("u1", 255.0),
+    gl.SHORT: ("<i2", 32767.0),
+    gl.UNSIGNED_SHORT: ("<u2", 65535.0),
+}
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
 
 
@@ -208,8 +245,7 @@ def _accessor(gltf: gl.GLTF2, blob: bytes, index: int) -> np.ndarray:
     start = (view.byteOffset or 0) + (a.byteOffset or 0)
     if start + stride * (a.count - 1) + width * size > len(blob):
         raise ValueError(f"accessor {index} runs past the end of the binary chunk")
-    rows = np.lib.stride_tricks.as_strided(np.frombuffer(blob, dtype, offset=start), (a.count, width),
-                                           (stride, size))
+    rows = np.lib.stride_tricks.as_strided(np.frombuffer(blob, dtype, offset=start), (a.count, width), (stride, size))
     values = rows.astype(np.float64)
     if scale is not None:
         values = np.maximum(values / scale, -1.0)  # glTF's normalized integers
@@ -224,9 +260,13 @@ def _rest_world(gltf: gl.GLTF2) -> list[np.ndarray]:
             m = np.asarray(node.matrix, dtype=np.float64).reshape(4, 4).T  # glTF is column-major
         else:
             x, y, z, w = node.rotation or IDENTITY
-            r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                          [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                          [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+            r = np.array(
+                [
+                    [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                    [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                    [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+                ]
+            )
             m = np.eye(4)
             m[:3, :3] = r * np.asarray(node.scale or (1, 1, 1), dtype=np.float64)
             m[:3, 3] = node.translation or (0, 0, 0)
@@ -257,8 +297,9 @@ def _load(path: Path) -> tuple[gl.GLTF2, bytes, dict]:
     if extension is None or EXTENSION not in (gltf.extensionsUsed or []):
         raise ValueError(f"{path}: no {EXTENSION} extension: not a VRM Animation")
     if extension.get("specVersion") not in READABLE_VERSIONS:
-        raise ValueError(f"{path}: {EXTENSION} version {extension.get('specVersion')!r} "
-                         f"(this reads {', '.join(READABLE_VERSIONS)})")
+        raise ValueError(
+            f"{path}: {EXTENSION} version {extension.get('specVersion')!r} (this reads {', '.join(READABLE_VERSIONS)})"
+        )
     if not gltf.animations:
         raise ValueError(f"{path}: the file has no animation")
     return gltf, gltf.binary_blob() or b"", extension
@@ -270,8 +311,11 @@ def read_motion(path: str | Path) -> Motion:
     path = Path(path)
     gltf, blob, extension = _load(path)
     bones = {v["node"]: k for k, v in (extension.get("humanoid") or {}).get("humanBones", {}).items()}
-    expressions = {v["node"]: k for group in ("preset", "custom")
-                   for k, v in (extension.get("expressions") or {}).get(group, {}).items()}
+    expressions = {
+        v["node"]: k
+        for group in ("preset", "custom")
+        for k, v in (extension.get("expressions") or {}).get(group, {}).items()
+    }
     look_at = (extension.get("lookAt") or {}).get("node")
     world = _rest_world(gltf)
     node_of = {name: i for i, name in bones.items()}
@@ -285,8 +329,15 @@ def read_motion(path: str | Path) -> Motion:
         sampler = animation.samplers[channel.sampler]
         if sampler.interpolation == gl.ANIM_CUBICSPLINE:
             raise ValueError(f"{path}: CUBICSPLINE tracks are not supported (LINEAR and STEP are)")
-        tracks.append((channel.target.node, channel.target.path, _accessor(gltf, blob, sampler.input),
-                       _accessor(gltf, blob, sampler.output), sampler.interpolation == gl.ANIM_STEP))
+        tracks.append(
+            (
+                channel.target.node,
+                channel.target.path,
+                _accessor(gltf, blob, sampler.input),
+                _accessor(gltf, blob, sampler.output),
+                sampler.interpolation == gl.ANIM_STEP,
+            )
+        )
     at = np.unique(np.concatenate([t[2] for t in tracks])) if tracks else np.zeros(1)
     motion = Motion(t_ms=at * 1000.0)
 
@@ -305,8 +356,9 @@ def read_motion(path: str | Path) -> Motion:
             elif kind == "translation" and name == "hips":
                 position = values @ hips_parent[:3, :3].T + hips_parent[:3, 3]
                 rest_height = world[node][1, 3]  # the file's standing hips height: back into the room's metres
-                motion.hips = sampled(times, position, step) * (ROOM_HIPS_HEIGHT / rest_height if rest_height > 1e-3
-                                                                else 1.0)
+                motion.hips = sampled(times, position, step) * (
+                    ROOM_HIPS_HEIGHT / rest_height if rest_height > 1e-3 else 1.0
+                )
         elif node in expressions and kind == "translation":
             name = expressions[node]
             target = motion.blendshapes if name in ARKIT else motion.expressions

@@ -87,13 +87,23 @@ class TrackStore:
             if items is None:  # this message does not report that tracker
                 continue
             previous = self.latest.get(tracker)
-            if previous and previous.stream == tracking.stream and \
-                    (tracking.session, tracking.seq) <= (previous.session, previous.seq):
+            if (
+                previous
+                and previous.stream == tracking.stream
+                and (tracking.session, tracking.seq) <= (previous.session, previous.seq)
+            ):
                 self.stale += 1  # a newer camera connection (session) wins, as in the gateway's fan-out
                 continue
-            result = self.latest[tracker] = _Result(tracking.stream, tracking.session, tracking.seq, items, t,
-                                                    tracking.received_ms, tracking.ts.get("ingest"),
-                                                    (tracking.width, tracking.height))
+            result = self.latest[tracker] = _Result(
+                tracking.stream,
+                tracking.session,
+                tracking.seq,
+                items,
+                t,
+                tracking.received_ms,
+                tracking.ts.get("ingest"),
+                (tracking.width, tracking.height),
+            )
             recent = self.recent[tracker]
             if previous and previous.stream != tracking.stream:
                 recent.clear()
@@ -184,14 +194,24 @@ class Rig:
         first = {tracker: (r.items[0] if r and r.items else None) for tracker, r in fresh.items()}
         hands = fresh["hands"].items if fresh["hands"] else []
         (face_pose, face_pose_t), (hands_pose, hands_pose_t) = pose_at(fresh["face"]), pose_at(fresh["hands"])
-        self.state = solve(first["face"], first["pose"], hands, t, times, face_pose=face_pose, hands_pose=hands_pose,
-                           pose_hands=hands_at(fresh["pose"]), image_size=next((r.size for r in fresh.values() if r), None),
-                           pose_times={"face": face_pose_t, "hands": hands_pose_t})
+        self.state = solve(
+            first["face"],
+            first["pose"],
+            hands,
+            t,
+            times,
+            face_pose=face_pose,
+            hands_pose=hands_pose,
+            pose_hands=hands_at(fresh["pose"]),
+            image_size=next((r.size for r in fresh.values() if r), None),
+            pose_times={"face": face_pose_t, "hands": hands_pose_t},
+        )
         self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
         face = first["face"]
         self.updated = list(updated)
-        self.face_position_cm = None if face is None else (float(face.matrix[3]), float(face.matrix[7]),
-                                                           float(face.matrix[11]))
+        self.face_position_cm = (
+            None if face is None else (float(face.matrix[3]), float(face.matrix[7]), float(face.matrix[11]))
+        )
         if face is None:  # no face: its parameters ease to neutral with the rest
             self._face(dict(NEUTRAL), t)
         elif "face" in updated:  # only a new face result changes them (a later pose re-solves the head only)
@@ -225,5 +245,7 @@ class Rig:
             return False
         if s.gaze and any(abs(v) > REST_DEGREES for v in s.gaze.values()):
             return False
-        return all(abs(self.face_params[name] - NEUTRAL[name]) <= REST_VALUE * (RANGES[name][1] - RANGES[name][0])
-                   for name in NEUTRAL)
+        return all(
+            abs(self.face_params[name] - NEUTRAL[name]) <= REST_VALUE * (RANGES[name][1] - RANGES[name][0])
+            for name in NEUTRAL
+        )

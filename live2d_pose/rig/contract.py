@@ -27,8 +27,9 @@ LIVE2D_IDS: tuple[str, ...] = tuple(CONTRACT["live2d"])  # the Live2D parameters
 LIVE2D_RANGES = MappingProxyType({name: tuple(p["range"]) for name, p in CONTRACT["live2d"].items()})
 LIVE2D_NEUTRAL = MappingProxyType({name: float(p["neutral"]) for name, p in CONTRACT["live2d"].items()})
 # Rest rotations of the bones whose rest is not identity (docs/rig.md "Rest values"): the arms hang down.
-REST = MappingProxyType({bone: axis_angle(tuple(r["axis"]), r["degrees"] * DEG)
-                         for bone, r in CONTRACT["rest"].items()})
+REST = MappingProxyType(
+    {bone: axis_angle(tuple(r["axis"]), r["degrees"] * DEG) for bone, r in CONTRACT["rest"].items()}
+)
 # The parts of the body the rig follows or rests as a whole (docs/rig.md "Confidence"), in the order of the
 # motion's parts array (each part's weight, 0..1)
 PART_NAMES: tuple[str, ...] = tuple(CONTRACT["parts"])

@@ -39,8 +39,10 @@ def eye_openness(blink: float, tuning: Mapping[str, float] = EYE_TUNING) -> floa
 
 def subject_eyes(blendshapes: Mapping[str, float], tuning: Mapping[str, float] = EYE_TUNING) -> Eyes:
     """Openness of the subject's own left and right eye."""
-    return Eyes(eye_openness(blendshapes.get("eyeBlinkLeft", 0.0), tuning),
-                eye_openness(blendshapes.get("eyeBlinkRight", 0.0), tuning))
+    return Eyes(
+        eye_openness(blendshapes.get("eyeBlinkLeft", 0.0), tuning),
+        eye_openness(blendshapes.get("eyeBlinkRight", 0.0), tuning),
+    )
 
 
 def stabilize(eyes: Eyes, head_yaw_rad: float, tuning: Mapping[str, float] = EYE_TUNING) -> Eyes:
@@ -58,8 +60,12 @@ def stabilize(eyes: Eyes, head_yaw_rad: float, tuning: Mapping[str, float] = EYE
     return eyes
 
 
-def solve_eyes(blendshapes: Mapping[str, float], head_yaw_rad: float = 0.0, mirror: bool = True,
-               tuning: Mapping[str, float] = EYE_TUNING) -> Eyes:
+def solve_eyes(
+    blendshapes: Mapping[str, float],
+    head_yaw_rad: float = 0.0,
+    mirror: bool = True,
+    tuning: Mapping[str, float] = EYE_TUNING,
+) -> Eyes:
     """The avatar's own left and right eye from one face's blendshapes."""
     subject = stabilize(subject_eyes(blendshapes, tuning), head_yaw_rad, tuning)
     return Eyes(subject.right, subject.left) if mirror else subject

@@ -51,13 +51,22 @@ class Tuning:
 
 def _load(path: Path = TUNING_PATH) -> tuple[Mapping[str, Tuning], Mapping[str, float], StillTuning]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    kinds = {kind: Tuning(min_cutoff=float(t["minCutoff"]), beta=float(t["beta"]),
-                          d_cutoff=float(t.get("dCutoff", 1.0)), match=t.get("match", ""))
-             for kind, t in data["kinds"].items()}
+    kinds = {
+        kind: Tuning(
+            min_cutoff=float(t["minCutoff"]),
+            beta=float(t["beta"]),
+            d_cutoff=float(t.get("dCutoff", 1.0)),
+            match=t.get("match", ""),
+        )
+        for kind, t in data["kinds"].items()
+    }
     if "other" not in kinds:
         raise ValueError(f"{path}: the tuning needs an 'other' kind for unmatched channels")
-    return (MappingProxyType(kinds), MappingProxyType(dict(data.get("eyes", {}))),
-            StillTuning.from_json(data.get("stillness", {})))
+    return (
+        MappingProxyType(kinds),
+        MappingProxyType(dict(data.get("eyes", {}))),
+        StillTuning.from_json(data.get("stillness", {})),
+    )
 
 
 TUNING, EYE_TUNING, STILL_TUNING = _load()
@@ -81,8 +90,9 @@ class OneEuroFilter:
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0):
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
-            raise ValueError(f"One Euro needs min_cutoff > 0, d_cutoff > 0, beta >= 0 "
-                             f"(got {min_cutoff}, {d_cutoff}, {beta})")
+            raise ValueError(
+                f"One Euro needs min_cutoff > 0, d_cutoff > 0, beta >= 0 (got {min_cutoff}, {d_cutoff}, {beta})"
+            )
         self.min_cutoff = min_cutoff
         self.beta = beta
         self.d_cutoff = d_cutoff
@@ -147,8 +157,13 @@ class FilterBank:
     channels not given one explicitly (default: the tuning's patterns).
     """
 
-    def __init__(self, tuning: Mapping[str, Tuning] = TUNING, scale_min_cutoff: float = 1.0,
-                 scale_beta: float = 1.0, kind_of: Callable[[str], str] | None = None):
+    def __init__(
+        self,
+        tuning: Mapping[str, Tuning] = TUNING,
+        scale_min_cutoff: float = 1.0,
+        scale_beta: float = 1.0,
+        kind_of: Callable[[str], str] | None = None,
+    ):
         if "other" not in tuning:
             raise ValueError("the tuning needs an 'other' kind for unmatched channels")
         self.tuning = tuning
@@ -157,8 +172,9 @@ class FilterBank:
         self.kind_of = kind_of or (lambda name: channel_kind(name, tuning))
         self._filters: dict[str, OneEuroFilter] = {}
 
-    def __call__(self, values: Mapping[str, float], t_ms: float,
-                 kinds: Mapping[str, str] | None = None) -> dict[str, float]:
+    def __call__(
+        self, values: Mapping[str, float], t_ms: float, kinds: Mapping[str, str] | None = None
+    ) -> dict[str, float]:
         """Filter one result's channels (all sampled at t_ms)."""
         kinds = kinds or {}
         return {name: self.filter(name, value, t_ms, kinds.get(name)) for name, value in values.items()}

@@ -78,8 +78,14 @@ def observe(pose, image_size: tuple[int, int] | None) -> Root | None:
     if lm.c(23, 24) < SEEN:
         return None
     width, height = image_size
-    fit = fit_scale((((lm.image[i][0] * width, lm.image[i][1] * height), (lm.P[i][0], -lm.P[i][1]))
-                     for i in FIT_POINTS if lm.conf[i] >= SEEN), MIN_FIT_POINTS)
+    fit = fit_scale(
+        (
+            ((lm.image[i][0] * width, lm.image[i][1] * height), (lm.P[i][0], -lm.P[i][1]))
+            for i in FIT_POINTS
+            if lm.conf[i] >= SEEN
+        ),
+        MIN_FIT_POINTS,
+    )
     if fit is None:
         return None
     s, origin = fit  # pixels per metre; where the world's origin, the hips' centre, falls in the picture
@@ -87,8 +93,10 @@ def observe(pose, image_size: tuple[int, int] | None) -> Root | None:
     hips = ((origin[0] - width / 2) / s, -(origin[1] - height / 2) / s, -focal / s)
     found = {side: m for side in LEGS if (m := midfoot(lm, side)) is not None}
     feet = {side: world for side, (world, _) in found.items()}
-    soles = {side: ((image[0] * width - width / 2) / s, -(image[1] * height - height / 2) / s)
-             for side, (_, image) in found.items()}
+    soles = {
+        side: ((image[0] * width - width / 2) / s, -(image[1] * height - height / 2) / s)
+        for side, (_, image) in found.items()
+    }
     return Root(hips, feet, soles)
 
 
@@ -259,8 +267,17 @@ class Grounding:
         return (x, y, self.feet[side].depth)
 
     def _snapshot(self) -> _Snapshot:
-        return _Snapshot(self.t, self.found_at, self.seen_at, self.anchor, self.hips, self.floor, self.correction,
-                         self.grip, {s: replace(f) for s, f in self.feet.items()})
+        return _Snapshot(
+            self.t,
+            self.found_at,
+            self.seen_at,
+            self.anchor,
+            self.hips,
+            self.floor,
+            self.correction,
+            self.grip,
+            {s: replace(f) for s, f in self.feet.items()},
+        )
 
     def _restore(self, s: _Snapshot) -> None:
         self.t, self.found_at, self.seen_at, self.anchor = s.t, s.found_at, s.seen_at, s.anchor

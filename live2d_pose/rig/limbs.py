@@ -34,8 +34,23 @@ import math
 from dataclasses import dataclass, field
 
 from live2d_pose.rig.quat import (
-    IDENTITY, arc, axis_angle, clamp, conjugate, cross, dot, frame, half, length, mid, multiply, normalize,
-    rotate, scale, smoothstep, sub,
+    IDENTITY,
+    arc,
+    axis_angle,
+    clamp,
+    conjugate,
+    cross,
+    dot,
+    frame,
+    half,
+    length,
+    mid,
+    multiply,
+    normalize,
+    rotate,
+    scale,
+    smoothstep,
+    sub,
 )
 
 UP = (0.0, 1.0, 0.0)
@@ -94,8 +109,11 @@ LEGS = {"left": Leg(23, 25, 27, 29, 31), "right": Leg(24, 26, 28, 30, 32)}
 POSE_PARTS = {
     "torso": ("spine", "chest"),
     "hips": ("hips",),
-    **{f"{side}{seg}": (f"{side}{seg}",) for side in ("left", "right")
-       for seg in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg")},
+    **{
+        f"{side}{seg}": (f"{side}{seg}",)
+        for side in ("left", "right")
+        for seg in ("UpperArm", "LowerArm", "UpperLeg", "LowerLeg")
+    },
     **{f"{side}Foot": (f"{side}Foot", f"{side}Toes") for side in ("left", "right")},
 }
 
@@ -226,8 +244,11 @@ def leg_facing(u, f, hips, toe_dir) -> tuple:
             across = sub(direction, scale(u, dot(direction, u)))
             n = length(across)
             if n > 1e-6:
-                total = (total[0] + across[0] * weight / n, total[1] + across[1] * weight / n,
-                         total[2] + across[2] * weight / n)
+                total = (
+                    total[0] + across[0] * weight / n,
+                    total[1] + across[1] * weight / n,
+                    total[2] + across[2] * weight / n,
+                )
     return total
 
 
@@ -252,8 +273,10 @@ def foot_rotation(L, toe_dir) -> tuple:
     g = rotate(conjugate(L), toe_dir)
     pitch = math.atan2(-g[1], math.hypot(g[0], g[2])) - FOOT_REST_PITCH
     yaw = math.atan2(g[0], g[2])
-    return multiply(axis_angle(UP, clamp(yaw, -ANKLE_YAW_LIMIT, ANKLE_YAW_LIMIT)),
-                    axis_angle((1.0, 0.0, 0.0), clamp(pitch, *ANKLE_PITCH_LIMITS)))
+    return multiply(
+        axis_angle(UP, clamp(yaw, -ANKLE_YAW_LIMIT, ANKLE_YAW_LIMIT)),
+        axis_angle((1.0, 0.0, 0.0), clamp(pitch, *ANKLE_PITCH_LIMITS)),
+    )
 
 
 def solve_leg(lm: Landmarks, side: str, hips: tuple, out: PoseSolution) -> None:

@@ -72,8 +72,7 @@ def face_params(bs: dict[str, float] | None, head_yaw_rad: float = 0.0, mirror: 
     p["ParamEyeLOpen"], p["ParamEyeROpen"] = eyes.left, eyes.right
 
     # Subject looks toward the image's right = their own left: their left eye looks out.
-    toward_image_right = (bs["eyeLookOutLeft"] + bs["eyeLookInRight"] - bs["eyeLookInLeft"]
-                          - bs["eyeLookOutRight"]) / 2
+    toward_image_right = (bs["eyeLookOutLeft"] + bs["eyeLookInRight"] - bs["eyeLookInLeft"] - bs["eyeLookOutRight"]) / 2
     up = (bs["eyeLookUpLeft"] + bs["eyeLookUpRight"] - bs["eyeLookDownLeft"] - bs["eyeLookDownRight"]) / 2
     p["ParamEyeBallX"] = -sx * toward_image_right * 1.6
     p["ParamEyeBallY"] = up * 1.6
@@ -119,8 +118,9 @@ def leg_sway(state: BodyState) -> float:
             continue
         thigh = multiply(hips, state.bones.get(f"{side}UpperLeg", IDENTITY))
         shin = multiply(thigh, state.bones.get(f"{side}LowerLeg", IDENTITY))
-        down = [NOMINAL["upperLeg"] * a + NOMINAL["lowerLeg"] * b
-                for a, b in zip(rotate(thigh, DOWN), rotate(shin, DOWN))]
+        down = [
+            NOMINAL["upperLeg"] * a + NOMINAL["lowerLeg"] * b for a, b in zip(rotate(thigh, DOWN), rotate(shin, DOWN))
+        ]
         leans += weight * math.atan2(down[0], -down[1])  # the ankle-to-hip line (-down) against +Y, about +Z
         weights += weight
     return leans / max(1.0, weights)
@@ -129,8 +129,10 @@ def leg_sway(state: BodyState) -> float:
 def torso_in_room(state: BodyState) -> tuple:
     """The upper body's rotation in the room: the hips' turn and tilt with the spine's and the chest's,
     leaned by the legs' sway (the whole body swaying over the feet)."""
-    chain = multiply(multiply(state.bones.get("hips", IDENTITY), state.bones.get("spine", IDENTITY)),
-                     state.bones.get("chest", IDENTITY))
+    chain = multiply(
+        multiply(state.bones.get("hips", IDENTITY), state.bones.get("spine", IDENTITY)),
+        state.bones.get("chest", IDENTITY),
+    )
     return multiply(axis_angle((0.0, 0.0, 1.0), leg_sway(state)), chain)
 
 

@@ -30,7 +30,13 @@ import numpy as np
 from live2d_pose import wire
 from live2d_pose.trackers import TRACKERS
 from live2d_pose.rig.contract import (
-    BLENDSHAPE_NAMES, BONE_KEYS, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION, PART_NAMES,
+    BLENDSHAPE_NAMES,
+    BONE_KEYS,
+    BONE_NAMES,
+    EXPRESSIONS,
+    LIVE2D_IDS,
+    MOTION_VERSION,
+    PART_NAMES,
 )
 from live2d_pose.rig.live2d import mirror_live2d
 from live2d_pose.rig.solve import mirror_state, rest_rotation
@@ -78,21 +84,28 @@ class Motion:
         live2d = rig.live2d()
         flip = (lambda p: None if p is None else (-p[0], p[1], p[2])) if mirror else (lambda p: p)
         return cls(
-            stream=latest.stream if latest else "", session=latest.session if latest else 0,
-            seq=latest.seq if latest else 0, mirror=mirror,
+            stream=latest.stream if latest else "",
+            session=latest.session if latest else 0,
+            seq=latest.seq if latest else 0,
+            mirror=mirror,
             ts={k: latest.ts[k] for k in ("ingest", "gateway") if latest and k in latest.ts},
             tracks=list(rig.updated),
-            times=dict(rig.ingest_times), seen={k: bool(state.seen.get(k)) for k in SEEN},
+            times=dict(rig.ingest_times),
+            seen={k: bool(state.seen.get(k)) for k in SEEN},
             bones={name: q for name, q in state.bones.items() if q != rest_rotation(name)},
-            expressions=dict(state.expressions), blendshapes=dict(state.blendshapes or {}),
+            expressions=dict(state.expressions),
+            blendshapes=dict(state.blendshapes or {}),
             gaze=dict(state.gaze or {"yaw": 0.0, "pitch": 0.0}),
             live2d=mirror_live2d(live2d) if mirror else live2d,
             parts={name: float(state.parts.get(name, 0.0)) for name in PART_NAMES},
             head_position=flip(rig.face_position_cm),
-            hips_position=state.hips_position, t=rig.smoothed.t)
+            hips_position=state.hips_position,
+            t=rig.smoothed.t,
+        )
 
 
 # ---------------------------------------------------------------- encoding
+
 
 def _f32(values) -> bytes:
     return np.asarray(values, dtype="<f4").tobytes()
@@ -138,12 +151,23 @@ class MotionEncoder:
         self.index = 0
 
     def update(self, motion: Motion) -> MotionUpdate:
-        head = {"type": "motion", "v": MOTION_VERSION, "stream": motion.stream, "seq": motion.seq, "ts": motion.ts,
-                "t": motion.t, "tracks": motion.tracks}
+        head = {
+            "type": "motion",
+            "v": MOTION_VERSION,
+            "stream": motion.stream,
+            "seq": motion.seq,
+            "ts": motion.ts,
+            "t": motion.t,
+            "tracks": motion.tracks,
+        }
         # a bone is keyed by its index in contract.json's VRM humanoid list ("18"), else by its name
         rotations = {BONE_KEYS.get(name, name): _f32(q) for name, q in motion.bones.items()}
-        channels = {"session": motion.session, "mirror": motion.mirror, "seen": [k for k in SEEN if motion.seen[k]],
-                    **_channels(motion)}
+        channels = {
+            "session": motion.session,
+            "mirror": motion.mirror,
+            "seen": [k for k in SEEN if motion.seen[k]],
+            **_channels(motion),
+        }
         full = {**head, "full": True, "times": motion.times, "bones": rotations, **channels}
         if self.index == 0:
             delta = full
@@ -165,6 +189,7 @@ class MotionEncoder:
 
 
 # ---------------------------------------------------------------- reading
+
 
 class MotionError(wire.WireError):
     """A motion message this reader cannot use (malformed, or a version it does not know)."""
@@ -201,9 +226,21 @@ class MotionState:
             raise MotionError("motion: 'stream' is required")
         held = self.motion
         if obj.get("full") is True:
-            held = Motion(stream=stream, session=0, seq=0, mirror=False, ts={}, tracks=[], times=dict.fromkeys(TRACKERS),
-                          seen=dict.fromkeys(SEEN, False), bones={}, expressions={}, blendshapes={}, gaze={},
-                          live2d={})
+            held = Motion(
+                stream=stream,
+                session=0,
+                seq=0,
+                mirror=False,
+                ts={},
+                tracks=[],
+                times=dict.fromkeys(TRACKERS),
+                seen=dict.fromkeys(SEEN, False),
+                bones={},
+                expressions={},
+                blendshapes={},
+                gaze={},
+                live2d={},
+            )
         elif held is None or held.stream != stream:
             self.ignored += 1
             return self.motion
@@ -243,8 +280,10 @@ def _merged(held: Motion, obj: dict) -> Motion:
         times = obj["times"]
         if not isinstance(times, dict):
             raise MotionError("motion: 'times' must be a map")
-        held.times = {**held.times, **{k: float(v) if isinstance(v, (int, float)) else None
-                                        for k, v in times.items() if k in TRACKERS}}
+        held.times = {
+            **held.times,
+            **{k: float(v) if isinstance(v, (int, float)) else None for k, v in times.items() if k in TRACKERS},
+        }
     if "bones" in obj:
         bones = obj["bones"]
         if not isinstance(bones, dict):

@@ -28,15 +28,20 @@ Vector = tuple[float, float]
 POSE_PICTURE = {
     "torso": (((12,), (11,)), ((23, 24), (11, 12))),
     "hips": (((24,), (23,)), ((23, 24), (11, 12))),
-    **{f"{side}{part}": vectors for side, (s, e, w, h, k, a, heel, toe) in (
-        ("left", (11, 13, 15, 23, 25, 27, 29, 31)), ("right", (12, 14, 16, 24, 26, 28, 30, 32)))
-       for part, vectors in (
-           ("UpperArm", (((s,), (e,)), ((e,), (w,)))),
-           ("LowerArm", (((e,), (w,)), ((s,), (e,)))),
-           ("UpperLeg", (((h,), (k,)), ((k,), (a,)))),
-           ("LowerLeg", (((k,), (a,)), ((h,), (k,)))),
-           ("Foot", (((heel,), (toe,)), ((k,), (a,)))),
-       )},
+    **{
+        f"{side}{part}": vectors
+        for side, (s, e, w, h, k, a, heel, toe) in (
+            ("left", (11, 13, 15, 23, 25, 27, 29, 31)),
+            ("right", (12, 14, 16, 24, 26, 28, 30, 32)),
+        )
+        for part, vectors in (
+            ("UpperArm", (((s,), (e,)), ((e,), (w,)))),
+            ("LowerArm", (((e,), (w,)), ((s,), (e,)))),
+            ("UpperLeg", (((h,), (k,)), ((k,), (a,)))),
+            ("LowerLeg", (((k,), (a,)), ((h,), (k,)))),
+            ("Foot", (((heel,), (toe,)), ((k,), (a,)))),
+        )
+    },
 }
 # a hand: wrist to the middle finger's knuckle, and across the knuckles (index to little finger)
 HAND_PICTURE = (((0,), (9,)), ((5,), (17,)))
@@ -86,8 +91,10 @@ def pose_picture(lm: Landmarks, image_size: tuple[int, int] | None) -> dict[str,
     if fit is None:
         return {}
     ok = lambda i: lm.conf[i] >= FAINT  # noqa: E731
-    return {part: PartPicture(fit[0], tuple(_vector(pixels, ok, ends) for ends in vectors))
-            for part, vectors in POSE_PICTURE.items()}
+    return {
+        part: PartPicture(fit[0], tuple(_vector(pixels, ok, ends) for ends in vectors))
+        for part, vectors in POSE_PICTURE.items()
+    }
 
 
 def hand_picture(hand, image_size: tuple[int, int] | None) -> PartPicture | None:
@@ -105,5 +112,10 @@ def hand_picture(hand, image_size: tuple[int, int] | None) -> PartPicture | None
 def mirror_picture(part: str, picture: PartPicture) -> PartPicture:
     """The picture of the same part in the mirror image (whose sides are swapped: mirror_state)."""
     across = ACROSS.get(part, ())
-    return PartPicture(picture.scale, tuple(
-        v and ((v[0], -v[1]) if j < len(across) and across[j] else (-v[0], v[1])) for j, v in enumerate(picture.vectors)))
+    return PartPicture(
+        picture.scale,
+        tuple(
+            v and ((v[0], -v[1]) if j < len(across) and across[j] else (-v[0], v[1]))
+            for j, v in enumerate(picture.vectors)
+        ),
+    )

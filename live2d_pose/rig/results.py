@@ -41,9 +41,16 @@ class Tracking:
 def from_result(result: wire.Result, received_ms: float) -> Tracking:
     """A result as ingest forwarded it (its lists already checked for shape) -> Tracking;
     wire.WireError for a non-finite number."""
-    tracking = Tracking(stream=result.stream, seq=result.seq, ts=dict(result.ts), width=result.width,
-                        height=result.height, tracks=tuple(result.tracks), received_ms=received_ms,
-                        session=result.session)
+    tracking = Tracking(
+        stream=result.stream,
+        seq=result.seq,
+        ts=dict(result.ts),
+        width=result.width,
+        height=result.height,
+        tracks=tuple(result.tracks),
+        received_ms=received_ms,
+        session=result.session,
+    )
     for name in result.tracks:
         tracker = TRACKERS[name]
         setattr(tracking, tracker.key, _finite(tracker.parse(getattr(result, tracker.key)), tracker.key))

@@ -24,8 +24,22 @@ from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, p
 from live2d_pose.rig.eyes import eye_openness
 from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_pose
 from live2d_pose.rig.quat import (
-    DEG, IDENTITY, axis_angle, clamp, conjugate, cross, dot, frame, from_basis, half, length, multiply, normalize,
-    scale, sub, flip_x,
+    DEG,
+    IDENTITY,
+    axis_angle,
+    clamp,
+    conjugate,
+    cross,
+    dot,
+    frame,
+    from_basis,
+    half,
+    length,
+    multiply,
+    normalize,
+    scale,
+    sub,
+    flip_x,
 )
 
 STATE_VERSION = 3
@@ -57,11 +71,17 @@ THUMB_LIMITS = (0.0, 90 * DEG)
 PALM_REST_C0 = (0.0, 0.0, -1.0)  # palm down, thumb forward: the little finger is behind
 HAND_IN_PICTURE = (0, 5, 9, 13, 17)  # the wrist and the knuckles: a hand cut off by the frame loses confidence
 
-BONES = ("hips", "spine", "chest", "neck", "head") + tuple(
-    f"{s}{b}" for s in ("left", "right") for b in (
-        ("UpperArm", "LowerArm", "Hand") + THUMB_JOINTS
-        + tuple(f"{f}{j}" for f in FINGERS for j in FINGER_JOINTS))) + tuple(
-    f"{s}{b}" for s in ("left", "right") for b in ("UpperLeg", "LowerLeg", "Foot", "Toes"))
+BONES = (
+    ("hips", "spine", "chest", "neck", "head")
+    + tuple(
+        f"{s}{b}"
+        for s in ("left", "right")
+        for b in (
+            ("UpperArm", "LowerArm", "Hand") + THUMB_JOINTS + tuple(f"{f}{j}" for f in FINGERS for j in FINGER_JOINTS)
+        )
+    )
+    + tuple(f"{s}{b}" for s in ("left", "right") for b in ("UpperLeg", "LowerLeg", "Foot", "Toes"))
+)
 EXPRESSIONS = contract.EXPRESSIONS
 # Rest rotations for absent channels (docs/rig.md "Rest values"): the arms hang down.
 REST = contract.REST
@@ -71,8 +91,14 @@ REST_POSITION = contract.REST_HIPS_POSITION
 PARTS = {
     **{name: (bones, "pose") for name, bones in POSE_PARTS.items()},
     "head": (("neck", "head"), "face"),
-    **{f"{s}Hand": ((f"{s}Hand",) + tuple(b for b in BONES if b.startswith(s) and any(
-        f in b for f in ("Thumb",) + tuple(FINGERS))), "hands") for s in ("left", "right")},
+    **{
+        f"{s}Hand": (
+            (f"{s}Hand",)
+            + tuple(b for b in BONES if b.startswith(s) and any(f in b for f in ("Thumb",) + tuple(FINGERS))),
+            "hands",
+        )
+        for s in ("left", "right")
+    },
 }
 
 
@@ -97,8 +123,9 @@ class BodyState:
     t: float = 0.0
     # each tracker's result time (ms), None for a tracker whose result is not part of this state
     times: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(TRACKERS))
-    seen: dict[str, bool] = field(default_factory=lambda: {"face": False, "pose": False, "leftHand": False,
-                                                           "rightHand": False})
+    seen: dict[str, bool] = field(
+        default_factory=lambda: {"face": False, "pose": False, "leftHand": False, "rightHand": False}
+    )
     bones: dict[str, tuple] = field(default_factory=dict)
     expressions: dict[str, float] = field(default_factory=dict)
     gaze: dict[str, float] | None = None
@@ -116,10 +143,18 @@ class BodyState:
     anchors: dict[str, Anchor] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "t": self.t, "times": dict(self.times), "seen": dict(self.seen),
-                "bones": dict(self.bones), "expressions": dict(self.expressions), "gaze": self.gaze,
-                "blendshapes": self.blendshapes, "parts": dict(self.parts),
-                "hipsPosition": list(self.hips_position) if self.hips_position is not None else None}
+        return {
+            "version": self.version,
+            "t": self.t,
+            "times": dict(self.times),
+            "seen": dict(self.seen),
+            "bones": dict(self.bones),
+            "expressions": dict(self.expressions),
+            "gaze": self.gaze,
+            "blendshapes": self.blendshapes,
+            "parts": dict(self.parts),
+            "hipsPosition": list(self.hips_position) if self.hips_position is not None else None,
+        }
 
 
 def _points(array, stride: int) -> list[tuple[float, float, float]]:
@@ -160,9 +195,11 @@ def distinct_hands(hands) -> list:
     for hand in sorted(hands, key=lambda h: -float(h.score)):
         lm = hand.landmarks
         size = math.hypot(float(lm[9, 0] - lm[0, 0]), float(lm[9, 1] - lm[0, 1]))
-        if not any(k.handedness == hand.handedness and math.hypot(float(k.landmarks[0, 0] - lm[0, 0]),
-                                                                  float(k.landmarks[0, 1] - lm[0, 1])) < size
-                   for k in kept):
+        if not any(
+            k.handedness == hand.handedness
+            and math.hypot(float(k.landmarks[0, 0] - lm[0, 0]), float(k.landmarks[0, 1] - lm[0, 1])) < size
+            for k in kept
+        ):
             kept.append(hand)
     return [h for h in hands if any(h is k for k in kept)]
 
@@ -248,8 +285,11 @@ def solve_expressions(bs: dict[str, float]) -> tuple[dict, dict]:
     """Blendshapes -> (VRM preset expressions, gaze), docs/rig.md's table."""
     opened = _r01(bs["jawOpen"], 0.05, 0.5)
     rounded = _r01(max(bs["mouthFunnel"], bs["mouthPucker"]), 0.1, 0.5)
-    wide = _r01(_avg(bs["mouthStretchLeft"], bs["mouthStretchRight"])
-                + _avg(bs["mouthSmileLeft"], bs["mouthSmileRight"]), 0.1, 0.6)
+    wide = _r01(
+        _avg(bs["mouthStretchLeft"], bs["mouthStretchRight"]) + _avg(bs["mouthSmileLeft"], bs["mouthSmileRight"]),
+        0.1,
+        0.6,
+    )
     happy = _r01(_avg(bs["mouthSmileLeft"], bs["mouthSmileRight"]), 0.2, 0.7)
     angry = _r01(_avg(bs["browDownLeft"], bs["browDownRight"]), 0.2, 0.6) * (1 - happy)
     expressions = {
@@ -269,8 +309,8 @@ def solve_expressions(bs: dict[str, float]) -> tuple[dict, dict]:
     }
     gaze = {
         "yaw": (25 * (bs["eyeLookOutLeft"] + bs["eyeLookInRight"] - bs["eyeLookInLeft"] - bs["eyeLookOutRight"])) / 2,
-        "pitch": (20 * (bs["eyeLookUpLeft"] + bs["eyeLookUpRight"] - bs["eyeLookDownLeft"]
-                        - bs["eyeLookDownRight"])) / 2,
+        "pitch": (20 * (bs["eyeLookUpLeft"] + bs["eyeLookUpRight"] - bs["eyeLookDownLeft"] - bs["eyeLookDownRight"]))
+        / 2,
     }
     return expressions, gaze
 
@@ -282,9 +322,18 @@ SAME_AS_POSE = object()  # solve()'s default for face_pose and hands_pose
 SAME_AS_HANDS = object()  # and for pose_hands
 
 
-def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = None,
-          face_pose=SAME_AS_POSE, hands_pose=SAME_AS_POSE, pose_hands=SAME_AS_HANDS,
-          image_size: tuple[int, int] | None = None, pose_times: dict | None = None) -> BodyState:
+def solve(
+    face=None,
+    pose=None,
+    hands=(),
+    t: float = 0.0,
+    times: dict | None = None,
+    face_pose=SAME_AS_POSE,
+    hands_pose=SAME_AS_POSE,
+    pose_hands=SAME_AS_HANDS,
+    image_size: tuple[int, int] | None = None,
+    pose_times: dict | None = None,
+) -> BodyState:
     """The latest result of each tracker -> docs/rig.md's body state.
 
     ``face``/``pose``: one wire.Face / wire.Pose or None; ``hands``: wire.Hand list; ``t`` in ms;
@@ -388,11 +437,16 @@ def mirror_state(state: BodyState) -> BodyState:
     """The state of the mirror image (docs/rig.md "Mirror"); mirroring twice gives the original."""
     seen = dict(state.seen)
     seen["leftHand"], seen["rightHand"] = state.seen["rightHand"], state.seen["leftHand"]
-    root = state.root and ground.Root(_mirror_point(state.root.hips),
-                                      {swap_side(s): _mirror_point(p) for s, p in state.root.feet.items()},
-                                      {swap_side(s): (-p[0], p[1]) for s, p in state.root.soles.items()})
+    root = state.root and ground.Root(
+        _mirror_point(state.root.hips),
+        {swap_side(s): _mirror_point(p) for s, p in state.root.feet.items()},
+        {swap_side(s): (-p[0], p[1]) for s, p in state.root.soles.items()},
+    )
     return BodyState(
-        t=state.t, times=dict(state.times), seen=seen, version=state.version,
+        t=state.t,
+        times=dict(state.times),
+        seen=seen,
+        version=state.version,
         bones={swap_side(name): flip_x(q) for name, q in state.bones.items()},
         expressions={swap_suffix(k): v for k, v in state.expressions.items()},
         gaze={"yaw": -state.gaze["yaw"], "pitch": state.gaze["pitch"]} if state.gaze else None,

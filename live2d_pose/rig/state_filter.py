@@ -35,7 +35,14 @@ from live2d_pose.rig.ground import Grounding
 from live2d_pose.rig.presence import Presence
 from live2d_pose.rig.quat import IDENTITY, conjugate, half, multiply, slerp, smoothstep
 from live2d_pose.rig.solve import (
-    BLENDSHAPE_NAMES, BONES, EXPRESSIONS, PARTS, REST_POSITION, TRACKERS, BodyState, rest_rotation,
+    BLENDSHAPE_NAMES,
+    BONES,
+    EXPRESSIONS,
+    PARTS,
+    REST_POSITION,
+    TRACKERS,
+    BodyState,
+    rest_rotation,
 )
 from live2d_pose.rig.stillness import PartLock, StillTuning
 
@@ -127,15 +134,15 @@ class StateFilter:
     def _history(self, tracker: str) -> tuple:
         return self.steps.get(tracker, (None, None))
 
-    def _channel(self, key: str, kind: str, value: float, rest: float, tracker: str, t_ms: float,
-                 seen: bool) -> float:
+    def _channel(self, key: str, kind: str, value: float, rest: float, tracker: str, t_ms: float, seen: bool) -> float:
         f = self.filters.get(key)
         if f is None:
             if not seen:
                 return rest
             tuning = TUNING[kind]
-            f = self.filters[key] = OneEuroFilter(tuning.min_cutoff * self.scale[0], tuning.beta * self.scale[1],
-                                                  tuning.d_cutoff)
+            f = self.filters[key] = OneEuroFilter(
+                tuning.min_cutoff * self.scale[0], tuning.beta * self.scale[1], tuning.d_cutoff
+            )
             last, before = self._history(tracker)
             for t in (before, last):
                 if t is not None:
@@ -163,8 +170,10 @@ class StateFilter:
         prev = self._reference(name, rest, tracker, t)
         flip = -1.0 if prev is not None and sum(p * v for p, v in zip(prev, target)) < 0 else 1.0
         kind = bone_kind(name)
-        c = [self._channel(f"{name}.{i}", kind, flip * v, r, tracker, t, q is not None)
-             for i, (v, r) in enumerate(zip(target, rest))]
+        c = [
+            self._channel(f"{name}.{i}", kind, flip * v, r, tracker, t, q is not None)
+            for i, (v, r) in enumerate(zip(target, rest))
+        ]
         n = math.sqrt(sum(v * v for v in c)) or 1.0
         out = (c[0] / n, c[1] / n, c[2] / n, c[3] / n)
         entry = self.quats.get(name)
@@ -185,13 +194,18 @@ class StateFilter:
         for part in PART_ORDER:
             names, tracker = PARTS[part]
             t = sample_time(state.times, tracker, t_ms)
-            targets = self._anchored(part, {name: shown.get(name) for name in names}, state.anchors,
-                                     weights.get(part, 0.0))
+            targets = self._anchored(
+                part, {name: shown.get(name) for name in names}, state.anchors, weights.get(part, 0.0)
+            )
             filtered = {name: self._bone(name, targets[name], state.times, t_ms) for name in names}
             lock = self._lock(part, weights.get(part, 0.0), state.picture.get(part))
             if lock is not None:
-                lock.step(t, weights.get(part, 0.0), state.picture.get(part),
-                          {name: q for name, q in targets.items() if q is not None})
+                lock.step(
+                    t,
+                    weights.get(part, 0.0),
+                    state.picture.get(part),
+                    {name: q for name, q in targets.items() if q is not None},
+                )
                 filtered = {name: lock.output(name, q) for name, q in filtered.items()}
             bones.update(filtered)
             if part in ("torso", "leftLowerArm", "rightLowerArm"):
@@ -243,26 +257,48 @@ class StateFilter:
         ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
         t_ms = state.t if t_ms is None else t_ms
         times = state.times
-        shown, weights = self.presence.step(state.bones, state.parts,
-                                            lambda tracker: sample_time(times, tracker, t_ms))
+        shown, weights = self.presence.step(state.bones, state.parts, lambda tracker: sample_time(times, tracker, t_ms))
         bones = self._bones(state, shown, weights, t_ms)
         position = self._position(state, times, t_ms)
         t_face = sample_time(times, "face", t_ms)
-        expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
-                                           state.expressions.get(name, 0.0), 0.0, "face", t_face,
-                                           name in state.expressions)
-                       for name in EXPRESSIONS}
+        expressions = {
+            name: self._channel(
+                f"expr.{name}",
+                "eye" if name in BLINKS else "expression",
+                state.expressions.get(name, 0.0),
+                0.0,
+                "face",
+                t_face,
+                name in state.expressions,
+            )
+            for name in EXPRESSIONS
+        }
         bs = state.blendshapes
-        blendshapes = {name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, "face", t_face,
-                                           bool(bs))
-                       for name in BLENDSHAPES}
-        gaze = {axis: self._channel(f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, "face",
-                                    t_face, bool(state.gaze)) for axis in ("yaw", "pitch")}
+        blendshapes = {
+            name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, "face", t_face, bool(bs))
+            for name in BLENDSHAPES
+        }
+        gaze = {
+            axis: self._channel(
+                f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, "face", t_face, bool(state.gaze)
+            )
+            for axis in ("yaw", "pitch")
+        }
         seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
         for tracker in TRACKERS:
             self._stepped(tracker, sample_time(times, tracker, t_ms))
-        return BodyState(t=t_ms, times=dict(times), seen=seen, bones=bones, expressions=expressions, gaze=gaze,
-                         blendshapes=blendshapes, version=state.version, parts=weights, hips_position=position)
+        return BodyState(
+            t=t_ms,
+            times=dict(times),
+            seen=seen,
+            bones=bones,
+            expressions=expressions,
+            gaze=gaze,
+            blendshapes=blendshapes,
+            version=state.version,
+            parts=weights,
+            hips_position=position,
+        )
 
     def _position(self, state: BodyState, times: dict | None, t_ms: float) -> tuple | None:
         """The hips' position in the room, smoothed; None until the body has been placed once."""
@@ -272,8 +308,10 @@ class StateFilter:
         if not self.position_seen:
             return None
         target = placed if placed is not None else REST_POSITION
-        return tuple(self._channel(f"position.{axis}", "position", v, rest, "pose", t, placed is not None)
-                     for axis, v, rest in zip(AXES, target, REST_POSITION))
+        return tuple(
+            self._channel(f"position.{axis}", "position", v, rest, "pose", t, placed is not None)
+            for axis, v, rest in zip(AXES, target, REST_POSITION)
+        )
 
     def _stepped(self, tracker: str, t: float) -> None:
         last, _ = self._history(tracker)
@@ -290,8 +328,10 @@ class StateFilter:
         if state.hips_position is not None:  # a take holds where the hips were, not the landmarks they came from
             self.position_seen = True
             t = sample_time(state.times, "pose", state.t)
-            shown.hips_position = tuple(self._channel(f"position.{axis}", "position", v, rest, "pose", t, True)
-                                        for axis, v, rest in zip(AXES, state.hips_position, REST_POSITION))
+            shown.hips_position = tuple(
+                self._channel(f"position.{axis}", "position", v, rest, "pose", t, True)
+                for axis, v, rest in zip(AXES, state.hips_position, REST_POSITION)
+            )
         return shown
 
     def reset(self) -> None:

@@ -67,8 +67,13 @@ class StillTuning:
     @classmethod
     def from_json(cls, data: dict) -> StillTuning:
         camel = lambda name: name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])  # noqa: E731
-        return cls(**{name: type(getattr(cls, name))(data[camel(name)])
-                      for name in cls.__dataclass_fields__ if camel(name) in data})
+        return cls(
+            **{
+                name: type(getattr(cls, name))(data[camel(name)])
+                for name in cls.__dataclass_fields__
+                if camel(name) in data
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -174,18 +179,29 @@ class PartLock:
     def _advance(self, last: _Lock, t: float, weight: float, picture: PartPicture | None, rotations: dict) -> _Lock:
         tune = self.tuning
         dt = 0.0 if last.t is None else t - last.t
-        lock = replace(last, t=t, stale=False, changed=False, offsets=dict(last.offsets), out=dict(last.out),
-                       decay=math.exp(-dt / tune.ease_ms) if tune.ease_ms > 0 else 0.0,
-                       glide=tune.glide_dps * DEG * dt / 1000.0)
+        lock = replace(
+            last,
+            t=t,
+            stale=False,
+            changed=False,
+            offsets=dict(last.offsets),
+            out=dict(last.out),
+            decay=math.exp(-dt / tune.ease_ms) if tune.ease_ms > 0 else 0.0,
+            glide=tune.glide_dps * DEG * dt / 1000.0,
+        )
         if weight < 1.0 or picture is None or not rotations:
             lock.samples, lock.scale = (), None
             lock.changed, lock.holding, lock.held = lock.holding, False, {}
             return lock
-        lock.scale = picture.scale if lock.scale is None else (
-            lock.scale + (picture.scale - lock.scale) * (1.0 - math.exp(-dt / tune.scale_ms)))
+        lock.scale = (
+            picture.scale
+            if lock.scale is None
+            else (lock.scale + (picture.scale - lock.scale) * (1.0 - math.exp(-dt / tune.scale_ms)))
+        )
         vectors = tuple(v and (v[0] / lock.scale, v[1] / lock.scale) for v in picture.vectors)
         lock.samples = tuple(s for s in last.samples if t - s.t <= tune.window_ms) + (
-            _Sample(t, vectors, dict(rotations)),)
+            _Sample(t, vectors, dict(rotations)),
+        )
         if lock.holding and self._moved(lock):
             lock.holding, lock.held, lock.changed = False, {}, True
         if not lock.holding and self._still(lock):
@@ -228,15 +244,14 @@ class PartLock:
 
     def _moved(self, lock: _Lock) -> bool:
         tune = self.tuning
-        recent = lock.samples[-tune.release_samples:]
+        recent = lock.samples[-tune.release_samples :]
         for bone, held in lock.held.items():
             rotations = [s.rotations[bone] for s in recent if bone in s.rotations]
             if rotations and angle_between(_medoid(rotations), held) > tune.leave_deg * DEG:
                 return True
         for j, (middle, band) in enumerate(zip(lock.reference, lock.band)):
             seen = [s.vectors[j] for s in recent if s.vectors[j] is not None]
-            if middle is not None and len(seen) == len(recent) and _median(
-                    [math.dist(v, middle) for v in seen]) > band:
+            if middle is not None and len(seen) == len(recent) and _median([math.dist(v, middle) for v in seen]) > band:
                 return True
         return False
 

@@ -33,7 +33,7 @@ from live2d_pose.rig.solve import BLENDSHAPE_NAMES, BONES
 def _unity_name(bone: str) -> str:
     for vrm1, unity in (("ThumbProximal", "ThumbIntermediate"), ("ThumbMetacarpal", "ThumbProximal")):
         if bone.endswith(vrm1):
-            bone = bone[:-len(vrm1)] + unity
+            bone = bone[: -len(vrm1)] + unity
             break
     return bone[0].upper() + bone[1:]
 
@@ -42,8 +42,19 @@ UNITY_BONES = {bone: _unity_name(bone) for bone in BONES}  # VRM 1.0 name -> Hum
 
 # VRM 0.x preset -> the state's VRM 1.0 expression. VRM 1.0's "relaxed" (VRM 0.x Fun) has no
 # source in the blendshapes the state uses, so Fun is sent as 0.
-VRM0_PRESETS = {"Blink_L": "blinkLeft", "Blink_R": "blinkRight", "A": "aa", "I": "ih", "U": "ou",
-                "E": "ee", "O": "oh", "Joy": "happy", "Angry": "angry", "Sorrow": "sad", "Fun": None}
+VRM0_PRESETS = {
+    "Blink_L": "blinkLeft",
+    "Blink_R": "blinkRight",
+    "A": "aa",
+    "I": "ih",
+    "U": "ou",
+    "E": "ee",
+    "O": "oh",
+    "Joy": "happy",
+    "Angry": "angry",
+    "Sorrow": "sad",
+    "Fun": None,
+}
 # MediaPipe has no tongue: TongueOut is sent as 0 so a Perfect Sync avatar gets all 52.
 PERFECT_SYNC = {name: name[0].upper() + name[1:] for name in BLENDSHAPE_NAMES[1:]}
 
@@ -65,8 +76,9 @@ def vrm0_blends(motion: Motion, perfect_sync: bool = False) -> dict[str, float]:
     receiver keeps its own)."""
     if not (motion.seen.get("face") or any(motion.blendshapes.values())):
         return {}
-    blends = {preset: (motion.expressions.get(source, 0.0) if source else 0.0)
-              for preset, source in VRM0_PRESETS.items()}
+    blends = {
+        preset: (motion.expressions.get(source, 0.0) if source else 0.0) for preset, source in VRM0_PRESETS.items()
+    }
     if perfect_sync:
         for name, clip in PERFECT_SYNC.items():
             blends[clip] = min(1.0, max(0.0, motion.blendshapes.get(name, 0.0)))

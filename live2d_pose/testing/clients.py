@@ -85,8 +85,9 @@ class Camera:
     async def send(self, frame: bytes | str) -> None:
         await self.websocket.send(frame)
 
-    async def stream_frames(self, frames: list[bytes], fps: float, duration: float | None = None,
-                            count: int | None = None) -> int:
+    async def stream_frames(
+        self, frames: list[bytes], fps: float, duration: float | None = None, count: int | None = None
+    ) -> int:
         """Send frames in a loop at ``fps`` (0: as fast as the socket takes them).
 
         Stops after ``count`` frames or ``duration`` seconds; with neither, after one pass.
@@ -144,16 +145,30 @@ def decode_result(data: bytes, received_ms: float) -> ViewerResult:
 
     message = msgpack.unpackb(data, raw=False)
     assert message["type"] == "landmarks", message
-    faces = [{"landmarks": np.frombuffer(f["landmarks"], "<f4").reshape(478, 3),
-              "blendshapes": np.frombuffer(f["blendshapes"], "<f4"),
-              "matrix": np.frombuffer(f["matrix"], "<f4").reshape(4, 4)} for f in message.get("faces", [])]
+    faces = [
+        {
+            "landmarks": np.frombuffer(f["landmarks"], "<f4").reshape(478, 3),
+            "blendshapes": np.frombuffer(f["blendshapes"], "<f4"),
+            "matrix": np.frombuffer(f["matrix"], "<f4").reshape(4, 4),
+        }
+        for f in message.get("faces", [])
+    ]
     size = message["imageSize"]
-    return ViewerResult(message["stream"], message["seq"], size["width"], size["height"],
-                        message["ts"], faces, message.get("error"), received_ms,
-                        tuple(message.get("tracks", ["face"])),
-                        [Pose.from_wire(p) for p in message.get("poses", [])],
-                        [Hand.from_wire(h) for h in message.get("hands", [])],
-                        message.get("session", 0), message.get("worker", ""))
+    return ViewerResult(
+        message["stream"],
+        message["seq"],
+        size["width"],
+        size["height"],
+        message["ts"],
+        faces,
+        message.get("error"),
+        received_ms,
+        tuple(message.get("tracks", ["face"])),
+        [Pose.from_wire(p) for p in message.get("poses", [])],
+        [Hand.from_wire(h) for h in message.get("hands", [])],
+        message.get("session", 0),
+        message.get("worker", ""),
+    )
 
 
 @dataclass
@@ -200,15 +215,21 @@ class Viewer:
             else:
                 self.controls.append(json.loads(message))
 
-    async def wait_for_results(self, count: int, timeout: float = TIMEOUT,
-                               stream: str | None = None, track: str | None = None) -> list[ViewerResult]:
+    async def wait_for_results(
+        self, count: int, timeout: float = TIMEOUT, stream: str | None = None, track: str | None = None
+    ) -> list[ViewerResult]:
         """Until ``count`` results (of ``stream``, of ``track`` when given) have come."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            matching = [r for r in self.results if (stream is None or r.stream == stream)
-                        and (track is None or track in r.tracks)]
+            matching = [
+                r
+                for r in self.results
+                if (stream is None or r.stream == stream) and (track is None or track in r.tracks)
+            ]
             if len(matching) >= count:
                 return matching
             await asyncio.sleep(0.02)
-        raise AssertionError(f"only {len(self.results)} results within {timeout} s "
-                             f"(wanted {count} of stream {stream}, track {track}); controls: {self.controls}")
+        raise AssertionError(
+            f"only {len(self.results)} results within {timeout} s "
+            f"(wanted {count} of stream {stream}, track {track}); controls: {self.controls}"
+        )

@@ -75,8 +75,14 @@ class CrowdOutcome:
         return max(b - a for a, b in zip(times, times[1:])) / 1000
 
 
-async def crowd(camera_url: str, viewer_url: Callable[[str], str], plans: list[CameraPlan],
-                warmup: float, duration: float, stats: Callable[[], dict] = dict) -> CrowdOutcome:
+async def crowd(
+    camera_url: str,
+    viewer_url: Callable[[str], str],
+    plans: list[CameraPlan],
+    warmup: float,
+    duration: float,
+    stats: Callable[[], dict] = dict,
+) -> CrowdOutcome:
     """Run every plan; measure from ``warmup`` seconds after the start for ``duration`` seconds.
     ``viewer_url(query)`` makes a viewer's URL; ``stats()`` reads ingest's /stats (blocking)."""
     outcomes = {plan.stream: StreamOutcome(plan.stream) for plan in plans}

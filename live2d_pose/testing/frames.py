@@ -38,8 +38,9 @@ def _astronaut_bgr() -> np.ndarray:
     return image
 
 
-def render(angle: float = 0.0, shift: tuple[float, float] = (0, 0), mirror: bool = False,
-           size: tuple[int, int] = SIZE) -> np.ndarray:
+def render(
+    angle: float = 0.0, shift: tuple[float, float] = (0, 0), mirror: bool = False, size: tuple[int, int] = SIZE
+) -> np.ndarray:
     """The photo as a BGR array of `size` (width, height), rotated `angle`
     degrees (counter-clockwise) about the face, moved by `shift` pixels."""
     photo = _astronaut_bgr()
@@ -56,9 +57,14 @@ def render(angle: float = 0.0, shift: tuple[float, float] = (0, 0), mirror: bool
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
     matrix[0, 2] += target_x - cx
     matrix[1, 2] += target_y - cy
-    return cv2.warpAffine(np.ascontiguousarray(photo), matrix, (width, height),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=(BACKGROUND,) * 3)
+    return cv2.warpAffine(
+        np.ascontiguousarray(photo),
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(BACKGROUND,) * 3,
+    )
 
 
 def encode(image: np.ndarray, quality: int = 85) -> bytes:
@@ -75,8 +81,13 @@ def decode(jpeg: bytes) -> np.ndarray:
     return image
 
 
-def astronaut_frame(angle: float = 0.0, shift: tuple[float, float] = (0, 0), mirror: bool = False,
-                    size: tuple[int, int] = SIZE, quality: int = 85) -> bytes:
+def astronaut_frame(
+    angle: float = 0.0,
+    shift: tuple[float, float] = (0, 0),
+    mirror: bool = False,
+    size: tuple[int, int] = SIZE,
+    quality: int = 85,
+) -> bytes:
     """One JPEG frame of the astronaut (see render)."""
     return encode(render(angle, shift, mirror, size), quality)
 
@@ -94,18 +105,17 @@ def motion(count: int, seed: int = 0) -> list[tuple[float, tuple[float, float]]]
     return out
 
 
-def astronaut_frames(count: int, size: tuple[int, int] = SIZE, seed: int = 0,
-                     quality: int = 85) -> list[bytes]:
+def astronaut_frames(count: int, size: tuple[int, int] = SIZE, seed: int = 0, quality: int = 85) -> list[bytes]:
     """`count` JPEG frames of the astronaut moving and rotating a little, smoothly."""
-    return [astronaut_frame(angle, shift, False, size, quality)
-            for angle, shift in motion(count, seed)]
+    return [astronaut_frame(angle, shift, False, size, quality) for angle, shift in motion(count, seed)]
 
 
 TURN_ANGLES = (-25.0, -15.0, -5.0, 0.0, 5.0, 15.0, 25.0)
 
 
-def turned_frames(angles: tuple[float, ...] = TURN_ANGLES, size: tuple[int, int] = SIZE,
-                  quality: int = 85, mirrored: bool = True) -> list[bytes]:
+def turned_frames(
+    angles: tuple[float, ...] = TURN_ANGLES, size: tuple[int, int] = SIZE, quality: int = 85, mirrored: bool = True
+) -> list[bytes]:
     """Frames where the head clearly tilts: in-plane roll over `angles`, then,
     with `mirrored`, the mirrored photo (the head turned the other way) over
     the same angles in reverse, so the sequence has no jump a tracker could
@@ -116,8 +126,9 @@ def turned_frames(angles: tuple[float, ...] = TURN_ANGLES, size: tuple[int, int]
     return frames
 
 
-def costly_frames(frames: list[bytes], size: tuple[int, int] = (3840, 2160), noise: float = 20.0,
-                  quality: int = 90, seed: int = 7) -> list[bytes]:
+def costly_frames(
+    frames: list[bytes], size: tuple[int, int] = (3840, 2160), noise: float = 20.0, quality: int = 90, seed: int = 7
+) -> list[bytes]:
     """Frames made slow to decode, as a hostile or careless camera sends them: scaled up to
     ``size`` with noise added (JPEG codes noise at great length), at high quality. From
     640x360 frames of the gesture video: 3.4 MB each, 80 ms to decode on an idle core."""

@@ -50,9 +50,15 @@ class FakeWorker:
     (pose, hands), others the worker's error codes. Like a real worker it talks to ingest
     only, which checks each result and forwards it to the gateway."""
 
-    def __init__(self, context: zmq.asyncio.Context, ingest: str, name: str,
-                 curve_server_key: str = "", curve_client_key_file: str = "",
-                 trackers: tuple[str, ...] = tuple(TRACKERS)):
+    def __init__(
+        self,
+        context: zmq.asyncio.Context,
+        ingest: str,
+        name: str,
+        curve_server_key: str = "",
+        curve_client_key_file: str = "",
+        trackers: tuple[str, ...] = tuple(TRACKERS),
+    ):
         self.name = name
         self.trackers = trackers
         self.ingest = context.socket(zmq.DEALER)
@@ -82,8 +88,9 @@ class FakeWorker:
             await self.ingest.send_multipart([wire.HEARTBEAT])
 
     async def _ready(self) -> None:
-        await self.ingest.send_multipart([wire.READY, wire.encode_map(
-            {"name": self.name, "pid": os.getpid(), "trackers": list(self.trackers)})])
+        await self.ingest.send_multipart(
+            [wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid(), "trackers": list(self.trackers)})]
+        )
 
     async def _serve(self) -> None:
         # waits until the connection is up (never, for a worker the CURVE handshake refuses)
@@ -98,8 +105,16 @@ class FakeWorker:
 
     async def _answer(self, meta: wire.FrameMeta, image: memoryview) -> None:
         ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
-        result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.name,
-                             tracks=(meta.track,), session=meta.session)
+        result = wire.Result(
+            meta.stream,
+            meta.seq,
+            meta.width,
+            meta.height,
+            ts,
+            worker=self.name,
+            tracks=(meta.track,),
+            session=meta.session,
+        )
         try:
             _decode(image)
             ts["infer_start"] = ts["infer_end"] = wire.now_ms()
@@ -108,9 +123,16 @@ class FakeWorker:
         except ImageError as exc:
             result.error = {"code": exc.code, "message": f"fake worker: {exc}"}
         self.frames += 1
-        done = wire.encode_map({"stream": meta.stream, "seq": meta.seq, "track": meta.track,
-                                "session": meta.session, "replica": meta.replica,
-                                "latency_ms": wire.now_ms() - meta.ts_ingest})
+        done = wire.encode_map(
+            {
+                "stream": meta.stream,
+                "seq": meta.seq,
+                "track": meta.track,
+                "session": meta.session,
+                "replica": meta.replica,
+                "latency_ms": wire.now_ms() - meta.ts_ingest,
+            }
+        )
         await self.ingest.send_multipart([wire.DONE, done, result.encode()])
 
 
@@ -134,14 +156,23 @@ class InProcess:
 
     async def __aenter__(self) -> InProcess:
         self._tasks: list[asyncio.Task] = []
-        self.gateway_server = GatewayServer(GatewayConfig(**{
-            "host": "127.0.0.1", "http_port": 0, "results_bind": "tcp://127.0.0.1:0", **self.gateway}))
+        self.gateway_server = GatewayServer(
+            GatewayConfig(**{"host": "127.0.0.1", "http_port": 0, "results_bind": "tcp://127.0.0.1:0", **self.gateway})
+        )
         await self._start(self.gateway_server)
-        self.ingest_server = IngestServer(IngestConfig(**{
-            "host": "127.0.0.1", "port": 0, "workers_bind": "tcp://127.0.0.1:0",
-            "gateway": self.gateway_server.results_endpoint, "viewer_url": f"{self.http_url}/",
-            "heartbeat_interval": 0.05,  # workers hear from ingest, so count as joined, sooner
-            **self.ingest}))
+        self.ingest_server = IngestServer(
+            IngestConfig(
+                **{
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "workers_bind": "tcp://127.0.0.1:0",
+                    "gateway": self.gateway_server.results_endpoint,
+                    "viewer_url": f"{self.http_url}/",
+                    "heartbeat_interval": 0.05,  # workers hear from ingest, so count as joined, sooner
+                    **self.ingest,
+                }
+            )
+        )
         await self._start(self.ingest_server)
         self.context = zmq.asyncio.Context()
         self.fake_workers = [self.fake_worker(f"fake{i + 1}", **self.worker_curve) for i in range(self.workers)]

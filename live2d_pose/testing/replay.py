@@ -32,8 +32,15 @@ DEFAULT_RATE = 15.0  # results per second while holding a frame
 
 
 class Replayer:
-    def __init__(self, endpoint: str, recording: dict, stream: str = "replay", rate: float = DEFAULT_RATE,
-                 clock_offset_ms: float = 0.0, per_tracker: bool = False):
+    def __init__(
+        self,
+        endpoint: str,
+        recording: dict,
+        stream: str = "replay",
+        rate: float = DEFAULT_RATE,
+        clock_offset_ms: float = 0.0,
+        per_tracker: bool = False,
+    ):
         self.endpoint = endpoint
         self.recording = recording
         self.results = recording["results"]
@@ -56,9 +63,19 @@ class Replayer:
     def __enter__(self) -> Replayer:
         self._socket.connect(self.endpoint)
         size = self.recording["imageSize"]
-        self._socket.send_multipart([wire.EVENT, wire.encode_map({
-            "type": "stream", "stream": self.stream, "imageSize": {"width": size["width"], "height": size["height"]},
-            "session": 1})])
+        self._socket.send_multipart(
+            [
+                wire.EVENT,
+                wire.encode_map(
+                    {
+                        "type": "stream",
+                        "stream": self.stream,
+                        "imageSize": {"width": size["width"], "height": size["height"]},
+                        "session": 1,
+                    }
+                ),
+            ]
+        )
         self._thread.start()
         return self
 
@@ -83,11 +100,18 @@ class Replayer:
 
     def _result(self, recorded: dict, now: float) -> wire.Result:
         size = recorded["imageSize"]
-        return wire.Result(self.stream, self.seq, size["width"], size["height"],
-                           {"ingest": now, "infer_start": now, "infer_end": now},
-                           faces=recorded.get("faces") or [], worker="replay",
-                           tracks=tuple(recorded.get("tracks") or ["face"]),
-                           poses=recorded.get("poses") or [], hands=recorded.get("hands") or [])
+        return wire.Result(
+            self.stream,
+            self.seq,
+            size["width"],
+            size["height"],
+            {"ingest": now, "infer_start": now, "infer_end": now},
+            faces=recorded.get("faces") or [],
+            worker="replay",
+            tracks=tuple(recorded.get("tracks") or ["face"]),
+            poses=recorded.get("poses") or [],
+            hands=recorded.get("hands") or [],
+        )
 
     def hold(self, index: int) -> None:
         """Keep sending one recorded frame (a pose held still)."""

@@ -39,8 +39,11 @@ DETECTED = {
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m live2d_pose.testing.smoke", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m live2d_pose.testing.smoke",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--camera", required=True, help="ingest's camera URL, ws://HOST:PORT/image")
     parser.add_argument("--viewer", required=True, help="the gateway's result URL, ws://HOST:PORT/ws")
     parser.add_argument("--source", default=str(GESTURE_VIDEO), help="video or image to stream")
@@ -64,10 +67,30 @@ def _viewer_url(args: argparse.Namespace) -> str:
 
 
 def _camera(args: argparse.Namespace) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "live2d_pose", "camera", "--server", args.camera,
-                             "--source", args.source, "--stream", args.stream, "--track", ",".join(args.track),
-                             "--width", "640", "--height", "360", "--fps", str(args.fps),
-                             "--duration", str(args.timeout)])
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "live2d_pose",
+            "camera",
+            "--server",
+            args.camera,
+            "--source",
+            args.source,
+            "--stream",
+            args.stream,
+            "--track",
+            ",".join(args.track),
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            str(args.fps),
+            "--duration",
+            str(args.timeout),
+        ]
+    )
 
 
 def detections(results: list[ViewerResult], track: str) -> list[ViewerResult]:
@@ -77,8 +100,10 @@ def detections(results: list[ViewerResult], track: str) -> list[ViewerResult]:
 def report(results: list[ViewerResult], track: str) -> str:
     found = detections(results, track)
     latency = statistics.median(r.received_ms - r.ts["ingest"] for r in found)
-    return (f"{track}: first in frame {found[0].seq}, {len(found)} results with detections, "
-            f"median {latency:.0f} ms from ingest to the viewer")
+    return (
+        f"{track}: first in frame {found[0].seq}, {len(found)} results with detections, "
+        f"median {latency:.0f} ms from ingest to the viewer"
+    )
 
 
 async def run(args: argparse.Namespace) -> list[str]:
@@ -113,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smoke test FAILED: cannot open the viewer at {args.viewer}: {exc}", file=sys.stderr)
         return 1
     if missing:
-        print(f"smoke test FAILED: no {', '.join(missing)} detections reached the viewer within "
-              f"{args.timeout:.0f} s (stream {args.stream!r})", file=sys.stderr)
+        print(
+            f"smoke test FAILED: no {', '.join(missing)} detections reached the viewer within "
+            f"{args.timeout:.0f} s (stream {args.stream!r})",
+            file=sys.stderr,
+        )
         return 1
     print(f"smoke test passed: {', '.join(args.track)} reached the viewer", flush=True)
     return 0

@@ -57,13 +57,16 @@ def full_body_state(t_ms: float) -> dict:
     for side, sign in (("left", 1.0), ("right", -1.0)):
         phase = 0.0 if side == "left" else math.pi
         swing = 0.7 * math.sin(w * s + phase)
-        bones[f"{side}UpperLeg"] = multiply(axis_angle((1.0, 0.0, 0.0), -swing),
-                                            axis_angle((0.0, 0.0, 1.0), sign * 0.1))
+        bones[f"{side}UpperLeg"] = multiply(
+            axis_angle((1.0, 0.0, 0.0), -swing), axis_angle((0.0, 0.0, 1.0), sign * 0.1)
+        )
         bones[f"{side}LowerLeg"] = axis_angle((1.0, 0.0, 0.0), 0.9 * (1 + math.sin(w * s + phase)) / 2)
         bones[f"{side}Foot"] = axis_angle((1.0, 0.0, 0.0), -0.3 * math.sin(w * s + phase))
         bones[f"{side}Toes"] = axis_angle((1.0, 0.0, 0.0), 0.2 * max(0.0, math.sin(w * s + phase)))
-        bones[f"{side}UpperArm"] = multiply(axis_angle((0.0, 0.0, -sign), 1.2 + 0.4 * math.sin(w * s)),
-                                            axis_angle((0.0, 1.0, 0.0), 0.5 * math.sin(w * s + phase)))
+        bones[f"{side}UpperArm"] = multiply(
+            axis_angle((0.0, 0.0, -sign), 1.2 + 0.4 * math.sin(w * s)),
+            axis_angle((0.0, 1.0, 0.0), 0.5 * math.sin(w * s + phase)),
+        )
         bones[f"{side}LowerArm"] = axis_angle((0.0, -sign, 0.0), 1.0 + 0.5 * math.sin(2 * w * s))
         bones[f"{side}Hand"] = axis_angle((1.0, 0.0, 0.0), 0.4 * math.sin(3 * w * s))
         curl = 0.8 * (1 + math.sin(w * s + phase)) / 2
@@ -75,12 +78,19 @@ def full_body_state(t_ms: float) -> dict:
     blendshapes = {name: (0.5 + 0.5 * math.sin(w * s + i)) for i, name in enumerate(BLENDSHAPE_NAMES)}
     expressions = {name: (0.5 + 0.5 * math.sin(w * s + 0.5 * i)) for i, name in enumerate(EXPRESSIONS)}
     return {
-        "version": 2, "t": t_ms, "times": {"face": t_ms, "pose": t_ms, "hands": t_ms},
+        "version": 2,
+        "t": t_ms,
+        "times": {"face": t_ms, "pose": t_ms, "hands": t_ms},
         "seen": {"face": True, "pose": True, "leftHand": True, "rightHand": True},
-        "bones": bones, "expressions": expressions, "blendshapes": blendshapes,
+        "bones": bones,
+        "expressions": expressions,
+        "blendshapes": blendshapes,
         "gaze": {"yaw": 15 * math.sin(w * s), "pitch": 10 * math.cos(w * s)},
-        "hipsPosition": (0.1 * math.sin(w * s), ROOM_HIPS_HEIGHT - 0.15 * (1 - math.cos(2 * w * s)) / 2,
-                         0.05 * math.sin(w * s)),
+        "hipsPosition": (
+            0.1 * math.sin(w * s),
+            ROOM_HIPS_HEIGHT - 0.15 * (1 - math.cos(2 * w * s)) / 2,
+            0.05 * math.sin(w * s),
+        ),
     }
 
 

@@ -68,8 +68,12 @@ class Mailbox:
         this viewer got every earlier update of that chain and has few waiting, else its full message,
         which replaces those waiting."""
         mark = self._motion_mark
-        if mark is not None and mark[0] is encoder and mark[1] == update.index - 1 \
-                and len(self._motion) < MAX_PENDING_MOTION:
+        if (
+            mark is not None
+            and mark[0] is encoder
+            and mark[1] == update.index - 1
+            and len(self._motion) < MAX_PENDING_MOTION
+        ):
             self._motion.append(update.delta)
         else:
             self.motion_skipped += len(self._motion)
@@ -158,8 +162,7 @@ class TrackInfo:
     meter: RateMeter = field(default_factory=RateMeter)
 
     def describe(self, now: float) -> dict:
-        return {"fps": round(self.meter.rate(now), 2), "latency_ms": round(self.latency_ms, 2),
-                "results": self.results}
+        return {"fps": round(self.meter.rate(now), 2), "latency_ms": round(self.latency_ms, 2), "results": self.results}
 
 
 @dataclass
@@ -195,10 +198,14 @@ class StreamInfo:
 
     def describe(self) -> dict:
         now = time.monotonic()
-        return {"stream": self.stream, "imageSize": {"width": self.width, "height": self.height},
-                "fps": round(self.fps, 2), "latency_ms": round(self.latency_ms, 2),
-                "results": self.results,
-                "tracks": {name: track.describe(now) for name, track in self.tracks.items()}}
+        return {
+            "stream": self.stream,
+            "imageSize": {"width": self.width, "height": self.height},
+            "fps": round(self.fps, 2),
+            "latency_ms": round(self.latency_ms, 2),
+            "results": self.results,
+            "tracks": {name: track.describe(now) for name, track in self.tracks.items()},
+        }
 
 
 class Fanout:
@@ -236,8 +243,9 @@ class Fanout:
 
     # ------------------------------------------------------------ streams
 
-    def stream_started(self, stream: str, width: int, height: int, now: float,
-                       session: int = 0, tracks: tuple[str, ...] = ()) -> None:
+    def stream_started(
+        self, stream: str, width: int, height: int, now: float, session: int = 0, tracks: tuple[str, ...] = ()
+    ) -> None:
         """Ingest announced a stream (new, resized, reconnected, or just a reminder)."""
         self.ended.pop(stream, None)
         info = self.streams.get(stream)
@@ -275,9 +283,18 @@ class Fanout:
 
     # ------------------------------------------------------------ results
 
-    def offer(self, stream: str, seq: int, width: int, height: int, latency_ms: float,
-              encoded: bytes | Callable[[], bytes], now: float, tracks: tuple[str, ...] = ("face",),
-              session: int = 0) -> bool:
+    def offer(
+        self,
+        stream: str,
+        seq: int,
+        width: int,
+        height: int,
+        latency_ms: float,
+        encoded: bytes | Callable[[], bytes],
+        now: float,
+        tracks: tuple[str, ...] = ("face",),
+        session: int = 0,
+    ) -> bool:
         """Hand a result to the viewers of its stream that want landmarks (``encoded``: its bytes, or
         a function making them, called once if anyone wants them); False when it was stale and dropped."""
         info = self.streams.get(stream)

@@ -35,14 +35,20 @@ class GatewayMetrics:
         self.registry = metrics.registry()
         self.registry.register(metrics.StateCollector(lambda: _gateway_families(server)))
         self.stage_latency = Histogram(
-            "live2d_pose_stage_latency_seconds", "where a result's time went, by pipeline stage "
-            "(from its ts stamps; wall clocks of the hosts involved)", ["stage"],
-            buckets=LATENCY_BUCKETS, registry=self.registry)
+            "live2d_pose_stage_latency_seconds",
+            "where a result's time went, by pipeline stage (from its ts stamps; wall clocks of the hosts involved)",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self._stages = {stage: self.stage_latency.labels(stage) for stage, _, _ in STAGES}
         self.motion_cost = Histogram(
-            "live2d_pose_gateway_motion_seconds", "what one result cost the rig of its stream: solving, "
-            "smoothing, and deriving and encoding each variant in use", buckets=MOTION_BUCKETS,
-            registry=self.registry)
+            "live2d_pose_gateway_motion_seconds",
+            "what one result cost the rig of its stream: solving, "
+            "smoothing, and deriving and encoding each variant in use",
+            buckets=MOTION_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe_motion(self, seconds: float) -> None:
         self.motion_cost.observe(seconds)
@@ -58,32 +64,55 @@ def _gateway_families(server: GatewayServer) -> Iterator[Metric]:
     counters = server.counters
     # The names the gateway had before prometheus_client, unchanged.
     yield metrics.counter("live2d_pose_gateway_results", "results forwarded to viewers", counters["results"])
-    yield metrics.counter("live2d_pose_gateway_results_stale", "results older than one already forwarded",
-                   counters["results_stale"])
-    yield metrics.counter("live2d_pose_gateway_rogue_messages", "malformed messages on the results socket",
-                   counters["rogue_messages"])
+    yield metrics.counter(
+        "live2d_pose_gateway_results_stale", "results older than one already forwarded", counters["results_stale"]
+    )
+    yield metrics.counter(
+        "live2d_pose_gateway_rogue_messages", "malformed messages on the results socket", counters["rogue_messages"]
+    )
     yield metrics.gauge("live2d_pose_gateway_viewers", "viewers connected now", len(server.fanout.viewers))
-    yield metrics.counter("live2d_pose_gateway_viewer_frames_skipped", "results a slow viewer never got",
-                   sum(v.mailbox.overwritten for v in server.fanout.viewers))
+    yield metrics.counter(
+        "live2d_pose_gateway_viewer_frames_skipped",
+        "results a slow viewer never got",
+        sum(v.mailbox.overwritten for v in server.fanout.viewers),
+    )
     yield metrics.counter("live2d_pose_gateway_viewers_rejected", "viewers refused", counters["viewers_rejected"])
-    yield metrics.gauge("live2d_pose_gateway_rigs", "streams whose motion is solved now (someone watches them)",
-                 len(server.motion.rigs))
-    yield metrics.counter("live2d_pose_gateway_rigs_created", "rigs started (a watched stream's first result)",
-                   counters["rigs_created"])
-    yield metrics.counter("live2d_pose_gateway_motion_updates", "rig updates published (each variant encoded once)",
-                   counters["motion_updates"])
-    yield metrics.counter("live2d_pose_gateway_motion_unsolvable", "results the rig could not use (non-finite numbers)",
-                   counters["motion_unsolvable"])
-    yield metrics.counter("live2d_pose_gateway_motion_skipped", "motion updates a slow viewer got as a later full message",
-                   sum(v.mailbox.motion_skipped for v in server.fanout.viewers))
-    yield metrics.counter("live2d_pose_gateway_viewers_refused_per_client", "viewers refused over --max-viewers-per-client",
-                   counters["viewers_refused_per_client"])
-    yield metrics.counter("live2d_pose_gateway_viewers_idle_closed", "viewers closed because the stream they asked "
-                   "for was not live for --viewer-idle-timeout", counters["viewers_idle_closed"])
+    yield metrics.gauge(
+        "live2d_pose_gateway_rigs", "streams whose motion is solved now (someone watches them)", len(server.motion.rigs)
+    )
+    yield metrics.counter(
+        "live2d_pose_gateway_rigs_created", "rigs started (a watched stream's first result)", counters["rigs_created"]
+    )
+    yield metrics.counter(
+        "live2d_pose_gateway_motion_updates",
+        "rig updates published (each variant encoded once)",
+        counters["motion_updates"],
+    )
+    yield metrics.counter(
+        "live2d_pose_gateway_motion_unsolvable",
+        "results the rig could not use (non-finite numbers)",
+        counters["motion_unsolvable"],
+    )
+    yield metrics.counter(
+        "live2d_pose_gateway_motion_skipped",
+        "motion updates a slow viewer got as a later full message",
+        sum(v.mailbox.motion_skipped for v in server.fanout.viewers),
+    )
+    yield metrics.counter(
+        "live2d_pose_gateway_viewers_refused_per_client",
+        "viewers refused over --max-viewers-per-client",
+        counters["viewers_refused_per_client"],
+    )
+    yield metrics.counter(
+        "live2d_pose_gateway_viewers_idle_closed",
+        "viewers closed because the stream they asked for was not live for --viewer-idle-timeout",
+        counters["viewers_idle_closed"],
+    )
     yield from _take_families(server)
     fps = GaugeMetricFamily("live2d_pose_stream_fps", "results per second (smoothed)", labels=["stream"])
-    latency = GaugeMetricFamily("live2d_pose_stream_latency_ms", "ingest-to-gateway latency (smoothed)",
-                                labels=["stream"])
+    latency = GaugeMetricFamily(
+        "live2d_pose_stream_latency_ms", "ingest-to-gateway latency (smoothed)", labels=["stream"]
+    )
     results = CounterMetricFamily("live2d_pose_stream_results", "results forwarded", labels=["stream"])
     for info in server.fanout.streams.values():
         fps.add_metric([info.stream], info.fps)
@@ -95,15 +124,20 @@ def _gateway_families(server: GatewayServer) -> Iterator[Metric]:
 def _take_families(server: GatewayServer) -> Iterator[Metric]:
     """Takes recorded in the gateway (takes.py) and streams played into it (played.py)."""
     counters = server.counters
-    yield metrics.gauge("live2d_pose_gateway_takes_recording", "takes being recorded now",
-                 sum(len(takes) for takes in server.takes.recording.values()))
-    for key, text in (("takes_started", "takes started (--record-dir, the page's POST /record)"),
-                      ("takes_finished", "takes finished (their files written, or failed)"),
-                      ("takes_errors", "takes stopped by a failure (a full disk) or whose files could not be written"),
-                      ("takes_refused", "POST /record and take downloads refused (origin, token, --max-takes)"),
-                      ("played_streams", "streams published by players (/publish)"),
-                      ("played_frames", "frames players published"),
-                      ("played_refused", "players refused (token, origin, a live name, --max-played)"),
-                      ("played_bad_messages", "player messages that were no usable motion")):
+    yield metrics.gauge(
+        "live2d_pose_gateway_takes_recording",
+        "takes being recorded now",
+        sum(len(takes) for takes in server.takes.recording.values()),
+    )
+    for key, text in (
+        ("takes_started", "takes started (--record-dir, the page's POST /record)"),
+        ("takes_finished", "takes finished (their files written, or failed)"),
+        ("takes_errors", "takes stopped by a failure (a full disk) or whose files could not be written"),
+        ("takes_refused", "POST /record and take downloads refused (origin, token, --max-takes)"),
+        ("played_streams", "streams published by players (/publish)"),
+        ("played_frames", "frames players published"),
+        ("played_refused", "players refused (token, origin, a live name, --max-played)"),
+        ("played_bad_messages", "player messages that were no usable motion"),
+    ):
         yield metrics.counter(f"live2d_pose_gateway_{key}", text, counters[key])
     yield metrics.gauge("live2d_pose_gateway_played_now", "streams being played now", len(server.players.playing))

@@ -76,8 +76,13 @@ class StreamRig:
 class MotionHub:
     """The rigs of the watched streams, fed by the results the fan-out accepted."""
 
-    def __init__(self, fanout: Fanout, counters: dict, observe: Callable[[float], None] = lambda seconds: None,
-                 recorders: Recorders = NO_RECORDERS):
+    def __init__(
+        self,
+        fanout: Fanout,
+        counters: dict,
+        observe: Callable[[float], None] = lambda seconds: None,
+        recorders: Recorders = NO_RECORDERS,
+    ):
         self.fanout = fanout
         self.rigs: dict[str, StreamRig] = {}
         self.counters = counters

@@ -53,11 +53,18 @@ class TakeError(Exception):
 
 def describe(take: Take) -> dict:
     recorder = take.recorder
-    return {"take": take.id, "stream": take.stream,
-            "seconds": round(recorder.duration_ms / 1000, 3) if recorder else 0.0,
-            "updates": recorder.samples if recorder else 0, "error": take.error or None,
-            "files": [{"name": p.name, "url": f"takes/{take.id}/{p.name}", "bytes": p.stat().st_size}
-                      for p in take.files if p.exists()]}
+    return {
+        "take": take.id,
+        "stream": take.stream,
+        "seconds": round(recorder.duration_ms / 1000, 3) if recorder else 0.0,
+        "updates": recorder.samples if recorder else 0,
+        "error": take.error or None,
+        "files": [
+            {"name": p.name, "url": f"takes/{take.id}/{p.name}", "bytes": p.stat().st_size}
+            for p in take.files
+            if p.exists()
+        ],
+    }
 
 
 class PageTakes:
@@ -95,8 +102,10 @@ class PageTakes:
     def _query(self, request: Request) -> dict[str, str]:
         """The request's query once it may record: not another site's page, the viewer token."""
         if not self.origins.allows(request):
-            raise TakeError(HTTPStatus.FORBIDDEN, f"a page of {request.headers['Origin'][:200]!r} may not record "
-                                                  "(--allowed-origins)")
+            raise TakeError(
+                HTTPStatus.FORBIDDEN,
+                f"a page of {request.headers['Origin'][:200]!r} may not record (--allowed-origins)",
+            )
         try:
             params = service.parse_query(request.path)
             service.check_token(params.get("token", ""), self.config.viewer_token, "viewer")
@@ -110,13 +119,19 @@ class PageTakes:
         stream = params.get("stream") or self.fanout.latest_stream()
         if not stream or stream not in self.fanout.streams:
             live = ", ".join(sorted(self.fanout.streams)) or "none"
-            raise TakeError(HTTPStatus.NOT_FOUND, f"no stream {stream!r} to record; live now: {live}"
-                            if stream else f"no stream to record; live now: {live}")
+            raise TakeError(
+                HTTPStatus.NOT_FOUND,
+                f"no stream {stream!r} to record; live now: {live}"
+                if stream
+                else f"no stream to record; live now: {live}",
+            )
         if self.config.max_takes <= 0:
             raise TakeError(HTTPStatus.FORBIDDEN, "this gateway records no takes for pages (--max-takes 0)")
         if sum(1 for t in self.pages.values() if t.finishing is None) >= self.config.max_takes:
-            raise TakeError(HTTPStatus.TOO_MANY_REQUESTS, f"{self.config.max_takes} take(s) are being recorded "
-                                                          "already (--max-takes)")
+            raise TakeError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                f"{self.config.max_takes} take(s) are being recorded already (--max-takes)",
+            )
         take_id = secrets.token_hex(TAKE_ID_BYTES)
         folder = self._spool_dir() / take_id
         folder.mkdir()
@@ -127,28 +142,40 @@ class PageTakes:
         if take.recorder is None:
             self._forget(take)
             raise TakeError(HTTPStatus.INSUFFICIENT_STORAGE, take.error)
-        return httpserve.response(HTTPStatus.CREATED, json.dumps(
-            {"take": take_id, "stream": stream, "formats": self.takes.formats,
-             "maxSeconds": self.config.max_take_seconds}).encode() + b"\n", "application/json")
+        return httpserve.response(
+            HTTPStatus.CREATED,
+            json.dumps(
+                {
+                    "take": take_id,
+                    "stream": stream,
+                    "formats": self.takes.formats,
+                    "maxSeconds": self.config.max_take_seconds,
+                }
+            ).encode()
+            + b"\n",
+            "application/json",
+        )
 
     async def _stop(self, request: Request) -> Response:
         take = self.pages.get(self._query(request).get("take", ""))
         if take is None:
-            raise TakeError(HTTPStatus.NOT_FOUND, f"no such take (finished takes are kept {TAKE_KEEP_S / 60:.0f} "
-                                                  "minutes)")
+            raise TakeError(
+                HTTPStatus.NOT_FOUND, f"no such take (finished takes are kept {TAKE_KEEP_S / 60:.0f} minutes)"
+            )
         await self.takes.finish(take)
         if take.error and not take.files:
             raise TakeError(HTTPStatus.INSUFFICIENT_STORAGE, f"the take failed: {take.error}")
         return httpserve.json_body(describe(take))
 
     async def _download(self, request: Request, route: str) -> Response:
-        take_id, _, name = route[len(DOWNLOADS):].partition("/")
+        take_id, _, name = route[len(DOWNLOADS) :].partition("/")
         self._query(request)  # the token, where one is set
         take = self.pages.get(take_id)
         files = {p.name: p for p in (take.files if take is not None and take.finished_at is not None else [])}
         if name not in files:
-            raise TakeError(HTTPStatus.NOT_FOUND, f"no such file (finished takes are kept {TAKE_KEEP_S / 60:.0f} "
-                                                  "minutes)")
+            raise TakeError(
+                HTTPStatus.NOT_FOUND, f"no such file (finished takes are kept {TAKE_KEEP_S / 60:.0f} minutes)"
+            )
         body = await asyncio.to_thread(files[name].read_bytes)  # megabytes: not on the event loop
         answer = httpserve.response(HTTPStatus.OK, body, "application/octet-stream")
         answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -80,8 +80,7 @@ class Model:
             return cls(value)
         path = Path(value).expanduser()
         if not path.exists():
-            raise SettingError(f"--model {value}: no such file or folder (a URL must start with "
-                               f"http:// or https://)")
+            raise SettingError(f"--model {value}: no such file or folder (a URL must start with http:// or https://)")
         entry = _model_in(path) if path.is_dir() else path
         if not entry.name.lower().endswith(MODEL_SUFFIXES):
             raise SettingError(f"--model {value}: not a VRM (.vrm) or Live2D (.model3.json) model")
@@ -97,7 +96,7 @@ class Model:
         without a local model (the viewer's own files then)."""
         if not self.files or not route.startswith(MODEL_ROUTE):
             return None
-        path = self.files.get(unquote(route[len(MODEL_ROUTE):]))
+        path = self.files.get(unquote(route[len(MODEL_ROUTE) :]))
         if path is None:
             return response(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
         try:
@@ -111,12 +110,18 @@ class Model:
 def _model_in(folder: Path) -> Path:
     """The one model in a folder or two levels below it (downloads nest them: name/runtime/);
     no deeper, so a folder named by mistake (home) is not walked whole."""
-    found = sorted(p for pattern in ("*", "*/*", "*/*/*") for p in folder.glob(pattern)
-                   if p.name.lower().endswith(MODEL_SUFFIXES) and p.is_file())
+    found = sorted(
+        p
+        for pattern in ("*", "*/*", "*/*/*")
+        for p in folder.glob(pattern)
+        if p.name.lower().endswith(MODEL_SUFFIXES) and p.is_file()
+    )
     if len(found) != 1:
         names = ", ".join(str(p.relative_to(folder)) for p in found[:8]) or "none"
-        raise SettingError(f"--model {folder}: a folder must hold exactly one .vrm or .model3.json "
-                           f"(found: {names}); name the file instead")
+        raise SettingError(
+            f"--model {folder}: a folder must hold exactly one .vrm or .model3.json "
+            f"(found: {names}); name the file instead"
+        )
     return found[0]
 
 
@@ -147,6 +152,7 @@ def _live2d_files(model3: Path) -> dict[str, Path]:
 def _referenced_names(references: dict) -> list[str]:
     """The file names of a model3.json's FileReferences (Cubism SDK's layout); entries of
     another shape are passed over (the page will say what it misses)."""
+
     def items(value) -> list:
         return value if isinstance(value, list) else []
 

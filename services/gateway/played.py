@@ -56,6 +56,7 @@ CLOSE_REPLACED = 4000  # as ingest's: another source now streams under this name
 def played_parts(bones: dict) -> dict[str, float]:
     """A take holds the avatar's bones, not which parts the rig followed: a part with a bone away from its
     rest is shown as followed (a viewer frames the whole body by the legs' parts; Live2D sways with them)."""
+
     def moved(bone: str) -> bool:
         return bone in bones and angle_between(bones[bone], rest_rotation(bone)) > MOVED_RAD
 
@@ -73,20 +74,34 @@ class PlayedRig(Rig):
     def play(self, stream: str, session: int, motion: Motion, received_ms: float) -> None:
         t = self.clock.to_local(motion.t, received_ms)  # the player's clock onto this process's
         self.last_arrival = max(self.last_arrival, received_ms)
-        self.latest = Tracking(stream=stream, seq=motion.seq, width=0, height=0, session=session,
-                               ts={**motion.ts, "gateway": received_ms}, tracks=tuple(motion.tracks),
-                               received_ms=received_ms)
-        state = BodyState(t=t, times={k: None if v is None else t for k, v in motion.times.items()},
-                          seen=dict(motion.seen), bones=dict(motion.bones), expressions=dict(motion.expressions),
-                          gaze=dict(motion.gaze) if motion.gaze else None, blendshapes=dict(motion.blendshapes) or None)
+        self.latest = Tracking(
+            stream=stream,
+            seq=motion.seq,
+            width=0,
+            height=0,
+            session=session,
+            ts={**motion.ts, "gateway": received_ms},
+            tracks=tuple(motion.tracks),
+            received_ms=received_ms,
+        )
+        state = BodyState(
+            t=t,
+            times={k: None if v is None else t for k, v in motion.times.items()},
+            seen=dict(motion.seen),
+            bones=dict(motion.bones),
+            expressions=dict(motion.expressions),
+            gaze=dict(motion.gaze) if motion.gaze else None,
+            blendshapes=dict(motion.blendshapes) or None,
+        )
         state.hips_position = motion.hips_position
         state.parts = played_parts(state.bones)
         self.state = self.smoothed = state
         self.ingest_times = dict(motion.times)
         self.updated = list(motion.tracks)
         self.face_position_cm = None
-        self.face_params = (face_params(state.blendshapes, eye_stabilizer_yaw(state)) if state.blendshapes
-                            else dict(NEUTRAL))
+        self.face_params = (
+            face_params(state.blendshapes, eye_stabilizer_yaw(state)) if state.blendshapes else dict(NEUTRAL)
+        )
         self.primed = False
         self.steps += 1
 
@@ -164,11 +179,15 @@ class Players:
         service.check_token(params.get("token", ""), self.config.camera_token, "camera")
         stream = check_stream_id(params.get("stream", ""))
         if stream in self.playing or stream in self.fanout.streams:
-            raise ClientError("stream_live", f"stream {stream!r} is live already; choose another name",
-                              aio.CLOSE_POLICY)
+            raise ClientError(
+                "stream_live", f"stream {stream!r} is live already; choose another name", aio.CLOSE_POLICY
+            )
         if len(self.playing) >= self.config.max_played:
-            raise ClientError("too_many_played", f"{self.config.max_played} streams are played already "
-                                                 "(--max-played)", aio.CLOSE_TRY_LATER)
+            raise ClientError(
+                "too_many_played",
+                f"{self.config.max_played} streams are played already (--max-played)",
+                aio.CLOSE_TRY_LATER,
+            )
         return stream
 
     async def _read(self, websocket: ServerConnection, stream: str, session: int) -> int:
@@ -183,8 +202,10 @@ class Players:
                 bad += 1
                 self.bad("player of stream %s: %s", stream, exc)
                 if bad >= MAX_BAD_IN_A_ROW:
-                    await _refuse(websocket, ClientError("too_many_bad_messages", f"{bad} bad messages in a row",
-                                                         aio.CLOSE_POLICY))
+                    await _refuse(
+                        websocket,
+                        ClientError("too_many_bad_messages", f"{bad} bad messages in a row", aio.CLOSE_POLICY),
+                    )
                     break
                 with contextlib.suppress(ConnectionClosed):
                     await websocket.send(ClientError("bad_motion", str(exc)).to_message())
@@ -210,8 +231,7 @@ def _frame(held: MotionState, message) -> Motion:
     ignored = held.ignored
     motion = held.apply(message)
     if motion is None or held.ignored != ignored:
-        raise MotionError("a delta without the full message it builds on (the first must be full, all of "
-                          "one 'stream')")
+        raise MotionError("a delta without the full message it builds on (the first must be full, all of one 'stream')")
     if motion.mirror:
         raise MotionError("a played take is unmirrored (the subject's own sides): mirror must be false")
     if motion.t is None:

@@ -41,8 +41,6 @@ from live2d_pose.service import ClientError, WebSocketService
 log = logging.getLogger("live2d_pose.gateway")
 
 
-
-
 class GatewayServer(WebSocketService):
     name = "gateway"
     log = log
@@ -59,17 +57,29 @@ class GatewayServer(WebSocketService):
         self.reader = aio.SocketReader(self.pull, self._on_results_message)
         self.origins = httpserve.OriginPolicy(config.allowed_origins, same_origin=True)
         self.static = pages.StaticFiles(config.web_root)
-        self.counters = {"results": 0, "results_stale": 0, "events": 0, "rogue_messages": 0,
-                         "viewers_total": 0, "viewers_rejected": 0, "messages_sent": 0,
-                         "viewers_refused_per_client": 0, "viewers_idle_closed": 0}
+        self.counters = {
+            "results": 0,
+            "results_stale": 0,
+            "events": 0,
+            "rogue_messages": 0,
+            "viewers_total": 0,
+            "viewers_rejected": 0,
+            "messages_sent": 0,
+            "viewers_refused_per_client": 0,
+            "viewers_idle_closed": 0,
+        }
         self.sockets: dict[Viewer, ServerConnection] = {}
         self.clients: Counter[str] = Counter()  # viewers per address
         self.idle_since: dict[Viewer, float] = {}  # viewers of a stream that is not live, since when
         self.closing: set[asyncio.Task] = set()  # referenced until done (asyncio keeps weak ones)
         self.rogue = ThrottledWarning(log, self.counters, "rogue_messages")
         self.metrics = GatewayMetrics(self)
-        self.takes = Takes(config, self.fanout, self.counters,
-                           played=lambda stream: stream in self.players.playing or self.motion.played(stream))
+        self.takes = Takes(
+            config,
+            self.fanout,
+            self.counters,
+            played=lambda stream: stream in self.players.playing or self.motion.played(stream),
+        )
         self.page_takes = PageTakes(self.takes, config, self.fanout, self.counters)
         self.motion = MotionHub(self.fanout, self.counters, self.metrics.observe_motion, recorders=self.takes)
         self.players = Players(config, self.fanout, self.motion, self.counters)
@@ -83,8 +93,14 @@ class GatewayServer(WebSocketService):
         return {"max_size": 4096, "max_queue": 4}  # viewers send nothing we read
 
     async def background(self):
-        await asyncio.gather(self._expire_loop(), self._motion_loop(), self._announce_loop(), self.takes.run(),
-                             self.page_takes.run(), self.takes.recover_at_start())
+        await asyncio.gather(
+            self._expire_loop(),
+            self._motion_loop(),
+            self._announce_loop(),
+            self.takes.run(),
+            self.page_takes.run(),
+            self.takes.recover_at_start(),
+        )
 
     def describe(self) -> str:
         return f"viewer http://{self.config.host}:{self.port}/, results {self.results_endpoint}"
@@ -116,12 +132,18 @@ class GatewayServer(WebSocketService):
         if route == "/healthz":
             return httpserve.text("ok\n")
         if route == "/config.json":
-            return httpserve.json_body({
-                "model": self.model.url, "coreUrl": self.config.cubism_core_url,
-                "allowCoreParam": self.config.allow_core_param, "wsPath": "/ws"})
+            return httpserve.json_body(
+                {
+                    "model": self.model.url,
+                    "coreUrl": self.config.cubism_core_url,
+                    "allowCoreParam": self.config.allow_core_param,
+                    "wsPath": "/ws",
+                }
+            )
         if route == "/streams":
-            return httpserve.json_body([s.describe() | {"viewers": self._viewers_of(s.stream)}
-                                        for s in self.fanout.streams.values()])
+            return httpserve.json_body(
+                [s.describe() | {"viewers": self._viewers_of(s.stream)} for s in self.fanout.streams.values()]
+            )
         if route == "/metrics":
             return httpserve.text(metrics.render(self.metrics.registry), metrics.CONTENT_TYPE)
         return self.model.respond(route) or self.static.respond(route)
@@ -149,8 +171,13 @@ class GatewayServer(WebSocketService):
         self.sockets[viewer] = websocket
         self.clients[client] += 1
         self.counters["viewers_total"] += 1
-        log.info("viewer %s connected (stream=%s, %s, %d viewers)", aio.peer(websocket), wanted or "latest",
-                 describe(subscription), len(self.fanout.viewers))
+        log.info(
+            "viewer %s connected (stream=%s, %s, %d viewers)",
+            aio.peer(websocket),
+            wanted or "latest",
+            describe(subscription),
+            len(self.fanout.viewers),
+        )
         sender = asyncio.create_task(self._send_loop(websocket, viewer))
         try:
             async for _ in websocket:  # viewers send nothing we need; read to notice the close
@@ -165,8 +192,12 @@ class GatewayServer(WebSocketService):
             if not self.clients[client]:
                 del self.clients[client]
             sender.cancel()
-            log.info("viewer %s left after %d results, %d skipped", aio.peer(websocket), viewer.delivered,
-                     viewer.mailbox.overwritten)
+            log.info(
+                "viewer %s left after %d results, %d skipped",
+                aio.peer(websocket),
+                viewer.delivered,
+                viewer.mailbox.overwritten,
+            )
 
     def _check_room(self, client: str) -> None:
         if len(self.fanout.viewers) >= self.config.max_viewers:
@@ -174,8 +205,7 @@ class GatewayServer(WebSocketService):
         limit = self.config.max_viewers_per_client
         if limit and self.clients[client] >= limit:
             self.counters["viewers_refused_per_client"] += 1
-            raise ClientError("too_many_from_client", f"{limit} viewers from {client} already",
-                              aio.CLOSE_TRY_LATER)
+            raise ClientError("too_many_from_client", f"{limit} viewers from {client} already", aio.CLOSE_TRY_LATER)
 
     def _close_idle_viewers(self, now: float) -> None:
         """Viewers of a named stream that is not live for viewer_idle_timeout are closed: they
@@ -188,8 +218,11 @@ class GatewayServer(WebSocketService):
             elif timeout > 0 and now - self.idle_since.setdefault(viewer, now) > timeout:
                 del self.idle_since[viewer]  # once: it is closing
                 self.counters["viewers_idle_closed"] += 1
-                error = ClientError("no_stream", f"stream {viewer.wanted!r} not live for {timeout:g} s; "
-                                    "connect again when it is", aio.CLOSE_TRY_LATER)
+                error = ClientError(
+                    "no_stream",
+                    f"stream {viewer.wanted!r} not live for {timeout:g} s; connect again when it is",
+                    aio.CLOSE_TRY_LATER,
+                )
                 task = asyncio.ensure_future(_send_error_and_close(self.sockets[viewer], error, logging.INFO))
                 self.closing.add(task)
                 task.add_done_callback(self.closing.discard)
@@ -221,8 +254,17 @@ class GatewayServer(WebSocketService):
             result.ts["gateway"] = wire.now_ms()
             self.metrics.observe(result.ts)
             latency = result.ts["gateway"] - result.ts.get("ingest", result.ts["gateway"])
-            if self.fanout.offer(result.stream, result.seq, result.width, result.height, latency,
-                                 result.encode, now, result.tracks, result.session):
+            if self.fanout.offer(
+                result.stream,
+                result.seq,
+                result.width,
+                result.height,
+                latency,
+                result.encode,
+                now,
+                result.tracks,
+                result.session,
+            ):
                 self.counters["results"] += 1
                 self.motion.on_result(result, result.ts["gateway"])
             else:
@@ -234,8 +276,9 @@ class GatewayServer(WebSocketService):
                 self.players.camera_started(event["stream"])  # a camera wins its name back from a player
                 size = event["imageSize"]
                 session = event.get("session") if isinstance(event.get("session"), int) else 0
-                self.fanout.stream_started(event["stream"], size["width"], size["height"], now, session,
-                                           event["tracks"])
+                self.fanout.stream_started(
+                    event["stream"], size["width"], size["height"], now, session, event["tracks"]
+                )
             else:
                 self.fanout.stream_ended(event["stream"], ended_at=now)
         else:
@@ -245,8 +288,7 @@ class GatewayServer(WebSocketService):
         while True:
             await asyncio.sleep(1.0)
             for stream in self.fanout.expire(time.monotonic()):
-                log.info("stream %s: no results for %.0f s, marked ended", stream,
-                         self.config.stream_timeout)
+                log.info("stream %s: no results for %.0f s, marked ended", stream, self.config.stream_timeout)
             self._close_idle_viewers(time.monotonic())
 
     async def _announce_loop(self) -> None:
@@ -270,8 +312,17 @@ def parse_viewer_query(path: str) -> tuple[str, str | None]:
     return params.get("token", ""), service.check_stream_id(wanted) if wanted else None
 
 
-_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "": True,
-          "0": False, "false": False, "no": False, "off": False}
+_FLAGS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def parse_subscription(path: str) -> Subscription:
@@ -293,8 +344,7 @@ def describe(subscription: Subscription) -> str:
     return (" + ".join(wants) or "nothing but control messages") + mirror
 
 
-async def _send_error_and_close(websocket: ServerConnection, exc: ClientError,
-                                level: int = logging.WARNING) -> None:
+async def _send_error_and_close(websocket: ServerConnection, exc: ClientError, level: int = logging.WARNING) -> None:
     log.log(level, "viewer %s closed: %s (%s)", aio.peer(websocket), exc.message, exc.code)
     with contextlib.suppress(ConnectionClosed):
         await websocket.send(exc.to_message())

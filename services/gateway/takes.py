@@ -92,8 +92,13 @@ def take_name(stream: str, folder: Path) -> str:
 class Takes:
     """The takes being recorded, per stream: their journals, their files, their failures."""
 
-    def __init__(self, config: GatewayConfig, fanout: Fanout, counters: dict,
-                 played: Callable[[str], bool] = lambda stream: False):
+    def __init__(
+        self,
+        config: GatewayConfig,
+        fanout: Fanout,
+        counters: dict,
+        played: Callable[[str], bool] = lambda stream: False,
+    ):
         self.config = config
         self.fanout = fanout
         self.played = played  # a played stream is a take already: --record-dir does not record it again
@@ -158,8 +163,12 @@ class Takes:
         code, why = await self._converted(journals)
         if code != 0:
             self.counters["takes_errors"] += 1
-            log.error("could not recover every take in %s (%s): live2d-pose record --recover %s", self.folder,
-                      why, self.folder)
+            log.error(
+                "could not recover every take in %s (%s): live2d-pose record --recover %s",
+                self.folder,
+                why,
+                self.folder,
+            )
 
     def start(self, stream: str, folder: Path, automatic: bool, take_id: str = "") -> Take:
         """A take of ``stream`` from now on; its journal opens on a thread (``take.opening``)."""
@@ -171,8 +180,9 @@ class Takes:
 
     def _recorder(self, stream: str, folder: Path) -> Recorder:
         name = take_name(stream, folder)
-        return Recorder(*(folder / (name + FORMATS[f]) for f in self.formats),
-                        meta={"stream": stream, "recorded_by": "gateway"})
+        return Recorder(
+            *(folder / (name + FORMATS[f]) for f in self.formats), meta={"stream": stream, "recorded_by": "gateway"}
+        )
 
     async def _open(self, take: Take) -> None:
         try:
@@ -241,9 +251,14 @@ class Takes:
         take.files = [p for p in recorder.outputs if p.exists()]
         take.finished_at = time.monotonic()
         self.counters["takes_finished"] += 1
-        log.info("take of stream %s: %s (%.1f s, %d updates)%s", take.stream,
-                 ", ".join(p.name for p in take.files) or "no files", recorder.duration_ms / 1000,
-                 recorder.samples, f"; {take.error}" if take.error else "")
+        log.info(
+            "take of stream %s: %s (%.1f s, %d updates)%s",
+            take.stream,
+            ", ".join(p.name for p in take.files) or "no files",
+            recorder.duration_ms / 1000,
+            recorder.samples,
+            f"; {take.error}" if take.error else "",
+        )
 
     def _convert(self, journals: list[Path]) -> subprocess.Popen:
         """``live2d-pose record --recover`` on the journals, in a session of its own (it finishes even if
@@ -251,8 +266,9 @@ class Takes:
         argv = [sys.executable, "-m", "live2d_pose", "record", "--log-level", "WARNING"]
         for journal in journals:
             argv += ["--recover", str(journal)]
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         self.conversions.append(process)
         return process
 
@@ -291,8 +307,11 @@ class Takes:
                 take.recorder.journal.unlink(missing_ok=True)
             elif take.automatic:
                 journals.append(take.recorder.journal)
-                log.info("take of stream %s: %.1f s, its files are being written", take.stream,
-                         take.recorder.duration_ms / 1000)
+                log.info(
+                    "take of stream %s: %.1f s, its files are being written",
+                    take.stream,
+                    take.recorder.duration_ms / 1000,
+                )
         self.recording.clear()
         if journals:
             self._convert(journals)

@@ -37,8 +37,7 @@ log = logging.getLogger("live2d_pose.ingest")
 
 
 class Admission:
-    def __init__(self, max_handshakes: int, max_partial_bytes: int, close_code: int,
-                 close_timeout: float):
+    def __init__(self, max_handshakes: int, max_partial_bytes: int, close_code: int, close_timeout: float):
         self.max_handshakes = max_handshakes
         self.max_partial_bytes = max_partial_bytes
         self.close_code = close_code
@@ -52,8 +51,7 @@ class Admission:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"handshakes_evicted": self.handshakes_evicted.count,
-                "partial_evicted": self.partial_evicted.count}
+        return {"handshakes_evicted": self.handshakes_evicted.count, "partial_evicted": self.partial_evicted.count}
 
     def connection_class(self) -> Callable[..., ServerConnection]:
         """The ``create_connection`` factory for websockets' ``serve``: reports to this object."""
@@ -81,8 +79,9 @@ class Admission:
         self.handshaking[connection] = None
         if len(self.handshaking) > self.max_handshakes:
             oldest = next(iter(self.handshaking))
-            self.handshakes_evicted("more than %d connections in the handshake: the oldest is closed",
-                                    self.max_handshakes)
+            self.handshakes_evicted(
+                "more than %d connections in the handshake: the oldest is closed", self.max_handshakes
+            )
             self._evict(oldest, "busy", "too many connections are opening; try again")
 
     def registered(self, connection: ServerConnection) -> None:
@@ -107,9 +106,12 @@ class Admission:
             self.partial.pop(connection, None)
         while self.partial_total > self.max_partial_bytes:
             largest = max(self.partial, key=self.partial.__getitem__)
-            self.partial_evicted("unfinished messages hold %d bytes, over %d: closing the largest "
-                                 "holder (%d bytes)", self.partial_total, self.max_partial_bytes,
-                                 self.partial[largest])
+            self.partial_evicted(
+                "unfinished messages hold %d bytes, over %d: closing the largest holder (%d bytes)",
+                self.partial_total,
+                self.max_partial_bytes,
+                self.partial[largest],
+            )
             self._evict(largest, "busy", "ingest holds too much unfinished data; try again")
 
     # ------------------------------------------------------------ closing

@@ -50,11 +50,13 @@ class Broker:
         self.cameras: CameraDesk | None = None  # set by the server once the camera side exists
         # A ROUTER send with NOBLOCK never waits; ROUTER_MANDATORY: a vanished worker raises,
         # never drops silently; MAXMSGSIZE: ZeroMQ drops a bigger message before we see it.
-        self.router = sockets.socket(zmq.ROUTER, router_mandatory=1, sndhwm=16, rcvhwm=1000,
-                                     maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES)
+        self.router = sockets.socket(
+            zmq.ROUTER, router_mandatory=1, sndhwm=16, rcvhwm=1000, maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES
+        )
         self.reader = aio.SocketReader(self.router, self._on_router_message)
-        self.events = sockets.socket(zmq.PUSH, sndhwm=100, linger=100,
-                                     maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES)  # it receives nothing
+        self.events = sockets.socket(
+            zmq.PUSH, sndhwm=100, linger=100, maxmsgsize=wire.MAX_RESULT_MESSAGE_BYTES
+        )  # it receives nothing
         self.rogue = ThrottledWarning(log, totals, "rogue_messages")
         self.results_rejected = ThrottledWarning(log, totals, "results_rejected")
         self.workers_endpoint = config.workers_bind  # the real one once bound
@@ -62,7 +64,8 @@ class Broker:
     def open(self) -> None:
         self.workers_endpoint = self.zmq.bind(self.router, self.config.workers_bind, "--workers-bind")
         server_key = self.config.curve_server_key or (
-            curve.load_secret(self.config.curve_secret_key_file)[0] if self.config.curve_secret_key_file else "")
+            curve.load_secret(self.config.curve_secret_key_file)[0] if self.config.curve_secret_key_file else ""
+        )
         # Ingest's identity toward the gateway (its allow-list) is its own server pair.
         self.zmq.connect(self.events, self.config.gateway, server_key, self.config.curve_secret_key_file)
 
@@ -104,8 +107,13 @@ class Broker:
             info = wire.decode_ready(body[0])
             name = info["name"] or identity.hex()[:16]
             if identity not in self.dispatcher.workers and not self.dispatcher.is_banned(identity, now):
-                log.info("worker %s joined, runs %s, capacity %s (%d workers)", name, ",".join(info["trackers"]),
-                         _describe_capacity(info["capacity"]), len(self.dispatcher.workers) + 1)
+                log.info(
+                    "worker %s joined, runs %s, capacity %s (%d workers)",
+                    name,
+                    ",".join(info["trackers"]),
+                    _describe_capacity(info["capacity"]),
+                    len(self.dispatcher.workers) + 1,
+                )
             return self.dispatcher.worker_ready(identity, now, name, info["trackers"], info["capacity"])
         if command == wire.BUILT and len(body) == 1:
             return self.dispatcher.worker_built(identity, wire.decode_seat(body[0], "built"), now)
@@ -122,12 +130,25 @@ class Broker:
         latency = done.get("latency_ms")
         error = result.error
         accepted, actions = self.dispatcher.worker_done(
-            identity, result.stream, result.tracks[0], result.seq, result.session, done["replica"],
-            str(error.get("code", "frame_error")) if error else None, now,
-            latency if isinstance(latency, (int, float)) else 0.0, _busy_ms(result.ts))
+            identity,
+            result.stream,
+            result.tracks[0],
+            result.seq,
+            result.session,
+            done["replica"],
+            str(error.get("code", "frame_error")) if error else None,
+            now,
+            latency if isinstance(latency, (int, float)) else 0.0,
+            _busy_ms(result.ts),
+        )
         if not accepted:
-            self.results_rejected("ignored a result for %s/%s frame %d that worker %s does not hold",
-                                  result.stream, result.tracks[0], result.seq, self.worker_name(identity))
+            self.results_rejected(
+                "ignored a result for %s/%s frame %d that worker %s does not hold",
+                result.stream,
+                result.tracks[0],
+                result.seq,
+                self.worker_name(identity),
+            )
             return actions
         if error is not None and error.get("code") == wire.WARMING_UP:
             return actions  # not served: the frame went back to its lane
@@ -143,8 +164,11 @@ class Broker:
     async def heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval)
-            gone = [identity for identity in list(self.dispatcher.workers)
-                    if self._send_worker(identity, [wire.HEARTBEAT]) == GONE]
+            gone = [
+                identity
+                for identity in list(self.dispatcher.workers)
+                if self._send_worker(identity, [wire.HEARTBEAT]) == GONE
+            ]
             self._drop_disconnected(gone)
             moves = self.dispatcher.moves
             actions = self.dispatcher.expire(time.monotonic())
@@ -156,8 +180,14 @@ class Broker:
         old, (stream, track, replica) = actions.end[-1]  # the rebalance's END comes last
         new = self.dispatcher.streams[stream].lanes[track].workers[replica]
         costs = ", ".join(f"{t} {ms:.1f}" for t, ms in self.dispatcher.tracker_cost_ms.items())
-        log.info("lane %s/%s moved from worker %s to %s: measured costs (ms a frame) %s", stream, track,
-                 self.worker_name(old), self.worker_name(new) if new else "none", costs)
+        log.info(
+            "lane %s/%s moved from worker %s to %s: measured costs (ms a frame) %s",
+            stream,
+            track,
+            self.worker_name(old),
+            self.worker_name(new) if new else "none",
+            costs,
+        )
 
     def _drop_disconnected(self, identities: list[bytes]) -> None:
         """Workers whose connection is gone (a killed process): move their lanes now, not after
@@ -182,8 +212,9 @@ class Broker:
             if self.cameras is not None:
                 self.cameras.quarantine(stream)
         for identity, (stream, track, replica) in actions.end:
-            self._send_worker(identity, [wire.END, wire.encode_map(
-                {"stream": stream, "track": track, "replica": replica})])
+            self._send_worker(
+                identity, [wire.END, wire.encode_map({"stream": stream, "track": track, "replica": replica})]
+            )
         gone = []
         for identity, frame in actions.dispatch:
             frame.meta.ts_dispatch = wire.now_ms()
@@ -220,7 +251,11 @@ def _describe_capacity(capacity: wire.Capacity | None) -> str:
 def _busy_ms(ts: dict) -> float | None:
     """How long the worker spent on a frame (decode + inference), from the result's stamps."""
     start, end = ts.get("decode_start"), ts.get("infer_end")
-    if isinstance(start, (int, float)) and isinstance(end, (int, float)) \
-            and not isinstance(start, bool) and not isinstance(end, bool):
+    if (
+        isinstance(start, (int, float))
+        and isinstance(end, (int, float))
+        and not isinstance(start, bool)
+        and not isinstance(end, bool)
+    ):
         return float(end - start)
     return None

@@ -91,8 +91,9 @@ class Camera:
 class Cameras:
     """The connected cameras (``connected``: stream -> Camera) and the handling of each socket."""
 
-    def __init__(self, config: IngestConfig, dispatcher: Dispatcher, broker: Broker, admission: Admission,
-                 totals: dict):
+    def __init__(
+        self, config: IngestConfig, dispatcher: Dispatcher, broker: Broker, admission: Admission, totals: dict
+    ):
         self.config = config
         self.dispatcher = dispatcher
         self.broker = broker
@@ -134,10 +135,24 @@ class Cameras:
         self.totals["cameras"] += 1
         self.broker.execute(self.dispatcher.add_stream(stream, camera.tracks, time.monotonic(), camera.session))
         self._announce(camera)
-        await websocket.send(json.dumps({"type": "ready", "stream": stream, "track": list(camera.tracks),
-                                         "viewer": self._viewer_url(websocket, stream)}))
-        log.info("stream %s opened from %s (%dx%d, track %s)", stream, aio.peer(websocket), camera.width,
-                 camera.height, ",".join(camera.tracks))
+        await websocket.send(
+            json.dumps(
+                {
+                    "type": "ready",
+                    "stream": stream,
+                    "track": list(camera.tracks),
+                    "viewer": self._viewer_url(websocket, stream),
+                }
+            )
+        )
+        log.info(
+            "stream %s opened from %s (%dx%d, track %s)",
+            stream,
+            aio.peer(websocket),
+            camera.width,
+            camera.height,
+            ",".join(camera.tracks),
+        )
         return camera
 
     def _check_room(self, camera: Camera) -> None:
@@ -147,17 +162,27 @@ class Cameras:
         is connected) keeps its place."""
         if camera.stream not in self.connected:
             if len(self.connected) >= self.config.max_streams:
-                raise ClientError("too_many_streams", f"{self.config.max_streams} cameras are already "
-                                  "connected", protocol.CLOSE_TRY_LATER)
+                raise ClientError(
+                    "too_many_streams",
+                    f"{self.config.max_streams} cameras are already connected",
+                    protocol.CLOSE_TRY_LATER,
+                )
             limit = self.config.max_streams_per_client
             if limit and sum(c.client == camera.client for c in self.connected.values()) >= limit:
                 self.totals["refused_per_client"] += 1
-                raise ClientError("too_many_from_client", f"{limit} cameras from {camera.client} are "
-                                  "already connected", protocol.CLOSE_TRY_LATER)
+                raise ClientError(
+                    "too_many_from_client",
+                    f"{limit} cameras from {camera.client} are already connected",
+                    protocol.CLOSE_TRY_LATER,
+                )
         if not self.dispatcher.has_room(camera.stream, camera.tracks):
             self.totals["refused_busy"] += 1
-            raise ClientError("busy", f"the workers hold as many MediaPipe instances as their memory "
-                              f"allows ({len(self.connected)} cameras); try again later", protocol.CLOSE_TRY_LATER)
+            raise ClientError(
+                "busy",
+                f"the workers hold as many MediaPipe instances as their memory "
+                f"allows ({len(self.connected)} cameras); try again later",
+                protocol.CLOSE_TRY_LATER,
+            )
 
     def _hand_over(self, previous: Camera, camera: Camera) -> None:
         """The same camera reconnecting before its old socket timed out (a JetBot on flaky Wi-Fi):
@@ -166,10 +191,15 @@ class Cameras:
         The old connection is told why it is closed (and the camera client backs off on it)."""
         camera.seq = previous.seq
         self.totals["replaced"] += 1
-        log.info("stream %s: a new connection from %s replaces the one from %s", camera.stream,
-                 aio.peer(camera.websocket), aio.peer(previous.websocket))
-        error = ClientError("replaced", f"another connection took over stream {camera.stream!r}",
-                            protocol.CLOSE_REPLACED)
+        log.info(
+            "stream %s: a new connection from %s replaces the one from %s",
+            camera.stream,
+            aio.peer(camera.websocket),
+            aio.peer(previous.websocket),
+        )
+        error = ClientError(
+            "replaced", f"another connection took over stream {camera.stream!r}", protocol.CLOSE_REPLACED
+        )
         self.background.spawn(self._reject(previous.websocket, error, level=logging.INFO))
 
     async def _await_image_size(self, camera: Camera) -> None:
@@ -180,18 +210,23 @@ class Cameras:
             await asyncio.wait_for(self._read_image_size(camera), max(0.0, left))
         except asyncio.TimeoutError:
             self.totals["handshake_timeouts"] += 1
-            raise ClientError("handshake_timeout", f"no imageSize within {self.config.handshake_timeout} s "
-                              "of connecting", protocol.CLOSE_POLICY) from None
+            raise ClientError(
+                "handshake_timeout",
+                f"no imageSize within {self.config.handshake_timeout} s of connecting",
+                protocol.CLOSE_POLICY,
+            ) from None
 
     async def _read_image_size(self, camera: Camera) -> None:
         bad = protocol.BadFrameCounter()
         async for message in camera.websocket:
             try:
                 if isinstance(message, bytes):
-                    raise ClientError("no_image_size", 'send {"imageSize": {"width": W, "height": H}} '
-                                      "before the first frame")
+                    raise ClientError(
+                        "no_image_size", 'send {"imageSize": {"width": W, "height": H}} before the first frame'
+                    )
                 camera.width, camera.height = protocol.parse_image_size(
-                    message, self.config.max_text_bytes, self.config.max_pixels)
+                    message, self.config.max_text_bytes, self.config.max_pixels
+                )
                 await camera.websocket.send(json.dumps({"type": "ok"}))
                 return
             except ClientError as exc:
@@ -223,20 +258,23 @@ class Cameras:
         if timeout <= 0:
             return await camera.websocket.recv()
         try:  # websockets: cancelling recv() loses nothing
-            return await asyncio.wait_for(camera.websocket.recv(),
-                                          max(0.0, camera.last_frame + timeout - time.monotonic()))
+            return await asyncio.wait_for(
+                camera.websocket.recv(), max(0.0, camera.last_frame + timeout - time.monotonic())
+            )
         except asyncio.TimeoutError:
             self.totals["idle_timeouts"] += 1
-            raise ClientError("idle_timeout", f"no frame for {timeout:g} s; closed to free the slot",
-                              protocol.CLOSE_TRY_LATER) from None
+            raise ClientError(
+                "idle_timeout", f"no frame for {timeout:g} s; closed to free the slot", protocol.CLOSE_TRY_LATER
+            ) from None
 
     async def _take_message(self, camera: Camera, message: str | bytes, bad: protocol.BadFrameCounter) -> None:
         try:
             if isinstance(message, str):
                 await self._change_image_size(camera, message)
                 return
-            protocol.check_frame(message, self.config.max_frame_bytes, self.config.max_pixels,
-                                 self.config.max_scan_pixels)
+            protocol.check_frame(
+                message, self.config.max_frame_bytes, self.config.max_pixels, self.config.max_scan_pixels
+            )
             bad.good()
         except ClientError as exc:
             if exc.close_code:
@@ -250,7 +288,8 @@ class Cameras:
 
     async def _change_image_size(self, camera: Camera, text: str) -> None:
         camera.width, camera.height = protocol.parse_image_size(
-            text, self.config.max_text_bytes, self.config.max_pixels)
+            text, self.config.max_text_bytes, self.config.max_pixels
+        )
         await camera.websocket.send(json.dumps({"type": "ok"}))
         self._announce(camera)
 
@@ -260,8 +299,9 @@ class Cameras:
         camera.seq += 1
         camera.last_frame = time.monotonic()
         self.totals["frames"] += 1
-        meta = wire.FrameMeta(camera.stream, camera.seq, camera.width, camera.height, wire.now_ms(),
-                              session=camera.session)
+        meta = wire.FrameMeta(
+            camera.stream, camera.seq, camera.width, camera.height, wire.now_ms(), session=camera.session
+        )
         self.broker.execute(self.dispatcher.submit(PendingFrame(meta, image), time.monotonic()))
         if camera.seq % 50 == 0:  # every 50 frames: a restarted gateway learns sizes again
             self._announce(camera)
@@ -275,11 +315,21 @@ class Cameras:
         self.broker.execute(self.dispatcher.remove_stream(camera.stream, time.monotonic()))
         self.broker.send_event({"type": "ended", "stream": camera.stream})
         if state is not None and stats is not None:
-            log.info("stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
-                     "errors=%d rejected=%d throttled=%d mean_latency=%.1f ms (sums over %d lanes)",
-                     camera.stream, time.monotonic() - camera.opened, stats.received, stats.done,
-                     stats.dropped, stats.lost, stats.errors, camera.rejected, camera.throttled,
-                     stats.mean_latency_ms, len(state.lanes))
+            log.info(
+                "stream %s closed after %.1f s: received=%d processed=%d dropped=%d lost=%d "
+                "errors=%d rejected=%d throttled=%d mean_latency=%.1f ms (sums over %d lanes)",
+                camera.stream,
+                time.monotonic() - camera.opened,
+                stats.received,
+                stats.done,
+                stats.dropped,
+                stats.lost,
+                stats.errors,
+                camera.rejected,
+                camera.throttled,
+                stats.mean_latency_ms,
+                len(state.lanes),
+            )
 
     async def _reject(self, websocket: ServerConnection, exc: ClientError, level: int = logging.WARNING) -> None:
         log.log(level, "camera %s rejected: %s (%s)", aio.peer(websocket), exc.message, exc.code)
@@ -301,17 +351,27 @@ class Cameras:
         return f"{base}{separator}stream={stream}"
 
     def _announce(self, camera: Camera) -> None:
-        self.broker.send_event({"type": "stream", "stream": camera.stream, "session": camera.session,
-                          "tracks": list(camera.tracks),
-                          "imageSize": {"width": camera.width, "height": camera.height}})
+        self.broker.send_event(
+            {
+                "type": "stream",
+                "stream": camera.stream,
+                "session": camera.session,
+                "tracks": list(camera.tracks),
+                "imageSize": {"width": camera.width, "height": camera.height},
+            }
+        )
 
     def relay_error(self, result: wire.Result) -> None:
         camera, error = self.connected.get(result.stream), result.error
         if camera is None or error is None or camera.session != result.session or not camera.error_limiter.allow():
             return
-        message = {"type": "error", "code": str(error.get("code", "frame_error")),
-                   "message": str(error.get("message", "")), "seq": result.seq,
-                   "track": result.tracks[0]}
+        message = {
+            "type": "error",
+            "code": str(error.get("code", "frame_error")),
+            "message": str(error.get("message", "")),
+            "seq": result.seq,
+            "track": result.tracks[0],
+        }
         self.background.spawn(_send_quietly(camera.websocket, json.dumps(message)))
 
     def quarantine(self, stream: str) -> None:
@@ -319,9 +379,13 @@ class Cameras:
         if camera is None:
             return
         self.totals["quarantined"] += 1
-        error = ClientError("stream_quarantined", f"{self.config.quarantine_after} frames of stream "
-                            f"{stream!r} in a row cost a worker (lost, over the deadline, or too slow "
-                            "to decode); the stream is closed", protocol.CLOSE_POLICY)
+        error = ClientError(
+            "stream_quarantined",
+            f"{self.config.quarantine_after} frames of stream "
+            f"{stream!r} in a row cost a worker (lost, over the deadline, or too slow "
+            "to decode); the stream is closed",
+            protocol.CLOSE_POLICY,
+        )
         self.background.spawn(self._reject(camera.websocket, error))
 
 

@@ -208,9 +208,17 @@ class WorkerState:
 
 
 class Dispatcher:
-    def __init__(self, worker_timeout: float = 0.75, affinity: bool = True, prefetch: int = 1,
-                 frame_timeout: float = 3.0, quarantine_after: int = 3, ban_seconds: float = 30.0,
-                 replicas: dict[str, int] | None = None, rebalance_every: float = 2.0):
+    def __init__(
+        self,
+        worker_timeout: float = 0.75,
+        affinity: bool = True,
+        prefetch: int = 1,
+        frame_timeout: float = 3.0,
+        quarantine_after: int = 3,
+        ban_seconds: float = 30.0,
+        replicas: dict[str, int] | None = None,
+        rebalance_every: float = 2.0,
+    ):
         self.worker_timeout = worker_timeout
         self.affinity = affinity
         self.prefetch = max(1, prefetch)  # frames a worker may hold at once (see module doc)
@@ -231,8 +239,9 @@ class Dispatcher:
 
     # ------------------------------------------------------------ streams
 
-    def add_stream(self, stream: str, tracks: tuple[str, ...] = UNTAGGED, now: float = 0.0,
-                   session: int = 0) -> Actions:
+    def add_stream(
+        self, stream: str, tracks: tuple[str, ...] = UNTAGGED, now: float = 0.0, session: int = 0
+    ) -> Actions:
         """A camera (re)connected: its lanes are these tracks. Lanes it keeps keep their
         workers and MediaPipe instances, so a reconnecting camera keeps its tracking."""
         state = self.streams.setdefault(stream, StreamState(stream))
@@ -280,8 +289,12 @@ class Dispatcher:
 
     def unseated(self) -> int:
         """Lane replicas waiting for a worker with room (or for a worker that runs their tracker)."""
-        return sum(holder not in self.workers for state in self.streams.values()
-                   for lane in state.lanes.values() for holder in lane.workers)
+        return sum(
+            holder not in self.workers
+            for state in self.streams.values()
+            for lane in state.lanes.values()
+            for holder in lane.workers
+        )
 
     def submit(self, frame: PendingFrame, now: float) -> Actions:
         """A new camera frame: it becomes the newest pending frame of each of the stream's lanes."""
@@ -292,31 +305,47 @@ class Dispatcher:
             lane.stats.received += 1
             if lane.pending is not None:
                 lane.stats.dropped += 1
-            lane.pending = PendingFrame(replace(frame.meta, track=lane.track, session=state.session),
-                                        frame.image)
+            lane.pending = PendingFrame(replace(frame.meta, track=lane.track, session=state.session), frame.image)
         return self._dispatch_idle(now)
 
     # ------------------------------------------------------------ workers
 
-    def worker_ready(self, identity: bytes, now: float, name: str = "",
-                     trackers: tuple[str, ...] = tuple(TRACKERS), capacity: Capacity | None = None) -> Actions:
+    def worker_ready(
+        self,
+        identity: bytes,
+        now: float,
+        name: str = "",
+        trackers: tuple[str, ...] = tuple(TRACKERS),
+        capacity: Capacity | None = None,
+    ) -> Actions:
         """READY: a new worker joined, or a known one (after reconnecting) is free."""
         actions = Actions()
         if self.is_banned(identity, now):
             return actions
         worker = self.workers.get(identity)
         if worker is None:
-            self.workers[identity] = WorkerState(identity, name or identity.hex()[:16],
-                                                 frozenset(trackers) & TRACKERS.keys(), now, capacity=capacity)
+            self.workers[identity] = WorkerState(
+                identity, name or identity.hex()[:16], frozenset(trackers) & TRACKERS.keys(), now, capacity=capacity
+            )
             actions.extend(self._balance())
         else:
             worker.last_seen = now
             self._lose_in_flight(worker, actions, costly=False)  # it restarted its socket mid-frame
         return actions.extend(self._dispatch_idle(now))
 
-    def worker_done(self, identity: bytes, stream: str, track: str, seq: int, session: int,
-                    replica: int, error_code: str | None, now: float,
-                    latency_ms: float = 0.0, busy_ms: float | None = None) -> tuple[bool, Actions]:
+    def worker_done(
+        self,
+        identity: bytes,
+        stream: str,
+        track: str,
+        seq: int,
+        session: int,
+        replica: int,
+        error_code: str | None,
+        now: float,
+        latency_ms: float = 0.0,
+        busy_ms: float | None = None,
+    ) -> tuple[bool, Actions]:
         """DONE: (accepted, actions). Accepted only when this worker holds exactly this frame.
         ``busy_ms``: how long the worker spent on it (decode + inference), the lane's cost sample."""
         worker = self.workers.get(identity)
@@ -326,8 +355,14 @@ class Dispatcher:
                 actions.rejoin.append(identity)
             return False, actions
         worker.last_seen = now
-        record = next((f for f in worker.in_flight if (f.stream, f.track, f.replica, f.seq, f.session)
-                       == (stream, track, replica, seq, session)), None)
+        record = next(
+            (
+                f
+                for f in worker.in_flight
+                if (f.stream, f.track, f.replica, f.seq, f.session) == (stream, track, replica, seq, session)
+            ),
+            None,
+        )
         if record is None:
             return False, Actions()
         worker.in_flight.remove(record)
@@ -339,8 +374,11 @@ class Dispatcher:
             return True, actions.extend(self._dispatch_idle(now))
         worker.frames_done += 1
         if state is not None:  # fairness: what the frame really took, for the estimate charged
-            took = busy_ms if busy_ms is not None and 0 <= busy_ms <= MAX_COST_SAMPLE_MS \
+            took = (
+                busy_ms
+                if busy_ms is not None and 0 <= busy_ms <= MAX_COST_SAMPLE_MS
                 else (now - record.sent_at) * 1000.0
+            )
             state.charge(took - record.charged_ms, now)
         if lane is not None:
             lane.stats.done += 1
@@ -365,8 +403,18 @@ class Dispatcher:
         """A dispatched frame never left ingest (the worker's queue was full): it is lost."""
         worker = self.workers.get(identity)
         actions = Actions()
-        record = next((f for f in worker.in_flight if (f.stream, f.track, f.replica, f.seq)
-                       == (meta.stream, meta.track, meta.replica, meta.seq)), None) if worker else None
+        record = (
+            next(
+                (
+                    f
+                    for f in worker.in_flight
+                    if (f.stream, f.track, f.replica, f.seq) == (meta.stream, meta.track, meta.replica, meta.seq)
+                ),
+                None,
+            )
+            if worker
+            else None
+        )
         if record is not None:
             worker.in_flight.remove(record)
             actions.lost.append(record)
@@ -409,8 +457,14 @@ class Dispatcher:
             if now - worker.last_seen > self.worker_timeout:
                 actions.dead.append((worker.identity, worker.name, f"silent for {now - worker.last_seen:.1f} s"))
             elif late is not None:
-                actions.dead.append((worker.identity, worker.name, f"stream {late.stream} {late.track} frame "
-                                     f"{late.seq} not answered in {self.frame_timeout:.1f} s"))
+                actions.dead.append(
+                    (
+                        worker.identity,
+                        worker.name,
+                        f"stream {late.stream} {late.track} frame "
+                        f"{late.seq} not answered in {self.frame_timeout:.1f} s",
+                    )
+                )
                 self._ban(worker.identity, now)
             else:
                 continue
@@ -447,8 +501,19 @@ class Dispatcher:
                 lane.stats.dispatched += 1
                 cost = self._cost(lane)
                 self.streams[lane.stream].charge(cost, now)
-                worker.in_flight.append(InFlight(lane.stream, lane.track, replica, frame.meta.seq,
-                                                 frame.meta.session, now + self.frame_timeout, now, cost, frame))
+                worker.in_flight.append(
+                    InFlight(
+                        lane.stream,
+                        lane.track,
+                        replica,
+                        frame.meta.seq,
+                        frame.meta.session,
+                        now + self.frame_timeout,
+                        now,
+                        cost,
+                        frame,
+                    )
+                )
                 actions.dispatch.append((worker.identity, frame))
         return actions
 
@@ -458,11 +523,19 @@ class Dispatcher:
         if self.affinity:
             seats = worker.seats
         else:
-            seats = {(s.stream, lane.track, 0) for s in self.streams.values() for lane in s.lanes.values()
-                     if lane.track in worker.trackers}
-        candidates = [(lane, replica) for stream, track, replica in seats
-                      if worker.warming.get((stream, track, replica), 0.0) <= now
-                      and (lane := self._lane(stream, track)) is not None and lane.pending is not None]
+            seats = {
+                (s.stream, lane.track, 0)
+                for s in self.streams.values()
+                for lane in s.lanes.values()
+                if lane.track in worker.trackers
+            }
+        candidates = [
+            (lane, replica)
+            for stream, track, replica in seats
+            if worker.warming.get((stream, track, replica), 0.0) <= now
+            and (lane := self._lane(stream, track)) is not None
+            and lane.pending is not None
+        ]
         if not candidates:
             return None
         usage = {stream: self.streams[stream].usage(now) for stream in {lane.stream for lane, _ in candidates}}
@@ -498,26 +571,35 @@ class Dispatcher:
             for seat in sorted(busiest.seats - busy):
                 lane = self._lane(seat[0], seat[1])
                 target = self._best_worker(lane, exclude=busiest.identity, loads=loads)
-                if target is not None and \
-                        loads[busiest.identity] - loads[target.identity] > margin * self._cost(lane) + 1e-9:
+                if (
+                    target is not None
+                    and loads[busiest.identity] - loads[target.identity] > margin * self._cost(lane) + 1e-9
+                ):
                     self._seat(lane, seat[2], target)
                     actions.end.append((busiest.identity, seat))
                     self.seat_moves += 1
                     return True
         return False
 
-    def _best_worker(self, lane: Lane, exclude: bytes | None = None,
-                     loads: dict[bytes, float] | None = None) -> WorkerState | None:
+    def _best_worker(
+        self, lane: Lane, exclude: bytes | None = None, loads: dict[bytes, float] | None = None
+    ) -> WorkerState | None:
         """The least loaded worker that runs the lane's tracker, preferring one that holds
         none of the stream's other lanes (so a frame's trackers run in parallel)."""
-        capable = [w for w in self.workers.values()
-                   if lane.track in w.trackers and w.identity != exclude and w.identity not in lane.workers
-                   and w.room_for(lane.track)]
+        capable = [
+            w
+            for w in self.workers.values()
+            if lane.track in w.trackers
+            and w.identity != exclude
+            and w.identity not in lane.workers
+            and w.room_for(lane.track)
+        ]
         if not capable:
             return None
         load = (lambda w: loads[w.identity]) if loads is not None else self.load_ms
-        return min(capable, key=lambda w: (load(w), sum(s[0] == lane.stream for s in w.seats),
-                                           len(w.in_flight), w.name))
+        return min(
+            capable, key=lambda w: (load(w), sum(s[0] == lane.stream for s in w.seats), len(w.in_flight), w.name)
+        )
 
     def _seat(self, lane: Lane, replica: int, worker: WorkerState) -> None:
         old = self.workers.get(lane.workers[replica])
@@ -545,8 +627,9 @@ class Dispatcher:
 
     def load_ms(self, worker: WorkerState) -> float:
         """What a worker's lanes cost together, in ms a frame of each."""
-        return sum(self._cost(lane) for stream, track, _ in worker.seats
-                   if (lane := self._lane(stream, track)) is not None)
+        return sum(
+            self._cost(lane) for stream, track, _ in worker.seats if (lane := self._lane(stream, track)) is not None
+        )
 
     def _learn_cost(self, lane: Lane, busy_ms: float) -> None:
         lane.cost_ms = _running_mean(lane.cost_ms, busy_ms)
@@ -556,8 +639,9 @@ class Dispatcher:
         state = self.streams.get(stream)
         return state.lanes.get(track) if state else None
 
-    def _send_back(self, worker: WorkerState, record: InFlight, state: StreamState | None,
-                   lane: Lane | None, now: float) -> None:
+    def _send_back(
+        self, worker: WorkerState, record: InFlight, state: StreamState | None, lane: Lane | None, now: float
+    ) -> None:
         """A worker answered warming_up: the frame was not served. It waits on the lane again
         (unless a newer one came), and the worker gets none of the lane's frames until BUILT."""
         worker.warming[(record.stream, record.track, record.replica)] = now + WARMING_RETRY_S

@@ -64,15 +64,18 @@ def _ingest_families(server: IngestServer) -> Iterator[Metric]:
     yield metrics.counter("live2d_pose_ingest_frames", "frames accepted from cameras", totals["frames"])
     yield metrics.counter("live2d_pose_ingest_frames_rejected", "frames refused by ingest's checks", totals["rejected"])
     yield metrics.counter("live2d_pose_ingest_frames_lost", "frames lost with a worker", totals["frames_lost"])
-    yield metrics.counter("live2d_pose_ingest_rogue_messages", "malformed messages on the workers socket",
-                   totals["rogue_messages"])
+    yield metrics.counter(
+        "live2d_pose_ingest_rogue_messages", "malformed messages on the workers socket", totals["rogue_messages"]
+    )
     yield metrics.gauge("live2d_pose_workers_alive", "workers registered with ingest", len(stats["workers"]))
     yield metrics.counter("live2d_pose_ingest_workers_dead", "workers declared dead or gone", totals["workers_dead"])
     yield metrics.gauge("live2d_pose_ingest_handshaking", "connections in the handshake", stats["handshaking"])
-    yield metrics.gauge("live2d_pose_ingest_partial_bytes", "bytes held by unfinished incoming messages",
-                 stats["partial_bytes"])
-    yield metrics.gauge("live2d_pose_ingest_lanes_unseated", "lanes waiting for a worker with room",
-                 stats["lanes_unseated"])
+    yield metrics.gauge(
+        "live2d_pose_ingest_partial_bytes", "bytes held by unfinished incoming messages", stats["partial_bytes"]
+    )
+    yield metrics.gauge(
+        "live2d_pose_ingest_lanes_unseated", "lanes waiting for a worker with room", stats["lanes_unseated"]
+    )
     for key, text in INGEST_TOTALS:
         yield metrics.counter(f"live2d_pose_ingest_{key}", text, totals[key])
     yield from _stream_families(stats["streams"])
@@ -85,8 +88,9 @@ def _stream_families(streams: dict[str, dict]) -> Iterator[Metric]:
         for stream, values in streams.items():
             family.add_metric([stream], values.get(key, 0))
         yield family
-    latency = GaugeMetricFamily("live2d_pose_stream_worker_latency_ms",
-                                "mean ingest-to-inference-end latency of done frames", labels=["stream"])
+    latency = GaugeMetricFamily(
+        "live2d_pose_stream_worker_latency_ms", "mean ingest-to-inference-end latency of done frames", labels=["stream"]
+    )
     for stream, values in streams.items():
         latency.add_metric([stream], values.get("mean_latency_ms", 0.0))
     yield latency
@@ -101,9 +105,11 @@ def _lane_families(streams: dict[str, dict]) -> Iterator[Metric]:
             for track, lane in values.get("lanes", {}).items():
                 family.add_metric([stream, track], lane.get(key, 0))
         yield family
-    latency = GaugeMetricFamily("live2d_pose_lane_worker_latency_ms",
-                                "mean ingest-to-inference-end latency of done frames, per tracker",
-                                labels=["stream", "track"])
+    latency = GaugeMetricFamily(
+        "live2d_pose_lane_worker_latency_ms",
+        "mean ingest-to-inference-end latency of done frames, per tracker",
+        labels=["stream", "track"],
+    )
     for stream, values in streams.items():
         for track, lane in values.get("lanes", {}).items():
             latency.add_metric([stream, track], lane.get("mean_latency_ms", 0.0))
@@ -114,10 +120,14 @@ def _worker_families(workers: list[dict]) -> Iterator[Metric]:
     done = CounterMetricFamily("live2d_pose_worker_frames_done", "frames a worker finished", labels=["worker"])
     busy = GaugeMetricFamily("live2d_pose_worker_in_flight", "frames a worker holds now", labels=["worker"])
     lanes = GaugeMetricFamily("live2d_pose_worker_lanes", "lanes seated on a worker", labels=["worker"])
-    memory = GaugeMetricFamily("live2d_pose_worker_instances_memory_mb",
-                               "what its MediaPipe instances weigh (as it measured them)", labels=["worker"])
-    budget = GaugeMetricFamily("live2d_pose_worker_memory_budget_mb",
-                               "the memory a worker has for MediaPipe instances", labels=["worker"])
+    memory = GaugeMetricFamily(
+        "live2d_pose_worker_instances_memory_mb",
+        "what its MediaPipe instances weigh (as it measured them)",
+        labels=["worker"],
+    )
+    budget = GaugeMetricFamily(
+        "live2d_pose_worker_memory_budget_mb", "the memory a worker has for MediaPipe instances", labels=["worker"]
+    )
     for worker in workers:
         done.add_metric([worker["name"]], worker["frames_done"])
         busy.add_metric([worker["name"]], worker["in_flight"])

@@ -40,8 +40,9 @@ def parse_request_path(path: str) -> CameraRequest:
     if stream is not None:
         check_stream_id(stream)
     track = params.get("track")
-    return CameraRequest(stream=stream, token=params.get("token", ""),
-                         track=check_track(track) if track is not None else None)
+    return CameraRequest(
+        stream=stream, token=params.get("token", ""), track=check_track(track) if track is not None else None
+    )
 
 
 def check_track(text: str) -> tuple[str, ...]:
@@ -60,8 +61,7 @@ def parse_image_size(text: str, max_text_bytes: int, max_pixels: int) -> tuple[i
     """The camera's ``{"imageSize": {"width": W, "height": H}}`` message."""
     # Bytes, as the flag says: a character may take up to 4 (the first test skips encoding floods).
     if len(text) > max_text_bytes or len(text.encode()) > max_text_bytes:
-        raise ClientError("text_too_large", f"text messages are limited to {max_text_bytes} bytes",
-                          CLOSE_TOO_BIG)
+        raise ClientError("text_too_large", f"text messages are limited to {max_text_bytes} bytes", CLOSE_TOO_BIG)
     try:
         message = json.loads(text)
     except ValueError:
@@ -75,8 +75,9 @@ def parse_image_size(text: str, max_text_bytes: int, max_pixels: int) -> tuple[i
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
         raise ClientError("bad_message", "imageSize width and height must be positive integers")
     if width * height > max_pixels:
-        raise ClientError("image_too_large", f"imageSize {width}x{height} is over the limit of "
-                          f"{max_pixels} pixels", CLOSE_TOO_BIG)
+        raise ClientError(
+            "image_too_large", f"imageSize {width}x{height} is over the limit of {max_pixels} pixels", CLOSE_TOO_BIG
+        )
     return width, height
 
 
@@ -84,12 +85,14 @@ def parse_image_size(text: str, max_text_bytes: int, max_pixels: int) -> tuple[i
 _BOMB_CODES = ("image_too_large", "image_too_complex")
 
 
-def check_frame(data: bytes, max_frame_bytes: int, max_pixels: int,
-                max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS) -> ImageInfo:
+def check_frame(
+    data: bytes, max_frame_bytes: int, max_pixels: int, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS
+) -> ImageInfo:
     """A binary frame: size in bytes, format, pixel count, decode passes. Decoding is the worker's job."""
     if len(data) > max_frame_bytes:
-        raise ClientError("frame_too_large", f"frame is {len(data)} bytes; the limit is "
-                          f"{max_frame_bytes}", CLOSE_TOO_BIG)
+        raise ClientError(
+            "frame_too_large", f"frame is {len(data)} bytes; the limit is {max_frame_bytes}", CLOSE_TOO_BIG
+        )
     try:
         info = inspect(data)
         check_limits(info, max_pixels, max_scan_pixels)
@@ -112,5 +115,4 @@ class BadFrameCounter:
     def bad(self) -> None:
         self.consecutive += 1
         if self.consecutive >= self.limit:
-            raise ClientError("too_many_bad_frames",
-                              f"{self.limit} bad frames in a row; closing", CLOSE_WRONG_DATA)
+            raise ClientError("too_many_bad_frames", f"{self.limit} bad frames in a row; closing", CLOSE_WRONG_DATA)

@@ -36,16 +36,35 @@ class IngestServer(WebSocketService):
 
     def __init__(self, config: IngestConfig):
         super().__init__(config)
-        self.dispatcher = Dispatcher(config.worker_timeout, config.stream_affinity, config.worker_prefetch,
-                                     config.frame_timeout, config.quarantine_after,
-                                     replicas=parse_replicas(config.replicas))
-        self.totals = {"cameras": 0, "frames": 0, "rejected": 0, "rogue_messages": 0,
-                       "workers_dead": 0, "frames_lost": 0, "replaced": 0, "quarantined": 0,
-                       "results_forwarded": 0, "results_rejected": 0, "results_dropped": 0,
-                       "handshake_timeouts": 0, "refused_busy": 0, "origin_refused": 0,
-                       "refused_per_client": 0, "idle_timeouts": 0}
-        self.admission = Admission(config.max_handshakes, config.max_partial_bytes, protocol.CLOSE_TRY_LATER,
-                                   aio.CLOSE_TIMEOUT)
+        self.dispatcher = Dispatcher(
+            config.worker_timeout,
+            config.stream_affinity,
+            config.worker_prefetch,
+            config.frame_timeout,
+            config.quarantine_after,
+            replicas=parse_replicas(config.replicas),
+        )
+        self.totals = {
+            "cameras": 0,
+            "frames": 0,
+            "rejected": 0,
+            "rogue_messages": 0,
+            "workers_dead": 0,
+            "frames_lost": 0,
+            "replaced": 0,
+            "quarantined": 0,
+            "results_forwarded": 0,
+            "results_rejected": 0,
+            "results_dropped": 0,
+            "handshake_timeouts": 0,
+            "refused_busy": 0,
+            "origin_refused": 0,
+            "refused_per_client": 0,
+            "idle_timeouts": 0,
+        }
+        self.admission = Admission(
+            config.max_handshakes, config.max_partial_bytes, protocol.CLOSE_TRY_LATER, aio.CLOSE_TIMEOUT
+        )
         self.broker = Broker(config, self.zmq, self.dispatcher, self.totals)
         self.cameras = Cameras(config, self.dispatcher, self.broker, self.admission, self.totals)
         self.broker.cameras = self.cameras
@@ -61,10 +80,14 @@ class IngestServer(WebSocketService):
         return self.config.port
 
     def serve_options(self) -> dict:
-        return {"max_size": 2 * self.config.max_frame_bytes,  # our own check answers first
-                "max_queue": 4, "open_timeout": self.config.handshake_timeout,  # the HTTP part of it
-                "ping_interval": self.config.ping_interval, "ping_timeout": self.config.ping_timeout,
-                "create_connection": self.admission.connection_class()}
+        return {
+            "max_size": 2 * self.config.max_frame_bytes,  # our own check answers first
+            "max_queue": 4,
+            "open_timeout": self.config.handshake_timeout,  # the HTTP part of it
+            "ping_interval": self.config.ping_interval,
+            "ping_timeout": self.config.ping_timeout,
+            "create_connection": self.admission.connection_class(),
+        }
 
     def background(self):
         return self.broker.heartbeat_loop()
@@ -94,8 +117,10 @@ class IngestServer(WebSocketService):
             return httpserve.error(HTTPStatus.NOT_FOUND, f"unknown path {route!r}; cameras connect to /image")
         refusal = self.origins.refusal(request)
         if refusal is not None:  # a web page, not a camera: cross-site hijacking unless allowed
-            self.origin_refused("refused a camera connection from a web page at %r (not in "
-                                "--allowed-origins)", request.headers["Origin"][:200])
+            self.origin_refused(
+                "refused a camera connection from a web page at %r (not in --allowed-origins)",
+                request.headers["Origin"][:200],
+            )
         return refusal
 
     def stats(self) -> dict:
@@ -104,25 +129,49 @@ class IngestServer(WebSocketService):
         streams = {}
         for name, state in self.dispatcher.streams.items():
             camera = self.cameras.connected.get(name)
-            lanes = {track: {**lane.stats.as_dict(), "workers": [names.get(w) for w in lane.workers],
-                             "cost_ms": None if lane.cost_ms is None else round(lane.cost_ms, 2)}
-                     for track, lane in state.lanes.items()}
+            lanes = {
+                track: {
+                    **lane.stats.as_dict(),
+                    "workers": [names.get(w) for w in lane.workers],
+                    "cost_ms": None if lane.cost_ms is None else round(lane.cost_ms, 2),
+                }
+                for track, lane in state.lanes.items()
+            }
             first = next(iter(lanes.values()), {"workers": [None]})
-            streams[name] = {**state.totals().as_dict(), "session": state.session,
-                             "tracks": list(state.lanes), "lanes": lanes,
-                             "worker": first["workers"][0],
-                             "throttled": camera.throttled if camera else 0,
-                             "rejected": camera.rejected if camera else 0}
-        workers = [{"name": w.name, "trackers": sorted(w.trackers), "in_flight": len(w.in_flight),
-                    "lanes": sorted(f"{s}/{t}" + (f"#{r}" if r else "") for s, t, r in w.seats),
-                    "frames_done": w.frames_done, **_capacity_stats(w)} for w in self.dispatcher.workers.values()]
-        totals = self.totals | self.admission.counts | {"lanes_moved": self.dispatcher.moves,
-                                                        "seat_moves": self.dispatcher.seat_moves}
-        return {"streams": streams, "workers": workers, "totals": totals,
-                "tracker_cost_ms": {t: round(ms, 2) for t, ms in self.dispatcher.tracker_cost_ms.items()},
-                "lanes_unseated": self.dispatcher.unseated(),
-                "handshaking": len(self.admission.handshaking),
-                "partial_bytes": self.admission.partial_total}
+            streams[name] = {
+                **state.totals().as_dict(),
+                "session": state.session,
+                "tracks": list(state.lanes),
+                "lanes": lanes,
+                "worker": first["workers"][0],
+                "throttled": camera.throttled if camera else 0,
+                "rejected": camera.rejected if camera else 0,
+            }
+        workers = [
+            {
+                "name": w.name,
+                "trackers": sorted(w.trackers),
+                "in_flight": len(w.in_flight),
+                "lanes": sorted(f"{s}/{t}" + (f"#{r}" if r else "") for s, t, r in w.seats),
+                "frames_done": w.frames_done,
+                **_capacity_stats(w),
+            }
+            for w in self.dispatcher.workers.values()
+        ]
+        totals = (
+            self.totals
+            | self.admission.counts
+            | {"lanes_moved": self.dispatcher.moves, "seat_moves": self.dispatcher.seat_moves}
+        )
+        return {
+            "streams": streams,
+            "workers": workers,
+            "totals": totals,
+            "tracker_cost_ms": {t: round(ms, 2) for t, ms in self.dispatcher.tracker_cost_ms.items()},
+            "lanes_unseated": self.dispatcher.unseated(),
+            "handshaking": len(self.admission.handshaking),
+            "partial_bytes": self.admission.partial_total,
+        }
 
 
 def main(config: IngestConfig) -> int:
@@ -140,5 +189,9 @@ def _capacity_stats(worker) -> dict:
     if capacity is None:
         return {}
     used = sum(capacity.instance_mb.get(track, 0.0) for _, track, _ in worker.seats)
-    return {"memory_mb": round(used, 1), "memory_budget_mb": capacity.memory_mb,
-            "instance_mb": capacity.instance_mb, "max_instances": capacity.instances}
+    return {
+        "memory_mb": round(used, 1),
+        "memory_budget_mb": capacity.memory_mb,
+        "instance_mb": capacity.instance_mb,
+        "max_instances": capacity.instances,
+    }

@@ -61,13 +61,24 @@ SCALES = (1, 2, 4, 8)  # what OpenCV's IMREAD_REDUCED_* decode at
 class _Helper:
     """One decode process, started ahead of use."""
 
-    def __init__(self, buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int,
-                 target_pixels: int):
+    def __init__(self, buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: int, target_pixels: int):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "live2d_pose.landmarker.decoder", str(buffer_fd), str(buffer_size),
-             str(max_pixels), str(max_scan_pixels), str(target_pixels)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(buffer_fd,), bufsize=0,
-            env=mediapipe_metrics.child_environment())
+            [
+                sys.executable,
+                "-m",
+                "live2d_pose.landmarker.decoder",
+                str(buffer_fd),
+                str(buffer_size),
+                str(max_pixels),
+                str(max_scan_pixels),
+                str(target_pixels),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(buffer_fd,),
+            bufsize=0,
+            env=mediapipe_metrics.child_environment(),
+        )
         self.ready = False
 
     def wait_ready(self, timeout: float) -> None:
@@ -88,8 +99,9 @@ class _Helper:
 class Decoder:
     """Decodes frames in a helper process with a deadline; one call at a time."""
 
-    def __init__(self, max_pixels: int, timeout: float, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS,
-                 target_pixels: int = 0):
+    def __init__(
+        self, max_pixels: int, timeout: float, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS, target_pixels: int = 0
+    ):
         self.max_pixels = max_pixels
         self.max_scan_pixels = max_scan_pixels
         self.target_pixels = target_pixels
@@ -121,7 +133,8 @@ class Decoder:
             status = _read_exactly(self._helper.process.stdout, 1, deadline)
             if status == b"K":
                 height, width, frame_height, frame_width = _HEADER.unpack(
-                    _read_exactly(self._helper.process.stdout, _HEADER.size, deadline))
+                    _read_exactly(self._helper.process.stdout, _HEADER.size, deadline)
+                )
                 rgb = np.frombuffer(self._map, np.uint8, height * width * 3).reshape(height, width, 3)
                 return rgb, (frame_width, frame_height)
             code = _read_text(self._helper.process.stdout, deadline)
@@ -130,14 +143,15 @@ class Decoder:
         except TimeoutError:
             self.timeouts += 1
             self._replace()
-            raise ImageError("decode_timeout", f"decoding took longer than {self.timeout:g} s; "
-                             "the frame was dropped (a decompression bomb?)") from None
+            raise ImageError(
+                "decode_timeout",
+                f"decoding took longer than {self.timeout:g} s; the frame was dropped (a decompression bomb?)",
+            ) from None
         except (OSError, EOFError) as exc:  # the helper died (a decoder crash) or never started
             self.crashes += 1
             log.warning("the decode helper failed (%s); starting another", exc)
             self._replace()
-            raise ImageError("decode_failed", "the image could not be decoded (the decoder "
-                             "crashed on it)") from None
+            raise ImageError("decode_failed", "the image could not be decoded (the decoder crashed on it)") from None
 
     def close(self) -> None:
         for helper in (self._helper, self._spare):
@@ -182,7 +196,7 @@ def _write_all(pipe, header: bytes, data: bytes | memoryview, deadline: float) -
         left = part
         while left:
             _wait(fd, select.POLLOUT, deadline)
-            left = left[os.write(fd, left):]
+            left = left[os.write(fd, left) :]
 
 
 def _read_exactly(pipe, count: int, deadline: float) -> bytes:
@@ -204,20 +218,24 @@ def _read_text(pipe, deadline: float) -> str:
 # ---------------------------------------------------------------- the helper process
 
 
-def decode_image(data: bytes | memoryview, max_pixels: int,
-                 max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS, target_pixels: int = 0) -> np.ndarray:
+def decode_image(
+    data: bytes | memoryview, max_pixels: int, max_scan_pixels: int = DEFAULT_MAX_SCAN_PIXELS, target_pixels: int = 0
+) -> np.ndarray:
     """Encoded JPEG/PNG/WebP -> contiguous RGB uint8 array, at the first scale of SCALES
     whose pixels fit ``target_pixels`` (0: full size); ImageError if it is not an image."""
     import cv2
 
     info = inspect(data)
     check_limits(info, max_pixels, max_scan_pixels)  # before decoding: no decompression bombs
-    scale = next((s for s in SCALES if info.pixels <= target_pixels * s * s), SCALES[-1]) \
-        if target_pixels else 1
+    scale = next((s for s in SCALES if info.pixels <= target_pixels * s * s), SCALES[-1]) if target_pixels else 1
     buffer = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_REDUCED_GRAYSCALE_N holds just the scale's bits: with a colour flag it decodes colour
-    reduced = {1: 0, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-               8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[scale]
+    reduced = {
+        1: 0,
+        2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+        4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+        8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+    }[scale]
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)  # straight to RGB where OpenCV can: one copy less
     if rgb_flag is not None:
         image = cv2.imdecode(buffer, rgb_flag | reduced)
@@ -245,12 +263,11 @@ def _serve(buffer_fd: int, buffer_size: int, max_pixels: int, max_scan_pixels: i
             rgb = decode_image(data, max_pixels, max_scan_pixels, target_pixels)
             height, width = rgb.shape[:2]
             info = inspect(data)
-            shared[:rgb.nbytes] = rgb.tobytes() if not rgb.flags.c_contiguous else rgb.data.cast("B")
+            shared[: rgb.nbytes] = rgb.tobytes() if not rgb.flags.c_contiguous else rgb.data.cast("B")
             answers.write(b"K" + _HEADER.pack(height, width, info.height, info.width))
         except ImageError as exc:
             code, message = exc.code.encode()[:200], str(exc).encode()[:2000]
-            answers.write(b"E" + struct.pack("<H", len(code)) + code + struct.pack("<H", len(message))
-                          + message)
+            answers.write(b"E" + struct.pack("<H", len(code)) + code + struct.pack("<H", len(message)) + message)
         answers.flush()
 
 

@@ -69,8 +69,13 @@ class LaneInstances:
     """The MediaPipe instances of the lanes this worker serves; least recently used first.
     ``on_built(seat)`` is called from the keeper thread when a seat's build ends (or fails)."""
 
-    def __init__(self, trackers: dict[str, Tracker], max_instances: int = 64, idle_timeout: float = 10.0,
-                 on_built: Callable[[Seat], None] = lambda seat: None):
+    def __init__(
+        self,
+        trackers: dict[str, Tracker],
+        max_instances: int = 64,
+        idle_timeout: float = 10.0,
+        on_built: Callable[[Seat], None] = lambda seat: None,
+    ):
         self.trackers = trackers
         self.max_instances = max_instances
         self.idle_timeout = idle_timeout
@@ -158,8 +163,11 @@ class LaneInstances:
             seat, instance = self.instances.popitem(last=False)
             self.evicted += 1
             self._start_close(instance)
-            self._evicting("more lanes than --max-instances (%d): closed the instance of %s",
-                           self.max_instances, "/".join(map(str, seat)))
+            self._evicting(
+                "more lanes than --max-instances (%d): closed the instance of %s",
+                self.max_instances,
+                "/".join(map(str, seat)),
+            )
 
     def _start_close(self, instance: _Instance) -> None:
         """Under the lock: close an instance on a thread of its own (see the module doc)."""
@@ -211,6 +219,9 @@ class LaneInstances:
                 self._start_close(_Instance(tracker, task))
         if not wanted:
             return
-        log.debug("built the MediaPipe instance of %s in %.0f ms", "/".join(map(str, seat)),
-                  (time.monotonic() - started) * 1000)
+        log.debug(
+            "built the MediaPipe instance of %s in %.0f ms",
+            "/".join(map(str, seat)),
+            (time.monotonic() - started) * 1000,
+        )
         self.on_built(seat)

@@ -69,9 +69,14 @@ class Built:
 
 
 class Inference(threading.Thread):
-    def __init__(self, instances: LaneInstances, decoder: Decoder, worker: str,
-                 deliver: Callable[[wire.FrameMeta, wire.Result], None],
-                 announce: Callable[[Seat], None] = lambda seat: None):
+    def __init__(
+        self,
+        instances: LaneInstances,
+        decoder: Decoder,
+        worker: str,
+        deliver: Callable[[wire.FrameMeta, wire.Result], None],
+        announce: Callable[[Seat], None] = lambda seat: None,
+    ):
         super().__init__(name="inference", daemon=True)
         self.instances = instances
         self.decoder = decoder
@@ -155,15 +160,25 @@ class Inference(threading.Thread):
     def _analyse(self, job: Job) -> wire.Result:
         meta = job.meta
         ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
-        result = wire.Result(meta.stream, meta.seq, meta.width, meta.height, ts, worker=self.worker,
-                             tracks=(meta.track,), session=meta.session)
+        result = wire.Result(
+            meta.stream,
+            meta.seq,
+            meta.width,
+            meta.height,
+            ts,
+            worker=self.worker,
+            tracks=(meta.track,),
+            session=meta.session,
+        )
         seat = (meta.stream, meta.track, meta.replica)
         try:
             instance = self.instances.get(seat)
             if instance is None:
                 self.counters.warming += 1
-                result.error = {"code": wire.WARMING_UP, "message": f"the {meta.track} instance of "
-                                f"stream {meta.stream} is being built"}
+                result.error = {
+                    "code": wire.WARMING_UP,
+                    "message": f"the {meta.track} instance of stream {meta.stream} is being built",
+                }
                 return result
             self.counters.frames += 1
             rgb, (result.width, result.height) = self._decode(job)

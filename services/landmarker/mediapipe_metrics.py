@@ -45,8 +45,10 @@ def configure(allowed: bool) -> None:
     """Before MediaPipe loads: unless ``allowed``, its metrics never leave this machine."""
     global _given
     if allowed:
-        log.info("MediaPipe's usage metrics: allowed (--mediapipe-metrics); MediaPipe sends them to "
-                 "Google (play.googleapis.com)")
+        log.info(
+            "MediaPipe's usage metrics: allowed (--mediapipe-metrics); MediaPipe sends them to "
+            "Google (play.googleapis.com)"
+        )
         return
     if _given is None:
         _given = {name: os.environ[name] for name in _VARIABLES if name in os.environ}
@@ -54,8 +56,7 @@ def configure(allowed: bool) -> None:
         os.environ[name] = REFUSED_PROXY
     for name in _EXEMPTING_VARIABLES:
         os.environ.pop(name, None)
-    log.info("MediaPipe's usage metrics: off, nothing leaves this machine (--mediapipe-metrics "
-             "allows them)")
+    log.info("MediaPipe's usage metrics: off, nothing leaves this machine (--mediapipe-metrics allows them)")
 
 
 def child_environment() -> dict[str, str]:

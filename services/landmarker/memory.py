@@ -93,9 +93,10 @@ def free_mb() -> tuple[float, bool]:
 
 def _cgroup_room_mb() -> float | None:
     """Limit minus usage of this container's memory cgroup (v2, then v1); None without a limit."""
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         try:
             limit_text = Path(limit_file).read_text().strip()
             usage = int(Path(usage_file).read_text().strip())

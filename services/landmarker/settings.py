@@ -25,10 +25,22 @@ def _tracker_models() -> list[tuple[str, type, Any]]:
     fields: list[tuple[str, type, Any]] = []
     for t in TRACKERS.values():
         flag = "--" + t.model_setting.replace("_", "-")
-        fields.append((t.model_setting, str, setting(str(MODELS_DIR / t.model_file),
-                                                   f"MediaPipe {t.name} model, a .task file (bundled: {t.model_file})")))
-        fields.append((t.model_setting + "_sha256", str, setting(
-            "", f"expected sha256 of {flag} (default: checked only for the bundled model)")))
+        fields.append(
+            (
+                t.model_setting,
+                str,
+                setting(
+                    str(MODELS_DIR / t.model_file), f"MediaPipe {t.name} model, a .task file (bundled: {t.model_file})"
+                ),
+            )
+        )
+        fields.append(
+            (
+                t.model_setting + "_sha256",
+                str,
+                setting("", f"expected sha256 of {flag} (default: checked only for the bundled model)"),
+            )
+        )
     return fields
 
 
@@ -42,30 +54,40 @@ class LandmarkerConfig(TrackerModels, TrackerLimits, CommonConfig):
     trackers: str = setting(",".join(TRACKERS), "trackers this worker runs (ingest gives it only those lanes)")
     stream_idle_timeout: float = setting(10.0, "seconds after which an idle lane's instance is closed")
     decode_timeout: float = setting(
-        0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed")
+        0.5, "a frame whose decoding takes longer (seconds) gets error decode_timeout; the decode is killed"
+    )
     heartbeat_interval: float = setting(0.25, "seconds between heartbeats to ingest")
     ingest_timeout: float = setting(2.0, "ingest silent this long (seconds): reconnect")
     max_pixels: int = setting(3840 * 2160, "largest image decoded, width x height")
     max_scan_pixels: int = setting(
-        DEFAULT_MAX_SCAN_PIXELS, "JPEG decode budget, scans x width x height (as ingest's; a frame "
-                                 "over it is refused before decoding)")
+        DEFAULT_MAX_SCAN_PIXELS,
+        "JPEG decode budget, scans x width x height (as ingest's; a frame over it is refused before decoding)",
+    )
     decode_max_pixels: int = setting(
-        1920 * 1080, "a larger frame is decoded at 1/2, 1/4 or 1/8 scale, the first that fits (cheap for "
-                     "JPEG; MediaPipe's models see 256 pixels or less); 0: always full size")
+        1920 * 1080,
+        "a larger frame is decoded at 1/2, 1/4 or 1/8 scale, the first that fits (cheap for "
+        "JPEG; MediaPipe's models see 256 pixels or less); 0: always full size",
+    )
     # Capacity: one MediaPipe instance per lane, measured at start; ingest seats no more lanes here than fit.
     memory_budget_mb: float = setting(
-        0.0, "memory this worker may fill with MediaPipe instances, in MB (0: 80 percent of the memory "
-             "free at start, split over the host's cores; in a container, of what its limit leaves)")
-    max_instances: int = setting(64, "MediaPipe instances (lanes) this worker holds at most, whatever "
-                                     "the memory (each runs a few threads)")
+        0.0,
+        "memory this worker may fill with MediaPipe instances, in MB (0: 80 percent of the memory "
+        "free at start, split over the host's cores; in a container, of what its limit leaves)",
+    )
+    max_instances: int = setting(
+        64, "MediaPipe instances (lanes) this worker holds at most, whatever the memory (each runs a few threads)"
+    )
     mediapipe_metrics: bool = setting(
-        False, "let MediaPipe send its usage metrics (which task ran, how long and how fast; no images "
-               "or landmarks) to Google, play.googleapis.com; off: they never leave this machine "
-               "(docs/security.md, \"Privacy\")")
+        False,
+        "let MediaPipe send its usage metrics (which task ran, how long and how fast; no images "
+        "or landmarks) to Google, play.googleapis.com; off: they never leave this machine "
+        '(docs/security.md, "Privacy")',
+    )
     worker_name: str = setting("", "name shown in logs and metrics (default: host-pid)")
     health_file: str = setting("", "file touched on every heartbeat (container health checks)")
-    curve_server_key: str = setting(
-        "", "CurveZMQ public key (Z85 or server.key file) of ingest; empty: plaintext")
+    curve_server_key: str = setting("", "CurveZMQ public key (Z85 or server.key file) of ingest; empty: plaintext")
     curve_client_key_file: str = setting(
-        "", "this worker's CurveZMQ key pair (live2d-pose keys DIR --name NAME: the .key_secret "
-            "file), for servers with an allow-list; empty: a fresh pair per start")
+        "",
+        "this worker's CurveZMQ key pair (live2d-pose keys DIR --name NAME: the .key_secret "
+        "file), for servers with an allow-list; empty: a fresh pair per start",
+    )

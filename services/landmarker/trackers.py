@@ -40,8 +40,10 @@ def load_model(path: str, expected_sha256: str, what: str = "face") -> bytes:
         raise ModelError(f"cannot read {what} model {path}: {exc.strerror}") from None
     digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 and digest != expected_sha256.lower():
-        raise ModelError(f"{what} model {path} has sha256 {digest}, expected {expected_sha256}; "
-                         "the file is corrupt or not the model it claims to be")
+        raise ModelError(
+            f"{what} model {path} has sha256 {digest}, expected {expected_sha256}; "
+            "the file is corrupt or not the model it claims to be"
+        )
     log.info("%s model %s (%d bytes, sha256 %s…)", what, path, len(data), digest[:12])
     return data
 
@@ -84,10 +86,15 @@ class FaceTracker(Tracker):
     name = "face"
 
     def open(self) -> vision.FaceLandmarker:
-        return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-            base_options=self._base(), running_mode=vision.RunningMode.VIDEO,
-            num_faces=self.limit, output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True))
+        return vision.FaceLandmarker.create_from_options(
+            vision.FaceLandmarkerOptions(
+                base_options=self._base(),
+                running_mode=vision.RunningMode.VIDEO,
+                num_faces=self.limit,
+                output_face_blendshapes=True,
+                output_facial_transformation_matrixes=True,
+            )
+        )
 
     def detect(self, instance: vision.FaceLandmarker, image: mp.Image, timestamp_ms: int) -> list[dict]:
         result = instance.detect_for_video(image, timestamp_ms)
@@ -98,30 +105,36 @@ class PoseTracker(Tracker):
     name = "pose"
 
     def open(self) -> vision.PoseLandmarker:
-        return vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-            base_options=self._base(), running_mode=vision.RunningMode.VIDEO,
-            num_poses=self.limit))
+        return vision.PoseLandmarker.create_from_options(
+            vision.PoseLandmarkerOptions(
+                base_options=self._base(), running_mode=vision.RunningMode.VIDEO, num_poses=self.limit
+            )
+        )
 
     def detect(self, instance: vision.PoseLandmarker, image: mp.Image, timestamp_ms: int) -> list[dict]:
         result = instance.detect_for_video(image, timestamp_ms)
-        return [Pose(_points(marks, with_scores=True), _points(world)).to_wire()
-                for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks)]
+        return [
+            Pose(_points(marks, with_scores=True), _points(world)).to_wire()
+            for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks)
+        ]
 
 
 class HandTracker(Tracker):
     name = "hands"
 
     def open(self) -> vision.HandLandmarker:
-        return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
-            base_options=self._base(), running_mode=vision.RunningMode.VIDEO,
-            num_hands=self.limit))
+        return vision.HandLandmarker.create_from_options(
+            vision.HandLandmarkerOptions(
+                base_options=self._base(), running_mode=vision.RunningMode.VIDEO, num_hands=self.limit
+            )
+        )
 
     def detect(self, instance: vision.HandLandmarker, image: mp.Image, timestamp_ms: int) -> list[dict]:
         result = instance.detect_for_video(image, timestamp_ms)
-        return [Hand(categories[0].category_name, float(categories[0].score), _points(marks),
-                     _points(world)).to_wire()
-                for categories, marks, world in zip(result.handedness, result.hand_landmarks,
-                                                    result.hand_world_landmarks)]
+        return [
+            Hand(categories[0].category_name, float(categories[0].score), _points(marks), _points(world)).to_wire()
+            for categories, marks, world in zip(result.handedness, result.hand_landmarks, result.hand_world_landmarks)
+        ]
 
 
 REGISTRY: dict[str, type[Tracker]] = {"face": FaceTracker, "pose": PoseTracker, "hands": HandTracker}
@@ -140,22 +153,27 @@ def expected_sha256(name: str, config: LandmarkerConfig) -> str:
         return given
     if Path(model_path(name, config)).resolve() == (MODELS_DIR / row.model_file).resolve():
         return row.model_sha256
-    log.warning("%s model %s: no --%s-sha256 given, checksum not checked", name, model_path(name, config),
-                row.model_setting.replace("_", "-"))
+    log.warning(
+        "%s model %s: no --%s-sha256 given, checksum not checked",
+        name,
+        model_path(name, config),
+        row.model_setting.replace("_", "-"),
+    )
     return ""
 
 
 def build(names: tuple[str, ...], config: LandmarkerConfig) -> dict[str, Tracker]:
     """The trackers this worker runs, their models read and checked now (a bad file fails at start)."""
-    return {name: REGISTRY[name](load_model(model_path(name, config), expected_sha256(name, config), name), config)
-            for name in names}
+    return {
+        name: REGISTRY[name](load_model(model_path(name, config), expected_sha256(name, config), name), config)
+        for name in names
+    }
 
 
 def _points(landmarks, with_scores: bool = False) -> np.ndarray:
     """MediaPipe landmarks as float32 rows of x, y, z (and visibility, presence)."""
     if with_scores:
-        return np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in landmarks],
-                        np.float32)
+        return np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in landmarks], np.float32)
     return np.array([(p.x, p.y, p.z) for p in landmarks], np.float32)
 
 

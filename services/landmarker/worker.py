@@ -54,10 +54,11 @@ class Worker:
         self.name = config.worker_name or f"{socket.gethostname()}-{os.getpid()}"
         self.tracks = trackers.parse_tracks(config.trackers)
         self.trackers = tracker_registry.build(self.tracks, config)  # models read and checked now
-        self.capacity = {"memory_mb": round(config.memory_budget_mb or memory.default_budget_mb(), 1),
-                         "instance_mb": {name: round(mb, 1) for name, mb in
-                                         memory.measure_instances(self.trackers).items()},
-                         "instances": config.max_instances}
+        self.capacity = {
+            "memory_mb": round(config.memory_budget_mb or memory.default_budget_mb(), 1),
+            "instance_mb": {name: round(mb, 1) for name, mb in memory.measure_instances(self.trackers).items()},
+            "instances": config.max_instances,
+        }
         self.context = zmq.Context()
         self.ingest: zmq.Socket | None = None
         self.running = True
@@ -75,8 +76,10 @@ class Worker:
         self.inference = Inference(
             LaneInstances(self.trackers, config.max_instances, config.stream_idle_timeout),
             Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels, config.decode_max_pixels),
-            self.name, lambda meta, result: results_out.send_multipart([wire.DONE, _done_map(meta), result.encode()]),
-            lambda seat: results_out.send_multipart([wire.BUILT, _seat_map(seat)]))
+            self.name,
+            lambda meta, result: results_out.send_multipart([wire.DONE, _done_map(meta), result.encode()]),
+            lambda seat: results_out.send_multipart([wire.BUILT, _seat_map(seat)]),
+        )
         self._results_out = results_out
         if config.curve_client_key_file:
             curve.load_secret(config.curve_client_key_file)  # a bad file stops us now (exit 2)
@@ -89,9 +92,16 @@ class Worker:
         self._connect()
         self.inference.start()
         sizes = ", ".join(f"{name} {mb:.0f}" for name, mb in self.capacity["instance_mb"].items())
-        log.info("landmarker %s: ingest %s, trackers %s; capacity %.0f MB, at most %d instances "
-                 "(MB each: %s); settings %s", self.name, self.config.ingest, ",".join(self.tracks),
-                 self.capacity["memory_mb"], self.capacity["instances"], sizes, redacted(self.config))
+        log.info(
+            "landmarker %s: ingest %s, trackers %s; capacity %.0f MB, at most %d instances (MB each: %s); settings %s",
+            self.name,
+            self.config.ingest,
+            ",".join(self.tracks),
+            self.capacity["memory_mb"],
+            self.capacity["instances"],
+            sizes,
+            redacted(self.config),
+        )
         poller = zmq.Poller()
         poller.register(self.results_in, zmq.POLLIN)
         try:
@@ -123,14 +133,19 @@ class Worker:
         self.last_heard = time.monotonic()
 
     def _ready(self) -> None:
-        self._send([wire.READY, wire.encode_map({"name": self.name, "pid": os.getpid(),
-                                                 "trackers": list(self.tracks), "capacity": self.capacity})])
+        self._send(
+            [
+                wire.READY,
+                wire.encode_map(
+                    {"name": self.name, "pid": os.getpid(), "trackers": list(self.tracks), "capacity": self.capacity}
+                ),
+            ]
+        )
 
     def _keep_alive(self) -> None:
         now = time.monotonic()
         if now - self.last_heard > self.config.ingest_timeout:
-            log.warning("ingest silent for %.1f s: reconnecting in %.2f s",
-                        now - self.last_heard, self.reconnect_delay)
+            log.warning("ingest silent for %.1f s: reconnecting in %.2f s", now - self.last_heard, self.reconnect_delay)
             time.sleep(self.reconnect_delay)  # backoff between attempts, not a wait for a connection
             self.reconnect_delay = min(self.reconnect_delay * 2, MAX_RECONNECT_DELAY)
             self.reconnects += 1
@@ -171,10 +186,17 @@ class Worker:
         if meta.track not in self.trackers or self.inference.pending() >= MAX_QUEUED_JOBS:
             self.rejected_frames += 1
             why = "worker_busy" if meta.track in self.trackers else "tracker_not_here"
-            result = wire.Result(meta.stream, meta.seq, meta.width, meta.height,
-                                 {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch},
-                                 worker=self.name, tracks=(meta.track,), session=meta.session,
-                                 error={"code": why, "message": f"worker {self.name} cannot take this frame"})
+            result = wire.Result(
+                meta.stream,
+                meta.seq,
+                meta.width,
+                meta.height,
+                {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch},
+                worker=self.name,
+                tracks=(meta.track,),
+                session=meta.session,
+                error={"code": why, "message": f"worker {self.name} cannot take this frame"},
+            )
             self._send([wire.DONE, _done_map(meta), result.encode()])
             return
         self.inference.submit(Job(meta, parts[2], image))
@@ -216,10 +238,20 @@ class Worker:
         self.context.term()
         counters, instances = self.inference.counters, self.inference.instances
         found = " ".join(f"{self.trackers[name].key}={count}" for name, count in sorted(counters.found.items()))
-        log.info("landmarker %s stopped: frames=%d %s errors=%d decode_timeouts=%d rejected=%d "
-                 "reconnects=%d instances_built=%d evicted=%d warming=%d", self.name, counters.frames,
-                 found or "found=0", counters.errors, counters.decode_timeouts, self.rejected_frames,
-                 self.reconnects, instances.built, instances.evicted, counters.warming)
+        log.info(
+            "landmarker %s stopped: frames=%d %s errors=%d decode_timeouts=%d rejected=%d "
+            "reconnects=%d instances_built=%d evicted=%d warming=%d",
+            self.name,
+            counters.frames,
+            found or "found=0",
+            counters.errors,
+            counters.decode_timeouts,
+            self.rejected_frames,
+            self.reconnects,
+            instances.built,
+            instances.evicted,
+            counters.warming,
+        )
 
 
 def _seat_map(seat: tuple[str, str, int]) -> bytes:
@@ -230,9 +262,16 @@ def _seat_map(seat: tuple[str, str, int]) -> bytes:
 
 def _done_map(meta: wire.FrameMeta) -> bytes:
     """Which lane's frame a DONE answers; ingest matches it against what it sent."""
-    return wire.encode_map({"stream": meta.stream, "seq": meta.seq, "track": meta.track,
-                            "session": meta.session, "replica": meta.replica,
-                            "latency_ms": wire.now_ms() - meta.ts_ingest})
+    return wire.encode_map(
+        {
+            "stream": meta.stream,
+            "seq": meta.seq,
+            "track": meta.track,
+            "session": meta.session,
+            "replica": meta.replica,
+            "latency_ms": wire.now_ms() - meta.ts_ingest,
+        }
+    )
 
 
 def main(config: LandmarkerConfig) -> int:

@@ -27,8 +27,13 @@ DIST = WEB / "dist"
 IMAGES = REPO / ("docs/images" if os.environ.get("LIVE2D_POSE_UPDATE_SCREENSHOTS") else "build/screenshots")
 CHROMIUM = os.environ.get("LIVE2D_POSE_CHROMIUM", "/usr/bin/chromium")
 # SwiftShader renders WebGL (Live2D, three.js) without a GPU; no background traffic on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--use-gl=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
 MARKS = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),

@@ -27,6 +27,17 @@ def probe(tmp_path_factory):
     if not (WEB / "node_modules" / "@pixiv" / "three-vrm-animation").exists() or not esbuild.exists():
         pytest.skip("web/node_modules lacks @pixiv/three-vrm-animation: run `cd web && npm ci`")
     out = tmp_path_factory.mktemp("probe") / "probe.js"
-    subprocess.run([str(esbuild), str(READERS / "vrma-probe.js"), "--bundle", "--format=iife", f"--outfile={out}",
-                    "--log-level=warning"], cwd=WEB, check=True, timeout=120)
+    subprocess.run(
+        [
+            str(esbuild),
+            str(READERS / "vrma-probe.js"),
+            "--bundle",
+            "--format=iife",
+            f"--outfile={out}",
+            "--log-level=warning",
+        ],
+        cwd=WEB,
+        check=True,
+        timeout=120,
+    )
     return out.read_text()

@@ -48,16 +48,34 @@ def live2d(tmp_path) -> Path:
     folder = tmp_path / "Hiyori" / "runtime"
     (folder / "textures").mkdir(parents=True)
     (folder / "motions").mkdir()
-    for name, data in (("hiyori.moc3", b"MOC3"), (TEXTURE, b"\x89PNG"), ("hiyori.physics3.json", b"{}"),
-                       ("motions/idle.motion3.json", b"{}"), ("motions/idle.wav", b"RIFF"),
-                       ("smile.exp3.json", b"{}"), ("notes.txt", b"unreferenced")):
+    for name, data in (
+        ("hiyori.moc3", b"MOC3"),
+        (TEXTURE, b"\x89PNG"),
+        ("hiyori.physics3.json", b"{}"),
+        ("motions/idle.motion3.json", b"{}"),
+        ("motions/idle.wav", b"RIFF"),
+        ("smile.exp3.json", b"{}"),
+        ("notes.txt", b"unreferenced"),
+    ):
         (folder / name).write_bytes(data)
     (folder / "link.png").symlink_to(tmp_path / "secret.txt")
-    (folder / "hiyori.model3.json").write_text(json.dumps({"Version": 3, "FileReferences": {
-        "Moc": "hiyori.moc3", "Textures": [TEXTURE], "Physics": "hiyori.physics3.json",
-        "Expressions": [{"Name": "smile", "File": "./smile.exp3.json"}],
-        "Motions": {"Idle": [{"File": "motions/idle.motion3.json", "Sound": "motions/idle.wav"}]},
-        "UserData": "../../secret.txt", "DisplayInfo": "link.png", "Pose": "missing.pose3.json"}}))
+    (folder / "hiyori.model3.json").write_text(
+        json.dumps(
+            {
+                "Version": 3,
+                "FileReferences": {
+                    "Moc": "hiyori.moc3",
+                    "Textures": [TEXTURE],
+                    "Physics": "hiyori.physics3.json",
+                    "Expressions": [{"Name": "smile", "File": "./smile.exp3.json"}],
+                    "Motions": {"Idle": [{"File": "motions/idle.motion3.json", "Sound": "motions/idle.wav"}]},
+                    "UserData": "../../secret.txt",
+                    "DisplayInfo": "link.png",
+                    "Pose": "missing.pose3.json",
+                },
+            }
+        )
+    )
     return folder
 
 
@@ -84,27 +102,44 @@ def test_a_vrm_file_is_served_alone(tmp_path):
 def test_a_live2d_folder_serves_what_its_model_names(live2d, caplog):
     model = Model.from_setting(str(live2d.parent.parent))  # the download's folder: found two levels down
     assert model.url == "model/hiyori.model3.json"
-    served = {"hiyori.model3.json", "hiyori.moc3", TEXTURE, "hiyori.physics3.json", "smile.exp3.json",
-              "motions/idle.motion3.json", "motions/idle.wav"}
+    served = {
+        "hiyori.model3.json",
+        "hiyori.moc3",
+        TEXTURE,
+        "hiyori.physics3.json",
+        "smile.exp3.json",
+        "motions/idle.motion3.json",
+        "motions/idle.wav",
+    }
     assert set(model.files) == served
     # what a browser asks for, resolving each name against the model3.json's URL
     assert body(model.respond("/model/" + quote(TEXTURE))) == b"\x89PNG"
     assert body(model.respond("/model/motions/idle.wav")) == b"RIFF"
-    for path in ("/model/notes.txt", "/model/link.png", "/model/../../secret.txt", "/model/%2e%2e/%2e%2e/secret.txt",
-                 "/model//etc/passwd", "/model/" + quote(str(live2d / "notes.txt")), "/model/missing.pose3.json"):
+    for path in (
+        "/model/notes.txt",
+        "/model/link.png",
+        "/model/../../secret.txt",
+        "/model/%2e%2e/%2e%2e/secret.txt",
+        "/model//etc/passwd",
+        "/model/" + quote(str(live2d / "notes.txt")),
+        "/model/missing.pose3.json",
+    ):
         assert status(model, path) == 404, path
     log = caplog.text
     assert "'../../secret.txt', outside its folder" in log and "'link.png', outside its folder" in log
     assert "'missing.pose3.json', which is not in" in log
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda d: d / "nope.vrm", "no such file or folder"),
-    (lambda d: (d / "a.png").write_bytes(b"x") and d / "a.png", "not a VRM (.vrm) or Live2D (.model3.json) model"),
-    (lambda d: [shutil.copy(SPHERE, d / n) for n in ("a.vrm", "b.vrm")] and d, "found: a.vrm, b.vrm"),
-    (lambda d: d, "found: none"),
-    (lambda d: (d / "x.model3.json").write_text("[1, 2") and d / "x.model3.json", "not a Live2D model3.json"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d: d / "nope.vrm", "no such file or folder"),
+        (lambda d: (d / "a.png").write_bytes(b"x") and d / "a.png", "not a VRM (.vrm) or Live2D (.model3.json) model"),
+        (lambda d: [shutil.copy(SPHERE, d / n) for n in ("a.vrm", "b.vrm")] and d, "found: a.vrm, b.vrm"),
+        (lambda d: d, "found: none"),
+        (lambda d: (d / "x.model3.json").write_text("[1, 2") and d / "x.model3.json", "not a Live2D model3.json"),
+    ],
+)
 def test_a_local_path_that_names_no_model_is_a_setting_error(tmp_path, setup, message):
     with pytest.raises(SettingError, match="--model .*" + message.replace("(", r"\(").replace(")", r"\)")):
         Model.from_setting(str(setup(tmp_path)))
@@ -112,8 +147,18 @@ def test_a_local_path_that_names_no_model_is_a_setting_error(tmp_path, setup, me
 
 def test_a_model3_of_odd_shape_serves_what_it_can(tmp_path):
     (tmp_path / "a.moc3").write_bytes(b"MOC3")
-    (tmp_path / "odd.model3.json").write_text(json.dumps({"FileReferences": {
-        "Moc": "a.moc3", "Textures": "a.moc3", "Motions": ["x"], "Expressions": [1, {"File": 2}]}}))
+    (tmp_path / "odd.model3.json").write_text(
+        json.dumps(
+            {
+                "FileReferences": {
+                    "Moc": "a.moc3",
+                    "Textures": "a.moc3",
+                    "Motions": ["x"],
+                    "Expressions": [1, {"File": 2}],
+                }
+            }
+        )
+    )
     assert set(Model.from_setting(str(tmp_path)).files) == {"odd.model3.json", "a.moc3"}
 
 
@@ -126,8 +171,9 @@ def gateway(tmp_path_factory):
     shutil.copy(SPHERE, folder / "sphere.vrm")
     (folder.parent / "secret.txt").write_text("not for the page")
     built_page()
-    pipe = Pipeline(tmp_path_factory.mktemp("gateway"), workers=0,
-                    env={"LIVE2D_POSE_MODEL": str(folder / "sphere.vrm")}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("gateway"), workers=0, env={"LIVE2D_POSE_MODEL": str(folder / "sphere.vrm")}
+    ).start()
     yield pipe
     pipe.stop_cleanly()
 
@@ -156,10 +202,10 @@ def test_the_page_shows_the_served_vrm(gateway, page):
     loaded = []
     page.on("response", lambda r: loaded.append((r.url.split("/", 3)[-1], r.status)))
     page.goto(f"{gateway.http_url}/")
-    page.wait_for_function("() => window.__live2dPose && window.__live2dPose.renderer === 'vrm'",
-                           timeout=TIMEOUT * 1000)
+    page.wait_for_function(
+        "() => window.__live2dPose && window.__live2dPose.renderer === 'vrm'", timeout=TIMEOUT * 1000
+    )
     page.wait_for_function("() => window.__live2dPose.note === ''", timeout=TIMEOUT * 1000)
     assert ("model/sphere.vrm", 200) in loaded, loaded
     assert not any(url.endswith("builtin-avatar.vrm") for url, _ in loaded), loaded  # no fallback
     assert not page.page_errors, page.page_errors
-

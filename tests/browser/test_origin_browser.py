@@ -97,13 +97,25 @@ def _attack(page, url: str) -> dict:
     return page.evaluate(ATTACK, [url, base64.b64encode(astronaut_frame()).decode()])
 
 
-def test_a_page_on_another_origin_cannot_take_a_stream_or_read_results(pipe, browser, evil_origin,
-                                                                         tmp_path, figures):
+def test_a_page_on_another_origin_cannot_take_a_stream_or_read_results(pipe, browser, evil_origin, tmp_path, figures):
     image = tmp_path / "face.jpg"
     image.write_bytes(astronaut_frame())
-    camera = subprocess.Popen([sys.executable, "-m", "live2d_pose", "camera", "--server",
-                               pipe.camera_url + "?stream=victim", "--source", str(image), "--fps", "10"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    camera = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "live2d_pose",
+            "camera",
+            "--server",
+            pipe.camera_url + "?stream=victim",
+            "--source",
+            str(image),
+            "--fps",
+            "10",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + TIMEOUT
         while pipe.ingest_stats().get("streams", {}).get("victim", {}).get("done", 0) < 3:
@@ -131,8 +143,9 @@ def test_a_page_on_another_origin_cannot_take_a_stream_or_read_results(pipe, bro
 
 
 def test_an_allowed_browser_camera_page_gets_in(tmp_path_factory, browser, evil_origin):
-    allowing = Pipeline(tmp_path_factory.mktemp("allowing"), workers=0,
-                        env={"LIVE2D_POSE_ALLOWED_ORIGINS": evil_origin}).start()
+    allowing = Pipeline(
+        tmp_path_factory.mktemp("allowing"), workers=0, env={"LIVE2D_POSE_ALLOWED_ORIGINS": evil_origin}
+    ).start()
     try:
         result = _attack(_page_at(browser, evil_origin + "/"), allowing.camera_url + "?stream=browser-cam")
     finally:

@@ -45,8 +45,13 @@ FRAME_S = 1 / 30  # the files' frame
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gateway-takes")
-    pipe = start_pipeline(tmp_path_factory, "roundtrip", workers=2, LIVE2D_POSE_RECORD_DIR=str(folder),
-                          LIVE2D_POSE_TRACK="face,pose,hands")
+    pipe = start_pipeline(
+        tmp_path_factory,
+        "roundtrip",
+        workers=2,
+        LIVE2D_POSE_RECORD_DIR=str(folder),
+        LIVE2D_POSE_TRACK="face,pose,hands",
+    )
     pipe.takes = folder
     yield pipe
     pipe.stop_cleanly()
@@ -68,9 +73,24 @@ async def live_take(pipe, folder, clip="gesture_video.mp4", stream="live", track
     frames = media.video_jpeg_frames(media.media_path(clip), size=SIZE)[::2]
     async with Viewer(pipe.viewer_url(f"stream={stream}&mirror=0&motion=1&landmarks=0")) as viewer:
         async with Camera(f"{pipe.camera_url}?stream={stream}{track}", width=SIZE[0], height=SIZE[1]) as camera:
-            recorder = subprocess.Popen([sys.executable, "-m", "live2d_pose", "record", "--gateway-url",
-                                         pipe.viewer_url(), "--stream", stream, "--out", str(folder / "take.vrma"),
-                                         "--out", str(folder / "take.bvh")], stderr=subprocess.PIPE, text=True)
+            recorder = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "live2d_pose",
+                    "record",
+                    "--gateway-url",
+                    pipe.viewer_url(),
+                    "--stream",
+                    stream,
+                    "--out",
+                    str(folder / "take.vrma"),
+                    "--out",
+                    str(folder / "take.bvh"),
+                ],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             deadline = time.monotonic() + TIMEOUT
             while viewers_of(pipe, stream) < 2 and time.monotonic() < deadline:  # the recorder is subscribed
                 await asyncio.sleep(0.1)
@@ -85,10 +105,23 @@ async def live_take(pipe, folder, clip="gesture_video.mp4", stream="live", track
 
 async def played(pipe, take, stream="played"):
     async with Viewer(pipe.viewer_url(f"stream={stream}&mirror=0&motion=1&landmarks=0")) as viewer:
-        done = await asyncio.to_thread(subprocess.run, [
-            sys.executable, "-m", "live2d_pose", "play", str(take), "--stream", stream,
-            "--gateway-url", f"ws://127.0.0.1:{pipe.http_port}/publish"], capture_output=True, text=True,
-            timeout=TIMEOUT * 2)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "live2d_pose",
+                "play",
+                str(take),
+                "--stream",
+                stream,
+                "--gateway-url",
+                f"ws://127.0.0.1:{pipe.http_port}/publish",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT * 2,
+        )
         assert done.returncode == 0, done.stderr
         await asyncio.sleep(0.5)
         return [m for m in viewer.motions if m.tracks]
@@ -109,8 +142,7 @@ def worst(live: Motion, bones, t_ms: np.ndarray, rotation) -> tuple[float, str]:
     saw: it left before the gateway's own take ended), and its bone."""
     seen = t_ms <= live.t_ms[-1]
     assert seen.mean() > 0.8
-    angles = {bone: float(angle_degrees(rotation(bone)[seen], live_at(live, bone, t_ms[seen])).max())
-              for bone in bones}
+    angles = {bone: float(angle_degrees(rotation(bone)[seen], live_at(live, bone, t_ms[seen])).max()) for bone in bones}
     bone = max(angles, key=angles.get)
     return angles[bone], bone
 
@@ -126,8 +158,9 @@ def played_vs_live(frames: list, take_path, take, live: Motion) -> tuple[np.ndar
     return at, bones, seen, angle, bone
 
 
-def test_a_take_of_the_live_pipeline_plays_back_as_the_live_stream_was_seen(pipeline, tmp_path, chromium, probe,
-                                                                          figures):
+def test_a_take_of_the_live_pipeline_plays_back_as_the_live_stream_was_seen(
+    pipeline, tmp_path, chromium, probe, figures
+):
     motions = run(live_take(pipeline, tmp_path))
     live = Motion.from_samples([(m.t, m) for m in motions])
     take = read_motion(tmp_path / "take.vrma")
@@ -169,8 +202,9 @@ LEGS = ("leftUpperLeg", "leftLowerLeg", "rightUpperLeg", "rightLowerLeg")
 HIPS_M = 0.005  # the played hips' position against the live stream's (float32, slerp-free: linear between updates)
 
 
-def test_a_take_of_the_whole_body_plays_back_with_its_legs_and_hips_as_the_live_stream_was_seen(pipeline, tmp_path,
-                                                                                                figures):
+def test_a_take_of_the_whole_body_plays_back_with_its_legs_and_hips_as_the_live_stream_was_seen(
+    pipeline, tmp_path, figures
+):
     """sports2d_demo.mp4 (a woman walks across, a man jumps and lands) with the body pose only: the
     played take's viewer sees the live legs and the hips where they were in the room."""
     motions = run(live_take(pipeline, tmp_path, "sports2d_demo.mp4", "walk", "&track=pose"))

@@ -47,8 +47,10 @@ MODELS = {
     "vrm0-sphere": WEB / "test" / "fixtures" / "vrm" / "sphere.vrm",
 }
 
-needs_node = pytest.mark.skipif(shutil.which("node") is None or not (WEB / "node_modules" / "gltf-validator").exists(),
-                                reason="node and web/node_modules (npm ci) are needed for the readers")
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or not (WEB / "node_modules" / "gltf-validator").exists(),
+    reason="node and web/node_modules (npm ci) are needed for the readers",
+)
 
 
 def upper_body_only(take):
@@ -80,8 +82,9 @@ def takes(tmp_path_factory):
 
 
 def node(script: str, *args) -> dict:
-    run = subprocess.run(["node", str(READERS / script), *map(str, args)], cwd=WEB, capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        ["node", str(READERS / script), *map(str, args)], cwd=WEB, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -144,7 +147,7 @@ def test_threejs_bvhloader_reads_the_bvh(takes, name):
         at = read["at"][str(k)]
         for joint in expected_joints:
             q = np.array([at[joint]["quaternion"]])
-            assert angle_degrees(q, frames.rotations(joint)[k:k + 1])[0] < 0.01, (joint, k)
+            assert angle_degrees(q, frames.rotations(joint)[k : k + 1])[0] < 0.01, (joint, k)
         np.testing.assert_allclose(at["hips"]["position"], hips[k], atol=1e-4)
 
 
@@ -156,15 +159,25 @@ def play(chromium, probe: str, model: Path, vrma: Path, times: list[float]) -> d
     try:
         page.set_content("<!doctype html><html><body></body></html>")
         page.add_script_tag(content=probe)
-        return page.evaluate("(a) => window.probeVrma(a)", {
-            "vrm": base64.b64encode(model.read_bytes()).decode(), "vrma": base64.b64encode(vrma.read_bytes()).decode(),
-            "times": times})
+        return page.evaluate(
+            "(a) => window.probeVrma(a)",
+            {
+                "vrm": base64.b64encode(model.read_bytes()).decode(),
+                "vrma": base64.b64encode(vrma.read_bytes()).decode(),
+                "times": times,
+            },
+        )
     finally:
         page.close()
 
 
-CASES = [("builtin", "gesture"), ("builtin", "dance"), ("builtin", "dance-rotated-rest"),
-         ("vrm1-sample", "gesture"), ("vrm0-sphere", "dance")]
+CASES = [
+    ("builtin", "gesture"),
+    ("builtin", "dance"),
+    ("builtin", "dance-rotated-rest"),
+    ("vrm1-sample", "gesture"),
+    ("vrm0-sphere", "dance"),
+]
 
 
 @pytest.mark.browser
@@ -208,8 +221,9 @@ def test_three_vrm_animation_plays_the_recorded_motion(chromium, probe, takes, m
     assert set(read["customTracks"]) == set(frames.blendshapes)
     for expression in set(expressions) & set(read["samples"][0]["expressions"]):  # those the avatar has
         actual = np.array([s["expressions"][expression] for s in read["samples"]])
-        np.testing.assert_allclose(actual, interpolate(frame_times, expressions[expression], at), atol=WEIGHT,
-                                   err_msg=expression)
+        np.testing.assert_allclose(
+            actual, interpolate(frame_times, expressions[expression], at), atol=WEIGHT, err_msg=expression
+        )
 
     if read["samples"][0]["lookAt"] is not None and frames.gaze is not None:
         gaze = interpolate(frame_times, frames.gaze, at)
@@ -255,17 +269,40 @@ def test_blender_imports_the_bvh(takes, name, tmp_path):
     n = len(frames)
     sampled = [0, n // 2, n - 1]
     out = tmp_path / "blender.json"
-    run = subprocess.run(["blender", "-b", "--factory-startup", "--python-expr", BLENDER_READ, "--",
-                          str(folder / f"{name}.bvh"), str(out), *map(str, sampled)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            "blender",
+            "-b",
+            "--factory-startup",
+            "--python-expr",
+            BLENDER_READ,
+            "--",
+            str(folder / f"{name}.bvh"),
+            str(out),
+            *map(str, sampled),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0 and out.exists(), run.stdout[-2000:] + run.stderr[-2000:]
     read = json.loads(out.read_text())
     assert read["fps"] == pytest.approx(FPS, rel=1e-5)
     assert read["range"] == [1.0, float(n)]
     assert read["bones"] == joints(fingers=True)
     hips = bvh_hips(frames)
-    for bone in ("hips", "chest", "head", "leftUpperArm", "rightLowerArm", "rightHand", "leftIndexIntermediate",
-                 "rightThumbProximal", "leftLowerLeg", "rightFoot"):
+    for bone in (
+        "hips",
+        "chest",
+        "head",
+        "leftUpperArm",
+        "rightLowerArm",
+        "rightHand",
+        "leftIndexIntermediate",
+        "rightThumbProximal",
+        "leftLowerLeg",
+        "rightFoot",
+    ):
         expected = TO_BLENDER @ matrices(global_rotations(frames, bone)) @ TO_BLENDER.T
         for k in sampled:
             actual = np.array(read["at"][str(k)][bone]["rotation"])

@@ -28,8 +28,7 @@ def gateway(tmp_path_factory):
     built_page()
     pipe = Pipeline(tmp_path_factory.mktemp("gateway"), workers=0, env={"LIVE2D_POSE_VIEWER_TOKEN": TOKEN}).start()
     recording = record.load("web/test/fixtures/gesture.msgpack")
-    with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="cam", rate=25,
-                  per_tracker=True) as replay:
+    with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="cam", rate=25, per_tracker=True) as replay:
         replay.play(range(len(recording["results"])))
         yield pipe
     pipe.stop_cleanly()
@@ -53,8 +52,9 @@ def test_the_record_key_records_the_shown_stream_and_downloads_the_take(browser,
         button = page.locator("#take button")
         assert button.text_content() == "● rec"
         page.keyboard.press("r")
-        page.wait_for_function("() => document.querySelector('#take button').className === 'recording'",
-                               timeout=TIMEOUT * 1000)
+        page.wait_for_function(
+            "() => document.querySelector('#take button').className === 'recording'", timeout=TIMEOUT * 1000
+        )
         page.wait_for_timeout(2500)
         assert button.text_content().startswith("■ 0:0")
         with page.expect_download(timeout=TIMEOUT * 1000) as download:
@@ -75,11 +75,14 @@ def test_the_record_key_records_the_shown_stream_and_downloads_the_take(browser,
 def test_the_recorder_says_why_it_cannot_record(browser, gateway):
     page, pages = open_viewer(browser, gateway)
     try:
-        page.route("**/record?*", lambda route: route.fulfill(status=429, body="2 take(s) are being recorded "
-                                                                                "already (--max-takes)\n"))
+        page.route(
+            "**/record?*",
+            lambda route: route.fulfill(status=429, body="2 take(s) are being recorded already (--max-takes)\n"),
+        )
         page.keyboard.press("r")
-        page.wait_for_function("() => document.querySelector('#take .why').textContent.includes('max-takes')",
-                               timeout=TIMEOUT * 1000)
+        page.wait_for_function(
+            "() => document.querySelector('#take .why').textContent.includes('max-takes')", timeout=TIMEOUT * 1000
+        )
         assert page.locator("#take button").text_content() == "● rec"
     finally:
         next(pages, None)

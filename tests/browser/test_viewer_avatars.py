@@ -36,7 +36,15 @@ from live2d_pose.testing.pipeline import Pipeline
 from live2d_pose.testing.replay import Replayer
 
 from tests.browser.chromium import (
-    IMAGES, MARKS, avatar_pixels, built_page, changed_fraction, open_page, playwright_sync, state)
+    IMAGES,
+    MARKS,
+    avatar_pixels,
+    built_page,
+    changed_fraction,
+    open_page,
+    playwright_sync,
+    state,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "web" / "test" / "fixtures"
@@ -153,8 +161,11 @@ def hanging(st: dict, side: str, within_deg: float = 10.0) -> bool:
         return (-q[0], q[1], -q[2], q[3]) if st["avatar"]["metaVersion"] == "0" else tuple(q)
 
     bones = st["avatar"]["bones"]  # as the model holds them
-    return all(math.degrees(quat.angle_between(bones.get(name, turned(rest_rotation(name))), turned(rest_rotation(name))))
-               < within_deg for name in (f"{side}UpperArm", f"{side}LowerArm"))
+    return all(
+        math.degrees(quat.angle_between(bones.get(name, turned(rest_rotation(name))), turned(rest_rotation(name))))
+        < within_deg
+        for name in (f"{side}UpperArm", f"{side}LowerArm")
+    )
 
 
 def curl(q: list[float]) -> float:
@@ -166,8 +177,12 @@ def test_vrm_avatar_follows_face_body_and_fingers(gateway, page, replay, recordi
     IMAGES.mkdir(parents=True, exist_ok=True)
     replay.hold(ARM_DOWN)
     page.goto(f"{gateway.http_url}/{AVATARS[avatar]}")
-    st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["poses"] >= 1,
-                  "the VRM avatar and pose results", replay)
+    st = wait_for(
+        page,
+        lambda s: s["renderer"] == "vrm" and s["avatar"] and s["poses"] >= 1,
+        "the VRM avatar and pose results",
+        replay,
+    )
     assert st["note"] == "", st["note"]
     assert not page.locator("#note").is_visible()
     vrm = st["avatar"]
@@ -179,8 +194,12 @@ def test_vrm_avatar_follows_face_body_and_fingers(gateway, page, replay, recordi
         assert vrm["perfectSync"] and vrm["springJoints"] >= 3
         # every bone of the motion (the built-in avatar has them all), and only those (read once the
         # avatar has drawn the newest motion: the torso is followed a few results after the face)
-        wait_for(page, lambda s: set(s["avatar"]["bones"]) == set(s["body"]["bones"]) >= {"spine", "chest", "neck", "head"},
-                 "the avatar showing every bone of the motion", replay)
+        wait_for(
+            page,
+            lambda s: set(s["avatar"]["bones"]) == set(s["body"]["bones"]) >= {"spine", "chest", "neck", "head"},
+            "the avatar showing every bone of the motion",
+            replay,
+        )
 
     # arms down at the start; then the subject raises the RIGHT arm. Mirror
     # (the default): the avatar raises the arm on the screen's right, its LEFT.
@@ -197,14 +216,21 @@ def test_vrm_avatar_follows_face_body_and_fingers(gateway, page, replay, recordi
 
     # the thumbs-up: she holds her right arm out toward the camera, her left is out of the picture.
     # Mirrored, the avatar's LEFT hand is held out in front of its shoulder and its right arm rests.
-    reach = hold(page, replay, THUMBS_UP, lambda s: held_out(s, "left"), "the avatar's left hand held out to the viewer")
+    reach = hold(
+        page, replay, THUMBS_UP, lambda s: held_out(s, "left"), "the avatar's left hand held out to the viewer"
+    )
     assert hanging(reach, "right"), "the arm out of the picture rests"
     page.screenshot(path=IMAGES / f"avatar-{avatar}-reach.png")
 
     # the thumbs-up curls the fingers of that hand (models with finger bones)
     if "leftIndexProximal" in up["avatar"]["bones"]:
-        thumbs = hold(page, replay, THUMBS_UP,
-                      lambda s: curl(s["avatar"]["bones"]["leftIndexIntermediate"]) > 40, "curled fingers")
+        thumbs = hold(
+            page,
+            replay,
+            THUMBS_UP,
+            lambda s: curl(s["avatar"]["bones"]["leftIndexIntermediate"]) > 40,
+            "curled fingers",
+        )
         bones = thumbs["avatar"]["bones"]
         for finger in ("Index", "Middle", "Ring", "Little"):
             assert curl(bones[f"left{finger}Proximal"]) + curl(bones[f"left{finger}Intermediate"]) > 60, finger
@@ -215,8 +241,13 @@ def test_vrm_avatar_follows_face_body_and_fingers(gateway, page, replay, recordi
 
     # the head turns with the face: the subject to their left, mirrored to the avatar's right
     head0 = down["avatar"]["bones"]["head"]
-    turned = hold(page, replay, recording["turned"], lambda s: yaw_deg(s["avatar"]["bones"]["head"], vrm["metaVersion"]) < -8,
-                  "the head turned to the avatar's right")
+    turned = hold(
+        page,
+        replay,
+        recording["turned"],
+        lambda s: yaw_deg(s["avatar"]["bones"]["head"], vrm["metaVersion"]) < -8,
+        "the head turned to the avatar's right",
+    )
     assert turned["avatar"]["bones"]["head"] != head0
     pixels_turned = avatar_pixels_vrm(page)
     assert changed_fraction(pixels_down, pixels_turned) > 0.002, "the picture follows the head"
@@ -225,7 +256,9 @@ def test_vrm_avatar_follows_face_body_and_fingers(gateway, page, replay, recordi
     expressions = turned["avatar"]["expressions"]
     mouth = "jawOpen" if "jawOpen" in expressions else "aa" if "aa" in expressions else None
     if mouth:
-        opened = hold(page, replay, recording["opened"], lambda s: s["avatar"]["expressions"][mouth] > 0.5, f"{mouth} > 0.5")
+        opened = hold(
+            page, replay, recording["opened"], lambda s: s["avatar"]["expressions"][mouth] > 0.5, f"{mouth} > 0.5"
+        )
         assert expressions[mouth] < 0.2
         page.screenshot(path=IMAGES / f"avatar-{avatar}-mouth-open.png")
         assert opened["avatar"]["expressions"][mouth] > 0.5
@@ -247,8 +280,13 @@ def avatar_pixels_vrm(page) -> np.ndarray:
 def test_mirror_off_moves_the_other_arm(gateway, page, replay):
     replay.hold(ARM_UP)
     page.goto(f"{gateway.http_url}/?avatar=vrm&mirror=0")
-    st = hold(page, replay, ARM_UP, lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"),
-              "unmirrored: the avatar's RIGHT arm raised")
+    st = hold(
+        page,
+        replay,
+        ARM_UP,
+        lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"),
+        "unmirrored: the avatar's RIGHT arm raised",
+    )
     assert joint(st, "rightHand")[0] < 0, "on the screen's left"
     assert not raised(st, "left")
     assert not page.page_errors, page.page_errors
@@ -258,7 +296,9 @@ def test_mirror_off_moves_the_other_arm(gateway, page, replay):
 def test_broken_vrm_shows_the_builtin_avatar_and_a_note(gateway, page, replay, model):
     replay.hold(ARM_DOWN)
     page.goto(f"{gateway.http_url}/?model={model}")
-    st = wait_for(page, lambda s: s["renderer"] == "vrm" and "could not be loaded" in s["note"], "the fallback note", replay)
+    st = wait_for(
+        page, lambda s: s["renderer"] == "vrm" and "could not be loaded" in s["note"], "the fallback note", replay
+    )
     assert model in st["note"] and "built-in" in st["note"], st["note"]
     assert page.locator("#note").is_visible()
     assert page.locator("#vrm").is_visible()
@@ -289,8 +329,12 @@ def test_builtin_2d_avatar_moves_its_arms(gateway, page, replay):
 def test_hud_lists_the_trackers(gateway, page, replay):
     replay.hold(ARM_UP)
     page.goto(f"{gateway.http_url}/?hud=1&landmarks=1")
-    st = wait_for(page, lambda s: set(s["trackers"]) == {"face", "pose", "hands"} and s["trackers"]["pose"]["rate"] > 2,
-                  "face, pose and hands with a live rate", replay)
+    st = wait_for(
+        page,
+        lambda s: set(s["trackers"]) == {"face", "pose", "hands"} and s["trackers"]["pose"]["rate"] > 2,
+        "face, pose and hands with a live rate",
+        replay,
+    )
     assert st["trackers"]["hands"]["latencyMs"] is not None
     # the HUD redraws every 250 ms: wait for it to show what the page knows
     playwright_sync.expect(page.locator("#hud")).to_contain_text("face, pose, hands", timeout=TIMEOUT * 1000)
@@ -318,8 +362,13 @@ def test_body_eases_back_and_returns_whatever_the_ingest_hosts_clock(gateway, pa
     browser's, one message per tracker as the pipeline sends them: when they stop, the gateway's rig
     eases the raised arm back to rest within a couple of seconds, and the page shows it; when they
     come back, the arm follows at once."""
-    with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", recording, stream="clock",
-                  clock_offset_ms=ingest_ahead_ms, per_tracker=True) as replay:
+    with Replayer(
+        f"tcp://127.0.0.1:{gateway.results_port}",
+        recording,
+        stream="clock",
+        clock_offset_ms=ingest_ahead_ms,
+        per_tracker=True,
+    ) as replay:
         replay.hold(ARM_UP)
         page.goto(f"{gateway.http_url}/")
         wait_for(page, lambda s: s["body"] and arm_raised_deg(s) > 45, "the right arm raised", replay)
@@ -340,7 +389,8 @@ def settled(page, within_deg: float = 0.05) -> dict:
         page.wait_for_timeout(300)
         now = state(page)["avatar"]["bones"]
         if now.keys() == before.keys() and all(
-                math.degrees(quat.angle_between(q, before[name])) < within_deg for name, q in now.items()):
+            math.degrees(quat.angle_between(q, before[name])) < within_deg for name, q in now.items()
+        ):
             return now
         before = now
     raise AssertionError("the avatar's bones never stood still")
@@ -358,8 +408,15 @@ def test_the_page_and_a_vmc_receiver_show_the_same_bones(gateway, page, replay, 
     vrm_name = {unity: vrm for vrm, unity in UNITY_BONES.items()}
     compared = {}
     with OscReceiver() as receiver:
-        vmc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", gateway.viewer_url(), "--stream", "replay",
-                         "--to", f"127.0.0.1:{receiver.port}")
+        vmc = VmcProcess(
+            tmp_path / "vmc.log",
+            "--gateway-url",
+            gateway.viewer_url(),
+            "--stream",
+            "replay",
+            "--to",
+            f"127.0.0.1:{receiver.port}",
+        )
         try:
             vmc.wait_log("connected to the gateway")
             page.goto(f"{gateway.http_url}/?avatar=vrm")
@@ -370,8 +427,9 @@ def test_the_page_and_a_vmc_receiver_show_the_same_bones(gateway, page, replay, 
                 sent = {}
                 for message in receiver.received("/VMC/Ext/Bone/Pos")[-200:]:
                     sent[vrm_name[message.args[0]]] = quat.flip_x(message.args[4:])  # Unity -> VRM's frame
-                worst = max((math.degrees(quat.angle_between(q, sent[name])), name)
-                            for name, q in shown.items() if name in sent)
+                worst = max(
+                    (math.degrees(quat.angle_between(q, sent[name])), name) for name, q in shown.items() if name in sent
+                )
                 compared[frame] = (worst, len(set(shown) & set(sent)))
         finally:
             vmc.stop()
@@ -383,9 +441,11 @@ def test_the_page_and_a_vmc_receiver_show_the_same_bones(gateway, page, replay, 
 
 def test_a_motion_version_the_page_does_not_know_is_said_in_the_note(gateway, page):
     """A gateway newer than the page (a cached page after an upgrade): the page says so."""
+
     def gateway_of_the_future(ws):
         ws.send('{"type": "hello", "streams": []}')
         ws.send(msgpack.packb({"type": "motion", "v": 99, "stream": "x", "seq": 1, "ts": {}}))
+
     page.route_web_socket("**/ws**", gateway_of_the_future)
     page.goto(f"{gateway.http_url}/")
     st = wait_for(page, lambda s: "motion version 99" in s["note"], "the note")
@@ -419,8 +479,12 @@ def test_vrm_avatar_walks_with_the_person_and_stays_in_the_picture(gateway, page
     with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", walk, stream="walk", rate=walk["fps"]) as replay:
         replay.hold(0)
         page.goto(f"{gateway.http_url}/{AVATARS[avatar]}&stream=walk")
-        first = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["framesReceived"] > 0,
-                         "the VRM avatar and the walk", replay)
+        first = wait_for(
+            page,
+            lambda s: s["renderer"] == "vrm" and s["avatar"] and s["framesReceived"] > 0,
+            "the VRM avatar and the walk",
+            replay,
+        )
         scale = first["avatar"]["hips"][1] / REST_HIPS_POSITION[1]  # the model's hips height over the rig's
         replay.play(range(len(results)))
         samples, end = [], time.monotonic() + len(results) / walk["fps"]
@@ -432,8 +496,12 @@ def test_vrm_avatar_walks_with_the_person_and_stays_in_the_picture(gateway, page
     kinds = [s["framing"]["kind"] for s in samples]
     full_from = kinds.index("full")
     assert full_from < len(kinds) / 3 and set(kinds[full_from:]) == {"full"}, kinds
-    knees = [bend_deg(s["bones"][f"{side}LowerLeg"]) for s in samples for side in ("left", "right")
-             if f"{side}LowerLeg" in s["bones"]]
+    knees = [
+        bend_deg(s["bones"][f"{side}LowerLeg"])
+        for s in samples
+        for side in ("left", "right")
+        if f"{side}LowerLeg" in s["bones"]
+    ]
     assert max(knees) - min(knees) > 30, (min(knees), max(knees))
     # mirrored, she walks toward the avatar's left, +x (VRM 0.x: its frame turned, -x), 3-5 m of the rig's
     sign = 1 if avatar == "builtin-vrm" else -1
@@ -448,8 +516,11 @@ def test_vrm_avatar_walks_with_the_person_and_stays_in_the_picture(gateway, page
     lowest = [min(s["joints"][name][1] - y for name, y in s["feetRest"].items()) for s in framed]
     figures["knee_bend_range_deg"] = max(knees) - min(knees)
     figures["hips_travel_m"] = travel
-    figures["lower_foot_above_rest_cm"] = {"min": round(100 * min(lowest), 2), "median": round(100 * float(np.median(lowest)), 2),
-                                           "max": round(100 * max(lowest), 2)}
+    figures["lower_foot_above_rest_cm"] = {
+        "min": round(100 * min(lowest), 2),
+        "median": round(100 * float(np.median(lowest)), 2),
+        "max": round(100 * max(lowest), 2),
+    }
     figures["joints_off_picture"] = 0
     assert min(lowest) > -0.005, "a foot through the floor"
     assert np.median(lowest) < 0.05 * scale, "the feet float"

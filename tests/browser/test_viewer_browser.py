@@ -25,8 +25,16 @@ from live2d_pose.testing.frames import astronaut_frame, turned_frames
 from live2d_pose.testing.pipeline import Pipeline
 
 from tests.browser.chromium import (
-    IMAGES, MARKS, avatar_pixels, built_page, changed_fraction, drawn_fraction, open_page,
-    playwright_sync, state)
+    IMAGES,
+    MARKS,
+    avatar_pixels,
+    built_page,
+    changed_fraction,
+    drawn_fraction,
+    open_page,
+    playwright_sync,
+    state,
+)
 
 VIEWPORT = {"width": 960, "height": 600}
 CAMERA_FPS = 12.0
@@ -115,25 +123,32 @@ def test_viewer_follows_a_turning_face(pipeline, page):
     with CameraThread(pipeline.camera_url, turned_frames()) as camera:
         page.goto(f"{pipeline.http_url}/?hud=1&landmarks=1")
 
-        st = wait_state(page, lambda s: s["connected"] and s["framesReceived"] >= 5 and s["faces"] >= 1,
-                        "the page to connect and receive faces", camera)
+        st = wait_state(
+            page,
+            lambda s: s["connected"] and s["framesReceived"] >= 5 and s["faces"] >= 1,
+            "the page to connect and receive faces",
+            camera,
+        )
         assert st["renderer"] == "builtin"
         assert st["note"] == "", "nothing failed: nothing to say"
         assert not page.locator("#note").is_visible()
         assert st["stream"], "the page follows the camera's stream"
 
         # latency numbers are real: positive, and the pipeline part is the smaller one
-        st = wait_state(page, lambda s: s["latencyMs"] is not None and s["pipelineMs"] is not None,
-                        "latency figures", camera)
+        st = wait_state(
+            page, lambda s: s["latencyMs"] is not None and s["pipelineMs"] is not None, "latency figures", camera
+        )
         assert 0 < st["pipelineMs"] <= st["latencyMs"] + 5 < 5000, st
 
         # the HUD shows live frames/s (the camera sends CAMERA_FPS)
         def hud_fps() -> float:
             return float(page.locator('#hud [data-key="frames/s"]').inner_text())
+
         # Results can come in a burst while the landmarker warms up (or the machine is
         # busy), which the 2 s window shows as a spike: wait for a plausible live rate.
         def live_rate() -> bool:
             return 2 <= hud_fps() <= CAMERA_FPS * 4
+
         deadline = time.monotonic() + TIMEOUT
         while not live_rate() and time.monotonic() < deadline:
             page.wait_for_timeout(200)
@@ -145,16 +160,26 @@ def test_viewer_follows_a_turning_face(pipeline, page):
         # the head rolls one way, then the other: the rig follows, and so do the pixels.
         # Mirror view (default): the photo turned counter-clockwise tilts the
         # avatar to the screen's right (ParamAngleZ > 0).
-        ccw = hold_pose(page, camera, astronaut_frame(angle=20.0),
-                        lambda s: s["rig"]["ParamAngleZ"] > 8, "ParamAngleZ > 8 for a ccw head")
+        ccw = hold_pose(
+            page,
+            camera,
+            astronaut_frame(angle=20.0),
+            lambda s: s["rig"]["ParamAngleZ"] > 8,
+            "ParamAngleZ > 8 for a ccw head",
+        )
         page.keyboard.press("h")  # HUD and landmarks off for the README pictures
         page.keyboard.press("l")
         page.wait_for_timeout(300)
         pixels_ccw = avatar_pixels(page)
         page.screenshot(path=IMAGES / "viewer-tilt-right.png")
 
-        cw = hold_pose(page, camera, astronaut_frame(angle=-20.0),
-                       lambda s: s["rig"]["ParamAngleZ"] < -8, "ParamAngleZ < -8 for a cw head")
+        cw = hold_pose(
+            page,
+            camera,
+            astronaut_frame(angle=-20.0),
+            lambda s: s["rig"]["ParamAngleZ"] < -8,
+            "ParamAngleZ < -8 for a cw head",
+        )
         pixels_cw = avatar_pixels(page)
         page.screenshot(path=IMAGES / "viewer-tilt-left.png")
 
@@ -166,8 +191,13 @@ def test_viewer_follows_a_turning_face(pipeline, page):
 
         # tracking survives the mirror flip (a jump to the other side of the
         # face): the mirrored photo turned ccw tilts the avatar right again
-        mirrored = hold_pose(page, camera, astronaut_frame(angle=20.0, mirror=True),
-                             lambda s: s["rig"]["ParamAngleZ"] > 8, "mirrored ccw photo: ParamAngleZ > 8")
+        mirrored = hold_pose(
+            page,
+            camera,
+            astronaut_frame(angle=20.0, mirror=True),
+            lambda s: s["rig"]["ParamAngleZ"] > 8,
+            "mirrored ccw photo: ParamAngleZ > 8",
+        )
         assert mirrored["framesReceived"] > cw["framesReceived"]
         camera.check()
     assert not page.page_errors, page.page_errors
@@ -198,8 +228,9 @@ def test_unloadable_model_falls_back_to_builtin_avatar(pipeline, page, core):
     if core == "stub":
         # Core "loads"; the Live2D chunk (PixiJS + pixi-live2d-display) is
         # imported for real and the model URL answers 404.
-        page.route("**/live2dcubismcore.min.js",
-                   lambda route: route.fulfill(body=FAKE_CORE, content_type="text/javascript"))
+        page.route(
+            "**/live2dcubismcore.min.js", lambda route: route.fulfill(body=FAKE_CORE, content_type="text/javascript")
+        )
         expected = "Live2D model could not be loaded"
     else:
         # No internet in tests: the default Core URL (Live2D's CDN) fails to load.
@@ -225,15 +256,23 @@ def test_page_reconnects_after_a_gateway_restart(pipeline, page):
     wait_state(page, lambda s: s["connected"], "the page to connect")
     gateway = pipeline.services["gateway"]
     gateway.stop()
-    wait_state(page, lambda s: not s["connected"] and s["connectionState"] == "reconnecting",
-               "the page to notice the gateway is gone")
-    page.wait_for_function("() => document.getElementById('waiting').textContent.includes('reconnecting')",
-                           timeout=TIMEOUT * 1000)
+    wait_state(
+        page,
+        lambda s: not s["connected"] and s["connectionState"] == "reconnecting",
+        "the page to notice the gateway is gone",
+    )
+    page.wait_for_function(
+        "() => document.getElementById('waiting').textContent.includes('reconnecting')", timeout=TIMEOUT * 1000
+    )
     gateway.start()  # same port, same settings
     pipeline.wait_healthy()
     with CameraThread(pipeline.camera_url, [astronaut_frame()]) as camera:
-        st = wait_state(page, lambda s: s["connected"] and s["framesReceived"] >= 3 and s["faces"] >= 1,
-                        "results again after the restart, without reloading the page", camera)
+        st = wait_state(
+            page,
+            lambda s: s["connected"] and s["framesReceived"] >= 3 and s["faces"] >= 1,
+            "results again after the restart, without reloading the page",
+            camera,
+        )
     assert st["renderer"] == "builtin"
     assert not page.page_errors, page.page_errors
 

@@ -31,8 +31,7 @@ from live2d_pose.testing import record
 from live2d_pose.testing.pipeline import Pipeline, free_port
 from live2d_pose.testing.replay import Replayer
 
-from tests.browser.chromium import (
-    IMAGES, MARKS, avatar_pixels, built_page, open_page, playwright_sync, state)
+from tests.browser.chromium import IMAGES, MARKS, avatar_pixels, built_page, open_page, playwright_sync, state
 from tests.browser.test_viewer_avatars import ARM_UP, FIXTURES, raised, wait_for
 from tests.browser.test_viewer_browser import FAKE_CORE
 
@@ -61,8 +60,9 @@ def gateway(tmp_path_factory):
 @pytest.fixture(scope="module")
 def replay(gateway):
     """The stream "replay", live for the whole module, holding the raised right arm."""
-    with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", record.load(FIXTURES / "gesture.msgpack"),
-                  stream="replay") as r:
+    with Replayer(
+        f"tcp://127.0.0.1:{gateway.results_port}", record.load(FIXTURES / "gesture.msgpack"), stream="replay"
+    ) as r:
         r.hold(ARM_UP)
         yield r
         r.check()
@@ -157,8 +157,12 @@ def test_the_panel_sets_the_look_shows_the_obs_url_and_remembers(gateway, replay
     panel.locator("input[name=bg]").fill("00ff00")
     panel.locator("input[name=bg]").press("Enter")
     panel.locator("select[name=avatar]").select_option("vrm")
-    st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"),
-                  "the built-in 3D avatar, unmirrored", replay)
+    st = wait_for(
+        page,
+        lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"),
+        "the built-in 3D avatar, unmirrored",
+        replay,
+    )
     assert st["options"]["framing"] == "upper" and st["options"]["bg"] == "#00ff00"
     assert page.evaluate("getComputedStyle(document.documentElement).backgroundColor") == "rgb(0, 255, 0)"
     obs_url = f"{gateway.http_url}/?avatar=vrm&framing=upper&mirror=0&bg=00ff00&obs=1"
@@ -170,10 +174,14 @@ def test_the_panel_sets_the_look_shows_the_obs_url_and_remembers(gateway, replay
 
     # remembered: a reload looks the same, but the URL's query wins
     page.reload()
-    st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"), "the look remembered", replay)
+    st = wait_for(
+        page, lambda s: s["renderer"] == "vrm" and s["avatar"] and raised(s, "right"), "the look remembered", replay
+    )
     assert (st["options"]["mirror"], st["options"]["framing"]) == (False, "upper")
     page.goto(f"{gateway.http_url}/?mirror=1&avatar=")
-    st = wait_for(page, lambda s: s["avatar"] and s["avatar"].get("arms") and raised_2d(s, "left"), "the query's look", replay)
+    st = wait_for(
+        page, lambda s: s["avatar"] and s["avatar"].get("arms") and raised_2d(s, "left"), "the query's look", replay
+    )
     assert st["renderer"] == "builtin" and st["options"]["framing"] == "upper"
     # a panel choice on a page whose query names that option rewrites the query (so a reload keeps it)
     page.keyboard.press("s")
@@ -233,8 +241,12 @@ def test_a_stream_that_is_not_live_is_said_with_the_live_ones(gateway, replay, p
     page.screenshot(path=IMAGES / "viewer-no-such-stream.png")
     # choosing a live one: the note goes, the motion comes
     panel.locator("select[name=stream]").select_option("replay")
-    st = wait_for(page, lambda s: s["note"] == "" and s["stream"] == "replay" and s["framesReceived"] >= 3,
-                  "the live stream's motion", replay)
+    st = wait_for(
+        page,
+        lambda s: s["note"] == "" and s["stream"] == "replay" and s["framesReceived"] >= 3,
+        "the live stream's motion",
+        replay,
+    )
     assert st["options"]["stream"] == "replay"
     assert not page.page_errors, page.page_errors
 
@@ -253,7 +265,8 @@ def test_in_obs_a_stream_that_is_not_live_shows_no_note(gateway, replay, obs_pag
 def drop_file(page, path: Path, name: str | None = None) -> bool:
     """Drop a file onto the page as a person would from a file manager; True when the page
     took the drag (a page that does not would have the browser open the file instead)."""
-    return page.evaluate("""({b64, name}) => {
+    return page.evaluate(
+        """({b64, name}) => {
         const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], name));
@@ -262,15 +275,21 @@ def drop_file(page, path: Path, name: str | None = None) -> bool:
         target.dispatchEvent(over);
         target.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
         return over.defaultPrevented;
-    }""", {"b64": base64.b64encode(path.read_bytes()).decode(), "name": name or path.name})
+    }""",
+        {"b64": base64.b64encode(path.read_bytes()).decode(), "name": name or path.name},
+    )
 
 
 def test_a_dropped_vrm_is_shown(gateway, replay, page):
     page.goto(f"{gateway.http_url}/")
     wait_for(page, lambda s: s["framesReceived"] >= 3, "motion", replay)
     assert drop_file(page, SPHERE, "My Avatar.vrm")
-    st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["avatar"]["metaVersion"] == "0",
-                  "the dropped VRM 0.x", replay)
+    st = wait_for(
+        page,
+        lambda s: s["renderer"] == "vrm" and s["avatar"] and s["avatar"]["metaVersion"] == "0",
+        "the dropped VRM 0.x",
+        replay,
+    )
     assert st["note"] == ""
     # it follows the motion like any VRM: the subject's right arm, mirrored, raises its left
     wait_for(page, lambda s: raised(s, "left"), "the dropped avatar's left arm raised", replay)
@@ -288,8 +307,12 @@ def test_the_panel_opens_a_vrm_file(gateway, replay, page):
     page.goto(f"{gateway.http_url}/")
     page.keyboard.press("s")
     page.locator("#panel input[type=file]").set_input_files(str(SPHERE))
-    st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["avatar"]["metaVersion"] == "0",
-                  "the opened VRM", replay)
+    st = wait_for(
+        page,
+        lambda s: s["renderer"] == "vrm" and s["avatar"] and s["avatar"]["metaVersion"] == "0",
+        "the opened VRM",
+        replay,
+    )
     assert st["note"] == ""
 
 
@@ -302,7 +325,9 @@ def test_a_remote_vrm_refused_for_cors_says_cors_and_what_to_do(gateway, replay,
     page.screenshot(path=IMAGES / "viewer-cors-note.png")
     # the same file from the same server, with CORS headers: it loads
     page.goto(f"{gateway.http_url}/?model={other_server}/cors/sphere.vrm")
-    st = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["avatar"]["metaVersion"] == "0", "the VRM")
+    st = wait_for(
+        page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["avatar"]["metaVersion"] == "0", "the VRM"
+    )
     assert st["note"] == ""
     # a server that is not there at all is not called a CORS problem
     page.goto(f"{gateway.http_url}/?model=http://127.0.0.1:{free_port()}/sphere.vrm")
@@ -312,7 +337,9 @@ def test_a_remote_vrm_refused_for_cors_says_cors_and_what_to_do(gateway, replay,
 
 
 def test_a_remote_live2d_model_refused_for_cors_says_cors(gateway, page, other_server):
-    page.route("**/live2dcubismcore.min.js", lambda route: route.fulfill(body=FAKE_CORE, content_type="text/javascript"))
+    page.route(
+        "**/live2dcubismcore.min.js", lambda route: route.fulfill(body=FAKE_CORE, content_type="text/javascript")
+    )
     page.goto(f"{gateway.http_url}/?model={other_server}/hiyori.model3.json")
     st = wait_for(page, lambda s: "Live2D model could not be loaded" in s["note"], "the Live2D note")
     assert "(CORS)" in st["note"] and 'ARGS="--model ./hiyori.model3.json"' in st["note"], st["note"]
@@ -322,8 +349,10 @@ def test_a_remote_live2d_model_refused_for_cors_says_cors(gateway, page, other_s
 def test_a_file_that_is_not_gltf_gets_a_readable_note(gateway, page):
     page.goto(f"{gateway.http_url}/?model=models/picture.vrm")
     st = wait_for(page, lambda s: "could not be loaded" in s["note"], "the note")
-    assert st["note"] == ("VRM models/picture.vrm could not be loaded (it is a PNG image, not a model file)"
-                          " — showing the built-in 3D avatar"), st["note"]
+    assert st["note"] == (
+        "VRM models/picture.vrm could not be loaded (it is a PNG image, not a model file)"
+        " — showing the built-in 3D avatar"
+    ), st["note"]
     assert st["renderer"] == "vrm"
 
 
@@ -342,23 +371,28 @@ def test_layout(gateway, browser, avatar, size):
     query, canvas = LAYOUT_AVATARS[avatar]
     with contextlib.contextmanager(open_page)(browser, {"width": width, "height": height}) as pg:
         pg.goto(f"{gateway.http_url}/?{query}stream=nope")
-        st = wait_for(pg, lambda s: s["renderer"] == canvas and s["avatar"] and "No stream" in s["note"],
-                      "the avatar and the note")
+        st = wait_for(
+            pg,
+            lambda s: s["renderer"] == canvas and s["avatar"] and "No stream" in s["note"],
+            "the avatar and the note",
+        )
         pg.wait_for_timeout(600)
         IMAGES.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=IMAGES / f"layout-{avatar}-{width}x{height}.png")
         alpha = avatar_pixels(pg, canvas)[:, :, 3] > 0
         assert alpha.shape == (height, width)
-        middle = alpha[:, width * 9 // 20: width * 11 // 20]
+        middle = alpha[:, width * 9 // 20 : width * 11 // 20]
         assert not middle[: height // 50].any(), "the head's top is inside the frame"
         assert middle[-1].mean() > 0.9, "the bust runs off the bottom edge, not ending above it"
         if canvas == "builtin":
             for side, box in state(pg)["avatar"]["hands"].items():
-                assert 0 <= box["left"] and box["right"] <= width and 0 <= box["top"] and box["bottom"] <= height, (side, box)
+                assert 0 <= box["left"] and box["right"] <= width and 0 <= box["top"] and box["bottom"] <= height, (
+                    side,
+                    box,
+                )
         note = pg.locator("#note").bounding_box()
         assert note["x"] > width / 2, "the note leaves the avatar's middle free"
-        under = alpha[int(note["y"]): int(note["y"] + note["height"]), int(note["x"]): int(note["x"] + note["width"])]
+        under = alpha[int(note["y"]) : int(note["y"] + note["height"]), int(note["x"]) : int(note["x"] + note["width"])]
         assert under.mean() < 0.2, f"the note covers {under.mean():.0%} avatar"
         assert not pg.page_errors, pg.page_errors
         assert st["note"]
-

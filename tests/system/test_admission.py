@@ -28,11 +28,17 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def ingest(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("admission"), workers=0, env={
-        "LIVE2D_POSE_MAX_HANDSHAKES": str(MAX_HANDSHAKES), "LIVE2D_POSE_MAX_STREAMS": str(MAX_STREAMS),
-        "LIVE2D_POSE_MAX_PARTIAL_BYTES": str(MAX_PARTIAL),
-        "LIVE2D_POSE_HANDSHAKE_TIMEOUT": str(HANDSHAKE_TIMEOUT),
-        "LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0"}).start()  # one test client plays every camera
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("admission"),
+        workers=0,
+        env={
+            "LIVE2D_POSE_MAX_HANDSHAKES": str(MAX_HANDSHAKES),
+            "LIVE2D_POSE_MAX_STREAMS": str(MAX_STREAMS),
+            "LIVE2D_POSE_MAX_PARTIAL_BYTES": str(MAX_PARTIAL),
+            "LIVE2D_POSE_HANDSHAKE_TIMEOUT": str(HANDSHAKE_TIMEOUT),
+            "LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0",
+        },
+    ).start()  # one test client plays every camera
     deadline = time.monotonic() + TIMEOUT  # no worker to wait for: wait for ingest's /stats
     while not pipe.ingest_stats() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -113,6 +119,7 @@ def test_no_image_size_within_the_deadline_is_closed(ingest, figures):
 
 async def _unfinished_message(websocket, size: int, chunk: int, hold: asyncio.Event) -> None:
     """A fragmented binary message of ``size`` bytes whose last fragment never comes."""
+
     async def fragments():
         for _ in range(size // chunk):
             yield b"\x00" * chunk
@@ -129,8 +136,7 @@ def test_unfinished_fragmented_messages_are_bounded_together(ingest, figures):
 
     async def body():
         hold = asyncio.Event()
-        sockets = [await connect(ingest.camera_url, open_timeout=TIMEOUT, max_size=None)
-                   for _ in range(holders)]
+        sockets = [await connect(ingest.camera_url, open_timeout=TIMEOUT, max_size=None) for _ in range(holders)]
         for websocket in sockets:
             assert (await recv_json(websocket))["type"] == "initialized"
         senders = [asyncio.create_task(_unfinished_message(ws, size, 256 * 1024, hold)) for ws in sockets]

@@ -37,8 +37,7 @@ def in_process() -> InProcess:
 async def healthy_stream(pipeline):
     """A second camera streaming real faces, and its viewer; checks it kept flowing."""
     frame = astronaut_frame()
-    async with Camera(pipeline.camera_url) as camera, \
-            Viewer(pipeline.viewer_url(f"stream={camera.stream}")) as viewer:
+    async with Camera(pipeline.camera_url) as camera, Viewer(pipeline.viewer_url(f"stream={camera.stream}")) as viewer:
         sender = asyncio.create_task(camera.stream_frames([frame], fps=20, duration=60))
         await viewer.wait_for_results(3)
         before = len(viewer.results)
@@ -87,12 +86,15 @@ def test_frame_before_image_size():
     run(body())
 
 
-@pytest.mark.parametrize("text,code", [
-    ("hello", "bad_json"),
-    ('{"imageSize": "640x480"}', "bad_message"),
-    ('{"imageSize": {"width": 0, "height": 480}}', "bad_message"),
-    ('["imageSize"]', "bad_message"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("hello", "bad_json"),
+        ('{"imageSize": "640x480"}', "bad_message"),
+        ('{"imageSize": {"width": 0, "height": 480}}', "bad_message"),
+        ('["imageSize"]', "bad_message"),
+    ],
+)
 def test_bad_text_before_and_after_ready(text, code):
     async def body():
         async with in_process() as pipeline:
@@ -110,14 +112,17 @@ def test_bad_text_before_and_after_ready(text, code):
 
 def _headers_only_jpeg() -> bytes:
     jpeg = astronaut_frame()
-    return jpeg[:jpeg.find(b"\xff\xda")] + b"\xff\xd9"  # valid headers, no image data
+    return jpeg[: jpeg.find(b"\xff\xda")] + b"\xff\xd9"  # valid headers, no image data
 
 
-@pytest.mark.parametrize("payload,code", [
-    (b"this is not an image", "not_an_image"),
-    (astronaut_frame()[:20000], "truncated_image"),
-    (_headers_only_jpeg(), "decode_failed"),  # passes ingest's header check; the worker says so
-])
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        (b"this is not an image", "not_an_image"),
+        (astronaut_frame()[:20000], "truncated_image"),
+        (_headers_only_jpeg(), "decode_failed"),  # passes ingest's header check; the worker says so
+    ],
+)
 def test_bad_frames_get_errors_and_the_camera_goes_on(payload, code):
     async def body():
         async with in_process() as pipeline:
@@ -184,8 +189,10 @@ def test_scan_bomb_is_refused_at_ingest_and_other_streams_keep_flowing(pipeline,
 
     async def body():
         frame = astronaut_frame()
-        async with Camera(pipeline.camera_url) as healthy, \
-                Viewer(pipeline.viewer_url(f"stream={healthy.stream}")) as viewer:
+        async with (
+            Camera(pipeline.camera_url) as healthy,
+            Viewer(pipeline.viewer_url(f"stream={healthy.stream}")) as viewer,
+        ):
             sender = asyncio.create_task(healthy.stream_frames([frame], fps=20, duration=60))
             await viewer.wait_for_results(3)
             started = time.time() * 1000

@@ -18,9 +18,24 @@ from live2d_pose.bench import run
 
 
 def test_quickest_bench_writes_json_and_markdown(tmp_path):
-    argv = ["--quick", "--scenarios", "1x30,scaling", "--workers", "1", "--max-workers", "1",
-            "--duration", "1.5", "--warmup", "0.5", "--bare-duration", "1", "--out", str(tmp_path),
-            "--no-plots"]
+    argv = [
+        "--quick",
+        "--scenarios",
+        "1x30,scaling",
+        "--workers",
+        "1",
+        "--max-workers",
+        "1",
+        "--duration",
+        "1.5",
+        "--warmup",
+        "0.5",
+        "--bare-duration",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-plots",
+    ]
     assert run.main(argv) == 0
 
     document = json.loads((tmp_path / "latest.json").read_text())
@@ -34,8 +49,7 @@ def test_quickest_bench_writes_json_and_markdown(tmp_path):
         assert scenario["face_rate"] > 0.9  # the astronaut's face is found
         latency = scenario["latency_ms"]
         assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
-        assert set(scenario["stages_ms"]) == {"ingest_queue", "transit", "decode", "inference",
-                                              "gateway_delivery"}
+        assert set(scenario["stages_ms"]) == {"ingest_queue", "transit", "decode", "inference", "gateway_delivery"}
         assert scenario["stages_ms"]["inference"]["p50"] > 0
         assert scenario["last_second_latency_ms"]["n"] > 0
         assert {"ingest", "gateway", "landmarker-1"} <= scenario["rss_mb"].keys()
@@ -53,8 +67,22 @@ def test_quickest_bench_writes_json_and_markdown(tmp_path):
 
 def test_holistic_bench_reports_lanes_and_bare_trackers(tmp_path):
     """The face+pose+hands scenario on one worker, with the bare runs it is compared with."""
-    argv = ["--quick", "--scenarios", "holistic", "--holistic-workers", "1", "--duration", "1.5",
-            "--warmup", "1", "--bare-duration", "1", "--out", str(tmp_path), "--no-plots"]
+    argv = [
+        "--quick",
+        "--scenarios",
+        "holistic",
+        "--holistic-workers",
+        "1",
+        "--duration",
+        "1.5",
+        "--warmup",
+        "1",
+        "--bare-duration",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-plots",
+    ]
     assert run.main(argv) == 0
 
     document = json.loads((tmp_path / "latest.json").read_text())

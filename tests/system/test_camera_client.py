@@ -43,8 +43,9 @@ class FakeIngest:
     connection and listen again on the same port `down_for` seconds later.
     """
 
-    def __init__(self, close_after=(), reject=None, error_after=None,
-                 restart_after=None, down_for=1.0, http_status=None):
+    def __init__(
+        self, close_after=(), reject=None, error_after=None, restart_after=None, down_for=1.0, http_status=None
+    ):
         self.http_status = http_status
         self.close_after, self.reject, self.error_after = list(close_after), reject, error_after
         self.restart_after, self.down_for = restart_after, down_for
@@ -106,8 +107,9 @@ class FakeIngest:
         await ws.send(json.dumps({"type": "initialized"}))
         conn["size"] = json.loads(await ws.recv())["imageSize"]
         await ws.send(json.dumps({"type": "ok"}))
-        await ws.send(json.dumps({"type": "ready", "stream": f"s{index}",
-                                  "viewer": f"http://127.0.0.1:8080/?stream=s{index}"}))
+        await ws.send(
+            json.dumps({"type": "ready", "stream": f"s{index}", "viewer": f"http://127.0.0.1:8080/?stream=s{index}"})
+        )
         limit = self.close_after[index] if index < len(self.close_after) else None
         async for data in ws:
             assert isinstance(data, bytes) and data[:2] == b"\xff\xd8", "not a JPEG"
@@ -156,10 +158,23 @@ def run_camera(*argv):
 
 # ------------------------------------------------------------ integration
 
+
 def test_handshake_then_jpeg_frames_of_declared_size(image_file, camera_logs):
     with FakeIngest() as ingest:
-        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--stream", "bot",
-                             "--token", "secret", "--max-frames", 5, "--fps", 0)
+        code, _ = run_camera(
+            "--server",
+            ingest.url,
+            "--source",
+            image_file,
+            "--stream",
+            "bot",
+            "--token",
+            "secret",
+            "--max-frames",
+            5,
+            "--fps",
+            0,
+        )
     assert code == 0
     [conn] = ingest.connections
     assert conn["path"] == "/image?stream=bot&token=secret"
@@ -185,8 +200,24 @@ def test_cli_entry_point_and_native_size(video_file):
 
     with FakeIngest() as ingest:
         port = ingest.port
-        code = cli_main(["camera", "-i", "127.0.0.1", "-p", str(port), "--source", video_file,
-                         "--width", "0", "--height", "0", "--once", "--fps", "0"])
+        code = cli_main(
+            [
+                "camera",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--source",
+                video_file,
+                "--width",
+                "0",
+                "--height",
+                "0",
+                "--once",
+                "--fps",
+                "0",
+            ]
+        )
     assert code == 0
     assert ingest.connections[0]["size"] == {"width": 320, "height": 240}
     assert ingest.frames() == [(240, 320, 3)] * 12  # every frame of the video, once
@@ -200,8 +231,7 @@ def test_video_loops_by_default(video_file):
 
 def test_fps_limits_the_send_rate(image_file):
     with FakeIngest() as ingest:
-        code, elapsed = run_camera("--server", ingest.url, "--source", image_file,
-                                   "--max-frames", 11, "--fps", 20)
+        code, elapsed = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 11, "--fps", 20)
     assert code == 0
     times = ingest.connections[0]["times"]
     span = times[-1] - times[0]
@@ -210,8 +240,7 @@ def test_fps_limits_the_send_rate(image_file):
 
 def test_duration_stops_the_client(image_file):
     with FakeIngest() as ingest:
-        code, elapsed = run_camera("--server", ingest.url, "--source", image_file,
-                                   "--duration", 0.6, "--fps", 10)
+        code, elapsed = run_camera("--server", ingest.url, "--source", image_file, "--duration", 0.6, "--fps", 10)
     assert code == 0
     assert 0.6 <= elapsed < 0.6 + TIMEOUT / 5
     assert 4 <= len(ingest.frames()) <= 8
@@ -275,8 +304,7 @@ def test_reconnects_when_the_server_closes_mid_stream(image_file, camera_logs):
 
 def test_reconnects_when_ingest_restarts(image_file, camera_logs):
     with FakeIngest(restart_after=4, down_for=1.2) as ingest:
-        code, elapsed = run_camera("--server", ingest.url, "--source", image_file,
-                                   "--max-frames", 10, "--fps", 50)
+        code, elapsed = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 10, "--fps", 50)
     assert code == 0
     counts = [len(c["frames"]) for c in ingest.connections]
     assert len(counts) == 2 and counts[0] >= 4 and sum(counts) == 10
@@ -297,8 +325,9 @@ def test_replaced_by_another_camera_backs_off_instead_of_flapping(image_file, ca
 def test_track_goes_into_the_query(image_file):
     assert camera.build_url("ws://h:1/image?track=face", track="face,pose") == "ws://h:1/image?track=face%2Cpose"
     with FakeIngest() as ingest:
-        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 2,
-                             "--track", "pose, hands")
+        code, _ = run_camera(
+            "--server", ingest.url, "--source", image_file, "--max-frames", 2, "--track", "pose, hands"
+        )
     assert code == 0 and ingest.connections[0]["path"] == "/image?track=pose%2Chands"
     with pytest.raises(SystemExit):
         camera.parse_args(["--track", "face,tail"])
@@ -321,8 +350,7 @@ def test_policy_close_is_fatal(image_file, camera_logs):
 @pytest.mark.parametrize("status, fatal", [(200, True), (403, True), (404, True), (503, False)])
 def test_http_refusal(image_file, camera_logs, status, fatal):
     with FakeIngest(http_status=status) as ingest:
-        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 3,
-                             "--duration", 1.2)
+        code, _ = run_camera("--server", ingest.url, "--source", image_file, "--max-frames", 3, "--duration", 1.2)
     if fatal:  # it would answer the same again: say so, and what to do
         assert code == 2 and len(ingest.connections) == 1
         assert f"HTTP {status}" in camera_logs.text
@@ -351,9 +379,11 @@ def test_runs_as_a_standalone_script(tmp_path, image_file):
     assert len(ingest.frames()) == 4 and "4 frames sent" in done.stderr
 
 
-@pytest.mark.skipif(not os.environ.get("LIVE2D_POSE_CAMERA_PYTHON"),
-                    reason="set LIVE2D_POSE_CAMERA_PYTHON to an old interpreter "
-                           "(e.g. Python 3.6 with websockets 8 and OpenCV) to test it")
+@pytest.mark.skipif(
+    not os.environ.get("LIVE2D_POSE_CAMERA_PYTHON"),
+    reason="set LIVE2D_POSE_CAMERA_PYTHON to an old interpreter "
+    "(e.g. Python 3.6 with websockets 8 and OpenCV) to test it",
+)
 def test_runs_on_an_old_python(tmp_path, image_file):
     script = tmp_path / "camera.py"
     shutil.copy(CAMERA_PY, script)
@@ -370,9 +400,11 @@ def test_signal_stops_cleanly_with_a_summary(tmp_path, image_file, sig):
     import signal
 
     with FakeIngest() as ingest:
-        proc = subprocess.Popen([sys.executable, str(CAMERA_PY), "--server", ingest.url,
-                                 "--source", image_file, "--fps", "20"],
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(CAMERA_PY), "--server", ingest.url, "--source", image_file, "--fps", "20"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + TIMEOUT
         while len(ingest.frames()) < 3 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
@@ -384,6 +416,7 @@ def test_signal_stops_cleanly_with_a_summary(tmp_path, image_file, sig):
 
 # ------------------------------------------------------------ pointed at the wrong port
 
+
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     """The real ingest and gateway (no landmarkers): what a camera may be pointed at."""
@@ -394,11 +427,14 @@ def services(tmp_path_factory):
     pipe.stop_cleanly()
 
 
-@pytest.mark.parametrize("path, says", [
-    ("/image", "is live2d-pose's gateway (the viewer's port), not ingest"),  # HTTP 404 from the gateway
-    ("/", "is live2d-pose's gateway (the viewer's port), not ingest"),       # its page, HTTP 200
-    ("/ws", "greeted with 'hello', not 'initialized' (live2d-pose's gateway"),  # the viewers' socket
-])
+@pytest.mark.parametrize(
+    "path, says",
+    [
+        ("/image", "is live2d-pose's gateway (the viewer's port), not ingest"),  # HTTP 404 from the gateway
+        ("/", "is live2d-pose's gateway (the viewer's port), not ingest"),  # its page, HTTP 200
+        ("/ws", "greeted with 'hello', not 'initialized' (live2d-pose's gateway"),  # the viewers' socket
+    ],
+)
 def test_the_gateways_port_is_named_and_not_retried(services, image_file, camera_logs, path, says):
     url = f"ws://127.0.0.1:{services.http_port}{path}"
     code, elapsed = run_camera("--server", url, "--source", image_file, "--timeout", 5, "--duration", 10)
@@ -410,5 +446,7 @@ def test_the_gateways_port_is_named_and_not_retried(services, image_file, camera
 def test_a_wrong_path_on_ingest_names_the_right_one(services, image_file, camera_logs):
     code, _ = run_camera("--server", f"ws://127.0.0.1:{services.camera_port}/camera", "--source", image_file)
     assert code == 2
-    assert (f"ingest at ws://127.0.0.1:{services.camera_port}/camera refused the connection: HTTP 404 "
-            "(cameras connect to its path /image)") in camera_logs.text
+    assert (
+        f"ingest at ws://127.0.0.1:{services.camera_port}/camera refused the connection: HTTP 404 "
+        "(cameras connect to its path /image)"
+    ) in camera_logs.text

@@ -56,12 +56,20 @@ LANDMARKS_BYTES = 478 * 3 * 4
 # --- offline lint -----------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None,
-                    reason="docker-compose binary missing (Debian: apt-get install docker-compose)")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose binary missing (Debian: apt-get install docker-compose)",
+)
 def test_check_deploy_script():
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "check_deploy.sh")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120 * TIMEOUT_SCALE)
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "check_deploy.sh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120 * TIMEOUT_SCALE,
+    )
     assert proc.returncode == 0, f"check_deploy.sh failed:\n{proc.stdout}\n{proc.stderr}"
     assert "deployment checks passed" in proc.stdout
 
@@ -70,12 +78,15 @@ def test_health_service_reads_the_services_settings(tmp_path):
     """`live2d-pose health --service` checks where the service's own settings say it is."""
     from live2d_pose import health
 
-    assert health.service_target("ingest", {"LIVE2D_POSE_HOST": "0.0.0.0"}) == \
-        ("url", "http://127.0.0.1:8765/healthz")
-    assert health.service_target("ingest", {"LIVE2D_POSE_HOST": "10.0.0.5", "LIVE2D_POSE_PORT": "9000"}) == \
-        ("url", "http://10.0.0.5:9000/healthz")
-    assert health.service_target("gateway", {"LIVE2D_POSE_HOST": "::", "LIVE2D_POSE_HTTP_PORT": "9001"}) == \
-        ("url", "http://[::1]:9001/healthz")
+    assert health.service_target("ingest", {"LIVE2D_POSE_HOST": "0.0.0.0"}) == ("url", "http://127.0.0.1:8765/healthz")
+    assert health.service_target("ingest", {"LIVE2D_POSE_HOST": "10.0.0.5", "LIVE2D_POSE_PORT": "9000"}) == (
+        "url",
+        "http://10.0.0.5:9000/healthz",
+    )
+    assert health.service_target("gateway", {"LIVE2D_POSE_HOST": "::", "LIVE2D_POSE_HTTP_PORT": "9001"}) == (
+        "url",
+        "http://[::1]:9001/healthz",
+    )
     beat = tmp_path / "worker.health"
     env = {"LIVE2D_POSE_HEALTH_FILE": str(beat)}
     assert health.service_target("landmarker", env) == ("file", str(beat))
@@ -96,6 +107,7 @@ _INTERPOLATION = re.compile(r"\$\$|\$\{(?P<braced>\w+)(?:(?P<op>:?-)(?P<default>
 
 def interpolate(text: str, variables: dict[str, str]) -> str:
     """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, $VAR and $$."""
+
     def substitute(match: re.Match) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -106,6 +118,7 @@ def interpolate(text: str, variables: dict[str, str]) -> str:
         if match.group("op") == "-" and value is None:
             return match.group("default")
         return value or ""
+
     return _INTERPOLATION.sub(substitute, text)
 
 
@@ -114,7 +127,7 @@ class Stack:
     """docker-compose.yml translated for this host."""
 
     compose: dict
-    variables: dict[str, str]   # what the test "exports" before `docker compose up`
+    variables: dict[str, str]  # what the test "exports" before `docker compose up`
     zmq_ports: dict[int, int]
     tmp: Path
     services: list[Service] = field(default_factory=list)
@@ -161,8 +174,9 @@ class Stack:
         replica = replica or name
         (self.tmp / replica).mkdir(exist_ok=True)
         entrypoint, command = spec.get("entrypoint", []), spec.get("command", [])
-        assert isinstance(entrypoint, list) and isinstance(command, list), \
+        assert isinstance(entrypoint, list) and isinstance(command, list), (
             f"{name}: use exec-form entrypoint/command lists so the process gets SIGTERM"
+        )
         argv = self.command([self.translate(arg, replica) for arg in entrypoint + command])
         env = {key: value for key, value in os.environ.items() if not key.startswith("LIVE2D_POSE_")}
         # as the images' ENV: PATH starts with their venv, unbuffered logs
@@ -188,8 +202,9 @@ class Service:
 
     def start(self) -> None:
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.log_path.parent,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.log_path.parent, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def log(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
@@ -258,8 +273,12 @@ def test_compose_environment_is_the_cli_settings():
     assert "ports" not in landmarker and "container_name" not in landmarker  # --scale must work
     assert landmarker["deploy"]["replicas"] == LANDMARKER_REPLICAS
     published = [port for spec in compose["services"].values() for port in spec.get("ports", [])]
-    assert sorted(published) == sorted(["${LIVE2D_POSE_PORT:-8765}:${LIVE2D_POSE_PORT:-8765}",
-                                        "${LIVE2D_POSE_HTTP_PORT:-8080}:${LIVE2D_POSE_HTTP_PORT:-8080}"])
+    assert sorted(published) == sorted(
+        [
+            "${LIVE2D_POSE_PORT:-8765}:${LIVE2D_POSE_PORT:-8765}",
+            "${LIVE2D_POSE_HTTP_PORT:-8080}:${LIVE2D_POSE_HTTP_PORT:-8080}",
+        ]
+    )
 
 
 async def _first_face(stack: Stack, frames: list[bytes]):
@@ -274,9 +293,11 @@ async def _first_face(stack: Stack, frames: list[bytes]):
                     if faces:
                         return camera, faces[0]
                     await asyncio.sleep(0.05)
-                raise AssertionError(f"no face landmarks within {RESULT_TIMEOUT:.0f} s: "
-                                     f"{len(viewer.results)} results, controls {viewer.controls}, "
-                                     f"camera messages {camera.messages}")
+                raise AssertionError(
+                    f"no face landmarks within {RESULT_TIMEOUT:.0f} s: "
+                    f"{len(viewer.results)} results, controls {viewer.controls}, "
+                    f"camera messages {camera.messages}"
+                )
             finally:
                 sending.cancel()
 
@@ -320,7 +341,6 @@ def test_compose_smoke_test_service(stack):
     """The `test` profile's smoke-test service, run against the same local stack."""
     smoke = stack.service("smoke-test")
     assert smoke.health is None and "test" in stack.compose["services"]["smoke-test"]["profiles"]
-    proc = subprocess.run(smoke.argv, env=smoke.env, capture_output=True, text=True,
-                          timeout=120 * TIMEOUT_SCALE)
+    proc = subprocess.run(smoke.argv, env=smoke.env, capture_output=True, text=True, timeout=120 * TIMEOUT_SCALE)
     assert proc.returncode == 0, f"smoke-test failed:\n{proc.stdout}\n{proc.stderr}"
     assert "smoke test passed" in proc.stdout

@@ -43,8 +43,11 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 TIMEOUT_SCALE = float(os.environ.get("TEST_TIMEOUT_SCALE", "1"))
-BASE_IMAGES = {"ingest": "python:3.11-slim-bookworm", "gateway": "python:3.11-slim-bookworm",
-               "landmarker": "python:3.11-slim-bookworm"}
+BASE_IMAGES = {
+    "ingest": "python:3.11-slim-bookworm",
+    "gateway": "python:3.11-slim-bookworm",
+    "landmarker": "python:3.11-slim-bookworm",
+}
 STAND_IN_SCRIPT = "scripts/docker-base-images.sh"
 # What each image may add to its base, in MB (the base differs between the real
 # image and the air-gapped stand-in; these layers do not). Measured: 65, 67, 628.
@@ -94,11 +97,17 @@ class Compose:
         argv = [*self.command, "-p", self.project, "-f", str(COMPOSE_FILE), *args]
         log = self.log_dir / f"{len(list(self.log_dir.iterdir())):02d}-{args[0]}.log"
         with open(log, "w") as out:
-            proc = subprocess.run(argv, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                  text=True, timeout=timeout * TIMEOUT_SCALE)
+            proc = subprocess.run(
+                argv,
+                env=self.env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout * TIMEOUT_SCALE,
+            )
         if check and proc.returncode != 0:
-            pytest.fail(f"{shlex.join(argv)} exited {proc.returncode}:\n{_tail(log.read_text(), 60)}"
-                        f"\n{self.logs()}")
+            pytest.fail(f"{shlex.join(argv)} exited {proc.returncode}:\n{_tail(log.read_text(), 60)}\n{self.logs()}")
         proc.output = log.read_text()
         return proc
 
@@ -129,9 +138,14 @@ class Compose:
             time.sleep(1)
 
     def logs(self, lines: int = 30) -> str:
-        proc = subprocess.run([*self.command, "-p", self.project, "-f", str(COMPOSE_FILE), "logs",
-                               "--no-color", "--tail", str(lines)], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [*self.command, "-p", self.project, "-f", str(COMPOSE_FILE), "logs", "--no-color", "--tail", str(lines)],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return f"--- compose logs (last {lines} lines each) ---\n{proc.stdout}{proc.stderr}"
 
     def ingest_metric(self, name: str) -> float:
@@ -176,22 +190,41 @@ def compose(tmp_path_factory):
 
 def host_smoke(compose: Compose, stream: str) -> str:
     """live2d_pose.testing.smoke from this host, through the published ports."""
-    proc = subprocess.run([sys.executable, "-m", "live2d_pose.testing.smoke",
-                           "--camera", f"ws://127.0.0.1:{compose.camera_port}/image",
-                           "--viewer", f"ws://127.0.0.1:{compose.http_port}/ws",
-                           "--stream", stream, "--track", "face,pose,hands"],
-                          capture_output=True, text=True, timeout=120 * TIMEOUT_SCALE)
-    assert proc.returncode == 0, (f"the host's camera was not tracked:\n{proc.stdout}{_tail(proc.stderr, 20)}"
-                                  f"\n{compose.logs()}")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "live2d_pose.testing.smoke",
+            "--camera",
+            f"ws://127.0.0.1:{compose.camera_port}/image",
+            "--viewer",
+            f"ws://127.0.0.1:{compose.http_port}/ws",
+            "--stream",
+            stream,
+            "--track",
+            "face,pose,hands",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120 * TIMEOUT_SCALE,
+    )
+    assert proc.returncode == 0, (
+        f"the host's camera was not tracked:\n{proc.stdout}{_tail(proc.stderr, 20)}\n{compose.logs()}"
+    )
     return proc.stdout
 
 
 @pytest.mark.timeout(3600)
 def test_images_build(compose, figures):
-    missing = [image for image in set(BASE_IMAGES.values()) | {"node:20-slim"}
-               if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode]
-    assert not missing, (f"base images {missing} are missing: {STAND_IN_SCRIPT} pulls them, or builds "
-                         "stand-ins where no registry can be reached (make test-docker runs it)")
+    missing = [
+        image
+        for image in set(BASE_IMAGES.values()) | {"node:20-slim"}
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode
+    ]
+    assert not missing, (
+        f"base images {missing} are missing: {STAND_IN_SCRIPT} pulls them, or builds "
+        "stand-ins where no registry can be reached (make test-docker runs it)"
+    )
     start = time.monotonic()
     compose("build", timeout=3000)
     figures["build_s"] = time.monotonic() - start
@@ -201,8 +234,9 @@ def test_images_build(compose, figures):
         base = int(docker("image", "inspect", "-f", "{{.Size}}", BASE_IMAGES[service]))
         figures[f"{service}_mb"] = round(size / 1e6)
         figures[f"{service}_added_mb"] = round((size - base) / 1e6)
-        assert (size - base) / 1e6 <= ADDED_MB_LIMIT[service], \
+        assert (size - base) / 1e6 <= ADDED_MB_LIMIT[service], (
             f"live2d-pose-{service} adds {(size - base) / 1e6:.0f} MB to its base (limit {ADDED_MB_LIMIT[service]})"
+        )
     figures["base_mb"] = round(int(docker("image", "inspect", "-f", "{{.Size}}", BASE_IMAGES["ingest"])) / 1e6)
 
 
@@ -211,8 +245,10 @@ def test_health_checks_follow_the_port(compose):
     """`docker run -e LIVE2D_POSE_PORT=...`: the image's HEALTHCHECK checks that port."""
     tag = compose.env.get("LIVE2D_POSE_TAG", "latest")
     runs = {"ingest": "LIVE2D_POSE_PORT", "gateway": "LIVE2D_POSE_HTTP_PORT"}
-    ids = [docker("run", "-d", "--rm", "-e", f"{variable}={free_port()}", f"live2d-pose-{service}:{tag}").strip()
-           for service, variable in runs.items()]
+    ids = [
+        docker("run", "-d", "--rm", "-e", f"{variable}={free_port()}", f"live2d-pose-{service}:{tag}").strip()
+        for service, variable in runs.items()
+    ]
     try:
         deadline = time.monotonic() + 60 * TIMEOUT_SCALE
         while True:
@@ -220,8 +256,9 @@ def test_health_checks_follow_the_port(compose):
             health = [state.get("Health", {}).get("Status") for state in states]
             if health == ["healthy", "healthy"]:
                 break
-            assert time.monotonic() < deadline and "unhealthy" not in health, \
+            assert time.monotonic() < deadline and "unhealthy" not in health, (
                 f"{dict(zip(runs, health))}: {[state.get('Health', {}).get('Log', [])[-1:] for state in states]}"
+            )
             time.sleep(1)
     finally:
         docker("rm", "-f", *ids)

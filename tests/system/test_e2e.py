@@ -34,8 +34,7 @@ def test_landmarks_equal_direct_mediapipe(pipeline):
     results = sorted(run(body()), key=lambda r: r.seq)
     assert len({r.seq for r in results}) == len(results) and results[-1].seq <= len(frames)
     assert all(len(r.faces) == 1 and r.landmarks.shape == (478, 3) for r in results)
-    assert all(r.faces[0]["blendshapes"].shape == (52,) and r.faces[0]["matrix"].shape == (4, 4)
-               for r in results)
+    assert all(r.faces[0]["blendshapes"].shape == (52,) and r.faces[0]["matrix"].shape == (4, 4) for r in results)
     # The reference sees exactly what the worker saw: the frames that were not
     # dropped as stale (on a loaded machine a few may be), with the same timestamps.
     processed = [frames[r.seq - 1] for r in results]
@@ -46,23 +45,23 @@ def test_landmarks_equal_direct_mediapipe(pipeline):
     # The face moves between frames, so equal landmarks are not a constant.
     assert np.abs(results[0].landmarks - results[15].landmarks).max() > 0.01
     ts = results[-1].ts
-    assert ts["ingest"] <= ts["dispatch"] <= ts["decode_start"] <= ts["infer_start"] \
-        <= ts["infer_end"] <= ts["gateway"]
+    assert ts["ingest"] <= ts["dispatch"] <= ts["decode_start"] <= ts["infer_start"] <= ts["infer_end"] <= ts["gateway"]
 
 
 def test_real_video_smile(pipeline):
     frames = media.video_jpeg_frames(media.media_path("single_face.mp4"))
 
     async def body():
-        async with Viewer(pipeline.viewer_url()) as viewer, \
-                Camera(pipeline.camera_url, width=640, height=480) as camera:
+        async with (
+            Viewer(pipeline.viewer_url()) as viewer,
+            Camera(pipeline.camera_url, width=640, height=480) as camera,
+        ):
             await camera.stream_frames(frames, fps=20)
             return await viewer.wait_for_results(len(frames) * 2 // 3, stream=camera.stream)
 
     results = sorted(run(body()), key=lambda r: r.seq)
     assert all(len(r.faces) == 1 for r in results)
-    smile = [float(r.faces[0]["blendshapes"][[MOUTH_SMILE_LEFT, MOUTH_SMILE_RIGHT]].mean())
-             for r in results]
+    smile = [float(r.faces[0]["blendshapes"][[MOUTH_SMILE_LEFT, MOUTH_SMILE_RIGHT]].mean()) for r in results]
     # A man going from neutral to a wide smile.
     assert np.mean(smile[:5]) < 0.3 < np.mean(smile[-5:]), smile
 
@@ -96,12 +95,11 @@ def test_max_faces(tmp_path_factory, max_faces):
     # Native size (1000x667): at 640x480 MediaPipe's VIDEO mode finds only one of the faces.
     photo = media.image_jpeg(media.media_path("multi_face.jpg"))
     expected = len(reference.video_landmarks([photo], [1000], max_faces)[0])
-    pipe = start_pipeline(tmp_path_factory, f"faces{max_faces}", workers=1,
-                          LIVE2D_POSE_MAX_FACES=str(max_faces))
+    pipe = start_pipeline(tmp_path_factory, f"faces{max_faces}", workers=1, LIVE2D_POSE_MAX_FACES=str(max_faces))
     try:
+
         async def body():
-            async with Viewer(pipe.viewer_url()) as viewer, \
-                    Camera(pipe.camera_url, width=1000, height=667) as camera:
+            async with Viewer(pipe.viewer_url()) as viewer, Camera(pipe.camera_url, width=1000, height=667) as camera:
                 await camera.stream_frames([photo], fps=10, count=5)
                 return await viewer.wait_for_results(3, stream=camera.stream)
 
@@ -116,15 +114,18 @@ def test_two_cameras_two_viewers_and_latest(pipeline):
     frame_a, frame_b = astronaut_frame(angle=-15), astronaut_frame(angle=15, mirror=True)
 
     async def body():
-        async with Camera(pipeline.camera_url + "?stream=cam-a") as cam_a, \
-                Camera(pipeline.camera_url + "?stream=cam-b") as cam_b, \
-                Viewer(pipeline.viewer_url("stream=cam-a")) as viewer_a, \
-                Viewer(pipeline.viewer_url("stream=cam-b")) as viewer_b, \
-                Viewer(pipeline.viewer_url()) as follower:
+        async with (
+            Camera(pipeline.camera_url + "?stream=cam-a") as cam_a,
+            Camera(pipeline.camera_url + "?stream=cam-b") as cam_b,
+            Viewer(pipeline.viewer_url("stream=cam-a")) as viewer_a,
+            Viewer(pipeline.viewer_url("stream=cam-b")) as viewer_b,
+            Viewer(pipeline.viewer_url()) as follower,
+        ):
             assert (cam_a.stream, cam_b.stream) == ("cam-a", "cam-b")
             assert cam_a.viewer.endswith("stream=cam-a")
-            await asyncio.gather(cam_a.stream_frames([frame_a], fps=15, count=30),
-                                 cam_b.stream_frames([frame_b], fps=15, count=30))
+            await asyncio.gather(
+                cam_a.stream_frames([frame_a], fps=15, count=30), cam_b.stream_frames([frame_b], fps=15, count=30)
+            )
             await viewer_a.wait_for_results(20)
             await viewer_b.wait_for_results(20)
             await follower.wait_for_results(20)
@@ -176,9 +177,20 @@ def test_camera_command_makes_results_flow(pipeline, tmp_path, source):
         path.write_bytes(astronaut_frame())
     else:
         path = media.media_path("single_face.mp4")
-    command = [sys.executable, "-m", "live2d_pose", "camera", "--server",
-               pipeline.camera_url + "?stream=cli-" + source, "--source", str(path),
-               "--fps", "15", "--max-frames", "30"]
+    command = [
+        sys.executable,
+        "-m",
+        "live2d_pose",
+        "camera",
+        "--server",
+        pipeline.camera_url + "?stream=cli-" + source,
+        "--source",
+        str(path),
+        "--fps",
+        "15",
+        "--max-frames",
+        "30",
+    ]
 
     async def body():
         async with Viewer(pipeline.viewer_url("stream=cli-" + source)) as viewer:
@@ -200,9 +212,9 @@ def test_worker_prefetch_two(tmp_path_factory):
     # that jumps between the frames it does see.
     frames = [astronaut_frame()]
     try:
+
         async def body():
-            async with Viewer(pipe.viewer_url("stream=pf")) as viewer, \
-                    Camera(pipe.camera_url + "?stream=pf") as camera:
+            async with Viewer(pipe.viewer_url("stream=pf")) as viewer, Camera(pipe.camera_url + "?stream=pf") as camera:
                 await camera.stream_frames(frames, fps=0, duration=2.0)  # saturate the worker
                 # ingest reads a flood no faster than --max-fps (TCP holds the rest back), so
                 # frames keep arriving a while after the camera stopped: wait until all is answered
@@ -210,8 +222,10 @@ def test_worker_prefetch_two(tmp_path_factory):
                 while time.monotonic() < deadline:
                     await asyncio.sleep(0.5)
                     before, stats = stats, pipe.ingest_stats()["streams"]["pf"]
-                    if before.get("received") == stats["received"] and \
-                            stats["dispatched"] == stats["done"] + stats["lost"]:
+                    if (
+                        before.get("received") == stats["received"]
+                        and stats["dispatched"] == stats["done"] + stats["lost"]
+                    ):
                         break
                 return viewer.results, stats
 

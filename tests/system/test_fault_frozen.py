@@ -36,8 +36,10 @@ def test_frozen_worker_is_declared_dead_and_rejoins_when_it_thaws(pipe, figures)
     frames = astronaut_frames(16)
 
     async def body():
-        async with Viewer(pipe.viewer_url("stream=frozen")) as viewer, \
-                Camera(pipe.camera_url + "?stream=frozen") as camera:
+        async with (
+            Viewer(pipe.viewer_url("stream=frozen")) as viewer,
+            Camera(pipe.camera_url + "?stream=frozen") as camera,
+        ):
             streaming = asyncio.create_task(camera.stream_frames(frames, fps=FPS, duration=TIMEOUT))
             await viewer.wait_for_results(FPS)
             owner = pipe.ingest_stats()["streams"]["frozen"]["worker"]
@@ -62,8 +64,7 @@ def test_frozen_worker_is_declared_dead_and_rejoins_when_it_thaws(pipe, figures)
     figures["gap_after_freeze_ms"] = gap_ms
     figures["rejoin_after_thaw_s"] = rejoin_s
     assert moved_to not in (None, owner)
-    assert gap_ms < (NOTICED_WITHIN + FIRST_RESULT_MARGIN) * 1000, \
-        f"stream stalled {gap_ms:.0f} ms on a frozen worker"
+    assert gap_ms < (NOTICED_WITHIN + FIRST_RESULT_MARGIN) * 1000, f"stream stalled {gap_ms:.0f} ms on a frozen worker"
     assert pipe.joined_workers() == 2, "the thawed worker did not rejoin"
     # by its name: it used to come back through its late DONE as a hex identity
     assert sorted(w["name"] for w in pipe.ingest_stats()["workers"]) == ["w1", "w2"]

@@ -80,9 +80,9 @@ def _proc(service) -> psutil.Process:
 
 def test_kill_worker_mid_stream(pipe, clips, figures):
     """kill -9 the worker serving a stream: the stream moves within SHORT; its in-flight frame is counted lost."""
+
     async def body():
-        async with Viewer(pipe.viewer_url("stream=kill")) as viewer, \
-                Camera(pipe.camera_url + "?stream=kill") as camera:
+        async with Viewer(pipe.viewer_url("stream=kill")) as viewer, Camera(pipe.camera_url + "?stream=kill") as camera:
             streaming = asyncio.create_task(camera.stream_frames(clips, fps=FPS, duration=TIMEOUT))
             await viewer.wait_for_results(FPS, stream="kill")
             name = _stream_stats(pipe, "kill")["worker"]
@@ -124,8 +124,7 @@ def test_up_restarts_killed_worker(tmp_path, figures):
         argv += [f"--{name}", str(port)]
     log_path = tmp_path / "up.log"
     with open(log_path, "wb") as log:
-        up = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        up = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     stats_url = f"http://127.0.0.1:{ports['port']}/stats"
 
     def workers_joined() -> int:
@@ -147,8 +146,12 @@ def test_up_restarts_killed_worker(tmp_path, figures):
     try:
         _wait(lambda: workers_joined() == 2, 2 * TIMEOUT, "two workers joined")
         # localhost unless told otherwise, and it says so
-        listening = {c.laddr for p in psutil.Process(up.pid).children()
-                     for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        listening = {
+            c.laddr
+            for p in psutil.Process(up.pid).children()
+            for c in p.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
         figures["listen_addresses"] = sorted(f"{ip}:{port}" for ip, port in listening)
         # TCP for cameras and viewers only, on localhost; ZeroMQ on ipc in a private folder
         assert listening == {("127.0.0.1", ports["port"]), ("127.0.0.1", ports["http-port"])}, listening
@@ -182,10 +185,23 @@ def test_up_restarts_killed_worker(tmp_path, figures):
 def test_up_stops_on_a_configuration_error(tmp_path):
     """A child exiting with code 2 (a bad setting) would fail the same way at every restart:
     `up` stops everything, says why and exits 2, instead of restarting it for ever."""
-    argv = [sys.executable, "-m", "live2d_pose", "up", "--workers", "1",
-            "--port", str(free_port()), "--http-port", str(free_port())]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "LIVE2D_POSE_CURVE_SECRET_KEY_FILE": str(tmp_path / "missing.key_secret")}
+    argv = [
+        sys.executable,
+        "-m",
+        "live2d_pose",
+        "up",
+        "--workers",
+        "1",
+        "--port",
+        str(free_port()),
+        "--http-port",
+        str(free_port()),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "LIVE2D_POSE_CURVE_SECRET_KEY_FILE": str(tmp_path / "missing.key_secret"),
+    }
     started = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT)
     output = proc.stdout + proc.stderr
@@ -256,10 +272,25 @@ def test_ingest_restart_camera_reconnects(pipe, tmp_path, figures):
     image = tmp_path / "face.jpg"
     image.write_bytes(face_frames.astronaut_frame())
     camera = subprocess.Popen(
-        [sys.executable, "-m", "live2d_pose", "camera", "--server", pipe.camera_url, "--stream", "cam-r",
-         "--source", str(image), "--fps", str(FPS)],
-        stdout=open(tmp_path / "camera.log", "wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "live2d_pose",
+            "camera",
+            "--server",
+            pipe.camera_url,
+            "--stream",
+            "cam-r",
+            "--source",
+            str(image),
+            "--fps",
+            str(FPS),
+        ],
+        stdout=open(tmp_path / "camera.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
+
         async def body():
             async with Viewer(pipe.viewer_url("stream=cam-r")) as viewer:
                 await viewer.wait_for_results(FPS, stream="cam-r")
@@ -273,6 +304,7 @@ def test_ingest_restart_camera_reconnects(pipe, tmp_path, figures):
                 await viewer.wait_for_results(count + FPS, stream="cam-r", timeout=2 * TIMEOUT)
                 resumed = next(r for r in viewer.results[count:] if r.received_ms > down_ms)
                 return (resumed.received_ms - started) / 1000, resumed.seq
+
         recovery, seq = asyncio.run(body())
         figures["ingest_restart_to_first_result_s"] = recovery
         assert seq < 5 * FPS, "the resumed results should come from the new connection (seq restarts)"
@@ -292,13 +324,16 @@ def test_stalled_viewers_do_not_slow_others(pipe, clips, figures):
     gateway = _proc(pipe.services["gateway"])
 
     async def body():
-        async with Camera(pipe.camera_url + "?stream=slow") as camera, \
-                Viewer(pipe.viewer_url("stream=slow")) as healthy:
+        async with (
+            Camera(pipe.camera_url + "?stream=slow") as camera,
+            Viewer(pipe.viewer_url("stream=slow")) as healthy,
+        ):
             streaming = asyncio.create_task(camera.stream_frames(clips, fps=FPS, duration=3 * TIMEOUT))
             await healthy.wait_for_results(5, stream="slow")
             rss_before = gateway.memory_info().rss
-            stalled = [await connect(pipe.viewer_url("stream=slow"), max_queue=1, max_size=None)
-                       for _ in range(5)]  # never read: their TCP windows fill up
+            stalled = [
+                await connect(pipe.viewer_url("stream=slow"), max_queue=1, max_size=None) for _ in range(5)
+            ]  # never read: their TCP windows fill up
             start_count, start = len(healthy.results), time.monotonic()
             results_before = _gateway_results(pipe, "slow")
             await asyncio.sleep(TIMEOUT / 4)
@@ -325,9 +360,9 @@ def _gateway_results(pipe: Pipeline, stream: str) -> int:
 
 def test_flooding_camera(pipe, clips, figures):
     """One camera sends as fast as it can: its pings stay answered, another camera keeps its rate."""
+
     async def flood(stop: asyncio.Event, counts: dict):
-        async with Camera(pipe.camera_url + "?stream=flood", ping_interval=0.5,
-                          ping_timeout=TIMEOUT / 10) as camera:
+        async with Camera(pipe.camera_url + "?stream=flood", ping_interval=0.5, ping_timeout=TIMEOUT / 10) as camera:
             while not stop.is_set():
                 await camera.send(clips[counts["sent"] % len(clips)])
                 counts["sent"] += 1
@@ -340,8 +375,7 @@ def test_flooding_camera(pipe, clips, figures):
     async def body():
         counts = {"sent": 0, "ping_ms": 0.0, "open_at_end": False}
         stop = asyncio.Event()
-        async with Camera(pipe.camera_url + "?stream=calm") as calm, \
-                Viewer(pipe.viewer_url("stream=calm")) as viewer:
+        async with Camera(pipe.camera_url + "?stream=calm") as calm, Viewer(pipe.viewer_url("stream=calm")) as viewer:
             streaming = asyncio.create_task(calm.stream_frames(clips, fps=FPS, duration=3 * TIMEOUT))
             await viewer.wait_for_results(5, stream="calm")
             flooding = asyncio.create_task(flood(stop, counts))
@@ -350,8 +384,7 @@ def test_flooding_camera(pipe, clips, figures):
             await asyncio.sleep(TIMEOUT / 5)
             duration = time.monotonic() - start
             window = viewer.results[start_count:]
-            counts["stats"] = await asyncio.get_running_loop().run_in_executor(
-                None, _stream_stats, pipe, "flood")
+            counts["stats"] = await asyncio.get_running_loop().run_in_executor(None, _stream_stats, pipe, "flood")
             stop.set()
             await flooding
             streaming.cancel()
@@ -440,6 +473,7 @@ def test_connect_disconnect_churn_leaks_nothing(pipe, clips, figures, cycles):
 def test_graceful_shutdown(pipe, clips, figures):
     """SIGTERM with a camera and a viewer still connected that never answer the closing
     handshake (their event loop is not running: a JetBot gone off Wi-Fi, a sleeping tab)."""
+
     async def connected():
         camera = await Camera(pipe.camera_url + "?stream=bye").__aenter__()
         viewer = await Viewer(pipe.viewer_url("stream=bye")).__aenter__()

@@ -63,7 +63,8 @@ def test_a_short_run_gives_every_figure_and_ours_beats_kalidokit():
     still = result["stillness"]["still_astronaut"]
     assert still["ours"]["max"] < 10 < still["kalidokit"]["max"]  # KalidoKit's out-of-frame arm flails
     assert {"gesture: arms mean <= 5 deg", "still_astronaut: every major bone's largest step <= 3 deg"} <= set(
-        result["targets"])
+        result["targets"]
+    )
     table = bench.markdown(result)
     assert "| gesture | **arms** |" in table and "| still_astronaut |" in table
 

@@ -23,21 +23,28 @@ def _yaw_and_eyes(message: dict):
     m = np.frombuffer(face["matrix"], np.float32).reshape(4, 4)
     bs = np.frombuffer(face["blendshapes"], np.float32)
     eyes = solve_eyes({"eyeBlinkLeft": float(bs[9]), "eyeBlinkRight": float(bs[10])})
-    return {"FaceAngleX": math.degrees(math.atan2(m[0, 2], m[2, 2])), "EyeOpenLeft": eyes.left,
-            "EyeOpenRight": eyes.right}
+    return {
+        "FaceAngleX": math.degrees(math.atan2(m[0, 2], m[2, 2])),
+        "EyeOpenLeft": eyes.left,
+        "EyeOpenRight": eyes.right,
+    }
 
 
 def test_a_short_real_run_with_a_registered_python_rig(tmp_path, monkeypatch):
-    spec = RigSpec(groups={"head": ("FaceAngleX",), "eyes": ("EyeOpenLeft", "EyeOpenRight")},
-                   eyes=({"eyeBlinkRight": "EyeOpenLeft", "eyeBlinkLeft": "EyeOpenRight"},),
-                   kinds={"FaceAngleX": "angle", "EyeOpenLeft": "eye", "EyeOpenRight": "eye"})
+    spec = RigSpec(
+        groups={"head": ("FaceAngleX",), "eyes": ("EyeOpenLeft", "EyeOpenRight")},
+        eyes=({"eyeBlinkRight": "EyeOpenLeft", "eyeBlinkLeft": "EyeOpenRight"},),
+        kinds={"FaceAngleX": "angle", "EyeOpenLeft": "eye", "EyeOpenRight": "eye"},
+    )
     monkeypatch.setitem(RIGS, "server-test", PythonRig("server-test", _yaw_and_eyes, spec))
     with pytest.raises(ValueError, match="already registered"):
         register(PythonRig("server", _yaw_and_eyes, spec))
-    code = fidelity.main(["--rigs", "server,server-test", "--inputs", "single_face_15b,still,gesture",
-                          "--out", str(tmp_path)])
+    code = fidelity.main(
+        ["--rigs", "server,server-test", "--inputs", "single_face_15b,still,gesture", "--out", str(tmp_path)]
+    )
     assert code == 0
     import json
+
     result = json.loads((tmp_path / "fidelity.json").read_text())
     assert set(result["rigs"]) == {"server", "server-test"}
     server = result["rigs"]["server"]

@@ -28,9 +28,15 @@ FPS = 15
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("flood"), workers=2, env={
-        "LIVE2D_POSE_MAX_FPS": str(MAX_FPS), "LIVE2D_POSE_PING_INTERVAL": str(PING_INTERVAL),
-        "LIVE2D_POSE_PING_TIMEOUT": str(PING_TIMEOUT)}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("flood"),
+        workers=2,
+        env={
+            "LIVE2D_POSE_MAX_FPS": str(MAX_FPS),
+            "LIVE2D_POSE_PING_INTERVAL": str(PING_INTERVAL),
+            "LIVE2D_POSE_PING_TIMEOUT": str(PING_TIMEOUT),
+        },
+    ).start()
     yield pipe
     pipe.stop()
 
@@ -48,8 +54,7 @@ def test_flood_is_read_at_max_fps_keeps_its_pings_and_others_keep_flowing(pipe, 
 
     async def body():
         counts, stop = {"sent": 0, "open": False}, asyncio.Event()
-        async with Camera(pipe.camera_url + "?stream=calm") as calm, \
-                Viewer(pipe.viewer_url("stream=calm")) as viewer:
+        async with Camera(pipe.camera_url + "?stream=calm") as calm, Viewer(pipe.viewer_url("stream=calm")) as viewer:
             streaming = asyncio.create_task(calm.stream_frames(frames, fps=FPS, duration=3 * TIMEOUT))
             await viewer.wait_for_results(5, stream="calm")
             flooding = asyncio.create_task(flood(stop, counts))

@@ -15,8 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from live2d_pose.testing.frames import (TURN_ANGLES, astronaut_frame, astronaut_frames, decode, motion,
-                                  turned_frames)
+from live2d_pose.testing.frames import TURN_ANGLES, astronaut_frame, astronaut_frames, decode, motion, turned_frames
 
 mp = pytest.importorskip("mediapipe")
 from mediapipe.tasks.python import BaseOptions, vision  # noqa: E402
@@ -27,21 +26,20 @@ MODEL = Path(__file__).resolve().parents[2] / "services" / "landmarker" / "face_
 def track(frames: list[bytes]) -> list[float | None]:
     """Run one FaceLandmarker over the frames as a 30 fps video; per frame the
     head roll in degrees (from the outer eye corners), or None when no face."""
-    options = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(MODEL)),
-                                           running_mode=vision.RunningMode.VIDEO, num_faces=1)
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(MODEL)), running_mode=vision.RunningMode.VIDEO, num_faces=1
+    )
     rolls = []
     with vision.FaceLandmarker.create_from_options(options) as landmarker:
         for i, jpeg in enumerate(frames):
             image = cv2.cvtColor(decode(jpeg), cv2.COLOR_BGR2RGB)
-            result = landmarker.detect_for_video(
-                mp.Image(image_format=mp.ImageFormat.SRGB, data=image), i * 33)
+            result = landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=image), i * 33)
             if not result.face_landmarks:
                 rolls.append(None)
                 continue
             right, left = result.face_landmarks[0][33], result.face_landmarks[0][263]
             height, width = image.shape[:2]
-            rolls.append(math.degrees(math.atan2((left.y - right.y) * height,
-                                                 (left.x - right.x) * width)))
+            rolls.append(math.degrees(math.atan2((left.y - right.y) * height, (left.x - right.x) * width)))
     return rolls
 
 
@@ -49,13 +47,16 @@ def missing(rolls):
     return [i for i, roll in enumerate(rolls) if roll is None]
 
 
-@pytest.mark.parametrize("count, size, seed", [
-    (120, (640, 480), 0),
-    (60, (640, 480), 7),
-    (40, (320, 240), 0),
-    (40, (1280, 720), 1),
-    (40, (480, 640), 2),
-])
+@pytest.mark.parametrize(
+    "count, size, seed",
+    [
+        (120, (640, 480), 0),
+        (60, (640, 480), 7),
+        (40, (320, 240), 0),
+        (40, (1280, 720), 1),
+        (40, (480, 640), 2),
+    ],
+)
 def test_a_face_in_every_moving_frame(count, size, seed):
     frames = astronaut_frames(count, size=size, seed=seed)
     assert len(frames) == count and decode(frames[0]).shape == (size[1], size[0], 3)

@@ -50,9 +50,13 @@ from live2d_pose.testing.pipeline import Pipeline
 
 SOAK = os.environ.get("LIVE2D_POSE_FUZZ") == "soak"
 SOAK_FACTOR = 20
-settings.register_profile("ci", deadline=None, derandomize=False, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                 HealthCheck.filter_too_much])
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 settings.register_profile("soak", parent=settings.get_profile("ci"))
 
 MAX_TEXT = 4096
@@ -88,9 +92,9 @@ def examples(target: str, soak: bool = SOAK) -> settings:
 def _png(width: int, height: int, body: bytes = b"") -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(body))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b"")
 
 
 def _jpeg_header(width: int, height: int) -> bytes:
@@ -100,16 +104,20 @@ def _jpeg_header(width: int, height: int) -> bytes:
 
 
 def _webp_vp8x(width: int, height: int) -> bytes:
-    payload = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + \
-        (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    payload = (
+        b"VP8X"
+        + struct.pack("<I", 10)
+        + b"\x00\x00\x00\x00"
+        + (width - 1).to_bytes(3, "little")
+        + (height - 1).to_bytes(3, "little")
+    )
     return b"RIFF" + struct.pack("<I", 4 + len(payload)) + b"WEBP" + payload
 
 
 _SMALL_JPEG = face_frames.encode(np.full((48, 64, 3), 100, np.uint8))
 _SMALL_PNG = bytes(__import__("cv2").imencode(".png", np.zeros((24, 32, 3), np.uint8))[1])
 _SMALL_WEBP = bytes(__import__("cv2").imencode(".webp", np.zeros((24, 32, 3), np.uint8))[1])
-SEEDS = [_SMALL_JPEG, _SMALL_PNG, _SMALL_WEBP, _jpeg_header(640, 480), _png(2, 2, b"\x00" * 14),
-         _webp_vp8x(640, 480)]
+SEEDS = [_SMALL_JPEG, _SMALL_PNG, _SMALL_WEBP, _jpeg_header(640, 480), _png(2, 2, b"\x00" * 14), _webp_vp8x(640, 480)]
 
 
 @st.composite
@@ -124,7 +132,7 @@ def mutated(draw, seeds: list[bytes]) -> bytes:
         elif op == "insert":
             data[pos:pos] = draw(st.binary(max_size=16))
         elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 64))]
+            del data[pos : pos + draw(st.integers(1, 64))]
         elif op == "truncate":
             del data[pos:]
         else:
@@ -133,21 +141,33 @@ def mutated(draw, seeds: list[bytes]) -> bytes:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=12)
-sizes = st.integers(-2**40, 2**40) | st.floats() | st.booleans() | st.none() | st.text(max_size=5) \
+    max_leaves=12,
+)
+sizes = (
+    st.integers(-(2**40), 2**40)
+    | st.floats()
+    | st.booleans()
+    | st.none()
+    | st.text(max_size=5)
     | st.sampled_from([0, 1, 640, 480, 65535, 2**31, 2**63])
+)
 image_size_messages = st.one_of(
     json_values,
     st.fixed_dictionaries({"imageSize": st.fixed_dictionaries({"width": sizes, "height": sizes})}),
     st.fixed_dictionaries({"imageSize": json_values}),
 )
 msgpack_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20)
     | st.binary(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
-    max_leaves=16)
+    max_leaves=16,
+)
 
 
 def _valid_result() -> dict:
@@ -158,8 +178,7 @@ def _valid_result() -> dict:
 VALID_MAPS = {
     "frame": dict(vars(wire.FrameMeta("cam-1", 3, 640, 480, 1.0, 2.0))),
     "result": _valid_result(),
-    "event_stream": {"type": "stream", "stream": "cam-1", "session": 5,
-                     "imageSize": {"width": 640, "height": 480}},
+    "event_stream": {"type": "stream", "stream": "cam-1", "session": 5, "imageSize": {"width": 640, "height": 480}},
     "event_ended": {"type": "ended", "stream": "cam-1"},
     "done": {"stream": "cam-1", "seq": 3, "error": None, "latency_ms": 12.5},
 }
@@ -205,8 +224,11 @@ def _all_decoders_fail_cleanly(data: bytes) -> None:
 # ---------------------------------------------------------------- camera text messages
 
 
-@given(st.text(max_size=300) | st.binary(max_size=300).map(lambda b: b.decode("latin-1"))
-       | st.integers(0, 3 * MAX_TEXT).map(lambda n: "x" * n))
+@given(
+    st.text(max_size=300)
+    | st.binary(max_size=300).map(lambda b: b.decode("latin-1"))
+    | st.integers(0, 3 * MAX_TEXT).map(lambda n: "x" * n)
+)
 @examples("image_size_text")
 def test_fuzz_image_size_text(text):
     try:
@@ -235,15 +257,19 @@ def test_fuzz_image_size_json(message):
     assert type(width) is int and type(height) is int and 0 < width * height <= MAX_PIXELS
 
 
-query_parts = st.lists(st.tuples(st.sampled_from(["stream", "token", "x", "", "stream[]"]) | st.text(max_size=6),
-                                 st.text(max_size=70)), max_size=24)
+query_parts = st.lists(
+    st.tuples(st.sampled_from(["stream", "token", "x", "", "stream[]"]) | st.text(max_size=6), st.text(max_size=70)),
+    max_size=24,
+)
 
 
-@given(st.sampled_from(["/image", "/", "/image/", "/x", "", "/IMAGE"]) | st.text(max_size=20), query_parts,
-       st.booleans())
+@given(
+    st.sampled_from(["/image", "/", "/image/", "/x", "", "/IMAGE"]) | st.text(max_size=20), query_parts, st.booleans()
+)
 @examples("request_path")
 def test_fuzz_request_path(route, params, encode):
     from urllib.parse import urlencode
+
     query = urlencode(params) if encode else "&".join(f"{k}={v}" for k, v in params)
     try:
         request = protocol.parse_request_path(f"{route}?{query}")
@@ -274,15 +300,20 @@ def _check_frame_or_error(data: bytes) -> None:
     try:
         info = protocol.check_frame(data, MAX_FRAME, MAX_PIXELS)
     except ClientError as exc:
-        assert exc.code in ("frame_too_large", "not_an_image", "truncated_image", "corrupt_image",
-                            "image_too_large"), exc.code
+        assert exc.code in ("frame_too_large", "not_an_image", "truncated_image", "corrupt_image", "image_too_large"), (
+            exc.code
+        )
         assert exc.close_code in (None, protocol.CLOSE_TOO_BIG)
         return
     assert 0 < info.width * info.height <= MAX_PIXELS
 
 
-@given(st.binary(max_size=2048) | st.sampled_from([b"\xff\xd8", b"\x89PNG\r\n\x1a\n", b"RIFF\0\0\0\0WEBP"])
-       .flatmap(lambda head: st.binary(max_size=64).map(lambda tail: head + tail)))
+@given(
+    st.binary(max_size=2048)
+    | st.sampled_from([b"\xff\xd8", b"\x89PNG\r\n\x1a\n", b"RIFF\0\0\0\0WEBP"]).flatmap(
+        lambda head: st.binary(max_size=64).map(lambda tail: head + tail)
+    )
+)
 @examples("inspect_bytes")
 def test_fuzz_frame_random_bytes(data):
     try:
@@ -380,14 +411,17 @@ def gateway_server():
     server.zmq.close(linger_ms=0)
 
 
-commands = st.sampled_from([wire.READY, wire.DONE, wire.HEARTBEAT, wire.BYE, wire.FRAME, wire.RESULT,
-                            wire.EVENT, b""]) | st.binary(max_size=8)
+commands = st.sampled_from(
+    [wire.READY, wire.DONE, wire.HEARTBEAT, wire.BYE, wire.FRAME, wire.RESULT, wire.EVENT, b""]
+) | st.binary(max_size=8)
 bodies = st.binary(max_size=64) | msgpack_values.map(wire.pack) | mutated_map().map(wire.pack)
 
 
-@given(st.lists(st.binary(min_size=1, max_size=5), min_size=0, max_size=1).flatmap(
-    lambda ident: st.lists(bodies, max_size=3).flatmap(
-        lambda body: commands.map(lambda c: ident + [c] + body))))
+@given(
+    st.lists(st.binary(min_size=1, max_size=5), min_size=0, max_size=1).flatmap(
+        lambda ident: st.lists(bodies, max_size=3).flatmap(lambda body: commands.map(lambda c: ident + [c] + body))
+    )
+)
 @examples("ingest_handler")
 def test_fuzz_ingest_worker_messages(ingest_server, parts):
     """Ingest's ROUTER handler: a rogue worker's message is a WireError or a valid action."""
@@ -422,9 +456,14 @@ def test_fuzz_soak():
     """This file again in a subprocess with SOAK_FACTOR times the examples (LIVE2D_POSE_FUZZ=soak)."""
     import subprocess
     import sys
+
     env = {**os.environ, "LIVE2D_POSE_FUZZ": "soak"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not soak",
-                           "-o", "addopts=", __file__], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not soak", "-o", "addopts=", __file__],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
 
 
@@ -447,12 +486,13 @@ async def _hostile_camera(url: str, rng: random.Random, messages: int) -> dict:
                     seed = bytearray(rng.choice(SEEDS))
                     for _ in range(rng.randint(1, 4)):
                         seed[rng.randrange(len(seed))] = rng.randrange(256)
-                    data = bytes(seed[:rng.randint(1, len(seed))])
+                    data = bytes(seed[: rng.randint(1, len(seed))])
                 elif kind < 0.9:
                     data = rng.randbytes(rng.randint(0, 300)).decode("latin-1")
                 else:
-                    data = json.dumps({"imageSize": {"width": rng.randint(-5, 10**6),
-                                                     "height": rng.choice([480, "x", None, 10**9])}})
+                    data = json.dumps(
+                        {"imageSize": {"width": rng.randint(-5, 10**6), "height": rng.choice([480, "x", None, 10**9])}}
+                    )
                 await ws.send(data)
                 outcome["sent"] += 1
             with pytest.raises(asyncio.TimeoutError):
@@ -490,9 +530,11 @@ def _rogue_zmq(pipe: Pipeline, rng: random.Random, count: int) -> None:
 
 @pytest.fixture(scope="module")
 def live_pipeline(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("fuzz-live"), workers=1,
-                    env={"LIVE2D_POSE_MAX_FRAME_BYTES": str(MAX_FRAME),
-                         "LIVE2D_POSE_MAX_PIXELS": str(MAX_PIXELS)}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("fuzz-live"),
+        workers=1,
+        env={"LIVE2D_POSE_MAX_FRAME_BYTES": str(MAX_FRAME), "LIVE2D_POSE_MAX_PIXELS": str(MAX_PIXELS)},
+    ).start()
     yield pipe
     pipe.stop_cleanly()
 
@@ -504,20 +546,20 @@ def test_live_fuzz_keeps_healthy_stream_flowing(live_pipeline, figures):
     hostile_connections, per_connection = (60, 40) if SOAK else (12, 40)
 
     async def body():
-        async with Viewer(pipe.viewer_url("stream=healthy")) as viewer, \
-                Camera(pipe.camera_url + "?stream=healthy") as camera:
+        async with (
+            Viewer(pipe.viewer_url("stream=healthy")) as viewer,
+            Camera(pipe.camera_url + "?stream=healthy") as camera,
+        ):
             streaming = asyncio.create_task(camera.stream_frames(clips, fps=15, duration=TIMEOUT))
             await viewer.wait_for_results(3, stream="healthy")
             before = len(viewer.results)
             started = time.monotonic()
             outcomes = []
             for index in range(hostile_connections):
-                outcomes.append(await _hostile_camera(pipe.camera_url + f"?stream=evil{index}", rng,
-                                                      per_connection))
+                outcomes.append(await _hostile_camera(pipe.camera_url + f"?stream=evil{index}", rng, per_connection))
                 if index % 4 == 0:
                     await asyncio.get_running_loop().run_in_executor(None, _rogue_zmq, pipe, rng, 50)
-            async with connect(pipe.viewer_url("&".join(f"a{i}=1" for i in range(40))),
-                               open_timeout=TIMEOUT) as ws:
+            async with connect(pipe.viewer_url("&".join(f"a{i}=1" for i in range(40))), open_timeout=TIMEOUT) as ws:
                 assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["code"] == "bad_query"
                 with pytest.raises(ConnectionClosed):
                     await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -556,5 +598,6 @@ def test_live_fuzz_keeps_healthy_stream_flowing(live_pipeline, figures):
 
 def _get_text(url: str) -> str:
     import urllib.request
+
     with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
         return response.read().decode()

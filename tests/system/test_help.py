@@ -15,8 +15,19 @@ from live2d_pose import camera, cli
 from live2d_pose.bench import run as bench_run
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = [["up"], ["ingest"], ["landmarker"], ["gateway"], ["vmc"], ["vts"], ["camera"], ["bench"],
-            ["bench", "--fidelity"], ["health"], ["keys"]]
+COMMANDS = [
+    ["up"],
+    ["ingest"],
+    ["landmarker"],
+    ["gateway"],
+    ["vmc"],
+    ["vts"],
+    ["camera"],
+    ["bench"],
+    ["bench", "--fidelity"],
+    ["health"],
+    ["keys"],
+]
 ISSUE_NUMBER = re.compile(r"\bissues?\s*#?\d+|(?<![\w&/])#\d+\b", re.IGNORECASE)
 
 
@@ -37,7 +48,7 @@ def test_every_help_text_runs_and_names_no_issue(capsys, command):
 @pytest.mark.parametrize("command", ["up", "gateway"])
 def test_model_help_names_vrm_and_live2d(capsys, command):
     text = help_text(capsys, command)
-    model = text[text.rindex("--model MODEL"):][:400]
+    model = text[text.rindex("--model MODEL") :][:400]
     assert "VRM (.vrm)" in model and "Live2D model (.model3.json)" in model and "file or folder" in model
 
 
@@ -46,7 +57,7 @@ def test_bench_help_names_fidelity_and_every_scenario(capsys):
 
     text = help_text(capsys, "bench")
     assert "--fidelity" in text
-    scenarios = text[text.rindex("--scenarios SCENARIOS"):][:400]
+    scenarios = text[text.rindex("--scenarios SCENARIOS") :][:400]
     for name in scenario_names():
         assert name in scenarios, name
     assert {"holistic-replicas", "vmc", "vmc-holistic"} <= set(scenario_names())
@@ -66,8 +77,11 @@ def test_no_issue_numbers_in_the_product():
     found = []
     for name in tracked.stdout.splitlines():
         path = REPO / name
-        if path.suffix not in (".py", ".js", ".mjs", ".md", ".html", ".css", ".toml", ".yml", ".yaml", ".sh") \
-                or "vendor" in path.parts or not path.is_file():
+        if (
+            path.suffix not in (".py", ".js", ".mjs", ".md", ".html", ".css", ".toml", ".yml", ".yaml", ".sh")
+            or "vendor" in path.parts
+            or not path.is_file()
+        ):
             continue
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             if re.search(r"\bissues?\s*#?\d+", line, re.IGNORECASE):
@@ -83,7 +97,7 @@ def readme_commands() -> list[list[str]]:
         for line in block.replace("\\\n", " ").splitlines():
             words = [w for w in shlex.split(line, comments=True) if not re.match(r"^[A-Z_]+=", w)]
             if words[:2] == ["make", "run"]:
-                args = next((w[len("ARGS="):] for w in words if w.startswith("ARGS=")), "")
+                args = next((w[len("ARGS=") :] for w in words if w.startswith("ARGS=")), "")
                 commands.append(["live2d-pose", "up", *shlex.split(args)])
             elif words and words[0].endswith("live2d-pose"):
                 commands.append(words)

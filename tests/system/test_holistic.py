@@ -45,8 +45,10 @@ def test_pose_and_hands_equal_direct_mediapipe(pipeline, gesture):
     frames = gesture[20:70]  # the hand goes up around frames 40-55
 
     async def body():
-        async with Viewer(pipeline.viewer_url("stream=eq")) as viewer, \
-                Camera(f"{pipeline.camera_url}?stream=eq&{HOLISTIC}", *SIZE) as camera:
+        async with (
+            Viewer(pipeline.viewer_url("stream=eq")) as viewer,
+            Camera(f"{pipeline.camera_url}?stream=eq&{HOLISTIC}", *SIZE) as camera,
+        ):
             await camera.stream_frames(frames, fps=8)  # slow: most frames reach every lane
             for track in ("face", "pose", "hands"):
                 await viewer.wait_for_results(len(frames) * 2 // 3, stream="eq", track=track)
@@ -62,15 +64,17 @@ def test_pose_and_hands_equal_direct_mediapipe(pipeline, gesture):
     assert all("faces" not in r.tracks for r in poses)
     # The reference sees what each lane's instance saw: the frames that lane processed,
     # with the timestamps the worker gave MediaPipe.
-    expected = reference.video_poses([frames[r.seq - 1] for r in poses],
-                                     reference.worker_timestamps([r.ts["ingest"] for r in poses]))
+    expected = reference.video_poses(
+        [frames[r.seq - 1] for r in poses], reference.worker_timestamps([r.ts["ingest"] for r in poses])
+    )
     assert all(len(r.poses) == 1 for r in poses), "one person, in every frame"
     for got, want in zip(poses, expected):
         assert len(want) == 1
         np.testing.assert_allclose(got.poses[0].landmarks, want[0].landmarks, atol=TOLERANCE)
         np.testing.assert_allclose(got.poses[0].world, want[0].world, atol=TOLERANCE)
-    expected = reference.video_hands([frames[r.seq - 1] for r in hands],
-                                     reference.worker_timestamps([r.ts["ingest"] for r in hands]))
+    expected = reference.video_hands(
+        [frames[r.seq - 1] for r in hands], reference.worker_timestamps([r.ts["ingest"] for r in hands])
+    )
     assert sum(len(r.hands) for r in hands) >= len(hands) // 2, "a hand in most frames"
     for got, want in zip(hands, expected):
         assert [h.handedness for h in got.hands] == [h.handedness for h in want]
@@ -85,12 +89,16 @@ def test_pose_and_hands_equal_direct_mediapipe(pipeline, gesture):
 
 def test_holistic_and_face_only_cameras_at_once(pipeline, gesture):
     async def body():
-        async with Viewer(pipeline.viewer_url("stream=full")) as full_viewer, \
-                Viewer(pipeline.viewer_url("stream=faceonly")) as face_viewer, \
-                Camera(f"{pipeline.camera_url}?stream=full&{HOLISTIC}", *SIZE) as full, \
-                Camera(f"{pipeline.camera_url}?stream=faceonly") as face_only:
-            await asyncio.gather(full.stream_frames(gesture[40:70], fps=10),
-                                 face_only.stream_frames([astronaut_frame()], fps=10, count=30))
+        async with (
+            Viewer(pipeline.viewer_url("stream=full")) as full_viewer,
+            Viewer(pipeline.viewer_url("stream=faceonly")) as face_viewer,
+            Camera(f"{pipeline.camera_url}?stream=full&{HOLISTIC}", *SIZE) as full,
+            Camera(f"{pipeline.camera_url}?stream=faceonly") as face_only,
+        ):
+            await asyncio.gather(
+                full.stream_frames(gesture[40:70], fps=10),
+                face_only.stream_frames([astronaut_frame()], fps=10, count=30),
+            )
             for track in ("face", "pose", "hands"):
                 await full_viewer.wait_for_results(10, stream="full", track=track)
             await face_viewer.wait_for_results(20, stream="faceonly")
@@ -118,11 +126,13 @@ def test_holistic_and_face_only_cameras_at_once(pipeline, gesture):
 
 def test_a_frame_that_fails_gets_an_error_per_tracker_and_the_rest_goes_on(pipeline, gesture):
     jpeg = astronaut_frame()
-    broken = jpeg[:jpeg.find(b"\xff\xda")] + b"\xff\xd9"  # valid headers, no image data: decode fails
+    broken = jpeg[: jpeg.find(b"\xff\xda")] + b"\xff\xd9"  # valid headers, no image data: decode fails
 
     async def body():
-        async with Viewer(pipeline.viewer_url("stream=err")) as viewer, \
-                Camera(f"{pipeline.camera_url}?stream=err&{HOLISTIC}", *SIZE) as camera:
+        async with (
+            Viewer(pipeline.viewer_url("stream=err")) as viewer,
+            Camera(f"{pipeline.camera_url}?stream=err&{HOLISTIC}", *SIZE) as camera,
+        ):
             await camera.stream_frames(gesture[40:45], fps=5)
             await camera.send(broken)  # seq 6
             await asyncio.sleep(0.5)
@@ -134,8 +144,7 @@ def test_a_frame_that_fails_gets_an_error_per_tracker_and_the_rest_goes_on(pipel
     results, messages = run(body())
     failed = {r.track: r for r in results if r.seq == 6}
     assert set(failed) == {"face", "pose", "hands"}, "each lane answers the bad frame"
-    assert all(r.error["code"] == "decode_failed" and not (r.faces or r.poses or r.hands)
-               for r in failed.values())
+    assert all(r.error["code"] == "decode_failed" and not (r.faces or r.poses or r.hands) for r in failed.values())
     errors = [m for m in messages if m.get("type") == "error"]
     assert {(m["code"], m["seq"]) for m in errors} == {("decode_failed", 6)}
     assert {m["track"] for m in errors} <= {"face", "pose", "hands"}
@@ -146,9 +155,12 @@ def test_a_frame_that_fails_gets_an_error_per_tracker_and_the_rest_goes_on(pipel
 def test_kill_the_pose_worker_other_lanes_keep_flowing_and_pose_resumes(pipeline, gesture, figures):
     """Which lanes share the pose lane's worker depends on the costs ingest measured (hands cost
     more than pose on some machines, less on others); the lanes on the other worker never wait."""
+
     async def body():
-        async with Viewer(pipeline.viewer_url("stream=k9")) as viewer, \
-                Camera(f"{pipeline.camera_url}?stream=k9&{HOLISTIC}", *SIZE) as camera:
+        async with (
+            Viewer(pipeline.viewer_url("stream=k9")) as viewer,
+            Camera(f"{pipeline.camera_url}?stream=k9&{HOLISTIC}", *SIZE) as camera,
+        ):
             streaming = asyncio.create_task(camera.stream_frames(gesture, fps=15, duration=TIMEOUT))
             await viewer.wait_for_results(10, stream="k9", track="pose")
             lanes = pipeline.ingest_stats()["streams"]["k9"]["lanes"]
@@ -194,8 +206,10 @@ def test_worker_restricted_to_one_tracker(tmp_path_factory, gesture):
         pipe.add_worker(LIVE2D_POSE_TRACKERS="pose")
 
         async def body():
-            async with Viewer(pipe.viewer_url("stream=r")) as viewer, \
-                    Camera(f"{pipe.camera_url}?stream=r&{HOLISTIC}", *SIZE) as camera:
+            async with (
+                Viewer(pipe.viewer_url("stream=r")) as viewer,
+                Camera(f"{pipe.camera_url}?stream=r&{HOLISTIC}", *SIZE) as camera,
+            ):
                 streaming = asyncio.create_task(camera.stream_frames(gesture, fps=10, duration=TIMEOUT))
                 await viewer.wait_for_results(5, stream="r", track="pose")
                 only_pose = {r.track for r in viewer.results}

@@ -62,16 +62,22 @@ def test_odd_requests_get_4xx_not_500(servers_log):
                     if status == 405:
                         assert headers["Allow"] == "GET, HEAD"
                 # a WebSocket handshake with two Origin headers, on the gateway's /ws
-            upgrade = (b"Upgrade: websocket", b"Connection: Upgrade", b"Sec-WebSocket-Version: 13",
-                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
-            got, _, _ = await raw_http(pipe.gateway_server.port,
-                                       get(b"/ws", b"Origin: http://a", b"Origin: http://b", *upgrade))
+            upgrade = (
+                b"Upgrade: websocket",
+                b"Connection: Upgrade",
+                b"Sec-WebSocket-Version: 13",
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            )
+            got, _, _ = await raw_http(
+                pipe.gateway_server.port, get(b"/ws", b"Origin: http://a", b"Origin: http://b", *upgrade)
+            )
             assert got == 400
             got, headers, _ = await raw_http(pipe.gateway_server.port, get(b"/ws", *upgrade, method=b"HEAD"))
             assert got == 405 and headers["Allow"] == "GET"
             # a request with a body: websockets itself closes it, with no page and no 500
-            got, _, _ = await raw_http(pipe.gateway_server.port,
-                                       get(b"/", b"Content-Length: 2", method=b"POST") + b"hi")
+            got, _, _ = await raw_http(
+                pipe.gateway_server.port, get(b"/", b"Content-Length: 2", method=b"POST") + b"hi"
+            )
             assert got in (None, 400), got
 
     run(body())
@@ -81,8 +87,12 @@ def test_odd_requests_get_4xx_not_500(servers_log):
 def test_head_has_headers_and_no_body():
     async def body():
         async with InProcess(workers=0) as pipe:
-            for port, path in ((pipe.gateway_server.port, b"/"), (pipe.gateway_server.port, b"/streams"),
-                               (pipe.camera_port, b"/healthz"), (pipe.camera_port, b"/stats")):
+            for port, path in (
+                (pipe.gateway_server.port, b"/"),
+                (pipe.gateway_server.port, b"/streams"),
+                (pipe.camera_port, b"/healthz"),
+                (pipe.camera_port, b"/stats"),
+            ):
                 _, get_headers, get_body = await raw_http(port, get(path))
                 status, headers, head_body = await raw_http(port, get(path, method=b"HEAD"))
                 assert (status, head_body) == (200, b""), path

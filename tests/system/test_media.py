@@ -27,18 +27,25 @@ def landmarker(mode, num_faces=1):
     mp = pytest.importorskip("mediapipe")
     from mediapipe.tasks.python import BaseOptions, vision
 
-    options = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(MODEL)),
-                                           running_mode=getattr(vision.RunningMode, mode),
-                                           num_faces=num_faces)
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(MODEL)),
+        running_mode=getattr(vision.RunningMode, mode),
+        num_faces=num_faces,
+    )
     return mp, vision.FaceLandmarker.create_from_options(options)
 
 
 def faces_per_frame(frames):
     mp, detector = landmarker("VIDEO")
     with detector:
-        return [len(detector.detect_for_video(
-            mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(decode(f), cv2.COLOR_BGR2RGB)),
-            i * 33).face_landmarks) for i, f in enumerate(frames)]
+        return [
+            len(
+                detector.detect_for_video(
+                    mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(decode(f), cv2.COLOR_BGR2RGB)), i * 33
+                ).face_landmarks
+            )
+            for i, f in enumerate(frames)
+        ]
 
 
 def test_cached_files_are_reused_without_pip(paths, monkeypatch):
@@ -78,6 +85,7 @@ def test_multi_face_photo(paths):
     assert decode(media.image_jpeg(paths["multi_face.jpg"], size=(640, 480))).shape == (480, 640, 3)
     mp, detector = landmarker("IMAGE", num_faces=10)
     with detector:
-        found = detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB,
-                                         data=cv2.cvtColor(image, cv2.COLOR_BGR2RGB))).face_landmarks
+        found = detector.detect(
+            mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        ).face_landmarks
     assert 2 <= len(found) <= 5  # five people; the short-range detector finds 2 or 3

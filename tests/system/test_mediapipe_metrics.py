@@ -50,8 +50,10 @@ def track_and_stop(pipe: Pipeline, proxy: RefusingProxy, **env: str) -> str:
     pipe.wait_healthy()
 
     async def frames() -> None:
-        async with Camera(pipe.camera_url + "?stream=metrics") as camera, \
-                Viewer(pipe.viewer_url("stream=metrics")) as viewer:
+        async with (
+            Camera(pipe.camera_url + "?stream=metrics") as camera,
+            Viewer(pipe.viewer_url("stream=metrics")) as viewer,
+        ):
             sending = asyncio.create_task(camera.stream_frames(astronaut_frames(4), fps=10, duration=30))
             await viewer.wait_for_results(3)
             sending.cancel()

@@ -20,10 +20,15 @@ from live2d_pose.testing.inprocess import InProcess
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "live2d-pose.json"
 # The gateway's names from before prometheus_client: dashboards and alerts may use them.
-KEPT_NAMES = ["live2d_pose_gateway_results_total", "live2d_pose_gateway_results_stale_total",
-              "live2d_pose_gateway_rogue_messages_total", "live2d_pose_gateway_viewers",
-              "live2d_pose_gateway_viewer_frames_skipped_total", "live2d_pose_stream_fps",
-              "live2d_pose_stream_latency_ms"]
+KEPT_NAMES = [
+    "live2d_pose_gateway_results_total",
+    "live2d_pose_gateway_results_stale_total",
+    "live2d_pose_gateway_rogue_messages_total",
+    "live2d_pose_gateway_viewers",
+    "live2d_pose_gateway_viewer_frames_skipped_total",
+    "live2d_pose_stream_fps",
+    "live2d_pose_stream_latency_ms",
+]
 
 
 async def scrape(port: int) -> dict[str, list]:
@@ -47,15 +52,18 @@ def value(samples: dict, name: str, **labels: str) -> float:
 def test_metrics_count_what_happened():
     async def body():
         async with InProcess(workers=2) as pipe:
-            async with Camera(pipe.camera_url + "?stream=m1") as camera, \
-                    Viewer(pipe.viewer_url("stream=m1")) as viewer:
+            async with Camera(pipe.camera_url + "?stream=m1") as camera, Viewer(pipe.viewer_url("stream=m1")) as viewer:
                 await camera.stream_frames([astronaut_frame()], fps=30, count=20)
                 await viewer.wait_for_results(10)
                 await camera.send(b"not an image")
                 await camera.wait_for_error("not_an_image")
                 await asyncio.sleep(0.2)
-                return (await scrape(pipe.camera_port), await scrape(pipe.gateway_server.port),
-                        pipe.ingest_stats(), len(viewer.results))
+                return (
+                    await scrape(pipe.camera_port),
+                    await scrape(pipe.gateway_server.port),
+                    pipe.ingest_stats(),
+                    len(viewer.results),
+                )
 
     ingest, gateway, stats, delivered = run(body())
     assert value(ingest, "live2d_pose_workers_alive") == 2
@@ -71,10 +79,13 @@ def test_metrics_count_what_happened():
     assert value(gateway, "live2d_pose_stream_fps", stream="m1") > 0
     # every result's time, stage by stage; the stages of one result add up to its total
     results = value(gateway, "live2d_pose_stage_latency_seconds_count", stage="total")
-    assert results == value(gateway, "live2d_pose_gateway_results_total") + \
-        value(gateway, "live2d_pose_gateway_results_stale_total")
-    parts = sum(value(gateway, "live2d_pose_stage_latency_seconds_sum", stage=stage)
-                for stage in ("queued", "transfer", "decode", "inference", "delivery"))
+    assert results == value(gateway, "live2d_pose_gateway_results_total") + value(
+        gateway, "live2d_pose_gateway_results_stale_total"
+    )
+    parts = sum(
+        value(gateway, "live2d_pose_stage_latency_seconds_sum", stage=stage)
+        for stage in ("queued", "transfer", "decode", "inference", "delivery")
+    )
     total = value(gateway, "live2d_pose_stage_latency_seconds_sum", stage="total")
     assert abs(parts - total) < 0.001 * results + 1e-6
 
@@ -102,6 +113,7 @@ def test_grafana_dashboard_is_valid_and_names_real_metrics():
 def test_ingest_totals_and_when_the_counters_began_are_in_metrics():
     """Results forwarded, dropped and rejected, replacements, quarantines and refusals were in
     /stats only; and nothing said that a restarted ingest's counters began again from 0."""
+
     async def body():
         async with InProcess(workers=1) as pipe:
             async with Camera(pipe.camera_url + "?stream=m2") as first:
@@ -109,8 +121,7 @@ def test_ingest_totals_and_when_the_counters_began_are_in_metrics():
                 async with Camera(pipe.camera_url + "?stream=m2") as second:  # takes the stream over
                     await second.stream_frames([astronaut_frame()], fps=30, count=5)
                     await asyncio.sleep(0.3)
-                    return (await scrape(pipe.camera_port), await scrape(pipe.gateway_server.port),
-                            pipe.ingest_stats())
+                    return (await scrape(pipe.camera_port), await scrape(pipe.gateway_server.port), pipe.ingest_stats())
 
     ingest, gateway, stats = run(body())
     for key, _ in INGEST_TOTALS:

@@ -107,14 +107,15 @@ def test_when_results_stop_the_rig_eases_to_rest_publishing_and_is_dropped_once_
                 await asyncio.sleep(1.0)
                 replay.pause()
                 stopped = len(viewer.motions)
-                await until(lambda: viewer.motions[-1].tracking is False and len(viewer.motions) > stopped + 20,
-                            "the easing")
+                await until(
+                    lambda: viewer.motions[-1].tracking is False and len(viewer.motions) > stopped + 20, "the easing"
+                )
                 await asyncio.sleep(4.0)  # at rest within about 3 s of the last result
                 settled = len(viewer.motions)
                 await asyncio.sleep(1.0)
                 quiet = len(viewer.motions) == settled
             await until(lambda: metric(gateway, "live2d_pose_gateway_rigs") == 0, "the ended stream's rig to go")
-            return viewer.motions[stopped - 1:], quiet
+            return viewer.motions[stopped - 1 :], quiet
 
     motions, quiet = run(body())
     # mirrored: the subject's right arm is the avatar's left

@@ -55,24 +55,40 @@ def test_up_starts_vmc_and_vts_and_stops_them_cleanly(tmp_path):
 
     async def body(receiver: OscReceiver):
         async with VtsStandIn() as standin:
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", "LIVE2D_POSE_VTS_URL": standin.url,
-                   "LIVE2D_POSE_TOKEN_FILE": str(token_file)}
-            argv = [sys.executable, "-m", "live2d_pose", "up", "--workers", "1",
-                    "--vmc", f"127.0.0.1:{receiver.port}", "--vts"]
+            env = {
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "LIVE2D_POSE_VTS_URL": standin.url,
+                "LIVE2D_POSE_TOKEN_FILE": str(token_file),
+            }
+            argv = [
+                sys.executable,
+                "-m",
+                "live2d_pose",
+                "up",
+                "--workers",
+                "1",
+                "--vmc",
+                f"127.0.0.1:{receiver.port}",
+                "--vts",
+            ]
             for name, port in ports.items():
                 argv += [f"--{name}", str(port)]
             with open(log_path, "wb") as log:
                 up = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
                 deadline = time.monotonic() + 60
-                while not (await asyncio.to_thread(_healthy, ports["http-port"])
-                           and await asyncio.to_thread(_healthy, ports["port"])):  # gateway and ingest
+                while not (
+                    await asyncio.to_thread(_healthy, ports["http-port"])
+                    and await asyncio.to_thread(_healthy, ports["port"])
+                ):  # gateway and ingest
                     assert up.poll() is None and time.monotonic() < deadline, log_path.read_text()
                     await asyncio.sleep(0.2)
                 async with Camera(f"ws://127.0.0.1:{ports['port']}/image?stream=up") as camera:
                     start = time.monotonic()
-                    while (not standin.injections or not receiver.received("/VMC/Ext/Bone/Pos")) \
-                            and time.monotonic() - start < 60:
+                    while (
+                        not standin.injections or not receiver.received("/VMC/Ext/Bone/Pos")
+                    ) and time.monotonic() - start < 60:
                         await camera.stream_frames(astronaut_frames(15), fps=15)
                 up.send_signal(signal.SIGINT)  # Ctrl-C
                 code = await asyncio.to_thread(up.wait, 20)
@@ -89,7 +105,12 @@ def test_up_starts_vmc_and_vts_and_stops_them_cleanly(tmp_path):
     assert standin.injections, log
     assert {"Neck", "Head"} <= bones, log
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    for line in ("vmc started: stream (latest)", "vts started: stream (latest)", "vmc stopped: motions=",
-                 "vts stopped: motions=", "injected="):
+    for line in (
+        "vmc started: stream (latest)",
+        "vts started: stream (latest)",
+        "vmc stopped: motions=",
+        "vts stopped: motions=",
+        "injected=",
+    ):
         assert line in log, (line, log)
     assert "exited with code" not in log, log  # no child died and was restarted

@@ -30,8 +30,11 @@ HOLISTIC = ("face", "pose", "hands")
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
     # one test client plays every camera and viewer: no per-client limits
-    pipe = Pipeline(tmp_path_factory.mktemp("overload"), workers=2,
-                    env={"LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0", "LIVE2D_POSE_MAX_VIEWERS_PER_CLIENT": "0"}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("overload"),
+        workers=2,
+        env={"LIVE2D_POSE_MAX_STREAMS_PER_CLIENT": "0", "LIVE2D_POSE_MAX_VIEWERS_PER_CLIENT": "0"},
+    ).start()
     yield pipe
     pipe.stop_cleanly()
 
@@ -48,8 +51,9 @@ def _run(pipe: Pipeline, plans: list[CameraPlan], warmup: float, duration: float
 def test_more_face_cameras_than_the_old_instance_cap_are_all_served(pipe, figures):
     cameras, fps = 28, 1.0
     frames = astronaut_frames(8)
-    plans = [CameraPlan(f"face{i:02d}", frames[i % 8:] + frames[:i % 8], fps, start=i / cameras)
-             for i in range(cameras)]
+    plans = [
+        CameraPlan(f"face{i:02d}", frames[i % 8 :] + frames[: i % 8], fps, start=i / cameras) for i in range(cameras)
+    ]
     dead_before = pipe.ingest_stats()["totals"]["workers_dead"]
     outcome = _run(pipe, plans, warmup=3.0, duration=8.0)
     lanes = [lane for s in outcome.stats["streams"].values() for lane in s["lanes"].values()]
@@ -74,15 +78,25 @@ def test_holistic_cameras_join_without_stalling_others_and_their_memory_comes_ba
     before, it stayed at 1.2-1.5 GB over the baseline."""
     faces = astronaut_frames(16)
     baseline = pipe.workers_rss_mb()
-    joining = [CameraPlan(f"body{i}", gesture[i * 5:] + gesture[:i * 5], 0.5, (640, 360), HOLISTIC,
-                          start=2.0 + 0.5 * i, watch=False) for i in range(8)]
+    joining = [
+        CameraPlan(
+            f"body{i}", gesture[i * 5 :] + gesture[: i * 5], 0.5, (640, 360), HOLISTIC, start=2.0 + 0.5 * i, watch=False
+        )
+        for i in range(8)
+    ]
     peak = [baseline]
 
     async def body():
         sampling = asyncio.create_task(track_peak(pipe.workers_rss_mb, peak))
         try:
-            return await crowd(pipe.camera_url, pipe.viewer_url,
-                               [CameraPlan("steady", faces, 15.0)] + joining, 1.5, 7.0, pipe.ingest_stats)
+            return await crowd(
+                pipe.camera_url,
+                pipe.viewer_url,
+                [CameraPlan("steady", faces, 15.0)] + joining,
+                1.5,
+                7.0,
+                pipe.ingest_stats,
+            )
         finally:
             sampling.cancel()
 
@@ -120,8 +134,10 @@ def test_costly_cameras_do_not_crowd_out_a_cheap_one(pipe, gesture, figures):
     the rest evenly. The bench's flood4k is the full case (frames at 0 ms intervals)."""
     costly = costly_frames(gesture[::10])
     plans = [CameraPlan("cheap", astronaut_frames(16), 5.0)]
-    plans += [CameraPlan(f"costly{i}", costly[i:] + costly[:i], 5.0, (3840, 2160), HOLISTIC, start=0.5 + i / 3,
-                         watch=False) for i in range(3)]
+    plans += [
+        CameraPlan(f"costly{i}", costly[i:] + costly[:i], 5.0, (3840, 2160), HOLISTIC, start=0.5 + i / 3, watch=False)
+        for i in range(3)
+    ]
     outcome = _run(pipe, plans, warmup=3.0, duration=8.0)
     done = [outcome.stats["streams"][f"costly{i}"]["done"] for i in range(3)]
     errors = [outcome.stats["streams"][f"costly{i}"]["errors"] for i in range(3)]
@@ -137,14 +153,14 @@ def test_costly_cameras_do_not_crowd_out_a_cheap_one(pipe, gesture, figures):
 def test_a_camera_that_does_not_fit_is_refused_busy_until_room_frees(tmp_path_factory, figures):
     """A worker with room for a few face instances: one camera more is refused ``busy`` (1013,
     the camera client retries later), and gets in once another camera has left."""
-    pipe = Pipeline(tmp_path_factory.mktemp("busy"), workers=1,
-                    env={"LIVE2D_POSE_MEMORY_BUDGET_MB": "90"}).start()
+    pipe = Pipeline(tmp_path_factory.mktemp("busy"), workers=1, env={"LIVE2D_POSE_MEMORY_BUDGET_MB": "90"}).start()
     try:
         worker = pipe.ingest_stats()["workers"][0]
         fits = int(worker["memory_budget_mb"] // worker["instance_mb"]["face"])
         frames = astronaut_frames(4)
-        plans = [CameraPlan(f"cam{i}", frames, 5.0, start=0.3 * i, leave=4.0 if i == 0 else None)
-                 for i in range(fits + 1)]
+        plans = [
+            CameraPlan(f"cam{i}", frames, 5.0, start=0.3 * i, leave=4.0 if i == 0 else None) for i in range(fits + 1)
+        ]
         plans.append(CameraPlan("later", frames, 5.0, start=5.0))
         outcome = _run(pipe, plans, warmup=0.0, duration=8.0)
     finally:

@@ -26,8 +26,12 @@ def wheel(tmp_path_factory):
             shutil.copytree(path, source / name, ignore=IGNORED)
         else:
             shutil.copy(path, source / name)
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(out), str(source)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     log = proc.stdout + proc.stderr
     if proc.returncode and "No matching distribution found for setuptools" in log:
         pytest.skip("pip cannot fetch setuptools for the isolated build (no package index)")
@@ -37,7 +41,7 @@ def wheel(tmp_path_factory):
 
 def test_build_has_no_package_warning(wheel):
     _, log = wheel
-    assert "Package would be ignored" not in log, log[log.find("Package would be ignored") - 500:][:2000]
+    assert "Package would be ignored" not in log, log[log.find("Package would be ignored") - 500 :][:2000]
 
 
 def test_wheel_carries_the_test_media_and_models(wheel):
@@ -46,5 +50,7 @@ def test_wheel_carries_the_test_media_and_models(wheel):
     for media in ("gesture_video.mp4", "hand_test.jpg", "hand_thumb_up.jpg", "pose_test.jpg", "README.md"):
         assert f"live2d_pose/testing/media/{media}" in names
     assert "live2d_pose/testing/media.py" in names
-    assert {f"live2d_pose/landmarker/{m}" for m in
-            ("face_landmarker.task", "pose_landmarker_full.task", "hand_landmarker.task")} <= names
+    assert {
+        f"live2d_pose/landmarker/{m}"
+        for m in ("face_landmarker.task", "pose_landmarker_full.task", "hand_landmarker.task")
+    } <= names

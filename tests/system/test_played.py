@@ -60,8 +60,11 @@ def recording_fixture():
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("gateway"), workers=0,
-                    env={"LIVE2D_POSE_CAMERA_TOKEN": CAMERA_TOKEN, "LIVE2D_POSE_MAX_PLAYED": "3"}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("gateway"),
+        workers=0,
+        env={"LIVE2D_POSE_CAMERA_TOKEN": CAMERA_TOKEN, "LIVE2D_POSE_MAX_PLAYED": "3"},
+    ).start()
     yield pipe
     pipe.stop_cleanly()
 
@@ -71,15 +74,29 @@ def publish_url(pipe: Pipeline, query: str) -> str:
 
 
 def play_argv(pipe: Pipeline, take, stream: str, *extra: str, token: str = CAMERA_TOKEN) -> list[str]:
-    return [sys.executable, "-m", "live2d_pose", "play", str(take), "--stream", stream, "--gateway-url",
-            publish_url(pipe, "").rstrip("?"), "--camera-token", token, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "live2d_pose",
+        "play",
+        str(take),
+        "--stream",
+        stream,
+        "--gateway-url",
+        publish_url(pipe, "").rstrip("?"),
+        "--camera-token",
+        token,
+        *extra,
+    ]
 
 
 async def watched_play(pipe: Pipeline, argv: list[str], stream: str, settle: float = 2.5):
     """Run a player with an unmirrored and a mirrored viewer of its stream: (exit code, stderr, the two
     viewers' motions, their control messages)."""
-    async with Viewer(pipe.viewer_url(f"stream={stream}&mirror=0&motion=1&landmarks=0")) as plain, \
-            Viewer(pipe.viewer_url(f"stream={stream}&motion=1&landmarks=0")) as mirrored:
+    async with (
+        Viewer(pipe.viewer_url(f"stream={stream}&mirror=0&motion=1&landmarks=0")) as plain,
+        Viewer(pipe.viewer_url(f"stream={stream}&motion=1&landmarks=0")) as mirrored,
+    ):
         await asyncio.sleep(0.3)
         done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=TIMEOUT)
         await asyncio.sleep(settle)  # the easing to rest after the last frame
@@ -96,9 +113,10 @@ def test_a_played_take_is_seen_frame_by_frame_and_eases_to_rest_when_it_ends(gat
         k = motion.seq - 1
         for bone in frames.bones:
             q = np.array([motion.bones.get(bone, frames.rotations(bone)[k])])
-            assert angle_degrees(q, frames.rotations(bone)[k:k + 1])[0] < FLOAT32_DEGREES, (bone, k)
-    assert max(np.degrees(2 * np.arccos(min(1.0, abs(m.bones["rightUpperArm"][3])))) for m in played) > 30, \
+            assert angle_degrees(q, frames.rotations(bone)[k : k + 1])[0] < FLOAT32_DEGREES, (bone, k)
+    assert max(np.degrees(2 * np.arccos(min(1.0, abs(m.bones["rightUpperArm"][3])))) for m in played) > 30, (
         "the arm rises"
+    )
     # a take holds no parts: those whose bones it holds are shown as followed (the raised arm), no others
     assert played[-1].parts["rightUpperArm"] == 1.0 and played[-1].parts["leftUpperLeg"] == 0.0
     # the mirrored viewers see the mirror image of the same state
@@ -109,7 +127,7 @@ def test_a_played_take_is_seen_frame_by_frame_and_eases_to_rest_when_it_ends(gat
             assert motion.bones[bone] == pytest.approx(q, abs=1e-5), bone
     # the player left: the stream ended, and the avatar eased to rest on the gateway's clock
     assert {"type": "ended", "stream": "raise"} in controls
-    easing = plain[plain.index(played[-1]) + 1:]
+    easing = plain[plain.index(played[-1]) + 1 :]
     assert len(easing) > 10 and not easing[-1].tracking and all(not m.tracks for m in easing)
     assert np.degrees(2 * np.arccos(min(1.0, abs(easing[-1].bones.get("rightUpperArm", (0, 0, 0, 1))[3])))) < 75
     assert "played" in done.stderr and "frames as stream raise" in done.stderr
@@ -122,11 +140,12 @@ def test_a_played_take_that_stops_eases_to_rest_as_the_camera_it_was_taken_from(
     as the camera's rig does: the same bones and the same hips' position, step by step, until both rest."""
     messages = body_inputs.subjects(body_inputs.load("sports2d"), "sports2d")[subject]
     camera, played = Rig(), PlayedRig()
-    for message in messages[:len(messages) // 2]:
+    for message in messages[: len(messages) // 2]:
         at = float(message["ts"]["ingest"])
         if camera.offer(parse_result(wire.pack(message), received_ms=at)):
             played.play("played", 1, RigMotion.of(camera, mirror=False), at)
     assert camera.smoothed.hips_position is not None and abs(camera.smoothed.hips_position[0]) > 0.05
+
     def bone(rig, name):
         return rig.smoothed.bones.get(name, rest_rotation(name))
 
@@ -138,10 +157,13 @@ def test_a_played_take_that_stops_eases_to_rest_as_the_camera_it_was_taken_from(
         for rig in (camera, played):
             if rig.idle(now):
                 rig.ease(now)
-        worst_degrees = max(worst_degrees, *(math.degrees(angle_between(bone(camera, b), bone(played, b)))
-                                             for b in BONES))
-        worst_m = max(worst_m, math.dist(camera.smoothed.hips_position or REST_POSITION,
-                                         played.smoothed.hips_position or REST_POSITION))
+        worst_degrees = max(
+            worst_degrees, *(math.degrees(angle_between(bone(camera, b), bone(played, b))) for b in BONES)
+        )
+        worst_m = max(
+            worst_m,
+            math.dist(camera.smoothed.hips_position or REST_POSITION, played.smoothed.hips_position or REST_POSITION),
+        )
     assert camera.at_rest() and played.at_rest()
     assert worst_degrees < 0.5 and worst_m < 0.001, (worst_degrees, worst_m)
 
@@ -174,14 +196,16 @@ def test_players_are_programs_with_the_camera_token_and_a_name_of_their_own(gate
     assert run(handshake(f"stream=x&token={CAMERA_TOKEN}", Origin=gateway.http_url)) == 403  # no web page
     assert run(handshake("stream=x&token=wrong"))["code"] == "unauthorized"
     assert run(handshake(f"stream=bad/name&token={CAMERA_TOKEN}"))["code"] == "bad_stream_id"
-    with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", recording_fixture, stream="camera", rate=15,
-                  per_tracker=True) as replay:
+    with Replayer(
+        f"tcp://127.0.0.1:{gateway.results_port}", recording_fixture, stream="camera", rate=15, per_tracker=True
+    ) as replay:
         replay.play(range(60))
         time.sleep(0.5)
         refused = subprocess.run(play_argv(gateway, take, "camera"), capture_output=True, text=True, timeout=TIMEOUT)
     assert refused.returncode == 2 and "stream 'camera' is live already" in refused.stderr, refused.stderr
-    wrong = subprocess.run(play_argv(gateway, take, "x", token="wrong"), capture_output=True, text=True,
-                           timeout=TIMEOUT)
+    wrong = subprocess.run(
+        play_argv(gateway, take, "x", token="wrong"), capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert wrong.returncode == 2 and "missing or wrong camera token" in wrong.stderr, wrong.stderr
     not_a_take = subprocess.run(play_argv(gateway, __file__, "x"), capture_output=True, text=True, timeout=TIMEOUT)
     assert not_a_take.returncode == 2 and "not a glTF binary" in not_a_take.stderr
@@ -193,8 +217,9 @@ def test_a_camera_takes_its_name_back_from_a_player(gateway, take, recording_fix
             player = subprocess.Popen(play_argv(gateway, take, "stage", "--loop"), stderr=subprocess.PIPE, text=True)
             while not viewer.motions:
                 await asyncio.sleep(0.05)
-            with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", recording_fixture, stream="stage", rate=15,
-                          per_tracker=True) as replay:
+            with Replayer(
+                f"tcp://127.0.0.1:{gateway.results_port}", recording_fixture, stream="stage", rate=15, per_tracker=True
+            ) as replay:
                 replay.play(range(60))
                 _, err = await asyncio.to_thread(player.communicate, timeout=TIMEOUT)
                 results = await viewer.wait_for_results(5, stream="stage")

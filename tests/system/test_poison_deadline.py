@@ -31,9 +31,15 @@ FPS = 20
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("poison"), workers=2, env={
-        "LIVE2D_POSE_MAX_SCAN_PIXELS": str(10 ** 12),  # let the bomb past ingest's header budget
-        "LIVE2D_POSE_DECODE_TIMEOUT": "0.5", "LIVE2D_POSE_QUARANTINE_AFTER": "3"}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("poison"),
+        workers=2,
+        env={
+            "LIVE2D_POSE_MAX_SCAN_PIXELS": str(10**12),  # let the bomb past ingest's header budget
+            "LIVE2D_POSE_DECODE_TIMEOUT": "0.5",
+            "LIVE2D_POSE_QUARANTINE_AFTER": "3",
+        },
+    ).start()
     yield pipe
     pipe.stop()
 
@@ -48,13 +54,13 @@ def test_bomb_gets_decode_timeout_then_quarantine_and_others_keep_flowing(pipe, 
     workers_before = {s.name: s.process.pid for s in pipe.landmarkers}
 
     async def body():
-        async with Viewer(pipe.viewer_url("stream=calm")) as viewer, \
-                Camera(pipe.camera_url + "?stream=calm") as calm:
+        async with Viewer(pipe.viewer_url("stream=calm")) as viewer, Camera(pipe.camera_url + "?stream=calm") as calm:
             streaming = asyncio.create_task(calm.stream_frames(astronaut_frames(16), fps=FPS, duration=TIMEOUT))
             await viewer.wait_for_results(FPS, stream="calm")
             # The bomber tracks face, pose and hands: one bomb frame reaches both workers at once.
-            async with Camera(pipe.camera_url + "?stream=bomber&track=face,pose,hands",
-                              width=3840, height=2160) as bomber:
+            async with Camera(
+                pipe.camera_url + "?stream=bomber&track=face,pose,hands", width=3840, height=2160
+            ) as bomber:
                 started_ms = time.time() * 1000
                 for _ in range(10):
                     try:
@@ -70,8 +76,7 @@ def test_bomb_gets_decode_timeout_then_quarantine_and_others_keep_flowing(pipe, 
             await asyncio.sleep(2.0)  # and after it
             streaming.cancel()
             stats = pipe.ingest_stats()
-            return (viewer.results, started_ms, quarantined_ms, timeout_error, quarantined, close_code,
-                    stats)
+            return (viewer.results, started_ms, quarantined_ms, timeout_error, quarantined, close_code, stats)
 
     results, started_ms, quarantined_ms, timeout_error, quarantined, close_code, stats = run(body())
     gap = _max_gap_ms(results, started_ms - 1000)
@@ -97,8 +102,10 @@ def test_a_lone_bomb_is_answered_and_the_camera_stays(pipe):
     frames = astronaut_frames(8)
 
     async def body():
-        async with Viewer(pipe.viewer_url("stream=once")) as viewer, \
-                Camera(pipe.camera_url + "?stream=once", width=640, height=480) as camera:
+        async with (
+            Viewer(pipe.viewer_url("stream=once")) as viewer,
+            Camera(pipe.camera_url + "?stream=once", width=640, height=480) as camera,
+        ):
             await camera.stream_frames(frames, fps=10)
             await camera.send(poison.scan_bomb())
             error = await camera.wait_for_error("decode_timeout")

@@ -61,8 +61,9 @@ def test_reconnect_with_the_old_socket_open_hands_over_seamlessly(pipeline, figu
     assert first_new - last_old < HANDOVER_GAP_MS, f"{first_new - last_old:.0f} ms without results"
     # the lanes kept their workers (so their MediaPipe instances: tracking carries over)
     lanes_after = stats["streams"]["jetbot"]["lanes"]
-    assert {t: lane["workers"] for t, lane in lanes_after.items()} == \
-        {t: lane["workers"] for t, lane in lanes_before.items()}
+    assert {t: lane["workers"] for t, lane in lanes_after.items()} == {
+        t: lane["workers"] for t, lane in lanes_before.items()
+    }
     assert stats["totals"]["replaced"] >= 1
 
 
@@ -70,8 +71,22 @@ def test_two_cameras_with_one_name_do_not_flap(pipeline, tmp_path, figures):
     """Before: two `live2d-pose camera` clients with one name replaced each other 29 times in 15 s."""
     image = tmp_path / "face.jpg"
     image.write_bytes(astronaut_frame())
-    command = [sys.executable, "-m", "live2d_pose", "camera", "--server", pipeline.camera_url,
-               "--stream", "twin", "--source", str(image), "--fps", "10", "--duration", "8"]
+    command = [
+        sys.executable,
+        "-m",
+        "live2d_pose",
+        "camera",
+        "--server",
+        pipeline.camera_url,
+        "--stream",
+        "twin",
+        "--source",
+        str(image),
+        "--fps",
+        "10",
+        "--duration",
+        "8",
+    ]
     replaced_before = pipeline.ingest_stats()["totals"]["replaced"]
     logs = [open(tmp_path / f"twin{i}.log", "wb") for i in range(2)]
     clients = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from live2d_pose.recording import (Motion, read_journal, read_motion, recover_all)
+from live2d_pose.recording import Motion, read_journal, read_motion, recover_all
 from live2d_pose.recording.journal import CHUNK_MS
 from live2d_pose.testing.takes import full_body_take
 
@@ -35,8 +35,9 @@ time.sleep(60)
 
 def test_a_take_killed_mid_recording_is_recovered_up_to_its_last_second(tmp_path):
     vrma, bvh = tmp_path / "take.vrma", tmp_path / "take.bvh"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(vrma), str(bvh)], stdout=subprocess.PIPE, text=True,
-                             cwd=REPO)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(vrma), str(bvh)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     try:
         added = int(child.stdout.readline())
     finally:
@@ -47,7 +48,7 @@ def test_a_take_killed_mid_recording_is_recovered_up_to_its_last_second(tmp_path
     take = full_body_take(seconds=4.5)
     assert header["outputs"] == ["take.vrma", "take.bvh"]
     assert take[-1][0] - take[0][0] - CHUNK_MS < saved.duration_ms <= take[-1][0] - take[0][0]
-    assert_same_motion(saved, Motion.from_samples(take[:len(saved)]))  # exactly the first samples
+    assert_same_motion(saved, Motion.from_samples(take[: len(saved)]))  # exactly the first samples
     assert recover_all(tmp_path) == [vrma, bvh]
     assert not (tmp_path / "take.journal").exists()
     assert read_motion(vrma).duration_ms == pytest.approx(saved.duration_ms, abs=1000 / 30)

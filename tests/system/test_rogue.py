@@ -30,8 +30,9 @@ FPS = 10
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("rogue"), workers=1,
-                    env={"LIVE2D_POSE_FRAME_TIMEOUT": str(FRAME_TIMEOUT)}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("rogue"), workers=1, env={"LIVE2D_POSE_FRAME_TIMEOUT": str(FRAME_TIMEOUT)}
+    ).start()
     yield pipe
     pipe.stop()
 
@@ -79,8 +80,9 @@ class RogueWorker:
 
 
 def forged_done(stream: str, seq: int, session: int, track: str = "face") -> list[bytes]:
-    result = wire.Result(stream, seq, 640, 480, {"ingest": wire.now_ms()}, worker="rogue",
-                         tracks=(track,), session=session)
+    result = wire.Result(
+        stream, seq, 640, 480, {"ingest": wire.now_ms()}, worker="rogue", tracks=(track,), session=session
+    )
     done = wire.encode_map({"stream": stream, "seq": seq, "track": track, "session": session, "replica": 0})
     return [wire.DONE, done, result.encode()]
 
@@ -94,10 +96,11 @@ def test_a_worker_that_never_answers_does_not_starve_a_stream(pipe, figures):
             deadline = time.monotonic() + TIMEOUT
             while pipe.joined_workers() < 2 and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            async with Viewer(pipe.viewer_url("stream=victim")) as viewer, \
-                    Camera(pipe.camera_url + "?stream=victim") as camera:
-                streaming = asyncio.create_task(camera.stream_frames(astronaut_frames(8), fps=FPS,
-                                                                     duration=TIMEOUT))
+            async with (
+                Viewer(pipe.viewer_url("stream=victim")) as viewer,
+                Camera(pipe.camera_url + "?stream=victim") as camera,
+            ):
+                streaming = asyncio.create_task(camera.stream_frames(astronaut_frames(8), fps=FPS, duration=TIMEOUT))
                 while not rogue.frames and time.monotonic() < deadline:
                     await asyncio.sleep(0.01)
                 assert rogue.frames, "the rogue got the stream's lane"
@@ -126,16 +129,21 @@ def test_results_only_for_dispatched_frames_from_their_worker(pipe):
     endpoint = f"tcp://127.0.0.1:{pipe.workers_port}"
 
     async def body():
-        async with Viewer(pipe.viewer_url("stream=target")) as viewer, \
-                Camera(pipe.camera_url + "?stream=target") as camera:
-            streaming = asyncio.create_task(camera.stream_frames(astronaut_frames(8), fps=FPS,
-                                                                 duration=TIMEOUT))
+        async with (
+            Viewer(pipe.viewer_url("stream=target")) as viewer,
+            Camera(pipe.camera_url + "?stream=target") as camera,
+        ):
+            streaming = asyncio.create_task(camera.stream_frames(astronaut_frames(8), fps=FPS, duration=TIMEOUT))
             await viewer.wait_for_results(5, stream="target")
             session = viewer.results[-1].session
             rejected_before = pipe.ingest_stats()["totals"]["results_rejected"]
             with RogueWorker(endpoint, "forger") as rogue:
-                rogue.sent += [forged_done("target", 10 ** 9, session), forged_done("target", 3, session),
-                               forged_done("ghost", 1, 1), forged_done("target", 10 ** 9, session + 1)]
+                rogue.sent += [
+                    forged_done("target", 10**9, session),
+                    forged_done("target", 3, session),
+                    forged_done("ghost", 1, 1),
+                    forged_done("target", 10**9, session + 1),
+                ]
                 await asyncio.sleep(1.0)
                 count = len(viewer.results)
                 await viewer.wait_for_results(count + 2 * FPS, stream="target")
@@ -145,7 +153,7 @@ def test_results_only_for_dispatched_frames_from_their_worker(pipe):
 
     results, stats, rejected_before = run(body())
     assert all(r.worker == "w1" for r in results)
-    assert max(r.seq for r in results) < 10 ** 6
+    assert max(r.seq for r in results) < 10**6
     assert "ghost" not in stats["streams"]
     assert stats["totals"]["results_rejected"] - rejected_before == 4
 

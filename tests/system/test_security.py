@@ -51,19 +51,27 @@ async def _refused(url: str, **kwargs) -> tuple[dict, int]:
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("guarded"), workers=1, env={
-        "LIVE2D_POSE_CAMERA_TOKEN": CAMERA_TOKEN, "LIVE2D_POSE_VIEWER_TOKEN": VIEWER_TOKEN,
-        "LIVE2D_POSE_ALLOWED_ORIGINS": f"{ORIGIN}, http://localhost:5173",
-        "LIVE2D_POSE_LOG_LEVEL": "DEBUG"}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("guarded"),
+        workers=1,
+        env={
+            "LIVE2D_POSE_CAMERA_TOKEN": CAMERA_TOKEN,
+            "LIVE2D_POSE_VIEWER_TOKEN": VIEWER_TOKEN,
+            "LIVE2D_POSE_ALLOWED_ORIGINS": f"{ORIGIN}, http://localhost:5173",
+            "LIVE2D_POSE_LOG_LEVEL": "DEBUG",
+        },
+    ).start()
     yield pipe
     pipe.stop()
 
 
 def guarded_in_process(workers: int = 0) -> InProcess:
     """The same tokens and origins on in-process servers (fake workers)."""
-    return InProcess(workers=workers, ingest={"camera_token": CAMERA_TOKEN},
-                     gateway={"viewer_token": VIEWER_TOKEN,
-                              "allowed_origins": f"{ORIGIN}, http://localhost:5173"})
+    return InProcess(
+        workers=workers,
+        ingest={"camera_token": CAMERA_TOKEN},
+        gateway={"viewer_token": VIEWER_TOKEN, "allowed_origins": f"{ORIGIN}, http://localhost:5173"},
+    )
 
 
 def test_camera_token():
@@ -73,11 +81,14 @@ def test_camera_token():
                 message, code = await _refused(guarded.camera_url + query)
                 assert (message["code"], code) == ("unauthorized", 1008)
                 assert CAMERA_TOKEN not in json.dumps(message)
-            async with Viewer(guarded.viewer_url(f"stream=tok&token={VIEWER_TOKEN}")) as viewer, \
-                    Camera(guarded.camera_url + f"?stream=tok&token={CAMERA_TOKEN}") as camera:
+            async with (
+                Viewer(guarded.viewer_url(f"stream=tok&token={VIEWER_TOKEN}")) as viewer,
+                Camera(guarded.camera_url + f"?stream=tok&token={CAMERA_TOKEN}") as camera,
+            ):
                 await camera.stream_frames(face_frames.astronaut_frames(4), fps=20, count=20)
                 results = await viewer.wait_for_results(3, stream="tok")
                 assert results[0].faces
+
     asyncio.run(body())
 
 
@@ -89,6 +100,7 @@ def test_viewer_token():
                 assert (message["code"], code) == ("unauthorized", 1008)
             async with connect(guarded.viewer_url(f"token={VIEWER_TOKEN}"), open_timeout=TIMEOUT) as ws:
                 assert (await recv_json(ws))["type"] == "hello"
+
     asyncio.run(body())
 
 
@@ -101,22 +113,31 @@ async def _origin_refused(url: str, origin: str) -> None:
 
 def test_origin_allow_list():
     """/ws: pages the gateway serves, listed origins and clients without one (OBS, scripts)."""
+
     async def body():
         async with guarded_in_process() as guarded:
             url = guarded.viewer_url(f"token={VIEWER_TOKEN}")
             own = guarded.http_url
-            for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://localhost:5174",
-                           own.replace("http://", "https://") + "1", "http://localhost"):
+            for origin in (
+                "https://evil.example",
+                "null",
+                ORIGIN + ".evil.example",
+                "http://localhost:5174",
+                own.replace("http://", "https://") + "1",
+                "http://localhost",
+            ):
                 await _origin_refused(url, origin)
             for origin in (ORIGIN, ORIGIN + ":443", "http://LOCALHOST:5173/", own, None):
                 async with connect(url, origin=origin, open_timeout=TIMEOUT) as ws:
                     assert (await recv_json(ws))["type"] == "hello"
+
     asyncio.run(body())
 
 
 def test_camera_socket_refuses_web_pages_unless_allowed():
     """Cameras send no Origin; a browser always does. Ingest refuses every web page by default
     (another site's page could take a stream over), and lets listed ones in (a browser camera page)."""
+
     async def body():
         async with InProcess() as closed, InProcess(ingest={"allowed_origins": ORIGIN}) as listing:
             for origin in (ORIGIN, "null", f"http://127.0.0.1:{closed.camera_port}"):
@@ -126,6 +147,7 @@ def test_camera_socket_refuses_web_pages_unless_allowed():
                 async with connect(pipe.camera_url, origin=origin, open_timeout=TIMEOUT) as ws:
                     assert (await recv_json(ws))["type"] == "initialized"
             assert closed.ingest_stats()["totals"]["origin_refused"] == 3
+
     asyncio.run(body())
 
 
@@ -134,8 +156,9 @@ def test_a_viewers_stream_id_cannot_forge_a_log_line(guarded):
     """``?stream=`` goes into the gateway's log: with a %0A in it a viewer could write a line of
     its own. It is held to the cameras' rule now (bad_stream_id, 1008)."""
     forged = "2026-01-01 00:00:00,000 ERROR   live2d_pose.gateway: forged"
-    message, code = asyncio.run(_refused(guarded.viewer_url(
-        f"token={VIEWER_TOKEN}&stream=x%0A{forged.replace(' ', '%20')}")))
+    message, code = asyncio.run(
+        _refused(guarded.viewer_url(f"token={VIEWER_TOKEN}&stream=x%0A{forged.replace(' ', '%20')}"))
+    )
     assert (message["code"], code) == ("bad_stream_id", 1008)
     time.sleep(0.2)
     assert not [line for line in guarded.services["gateway"].log().splitlines() if line.startswith(forged)]
@@ -146,19 +169,32 @@ def test_no_secret_in_help_stats_or_logs(guarded):
     real processes, a real worker, and refusals to log."""
     env = {**os.environ, "LIVE2D_POSE_CAMERA_TOKEN": CAMERA_TOKEN, "LIVE2D_POSE_VIEWER_TOKEN": VIEWER_TOKEN}
     for role in ("ingest", "gateway"):
-        help_text = subprocess.run([sys.executable, "-m", "live2d_pose", role, "--help"], env=env,
-                                   capture_output=True, text=True, timeout=TIMEOUT).stdout
+        help_text = subprocess.run(
+            [sys.executable, "-m", "live2d_pose", role, "--help"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        ).stdout
         assert "token" in help_text and CAMERA_TOKEN not in help_text and VIEWER_TOKEN not in help_text
     assert cfg.redacted(IngestConfig(camera_token=CAMERA_TOKEN))["camera_token"] == "***"
+
     async def refusals():  # with the right token and a wrong one, so there is something to log
         await _refused(guarded.camera_url + f"?token={CAMERA_TOKEN}x")
         await _refused(guarded.viewer_url(f"token={VIEWER_TOKEN}x"))
         async with Camera(guarded.camera_url + f"?stream=s&token={CAMERA_TOKEN}") as camera:
             await camera.stream_frames(face_frames.astronaut_frames(2), fps=20, count=4)
+
     asyncio.run(refusals())
     import urllib.request
-    for url in (f"http://127.0.0.1:{guarded.camera_port}/stats", f"http://127.0.0.1:{guarded.camera_port}/metrics",
-                f"{guarded.http_url}/metrics", f"{guarded.http_url}/streams", f"{guarded.http_url}/config.json"):
+
+    for url in (
+        f"http://127.0.0.1:{guarded.camera_port}/stats",
+        f"http://127.0.0.1:{guarded.camera_port}/metrics",
+        f"{guarded.http_url}/metrics",
+        f"{guarded.http_url}/streams",
+        f"{guarded.http_url}/config.json",
+    ):
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             body = response.read().decode()
         assert CAMERA_TOKEN not in body and VIEWER_TOKEN not in body, url
@@ -210,19 +246,35 @@ def test_each_service_alone_listens_on_localhost_by_default(tmp_path):
     # live: the HTTP/WebSocket ports at their default address (the ports made free for the test)
     pipe = Pipeline(tmp_path, workers=0)
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE2D_POSE_")}
-    for name, settings in (("gateway", {"LIVE2D_POSE_HTTP_PORT": str(pipe.http_port),
-                                        "LIVE2D_POSE_RESULTS_BIND": f"tcp://127.0.0.1:{pipe.results_port}"}),
-                           ("ingest", {"LIVE2D_POSE_PORT": str(pipe.camera_port),
-                                       "LIVE2D_POSE_WORKERS_BIND": f"tcp://127.0.0.1:{pipe.workers_port}",
-                                       "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{pipe.results_port}"})):
-        pipe.services[name] = Service(name, [sys.executable, "-m", "live2d_pose", name],
-                                      {**clean_env, **settings}, tmp_path / f"{name}.log")
+    for name, settings in (
+        (
+            "gateway",
+            {
+                "LIVE2D_POSE_HTTP_PORT": str(pipe.http_port),
+                "LIVE2D_POSE_RESULTS_BIND": f"tcp://127.0.0.1:{pipe.results_port}",
+            },
+        ),
+        (
+            "ingest",
+            {
+                "LIVE2D_POSE_PORT": str(pipe.camera_port),
+                "LIVE2D_POSE_WORKERS_BIND": f"tcp://127.0.0.1:{pipe.workers_port}",
+                "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{pipe.results_port}",
+            },
+        ),
+    ):
+        pipe.services[name] = Service(
+            name, [sys.executable, "-m", "live2d_pose", name], {**clean_env, **settings}, tmp_path / f"{name}.log"
+        )
         pipe.services[name].start()
     try:
         pipe.wait_healthy()
         for name, port in (("gateway", pipe.http_port), ("ingest", pipe.camera_port)):
-            listening = {c.laddr for c in psutil.Process(pipe.services[name].process.pid).net_connections("tcp")
-                         if c.status == psutil.CONN_LISTEN}
+            listening = {
+                c.laddr
+                for c in psutil.Process(pipe.services[name].process.pid).net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN
+            }
             assert {ip for ip, _ in listening} == {"127.0.0.1"} and ("127.0.0.1", port) in listening, listening
     finally:
         pipe.stop_cleanly()
@@ -232,8 +284,12 @@ def test_each_service_alone_listens_on_localhost_by_default(tmp_path):
 
 
 def test_keys_command(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "live2d_pose", "keys", str(tmp_path / "k")],
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "live2d_pose", "keys", str(tmp_path / "k")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert proc.returncode == 0, proc.stderr
     secret = tmp_path / "k" / "server.key_secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
@@ -251,22 +307,32 @@ def keys(tmp_path_factory):
     folder = tmp_path_factory.mktemp("keys")
     public_file, secret_file = curve.generate(str(folder))
     _, wrong_file = curve.generate(str(folder), "wrong")
-    return {"secret": str(secret_file), "public": str(public_file),
-            "wrong_public": zmq.auth.load_certificate(str(wrong_file))[0].decode()}
+    return {
+        "secret": str(secret_file),
+        "public": str(public_file),
+        "wrong_public": zmq.auth.load_certificate(str(wrong_file))[0].decode(),
+    }
 
 
 def test_curve_encrypted_worker_gets_frames_others_do_not(tmp_path, keys, figures):
-    pipe = Pipeline(tmp_path / "logs", workers=1, env={"LIVE2D_POSE_CURVE_SECRET_KEY_FILE": keys["secret"],
-                                                        "LIVE2D_POSE_CURVE_SERVER_KEY": keys["public"]})
+    pipe = Pipeline(
+        tmp_path / "logs",
+        workers=1,
+        env={"LIVE2D_POSE_CURVE_SECRET_KEY_FILE": keys["secret"], "LIVE2D_POSE_CURVE_SERVER_KEY": keys["public"]},
+    )
     rogues = []
     try:
         pipe.start()
         for name, server_key in (("nokey", ""), ("wrongkey", keys["wrong_public"])):
             service = pipe._service(f"rogue-{name}", "landmarker", {})
-            service.env.update({"LIVE2D_POSE_INGEST": f"tcp://127.0.0.1:{pipe.workers_port}",
-                                "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{pipe.results_port}",
-                                "LIVE2D_POSE_WORKER_NAME": f"rogue-{name}",
-                                "LIVE2D_POSE_CURVE_SERVER_KEY": server_key})
+            service.env.update(
+                {
+                    "LIVE2D_POSE_INGEST": f"tcp://127.0.0.1:{pipe.workers_port}",
+                    "LIVE2D_POSE_GATEWAY": f"tcp://127.0.0.1:{pipe.results_port}",
+                    "LIVE2D_POSE_WORKER_NAME": f"rogue-{name}",
+                    "LIVE2D_POSE_CURVE_SERVER_KEY": server_key,
+                }
+            )
             service.start()
             rogues.append(service)
         _plaintext_intruders(pipe)
@@ -275,10 +341,13 @@ def test_curve_encrypted_worker_gets_frames_others_do_not(tmp_path, keys, figure
             time.sleep(0.1)  # each rogue is up and trying, so SIGTERM later finds its handler
 
         async def body():
-            async with Viewer(pipe.viewer_url("stream=enc")) as viewer, \
-                    Camera(pipe.camera_url + "?stream=enc") as camera:
+            async with (
+                Viewer(pipe.viewer_url("stream=enc")) as viewer,
+                Camera(pipe.camera_url + "?stream=enc") as camera,
+            ):
                 streaming = asyncio.create_task(
-                    camera.stream_frames(face_frames.astronaut_frames(8), fps=15, duration=TIMEOUT))
+                    camera.stream_frames(face_frames.astronaut_frames(8), fps=15, duration=TIMEOUT)
+                )
                 await viewer.wait_for_results(15, stream="enc")
                 await asyncio.sleep(3.0)  # the rogues have tried (and reconnected) for a while by now
                 streaming.cancel()
@@ -323,22 +392,34 @@ def test_curve_allow_list_admits_only_listed_workers(keys, allow_list, figures, 
     listed = {"curve_server_key": keys["public"], "curve_client_key_file": allow_list["worker_secret"]}
 
     async def body():
-        async with InProcess(workers=1, ingest={**servers, "curve_server_key": keys["public"]},
-                             gateway=servers, worker_curve=listed) as pipe:
+        async with InProcess(
+            workers=1, ingest={**servers, "curve_server_key": keys["public"]}, gateway=servers, worker_curve=listed
+        ) as pipe:
             # both know the server key: one with a fresh pair, one with a pair of its own; neither listed
-            rogues = [pipe.fake_worker("rogue-fresh", curve_server_key=keys["public"]),
-                      pipe.fake_worker("rogue-unlisted", curve_server_key=keys["public"],
-                                       curve_client_key_file=allow_list["rogue_secret"])]
+            rogues = [
+                pipe.fake_worker("rogue-fresh", curve_server_key=keys["public"]),
+                pipe.fake_worker(
+                    "rogue-unlisted", curve_server_key=keys["public"], curve_client_key_file=allow_list["rogue_secret"]
+                ),
+            ]
             for rogue in rogues:
                 await rogue.start()
-            async with Viewer(pipe.viewer_url("stream=ironhouse")) as viewer, \
-                    Camera(pipe.camera_url + "?stream=ironhouse") as camera:
+            async with (
+                Viewer(pipe.viewer_url("stream=ironhouse")) as viewer,
+                Camera(pipe.camera_url + "?stream=ironhouse") as camera,
+            ):
                 streaming = asyncio.create_task(
-                    camera.stream_frames(face_frames.astronaut_frames(8), fps=15, duration=TIMEOUT))
+                    camera.stream_frames(face_frames.astronaut_frames(8), fps=15, duration=TIMEOUT)
+                )
                 await viewer.wait_for_results(15, stream="ironhouse")
                 injected = await asyncio.get_running_loop().run_in_executor(
-                    None, _curve_injection, pipe.ingest_server.broker.workers_endpoint,
-                    pipe.gateway_server.results_endpoint, keys["public"], allow_list["rogue_secret"])
+                    None,
+                    _curve_injection,
+                    pipe.ingest_server.broker.workers_endpoint,
+                    pipe.gateway_server.results_endpoint,
+                    keys["public"],
+                    allow_list["rogue_secret"],
+                )
                 streaming.cancel()
             workers = [w["name"] for w in pipe.ingest_stats()["workers"]]
             streams = list(pipe.gateway_server.fanout.streams)
@@ -383,12 +464,21 @@ def test_allow_list_without_keys_stops_the_service(tmp_path, keys):
     empty = tmp_path / "empty"
     empty.mkdir()
     for role in ("ingest", "gateway"):
-        proc = subprocess.run([sys.executable, "-m", "live2d_pose", role], capture_output=True, text=True,
-                              timeout=TIMEOUT, env={**os.environ, "LIVE2D_POSE_CURVE_ALLOW": str(empty),
-                                                    "LIVE2D_POSE_CURVE_SECRET_KEY_FILE": keys["secret"],
-                                                    "LIVE2D_POSE_PORT": "0", "LIVE2D_POSE_HTTP_PORT": "0",
-                                                    "LIVE2D_POSE_WORKERS_BIND": "tcp://127.0.0.1:0",
-                                                    "LIVE2D_POSE_RESULTS_BIND": "tcp://127.0.0.1:0"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "live2d_pose", role],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env={
+                **os.environ,
+                "LIVE2D_POSE_CURVE_ALLOW": str(empty),
+                "LIVE2D_POSE_CURVE_SECRET_KEY_FILE": keys["secret"],
+                "LIVE2D_POSE_PORT": "0",
+                "LIVE2D_POSE_HTTP_PORT": "0",
+                "LIVE2D_POSE_WORKERS_BIND": "tcp://127.0.0.1:0",
+                "LIVE2D_POSE_RESULTS_BIND": "tcp://127.0.0.1:0",
+            },
+        )
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert "holds no public keys" in proc.stderr
 
@@ -403,9 +493,13 @@ def _plaintext_intruders(pipe: Pipeline) -> None:
         dealer.send_multipart([wire.READY, wire.encode_map({"name": "intruder"})], flags=zmq.NOBLOCK)
         result = wire.Result("injected", 1, 4, 4, {"ingest": wire.now_ms()})
         push.send_multipart([wire.RESULT, result.encode()], flags=zmq.NOBLOCK)
-        push.send_multipart([wire.EVENT, wire.encode_map({"type": "stream", "stream": "injected",
-                                                          "imageSize": {"width": 4, "height": 4}})],
-                            flags=zmq.NOBLOCK)
+        push.send_multipart(
+            [
+                wire.EVENT,
+                wire.encode_map({"type": "stream", "stream": "injected", "imageSize": {"width": 4, "height": 4}}),
+            ],
+            flags=zmq.NOBLOCK,
+        )
         assert not dealer.poll(1000), "ingest answered a plaintext peer"
     except zmq.Again:
         pass  # the handshake never completes, so nothing can even be queued: also fine
@@ -417,6 +511,7 @@ def _plaintext_intruders(pipe: Pipeline) -> None:
 
 def _get(url: str):
     import urllib.request
+
     with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
         return json.loads(response.read())
 
@@ -425,8 +520,13 @@ def _get(url: str):
 
 # In-process servers (real ingest and gateway, fake workers): limits are ingest's and the
 # gateway's answers, not MediaPipe's.
-INGEST_LIMITS = {"max_frame_bytes": 40000, "max_pixels": 640 * 480, "max_streams": 2, "max_fps": 10.0,
-                 "max_text_bytes": 256}
+INGEST_LIMITS = {
+    "max_frame_bytes": 40000,
+    "max_pixels": 640 * 480,
+    "max_streams": 2,
+    "max_fps": 10.0,
+    "max_text_bytes": 256,
+}
 
 
 def limited() -> InProcess:
@@ -452,10 +552,14 @@ async def _camera_refused(url: str, size: dict, payload: bytes | str | None) -> 
 
 def test_limits_frame_bytes_pixels_text():
     import cv2
+
     rng = np.random.default_rng(0)
+
     def noise(height: int, width: int) -> bytes:
-        return cv2.imencode(".jpg", rng.integers(0, 255, (height, width, 3), dtype=np.uint8),
-                            [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+        return cv2.imencode(
+            ".jpg", rng.integers(0, 255, (height, width, 3), dtype=np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 95]
+        )[1].tobytes()
+
     noisy, huge = noise(180, 240), noise(480, 640)
     assert 40000 < len(noisy) < 80000 < len(huge)
     big = face_frames.astronaut_frame(size=(800, 600), quality=30)
@@ -471,14 +575,17 @@ def test_limits_frame_bytes_pixels_text():
             assert closed.value.rcvd.code == 1009
             assert await _camera_refused(url, size, big) == ("image_too_large", 1009)
             assert await _camera_refused(url, {"width": 800, "height": 600}, None) == ("image_too_large", 1009)
-            assert await _camera_refused(url, size, json.dumps({"imageSize": size, "pad": "x" * 300})) \
-                == ("text_too_large", 1009)
+            assert await _camera_refused(url, size, json.dumps({"imageSize": size, "pad": "x" * 300})) == (
+                "text_too_large",
+                1009,
+            )
             # just under every limit is fine
             async with Camera(url, 640, 480) as camera:
                 await camera.send(face_frames.astronaut_frame(quality=60))
                 await camera.send(json.dumps({"imageSize": size}))
                 await asyncio.sleep(0.3)
                 assert not [m for m in camera.messages if m.get("type") == "error"], camera.messages
+
     asyncio.run(body())
 
 
@@ -496,6 +603,7 @@ def test_limit_streams_and_viewers():
             async with Viewer(pipe.viewer_url()) as viewer:
                 await asyncio.sleep(0.1)
                 assert viewer.controls and viewer.controls[0]["type"] == "hello"
+
     asyncio.run(body())
 
 
@@ -508,12 +616,15 @@ def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
     frame = face_frames.astronaut_frame(quality=40)
 
     async def body():
-        async with InProcess(workers=0, ingest={"max_streams": 4, "max_streams_per_client": 2,
-                                                "camera_idle_timeout": 0.5},
-                             gateway={"max_viewers": 4, "max_viewers_per_client": 2,
-                                      "viewer_idle_timeout": 1.0}) as pipe:
-            async with Camera(pipe.camera_url + "?stream=idle1") as idle1, \
-                    Camera(pipe.camera_url + "?stream=idle2") as idle2:
+        async with InProcess(
+            workers=0,
+            ingest={"max_streams": 4, "max_streams_per_client": 2, "camera_idle_timeout": 0.5},
+            gateway={"max_viewers": 4, "max_viewers_per_client": 2, "viewer_idle_timeout": 1.0},
+        ) as pipe:
+            async with (
+                Camera(pipe.camera_url + "?stream=idle1") as idle1,
+                Camera(pipe.camera_url + "?stream=idle2") as idle2,
+            ):
                 refused = await _refused(pipe.camera_url + "?stream=third")
                 started = time.monotonic()
                 for camera in (idle1, idle2):
@@ -523,8 +634,10 @@ def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
             async with Camera(pipe.camera_url + "?stream=busy") as busy:  # a frame every 0.2 s: it stays
                 await busy.stream_frames([frame], fps=5, duration=1.5)
                 busy_open = busy.websocket.close_code is None
-            async with Viewer(pipe.viewer_url("stream=nowhere")) as ghost1, \
-                    Viewer(pipe.viewer_url("stream=nowhere")) as ghost2:
+            async with (
+                Viewer(pipe.viewer_url("stream=nowhere")) as ghost1,
+                Viewer(pipe.viewer_url("stream=nowhere")) as ghost2,
+            ):
                 viewer_refused = await _refused(pipe.viewer_url())
                 started = time.monotonic()
                 for viewer in (ghost1, ghost2):
@@ -534,11 +647,31 @@ def test_idle_and_greedy_clients_cannot_hold_every_slot(figures):
             async with Viewer(pipe.viewer_url()) as waiting:  # the latest stream, whenever one starts
                 await asyncio.sleep(1.0 + 1.5)
                 waiting_open = waiting.websocket.close_code is None
-            return (refused, closes, camera_idle_s, busy_open, viewer_refused, viewer_closes, viewer_idle_s,
-                    waiting_open, pipe.ingest_stats()["totals"], dict(pipe.gateway_server.counters))
+            return (
+                refused,
+                closes,
+                camera_idle_s,
+                busy_open,
+                viewer_refused,
+                viewer_closes,
+                viewer_idle_s,
+                waiting_open,
+                pipe.ingest_stats()["totals"],
+                dict(pipe.gateway_server.counters),
+            )
 
-    (refused, closes, camera_idle_s, busy_open, viewer_refused, viewer_closes, viewer_idle_s, waiting_open,
-     ingest, gateway) = asyncio.run(body())
+    (
+        refused,
+        closes,
+        camera_idle_s,
+        busy_open,
+        viewer_refused,
+        viewer_closes,
+        viewer_idle_s,
+        waiting_open,
+        ingest,
+        gateway,
+    ) = asyncio.run(body())
     figures["idle_camera_closed_after_s"] = camera_idle_s
     figures["idle_viewer_closed_after_s"] = viewer_idle_s
     assert (refused[0]["code"], refused[1]) == ("too_many_from_client", 1013)

@@ -35,8 +35,9 @@ async def change_sizes(cameras: list[Camera], seconds: float) -> int:
     sent, start = 0, time.monotonic()
     while time.monotonic() - start < seconds:
         size = SIZES[sent % 2]
-        await asyncio.gather(*(c.send(json.dumps({"imageSize": {"width": size[0], "height": size[1]}}))
-                               for c in cameras))
+        await asyncio.gather(
+            *(c.send(json.dumps({"imageSize": {"width": size[0], "height": size[1]}})) for c in cameras)
+        )
         sent += 1
         await asyncio.sleep(max(0.0, start + sent / CHANGES_PER_S - time.monotonic()))
     return sent * len(cameras)
@@ -49,8 +50,9 @@ def test_size_changes_reach_only_that_streams_viewers_coalesced(tmp_path, figure
     async def body():
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(Camera(pipe.camera_url + "?stream=calm"))
-            cameras = [await stack.enter_async_context(Camera(pipe.camera_url + f"?stream=flap{i}"))
-                       for i in range(CAMERAS)]
+            cameras = [
+                await stack.enter_async_context(Camera(pipe.camera_url + f"?stream=flap{i}")) for i in range(CAMERAS)
+            ]
             unrelated = await stack.enter_async_context(Viewer(pipe.viewer_url("stream=calm")))
             watcher = await stack.enter_async_context(Viewer(pipe.viewer_url("stream=flap0")))
             await asyncio.sleep(0.5)  # each viewer hears of its stream
@@ -59,8 +61,12 @@ def test_size_changes_reach_only_that_streams_viewers_coalesced(tmp_path, figure
             changes = await change_sizes(cameras, WINDOW_S)
             cpu = gateway.cpu_percent()
             await asyncio.sleep(ANNOUNCE_INTERVAL + 0.5)  # a change held back goes out
-            return changes, cpu, stream_messages(unrelated, "calm", marks[0]), \
-                stream_messages(watcher, "flap0", marks[1])
+            return (
+                changes,
+                cpu,
+                stream_messages(unrelated, "calm", marks[0]),
+                stream_messages(watcher, "flap0", marks[1]),
+            )
 
     try:
         changes, cpu, to_unrelated, to_watcher = asyncio.run(body())

@@ -48,12 +48,19 @@ def recording():
 def gateway(tmp_path_factory, recording):
     """A gateway recording every stream to ``gateway.takes`` (and a viewer token), fed a stream ``live``."""
     folder = tmp_path_factory.mktemp("takes")
-    pipe = Pipeline(tmp_path_factory.mktemp("gateway"), workers=0, env={
-        "LIVE2D_POSE_RECORD_DIR": str(folder), "LIVE2D_POSE_VIEWER_TOKEN": VIEWER_TOKEN,
-        "LIVE2D_POSE_MAX_TAKES": "1"}).start()
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("gateway"),
+        workers=0,
+        env={
+            "LIVE2D_POSE_RECORD_DIR": str(folder),
+            "LIVE2D_POSE_VIEWER_TOKEN": VIEWER_TOKEN,
+            "LIVE2D_POSE_MAX_TAKES": "1",
+        },
+    ).start()
     pipe.takes = folder
-    with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="live", rate=25,
-                  per_tracker=True) as replay:
+    with Replayer(
+        f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="live", rate=25, per_tracker=True
+    ) as replay:
         replay.play(range(len(recording["results"])))
         pipe.replay = replay
         yield pipe
@@ -61,8 +68,7 @@ def gateway(tmp_path_factory, recording):
 
 
 def live2d_pose(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "live2d_pose", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "live2d_pose", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def post(url: str, origin: str | None = None, method: str = "POST") -> tuple[int, str]:
@@ -86,8 +92,9 @@ def metric(pipe: Pipeline, name: str) -> float:
 def small_disk(path: Path, kilobytes: int):
     """A real file system of ``kilobytes`` (tmpfs): writing past it fails with ENOSPC."""
     path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(path)],
-                             capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(path)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (root is needed): no full disk to record on")
     try:
@@ -105,11 +112,25 @@ def grow(path: Path, kilobytes: int) -> None:
 
 def test_record_writes_both_files_of_the_unmirrored_motion(gateway, tmp_path):
     async def watch():
-        async with Viewer(gateway.viewer_url(f"stream=live&mirror=0&motion=1&landmarks=0&token={VIEWER_TOKEN}")) \
-                as viewer:
-            done = await asyncio.to_thread(live2d_pose, "record", "--gateway-url", gateway.viewer_url(), "--stream",
-                                     "live", "--viewer-token", VIEWER_TOKEN, "--out", str(tmp_path / "take.vrma"),
-                                     "--out", str(tmp_path / "take.bvh"), "--duration", "3")
+        async with Viewer(
+            gateway.viewer_url(f"stream=live&mirror=0&motion=1&landmarks=0&token={VIEWER_TOKEN}")
+        ) as viewer:
+            done = await asyncio.to_thread(
+                live2d_pose,
+                "record",
+                "--gateway-url",
+                gateway.viewer_url(),
+                "--stream",
+                "live",
+                "--viewer-token",
+                VIEWER_TOKEN,
+                "--out",
+                str(tmp_path / "take.vrma"),
+                "--out",
+                str(tmp_path / "take.bvh"),
+                "--duration",
+                "3",
+            )
             return done, list(viewer.motions)
 
     done, seen = run(watch())
@@ -131,29 +152,60 @@ def test_record_writes_both_files_of_the_unmirrored_motion(gateway, tmp_path):
 
 
 def test_record_says_which_streams_are_live_when_the_one_named_is_not(gateway, tmp_path):
-    done = live2d_pose("record", "--gateway-url", gateway.viewer_url(), "--viewer-token", VIEWER_TOKEN,
-                       "--stream", "nope", "--out", str(tmp_path / "take.vrma"))
+    done = live2d_pose(
+        "record",
+        "--gateway-url",
+        gateway.viewer_url(),
+        "--viewer-token",
+        VIEWER_TOKEN,
+        "--stream",
+        "nope",
+        "--out",
+        str(tmp_path / "take.vrma"),
+    )
     assert done.returncode == 2
     assert "the gateway has no stream 'nope'; live now: live" in done.stderr
     assert not list(tmp_path.iterdir()), "nothing recorded, nothing left behind"
 
 
 def test_record_refuses_a_folder_it_cannot_write_and_a_wrong_token(gateway, tmp_path):
-    for out, why in ((tmp_path / "no-such-folder" / "take.vrma", "does not exist"),
-                     (Path("/proc/take.vrma"), "cannot write in /proc"),
-                     (tmp_path / "take.mp4", "unknown format '.mp4'")):
+    for out, why in (
+        (tmp_path / "no-such-folder" / "take.vrma", "does not exist"),
+        (Path("/proc/take.vrma"), "cannot write in /proc"),
+        (tmp_path / "take.mp4", "unknown format '.mp4'"),
+    ):
         done = live2d_pose("record", "--gateway-url", gateway.viewer_url(), "--out", str(out))
         assert done.returncode == 2 and why in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
-    done = live2d_pose("record", "--gateway-url", gateway.viewer_url(), "--viewer-token", "wrong", "--stream", "live",
-                       "--out", str(tmp_path / "take.vrma"))
+    done = live2d_pose(
+        "record",
+        "--gateway-url",
+        gateway.viewer_url(),
+        "--viewer-token",
+        "wrong",
+        "--stream",
+        "live",
+        "--out",
+        str(tmp_path / "take.vrma"),
+    )
     assert done.returncode == 2 and "refused us: missing or wrong viewer token" in done.stderr, done.stderr
 
 
 def test_record_on_a_full_disk_stops_and_keeps_the_take_up_to_its_last_second(gateway, tmp_path):
     with small_disk(tmp_path / "disk", 128) as disk:  # its first second fits, not its second or third
-        done = live2d_pose("record", "--gateway-url", gateway.viewer_url(), "--viewer-token", VIEWER_TOKEN,
-                           "--stream", "live", "--out", str(disk / "take.vrma"), "--duration", "20")
+        done = live2d_pose(
+            "record",
+            "--gateway-url",
+            gateway.viewer_url(),
+            "--viewer-token",
+            VIEWER_TOKEN,
+            "--stream",
+            "live",
+            "--out",
+            str(disk / "take.vrma"),
+            "--duration",
+            "20",
+        )
         assert done.returncode == 1, done.stderr
         assert "No space left on device" in done.stderr and "live2d-pose record --recover" in done.stderr
         assert (disk / "take.journal").exists() and not (disk / "take.vrma").exists()
@@ -169,8 +221,9 @@ def test_record_on_a_full_disk_stops_and_keeps_the_take_up_to_its_last_second(ga
 
 
 def test_the_gateway_records_every_stream_to_its_folder_one_take_per_session(gateway, recording):
-    with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", recording, stream="second", rate=25,
-                  per_tracker=True) as replay:
+    with Replayer(
+        f"tcp://127.0.0.1:{gateway.results_port}", recording, stream="second", rate=25, per_tracker=True
+    ) as replay:
         replay.play(range(60))
         time.sleep(2.5)
     # the stream ended: its avatar eases to rest, then the take's files are written
@@ -191,8 +244,9 @@ def test_a_take_the_gateway_was_killed_during_is_recovered_when_it_starts_again(
     folder.mkdir()
     pipe = Pipeline(tmp_path / "logs", workers=0, env={"LIVE2D_POSE_RECORD_DIR": str(folder)}).start()
     try:
-        with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="cam", rate=25,
-                      per_tracker=True) as replay:
+        with Replayer(
+            f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="cam", rate=25, per_tracker=True
+        ) as replay:
             replay.play(range(len(recording["results"])))
             time.sleep(3.5)
             pipe.services["gateway"].process.send_signal(signal.SIGKILL)
@@ -215,14 +269,18 @@ def test_a_full_disk_stops_the_gateways_take_and_nothing_else(tmp_path, recordin
     with small_disk(tmp_path / "disk", 40) as disk:
         pipe = Pipeline(tmp_path / "logs", workers=0, env={"LIVE2D_POSE_RECORD_DIR": str(disk)}).start()
         try:
+
             async def watch():
                 async with Viewer(pipe.viewer_url("stream=cam&motion=1&landmarks=0")) as viewer:
-                    with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="cam", rate=25,
-                                  per_tracker=True) as replay:
+                    with Replayer(
+                        f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="cam", rate=25, per_tracker=True
+                    ) as replay:
                         replay.play(range(len(recording["results"])))
                         deadline = time.monotonic() + TIMEOUT
-                        while time.monotonic() < deadline and "recording stream cam stopped" not in \
-                                pipe.services["gateway"].log():
+                        while (
+                            time.monotonic() < deadline
+                            and "recording stream cam stopped" not in pipe.services["gateway"].log()
+                        ):
                             await asyncio.sleep(0.2)
                         before = len(viewer.motions)
                         await asyncio.sleep(1.0)
@@ -291,7 +349,9 @@ def test_up_records_every_stream_and_recovers_what_a_crash_left(tmp_path):
 
     folder = tmp_path / "takes"
     folder.mkdir()
-    gateway = next(c for c in supervisor.service_commands(UpConfig(record=str(folder)), "/tmp/x") if c.name == "gateway")
+    gateway = next(
+        c for c in supervisor.service_commands(UpConfig(record=str(folder)), "/tmp/x") if c.name == "gateway"
+    )
     assert gateway.argv[-2:] == ["--record-dir", str(folder)]
     crashed = Recorder(folder / "crashed.vrma", folder / "crashed.bvh")  # a take a crash cut short
     for t, state in full_body_take(seconds=2.5):
@@ -375,8 +435,15 @@ def test_a_played_stream_is_not_recorded_again_by_the_folder(gateway, tmp_path):
 
     async def watch():
         async with Viewer(gateway.viewer_url(f"stream=replayed&motion=1&landmarks=0&token={VIEWER_TOKEN}")) as viewer:
-            done = await asyncio.to_thread(live2d_pose, "play", str(tmp_path / "short.vrma"), "--stream", "replayed",
-                                           "--gateway-url", f"ws://127.0.0.1:{gateway.http_port}/publish")
+            done = await asyncio.to_thread(
+                live2d_pose,
+                "play",
+                str(tmp_path / "short.vrma"),
+                "--stream",
+                "replayed",
+                "--gateway-url",
+                f"ws://127.0.0.1:{gateway.http_port}/publish",
+            )
             await asyncio.sleep(1.5)
             return done, len(viewer.motions)
 

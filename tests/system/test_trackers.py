@@ -24,8 +24,11 @@ from live2d_pose.testing.frames import astronaut_frame
 def test_every_wire_track_has_a_tracker_with_a_checked_bundled_model():
     assert trackers.REGISTRY.keys() == TRACKERS.keys()
     built = trackers.build(tuple(TRACKERS), LandmarkerConfig())
-    assert {name: tracker.key for name, tracker in built.items()} == {"face": "faces", "pose": "poses",
-                                                                       "hands": "hands"}
+    assert {name: tracker.key for name, tracker in built.items()} == {
+        "face": "faces",
+        "pose": "poses",
+        "hands": "hands",
+    }
 
 
 @pytest.mark.parametrize("track, setting", [("pose", "pose_model_sha256"), ("hands", "hand_model_sha256")])
@@ -37,10 +40,13 @@ def test_a_model_with_the_wrong_checksum_is_refused(track, setting):
 
 
 def test_landmarker_exits_2_on_a_bad_model_or_tracker_name():
-    for flags, words in ((["--hand-model-sha256", "0" * 64], "hands model"),
-                         (["--trackers", "face,tail"], "unknown tracker 'tail'")):
-        done = subprocess.run([sys.executable, "-m", "live2d_pose", "landmarker", *flags],
-                              capture_output=True, text=True, timeout=120)
+    for flags, words in (
+        (["--hand-model-sha256", "0" * 64], "hands model"),
+        (["--trackers", "face,tail"], "unknown tracker 'tail'"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "live2d_pose", "landmarker", *flags], capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 2 and words in done.stderr, done.stderr[-2000:]
 
 
@@ -59,10 +65,12 @@ def test_pose_and_hands_find_the_person_in_mediapipes_samples():
     try:
         pose_image = decode_image(media.image_jpeg(media.media_path("pose_test.jpg")), 3840 * 2160)
         hand_image = decode_image(media.image_jpeg(media.media_path("hand_thumb_up.jpg")), 3840 * 2160)
-        poses = [wire.Pose.from_wire(p) for p in
-                 lanes.detect(built_instance(lanes, ("s", "pose", 0)), pose_image, 1000)]
-        hands = [wire.Hand.from_wire(h) for h in
-                 lanes.detect(built_instance(lanes, ("s", "hands", 0)), hand_image, 1000)]
+        poses = [
+            wire.Pose.from_wire(p) for p in lanes.detect(built_instance(lanes, ("s", "pose", 0)), pose_image, 1000)
+        ]
+        hands = [
+            wire.Hand.from_wire(h) for h in lanes.detect(built_instance(lanes, ("s", "hands", 0)), hand_image, 1000)
+        ]
     finally:
         lanes.close_all()
     assert len(poses) == 1 and poses[0].landmarks.shape == (33, 5) and poses[0].world.shape == (33, 3)
@@ -88,9 +96,13 @@ def test_a_new_lanes_instance_is_built_beside_the_other_lanes_frames():
 
     events = []  # (what, seat or error code), in order
     lanes = LaneInstances(trackers.build(("face", "pose"), LandmarkerConfig()))
-    inference = Inference(lanes, Decoded(), "w", lambda meta, result: events.append(
-        (meta.track, result.error["code"] if result.error else "served")),
-        announce=lambda seat: events.append(("built", seat[1])))
+    inference = Inference(
+        lanes,
+        Decoded(),
+        "w",
+        lambda meta, result: events.append((meta.track, result.error["code"] if result.error else "served")),
+        announce=lambda seat: events.append(("built", seat[1])),
+    )
     inference.start()
 
     def frame(track: str, seq: int) -> Job:
@@ -112,7 +124,7 @@ def test_a_new_lanes_instance_is_built_beside_the_other_lanes_frames():
         inference.stop()
         inference.join(timeout=30)
     assert events[0] == ("pose", wire.WARMING_UP), events[:3]
-    during_build = events[1:events.index(("built", "pose"))]
+    during_build = events[1 : events.index(("built", "pose"))]
     assert ("face", "served") in during_build, events
     assert lanes.built == 2 and not lanes.instances  # stopping closed both
 
@@ -150,8 +162,9 @@ def test_a_frame_over_the_decode_pixel_cap_is_decoded_smaller_and_finds_the_same
     from live2d_pose.landmarker.decoder import Decoder
 
     small = cv2.imdecode(np.frombuffer(astronaut_frame(), np.uint8), cv2.IMREAD_COLOR)
-    uhd = cv2.imencode(".jpg", cv2.resize(small, (3840, 2160), interpolation=cv2.INTER_CUBIC),
-                       [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    uhd = cv2.imencode(
+        ".jpg", cv2.resize(small, (3840, 2160), interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )[1].tobytes()
     decoder = Decoder(3840 * 2160, timeout=5.0, target_pixels=1920 * 1080)
     lanes = LaneInstances(trackers.build(("face",), LandmarkerConfig()))
     try:
@@ -171,7 +184,7 @@ def test_a_decode_error_is_an_image_error():
 
     jpeg = astronaut_frame()
     with pytest.raises(ImageError) as caught:
-        decode_image(jpeg[:jpeg.find(b"\xff\xda")] + b"\xff\xd9", 3840 * 2160)
+        decode_image(jpeg[: jpeg.find(b"\xff\xda")] + b"\xff\xd9", 3840 * 2160)
     assert caught.value.code == "decode_failed"
     assert np.asarray(decode_image(jpeg, 3840 * 2160)).shape == (480, 640, 3)
 
@@ -184,7 +197,7 @@ def test_decoder_kills_a_decode_over_its_deadline_and_goes_on():
     from live2d_pose.landmarker.decoder import Decoder
     from live2d_pose.testing import poison
 
-    decoder = Decoder(3840 * 2160, timeout=0.5, max_scan_pixels=10 ** 12)  # let the bomb past the header budget
+    decoder = Decoder(3840 * 2160, timeout=0.5, max_scan_pixels=10**12)  # let the bomb past the header budget
     try:
         first = decoder._helper.process
         with pytest.raises(ImageError) as caught:

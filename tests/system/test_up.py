@@ -42,9 +42,13 @@ class Up:
     def __init__(self, tmp_path: Path, *args: str):
         self.log_path = tmp_path / "up.log"
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "live2d_pose", *args], stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "live2d_pose", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -111,17 +115,25 @@ def test_up_refuses_a_port_in_use_in_one_line(tmp_path, up_ports, which, flag):
     assert f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0] and flag in lines[0], lines
 
 
-@pytest.mark.parametrize("role, setting, flag", [
-    ("gateway", "LIVE2D_POSE_HTTP_PORT", "--http-port"),
-    ("ingest", "LIVE2D_POSE_WORKERS_BIND", "--workers-bind"),  # its ZeroMQ endpoint
-])
+@pytest.mark.parametrize(
+    "role, setting, flag",
+    [
+        ("gateway", "LIVE2D_POSE_HTTP_PORT", "--http-port"),
+        ("ingest", "LIVE2D_POSE_WORKERS_BIND", "--workers-bind"),  # its ZeroMQ endpoint
+    ],
+)
 def test_a_service_alone_refuses_a_port_in_use(tmp_path, role, setting, flag):
     with held_port() as port:
         value = str(port) if setting.endswith("PORT") else f"tcp://127.0.0.1:{port}"
-        env = {**os.environ, setting: value, "LIVE2D_POSE_PORT": str(free_port()),
-               "LIVE2D_POSE_RESULTS_BIND": f"tcp://127.0.0.1:{free_port()}"}
-        proc = subprocess.run([sys.executable, "-m", "live2d_pose", role], env=env, capture_output=True,
-                              text=True, timeout=TIMEOUT)
+        env = {
+            **os.environ,
+            setting: value,
+            "LIVE2D_POSE_PORT": str(free_port()),
+            "LIVE2D_POSE_RESULTS_BIND": f"tcp://127.0.0.1:{free_port()}",
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "live2d_pose", role], env=env, capture_output=True, text=True, timeout=TIMEOUT
+        )
     output = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 2, output  # a setting error: `up` does not restart it
     assert "Traceback" not in output and len(output.splitlines()) == 1, output

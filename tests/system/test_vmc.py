@@ -50,8 +50,9 @@ class VmcProcess:
     def __init__(self, log_path, *args: str):
         self.log_path = log_path
         with open(log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "live2d_pose", "vmc", *args],
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "live2d_pose", "vmc", *args], stdout=log, stderr=subprocess.STDOUT
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -81,15 +82,26 @@ def test_pipeline_to_vmc_receiver_real_frames_mirror_turns_the_head_the_other_wa
     pipe = Pipeline(tmp_path / "pipeline", workers=1).start()
     try:
         with OscReceiver() as receiver_a, OscReceiver() as receiver_b:
-            procs = [VmcProcess(tmp_path / f"vmc-{s}.log", "--gateway-url", pipe.viewer_url(), "--stream", s,
-                                "--to", f"127.0.0.1:{r.port}", "--perfect-sync")
-                     for s, r in (("a", receiver_a), ("b", receiver_b))]
+            procs = [
+                VmcProcess(
+                    tmp_path / f"vmc-{s}.log",
+                    "--gateway-url",
+                    pipe.viewer_url(),
+                    "--stream",
+                    s,
+                    "--to",
+                    f"127.0.0.1:{r.port}",
+                    "--perfect-sync",
+                )
+                for s, r in (("a", receiver_a), ("b", receiver_b))
+            ]
             for p in procs:
                 p.wait_log("connected to the gateway")
 
             async def cameras():
                 async with Camera(pipe.camera_url + "?stream=a") as a, Camera(pipe.camera_url + "?stream=b") as b:
                     await asyncio.gather(a.stream_frames(frames_a, fps=15), b.stream_frames(frames_b, fps=15))
+
             run(cameras())
             heads_a = receiver_a.wait_for("/VMC/Ext/Bone/Pos", count=20)
             receiver_b.wait_for("/VMC/Ext/Bone/Pos", count=20)
@@ -118,8 +130,9 @@ def test_vmc_rides_out_the_gateway_going_away_and_a_silent_receiver(tmp_path):
     """vmc started before the pipeline, sending to a port nobody listens on; then the gateway
     restarts under it. Each gives a clear log line; the process never dies; bundles flow again."""
     http_port, osc_port = free_port(), free_port()
-    proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", f"ws://127.0.0.1:{http_port}/ws",
-                      "--to", f"127.0.0.1:{osc_port}")
+    proc = VmcProcess(
+        tmp_path / "vmc.log", "--gateway-url", f"ws://127.0.0.1:{http_port}/ws", "--to", f"127.0.0.1:{osc_port}"
+    )
     frames = [encode(render(angle=a)) for a in (-10, -5, 0, 5, 10)] * 6
 
     async def camera(pipe):
@@ -240,8 +253,15 @@ def test_vmc_following_a_stream_that_is_not_live_says_so_once_and_waits_for_it(t
     endpoint, proc = f"tcp://127.0.0.1:{pipe.results_port}", None
     try:
         with Replayer(endpoint, recording, stream="other", rate=10):
-            proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", pipe.viewer_url(), "--stream", "later",
-                              "--to", f"127.0.0.1:{free_port()}")
+            proc = VmcProcess(
+                tmp_path / "vmc.log",
+                "--gateway-url",
+                pipe.viewer_url(),
+                "--stream",
+                "later",
+                "--to",
+                f"127.0.0.1:{free_port()}",
+            )
             proc.wait_log("is not live")
             time.sleep(6.0)  # closed every 1-2 s; asked again after 1, 2, 4 s
             with Replayer(endpoint, recording, stream="later", rate=10):
@@ -267,8 +287,16 @@ def test_gateway_fed_with_recorded_results_raised_arm_reaches_the_receiver(tmp_p
     pipe = Pipeline(tmp_path / "gateway", workers=0).start()
     try:
         with OscReceiver() as receiver:
-            proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", pipe.viewer_url(), "--stream", "replay",
-                              "--to", f"127.0.0.1:{receiver.port}", "--perfect-sync")
+            proc = VmcProcess(
+                tmp_path / "vmc.log",
+                "--gateway-url",
+                pipe.viewer_url(),
+                "--stream",
+                "replay",
+                "--to",
+                f"127.0.0.1:{receiver.port}",
+                "--perfect-sync",
+            )
             proc.wait_log("connected to the gateway")
             with Replayer(f"tcp://127.0.0.1:{pipe.results_port}", recording, stream="replay", rate=25) as replay:
                 replay.play(range(80))  # arm down, then raised to the face
@@ -298,13 +326,21 @@ def test_real_pipeline_tracking_body_and_hands_moves_the_arm(tmp_path):
     pipe = Pipeline(tmp_path / "pipeline", workers=2).start()
     try:
         with OscReceiver() as receiver:
-            proc = VmcProcess(tmp_path / "vmc.log", "--gateway-url", pipe.viewer_url(), "--stream", "g",
-                              "--to", f"127.0.0.1:{receiver.port}")
+            proc = VmcProcess(
+                tmp_path / "vmc.log",
+                "--gateway-url",
+                pipe.viewer_url(),
+                "--stream",
+                "g",
+                "--to",
+                f"127.0.0.1:{receiver.port}",
+            )
             proc.wait_log("connected to the gateway")
 
             async def camera():
                 async with Camera(pipe.camera_url + "?stream=g&track=face,pose,hands", 640, 360) as cam:
                     await cam.stream_frames(frames, fps=8)
+
             run(camera())
             time.sleep(1.0)  # the last lanes' results
             assert proc.stop() == 0

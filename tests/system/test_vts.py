@@ -135,7 +135,7 @@ def test_first_run_asks_once_keeps_the_token_private_and_injects(tmp_path, frame
     # the values follow the face: the head and the mouth move over the clip
     for name in ("FaceAngleX", "FaceAngleY", "MouthSmile", "EyeOpenLeft"):
         assert max(sent[name]) - min(sent[name]) > 0.01, name
-    assert "click \"Allow\"" in caplog.text and "token saved in" in caplog.text
+    assert 'click "Allow"' in caplog.text and "token saved in" in caplog.text
     assert output.counters["injected"] == len(standin.injections)
 
 
@@ -144,8 +144,7 @@ def test_resends_within_a_second_while_the_face_is_fresh_then_stops(tmp_path, fr
         async with VtsStandIn() as standin:
             output = plugin(standin.url, tmp_path)
             await output.start()
-            await wait_until(lambda: output.websocket is not None and len(standin.requests) >= 3,
-                             what="authentication")
+            await wait_until(lambda: output.websocket is not None and len(standin.requests) >= 3, what="authentication")
             output.send(frames[50])  # one result, then the pipeline goes quiet
             await asyncio.sleep(vts.FACE_FRESH_FOR + 1.5)
             await output.stop()
@@ -252,21 +251,35 @@ def test_reconnects_when_vts_restarts(tmp_path, frames, caplog):
 
 # ---------------------------------------------------------------- a malformed VTS
 
+
 def _reply(kind: str, data) -> Callable[[str], str]:
-    return lambda request_id: json.dumps({"apiName": "VTubeStudioPublicAPI", "apiVersion": "1.0",
-                                          "requestID": request_id, "messageType": kind, "data": data})
+    return lambda request_id: json.dumps(
+        {
+            "apiName": "VTubeStudioPublicAPI",
+            "apiVersion": "1.0",
+            "requestID": request_id,
+            "messageType": kind,
+            "data": data,
+        }
+    )
 
 
 MALFORMED = {  # request answered -> what comes back, as a malformed VTS (or a stranger) might send
     "error id not a number": ("InjectParameterDataRequest", _reply("APIError", {"errorID": "x", "message": "m"})),
     "error id a list": ("InjectParameterDataRequest", _reply("APIError", {"errorID": [1], "message": None})),
-    "parameter list not a list": ("InputParameterListRequest",
-                                  _reply("InputParameterListResponse", {"defaultParameters": 5})),
-    "parameter name a list": ("InputParameterListRequest", _reply(
-        "InputParameterListResponse", {"defaultParameters": [{"name": ["FaceAngleX"]}]})),
+    "parameter list not a list": (
+        "InputParameterListRequest",
+        _reply("InputParameterListResponse", {"defaultParameters": 5}),
+    ),
+    "parameter name a list": (
+        "InputParameterListRequest",
+        _reply("InputParameterListResponse", {"defaultParameters": [{"name": ["FaceAngleX"]}]}),
+    ),
     "nested too deeply": ("InjectParameterDataRequest", lambda request_id: "[" * 200_000),
-    "a 3 MB error text": ("InjectParameterDataRequest",
-                          _reply("APIError", {"errorID": 451, "message": "x\n" * 1_500_000})),
+    "a 3 MB error text": (
+        "InjectParameterDataRequest",
+        _reply("APIError", {"errorID": 451, "message": "x\n" * 1_500_000}),
+    ),
 }
 
 
@@ -286,9 +299,10 @@ def test_a_malformed_reply_is_logged_and_the_plugin_goes_on(tmp_path, frames, ca
             feeding = asyncio.create_task(feed(output, frames[40:] * 3))
             # it goes on: injecting (a parameter list it cannot read counts as none: the
             # documented defaults are sent), or asking again (after the request's timeout)
-            await wait_until(lambda: standin.injections or sum(r["messageType"] == kind
-                                                               for r in standin.requests) >= 2,
-                             what=f"{kind} asked again after the malformed reply")
+            await wait_until(
+                lambda: standin.injections or sum(r["messageType"] == kind for r in standin.requests) >= 2,
+                what=f"{kind} asked again after the malformed reply",
+            )
             assert not output.task.done()
             del standin.hostile[kind]
             await wait_until(lambda: standin.injections, what="injections once VTS answers properly")

@@ -29,10 +29,22 @@ DEG = math.pi / 180
 # A person standing in a T-pose, facing the camera: points in the rig's frame (metres, +Y up, the
 # subject's left at +X, toward the camera +Z), the hips' centre at the origin as in MediaPipe's world.
 T_POSE = {
-    11: (0.17, 0.50, 0.0), 12: (-0.17, 0.50, 0.0), 13: (0.42, 0.50, 0.0), 14: (-0.42, 0.50, 0.0),
-    15: (0.65, 0.50, 0.0), 16: (-0.65, 0.50, 0.0), 23: (0.10, 0.0, 0.0), 24: (-0.10, 0.0, 0.0),
-    25: (0.10, -0.40, 0.0), 26: (-0.10, -0.40, 0.0), 27: (0.10, -0.78, 0.0), 28: (-0.10, -0.78, 0.0),
-    29: (0.10, -0.83, -0.05), 30: (-0.10, -0.83, -0.05), 31: (0.10, -0.86, 0.15), 32: (-0.10, -0.86, 0.15),
+    11: (0.17, 0.50, 0.0),
+    12: (-0.17, 0.50, 0.0),
+    13: (0.42, 0.50, 0.0),
+    14: (-0.42, 0.50, 0.0),
+    15: (0.65, 0.50, 0.0),
+    16: (-0.65, 0.50, 0.0),
+    23: (0.10, 0.0, 0.0),
+    24: (-0.10, 0.0, 0.0),
+    25: (0.10, -0.40, 0.0),
+    26: (-0.10, -0.40, 0.0),
+    27: (0.10, -0.78, 0.0),
+    28: (-0.10, -0.78, 0.0),
+    29: (0.10, -0.83, -0.05),
+    30: (-0.10, -0.83, -0.05),
+    31: (0.10, -0.86, 0.15),
+    32: (-0.10, -0.86, 0.15),
 }
 
 
@@ -181,8 +193,10 @@ def test_the_thumbs_up_reaches_toward_the_viewer_and_the_other_arm_rests(gesture
         if i < 60:
             continue
         seg = body_bench.avatar_segments(smoothed.bones)
-        wrist = tuple(NOMINAL["upperArm"] * u + NOMINAL["lowerArm"] * f
-                      for u, f in zip(seg[("upper arm", "right")], seg[("forearm", "right")]))
+        wrist = tuple(
+            NOMINAL["upperArm"] * u + NOMINAL["lowerArm"] * f
+            for u, f in zip(seg[("upper arm", "right")], seg[("forearm", "right")])
+        )
         reach.append(wrist[2])
         left.append(math.degrees(quat.angle_between(smoothed.bones["leftUpperArm"], rest_rotation("leftUpperArm"))))
     assert min(reach) > 0.3, min(reach)  # metres in front of the shoulder (a full arm: 0.48)
@@ -268,8 +282,12 @@ def walker():
 
 
 def test_walking_the_legs_swing_and_the_knees_bend(walker):
-    knees = [knee_of(frame.smoothed, side) for _, frame, _ in walker for side in ("left", "right")
-             if frame.smoothed.parts[f"{side}LowerLeg"] == 1.0]
+    knees = [
+        knee_of(frame.smoothed, side)
+        for _, frame, _ in walker
+        for side in ("left", "right")
+        if frame.smoothed.parts[f"{side}LowerLeg"] == 1.0
+    ]
     assert max(knees) - min(knees) > 35 * DEG
     assert min(knees) >= 0.0
 
@@ -344,8 +362,9 @@ def test_live2d_body_angles_of_a_bust_are_the_torsos_and_a_walk_moves_them(gestu
         rig.offer(_tracking(message))
         s = rig.smoothed
         assert torso_in_room(s) == quat.multiply(quat.multiply(quat.IDENTITY, s.bones["spine"]), s.bones["chest"])
-    walking = [live2d_params(dict(NEUTRAL), frame.smoothed) for _, frame, _ in walker
-               if frame.smoothed.parts["hips"] == 1.0]
+    walking = [
+        live2d_params(dict(NEUTRAL), frame.smoothed) for _, frame, _ in walker if frame.smoothed.parts["hips"] == 1.0
+    ]
     for axis in ("X", "Z"):
         values = [p[f"ParamBodyAngle{axis}"] for p in walking]
         assert max(values) - min(values) > 3.0, axis

@@ -22,6 +22,7 @@ TIMEOUT = 10.0 * float(os.environ.get("LIVE2D_POSE_TIMEOUT_SCALE", "1"))
 
 # ------------------------------------------------------------ pure parts
 
+
 def test_url_defaults_and_origin_flags():
     assert camera.build_url() == "ws://localhost:8765/image"
     assert camera.build_url(ip="10.0.0.7") == "ws://10.0.0.7:8765/image"
@@ -54,11 +55,21 @@ def test_every_flag_has_an_environment_variable_and_its_default_in_help(monkeypa
         assert f"[env {env}" in help_text, env
         if default is not None:
             assert f"[env {env}, default {default}]" in help_text
-    env = {"LIVE2D_POSE_CAMERA_FPS": "12", "LIVE2D_POSE_CAMERA_ONCE": "yes", "LIVE2D_POSE_CAMERA_LONG_SIDE": "320",
-           "LIVE2D_POSE_CAMERA_SERVER": "ws://env:1/image", "LIVE2D_POSE_CAMERA_TRACK": "face,pose"}
+    env = {
+        "LIVE2D_POSE_CAMERA_FPS": "12",
+        "LIVE2D_POSE_CAMERA_ONCE": "yes",
+        "LIVE2D_POSE_CAMERA_LONG_SIDE": "320",
+        "LIVE2D_POSE_CAMERA_SERVER": "ws://env:1/image",
+        "LIVE2D_POSE_CAMERA_TRACK": "face,pose",
+    }
     args = camera.parse_args([], env)
-    assert (args.fps, args.once, args.long_side, args.server, args.track) == (12.0, True, 320, "ws://env:1/image",
-                                                                             "face,pose")
+    assert (args.fps, args.once, args.long_side, args.server, args.track) == (
+        12.0,
+        True,
+        320,
+        "ws://env:1/image",
+        "face,pose",
+    )
     args = camera.parse_args(["--fps", "5", "-i", "flag-host"], env)  # a flag beats the environment
     assert (args.fps, args.ip, args.server) == (5.0, "flag-host", None)
     with pytest.raises(SystemExit):
@@ -66,32 +77,38 @@ def test_every_flag_has_an_environment_variable_and_its_default_in_help(monkeypa
     assert "LIVE2D_POSE_CAMERA_FPS: could not convert" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("source, wanted, size", [
-    ((1280, 720), (0, 0, 640), (640, 360)),      # 16:9 video: the long side scaled, the aspect kept
-    ((720, 1280), (0, 0, 640), (360, 640)),      # a portrait phone video
-    ((800, 600), (0, 0, 640), (640, 480)),
-    ((320, 240), (0, 0, 640), (320, 240)),       # never enlarged
-    ((1920, 1080), (0, 0, 0), (1920, 1080)),     # --long-side 0: as it is
-    ((1920, 1080), (0, 480, 640), (854, 480)),   # --height alone: the width follows
-    ((1920, 1080), (512, 0, 640), (512, 288)),   # --width alone
-    ((1920, 1080), (640, 480, 640), (640, 480)),  # both: exactly that
-    ((1640, 1232), (0, 0, 640), (640, 480)),     # the JetBot's CSI mode, even sizes
-])
+@pytest.mark.parametrize(
+    "source, wanted, size",
+    [
+        ((1280, 720), (0, 0, 640), (640, 360)),  # 16:9 video: the long side scaled, the aspect kept
+        ((720, 1280), (0, 0, 640), (360, 640)),  # a portrait phone video
+        ((800, 600), (0, 0, 640), (640, 480)),
+        ((320, 240), (0, 0, 640), (320, 240)),  # never enlarged
+        ((1920, 1080), (0, 0, 0), (1920, 1080)),  # --long-side 0: as it is
+        ((1920, 1080), (0, 480, 640), (854, 480)),  # --height alone: the width follows
+        ((1920, 1080), (512, 0, 640), (512, 288)),  # --width alone
+        ((1920, 1080), (640, 480, 640), (640, 480)),  # both: exactly that
+        ((1640, 1232), (0, 0, 640), (640, 480)),  # the JetBot's CSI mode, even sizes
+    ],
+)
 def test_frame_size_keeps_the_aspect(source, wanted, size):
     assert camera.frame_size(source, *wanted) == size
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("webcam", ("device", 0)),
-    ("2", ("device", 2)),
-    ("csi", ("csi", 0)),
-    ("csi:1", ("csi", 1)),
-    ("face.JPG", ("image", "face.JPG")),
-    ("/tmp/a.png", ("image", "/tmp/a.png")),
-    ("clip.mp4", ("video", "clip.mp4")),
-    ("rtsp://cam/stream", ("video", "rtsp://cam/stream")),
-    ("videotestsrc ! videoconvert ! appsink", ("gst", "videotestsrc ! videoconvert ! appsink")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("webcam", ("device", 0)),
+        ("2", ("device", 2)),
+        ("csi", ("csi", 0)),
+        ("csi:1", ("csi", 1)),
+        ("face.JPG", ("image", "face.JPG")),
+        ("/tmp/a.png", ("image", "/tmp/a.png")),
+        ("clip.mp4", ("video", "clip.mp4")),
+        ("rtsp://cam/stream", ("video", "rtsp://cam/stream")),
+        ("videotestsrc ! videoconvert ! appsink", ("gst", "videotestsrc ! videoconvert ! appsink")),
+    ],
+)
 def test_parse_source(text, expected):
     assert camera.parse_source(text) == expected
 
@@ -141,6 +158,7 @@ def test_latest_frame_keeps_only_the_freshest():
         slot.put(camera.EOF)
         assert await slot.take() is camera.EOF
         assert await slot.take() is camera.EOF  # the end stays the end
+
     asyncio.run(scenario())
 
 

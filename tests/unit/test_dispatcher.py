@@ -208,8 +208,9 @@ def answer_all(d: Dispatcher, actions, now: float, busy_ms: dict[str, float], er
     while queue:
         worker, f = queue.pop(0)
         m = f.meta
-        _, more = d.worker_done(worker, m.stream, m.track, m.seq, m.session, m.replica, error, now,
-                                busy_ms=busy_ms[m.track])
+        _, more = d.worker_done(
+            worker, m.stream, m.track, m.seq, m.session, m.replica, error, now, busy_ms=busy_ms[m.track]
+        )
         queue += more.dispatch
 
 
@@ -285,7 +286,7 @@ def test_fast_lane_is_not_held_back_by_a_slow_one():
     for seq in range(2, 6):
         d.submit(frame("a", seq), now=seq)
         _, actions = done(d, face_worker, face_frame, now=seq)
-        (w, face_frame), = actions.dispatch
+        ((w, face_frame),) = actions.dispatch
         assert (w, face_frame.meta.track, face_frame.meta.seq) == (face_worker, "face", seq)
     assert d.streams["a"].lanes["pose"].stats.done == 0  # pose still on frame 1
 
@@ -312,8 +313,7 @@ def test_a_reconnecting_camera_keeps_its_lanes_and_workers():
     actions = d.add_stream("a", HOLISTIC, session=2)
     assert actions.end == [] and {t: holder(d, "a", t) for t in HOLISTIC} == owners
     d.submit(frame("a", 1), now=0)
-    assert {lane.pending.meta.session for lane in d.streams["a"].lanes.values()
-            if lane.pending is not None} <= {2}
+    assert {lane.pending.meta.session for lane in d.streams["a"].lanes.values() if lane.pending is not None} <= {2}
 
 
 def test_changing_tracks_ends_only_the_lanes_that_go():
@@ -321,8 +321,10 @@ def test_changing_tracks_ends_only_the_lanes_that_go():
     d.worker_ready(W1, now=0)
     d.add_stream("a", HOLISTIC)
     actions = d.add_stream("a", ("face",))
-    assert [seat for _, seat in actions.end] in ([("a", "pose", 0), ("a", "hands", 0)],
-                                                 [("a", "hands", 0), ("a", "pose", 0)])
+    assert [seat for _, seat in actions.end] in (
+        [("a", "pose", 0), ("a", "hands", 0)],
+        [("a", "hands", 0), ("a", "pose", 0)],
+    )
     assert list(d.streams["a"].lanes) == ["face"]
 
 
@@ -350,8 +352,16 @@ def test_a_lane_no_worker_can_run_waits_for_one():
 # ---------------------------------------------------------------- fairness
 
 
-def simulate(d: Dispatcher, streams: list[str], fps: float, service_s: dict[bytes, float],
-             seconds: float, phases: list[float], jitter: float = 0.0, seed: int = 1) -> Counter:
+def simulate(
+    d: Dispatcher,
+    streams: list[str],
+    fps: float,
+    service_s: dict[bytes, float],
+    seconds: float,
+    phases: list[float],
+    jitter: float = 0.0,
+    seed: int = 1,
+) -> Counter:
     """Cameras at ``fps`` starting at ``phases`` (s), workers taking ``service_s`` per frame
     (+- ``jitter``, a fraction) and 1 ms to hear back; returns the frames done per stream.
     A discrete-event simulation on a fake clock: deterministic for a seed."""
@@ -421,7 +431,7 @@ def test_holistic_lanes_on_one_worker_take_turns():
     pending = d.submit(frame("a", 1), now=0).dispatch
     for seq in range(2, 61):
         d.submit(frame("a", seq), now=seq)
-        (worker, f), = pending
+        ((worker, f),) = pending
         delivered[f.meta.track] += 1
         pending = done(d, worker, f, now=seq)[1].dispatch
     assert max(delivered.values()) - min(delivered.values()) <= 1, delivered
@@ -520,8 +530,18 @@ def test_a_frame_that_comes_back_fine_forgives():
     d = Dispatcher(quarantine_after=3)
     d.worker_ready(W1, now=0)
     d.add_stream("a")
-    for seq, error in enumerate(["decode_timeout", "decode_timeout", None, "decode_timeout",
-                                 "decode_failed", "decode_timeout", "decode_timeout"], start=1):
+    for seq, error in enumerate(
+        [
+            "decode_timeout",
+            "decode_timeout",
+            None,
+            "decode_timeout",
+            "decode_failed",
+            "decode_timeout",
+            "decode_timeout",
+        ],
+        start=1,
+    ):
         f = d.submit(frame("a", seq), now=seq).dispatch[0][1]
         assert done(d, W1, f, seq, error=error)[1].quarantine == []
 
@@ -573,8 +593,12 @@ def test_a_cheap_camera_is_not_crowded_out_by_costly_ones():
         if working and now >= working[0][1]:
             f, _ = working.pop(0)
             delivered[f.meta.stream] += 1
-            start(d.worker_done(W1, f.meta.stream, "face", f.meta.seq, 0, 0, None, now,
-                                busy_ms=cost_ms[f.meta.stream])[1], now)
+            start(
+                d.worker_done(W1, f.meta.stream, "face", f.meta.seq, 0, 0, None, now, busy_ms=cost_ms[f.meta.stream])[
+                    1
+                ],
+                now,
+            )
         if tick % 20 == 0:
             start(d.submit(frame("cheap", next(seq), t=now * 1000 + 1), now), now)
         for stream in ("c1", "c2", "c3"):  # as fast as they can
@@ -588,8 +612,7 @@ def test_a_cheap_camera_is_not_crowded_out_by_costly_ones():
 
 
 def face_capacity(faces: int) -> Capacity:
-    return Capacity(memory_mb=25.0 * faces + 1, instance_mb={"face": 25.0, "pose": 75.0, "hands": 40.0},
-                    instances=64)
+    return Capacity(memory_mb=25.0 * faces + 1, instance_mb={"face": 25.0, "pose": 75.0, "hands": 40.0}, instances=64)
 
 
 def test_a_worker_gets_no_more_lanes_than_fit_and_a_camera_that_does_not_fit_is_refused():
@@ -625,11 +648,11 @@ def test_a_lane_being_warmed_gets_its_frame_back_and_nothing_more_until_built():
     d.worker_ready(W1, now=0)
     d.add_stream("new")
     d.add_stream("old")
-    (_, first), = d.submit(frame("new", 1), now=0).dispatch
+    ((_, first),) = d.submit(frame("new", 1), now=0).dispatch
     accepted, actions = done(d, W1, first, now=0.01, error=WARMING_UP)
     assert accepted and sent(actions) == []  # sent back: the frame waits on its lane again
     lane = d.streams["new"].lanes["face"]
     assert lane.pending.meta.seq == 1 and lane.stats.warming == 1 and lane.stats.dispatched == 0
-    (_, old), = d.submit(frame("old", 1), now=0.02).dispatch  # the worker's other lanes go on
+    ((_, old),) = d.submit(frame("old", 1), now=0.02).dispatch  # the worker's other lanes go on
     assert sent(done(d, W1, old, now=0.03)[1]) == []  # free again, but "new" is still warming
     assert sent(d.worker_built(W1, ("new", "face", 0), now=0.1)) == [(W1, "new", "face", 1)]

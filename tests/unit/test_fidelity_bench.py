@@ -44,8 +44,10 @@ def test_kalidokit_demo_rule_and_its_blink_stabiliser():
 
 def test_closures_and_what_keeps_them():
     t = np.arange(10) * 33.0
-    scores = {"eyeBlinkLeft": np.array([.1, .1, .6, .55, .1, .1, .1, .7, .1, .1]),
-              "eyeBlinkRight": np.full(10, 0.1)}
+    scores = {
+        "eyeBlinkLeft": np.array([0.1, 0.1, 0.6, 0.55, 0.1, 0.1, 0.1, 0.7, 0.1, 0.1]),
+        "eyeBlinkRight": np.full(10, 0.1),
+    }
     events = fm.closures(t, scores)
     assert [(e.start_ms, e.end_ms) for e in events] == [(66.0, 99.0), (231.0, 231.0)]
     eyes = {"eyeBlinkLeft": "R", "eyeBlinkRight": "L"}
@@ -55,7 +57,6 @@ def test_closures_and_what_keeps_them():
     assert not fm.closure_kept(events[1], grid, shut, eyes), "the second closure never showed"
     both = {**shut, "L": shut["R"]}
     assert not fm.closure_kept(events[0], grid, both, eyes, wink=True), "a wink must leave the other eye open"
-
 
 
 def test_lag_estimator_recovers_a_pure_delay_on_the_real_recordings():

@@ -23,8 +23,14 @@ from live2d_pose.testing.pipeline import free_port
 
 @pytest.fixture
 def server():
-    server = IngestServer(IngestConfig(workers_bind="tcp://127.0.0.1:0", worker_prefetch=2,
-                                       gateway=f"tcp://127.0.0.1:{free_port()}", heartbeat_interval=0.05))
+    server = IngestServer(
+        IngestConfig(
+            workers_bind="tcp://127.0.0.1:0",
+            worker_prefetch=2,
+            gateway=f"tcp://127.0.0.1:{free_port()}",
+            heartbeat_interval=0.05,
+        )
+    )
     server.open_zmq()
     yield server
     server.zmq.close()

@@ -32,7 +32,9 @@ def recording():
     return record.load(GESTURE)
 
 
-_UPDATES: dict[tuple[int, bool], tuple[object, list]] = {}  # the rig's run over a recording, shared by the tests (read only)
+_UPDATES: dict[
+    tuple[int, bool], tuple[object, list]
+] = {}  # the rig's run over a recording, shared by the tests (read only)
 
 
 def rig_updates(recording, mirror=True):
@@ -61,7 +63,13 @@ def same(got: Motion, want: Motion) -> None:
     for group in ("expressions", "blendshapes", "gaze", "live2d", "parts"):
         assert getattr(got, group) == pytest.approx(getattr(want, group), abs=1e-5, rel=1e-6), group
     assert (got.seen, got.times, got.seq, got.stream, got.mirror, got.t) == (
-        want.seen, want.times, want.seq, want.stream, want.mirror, want.t)
+        want.seen,
+        want.times,
+        want.seq,
+        want.stream,
+        want.mirror,
+        want.t,
+    )
     assert got.head_position == pytest.approx(want.head_position, abs=1e-4)
     assert got.hips_position == pytest.approx(want.hips_position, abs=1e-6)
 
@@ -122,13 +130,14 @@ def test_a_viewer_gets_deltas_while_it_keeps_up_and_a_full_message_when_it_falls
     async def take():
         while box._motion:
             got.append(await box.get())
+
     box.put_motion(encoder, updates[0])
     run(take())
     for update in updates[1:3]:
         box.put_motion(encoder, update)
         run(take())
     assert got == [updates[0].delta, updates[1].delta, updates[2].delta]
-    for update in updates[3:3 + MAX_PENDING_MOTION + 1]:  # a burst past what may wait
+    for update in updates[3 : 3 + MAX_PENDING_MOTION + 1]:  # a burst past what may wait
         box.put_motion(encoder, update)
     got.clear()
     run(take())
@@ -152,9 +161,20 @@ def test_a_bone_back_exactly_at_rest_reaches_a_delta_reader():
     of deltas would otherwise keep its last rotation."""
     encoder, held = MotionEncoder(), MotionState()
     raised = quat.axis_angle((0.0, 0.0, 1.0), 0.3)
-    base = {"stream": "s", "session": 0, "seq": 1, "mirror": False, "ts": {"ingest": 0.0}, "tracks": ["pose"],
-            "times": dict.fromkeys(TRACKERS) | {"pose": 0.0}, "seen": {k: k == "pose" for k in SEEN},
-            "expressions": {}, "blendshapes": {}, "gaze": {"yaw": 0.0, "pitch": 0.0}, "live2d": dict(NEUTRAL)}
+    base = {
+        "stream": "s",
+        "session": 0,
+        "seq": 1,
+        "mirror": False,
+        "ts": {"ingest": 0.0},
+        "tracks": ["pose"],
+        "times": dict.fromkeys(TRACKERS) | {"pose": 0.0},
+        "seen": {k: k == "pose" for k in SEEN},
+        "expressions": {},
+        "blendshapes": {},
+        "gaze": {"yaw": 0.0, "pitch": 0.0},
+        "live2d": dict(NEUTRAL),
+    }
     held.apply(encoder.update(Motion(**base, bones={"rightUpperArm": raised})).delta)
     motion = held.apply(encoder.update(Motion(**{**base, "seq": 2}, bones={})).delta)
     assert motion.bones["rightUpperArm"] == pytest.approx(rest_rotation("rightUpperArm"), abs=1e-6)

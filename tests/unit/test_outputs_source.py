@@ -35,14 +35,17 @@ def test_a_tracker_not_reported_is_none_and_an_old_gateway_means_faces_only(resu
     assert t.tracks == ("face",) and len(t.faces) == 1 and t.poses is None
 
 
-@pytest.mark.parametrize("change, why", [
-    ({"type": "other"}, "unknown type"),
-    ({"stream": 5}, "'stream' missing or not str"),
-    ({"imageSize": {"width": "640"}}, "'width' missing or not int"),
-    ({"tracks": "face"}, "tracks"),
-    ({"faces": "none"}, "'faces' must be a list"),
-    ({"poses": [{"landmarks": b"short", "world": b""}]}, "pose"),
-])
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ({"type": "other"}, "unknown type"),
+        ({"stream": 5}, "'stream' missing or not str"),
+        ({"imageSize": {"width": "640"}}, "'width' missing or not int"),
+        ({"tracks": "face"}, "tracks"),
+        ({"faces": "none"}, "'faces' must be a list"),
+        ({"poses": [{"landmarks": b"short", "world": b""}]}, "pose"),
+    ],
+)
 def test_malformed_results_are_wire_errors(result, change, why):
     with pytest.raises(wire.WireError, match=why):
         parse_result(wire.pack({**result, **change}))
@@ -90,5 +93,3 @@ def test_a_bad_vmc_target_is_a_clear_error():
     for bad in ("39539", "host:", "host:99999", "host:port"):
         with pytest.raises(SystemExit, match="--to must be HOST:PORT"):
             parse_host_port(bad)
-
-

@@ -22,17 +22,19 @@ def test_bomb_is_a_small_decodable_progressive_jpeg():
 
 
 def _jpeg(width: int, height: int, progressive: bool = False, grey: bool = False) -> bytes:
-    image = np.random.default_rng(0).integers(0, 255, (height, width) if grey else (height, width, 3),
-                                              dtype=np.uint8)
+    image = np.random.default_rng(0).integers(0, 255, (height, width) if grey else (height, width, 3), dtype=np.uint8)
     return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive)])[1].tobytes()
 
 
-@pytest.mark.parametrize("width,height,progressive,grey,scans", [
-    (640, 480, False, False, 1),
-    (3840, 2160, False, False, 1),
-    (3840, 2160, True, False, 10),  # libjpeg's progression: 10 scans for colour
-    (3840, 2160, True, True, 6),  # and 6 for grey
-])
+@pytest.mark.parametrize(
+    "width,height,progressive,grey,scans",
+    [
+        (640, 480, False, False, 1),
+        (3840, 2160, False, False, 1),
+        (3840, 2160, True, False, 10),  # libjpeg's progression: 10 scans for colour
+        (3840, 2160, True, True, 6),  # and 6 for grey
+    ],
+)
 def test_normal_jpegs_pass_the_decode_budget(width, height, progressive, grey, scans):
     info = inspect(_jpeg(width, height, progressive, grey))
     assert (info.width, info.height, info.scans, info.components) == (width, height, scans, 1 if grey else 3)
@@ -41,6 +43,7 @@ def test_normal_jpegs_pass_the_decode_budget(width, height, progressive, grey, s
 
 def test_pillow_progressive_jpeg_passes():
     from PIL import Image
+
     out = io.BytesIO()
     Image.fromarray(np.zeros((2160, 3840, 3), np.uint8)).save(out, "JPEG", progressive=True)
     check_limits(inspect(out.getvalue()), max_pixels=3840 * 2160)

@@ -16,8 +16,16 @@ import numpy as np
 import pygltflib as gl
 import pytest
 
-from live2d_pose.recording import (Motion, Recorder, RecordingError, read_journal, read_motion, read_vrma, recover,
-                                   write_vrma)
+from live2d_pose.recording import (
+    Motion,
+    Recorder,
+    RecordingError,
+    read_journal,
+    read_motion,
+    read_vrma,
+    recover,
+    write_vrma,
+)
 from live2d_pose.recording.journal import CHUNK_MS
 from live2d_pose.recording.motion import angle_degrees, multiply
 from live2d_pose.recording.skeleton import HUMANOID_BONES, humanoid_parent
@@ -94,16 +102,20 @@ def test_the_vrma_reader_inverts_the_writer_on_a_full_body(tmp_path, dance):
 def test_resampling_follows_the_takes_times_and_rests_what_is_absent():
     h = math.radians(30)
     q0, q1 = rest_rotation("head"), (0.0, math.sin(h), 0.0, math.cos(h))  # 0 and 60 degrees about +Y
-    take = [(1000.0, {"bones": {"head": q0}}), (1050.0, {"bones": {"head": q1}, "expressions": {"aa": 1.0}}),
-            (1100.0, {"bones": {}, "expressions": {"aa": 0.5}})]
+    take = [
+        (1000.0, {"bones": {"head": q0}}),
+        (1050.0, {"bones": {"head": q1}, "expressions": {"aa": 1.0}}),
+        (1100.0, {"bones": {}, "expressions": {"aa": 0.5}}),
+    ]
     frames = Motion.from_samples(take).resampled(40)  # frames at 0, 25, 50, 75, 100 ms
     np.testing.assert_allclose(frames.t_ms, [1000, 1025, 1050, 1075, 1100])
     yaw = [2 * math.degrees(math.atan2(q[1], q[3])) for q in frames.bones["head"]]
     np.testing.assert_allclose(yaw, [0, 30, 60, 30, 0], atol=1e-9)  # absent at 1100: at rest (identity)
     np.testing.assert_allclose(frames.expressions["aa"], [0, 0.5, 1, 0.75, 0.5])  # absent at 1000: 0
     arm = Motion.from_samples([(0.0, {"bones": {"leftUpperArm": (0, 0, 0, 1)}}), (100.0, {"bones": {}})])
-    assert angle_degrees(arm.resampled(10).bones["leftUpperArm"][-1:], np.array([rest_rotation("leftUpperArm")]))[0] \
-        < 1e-9  # the arm's rest hangs down
+    assert (
+        angle_degrees(arm.resampled(10).bones["leftUpperArm"][-1:], np.array([rest_rotation("leftUpperArm")]))[0] < 1e-9
+    )  # the arm's rest hangs down
 
 
 def test_samples_out_of_order_are_dropped_and_one_at_the_same_time_replaces(tmp_path):
@@ -122,8 +134,6 @@ def test_samples_out_of_order_are_dropped_and_one_at_the_same_time_replaces(tmp_
 # ------------------------------------------------------------------ crashes
 
 
-
-
 def test_a_torn_or_zeroed_tail_ends_the_take_at_its_last_whole_chunk(tmp_path, dance):
     recorder = Recorder(tmp_path / "t.vrma")
     for t, state in dance:
@@ -133,12 +143,16 @@ def test_a_torn_or_zeroed_tail_ends_the_take_at_its_last_whole_chunk(tmp_path, d
     data = journal.read_bytes()
     whole = read_journal(journal)[1]
     last_chunk = len(whole) - int(len(whole) * (1 - CHUNK_MS / whole.duration_ms)) + 2
-    for damaged, lost in ((data + b"\0" * 4096, 0), (data[:-7], last_chunk), (data[:-7] + b"\0" * 100, last_chunk),
-                          (data[:200], len(whole))):  # 200 bytes: the header only
+    for damaged, lost in (
+        (data + b"\0" * 4096, 0),
+        (data[:-7], last_chunk),
+        (data[:-7] + b"\0" * 100, last_chunk),
+        (data[:200], len(whole)),
+    ):  # 200 bytes: the header only
         journal.write_bytes(damaged)
         _, saved = read_journal(journal)
         assert len(whole) - lost <= len(saved) <= len(whole) - (lost > 0)
-        assert_same_motion(saved, Motion.from_samples(dance[:len(saved)]))
+        assert_same_motion(saved, Motion.from_samples(dance[: len(saved)]))
     journal.write_bytes(data[:-7])
     assert recover(journal) == [tmp_path / "t.vrma"]
     assert len(read_motion(tmp_path / "t.vrma")) > 0
@@ -262,7 +276,7 @@ def rotate_rest_pose(source: Path, target: Path, seed: int = 1) -> None:
         wp = world[parent] if parent else np.array([0, 0, 0, 1.0])
         inv = np.array([-wp[0], -wp[1], -wp[2], wp[3]])
         raw = multiply(multiply(inv, values), world[name])
-        blob[view.byteOffset:view.byteOffset + raw.size * 4] = raw.astype("<f4").tobytes()
+        blob[view.byteOffset : view.byteOffset + raw.size * 4] = raw.astype("<f4").tobytes()
     gltf.set_binary_blob(bytes(blob))
     gltf.save_binary(str(target))
 

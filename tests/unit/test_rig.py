@@ -71,8 +71,7 @@ def test_face_only_gives_neck_head_and_expressions_only(results):
     motion = motion_after([face_only])
     assert set(motion.bones) == {"neck", "head"}, "a bone never seen is not in the motion: at its rest"
     assert set(unity_bones(motion)) == {"Neck", "Head"}
-    assert set(vrm0_blends(motion)) == {"Blink_L", "Blink_R", "A", "I", "U", "E", "O", "Joy", "Angry",
-                                        "Sorrow", "Fun"}
+    assert set(vrm0_blends(motion)) == {"Blink_L", "Blink_R", "A", "I", "U", "E", "O", "Joy", "Angry", "Sorrow", "Fun"}
     nobody = Motion.of(Rig(), True)
     assert unity_bones(nobody) == {} and vrm0_blends(nobody) == {}
 
@@ -150,6 +149,7 @@ def test_the_mirrored_live2d_parameters_are_those_of_the_mirrored_state(results)
         assert mirror_live2d(plain) == pytest.approx(mirrored, abs=1e-9)
         assert mirror_live2d(mirror_live2d(plain)) == plain
 
+
 def test_trackers_in_separate_messages_are_combined_and_old_ones_dropped(results):
     """One frame's face and pose may come in two messages; the rig solves from the newest of each."""
     rig = Rig()
@@ -165,8 +165,13 @@ def test_trackers_in_separate_messages_are_combined_and_old_ones_dropped(results
     assert rig.tracks.stale == 1
     # nothing newer: nothing steps, and the rig still says what the avatar shows
     assert rig.smoothed is smoothed and rig.steps == steps and rig.face_position_cm is not None
-    later = {**results[60], "ts": {"ingest": base["ts"]["ingest"] + TRACKER_STALE_MS + 50},
-             "tracks": ["face"], "poses": None, "hands": None}
+    later = {
+        **results[60],
+        "ts": {"ingest": base["ts"]["ingest"] + TRACKER_STALE_MS + 50},
+        "tracks": ["face"],
+        "poses": None,
+        "hands": None,
+    }
     rig.offer(tracking(later))
     assert set(rig.state.bones) == {"neck", "head"}  # the pose has gone stale
     # a camera that connects again starts its seq from 1 with a newer session: it is followed at once
@@ -186,8 +191,9 @@ def test_non_finite_numbers_are_refused_at_the_door(results):
 # ---------------------------------------------------------------- per-tracker timing
 
 POSE_BONES = ("hips", "spine", "chest", "leftUpperArm", "leftLowerArm", "rightUpperArm", "rightLowerArm")
-HAND_BONES = tuple(b for b in BONES if b.endswith("Hand")
-                   or any(f in b for f in ("Thumb", "Index", "Middle", "Ring", "Little")))
+HAND_BONES = tuple(
+    b for b in BONES if b.endswith("Hand") or any(f in b for f in ("Thumb", "Index", "Middle", "Ring", "Little"))
+)
 FACE_SCALARS = ("expressions", "blendshapes", "gaze")
 VARIANTS = {  # order of a frame's messages, and the tracker a frame late (web/test/body.test.js's)
     "face-first": (("face", "pose", "hands"), None),
@@ -290,8 +296,10 @@ def test_results_from_a_clock_behind_after_a_pause_are_followed_at_once(results)
         rig.offer(parse_result(wire.pack(message), received_ms=at + 100.0))
     up = rig.smoothed.bones["rightUpperArm"]
     resume_at = at + 100.0 + 1000.0  # a second later on the rig's clock
-    down = [{**m, "seq": m["seq"] + 1000, "ts": {"ingest": m["ts"]["ingest"] + 40 * 20 - 5000.0}}
-            for m in record.per_tracker(results[0:10])]
+    down = [
+        {**m, "seq": m["seq"] + 1000, "ts": {"ingest": m["ts"]["ingest"] + 40 * 20 - 5000.0}}
+        for m in record.per_tracker(results[0:10])
+    ]
     moved = []
     for message, at in zip(down, record.arrivals(down)):
         rig.offer(parse_result(wire.pack(message), received_ms=resume_at + at - down[0]["ts"]["ingest"]))

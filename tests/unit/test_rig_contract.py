@@ -28,8 +28,20 @@ from live2d_pose.rig.live2d import NEUTRAL, RANGES, face_params, live2d_params, 
 from live2d_pose.rig.motion import Motion
 from live2d_pose.rig.results import parse_result
 from live2d_pose.rig.solve import (
-    BLENDSHAPE_NAMES, BONES, PARTS, REST, SIDES, BodyState, assign_hands, blendshape_map, head_rotation, mirror_state, solve,
-    solve_expressions, solve_pose)
+    BLENDSHAPE_NAMES,
+    BONES,
+    PARTS,
+    REST,
+    SIDES,
+    BodyState,
+    assign_hands,
+    blendshape_map,
+    head_rotation,
+    mirror_state,
+    solve,
+    solve_expressions,
+    solve_pose,
+)
 from live2d_pose.rig.state_filter import StateFilter
 from live2d_pose.testing import record
 
@@ -38,8 +50,10 @@ DEG = math.pi / 180
 
 
 def load(name: str) -> list:
-    return [parse_result(wire.pack(r), received_ms=r["ts"]["ingest"])
-            for r in record.load(FIXTURES / f"{name}.msgpack")["results"]]
+    return [
+        parse_result(wire.pack(r), received_ms=r["ts"]["ingest"])
+        for r in record.load(FIXTURES / f"{name}.msgpack")["results"]
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +63,10 @@ def gesture():
 
 @pytest.fixture(scope="module")
 def states(gesture):
-    return [solve(t.faces[0] if t.faces else None, t.poses[0] if t.poses else None, t.hands, t.ts["ingest"])
-            for t in gesture]
+    return [
+        solve(t.faces[0] if t.faces else None, t.poses[0] if t.poses else None, t.hands, t.ts["ingest"])
+        for t in gesture
+    ]
 
 
 def global_of(state, bone: str):
@@ -78,8 +94,16 @@ def synthetic_pose(points: dict, visibility: float = 1.0) -> wire.Pose:
     return wire.Pose(landmarks, world)
 
 
-T_POSE = {11: (0.2, 0.5, 0), 12: (-0.2, 0.5, 0), 13: (0.5, 0.5, 0), 14: (-0.5, 0.5, 0), 15: (0.8, 0.5, 0),
-          16: (-0.8, 0.5, 0), 23: (0.1, 0, 0), 24: (-0.1, 0, 0)}
+T_POSE = {
+    11: (0.2, 0.5, 0),
+    12: (-0.2, 0.5, 0),
+    13: (0.5, 0.5, 0),
+    14: (-0.5, 0.5, 0),
+    15: (0.8, 0.5, 0),
+    16: (-0.8, 0.5, 0),
+    23: (0.1, 0, 0),
+    24: (-0.1, 0, 0),
+}
 
 
 # ---------------------------------------------------------------- SOLVE
@@ -210,8 +234,11 @@ def test_the_rest_hangs_the_arms_and_comes_from_the_contract():
 def photo(name: str) -> wire.Face:
     data = json.loads((FIXTURES / f"{name}.json").read_text())
     assert data["blendshapeNames"] == list(BLENDSHAPE_NAMES)
-    return wire.Face(np.array(data["landmarks"], np.float32), np.array(data["blendshapes"], np.float32),
-                     np.array(data["matrix"], np.float32))
+    return wire.Face(
+        np.array(data["landmarks"], np.float32),
+        np.array(data["blendshapes"], np.float32),
+        np.array(data["matrix"], np.float32),
+    )
 
 
 def params_of(face: wire.Face, mirror: bool = True, **blendshapes) -> dict:
@@ -282,8 +309,9 @@ def shown_eyes(rec: dict, left=None, right=None) -> list[dict]:
         bs = {**blendshape_map(np.zeros(52)), "eyeBlinkLeft": l_score, "eyeBlinkRight": r_score}
         p = bank(face_params(bs, mirror=True), t)
         expressions = solve_expressions(bs)[0]
-        smoothed = states.filter(BodyState(t=t, times={"face": t, "pose": None, "hands": None},
-                                           expressions=expressions))
+        smoothed = states.filter(
+            BodyState(t=t, times={"face": t, "pose": None, "hands": None}, expressions=expressions)
+        )
         out.append({"L": p["ParamEyeLOpen"], "R": p["ParamEyeROpen"], **smoothed.expressions})
     return out
 
@@ -297,8 +325,8 @@ def test_every_real_blink_closes_the_avatars_eyes_even_one_result_long():
         for eye, live2d, vrm in (("eyeBlinkRight", "L", "blinkRight"), ("eyeBlinkLeft", "R", "blinkLeft")):
             for first, last in closures(rec[eye]):
                 seen += 1
-                assert min(s[live2d] for s in shown[first:last + 1]) < SHOWN_CLOSED, (name, eye, first)
-                assert max(s[vrm] for s in shown[first:last + 1]) > 1 - SHOWN_CLOSED, (name, eye, first)
+                assert min(s[live2d] for s in shown[first : last + 1]) < SHOWN_CLOSED, (name, eye, first)
+                assert max(s[vrm] for s in shown[first : last + 1]) > 1 - SHOWN_CLOSED, (name, eye, first)
     assert seen == 5, "the fixture's closures"
     assert [b - a for a, b in closures(BLINKS["single_face_15b"]["eyeBlinkLeft"])] == [0], "15 fps: one result"
 
@@ -308,8 +336,8 @@ def test_a_wink_closes_that_eye_and_leaves_the_other_open():
         rec = BLINKS[name]
         idle = [0.12] * len(rec["t"])  # the other eye at a real idle score
         shown = shown_eyes(rec, right=idle)  # the subject's left eye winks: mirrored, the avatar's right
-        (first, last), = closures(rec["eyeBlinkLeft"])
-        assert min(s["R"] for s in shown[first:last + 3]) < SHOWN_CLOSED
+        ((first, last),) = closures(rec["eyeBlinkLeft"])
+        assert min(s["R"] for s in shown[first : last + 3]) < SHOWN_CLOSED
         assert min(s["L"] for s in shown) >= 0.9 and max(s["blinkRight"] for s in shown) <= 0.1
 
 
@@ -345,8 +373,9 @@ def test_a_lost_body_eases_to_rest_without_a_jump_and_then_the_rig_is_at_rest(ge
         rig.ease(now)
         arm = rig.smoothed.bones["rightUpperArm"]
         moved = math.degrees(quat.angle_between(previous, arm))
-        assert moved < (0.7 * math.degrees(quat.angle_between(raised, REST["rightUpperArm"])) if step == 0 else 10), \
+        assert moved < (0.7 * math.degrees(quat.angle_between(raised, REST["rightUpperArm"])) if step == 0 else 10), (
             f"step {step} jumps {moved:.1f} degrees"
+        )
         previous = arm
         if rig.at_rest():
             rest_after = now - rig.last_arrival

@@ -100,8 +100,10 @@ def test_beta_makes_a_fast_move_lag_less_and_jitter_is_reduced():
 def _casiez_reference(samples, min_cutoff, beta, d_cutoff):
     """Casiez's reference implementation (the 1 Euro filter's Python reference, OneEuroFilter.__call__):
     the speed is (x - previous RAW x) * rate, filtered at dcutoff; the cutoff is mincutoff + beta |speed|."""
+
     def alpha(cutoff, rate):
         return 1 / (1 + (1 / (2 * math.pi * cutoff)) * rate)
+
     out, prev_raw, x, dx, last = [], None, None, 0.0, None
     for value, t in samples:
         if x is None:

@@ -77,7 +77,9 @@ def test_a_held_still_arm_stops_shaking_though_its_depth_jitters():
     assert smoothing.locks["leftUpperArm"].holding and smoothing.locks["torso"].holding
     settled = states[45:]
     for bone in ("chest", "leftUpperArm", "leftLowerArm", "rightUpperLeg", "leftLowerLeg"):
-        worst = max(math.degrees(quat.angle_between(a.bones[bone], b.bones[bone])) for a, b in zip(settled, settled[1:]))
+        worst = max(
+            math.degrees(quat.angle_between(a.bones[bone], b.bones[bone])) for a, b in zip(settled, settled[1:])
+        )
         assert worst < 0.1, (bone, worst)
 
 

@@ -38,8 +38,11 @@ def test_frame_message_round_trip():
 
 
 def test_result_round_trip_keeps_float32_arrays():
-    face = wire.Face(np.arange(478 * 3, dtype=np.float32).reshape(478, 3) / 1000,
-                     np.linspace(0, 1, 52, dtype=np.float32), np.eye(4, dtype=np.float32).ravel())
+    face = wire.Face(
+        np.arange(478 * 3, dtype=np.float32).reshape(478, 3) / 1000,
+        np.linspace(0, 1, 52, dtype=np.float32),
+        np.eye(4, dtype=np.float32).ravel(),
+    )
     result = wire.Result("cam", 3, 640, 480, {"ingest": 1.0}, [face.to_wire()], worker="w1")
     decoded = wire.Result.decode(result.encode())
     back = wire.Face.from_wire(decoded.faces[0])
@@ -48,11 +51,24 @@ def test_result_round_trip_keeps_float32_arrays():
     assert decoded.to_wire()["imageSize"] == {"width": 640, "height": 480}
 
 
-@pytest.mark.parametrize("payload", [
-    b"", b"\xc1", msgpack.packb([1, 2]), msgpack.packb({"stream": 1}),
-    msgpack.packb({"stream": "a", "seq": 1, "imageSize": {"width": 1, "height": 1}, "ts": {},
-                   "faces": [{"landmarks": b"short"}]}),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"\xc1",
+        msgpack.packb([1, 2]),
+        msgpack.packb({"stream": 1}),
+        msgpack.packb(
+            {
+                "stream": "a",
+                "seq": 1,
+                "imageSize": {"width": 1, "height": 1},
+                "ts": {},
+                "faces": [{"landmarks": b"short"}],
+            }
+        ),
+    ],
+)
 def test_malformed_results_are_wire_errors(payload):
     with pytest.raises(wire.WireError):
         wire.Result.decode(payload)
@@ -110,18 +126,21 @@ def test_request_path_and_stream_ids():
     assert err.value.close_code == protocol.CLOSE_POLICY
 
 
-@pytest.mark.parametrize("text,code,closes", [
-    ("not json", "bad_json", False),
-    ("[1, 2]", "bad_message", False),
-    ('{"imageSize": {"width": -1, "height": 480}}', "bad_message", False),
-    ('{"imageSize": {"width": true, "height": 480}}', "bad_message", False),
-    ('{"imageSize": {"width": 100000, "height": 100000}}', "image_too_large", True),
-    ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "x" * 5000 + '"}', "text_too_large", True),
-    ("[" * 1000, "bad_json", False),  # deeper than the JSON parser's recursion: was RecursionError, 1011
-    ('{"imageSize": {"width": 1, "height": 1}, "a": [' + "[" * 2000 + "]}", "bad_json", False),
-    # 1,500 characters, 4,500 bytes: the limit is in bytes, as the flag says
-    ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "€" * 1450 + '"}', "text_too_large", True),
-])
+@pytest.mark.parametrize(
+    "text,code,closes",
+    [
+        ("not json", "bad_json", False),
+        ("[1, 2]", "bad_message", False),
+        ('{"imageSize": {"width": -1, "height": 480}}', "bad_message", False),
+        ('{"imageSize": {"width": true, "height": 480}}', "bad_message", False),
+        ('{"imageSize": {"width": 100000, "height": 100000}}', "image_too_large", True),
+        ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "x" * 5000 + '"}', "text_too_large", True),
+        ("[" * 1000, "bad_json", False),  # deeper than the JSON parser's recursion: was RecursionError, 1011
+        ('{"imageSize": {"width": 1, "height": 1}, "a": [' + "[" * 2000 + "]}", "bad_json", False),
+        # 1,500 characters, 4,500 bytes: the limit is in bytes, as the flag says
+        ('{"imageSize": {"width": 640, "height": 480}, "pad": "' + "€" * 1450 + '"}', "text_too_large", True),
+    ],
+)
 def test_image_size_errors(text, code, closes):
     with pytest.raises(ClientError) as err:
         protocol.parse_image_size(text, max_text_bytes=4096, max_pixels=3840 * 2160)
@@ -206,6 +225,7 @@ def test_fanout_routes_by_stream_and_follows_latest():
 def test_a_size_change_reaches_only_its_streams_viewers_at_most_twice_a_second():
     """Results of a camera that changes size every frame: its viewers hear of a change at once,
     then at most every ANNOUNCE_INTERVAL, and of the newest size; a waiting one is replaced."""
+
     async def body():
         fanout = Fanout()
         watcher, other = fanout.add_viewer("a"), fanout.add_viewer("b")
@@ -320,8 +340,7 @@ def test_up_commands_wire_services_together():
 def test_up_lets_an_external_viewer_read_results(monkeypatch):
     """--frontend: the viewer page lives on another site, whose Origin the gateway must allow."""
     monkeypatch.delenv("LIVE2D_POSE_ALLOWED_ORIGINS", raising=False)
-    gateway = service_commands(UpConfig(frontend="https://user:pw@Viewer.example:8443/app/?x=1"),
-                               "/tmp/l2p")[1].argv
+    gateway = service_commands(UpConfig(frontend="https://user:pw@Viewer.example:8443/app/?x=1"), "/tmp/l2p")[1].argv
     assert gateway[gateway.index("--allowed-origins") + 1] == "https://Viewer.example:8443"
     monkeypatch.setenv("LIVE2D_POSE_ALLOWED_ORIGINS", "https://mine.example")  # the user's list wins
     assert "--allowed-origins" not in service_commands(UpConfig(frontend="https://v.example/"), "/tmp/l2p")[1].argv

@@ -136,6 +136,7 @@ def _through_udp(results, receiver_port: int, mirror: bool = True, perfect_sync:
             feeder.on_motion(motion)
             await asyncio.sleep(0.002)
         await output.stop()
+
     run(body())
     return output
 
@@ -202,8 +203,15 @@ def test_a_walk_sends_the_legs_and_moves_the_hips():
             knees = [2 * math.degrees(math.acos(min(1.0, abs(args[6])))) for args in receiver.bones("LeftLowerLeg")]
             hips = [args[:3] for args in receiver.bones("Hips")]
         # the toes stay straight (MediaPipe has no point past their joint): at rest, so not in the motion
-        assert {"Hips", "LeftUpperLeg", "LeftLowerLeg", "LeftFoot", "RightUpperLeg", "RightLowerLeg",
-                "RightFoot"} <= bones, bones
+        assert {
+            "Hips",
+            "LeftUpperLeg",
+            "LeftLowerLeg",
+            "LeftFoot",
+            "RightUpperLeg",
+            "RightLowerLeg",
+            "RightFoot",
+        } <= bones, bones
         assert max(knees) - min(knees) > 30, (min(knees), max(knees))
         assert 0.75 < float(np.median([p[1] for p in hips])) < 1.15  # the nominal skeleton's hips, standing
         travelled[mirror] = hips[-1][0] - hips[0][0]

@@ -147,7 +147,10 @@ export class BuiltinAvatar {
     const { width, height } = this.canvas;
     const dpr = this.dpr || 1;
     const usableHeight = height * (1 - MARGIN.top - MARGIN.bottom);
-    const fit = Math.min(usableHeight / (FRAME.bottom - FRAME.top), (width * (1 - 2 * MARGIN.side)) / (2 * FRAME.halfWidth));
+    const fit = Math.min(
+      usableHeight / (FRAME.bottom - FRAME.top),
+      (width * (1 - 2 * MARGIN.side)) / (2 * FRAME.halfWidth),
+    );
     const scale = fit * this.view.scale;
     // the frame's middle stays where it is on the canvas when zooming
     const middle = (FRAME.top + FRAME.bottom) / 2;
@@ -257,7 +260,10 @@ function drawArm(ctx, side, arm) {
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   // sleeve: an outlined thick stroke
-  for (const [width, colour] of [[50, PALETTE.outline], [42, PALETTE.hoodie]]) {
+  for (const [width, colour] of [
+    [50, PALETTE.outline],
+    [42, PALETTE.hoodie],
+  ]) {
     ctx.strokeStyle = colour;
     ctx.lineWidth = width;
     ctx.beginPath();
@@ -298,7 +304,12 @@ function drawArm(ctx, side, arm) {
   ctx.lineWidth = 4;
   ctx.strokeStyle = PALETTE.outline;
   ctx.stroke();
-  const box = canvasBox(ctx, [[-12, -36], [52, -36], [52, 36], [-12, 36]]); // palm, fingers and thumb
+  const box = canvasBox(ctx, [
+    [-12, -36],
+    [52, -36],
+    [52, 36],
+    [-12, 36],
+  ]); // palm, fingers and thumb
   ctx.restore();
   return box;
 }
@@ -337,7 +348,7 @@ function drawHead(ctx, s) {
   for (const side of [-1, 1]) {
     const e = project(side * 88, 6, yaw, pitch);
     if (e.z < -0.25) continue;
-    const w = 16 * Math.max(0.35, Math.abs(Math.sin((side * 88) * DEG + yaw)));
+    const w = 16 * Math.max(0.35, Math.abs(Math.sin(side * 88 * DEG + yaw)));
     ctx.fillStyle = PALETTE.skin;
     ctx.beginPath();
     ctx.ellipse(e.x + side * 6, e.y, w, 24, 0, 0, Math.PI * 2);
@@ -381,7 +392,13 @@ function drawHead(ctx, s) {
       squash: Math.max(0.25, Math.cos(side * 27 * DEG + yaw)),
       side,
     });
-    drawBrow(ctx, project(side * 27, -14, yaw, pitch), left ? s.browL : s.browR, side, Math.max(0.3, Math.cos(side * 27 * DEG + yaw)));
+    drawBrow(
+      ctx,
+      project(side * 27, -14, yaw, pitch),
+      left ? s.browL : s.browR,
+      side,
+      Math.max(0.3, Math.cos(side * 27 * DEG + yaw)),
+    );
   }
 
   // nose: a small soft hook

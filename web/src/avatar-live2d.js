@@ -24,7 +24,11 @@ export async function createLive2DAvatar(canvas, modelUrl, { loadTimeoutMs = 200
   });
   let model;
   try {
-    model = await withTimeout(Live2DModel.from(modelUrl, { autoInteract: false }), loadTimeoutMs, "model load timed out");
+    model = await withTimeout(
+      Live2DModel.from(modelUrl, { autoInteract: false }),
+      loadTimeoutMs,
+      "model load timed out",
+    );
   } catch (err) {
     app.destroy(false);
     throw err;
@@ -70,7 +74,8 @@ class Live2DAvatar {
 
   /** One animation frame: the motion's Live2D parameters, plus the arms from its state. */
   update({ params, state, tracking }) {
-    const arms = state && Object.keys(this.armParams).length ? armParamValues(armPose(state), this.armParams, this.ranges) : {};
+    const arms =
+      state && Object.keys(this.armParams).length ? armParamValues(armPose(state), this.armParams, this.ranges) : {};
     this.setParams({ ...params, ...arms }, tracking);
   }
 
@@ -100,7 +105,10 @@ class Live2DAvatar {
   fit() {
     const { width, height } = this.app.renderer.screen;
     // Size from the model's unscaled bounds so zoom does not compound.
-    const base = Math.min((height * 0.95) / this.model.internalModel.height, (width * 0.95) / this.model.internalModel.width);
+    const base = Math.min(
+      (height * 0.95) / this.model.internalModel.height,
+      (width * 0.95) / this.model.internalModel.width,
+    );
     this.model.scale.set(base * this.view.scale);
     this.model.position.set(width / 2 + this.view.x, height / 2 + this.view.y);
   }

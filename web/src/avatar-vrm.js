@@ -24,7 +24,13 @@ const _v = new THREE.Vector3();
 export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000 } = {}) {
   let renderer;
   try {
-    renderer = new THREE.WebGLRenderer({ canvas, alpha: true, antialias: true, preserveDrawingBuffer: true, premultipliedAlpha: true });
+    renderer = new THREE.WebGLRenderer({
+      canvas,
+      alpha: true,
+      antialias: true,
+      preserveDrawingBuffer: true,
+      premultipliedAlpha: true,
+    });
   } catch (err) {
     throw new Error(`WebGL is not available (${err.message})`);
   }
@@ -35,12 +41,16 @@ export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000 } = {
   let gltf;
   try {
     // fetched here, not by the loader: a failure then says why in words (CORS, not a glTF file)
-    gltf = await withTimeout((async () => {
-      const bytes = await fetchModel(url);
-      const why = notGltf(bytes);
-      if (why) throw new Error(why);
-      return loader.parseAsync(bytes, THREE.LoaderUtils.extractUrlBase(url));
-    })(), loadTimeoutMs, "VRM load timed out");
+    gltf = await withTimeout(
+      (async () => {
+        const bytes = await fetchModel(url);
+        const why = notGltf(bytes);
+        if (why) throw new Error(why);
+        return loader.parseAsync(bytes, THREE.LoaderUtils.extractUrlBase(url));
+      })(),
+      loadTimeoutMs,
+      "VRM load timed out",
+    );
   } catch (err) {
     renderer.dispose();
     throw new Error(err?.message || String(err));
@@ -75,7 +85,11 @@ class VrmAvatar {
       hipsRest: this.node("hips")?.position.toArray() ?? null,
     });
     // each foot joint's height at rest: none goes lower (keepFeetAboveFloor)
-    this.feetRest = FEET.filter((n) => this.node(n)).map((name) => ({ name, node: this.node(name), y: this.worldOf(name)[1] }));
+    this.feetRest = FEET.filter((n) => this.node(n)).map((name) => ({
+      name,
+      node: this.node(name),
+      y: this.worldOf(name)[1],
+    }));
     this.scene = new THREE.Scene();
     this.scene.add(vrm.scene);
     const light = new THREE.DirectionalLight(0xffffff, 2.2);
@@ -86,7 +100,9 @@ class VrmAvatar {
     // the model at rest: its joints, its floor, and how high its mesh reaches (hair, a hat, a sphere)
     const box = new THREE.Box3().setFromObject(vrm.scene);
     this.framing = new Framing(this.view.framing, {
-      ...this.framedJoints(), floor: Math.min(0, ...this.feetRest.map((f) => f.y)), top: box.isEmpty() ? null : box.max.y,
+      ...this.framedJoints(),
+      floor: Math.min(0, ...this.feetRest.map((f) => f.y)),
+      top: box.isEmpty() ? null : box.max.y,
     });
     this.parts = {};
     this.aim = this.framing.update(this.parts, this.framedJoints(), 0);
@@ -106,7 +122,11 @@ class VrmAvatar {
   framedJoints() {
     const has = (n) => Boolean(this.node(n));
     const head = has("head") ? this.worldOf("head") : [0, 1.4, 0];
-    const chest = has("chest") ? this.worldOf("chest") : has("spine") ? this.worldOf("spine") : [head[0], head[1] * 0.75, head[2]];
+    const chest = has("chest")
+      ? this.worldOf("chest")
+      : has("spine")
+        ? this.worldOf("spine")
+        : [head[0], head[1] * 0.75, head[2]];
     const hips = has("hips") ? this.worldOf("hips") : [chest[0], chest[1] * 0.7, chest[2]];
     return { head, chest, hips };
   }
@@ -175,7 +195,10 @@ class VrmAvatar {
   }
 
   placeCamera() {
-    const { centre: [cx, cy, cz], height } = this.aim;
+    const {
+      centre: [cx, cy, cz],
+      height,
+    } = this.aim;
     const aspect = this.camera.aspect || 1;
     const halfFov = (FOV_DEG * Math.PI) / 360;
     // fit the height, and on narrow pages the shoulders' width (about the same)

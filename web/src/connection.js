@@ -15,7 +15,11 @@ export function backoffDelay(attempt, { baseMs = 500, maxMs = 8000, random = Mat
  * the subscription: the motion (mirrored unless `mirror` is false) and, with
  * `landmarks`, the raw landmarks too (docs/protocol.md).
  */
-export function socketUrl(pageHref, wsPath = "/ws", { stream = "", token = "", mirror = true, landmarks = false } = {}) {
+export function socketUrl(
+  pageHref,
+  wsPath = "/ws",
+  { stream = "", token = "", mirror = true, landmarks = false } = {},
+) {
   const url = new URL(wsPath || "/ws", pageHref);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   url.hash = "";
@@ -90,7 +94,10 @@ export class Connection {
       if (this.ws !== ws) return;
       this.ws = null;
       // 1008 = policy (bad token): retrying fast would only hammer the gateway.
-      const why = ev.code === 1008 ? `refused: ${ev.reason || "policy"}` : `closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ""})`;
+      const why =
+        ev.code === 1008
+          ? `refused: ${ev.reason || "policy"}`
+          : `closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ""})`;
       this.retry(why, ev.code === 1008 ? 4 : 0);
     };
     ws.onerror = () => {}; // onclose follows and carries the code

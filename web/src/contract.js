@@ -19,8 +19,14 @@ export const RANGES = Object.freeze(Object.fromEntries(LIVE2D_IDS.map((id) => [i
 /** The Live2D rest pose: what the avatar shows when nobody is tracked. */
 export const NEUTRAL = Object.freeze(Object.fromEntries(LIVE2D_IDS.map((id) => [id, CONTRACT.live2d[id].neutral])));
 /** Rest rotations of the bones whose rest is not identity (the arms hang down). */
-export const REST = Object.freeze(Object.fromEntries(Object.entries(CONTRACT.rest).map(
-  ([bone, r]) => [bone, Object.freeze(axisAngle(r.axis, (r.degrees * Math.PI) / 180))])));
+export const REST = Object.freeze(
+  Object.fromEntries(
+    Object.entries(CONTRACT.rest).map(([bone, r]) => [
+      bone,
+      Object.freeze(axisAngle(r.axis, (r.degrees * Math.PI) / 180)),
+    ]),
+  ),
+);
 export const restRotation = (bone) => REST[bone] ?? [0, 0, 0, 1];
 /** The parts of the body followed or at rest as a whole, in the order of the motion's parts array. */
 export const PART_NAMES = Object.freeze([...CONTRACT.parts]);

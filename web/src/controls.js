@@ -34,11 +34,15 @@ export function installControls(stage, { keys, drop, ui = [], toolbar = null }) 
   window.addEventListener("pointerup", () => {
     drag = null;
   });
-  window.addEventListener("wheel", (ev) => {
-    if (inUi(ev)) return;
-    ev.preventDefault();
-    stage.setView({ scale: Math.min(5, Math.max(0.2, stage.view.scale * Math.exp(-ev.deltaY * 0.0015))) });
-  }, { passive: false });
+  window.addEventListener(
+    "wheel",
+    (ev) => {
+      if (inUi(ev)) return;
+      ev.preventDefault();
+      stage.setView({ scale: Math.min(5, Math.max(0.2, stage.view.scale * Math.exp(-ev.deltaY * 0.0015))) });
+    },
+    { passive: false },
+  );
   window.addEventListener("dblclick", (ev) => {
     if (!inUi(ev)) stage.resetView();
   });

@@ -32,7 +32,8 @@ const mid = (a, b) => a.map((v, i) => (v + b[i]) / 2);
 /** Some leg is followed: a thigh and its shin at LEG_FOLLOWED or more. */
 export function legsFollowed(parts) {
   return ["left", "right"].some(
-    (side) => (parts?.[`${side}UpperLeg`] ?? 0) >= LEG_FOLLOWED && (parts?.[`${side}LowerLeg`] ?? 0) >= LEG_FOLLOWED);
+    (side) => (parts?.[`${side}UpperLeg`] ?? 0) >= LEG_FOLLOWED && (parts?.[`${side}LowerLeg`] ?? 0) >= LEG_FOLLOWED,
+  );
 }
 
 export class Framing {

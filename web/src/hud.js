@@ -33,9 +33,10 @@ export class TrackerRates {
     for (const [tracker, all] of Object.entries(this.arrivals)) {
       const recent = all.filter((t) => now - t <= RATE_WINDOW_MS);
       this.arrivals[tracker] = recent;
-      const rate = recent.length < 2 || now - recent[recent.length - 1] > 1000
-        ? 0
-        : ((recent.length - 1) * 1000) / (recent[recent.length - 1] - recent[0]);
+      const rate =
+        recent.length < 2 || now - recent[recent.length - 1] > 1000
+          ? 0
+          : ((recent.length - 1) * 1000) / (recent[recent.length - 1] - recent[0]);
       out[tracker] = { rate, latencyMs: this.latency[tracker] ?? null };
     }
     return out;

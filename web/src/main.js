@@ -146,7 +146,10 @@ function onMessage(data, opts) {
 
 function onMotion(msg) {
   if (msg.unsupported !== undefined) {
-    page.notes.set("motion", `The gateway sends motion version ${msg.unsupported}; this page knows version ${MOTION_VERSION}. Reload the page, or update it.`);
+    page.notes.set(
+      "motion",
+      `The gateway sends motion version ${msg.unsupported}; this page knows version ${MOTION_VERSION}. Reload the page, or update it.`,
+    );
     return;
   }
   if (!motion.apply(msg)) return; // a delta without its full message (another stream's)
@@ -169,7 +172,11 @@ function onMotion(msg) {
 function onLandmarks(msg) {
   const now = performance.now();
   if (msg.imageSize) state.imageSize = msg.imageSize;
-  for (const [tracker, items] of [["face", msg.faces], ["pose", msg.poses], ["hands", msg.hands]]) {
+  for (const [tracker, items] of [
+    ["face", msg.faces],
+    ["pose", msg.poses],
+    ["hands", msg.hands],
+  ]) {
     if (items) state.landmarks[tracker] = { items, at: now };
   }
   state.overlayDirty = true;
@@ -188,7 +195,11 @@ function onConnectionState(s, detail) {
 function idleBlink(params, now) {
   const phase = now % 4200;
   const blink = phase < 140 ? 0.05 : 1;
-  return { ...params, ParamEyeLOpen: Math.min(params.ParamEyeLOpen, blink), ParamEyeROpen: Math.min(params.ParamEyeROpen, blink) };
+  return {
+    ...params,
+    ParamEyeLOpen: Math.min(params.ParamEyeLOpen, blink),
+    ParamEyeROpen: Math.min(params.ParamEyeROpen, blink),
+  };
 }
 
 function updateWaiting(now) {
@@ -214,7 +225,7 @@ const page = { opts: null, config: {}, stage: null, notes: null, panel: null, co
  */
 async function checkStream(live) {
   const { opts } = page;
-  const known = !opts.stream ? [] : live ?? (await liveStreams());
+  const known = !opts.stream ? [] : (live ?? (await liveStreams()));
   const text = streamNote(opts.stream, known, { hint: opts.obs ? "" : "choose one in the settings (key s)" });
   state.streamStatus = text;
   page.panel?.setStreamStatus(text);
@@ -376,13 +387,24 @@ async function main() {
     if (state.overlayDirty) {
       // the overlay follows the results (drawn at most once per display frame)
       state.overlayDirty = false;
-      const fresh = (t) => (now - (state.landmarks[t]?.at ?? -Infinity) <= LANDMARKS_STALE_MS ? state.landmarks[t].items : []);
-      page.overlay.draw({ face: fresh("face")[0]?.landmarks ?? null, poses: fresh("pose"), hands: fresh("hands") }, state.imageSize, opts.mirror);
+      const fresh = (t) =>
+        now - (state.landmarks[t]?.at ?? -Infinity) <= LANDMARKS_STALE_MS ? state.landmarks[t].items : [];
+      page.overlay.draw(
+        { face: fresh("face")[0]?.landmarks ?? null, poses: fresh("pose"), hands: fresh("hands") },
+        state.imageSize,
+        opts.mirror,
+      );
     }
     if (now - lastHud > 250) {
       lastHud = now;
       updateWaiting(now);
-      page.hud.update({ ...state, renderer: stage.kind, faces: Number(motion.state.seen.face), fps: fps(now), trackers: rates.stats(now) });
+      page.hud.update({
+        ...state,
+        renderer: stage.kind,
+        faces: Number(motion.state.seen.face),
+        fps: fps(now),
+        trackers: rates.stats(now),
+      });
       state.overlayDirty = true; // clears stale points
     }
     requestAnimationFrame(frame);

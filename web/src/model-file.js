@@ -25,11 +25,12 @@ export function notGltf(buffer) {
   if (startsWith(bytes, [0x67, 0x6c, 0x54, 0x46])) return undefined; // "glTF": binary glTF, as .vrm is
   const text = String.fromCharCode(...bytes).trimStart();
   if (text.startsWith("{")) return undefined; // JSON glTF
-  if (/^<(!doctype|html|head|body)/i.test(text)) return "it is a web page, not a model file (a wrong URL, or a login or error page?)";
+  if (/^<(!doctype|html|head|body)/i.test(text))
+    return "it is a web page, not a model file (a wrong URL, or a login or error page?)";
   if (text.startsWith("<")) return "it is an XML or HTML file, not a model file";
   const known = SIGNATURES.find(([magic]) => startsWith(bytes, magic));
   if (known) return `it is ${known[1]}, not a model file`;
-  return "it is not a glTF file (a .vrm starts with the bytes \"glTF\")";
+  return 'it is not a glTF file (a .vrm starts with the bytes "glTF")';
 }
 
 /**
@@ -52,7 +53,11 @@ export async function fetchModel(url, { fetchImpl = globalThis.fetch, pageHref =
  * that is down and for one that answered without CORS headers; asking again in
  * no-cors mode tells them apart (an opaque answer means it answered).
  */
-export async function whyUnreadable(url, err, { fetchImpl = globalThis.fetch, pageHref = globalThis.location?.href } = {}) {
+export async function whyUnreadable(
+  url,
+  err,
+  { fetchImpl = globalThis.fetch, pageHref = globalThis.location?.href } = {},
+) {
   let target;
   try {
     target = new URL(url, pageHref);
@@ -68,8 +73,10 @@ export async function whyUnreadable(url, err, { fetchImpl = globalThis.fetch, pa
     return `${target.host} did not answer`;
   }
   const file = decodeURIComponent(target.pathname.split("/").pop() || "model");
-  return `${target.host} refused to share it with this page (CORS). Serve the file from the gateway instead: `
-    + `make run ARGS="--model ./${file}"; or make ${target.host} send Access-Control-Allow-Origin`;
+  return (
+    `${target.host} refused to share it with this page (CORS). Serve the file from the gateway instead: ` +
+    `make run ARGS="--model ./${file}"; or make ${target.host} send Access-Control-Allow-Origin`
+  );
 }
 
 const AVATAR_FILE = /\.vrm$/i;
@@ -84,7 +91,9 @@ export function avatarFile(file, createUrl = (f) => URL.createObjectURL(f)) {
   if (AVATAR_FILE.test(name)) return { url: createUrl(file), name };
   if (/\.vrma$/i.test(name)) return new Error(`${name} is an animation (VRMA), not an avatar: drop a .vrm file`);
   if (/\.(model3\.json|moc3)$/i.test(name)) {
-    return new Error(`${name} is part of a Live2D model, a folder of files: serve the folder with make run ARGS="--model ./folder"`);
+    return new Error(
+      `${name} is part of a Live2D model, a folder of files: serve the folder with make run ARGS="--model ./folder"`,
+    );
   }
   return new Error(`${name || "that"} is not an avatar: drop a .vrm file`);
 }

@@ -78,7 +78,8 @@ export class MotionHolder {
   /** The gateway is unreachable: `dtMs` more of easing toward rest, on the page's own clock. */
   easeToRest(dtMs) {
     const k = 1 - Math.exp(-Math.max(0, dtMs) / EASE_TAU_MS);
-    const toward = (values, rest) => Object.fromEntries(Object.entries(values).map(([n, v]) => [n, v + k * ((rest[n] ?? 0) - v)]));
+    const toward = (values, rest) =>
+      Object.fromEntries(Object.entries(values).map(([n, v]) => [n, v + k * ((rest[n] ?? 0) - v)]));
     const s = this.state;
     this.state = {
       bones: Object.fromEntries(Object.entries(s.bones).map(([b, q]) => [b, nlerp(q, restRotation(b), k)])),

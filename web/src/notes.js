@@ -11,11 +11,13 @@ export class Notes {
     if ((this.lines.get(source) ?? "") === text) return;
     if (text) this.lines.set(source, text);
     else this.lines.delete(source);
-    this.el.replaceChildren(...[...this.lines.values()].map((line) => {
-      const div = document.createElement("div");
-      div.textContent = line;
-      return div;
-    }));
+    this.el.replaceChildren(
+      ...[...this.lines.values()].map((line) => {
+        const div = document.createElement("div");
+        div.textContent = line;
+        return div;
+      }),
+    );
     this.el.hidden = this.lines.size === 0;
   }
 

@@ -21,23 +21,77 @@ export const DEFAULT_CONFIG = Object.freeze({
  * never stored (secrets, the OBS switch); file: the files the panel may open for it.
  */
 export const OPTIONS = Object.freeze([
-  { name: "model", type: "text", default: "", query: "model", config: "model", effect: "avatar", file: ".vrm",
-    label: "Model: a .vrm or Live2D .model3.json URL (empty: the avatar below)" },
-  { name: "avatar", type: "choice", default: "", query: "avatar", effect: "avatar", label: "Avatar without a model",
-    choices: { "": "built-in 2D", vrm: "built-in 3D (VRM)" } },
-  { name: "framing", type: "choice", default: "auto", query: "framing", effect: "view", label: "Framing",
-    choices: { auto: "auto: the whole body while the legs are seen", upper: "upper body", full: "full body" } },
-  { name: "mirror", type: "flag", default: true, query: "mirror", effect: "subscription",
-    label: "Mirror: your right hand moves the arm on the screen's right" },
+  {
+    name: "model",
+    type: "text",
+    default: "",
+    query: "model",
+    config: "model",
+    effect: "avatar",
+    file: ".vrm",
+    label: "Model: a .vrm or Live2D .model3.json URL (empty: the avatar below)",
+  },
+  {
+    name: "avatar",
+    type: "choice",
+    default: "",
+    query: "avatar",
+    effect: "avatar",
+    label: "Avatar without a model",
+    choices: { "": "built-in 2D", vrm: "built-in 3D (VRM)" },
+  },
+  {
+    name: "framing",
+    type: "choice",
+    default: "auto",
+    query: "framing",
+    effect: "view",
+    label: "Framing",
+    choices: { auto: "auto: the whole body while the legs are seen", upper: "upper body", full: "full body" },
+  },
+  {
+    name: "mirror",
+    type: "flag",
+    default: true,
+    query: "mirror",
+    effect: "subscription",
+    label: "Mirror: your right hand moves the arm on the screen's right",
+  },
   { name: "stream", type: "stream", default: "", query: "stream", effect: "subscription", label: "Stream" },
-  { name: "hud", type: "flag", default: false, query: "hud", effect: "hud", label: "HUD: connection, rates, latency (key h)" },
-  { name: "landmarks", type: "flag", default: false, query: "landmarks", effect: "landmarks",
-    label: "Landmark overlay (key l)" },
-  { name: "bg", type: "color", default: "", query: "bg", effect: "background",
-    label: "Background: a colour such as 00ff00 or green (empty: transparent)" },
+  {
+    name: "hud",
+    type: "flag",
+    default: false,
+    query: "hud",
+    effect: "hud",
+    label: "HUD: connection, rates, latency (key h)",
+  },
+  {
+    name: "landmarks",
+    type: "flag",
+    default: false,
+    query: "landmarks",
+    effect: "landmarks",
+    label: "Landmark overlay (key l)",
+  },
+  {
+    name: "bg",
+    type: "color",
+    default: "",
+    query: "bg",
+    effect: "background",
+    label: "Background: a colour such as 00ff00 or green (empty: transparent)",
+  },
   { name: "token", type: "text", default: "", query: "token", label: "Viewer token", panel: false, remember: false },
-  { name: "obs", type: "flag", default: false, query: "obs", label: "OBS mode: no settings, no hints", panel: false,
-    remember: false },
+  {
+    name: "obs",
+    type: "flag",
+    default: false,
+    query: "obs",
+    label: "OBS mode: no settings, no hints",
+    panel: false,
+    remember: false,
+  },
 ]);
 
 export const option = (name) => OPTIONS.find((o) => o.name === name);
@@ -93,7 +147,10 @@ export function readOptions(search, config = {}, { remembered = {}, obsBrowser =
   const warnings = [];
   const obs = obsBrowser || TYPES.flag.parse(q.get("obs") ?? "0") === true;
   // OBS shows exactly what its URL says: choices remembered in another session do not apply
-  const layers = [[q, (key) => `?${key}=`], ...(obs ? [] : [[new Map(Object.entries(remembered ?? {})), (key) => `remembered ${key}:`]])];
+  const layers = [
+    [q, (key) => `?${key}=`],
+    ...(obs ? [] : [[new Map(Object.entries(remembered ?? {})), (key) => `remembered ${key}:`]]),
+  ];
 
   const opts = {};
   for (const row of OPTIONS) {

@@ -21,15 +21,23 @@ const CONTROLS = {
       const input = el("input", { type: "checkbox" });
       return { node: el("label", { className: "row flag" }, input, el("span", { textContent: row.label })), input };
     },
-    show: (input, value) => { input.checked = value; },
+    show: (input, value) => {
+      input.checked = value;
+    },
     read: (input) => input.checked,
   },
   choice: {
     make: (row) => {
-      const input = el("select", {}, ...Object.entries(row.choices).map(([value, text]) => el("option", { value, textContent: text })));
+      const input = el(
+        "select",
+        {},
+        ...Object.entries(row.choices).map(([value, text]) => el("option", { value, textContent: text })),
+      );
       return { node: labelled(row, input), input };
     },
-    show: (input, value) => { input.value = value; },
+    show: (input, value) => {
+      input.value = value;
+    },
     read: (input) => input.value,
   },
   text: {
@@ -39,7 +47,9 @@ const CONTROLS = {
       if (row.file) node.append(panel.fileButton(row));
       return { node, input };
     },
-    show: (input, value) => { input.value = value; },
+    show: (input, value) => {
+      input.value = value;
+    },
     read: (input) => input.value.trim(),
   },
   color: {
@@ -47,7 +57,9 @@ const CONTROLS = {
       const input = el("input", { type: "text", spellcheck: false, placeholder: "transparent" });
       return { node: labelled(row, input), input };
     },
-    show: (input, value) => { input.value = value.replace(/^#/, ""); },
+    show: (input, value) => {
+      input.value = value.replace(/^#/, "");
+    },
     read: (input) => (input.value.trim() === "" ? "" : cssColor(input.value) || undefined),
   },
   stream: {
@@ -106,12 +118,18 @@ export class Panel {
     this.root.replaceChildren(
       el("header", {}, el("h2", { textContent: "Settings" }), close),
       el("div", { className: "rows" }, ...rows),
-      el("p", { className: "hint", textContent:
-        "Smoothing is the gateway's: it smooths the motion once for every output (this page, OBS, VSeeFace, VTube Studio), so they all move alike." }),
-      el("section", { className: "obs" },
+      el("p", {
+        className: "hint",
+        textContent:
+          "Smoothing is the gateway's: it smooths the motion once for every output (this page, OBS, VSeeFace, VTube Studio), so they all move alike.",
+      }),
+      el(
+        "section",
+        { className: "obs" },
         el("h3", { textContent: "URL for OBS: exactly this look" }),
         el("div", { className: "url-row" }, this.url, copy),
-        this.urlHint),
+        this.urlHint,
+      ),
     );
     this.root.setAttribute("role", "dialog");
     this.root.setAttribute("aria-label", "Settings");
@@ -129,8 +147,14 @@ export class Panel {
     const button = el("button", { type: "button", textContent: `Open a ${row.file} file…` });
     button.addEventListener("click", () => input.click());
     this.droppedLine = el("p", { className: "status dropped", hidden: true });
-    return el("span", { className: "file-row" }, button, input,
-      el("span", { className: "hint", textContent: " or drop it onto the page" }), this.droppedLine);
+    return el(
+      "span",
+      { className: "file-row" },
+      button,
+      input,
+      el("span", { className: "hint", textContent: " or drop it onto the page" }),
+      this.droppedLine,
+    );
   }
 
   get isOpen() {
@@ -177,10 +201,11 @@ export class Panel {
       this.droppedLine.textContent = dropped ? `Showing ${dropped} (dropped: this tab only)` : "";
     }
     this.url.value = this.hooks.obsUrl();
-    this.urlHint.textContent = (dropped
-      ? `A dropped file is not part of a URL: for OBS, let the gateway serve it: make run ARGS="--model ./${dropped}". `
-      : "")
-      + `In OBS: Sources → + → Browser, paste the URL, and set Width × Height to your scene's (this window is ${innerWidth} × ${innerHeight}).`;
+    this.urlHint.textContent =
+      (dropped
+        ? `A dropped file is not part of a URL: for OBS, let the gateway serve it: make run ARGS="--model ./${dropped}". `
+        : "") +
+      `In OBS: Sources → + → Browser, paste the URL, and set Width × Height to your scene's (this window is ${innerWidth} × ${innerHeight}).`;
   }
 
   setStreamStatus(text) {
@@ -194,8 +219,9 @@ export class Panel {
     const live = this.live ?? [];
     const entries = [[LATEST, "the camera that started last"], ...live.map((s) => [s, s])];
     if (wanted && !live.includes(wanted)) entries.push([wanted, `${wanted} (not live)`]);
-    const same = select.options.length === entries.length
-      && entries.every(([value, text], i) => select.options[i].value === value && select.options[i].textContent === text);
+    const same =
+      select.options.length === entries.length &&
+      entries.every(([value, text], i) => select.options[i].value === value && select.options[i].textContent === text);
     if (!same) select.replaceChildren(...entries.map(([value, text]) => el("option", { value, textContent: text })));
     select.value = wanted;
   }
@@ -208,6 +234,8 @@ export class Panel {
       document.execCommand?.("copy"); // no clipboard API on a plain-http page other than localhost
     }
     button.textContent = "Copied";
-    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 1500);
   }
 }

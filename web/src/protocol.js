@@ -62,11 +62,19 @@ function parseMotion(obj) {
   if (obj.bones != null) {
     // keyed by the bone's index in contract.json's list, as a decimal string ("18"), or its name
     if (!isMap(obj.bones)) throw new ProtocolError("motion: bones is not a map of bones to rotations");
-    bones = Object.fromEntries(Object.entries(obj.bones).map(
-      ([key, q]) => [boneName(key), Array.from(finite(floats(q, 4, `motion bone ${key}`), key))]));
+    bones = Object.fromEntries(
+      Object.entries(obj.bones).map(([key, q]) => [
+        boneName(key),
+        Array.from(finite(floats(q, 4, `motion bone ${key}`), key)),
+      ]),
+    );
   }
   const times = isMap(obj.times)
-    ? Object.fromEntries(Object.entries(obj.times).filter(([k]) => TRACKER_NAMES.has(k)).map(([k, v]) => [k, Number.isFinite(v) ? Number(v) : null]))
+    ? Object.fromEntries(
+        Object.entries(obj.times)
+          .filter(([k]) => TRACKER_NAMES.has(k))
+          .map(([k, v]) => [k, Number.isFinite(v) ? Number(v) : null]),
+      )
     : null;
   if (obj.seen != null && !Array.isArray(obj.seen)) throw new ProtocolError("motion: seen is not a list");
   const ts = {};
@@ -206,7 +214,10 @@ function parseFace(face, i) {
   return {
     landmarks: floats(face.landmarks, length("face", "landmarks"), `face ${i} landmarks`),
     // blendshapes and matrix are optional here: the overlay draws the landmarks only
-    blendshapes: face.blendshapes == null ? null : floats(face.blendshapes, length("face", "blendshapes"), `face ${i} blendshapes`),
+    blendshapes:
+      face.blendshapes == null
+        ? null
+        : floats(face.blendshapes, length("face", "blendshapes"), `face ${i} blendshapes`),
     matrix: face.matrix == null ? null : floats(face.matrix, length("face", "matrix"), `face ${i} matrix`),
   };
 }

@@ -139,11 +139,20 @@ export function installRecorder(opts, currentStream, { win = window, doc = docum
   }
 
   function showFiles(files) {
-    const link = (f) => Object.assign(doc.createElement("a"), { href: f.url, download: f.name, title: f.name, textContent: `⤓ .${f.name.split(".").pop()}` });
+    const link = (f) =>
+      Object.assign(doc.createElement("a"), {
+        href: f.url,
+        download: f.name,
+        title: f.name,
+        textContent: `⤓ .${f.name.split(".").pop()}`,
+      });
     links.replaceChildren(...files.map(link));
     links.hidden = !files.length;
     clearTimeout(hideLinks);
-    hideLinks = setTimeout(() => { links.replaceChildren(); links.hidden = true; }, LINKS_SHOWN_MS);
+    hideLinks = setTimeout(() => {
+      links.replaceChildren();
+      links.hidden = true;
+    }, LINKS_SHOWN_MS);
     const vrma = [...links.children].find((a) => a.download.endsWith(".vrma")) ?? links.firstChild;
     vrma?.click(); // the download starts; the links stay for the other file
   }

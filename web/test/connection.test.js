@@ -17,7 +17,11 @@ test("reconnects after a close and resets the backoff once a socket opens", asyn
   FakeSocket.all = [];
   const states = [];
   const got = [];
-  const c = new Connection("ws://x/ws", { WebSocketImpl: FakeSocket, onState: (s) => states.push(s), onMessage: (d) => got.push(d) });
+  const c = new Connection("ws://x/ws", {
+    WebSocketImpl: FakeSocket,
+    onState: (s) => states.push(s),
+    onMessage: (d) => got.push(d),
+  });
   c.start();
   assert.equal(FakeSocket.all.length, 1);
   FakeSocket.all[0].onopen();

@@ -5,8 +5,12 @@ import { EASE_MS, Framing, UPPER_AFTER_MS, legsFollowed } from "../src/framing.j
 
 const REST = { head: [0, 1.4, 0], chest: [0, 1.15, 0], hips: [0, 0.9, 0], floor: 0 };
 const LEGS = { leftUpperLeg: 1, leftLowerLeg: 1 };
-const at = (dx = 0, dy = 0, dz = 0) => Object.fromEntries(
-  Object.entries(REST).filter(([k]) => k !== "floor").map(([k, p]) => [k, [p[0] + dx, p[1] + dy, p[2] + dz]]));
+const at = (dx = 0, dy = 0, dz = 0) =>
+  Object.fromEntries(
+    Object.entries(REST)
+      .filter(([k]) => k !== "floor")
+      .map(([k, p]) => [k, [p[0] + dx, p[1] + dy, p[2] + dz]]),
+  );
 
 /** Frames at 60 Hz for `ms`, the avatar where `joints(t)` says; the last aim. */
 function run(framing, parts, joints, ms, from = 0) {
@@ -35,7 +39,8 @@ test("auto: full while a leg is followed, upper only after the legs are gone for
   assert.equal(framing.update({}, at(), 0).kind, "upper");
   assert.equal(framing.update(LEGS, at(), 100).kind, "full");
   // a leg at the picture's edge comes and goes: the framing stays
-  for (let t = 200; t < 3000; t += 100) assert.equal(framing.update(t % 1000 < 600 ? {} : LEGS, at(), t).kind, "full", `t ${t}`);
+  for (let t = 200; t < 3000; t += 100)
+    assert.equal(framing.update(t % 1000 < 600 ? {} : LEGS, at(), t).kind, "full", `t ${t}`);
   assert.equal(framing.update({}, at(), 2900 + UPPER_AFTER_MS - 1).kind, "full");
   assert.equal(framing.update({}, at(), 2900 + UPPER_AFTER_MS + 1).kind, "upper");
 });

@@ -29,6 +29,10 @@ export function fixture(name) {
   const f = JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url)));
   return {
     ...f,
-    face: { landmarks: Float32Array.from(f.landmarks.flat()), blendshapes: Float32Array.from(f.blendshapes), matrix: Float32Array.from(f.matrix) },
+    face: {
+      landmarks: Float32Array.from(f.landmarks.flat()),
+      blendshapes: Float32Array.from(f.blendshapes),
+      matrix: Float32Array.from(f.matrix),
+    },
   };
 }

@@ -55,10 +55,19 @@ test("a remote model refused for CORS says CORS, and how to serve it from the ga
     assert.match(err.message, /Access-Control-Allow-Origin/);
     return true;
   });
-  await assert.rejects(fetchModel(url, { fetchImpl: browserFetch({ answers: false }), pageHref: PAGE }), /192\.168\.1\.5:8000 did not answer/);
-  await assert.rejects(fetchModel("models/x.vrm", { fetchImpl: browserFetch({ status: 404 }), pageHref: PAGE }), /HTTP 404 \(no such file\)/);
+  await assert.rejects(
+    fetchModel(url, { fetchImpl: browserFetch({ answers: false }), pageHref: PAGE }),
+    /192\.168\.1\.5:8000 did not answer/,
+  );
+  await assert.rejects(
+    fetchModel("models/x.vrm", { fetchImpl: browserFetch({ status: 404 }), pageHref: PAGE }),
+    /HTTP 404 \(no such file\)/,
+  );
   // the page's own server: never a CORS matter
-  await assert.rejects(fetchModel("models/x.vrm", { fetchImpl: browserFetch({ cors: false }), pageHref: PAGE }), (err) => !/CORS/.test(err.message));
+  await assert.rejects(
+    fetchModel("models/x.vrm", { fetchImpl: browserFetch({ cors: false }), pageHref: PAGE }),
+    (err) => !/CORS/.test(err.message),
+  );
   assert.equal((await fetchModel(url, { fetchImpl: browserFetch(), pageHref: PAGE })).byteLength, 4);
 });
 

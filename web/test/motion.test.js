@@ -19,7 +19,10 @@ test("the deltas add up to what the gateway's full message of the last update sa
   assert.deepEqual([holder.seq, holder.times, holder.headPosition], [full.seq, full.times, full.headPosition]);
   assert.ok(holder.state.seen.face && holder.tracking);
   // the thumbs-up, mirrored: her right arm held out is the avatar's left; her left arm is out of the picture
-  assert.deepEqual([holder.state.parts.head, holder.state.parts.leftLowerArm, holder.state.parts.rightLowerArm], [1, 1, 0]);
+  assert.deepEqual(
+    [holder.state.parts.head, holder.state.parts.leftLowerArm, holder.state.parts.rightLowerArm],
+    [1, 1, 0],
+  );
   assert.equal(holder.state.hipsPosition, null, "she is seen from the waist up: the body is never placed");
 });
 
@@ -29,9 +32,16 @@ test("a delta without its full message is not applied; a full message of another
   holder.apply(messages[0]);
   assert.equal(holder.apply({ ...messages[1], stream: "other" }), false, "another stream's delta");
   for (const msg of messages.slice(1, 60)) holder.apply(msg);
-  assert.ok(angleBetween(holder.state.bones.leftUpperArm, REST.leftUpperArm) > 0.5, "mirrored: the raised arm is the left");
+  assert.ok(
+    angleBetween(holder.state.bones.leftUpperArm, REST.leftUpperArm) > 0.5,
+    "mirrored: the raised arm is the left",
+  );
   holder.apply({ ...messages[0], stream: "other", bones: { neck: [0, 0, 0, 1] } });
-  assert.deepEqual(holder.state.bones.leftUpperArm, [...REST.leftUpperArm], "a bone the new full message lacks is at rest");
+  assert.deepEqual(
+    holder.state.bones.leftUpperArm,
+    [...REST.leftUpperArm],
+    "a bone the new full message lacks is at rest",
+  );
   assert.equal(holder.stream, "other");
 });
 

@@ -1,10 +1,25 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { readOptions, cssColor, DEFAULT_CONFIG, OPTIONS, pageQuery, queryWith, recall, remember, STORAGE_KEY } from "../src/options.js";
+import {
+  readOptions,
+  cssColor,
+  DEFAULT_CONFIG,
+  OPTIONS,
+  pageQuery,
+  queryWith,
+  recall,
+  remember,
+  STORAGE_KEY,
+} from "../src/options.js";
 import { socketUrl, backoffDelay } from "../src/connection.js";
 
-const CONFIG = { model: "https://example.org/m.model3.json", coreUrl: "https://cdn.example/core.js", allowCoreParam: false, wsPath: "/ws" };
+const CONFIG = {
+  model: "https://example.org/m.model3.json",
+  coreUrl: "https://cdn.example/core.js",
+  allowCoreParam: false,
+  wsPath: "/ws",
+};
 
 test("?core= is ignored (with a warning) unless the gateway allows it", () => {
   const denied = readOptions("?core=https://evil.example/x.js", CONFIG);
@@ -14,7 +29,10 @@ test("?core= is ignored (with a warning) unless the gateway allows it", () => {
   const allowed = readOptions("?core=https://mirror.example/core.js", { ...CONFIG, allowCoreParam: true });
   assert.equal(allowed.coreUrl, "https://mirror.example/core.js");
   // only a real boolean true counts, not a truthy string
-  assert.equal(readOptions("?core=https://evil.example/x.js", { ...CONFIG, allowCoreParam: "false" }).coreUrl, CONFIG.coreUrl);
+  assert.equal(
+    readOptions("?core=https://evil.example/x.js", { ...CONFIG, allowCoreParam: "false" }).coreUrl,
+    CONFIG.coreUrl,
+  );
 });
 
 test("?model= overrides config.model; defaults when config is missing", () => {
@@ -43,7 +61,10 @@ test("flags, stream, token, background", () => {
 });
 
 test("socket URL: same host, ws/wss by page scheme, prefix kept for relative paths, query passed through", () => {
-  assert.equal(socketUrl("http://h:8080/", "/ws", { stream: "a b", token: "t&x" }), "ws://h:8080/ws?stream=a+b&token=t%26x");
+  assert.equal(
+    socketUrl("http://h:8080/", "/ws", { stream: "a b", token: "t&x" }),
+    "ws://h:8080/ws?stream=a+b&token=t%26x",
+  );
   // the subscription: motion mirrored by default; unmirrored, and raw landmarks, when asked
   assert.equal(socketUrl("http://h/", "/ws", { mirror: false, landmarks: true }), "ws://h/ws?mirror=0&landmarks=1");
   assert.equal(socketUrl("https://h/live/?hud=1", "ws"), "wss://h/live/ws");
@@ -62,9 +83,13 @@ test("reconnect backoff doubles and is capped", () => {
 // ---------------------------------------------------------------- the options table
 
 test("one table: every option is read from its query key, with its type, and a bad value keeps the default", () => {
-  assert.deepEqual(OPTIONS.map((o) => o.name), ["model", "avatar", "framing", "mirror", "stream", "hud", "landmarks", "bg", "token", "obs"]);
+  assert.deepEqual(
+    OPTIONS.map((o) => o.name),
+    ["model", "avatar", "framing", "mirror", "stream", "hud", "landmarks", "bg", "token", "obs"],
+  );
   for (const row of OPTIONS) {
-    for (const key of ["name", "type", "query", "label"]) assert.ok(row[key] !== undefined && row[key] !== "", `${row.name}: ${key}`);
+    for (const key of ["name", "type", "query", "label"])
+      assert.ok(row[key] !== undefined && row[key] !== "", `${row.name}: ${key}`);
     assert.ok("default" in row, row.name);
   }
   const o = readOptions("?framing=FULL&avatar=vrm&obs=1", CONFIG);
@@ -95,7 +120,10 @@ test("the query wins over remembered choices, which win over the gateway's confi
 
 test("OBS (its browser source, or ?obs=1) shows exactly what its URL says: remembered choices do not apply", () => {
   const remembered = { mirror: "0", hud: "1" };
-  for (const o of [readOptions("", CONFIG, { remembered, obsBrowser: true }), readOptions("?obs=1", CONFIG, { remembered })]) {
+  for (const o of [
+    readOptions("", CONFIG, { remembered, obsBrowser: true }),
+    readOptions("?obs=1", CONFIG, { remembered }),
+  ]) {
     assert.equal(o.obs, true);
     assert.equal(o.mirror, true);
     assert.equal(o.hud, false);
@@ -104,7 +132,15 @@ test("OBS (its browser source, or ?obs=1) shows exactly what its URL says: remem
 });
 
 test("the OBS URL gives exactly these options on a fresh page, and only what differs", () => {
-  const chosen = { ...readOptions("", CONFIG), mirror: false, framing: "upper", stream: "cam 1", bg: "#00ff00", hud: true, token: "t&x" };
+  const chosen = {
+    ...readOptions("", CONFIG),
+    mirror: false,
+    framing: "upper",
+    stream: "cam 1",
+    bg: "#00ff00",
+    hud: true,
+    token: "t&x",
+  };
   const query = pageQuery(chosen, CONFIG);
   assert.equal(query, "?framing=upper&mirror=0&stream=cam+1&hud=1&bg=00ff00&token=t%26x&obs=1");
   const fresh = readOptions(query, CONFIG, { remembered: { landmarks: "1", avatar: "vrm" } });
@@ -122,9 +158,15 @@ test("a choice made in the panel rewrites the page's query where it names that o
 });
 
 class MemoryStorage {
-  constructor() { this.items = {}; }
-  getItem(k) { return this.items[k] ?? null; }
-  setItem(k, v) { this.items[k] = String(v); }
+  constructor() {
+    this.items = {};
+  }
+  getItem(k) {
+    return this.items[k] ?? null;
+  }
+  setItem(k, v) {
+    this.items[k] = String(v);
+  }
 }
 
 test("remembered choices: stored per option, back to the page's own value forgets it, never a secret", () => {
@@ -153,7 +195,10 @@ test("a model picked in the panel gives way when the gateway's --model changes",
 
 test("docs/viewer.md's query table lists exactly the options' query keys (and ?core=)", () => {
   const doc = readFileSync(new URL("../../docs/viewer.md", import.meta.url), "utf8");
-  const section = doc.slice(doc.indexOf("## Query parameters"), doc.indexOf("\n## ", doc.indexOf("## Query parameters") + 5));
+  const section = doc.slice(
+    doc.indexOf("## Query parameters"),
+    doc.indexOf("\n## ", doc.indexOf("## Query parameters") + 5),
+  );
   const documented = [...section.matchAll(/^\| `([a-z]+)=/gm)].map((m) => m[1]).sort();
   assert.deepEqual(documented, [...OPTIONS.map((o) => o.query), "core"].sort());
 });

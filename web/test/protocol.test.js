@@ -19,7 +19,10 @@ function le(floats) {
 
 function landmarksMessage(overrides = {}) {
   return {
-    type: "landmarks", stream: "cam1", seq: 7, imageSize: { width: 512, height: 512 },
+    type: "landmarks",
+    stream: "cam1",
+    seq: 7,
+    imageSize: { width: 512, height: 512 },
     ts: { ingest: 1000, dispatch: 1001, decode_start: 1002, infer_start: 1003, infer_end: 1020, gateway: 1025 },
     faces: [{ landmarks: le(f.face.landmarks), blendshapes: le(f.face.blendshapes), matrix: le(f.face.matrix) }],
     worker: "w1",
@@ -40,7 +43,10 @@ test("a landmarks message decodes to float arrays with the sent values", () => {
   const face = msg.faces[0];
   assert.ok(face.landmarks instanceof Float32Array && face.landmarks.length === 478 * 3);
   assert.equal(face.landmarks[3], f.face.landmarks[3]);
-  assert.equal(face.blendshapes[BLENDSHAPE_NAMES.indexOf("mouthSmileLeft")], f.face.blendshapes[BLENDSHAPE_NAMES.indexOf("mouthSmileLeft")]);
+  assert.equal(
+    face.blendshapes[BLENDSHAPE_NAMES.indexOf("mouthSmileLeft")],
+    f.face.blendshapes[BLENDSHAPE_NAMES.indexOf("mouthSmileLeft")],
+  );
   assert.equal(face.matrix.length, 16);
 });
 
@@ -72,23 +78,39 @@ test("malformed binary messages raise ProtocolError, never something else", () =
 });
 
 test("control messages: hello, stream, ended, error", () => {
-  const hello = parseMessage(JSON.stringify({ type: "hello", streams: [{ stream: "a", imageSize: { width: 640, height: 480 } }] }));
+  const hello = parseMessage(
+    JSON.stringify({ type: "hello", streams: [{ stream: "a", imageSize: { width: 640, height: 480 } }] }),
+  );
   assert.deepEqual(hello, { type: "hello", streams: [{ stream: "a", imageSize: { width: 640, height: 480 } }] });
   assert.deepEqual(parseMessage('{"type":"stream","stream":"b","imageSize":{"width":320,"height":240}}'), {
-    type: "stream", stream: "b", imageSize: { width: 320, height: 240 },
+    type: "stream",
+    stream: "b",
+    imageSize: { width: 320, height: 240 },
   });
   assert.deepEqual(parseMessage('{"type":"ended","stream":"b"}'), { type: "ended", stream: "b" });
-  assert.deepEqual(parseMessage('{"type":"error","code":"auth","message":"bad token"}'), { type: "error", code: "auth", message: "bad token" });
-  for (const t of ["not json", "[]", '{"type":"bogus"}', '{"no":"type"}']) assert.throws(() => parseMessage(t), ProtocolError);
+  assert.deepEqual(parseMessage('{"type":"error","code":"auth","message":"bad token"}'), {
+    type: "error",
+    code: "auth",
+    message: "bad token",
+  });
+  for (const t of ["not json", "[]", '{"type":"bogus"}', '{"no":"type"}'])
+    assert.throws(() => parseMessage(t), ProtocolError);
 });
 
 // ---------------------------------------------------------------- poses and hands
 
 const pose = () => ({ landmarks: le(new Array(33 * 5).fill(0.5)), world: le(new Array(33 * 3).fill(0.1)) });
-const hand = (handedness = "Right") => ({ handedness, score: 0.9, landmarks: le(new Array(63).fill(0.2)), world: le(new Array(63).fill(0.01)) });
+const hand = (handedness = "Right") => ({
+  handedness,
+  score: 0.9,
+  landmarks: le(new Array(63).fill(0.2)),
+  world: le(new Array(63).fill(0.01)),
+});
 
 test("tracks: a holistic message parses faces, poses and hands; absent trackers are null", () => {
-  const msg = parseMessage(encode(landmarksMessage({ tracks: ["face", "pose", "hands"], poses: [pose()], hands: [hand("Left"), hand()] })));
+  const msg = parseMessage(
+    encode(landmarksMessage({ tracks: ["face", "pose", "hands"], poses: [pose()], hands: [hand("Left"), hand()] })),
+  );
   assert.deepEqual(msg.tracks, ["face", "pose", "hands"]);
   assert.equal(msg.poses[0].landmarks.length, 33 * 5);
   assert.equal(msg.poses[0].world[2], Math.fround(0.1));
@@ -147,8 +169,15 @@ test("a motion version the page does not know is reported, not applied", () => {
 
 test("malformed motion messages raise ProtocolError", () => {
   const raw = decode(motionMessages()[0]);
-  for (const bad of [{ stream: 3 }, { seq: "x" }, { bones: { neck: new Uint8Array(3) } }, { bones: ["neck"] }, { bones: { "99": new Uint8Array(16) } },
-    { live2d: new Uint8Array(4) }, { seen: "face" }]) {
+  for (const bad of [
+    { stream: 3 },
+    { seq: "x" },
+    { bones: { neck: new Uint8Array(3) } },
+    { bones: ["neck"] },
+    { bones: { 99: new Uint8Array(16) } },
+    { live2d: new Uint8Array(4) },
+    { seen: "face" },
+  ]) {
     assert.throws(() => parseMessage(encode({ ...raw, ...bad })), ProtocolError, JSON.stringify(bad));
   }
   const nan = new Uint8Array(raw.gaze);

@@ -44,7 +44,10 @@ function skeleton() {
     ["hair2", "hair1", [0, 1.26, -0.19]],
     ["hair3", "hair2", [0, 1.14, -0.19]],
   ];
-  for (const [side, sx] of [["left", 1], ["right", -1]]) {
+  for (const [side, sx] of [
+    ["left", 1],
+    ["right", -1],
+  ]) {
     const L = (name) => `${side}${name}`;
     const y = 1.16;
     b.push(
@@ -138,7 +141,11 @@ class MeshBuilder {
     for (const end of [a, b]) {
       for (let k = 0; k <= seg; k++) {
         const th = (2 * Math.PI * k) / seg;
-        const n = [u[0] * Math.cos(th) + v[0] * Math.sin(th), u[1] * Math.cos(th) + v[1] * Math.sin(th), u[2] * Math.cos(th) + v[2] * Math.sin(th)];
+        const n = [
+          u[0] * Math.cos(th) + v[0] * Math.sin(th),
+          u[1] * Math.cos(th) + v[1] * Math.sin(th),
+          u[2] * Math.cos(th) + v[2] * Math.sin(th),
+        ];
         p.pos.push(end[0] + n[0] * r, end[1] + n[1] * r, end[2] + n[2] * r);
         p.nrm.push(...n);
         p.joints.push(j);
@@ -174,7 +181,8 @@ function bodyGeometry(pos, J) {
   // head, hair
   m.ellipsoid("skin", [0, 1.37, 0.0], [0.13, 0.14, 0.125], J.head, { seg: 24, rings: 16 });
   m.ellipsoid("hair", [0, 1.41, -0.015], [0.142, 0.14, 0.135], J.head, { seg: 24, rings: 16 });
-  for (const sx of [1, -1]) m.ellipsoid("skin", [0.128 * sx, 1.36, 0.0], [0.018, 0.03, 0.02], J.head, { seg: 8, rings: 6 });
+  for (const sx of [1, -1])
+    m.ellipsoid("skin", [0.128 * sx, 1.36, 0.0], [0.018, 0.03, 0.02], J.head, { seg: 8, rings: 6 });
   m.ellipsoid("hair", [0, 1.47, 0.055], [0.12, 0.05, 0.08], J.head, { seg: 16, rings: 8 }); // fringe
   m.limb("hair", at("hair1"), at("hair2"), 0.035, J.hair1);
   m.limb("hair", at("hair2"), at("hair3"), 0.03, J.hair2);
@@ -188,7 +196,9 @@ function bodyGeometry(pos, J) {
     const tip = (joint, dir) => off(at(joint), dir);
     m.limb("skin", at(L("ThumbMetacarpal")), at(L("ThumbProximal")), 0.01, J[L("ThumbMetacarpal")], { seg: 8 });
     m.limb("skin", at(L("ThumbProximal")), at(L("ThumbDistal")), 0.009, J[L("ThumbProximal")], { seg: 8 });
-    m.limb("skin", at(L("ThumbDistal")), tip(L("ThumbDistal"), [0.013 * sx, 0, 0.013]), 0.0085, J[L("ThumbDistal")], { seg: 8 });
+    m.limb("skin", at(L("ThumbDistal")), tip(L("ThumbDistal"), [0.013 * sx, 0, 0.013]), 0.0085, J[L("ThumbDistal")], {
+      seg: 8,
+    });
     for (const f of Object.keys(FINGER_ROWS)) {
       const joints = [L(`${f}Proximal`), L(`${f}Intermediate`), L(`${f}Distal`)];
       m.limb("skin", at(joints[0]), at(joints[1]), 0.0085, J[joints[0]], { seg: 8 });
@@ -206,12 +216,31 @@ function bodyGeometry(pos, J) {
 // Face features, each tagged so the morph targets can move them.
 function faceGeometry(J) {
   const m = new MeshBuilder();
-  for (const [side, sx] of [["Left", 1], ["Right", -1]]) {
+  for (const [side, sx] of [
+    ["Left", 1],
+    ["Right", -1],
+  ]) {
     const eye = side === "Left" ? J.leftEye : J.rightEye;
-    m.ellipsoid("white", [0.045 * sx, 1.38, 0.108], [0.026, 0.032, 0.012], J.head, { tag: `eye${side}`, seg: 14, rings: 8 });
-    m.ellipsoid("iris", [0.045 * sx, 1.378, 0.118], [0.017, 0.023, 0.006], eye, { tag: `iris${side}`, seg: 14, rings: 8 });
-    m.ellipsoid("brow", [0.05 * sx, 1.43, 0.113], [0.028, 0.006, 0.006], J.head, { tag: `brow${side}`, seg: 10, rings: 4 });
-    m.ellipsoid("blush", [0.075 * sx, 1.335, 0.095], [0.022, 0.011, 0.01], J.head, { tag: `cheek${side}`, seg: 10, rings: 4 });
+    m.ellipsoid("white", [0.045 * sx, 1.38, 0.108], [0.026, 0.032, 0.012], J.head, {
+      tag: `eye${side}`,
+      seg: 14,
+      rings: 8,
+    });
+    m.ellipsoid("iris", [0.045 * sx, 1.378, 0.118], [0.017, 0.023, 0.006], eye, {
+      tag: `iris${side}`,
+      seg: 14,
+      rings: 8,
+    });
+    m.ellipsoid("brow", [0.05 * sx, 1.43, 0.113], [0.028, 0.006, 0.006], J.head, {
+      tag: `brow${side}`,
+      seg: 10,
+      rings: 4,
+    });
+    m.ellipsoid("blush", [0.075 * sx, 1.335, 0.095], [0.022, 0.011, 0.01], J.head, {
+      tag: `cheek${side}`,
+      seg: 10,
+      rings: 4,
+    });
   }
   m.ellipsoid("skin", [0, 1.35, 0.127], [0.011, 0.009, 0.008], J.head, { tag: "nose", seg: 8, rings: 6 });
   m.ellipsoid("mouth", [0, 1.305, 0.115], [0.026, 0.006, 0.008], J.head, { tag: "mouth", seg: 16, rings: 8 });
@@ -228,7 +257,8 @@ function morph(name, tag, p, c) {
   const isSide = (t) => !side || tag === `${t}${side}`;
   switch (name.replace(/(Left|Right)$/, "")) {
     case "eyeBlink":
-      if (tag === `eye${side}` || tag === `iris${side}`) return [0, -rel[1] * 0.92 - 0.012 * (tag.startsWith("iris") ? 1 : 0.9), 0];
+      if (tag === `eye${side}` || tag === `iris${side}`)
+        return [0, -rel[1] * 0.92 - 0.012 * (tag.startsWith("iris") ? 1 : 0.9), 0];
       return zero;
     case "eyeSquint":
       return isSide("eye") && tag.startsWith("eye") ? [0, rel[1] < 0 ? -rel[1] * 0.6 : 0, 0] : zero;
@@ -399,7 +429,9 @@ export function buildBuiltinVrm() {
     inverseBind.set([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, -p[0], -p[1], -p[2], 1], 16 * i);
   });
   const ibm = accessor({ bufferView: bin.view(inverseBind), componentType: FLOAT, count: bones.length, type: "MAT4" });
-  const skins = [{ name: "skeleton", skeleton: nodeOf.hips, joints: bones.map(([n]) => nodeOf[n]), inverseBindMatrices: ibm }];
+  const skins = [
+    { name: "skeleton", skeleton: nodeOf.hips, joints: bones.map(([n]) => nodeOf[n]), inverseBindMatrices: ibm },
+  ];
 
   const materialNames = Object.keys(PALETTE);
   const materials = materialNames.map((name) => ({
@@ -412,14 +444,40 @@ export function buildBuiltinVrm() {
     [...builder.prims.entries()].map(([material, p]) => {
       const position = new Float32Array(p.pos);
       const attributes = {
-        POSITION: accessor({ bufferView: bin.view(position, ARRAY_BUFFER), componentType: FLOAT, count: p.pos.length / 3, type: "VEC3", ...minMax(position, 3) }),
-        NORMAL: accessor({ bufferView: bin.view(new Float32Array(p.nrm), ARRAY_BUFFER), componentType: FLOAT, count: p.nrm.length / 3, type: "VEC3" }),
-        JOINTS_0: accessor({ bufferView: bin.view(new Uint16Array(p.joints.flatMap((j) => [j, 0, 0, 0])), ARRAY_BUFFER), componentType: UNSIGNED_SHORT, count: p.joints.length, type: "VEC4" }),
-        WEIGHTS_0: accessor({ bufferView: bin.view(new Float32Array(p.joints.flatMap(() => [1, 0, 0, 0])), ARRAY_BUFFER), componentType: FLOAT, count: p.joints.length, type: "VEC4" }),
+        POSITION: accessor({
+          bufferView: bin.view(position, ARRAY_BUFFER),
+          componentType: FLOAT,
+          count: p.pos.length / 3,
+          type: "VEC3",
+          ...minMax(position, 3),
+        }),
+        NORMAL: accessor({
+          bufferView: bin.view(new Float32Array(p.nrm), ARRAY_BUFFER),
+          componentType: FLOAT,
+          count: p.nrm.length / 3,
+          type: "VEC3",
+        }),
+        JOINTS_0: accessor({
+          bufferView: bin.view(new Uint16Array(p.joints.flatMap((j) => [j, 0, 0, 0])), ARRAY_BUFFER),
+          componentType: UNSIGNED_SHORT,
+          count: p.joints.length,
+          type: "VEC4",
+        }),
+        WEIGHTS_0: accessor({
+          bufferView: bin.view(new Float32Array(p.joints.flatMap(() => [1, 0, 0, 0])), ARRAY_BUFFER),
+          componentType: FLOAT,
+          count: p.joints.length,
+          type: "VEC4",
+        }),
       };
       const prim = {
         attributes,
-        indices: accessor({ bufferView: bin.view(new Uint16Array(p.idx), ELEMENT_ARRAY_BUFFER), componentType: UNSIGNED_SHORT, count: p.idx.length, type: "SCALAR" }),
+        indices: accessor({
+          bufferView: bin.view(new Uint16Array(p.idx), ELEMENT_ARRAY_BUFFER),
+          componentType: UNSIGNED_SHORT,
+          count: p.idx.length,
+          type: "SCALAR",
+        }),
         material: materialNames.indexOf(material),
       };
       if (targetsFor) prim.targets = targetsFor(p);
@@ -460,8 +518,11 @@ export function buildBuiltinVrm() {
       const mm = minMax(v, 3);
       return {
         POSITION: accessor({
-          componentType: FLOAT, count, type: "VEC3",
-          min: mm.min.map((x) => Math.min(0, x)), max: mm.max.map((x) => Math.max(0, x)),
+          componentType: FLOAT,
+          count,
+          type: "VEC3",
+          min: mm.min.map((x) => Math.min(0, x)),
+          max: mm.max.map((x) => Math.max(0, x)),
           sparse: {
             count: indices.length,
             indices: { bufferView: bin.view(new Uint32Array(indices)), componentType: UNSIGNED_INT },
@@ -470,14 +531,26 @@ export function buildBuiltinVrm() {
         }),
       };
     });
-  meshes.push({ name: "Face", primitives: writePrims(face, targetsFor), weights: ARKIT_NAMES.map(() => 0), extras: { targetNames: [...ARKIT_NAMES] } });
+  meshes.push({
+    name: "Face",
+    primitives: writePrims(face, targetsFor),
+    weights: ARKIT_NAMES.map(() => 0),
+    extras: { targetNames: [...ARKIT_NAMES] },
+  });
 
   const bodyNode = nodes.push({ name: "Body", mesh: 0, skin: 0 }) - 1;
   const faceNode = nodes.push({ name: "Face", mesh: 1, skin: 0 }) - 1;
 
   const bind = (weights) =>
     Object.entries(weights).map(([name, weight]) => ({ node: faceNode, index: ARKIT_NAMES.indexOf(name), weight }));
-  const expression = (weights, extra = {}) => ({ morphTargetBinds: bind(weights), isBinary: false, overrideBlink: "none", overrideLookAt: "none", overrideMouth: "none", ...extra });
+  const expression = (weights, extra = {}) => ({
+    morphTargetBinds: bind(weights),
+    isBinary: false,
+    overrideBlink: "none",
+    overrideLookAt: "none",
+    overrideMouth: "none",
+    ...extra,
+  });
   const humanBones = {};
   for (const [name] of bones) if (!NON_HUMANOID.has(name)) humanBones[name] = { node: nodeOf[name] };
   const range = (inputMaxValue, outputScale) => ({ inputMaxValue, outputScale });
@@ -529,13 +602,25 @@ export function buildBuiltinVrm() {
       },
       VRMC_springBone: {
         specVersion: "1.0",
-        colliders: [{ node: nodeOf.head, shape: { sphere: { offset: [0, 0.1, 0], radius: 0.14 } } }, { node: nodeOf.chest, shape: { sphere: { offset: [0, 0, -0.02], radius: 0.13 } } }],
+        colliders: [
+          { node: nodeOf.head, shape: { sphere: { offset: [0, 0.1, 0], radius: 0.14 } } },
+          { node: nodeOf.chest, shape: { sphere: { offset: [0, 0, -0.02], radius: 0.13 } } },
+        ],
         colliderGroups: [{ name: "head and back", colliders: [0, 1] }],
-        springs: [{
-          name: "ponytail",
-          joints: ["hairRoot", "hair1", "hair2", "hair3"].map((n) => ({ node: nodeOf[n], hitRadius: 0.03, stiffness: 1.2, gravityPower: 0.3, gravityDir: [0, -1, 0], dragForce: 0.4 })),
-          colliderGroups: [0],
-        }],
+        springs: [
+          {
+            name: "ponytail",
+            joints: ["hairRoot", "hair1", "hair2", "hair3"].map((n) => ({
+              node: nodeOf[n],
+              hitRadius: 0.03,
+              stiffness: 1.2,
+              gravityPower: 0.3,
+              gravityDir: [0, -1, 0],
+              dragForce: 0.4,
+            })),
+            colliderGroups: [0],
+          },
+        ],
       },
     },
   };

@@ -27,7 +27,10 @@ def variants(rgb):
     for angle in (-20, 20):
         # rotate about the face, roughly the upper middle of the photo
         m = cv2.getRotationMatrix2D((w * 0.45, h * 0.3), angle, 1.0)
-        yield f"roll{angle:+d}".replace("+", "p").replace("-", "m"), cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        yield (
+            f"roll{angle:+d}".replace("+", "p").replace("-", "m"),
+            cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE),
+        )
 
 
 def main():
@@ -53,7 +56,9 @@ def main():
                 "landmarks": [[round(p.x, 6), round(p.y, 6), round(p.z, 6)] for p in lms],
                 "blendshapeNames": [c.category_name for c in result.face_blendshapes[0]],
                 "blendshapes": [round(c.score, 6) for c in result.face_blendshapes[0]],
-                "matrix": [round(float(v), 6) for v in np.asarray(result.facial_transformation_matrixes[0]).reshape(-1)],
+                "matrix": [
+                    round(float(v), 6) for v in np.asarray(result.facial_transformation_matrixes[0]).reshape(-1)
+                ],
             }
             (OUT / f"{name}.json").write_text(json.dumps(fixture, separators=(",", ":")) + "\n")
             print(name, len(lms), "landmarks")

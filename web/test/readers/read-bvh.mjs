@@ -28,7 +28,14 @@ for (const arg of frameArgs) {
   at[frame] = out;
 }
 const rest = Object.fromEntries(skeleton.bones.map((b) => [b.name, b.position.toArray()]));
-console.log(JSON.stringify({
-  frames, frameTime, duration: clip.duration, trackLength: clip.tracks[0]?.times.length ?? 0,
-  bones: skeleton.bones.map((b) => b.name), rest, at,
-}));
+console.log(
+  JSON.stringify({
+    frames,
+    frameTime,
+    duration: clip.duration,
+    trackLength: clip.tracks[0]?.times.length ?? 0,
+    bones: skeleton.bones.map((b) => b.name),
+    rest,
+    at,
+  }),
+);

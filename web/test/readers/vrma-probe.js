@@ -6,11 +6,7 @@
 import * as THREE from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 import { VRMLoaderPlugin } from "@pixiv/three-vrm";
-import {
-  VRMAnimationLoaderPlugin,
-  VRMLookAtQuaternionProxy,
-  createVRMAnimationClip,
-} from "@pixiv/three-vrm-animation";
+import { VRMAnimationLoaderPlugin, VRMLookAtQuaternionProxy, createVRMAnimationClip } from "@pixiv/three-vrm-animation";
 
 function bytes(base64) {
   const raw = atob(base64);
@@ -45,7 +41,10 @@ function read(vrm) {
 window.probeVrma = async ({ vrm: vrmData, vrma: vrmaData, times }) => {
   const warnings = [];
   const warn = console.warn;
-  console.warn = (...args) => { warnings.push(args.join(" ")); warn(...args); };
+  console.warn = (...args) => {
+    warnings.push(args.join(" "));
+    warn(...args);
+  };
   try {
     const loader = new GLTFLoader();
     loader.register((parser) => new VRMLoaderPlugin(parser));
