@@ -14,7 +14,7 @@ WEB_BUILD := web/dist/index.html
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run check format test test-unit test-python test-web test-docker soak bench web system-deps clean
+.PHONY: setup run check format merge-formatted test test-unit test-python test-web test-docker soak bench web system-deps clean
 
 setup: $(PY_STAMP) $(WEB_BUILD)
 
@@ -50,6 +50,15 @@ check:
 format:
 	$(BIN)/ruff format .
 	cd web && node_modules/.bin/biome format --write .
+
+# Merge a branch whose Python was written before the tree was formatted (make merge-formatted REF=main):
+# git formats both sides and their common base (ruff as a clean filter, -X renormalize) before it
+# compares them, so only real changes conflict, and what it writes is formatted.
+merge-formatted:
+	@test -n "$(REF)" || { echo "usage: make merge-formatted REF=branch"; exit 2; }
+	printf '*.py filter=ruff-format\n' > $(VENV)/merge.attributes
+	git -c core.attributesFile=$(CURDIR)/$(VENV)/merge.attributes \
+	    -c filter.ruff-format.clean='$(BIN)/ruff format --quiet --stdin-filename %f -' merge -X renormalize $(REF)
 
 # The tiers: tests/unit (pure, seconds), tests/system (real processes and MediaPipe), tests/browser
 # (Chromium); `make test` runs them all, and the viewer's own tests.
