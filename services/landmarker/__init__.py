@@ -1,0 +1,1 @@
+"""A landmarker: one MediaPipe worker process (start.py, then worker.py), and the bundled models."""
