@@ -224,6 +224,22 @@ class Result:
     hands: list[dict] = field(default_factory=list)  # Hand.to_wire() maps
     session: int = 0  # the camera connection the frame came from (new_session)
 
+    @classmethod
+    def for_frame(cls, meta: FrameMeta, worker: str) -> Result:
+        """A worker's result for one frame of one lane, still empty: ingest's stamps carried over,
+        decoding starting now (the worker adds infer_start and infer_end to ``ts``)."""
+        ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": now_ms()}
+        return cls(
+            meta.stream,
+            meta.seq,
+            meta.width,
+            meta.height,
+            ts,
+            worker=worker,
+            tracks=(meta.track,),
+            session=meta.session,
+        )
+
     def to_wire(self) -> dict:
         message = {
             "type": "landmarks",

@@ -104,20 +104,10 @@ class FakeWorker:
                 await self._ready()
 
     async def _answer(self, meta: wire.FrameMeta, image: memoryview) -> None:
-        ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
-        result = wire.Result(
-            meta.stream,
-            meta.seq,
-            meta.width,
-            meta.height,
-            ts,
-            worker=self.name,
-            tracks=(meta.track,),
-            session=meta.session,
-        )
+        result = wire.Result.for_frame(meta, self.name)
         try:
             _decode(image)
-            ts["infer_start"] = ts["infer_end"] = wire.now_ms()
+            result.ts["infer_start"] = result.ts["infer_end"] = wire.now_ms()
             if meta.track == "face":
                 result.faces = [fake_face().to_wire()]
         except ImageError as exc:

@@ -159,17 +159,7 @@ class Inference(threading.Thread):
 
     def _analyse(self, job: Job) -> wire.Result:
         meta = job.meta
-        ts = {"ingest": meta.ts_ingest, "dispatch": meta.ts_dispatch, "decode_start": wire.now_ms()}
-        result = wire.Result(
-            meta.stream,
-            meta.seq,
-            meta.width,
-            meta.height,
-            ts,
-            worker=self.worker,
-            tracks=(meta.track,),
-            session=meta.session,
-        )
+        result = wire.Result.for_frame(meta, self.worker)
         seat = (meta.stream, meta.track, meta.replica)
         try:
             instance = self.instances.get(seat)
@@ -182,9 +172,9 @@ class Inference(threading.Thread):
                 return result
             self.counters.frames += 1
             rgb, (result.width, result.height) = self._decode(job)
-            ts["infer_start"] = wire.now_ms()
+            result.ts["infer_start"] = wire.now_ms()
             found = self.instances.detect(instance, rgb, int(meta.ts_ingest))
-            ts["infer_end"] = wire.now_ms()
+            result.ts["infer_end"] = wire.now_ms()
             setattr(result, TRACKERS[meta.track].key, found)
             self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
         except ImageError as exc:
