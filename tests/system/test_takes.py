@@ -372,7 +372,9 @@ def test_up_records_every_stream_and_recovers_what_a_crash_left(tmp_path):
 
         async def stream():
             async with Camera(f"ws://127.0.0.1:{ports['port']}/image?stream=desk") as camera:
-                await camera.stream_frames(astronaut_frames(30), fps=15)
+                await camera.stream_frames(
+                    astronaut_frames(45), fps=15
+                )  # 3 s: a loaded worker takes ~1 s to start its tracker
 
         run(stream())
         up.send_signal(signal.SIGINT)
