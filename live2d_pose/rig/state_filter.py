@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Callable, TypeVar
 
 from live2d_pose.rig.filter import STILL_TUNING, TUNING, OneEuroFilter
 from live2d_pose.rig.ground import Grounding
@@ -57,6 +58,7 @@ PART_ORDER = tuple(dict.fromkeys(PART_OF[bone] for bone in BONES))
 # part -> the bone solved against another result's parent (state.anchors), and that parent
 ANCHORED = {"head": "neck", "leftHand": "leftHand", "rightHand": "rightHand"}
 PARENT_OF = {"neck": "chest", "leftHand": "leftLowerArm", "rightHand": "rightLowerArm"}
+T = TypeVar("T")
 KEEP_PARENTS = 4  # pose times whose parents are kept: a head or hand is solved against one of the rig's last three
 
 
@@ -100,6 +102,26 @@ def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
         f.min_cutoff, f.beta = min_cutoff, beta
 
 
+class Unchanged:
+    """What each group of channels gave at its last step, and that step's time and inputs (``key``,
+    its time first): a step with an equal key gives the same again (StateFilter's doc)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple] = {}
+
+    def step(self, group: str, key: tuple, compute: Callable[[], T]) -> T:
+        """What ``group`` gave at its last step when that step's key equals ``key``, else ``compute()``."""
+        last = self.last.get(group)
+        if last is not None and last[0] == key:
+            return last[1]
+        value = compute()
+        self.last[group] = (key, value)
+        return value
+
+    def clear(self) -> None:
+        self.last.clear()
+
+
 class StateFilter:
     """``filter(state, t_ms)`` -> a complete, smoothed state (every bone, expression, gaze; each part's
     weight; the hips' position once the body has been placed).
@@ -110,6 +132,13 @@ class StateFilter:
     first seen; then its filter is primed with the rest value at the last two times its tracker's
     channels were stepped at, exactly the history a filter stepped all along has by then (its last
     sample, and the one a sample at that same time would replace).
+
+    Another keeps a holistic stream cheap: each tracker's result steps the whole state, but most of
+    it is sampled at the same instant as in the last step, from the same inputs (a hands result leaves
+    the face's and mostly the pose's as they were). Such a step replaces the last one with itself
+    (filter.py, presence.py, stillness.py, ground.py: a step at the same time replaces the last), so
+    each group of channels (a part's bones, the face's channels, the hips' position) keeps what it
+    gave last time when its time and inputs are those of its last step (``Unchanged``).
     """
 
     def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0, stillness: StillTuning = STILL_TUNING):
@@ -123,6 +152,7 @@ class StateFilter:
         self.steps: dict[str, tuple] = {}  # tracker -> (last step time, the one before) of its channels
         self.locks: dict[str, PartLock] = {}  # part -> its stillness lock
         self.parents: dict[float, dict] = {}  # pose time -> the avatar's chest and forearms then (global)
+        self.unchanged = Unchanged()
 
     def _history(self, tracker: str) -> tuple:
         return self.steps.get(tracker, (None, None))
@@ -185,18 +215,24 @@ class StateFilter:
         for part in PART_ORDER:
             names, tracker = PARTS[part]
             t = sample_time(state.times, tracker, t_ms)
-            targets = self._anchored(part, {name: shown.get(name) for name in names}, state.anchors,
-                                     weights.get(part, 0.0))
-            filtered = {name: self._bone(name, targets[name], state.times, t_ms) for name in names}
-            lock = self._lock(part, weights.get(part, 0.0), state.picture.get(part))
-            if lock is not None:
-                lock.step(t, weights.get(part, 0.0), state.picture.get(part),
-                          {name: q for name, q in targets.items() if q is not None})
-                filtered = {name: lock.output(name, q) for name, q in filtered.items()}
-            bones.update(filtered)
+            weight = weights.get(part, 0.0)
+            picture = state.picture.get(part)
+            targets = self._anchored(part, {name: shown.get(name) for name in names}, state.anchors, weight)
+            bones.update(self.unchanged.step(part, (t, weight, picture, targets), lambda: self._part(
+                part, names, t, weight, picture, targets, state.times, t_ms)))
             if part in ("torso", "leftLowerArm", "rightLowerArm"):
                 self._keep_parents(t, bones)
         return bones
+
+    def _part(self, part: str, names: tuple, t: float, weight: float, picture, targets: dict, times: dict | None,
+              t_ms: float) -> dict:
+        """One part's bones: their One Euro filters, then the part's stillness lock."""
+        filtered = {name: self._bone(name, targets[name], times, t_ms) for name in names}
+        lock = self._lock(part, weight, picture)
+        if lock is not None:
+            lock.step(t, weight, picture, {name: q for name, q in targets.items() if q is not None})
+            filtered = {name: lock.output(name, q) for name, q in filtered.items()}
+        return filtered
 
     def _lock(self, part: str, weight: float, picture) -> PartLock | None:
         """The part's stillness lock, made when it is first fully followed with a picture."""
@@ -246,8 +282,19 @@ class StateFilter:
         shown, weights = self.presence.step(state.bones, state.parts,
                                             lambda tracker: sample_time(times, tracker, t_ms))
         bones = self._bones(state, shown, weights, t_ms)
-        position = self._position(state, times, t_ms)
+        position = self.unchanged.step("position", (sample_time(times, "pose", t_ms), state.root),
+                                       lambda: self._position(state, times, t_ms))
         t_face = sample_time(times, "face", t_ms)
+        expressions, blendshapes, gaze = self.unchanged.step(
+            "face", (t_face, state.expressions, state.blendshapes, state.gaze), lambda: self._face(state, t_face))
+        seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
+        for tracker in TRACKERS:
+            self._stepped(tracker, sample_time(times, tracker, t_ms))
+        return BodyState(t=t_ms, times=dict(times), seen=seen, bones=bones, expressions=expressions, gaze=gaze,
+                         blendshapes=blendshapes, version=state.version, parts=weights, hips_position=position)
+
+    def _face(self, state: BodyState, t_face: float) -> tuple[dict, dict, dict]:
+        """The expressions, blendshapes and gaze, smoothed."""
         expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
                                            state.expressions.get(name, 0.0), 0.0, "face", t_face,
                                            name in state.expressions)
@@ -258,11 +305,7 @@ class StateFilter:
                        for name in BLENDSHAPES}
         gaze = {axis: self._channel(f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, "face",
                                     t_face, bool(state.gaze)) for axis in ("yaw", "pitch")}
-        seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
-        for tracker in TRACKERS:
-            self._stepped(tracker, sample_time(times, tracker, t_ms))
-        return BodyState(t=t_ms, times=dict(times), seen=seen, bones=bones, expressions=expressions, gaze=gaze,
-                         blendshapes=blendshapes, version=state.version, parts=weights, hips_position=position)
+        return expressions, blendshapes, gaze
 
     def _position(self, state: BodyState, times: dict | None, t_ms: float) -> tuple | None:
         """The hips' position in the room, smoothed; None until the body has been placed once."""
@@ -289,3 +332,4 @@ class StateFilter:
         self.steps.clear()
         self.locks.clear()
         self.parents.clear()
+        self.unchanged.clear()
