@@ -16,7 +16,9 @@ rotations relative to the T-pose; a bone that was not seen is absent.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
 from live2d_pose.rig import contract, ground
 from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, pose_picture
@@ -27,6 +29,7 @@ from live2d_pose.rig.quat import (
     scale, sub, flip_x,
 )
 
+T = TypeVar("T")
 STATE_VERSION = 3
 TRACKERS = ("face", "pose", "hands")
 
@@ -259,13 +262,43 @@ def solve_expressions(bs: dict[str, float]) -> tuple[dict, dict]:
 # ------------------------------------------------------------------ the whole state
 
 
+class SolveCache:
+    """The pieces SOLVE made of recent results. SOLVE is pure, so a piece made of the same result
+    objects (and values) is the same each time; a rig solves the fresh result of every tracker at each
+    of its steps, and each tracker's result brings a step. Holds the objects it was keyed by, so their
+    ids stay theirs; keeps the ``size`` pieces used last."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.pieces: OrderedDict[tuple, tuple] = OrderedDict()
+
+    def get(self, what: str, objects: tuple, make: Callable[[], T], values: tuple = ()) -> T:
+        key = (what, values, *map(id, objects))
+        piece = self.pieces.get(key)
+        if piece is not None:
+            self.pieces.move_to_end(key)
+            return piece[1]
+        made = make()
+        self.pieces[key] = (objects, made)
+        if len(self.pieces) > self.size:
+            self.pieces.popitem(last=False)
+        return made
+
+
+class _NoCache(SolveCache):
+    def get(self, what: str, objects: tuple, make: Callable[[], T], values: tuple = ()) -> T:
+        return make()
+
+
+NO_CACHE = _NoCache(0)
 SAME_AS_POSE = object()  # solve()'s default for face_pose and hands_pose
 SAME_AS_HANDS = object()  # and for pose_hands
 
 
 def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = None,
           face_pose=SAME_AS_POSE, hands_pose=SAME_AS_POSE, pose_hands=SAME_AS_HANDS,
-          image_size: tuple[int, int] | None = None, pose_times: dict | None = None) -> BodyState:
+          image_size: tuple[int, int] | None = None, pose_times: dict | None = None,
+          cache: SolveCache | None = None) -> BodyState:
     """The latest result of each tracker -> docs/rig.md's body state.
 
     ``face``/``pose``: one wire.Face / wire.Pose or None; ``hands``: wire.Hand list; ``t`` in ms;
@@ -276,22 +309,20 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
     for an arm whose elbow is out of the picture), default ``hands``. ``image_size``: (width,
     height) of the pose's image, which the hips' position needs (none without it). ``pose_times``:
     {"face": t, "hands": t}, the times of ``face_pose`` and ``hands_pose`` (default: the pose's).
+    ``cache``: the pieces of earlier calls (SolveCache), for a caller that solves the same results again.
     """
     times = times or {}
+    cache = cache or NO_CACHE
     state = BodyState(t=t, times={k: _finite_or_none(times.get(k)) for k in TRACKERS})
     state.parts = dict.fromkeys(PARTS, 0.0)
     face_pose = pose if face_pose is SAME_AS_POSE else face_pose
     hands_pose = pose if hands_pose is SAME_AS_POSE else hands_pose
-    pose_hands = hands if pose_hands is SAME_AS_HANDS else pose_hands
-    solved: dict[int, object] = {}  # each pose result solved once (with its own frame's hands)
+    pose_hands = tuple(hands if pose_hands is SAME_AS_HANDS else pose_hands)
 
-    def solved_pose(p):
+    def solved_pose(p):  # each pose result solved once (with its own frame's hands)
         if p is None:
             return None
-        if id(p) not in solved:
-            found = assign_hands(pose_hands, p)
-            solved[id(p)] = solve_pose(p, {s: hand_confidence(h) for s, h in found.items() if h is not None})
-        return solved[id(p)]
+        return cache.get("pose", (p, *pose_hands), lambda: _solve_pose(p, pose_hands))
 
     pose_times = {"face": state.times["pose"], "hands": state.times["pose"], **(pose_times or {})}
     if pose is not None:
@@ -299,22 +330,23 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
         state.bones.update(body.bones)
         state.parts.update(body.confidence)
         state.seen["pose"] = True
-        state.root = ground.observe(pose, image_size)
-        state.picture.update(pose_picture(body.landmarks, image_size))
+        state.root = cache.get("root", (pose,), lambda: ground.observe(pose, image_size, body.landmarks),
+                               image_size)
+        state.picture.update(cache.get("pose picture", (pose,), lambda: pose_picture(body.landmarks, image_size),
+                                       image_size))
     if face is not None:
         state.seen["face"] = True
         if face.matrix is not None:
             body = solved_pose(face_pose)
             chest = body.chest if body is not None and body.chest is not None else IDENTITY
-            rel = half(multiply(conjugate(chest), head_rotation(face.matrix)))
+            rel = half(multiply(conjugate(chest), cache.get("head", (face,), lambda: head_rotation(face.matrix))))
             state.bones["neck"] = rel
             state.bones["head"] = rel
             state.parts["head"] = 1.0
             state.anchors["neck"] = Anchor(chest, pose_times["face"])
         if face.blendshapes is not None:
-            bs = blendshape_map(face.blendshapes)
-            state.expressions, state.gaze = solve_expressions(bs)
-            state.blendshapes = bs
+            bs, expressions, gaze = cache.get("expressions", (face,), lambda: _solve_face(face.blendshapes))
+            state.expressions, state.gaze, state.blendshapes = dict(expressions), dict(gaze), dict(bs)
     by_side = assign_hands(hands, hands_pose)
     body = solved_pose(hands_pose)
     lower_arms = body.lower_arms if body is not None else {}
@@ -322,20 +354,32 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
         hand = by_side[side]
         if hand is None:
             continue
-        confidence = hand_confidence(hand)
+        confidence = cache.get("hand confidence", (hand,), lambda: hand_confidence(hand))
         state.parts[f"{side}Hand"] = confidence
         state.seen[f"{side}Hand"] = True
         if confidence < FAINT:
             continue
-        palm, bones = solve_hand(hand, side)
+        palm, bones = cache.get("hand", (hand,), lambda: solve_hand(hand, side), (side,))
         state.bones.update(bones)
         if side in lower_arms:
             state.bones[f"{side}Hand"] = multiply(conjugate(lower_arms[side]), palm)
             state.anchors[f"{side}Hand"] = Anchor(lower_arms[side], pose_times["hands"])
-        found = hand_picture(hand, image_size)
+        found = cache.get("hand picture", (hand,), lambda: hand_picture(hand, image_size), image_size)
         if found is not None:
             state.picture[f"{side}Hand"] = found
     return state
+
+
+def _solve_pose(pose, hands: tuple):
+    """One pose result, its hands' confidences from the hands of its own frame."""
+    found = assign_hands(hands, pose)
+    return solve_pose(pose, {s: hand_confidence(h) for s, h in found.items() if h is not None})
+
+
+def _solve_face(scores) -> tuple[dict, dict, dict]:
+    """The blendshapes by name, and the expressions and gaze they give."""
+    bs = blendshape_map(scores)
+    return (bs, *solve_expressions(bs))
 
 
 def _finite_or_none(value) -> float | None:
