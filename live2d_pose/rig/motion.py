@@ -91,7 +91,11 @@ class Motion:
 # ---------------------------------------------------------------- encoding
 
 def _f32(values) -> bytes:
-    return np.asarray(values, dtype="<f4").tobytes()
+    """Little-endian float32s (struct: a few times faster than numpy for a handful of values)."""
+    try:
+        return struct.pack(f"<{len(values)}f", *values)
+    except OverflowError:  # beyond float32: numpy's infinity, as before
+        return np.asarray(values, dtype="<f4").tobytes()
 
 
 def _channels(motion: Motion) -> dict[str, bytes | None]:

@@ -390,6 +390,9 @@ def _finite_or_none(value) -> float | None:
 
 
 def swap_side(name: str) -> str:
+    swapped = _SIDES_SWAPPED.get(name)
+    if swapped is not None:
+        return swapped
     if name.startswith("left"):
         return "right" + name[4:]
     if name.startswith("right"):
@@ -398,11 +401,22 @@ def swap_side(name: str) -> str:
 
 
 def swap_suffix(name: str) -> str:
+    swapped = _SUFFIXES_SWAPPED.get(name)
+    if swapped is not None:
+        return swapped
     if name.endswith("Left"):
         return name[:-4] + "Right"
     if name.endswith("Right"):
         return name[:-5] + "Left"
     return name
+
+
+# The rig's own names, swapped once (a state is mirrored per update and variant; other names, a played
+# take's, are swapped as they come)
+_SIDES_SWAPPED: dict[str, str] = {}
+_SUFFIXES_SWAPPED: dict[str, str] = {}
+_SIDES_SWAPPED.update({name: swap_side(name) for name in (*BONES, *PARTS)})
+_SUFFIXES_SWAPPED.update({name: swap_suffix(name) for name in (*BLENDSHAPE_NAMES, *EXPRESSIONS)})
 
 
 def _mirror_point(p):
