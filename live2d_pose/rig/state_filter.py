@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from live2d_pose.rig.filter import STILL_TUNING, TUNING, OneEuroFilter
 from live2d_pose.rig.ground import Grounding
 from live2d_pose.rig.presence import Presence
-from live2d_pose.rig.quat import IDENTITY, conjugate, half, multiply, slerp, smoothstep
+from live2d_pose.rig.quat import IDENTITY, conjugate, dot4, half, multiply, slerp, smoothstep
 from live2d_pose.rig.solve import (
     BLENDSHAPE_NAMES, BONES, EXPRESSIONS, PARTS, REST_POSITION, TRACKERS, BodyState, rest_rotation,
 )
@@ -91,15 +92,27 @@ def sample_time(times: dict | None, tracker: str, t_ms: float) -> float:
     return ts if ts is not None and math.isfinite(ts) else t_ms
 
 
-def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
-    if not resting:
-        return f(value, t_ms)
-    min_cutoff, beta = f.min_cutoff, f.beta
-    f.min_cutoff, f.beta = REST_EASE
-    try:
-        return f(value, t_ms)
-    finally:
-        f.min_cutoff, f.beta = min_cutoff, beta
+@dataclass(frozen=True)
+class BoneChannels:
+    """What a bone's smoothing needs to know of it, worked out once per bone."""
+
+    rest: tuple
+    tracker: str
+    kind: str
+    keys: tuple[str, ...]  # its four channels' filters
+
+    @classmethod
+    def of(cls, name: str) -> "BoneChannels":
+        known = _BONE_CHANNELS.get(name)
+        if known is not None:
+            return known
+        return cls(rest_rotation(name), bone_tracker(name), bone_kind(name), tuple(f"{name}.{i}" for i in range(4)))
+
+
+_BONE_CHANNELS: dict[str, BoneChannels] = {}
+_BONE_CHANNELS.update({name: BoneChannels.of(name) for name in BONES})
+EXPRESSION_CHANNELS = tuple((name, f"expr.{name}", "eye" if name in BLINKS else "expression") for name in EXPRESSIONS)
+BLENDSHAPE_CHANNELS = tuple((name, f"bs.{name}") for name in BLENDSHAPES)
 
 
 class Unchanged:
@@ -170,7 +183,9 @@ class StateFilter:
             for t in (before, last):
                 if t is not None:
                     f(rest, t)
-        return _step(f, value, t_ms, not seen)
+        if seen:
+            return f.step(value, t_ms, f.min_cutoff, f.beta)
+        return f.step(value, t_ms, *REST_EASE)
 
     def _reference(self, name: str, rest: tuple, tracker: str, t_ms: float) -> tuple | None:
         """The output this bone's step starts from: the last one, or when this sample replaces the
@@ -184,19 +199,19 @@ class StateFilter:
         return rest
 
     def _bone(self, name: str, q: tuple | None, times: dict | None, t_ms: float) -> tuple:
-        rest = rest_rotation(name)
-        tracker = bone_tracker(name)
+        bone = BoneChannels.of(name)
+        rest, tracker = bone.rest, bone.tracker
         if q is None and name not in self.quats:
             return rest  # never seen yet: at rest, unfiltered (see the class doc)
         t = sample_time(times, tracker, t_ms)
         target = q if q is not None else rest
         prev = self._reference(name, rest, tracker, t)
-        flip = -1.0 if prev is not None and sum(p * v for p, v in zip(prev, target)) < 0 else 1.0
-        kind = bone_kind(name)
-        c = [self._channel(f"{name}.{i}", kind, flip * v, r, tracker, t, q is not None)
-             for i, (v, r) in enumerate(zip(target, rest))]
-        n = math.sqrt(sum(v * v for v in c)) or 1.0
-        out = (c[0] / n, c[1] / n, c[2] / n, c[3] / n)
+        flip = -1.0 if prev is not None and dot4(prev, target) < 0 else 1.0
+        seen = q is not None
+        c0, c1, c2, c3 = (self._channel(key, bone.kind, flip * v, r, tracker, t, seen)
+                          for key, v, r in zip(bone.keys, target, rest))
+        n = math.sqrt(c0 * c0 + c1 * c1 + c2 * c2 + c3 * c3) or 1.0
+        out = (c0 / n, c1 / n, c2 / n, c3 / n)
         entry = self.quats.get(name)
         if entry is None:
             last_t, before_t = self._history(tracker)
@@ -295,14 +310,12 @@ class StateFilter:
 
     def _face(self, state: BodyState, t_face: float) -> tuple[dict, dict, dict]:
         """The expressions, blendshapes and gaze, smoothed."""
-        expressions = {name: self._channel(f"expr.{name}", "eye" if name in BLINKS else "expression",
-                                           state.expressions.get(name, 0.0), 0.0, "face", t_face,
-                                           name in state.expressions)
-                       for name in EXPRESSIONS}
+        given = state.expressions
+        expressions = {name: self._channel(key, kind, given.get(name, 0.0), 0.0, "face", t_face, name in given)
+                       for name, key, kind in EXPRESSION_CHANNELS}
         bs = state.blendshapes
-        blendshapes = {name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, "face", t_face,
-                                           bool(bs))
-                       for name in BLENDSHAPES}
+        blendshapes = {name: self._channel(key, "expression", bs[name] if bs else 0.0, 0.0, "face", t_face, bool(bs))
+                       for name, key in BLENDSHAPE_CHANNELS}
         gaze = {axis: self._channel(f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, "face",
                                     t_face, bool(state.gaze)) for axis in ("yaw", "pitch")}
         return expressions, blendshapes, gaze
