@@ -92,6 +92,9 @@ class Presence:
         self.parts = parts
         self.rest = rest
         self.slots: dict[str, _Slot] = {}
+        # part -> ((time, confidence, bones) of its last step, (its weight, its bones shown)): a step at the
+        # same time with the same inputs replaces the last one with the same, so it is skipped
+        self.shown: dict[str, tuple] = {}
 
     def step(self, bones: dict, confidence: dict, time_of) -> tuple[dict, dict]:
         """``bones``/``confidence``: SOLVE's; ``time_of(tracker)``: that tracker's sample time.
@@ -99,14 +102,23 @@ class Presence:
         out, weights = {}, {}
         for name, (part_bones, tracker) in self.parts.items():
             reported = {b: bones[b] for b in part_bones if b in bones}
-            part = self._step(name, confidence.get(name, 0.0), reported, time_of(tracker), tracker in AT_ONCE)
-            weights[name] = part.weight
-            if part.weight <= 0.0:
-                continue
-            w = smoothstep(0.0, 1.0, part.weight)
-            for bone, q in part.held.items():
-                out[bone] = q if w >= 1.0 else slerp(self.rest(bone), q, w)
+            t, level = time_of(tracker), confidence.get(name, 0.0)
+            last = self.shown.get(name)
+            if last is not None and last[0] == (t, level, reported):
+                weights[name], shown = last[1]  # the same step again: what it gave (a replaced step's outcome)
+            else:
+                part = self._step(name, level, reported, t, tracker in AT_ONCE)
+                weights[name], shown = part.weight, self._shown(part)
+                self.shown[name] = ((t, level, reported), (part.weight, shown))
+            out.update(shown)
         return out, weights
+
+    def _shown(self, part: _Part) -> dict:
+        """A part's bones as the avatar shows them: blended from rest by its weight."""
+        if part.weight <= 0.0:
+            return {}
+        w = smoothstep(0.0, 1.0, part.weight)
+        return {bone: q if w >= 1.0 else slerp(self.rest(bone), q, w) for bone, q in part.held.items()}
 
     def _step(self, name: str, confidence: float, bones: dict, t: float, at_once: bool) -> _Part:
         slot = self.slots.setdefault(name, _Slot())
@@ -124,3 +136,4 @@ class Presence:
 
     def reset(self) -> None:
         self.slots.clear()
+        self.shown.clear()
