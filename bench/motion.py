@@ -156,6 +156,7 @@ async def _window(pipe, queries: list[str], warmup: float, duration: float, gate
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     latency = totals[0]["latency"]
     return [{"cpu_percent": round(100 * cpu / seconds, 1), "seconds": round(seconds, 2),
+             "system_percent": round(100 * (cpu1.system - cpu0.system) / seconds, 1),
              "served": sum(t["messages"] > 0 for t in totals),
              "latency_ms": {"p50": round(statistics.median(latency), 2) if latency else None,
                             "p95": round(_percentile(latency, 95), 2) if latency else None}}] + [
@@ -211,6 +212,8 @@ def run(names: list[str], warmup: float, duration: float, log_dir: Path, extra_e
     return [{
         "name": "motion-holistic-1x30", "fps": FPS, "solve": cost,
         "gateway_cpu_percent": {"1": one[0]["cpu_percent"], str(many): crowd[0]["cpu_percent"]},
+        # of which in the kernel (mostly the sockets' writes)
+        "gateway_system_percent": {"1": one[0]["system_percent"], str(many): crowd[0]["system_percent"]},
         "cpu_ratio": round(cpu_ratio, 2), "viewers": many, "viewers_served": crowd[0]["served"],
         "first_viewer_latency_ms": {"1": one[0]["latency_ms"], str(many): crowd[0]["latency_ms"]},
         "send_us_per_message_and_viewer": None if send_us is None else round(send_us, 1),
