@@ -283,7 +283,7 @@ KALIDOKIT_DRIVES = ("hips", "spine", "chest") + tuple(
 
 
 def evaluate(names: list[str] | None = None, fresh: bool = False) -> dict:
-    names = names or list(inputs.INPUTS)
+    names = names or inputs.FIGURE_INPUTS
     result = {"inputs": {}, "agreement": {}, "stillness": {}}
     for name in names:
         spec = inputs.INPUTS[name]
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m live2d_pose.bench.fidelity_body", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--inputs", default=",".join(inputs.INPUTS), help=f"comma list of {', '.join(inputs.INPUTS)}")
+    parser.add_argument("--inputs", default=",".join(inputs.FIGURE_INPUTS), help=f"comma list of {', '.join(inputs.INPUTS)}")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--fresh", action="store_true", help="record the fixtures again (MediaPipe)")
     parser.add_argument("--update-docs", action="store_true", help="write the tables into docs/viewer.md and README.md")

@@ -12,6 +12,8 @@ share), so the tests and the benchmark never run MediaPipe on a long clip:
   woman walking across the lawn, full-body;
 - gesture: gesture_video.mp4, upper body; she holds out her right arm toward
   the camera (a thumbs-up), her left arm out of the picture;
+- gesture_live: the same clip through the live pipeline (real processes, the
+  trackers answering apart, frames dropped; not a figure's input: a test's);
 - still_astronaut: scikit-image's astronaut, head and shoulders, arms out of
   the frame (the usual webcam framing), held still for 6 s at 15 fps;
 - still_sitting: pose_test.jpg, a woman sitting on a street, limbs in view,
@@ -49,7 +51,7 @@ MIN_FRAMES = 20  # fewer than this: not a subject worth measuring
 class BodyInput:
     name: str
     about: str
-    kind: str  # "video" (agreement) or "still" (stillness)
+    kind: str  # "video" (agreement), "still" (stillness) or "live" (tests only)
     fixture: Path
     make: Callable[[], dict]
 
@@ -59,6 +61,14 @@ def _clip(media_name: str, tracks: tuple[str, ...], max_poses: int = 1) -> Calla
         from live2d_pose.testing import media, record
 
         return record.record(media.media_path(media_name), tracks, max_poses=max_poses)
+    return make
+
+
+def _live(media_name: str, tracks: tuple[str, ...]) -> Callable[[], dict]:
+    def make() -> dict:
+        from live2d_pose.testing import live, media
+
+        return live.record_live(media.media_path(media_name), tracks)
     return make
 
 
@@ -95,12 +105,18 @@ INPUTS: dict[str, BodyInput] = {i.name: i for i in (
     BodyInput("gesture", "gesture_video.mp4, 25 fps, 1280x720: upper body; the right arm held out toward the "
               "camera, the left out of the picture", "video", REPO / "web" / "test" / "fixtures" / "gesture.msgpack",
               _clip("gesture_video.mp4", ("face", "pose", "hands"))),
+    BodyInput("gesture_live", "gesture_video.mp4 through the live pipeline, 640x360: the trackers answering "
+              "apart, frames dropped (live2d_pose.testing.live)", "live", FIXTURES / "gesture_live.msgpack",
+              _live("gesture_video.mp4", ("face", "pose", "hands"))),
     BodyInput("still_astronaut", "the astronaut photo (head and shoulders, arms out of the frame) held still, "
               "15 fps, 6 s, noise", "still", FIXTURES / "still_astronaut.msgpack",
               _still(_astronaut, "astronaut photo")),
     BodyInput("still_sitting", "pose_test.jpg (a woman sitting, limbs in view) held still, 15 fps, 6 s, noise",
               "still", FIXTURES / "still_sitting.msgpack", _still(_sitting, "pose_test.jpg")),
 )}
+
+
+FIGURE_INPUTS = [name for name, spec in INPUTS.items() if spec.kind != "live"]  # the figures' inputs
 
 
 def load(name: str, fresh: bool = False) -> dict:

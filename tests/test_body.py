@@ -19,9 +19,10 @@ from live2d_pose.bench import fidelity_body_inputs as body_inputs
 from live2d_pose.rig.results import parse_result
 from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.ground import FIND_MS, REST_HIPS_HEIGHT, Grounding, Root
+from live2d_pose.rig.live2d import NEUTRAL, live2d_params, torso_in_room
 from live2d_pose.rig.limbs import ANKLE_PITCH_LIMITS, KNEE_LIMITS, NOMINAL, restore_depth
 from live2d_pose.rig.presence import BLEND_MS, OFF_MS, ON_MS, Presence
-from live2d_pose.rig.solve import PARTS, mirror_state, rest_rotation, solve
+from live2d_pose.rig.solve import PARTS, BodyState, distinct_hands, mirror_state, rest_rotation, solve
 
 DEG = math.pi / 180
 
@@ -148,6 +149,27 @@ def test_an_elbow_below_the_frame_counts_only_when_its_hand_is_found(gesture):
     assert not {"leftUpperArm", "rightUpperArm"} & set(alone.bones)
 
 
+def test_the_same_hand_found_twice_vouches_for_no_other_arm():
+    """gesture_video.mp4 through the live pipeline at 640x360 (tests/fixtures/gesture_live.msgpack,
+    the trackers answering apart as they do live): for three frames of the raised arm the Hand
+    Landmarker reported her right hand twice, both "Right", a third of a hand apart; the second,
+    nearer MediaPipe's guess of her left wrist, vouched for her left arm, out of the picture, and the
+    avatar raised it. It counts once: her left arm is never followed, her right arm is."""
+    live = body_inputs.load("gesture_live")
+    twice = next(r for r in live["results"] if len(r.get("hands") or []) == 2)
+    hands = [wire.Hand.from_wire(h) for h in twice["hands"]]
+    assert {h.handedness for h in hands} == {"Right"}
+    assert distinct_hands(hands) == [max(hands, key=lambda h: h.score)]
+    other = wire.Hand("Left", hands[1].score, hands[1].landmarks, hands[1].world)
+    assert len(distinct_hands([hands[0], other])) == 2, "two labels: two hands, however near"
+    rig, right = Rig(), []
+    for result, at in zip(live["results"], live["arrivals"]):
+        if rig.offer(parse_result(wire.pack(result), received_ms=at)):
+            assert rig.smoothed.parts["leftUpperArm"] == rig.smoothed.parts["leftLowerArm"] == 0.0, result["seq"]
+            right.append(rig.smoothed.parts["rightLowerArm"])
+    assert right[-1] == 1.0 and sum(w == 1.0 for w in right) > len(right) / 2
+
+
 def test_the_thumbs_up_reaches_toward_the_viewer_and_the_other_arm_rests(gesture):
     """Through the whole thumbs-up (frames 60-194) the avatar's right hand is held out in front of
     its shoulder, toward the camera (not folded back to the chin), and its left arm hangs at rest."""
@@ -206,6 +228,15 @@ def test_a_limb_at_the_edge_of_detection_never_flips():
     assert min(weights[10:]) == 1.0
     weights, _, _ = _presence_run([0.0] * 5 + [0.9, 0.0, 0.0] * 20)  # a guess that comes and goes
     assert max(weights) == 0.0
+
+
+def test_a_slow_tracker_follows_a_limb_after_two_results_not_one():
+    """A pose lane answering at 5 fps under load: one result that sees a limb is 200 ms after the
+    last, yet it counts as half the evidence; two in a row follow it."""
+    weights, _, _ = _presence_run([0.0, 0.9, 0.0, 0.0], dt=200)
+    assert max(weights) == 0.0
+    weights, _, _ = _presence_run([0.0, 0.9, 0.9, 0.9], dt=200)
+    assert weights[:2] == [0.0, 0.0] and weights[2] > 0
 
 
 def test_a_lost_limb_is_held_then_blends_to_rest():
@@ -282,6 +313,43 @@ def test_a_state_with_the_body_placed_mirrors_and_back(walker):
     assert flipped == (x, -y)
     thigh = state.picture["rightUpperLeg"].vectors[0]  # a limb's: the other side's, mirrored
     assert mirrored.picture["leftUpperLeg"].vectors[0] == (-thigh[0], thigh[1])
+
+
+LEGS_FOLLOWED = {f"{side}{seg}": 1.0 for side in ("left", "right") for seg in ("UpperLeg", "LowerLeg")}
+
+
+def test_live2d_body_angles_come_from_the_hips_and_sway_with_the_legs():
+    """The body angles are the upper body's in the room: the hips' turn counts. Hips swayed to the
+    subject's right over the feet lean both legs alike, and the body leans with them (unmirrored:
+    toward the screen's left, ParamBodyAngleZ < 0, as a head rolled the same way); legs apart lean
+    opposite ways and cancel; legs the rig does not follow add nothing."""
+    lean = quat.axis_angle((0.0, 0.0, 1.0), 6 * DEG)  # thighs rotated: feet toward +X, hips toward -X
+    swayed = BodyState(bones={"leftUpperLeg": lean, "rightUpperLeg": lean}, parts=LEGS_FOLLOWED)
+    assert live2d_params(dict(NEUTRAL), swayed)["ParamBodyAngleZ"] == pytest.approx(-6.0, abs=1e-6)
+    rolled = live2d_params(dict(NEUTRAL), BodyState(bones={"neck": lean, "head": quat.IDENTITY}))
+    assert rolled["ParamAngleZ"] < 0
+    apart = BodyState(bones={"leftUpperLeg": lean, "rightUpperLeg": quat.conjugate(lean)}, parts=LEGS_FOLLOWED)
+    assert live2d_params(dict(NEUTRAL), apart)["ParamBodyAngleZ"] == pytest.approx(0.0, abs=1e-9)
+    unfollowed = BodyState(bones=swayed.bones, parts=dict.fromkeys(LEGS_FOLLOWED, 0.0))
+    assert live2d_params(dict(NEUTRAL), unfollowed)["ParamBodyAngleZ"] == 0.0
+    turned = BodyState(bones={"hips": quat.axis_angle((0.0, 1.0, 0.0), 5 * DEG)})
+    assert abs(live2d_params(dict(NEUTRAL), turned)["ParamBodyAngleX"]) == pytest.approx(5.0, abs=1e-6)
+
+
+def test_live2d_body_angles_of_a_bust_are_the_torsos_and_a_walk_moves_them(gesture, walker):
+    """Seen from the waist up (no hips, no legs) the body angles are the spine's and chest's as
+    before; the woman walking turns and sways the body within its range."""
+    rig = Rig()
+    for message in gesture[:80]:
+        rig.offer(_tracking(message))
+        s = rig.smoothed
+        assert torso_in_room(s) == quat.multiply(quat.multiply(quat.IDENTITY, s.bones["spine"]), s.bones["chest"])
+    walking = [live2d_params(dict(NEUTRAL), frame.smoothed) for _, frame, _ in walker
+               if frame.smoothed.parts["hips"] == 1.0]
+    for axis in ("X", "Z"):
+        values = [p[f"ParamBodyAngle{axis}"] for p in walking]
+        assert max(values) - min(values) > 3.0, axis
+        assert all(-10.0 <= v <= 10.0 for v in values)
 
 
 def _root(hips, feet_below=REST_HIPS_HEIGHT, spread=0.1):

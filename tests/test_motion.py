@@ -23,9 +23,10 @@ from live2d_pose.gateway.fanout import MAX_PENDING_MOTION, Mailbox
 from live2d_pose.gateway.server import parse_subscription
 from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.contract import BONE_NAMES, MOTION_VERSION
-from live2d_pose.rig.motion import Motion, MotionEncoder, MotionError, MotionState
+from live2d_pose.rig.live2d import NEUTRAL
+from live2d_pose.rig.motion import SEEN, Motion, MotionEncoder, MotionError, MotionState
 from live2d_pose.rig.results import parse_result
-from live2d_pose.rig.solve import REST, swap_side
+from live2d_pose.rig.solve import REST, rest_rotation, swap_side
 from live2d_pose.service import ClientError
 from live2d_pose.testing import record
 from live2d_pose.testing.clients import TIMEOUT, Viewer
@@ -56,11 +57,12 @@ def same(got: Motion, want: Motion) -> None:
     assert set(got.bones) == set(want.bones)
     for name, q in want.bones.items():
         assert got.bones[name] == pytest.approx(q, abs=1e-6), name
-    for group in ("expressions", "blendshapes", "gaze", "live2d"):
+    for group in ("expressions", "blendshapes", "gaze", "live2d", "parts"):
         assert getattr(got, group) == pytest.approx(getattr(want, group), abs=1e-5, rel=1e-6), group
     assert (got.seen, got.times, got.seq, got.stream, got.mirror, got.t) == (
         want.seen, want.times, want.seq, want.stream, want.mirror, want.t)
     assert got.head_position == pytest.approx(want.head_position, abs=1e-4)
+    assert got.hips_position == pytest.approx(want.hips_position, abs=1e-6)
 
 
 # ---------------------------------------------------------------- the messages
@@ -92,6 +94,8 @@ def test_a_bone_never_seen_is_absent_and_the_mirrored_variant_swaps_and_reflects
     assert mirrored.live2d["ParamEyeLOpen"] == pytest.approx(plain.live2d["ParamEyeROpen"])
     assert mirrored.head_position[0] == pytest.approx(-plain.head_position[0])
     assert mirrored.seen["leftHand"] == plain.seen["rightHand"]
+    assert {swap_side(n): w for n, w in plain.parts.items()} == mirrored.parts
+    assert plain.parts["rightLowerArm"] == 1.0 and plain.parts["leftLowerArm"] == 0.0, "her right arm, held out"
 
 
 def test_readers_refuse_unknown_versions_and_ignore_a_delta_without_its_base(recording):
@@ -288,3 +292,16 @@ def test_when_results_stop_the_rig_eases_to_rest_publishing_and_is_dropped_once_
     assert all(b <= a + 0.05 for a, b in zip(arc, arc[1:])), "it comes down, never back up"
     assert len([a for a in arc if 0.5 < a]) > 10, "eased over many messages, not one jump"
     assert quiet, "at rest: nothing more is published"
+
+
+def test_a_bone_back_exactly_at_rest_reaches_a_delta_reader():
+    """A bone the motion no longer holds (back exactly at its rest) is sent at its rest once: a reader
+    of deltas would otherwise keep its last rotation."""
+    encoder, held = MotionEncoder(), MotionState()
+    raised = quat.axis_angle((0.0, 0.0, 1.0), 0.3)
+    base = dict(stream="s", session=0, seq=1, mirror=False, ts={"ingest": 0.0}, tracks=["pose"],
+                times={"face": None, "pose": 0.0, "hands": None}, seen={k: k == "pose" for k in SEEN}, expressions={},
+                blendshapes={}, gaze={"yaw": 0.0, "pitch": 0.0}, live2d=dict(NEUTRAL))
+    held.apply(encoder.update(Motion(**base, bones={"rightUpperArm": raised})).delta)
+    motion = held.apply(encoder.update(Motion(**{**base, "seq": 2}, bones={})).delta)
+    assert motion.bones["rightUpperArm"] == pytest.approx(rest_rotation("rightUpperArm"), abs=1e-6)

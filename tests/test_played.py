@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -21,10 +22,16 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from live2d_pose import wire
+from live2d_pose.bench import fidelity_body_inputs as body_inputs
+from live2d_pose.gateway.played import PlayedRig
 from live2d_pose.recording import Motion, read_motion, write_vrma
 from live2d_pose.recording.motion import angle_degrees
-from live2d_pose.rig.motion import MotionEncoder
-from live2d_pose.rig.solve import BodyState, mirror_state
+from live2d_pose.rig import Rig
+from live2d_pose.rig.motion import Motion as RigMotion, MotionEncoder
+from live2d_pose.rig.quat import angle_between
+from live2d_pose.rig.results import parse_result
+from live2d_pose.rig.solve import BONES, REST_POSITION, BodyState, mirror_state, rest_rotation
 from live2d_pose.recording.play import frame_motion
 from live2d_pose.recording.vrma import read_vrma
 from live2d_pose.testing import record
@@ -92,6 +99,8 @@ def test_a_played_take_is_seen_frame_by_frame_and_eases_to_rest_when_it_ends(gat
             assert angle_degrees(q, frames.rotations(bone)[k:k + 1])[0] < FLOAT32_DEGREES, (bone, k)
     assert max(np.degrees(2 * np.arccos(min(1.0, abs(m.bones["rightUpperArm"][3])))) for m in played) > 30, \
         "the arm rises"
+    # a take holds no parts: those whose bones it holds are shown as followed (the raised arm), no others
+    assert played[-1].parts["rightUpperArm"] == 1.0 and played[-1].parts["leftUpperLeg"] == 0.0
     # the mirrored viewers see the mirror image of the same state
     by_seq = {m.seq: m for m in played}
     for motion in [m for m in mirrored if m.tracks and m.seq in by_seq][::7]:
@@ -104,6 +113,37 @@ def test_a_played_take_is_seen_frame_by_frame_and_eases_to_rest_when_it_ends(gat
     assert len(easing) > 10 and not easing[-1].tracking and all(not m.tracks for m in easing)
     assert np.degrees(2 * np.arccos(min(1.0, abs(easing[-1].bones.get("rightUpperArm", (0, 0, 0, 1))[3])))) < 75
     assert "played" in done.stderr and "frames as stream raise" in done.stderr
+
+
+@pytest.mark.parametrize("subject", ["sports2d#1", "sports2d#2"])
+def test_a_played_take_that_stops_eases_to_rest_as_the_camera_it_was_taken_from(subject):
+    """Halfway through a person of the full-body clip (the jumping jacks, the walk), the camera stops. A
+    PlayedRig that was shown every update of the camera's rig (what a take of it plays) eases from there
+    as the camera's rig does: the same bones and the same hips' position, step by step, until both rest."""
+    messages = body_inputs.subjects(body_inputs.load("sports2d"), "sports2d")[subject]
+    camera, played = Rig(), PlayedRig()
+    for message in messages[:len(messages) // 2]:
+        at = float(message["ts"]["ingest"])
+        if camera.offer(parse_result(wire.pack(message), received_ms=at)):
+            played.play("played", 1, RigMotion.of(camera, mirror=False), at)
+    assert camera.smoothed.hips_position is not None and abs(camera.smoothed.hips_position[0]) > 0.05
+    def bone(rig, name):
+        return rig.smoothed.bones.get(name, rest_rotation(name))
+
+    moved = {b for b in BONES if math.degrees(angle_between(bone(camera, b), rest_rotation(b))) > 5}
+    assert {"leftUpperLeg", "leftLowerLeg", "rightUpperLeg", "rightLowerLeg"} <= moved, moved
+    worst_degrees, worst_m, now = 0.0, 0.0, at
+    while not (camera.at_rest() and played.at_rest()) and now < at + 10_000:
+        now += 1000 / 30  # the gateway's rest steps
+        for rig in (camera, played):
+            if rig.idle(now):
+                rig.ease(now)
+        worst_degrees = max(worst_degrees, *(math.degrees(angle_between(bone(camera, b), bone(played, b)))
+                                             for b in BONES))
+        worst_m = max(worst_m, math.dist(camera.smoothed.hips_position or REST_POSITION,
+                                         played.smoothed.hips_position or REST_POSITION))
+    assert camera.at_rest() and played.at_rest()
+    assert worst_degrees < 0.5 and worst_m < 0.001, (worst_degrees, worst_m)
 
 
 def test_a_looped_take_goes_on_past_its_end_until_ctrl_c(gateway, take):

@@ -20,7 +20,7 @@ import pytest
 
 from live2d_pose import wire
 from live2d_pose.rig import TRACKER_STALE_MS, Rig, quat
-from live2d_pose.rig.contract import CONTRACT, LIVE2D_IDS
+from live2d_pose.rig.contract import CONTRACT, LIVE2D_IDS, PART_NAMES
 from live2d_pose.rig.eyes import EYE_TUNING, eye_openness, solve_eyes, stabilize, subject_eyes
 from live2d_pose.rig.filter import FilterBank
 from live2d_pose.rig.limbs import ARMS
@@ -28,7 +28,7 @@ from live2d_pose.rig.live2d import NEUTRAL, RANGES, face_params, live2d_params, 
 from live2d_pose.rig.motion import Motion
 from live2d_pose.rig.results import parse_result
 from live2d_pose.rig.solve import (
-    BLENDSHAPE_NAMES, BONES, REST, SIDES, BodyState, assign_hands, blendshape_map, head_rotation, mirror_state, solve,
+    BLENDSHAPE_NAMES, BONES, PARTS, REST, SIDES, BodyState, assign_hands, blendshape_map, head_rotation, mirror_state, solve,
     solve_expressions, solve_pose)
 from live2d_pose.rig.state_filter import StateFilter
 from live2d_pose.testing import record
@@ -201,6 +201,7 @@ def test_the_rest_hangs_the_arms_and_comes_from_the_contract():
     right = quat.rotate(REST["rightUpperArm"], SIDES["right"].d0)
     assert left[1] < -0.9 and right[1] < -0.9 and left[0] > 0 > right[0]
     assert set(REST) == set(CONTRACT["rest"]) and list(LIVE2D_IDS) == list(NEUTRAL)
+    assert sorted(PART_NAMES) == sorted(PARTS), "the motion's parts are the rig's"
 
 
 # ---------------------------------------------------------------- the face's Live2D parameters

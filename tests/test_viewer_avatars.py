@@ -29,6 +29,7 @@ import msgpack
 import numpy as np
 import pytest
 
+from live2d_pose.rig.contract import REST_HIPS_POSITION
 from live2d_pose.testing import record
 from live2d_pose.testing.clients import TIMEOUT
 from live2d_pose.testing.pipeline import Pipeline
@@ -41,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "web" / "test" / "fixtures"
 VIEWPORT = {"width": 800, "height": 600}
 ARM_DOWN, ARM_UP, THUMBS_UP = 0, 45, 120  # frames of gesture_video.mp4
+EASE_MS = 250  # web/src/framing.js: how long a change of framing takes to ease in
 
 pytestmark = MARKS
 
@@ -133,6 +135,28 @@ def raised(st: dict, side: str) -> bool:
     return joint(st, f"{side}Hand")[1] > joint(st, f"{side}LowerArm")[1] + 0.05
 
 
+def held_out(st: dict, side: str) -> bool:
+    """That hand is in front of its shoulder, toward the viewer (+z), and not hanging (in metres for a
+    model whose head stands 1.4 m up)."""
+    k = joint(st, "head")[1] / 1.4
+    hand, shoulder = joint(st, f"{side}Hand"), joint(st, f"{side}UpperArm")
+    return hand[2] - shoulder[2] > 0.2 * k and hand[1] > shoulder[1] - 0.35 * k
+
+
+def hanging(st: dict, side: str, within_deg: float = 10.0) -> bool:
+    """That arm is at rest: its upper and lower arm within ``within_deg`` of their rest rotations (the
+    arm hanging at its side, contract.json's rest; VRM 0.x bones are in a frame turned half a turn)."""
+    from live2d_pose.rig import quat
+    from live2d_pose.rig.solve import rest_rotation
+
+    def turned(q):
+        return (-q[0], q[1], -q[2], q[3]) if st["avatar"]["metaVersion"] == "0" else tuple(q)
+
+    bones = st["avatar"]["bones"]  # as the model holds them
+    return all(math.degrees(quat.angle_between(bones.get(name, turned(rest_rotation(name))), turned(rest_rotation(name))))
+               < within_deg for name in (f"{side}UpperArm", f"{side}LowerArm"))
+
+
 def curl(q: list[float]) -> float:
     return math.degrees(2 * math.acos(min(1.0, abs(q[3]))))
 
@@ -170,6 +194,12 @@ def test_vrm_avatar_follows_face_body_and_fingers(gateway, page, replay, recordi
     page.screenshot(path=IMAGES / f"avatar-{avatar}-arm-up.png")
     assert changed_fraction(pixels_down, pixels_up) > 0.005, "the picture follows the arm"
     assert up["avatar"]["bones"]["leftUpperArm"] != down["avatar"]["bones"]["leftUpperArm"]
+
+    # the thumbs-up: she holds her right arm out toward the camera, her left is out of the picture.
+    # Mirrored, the avatar's LEFT hand is held out in front of its shoulder and its right arm rests.
+    reach = hold(page, replay, THUMBS_UP, lambda s: held_out(s, "left"), "the avatar's left hand held out to the viewer")
+    assert hanging(reach, "right"), "the arm out of the picture rests"
+    page.screenshot(path=IMAGES / f"avatar-{avatar}-reach.png")
 
     # the thumbs-up curls the fingers of that hand (models with finger bones)
     if "leftIndexProximal" in up["avatar"]["bones"]:
@@ -361,3 +391,66 @@ def test_a_motion_version_the_page_does_not_know_is_said_in_the_note(gateway, pa
     st = wait_for(page, lambda s: "motion version 99" in s["note"], "the note")
     assert "this page knows version 1" in st["note"]
     assert page.locator("#note").is_visible()
+
+
+# ---------------------------------------------------------------- the whole body
+
+
+@pytest.fixture(scope="module")
+def walk():
+    """The woman walking across sports2d_demo.mp4, right to left (recorded MediaPipe results, pose)."""
+    from live2d_pose.bench import fidelity_body_inputs as body_inputs
+
+    rec = body_inputs.load("sports2d")
+    return {**rec, "results": body_inputs.subjects(rec, "sports2d")["sports2d#2"]}
+
+
+def bend_deg(q: list[float]) -> float:
+    return math.degrees(2 * math.acos(min(1.0, abs(q[3]))))
+
+
+@pytest.mark.parametrize("avatar", ["builtin-vrm", "vrm0-sphere"])
+def test_vrm_avatar_walks_with_the_person_and_stays_in_the_picture(gateway, page, walk, avatar, figures):
+    """The walk played at the video's 30 fps: the framing turns to the whole body once her legs are
+    followed and stays so; the knees bend as she walks; the hips travel across the room (mirrored: to
+    the avatar's left, +x) while every joint stays in the picture; no foot goes through the floor and
+    the lower foot stays near it."""
+    results = walk["results"]
+    with Replayer(f"tcp://127.0.0.1:{gateway.results_port}", walk, stream="walk", rate=walk["fps"]) as replay:
+        replay.hold(0)
+        page.goto(f"{gateway.http_url}/{AVATARS[avatar]}&stream=walk")
+        first = wait_for(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["framesReceived"] > 0,
+                         "the VRM avatar and the walk", replay)
+        scale = first["avatar"]["hips"][1] / REST_HIPS_POSITION[1]  # the model's hips height over the rig's
+        replay.play(range(len(results)))
+        samples, end = [], time.monotonic() + len(results) / walk["fps"]
+        while time.monotonic() < end:
+            samples.append({**state(page)["avatar"], "at": time.monotonic()})
+            if len(samples) == 20:
+                page.screenshot(path=IMAGES / f"avatar-{avatar}-walk.png")
+        replay.hold(len(results) - 1)
+    kinds = [s["framing"]["kind"] for s in samples]
+    full_from = kinds.index("full")
+    assert full_from < len(kinds) / 3 and set(kinds[full_from:]) == {"full"}, kinds
+    knees = [bend_deg(s["bones"][f"{side}LowerLeg"]) for s in samples for side in ("left", "right")
+             if f"{side}LowerLeg" in s["bones"]]
+    assert max(knees) - min(knees) > 30, (min(knees), max(knees))
+    # mirrored, she walks toward the avatar's left, +x (VRM 0.x: its frame turned, -x), 3-5 m of the rig's
+    sign = 1 if avatar == "builtin-vrm" else -1
+    travel = max(sign * (s["hips"][0] - samples[0]["hips"][0]) for s in samples) / scale
+    assert travel > 3.0, travel
+    framed = [s for s in samples if s["at"] > samples[full_from]["at"] + 4 * EASE_MS / 1000]  # the switch eased
+    assert len(framed) > 10
+    for s in framed:
+        off = {name: xy for name, xy in s["screen"].items() if max(abs(xy[0]), abs(xy[1])) > 1}
+        assert not off, f"joints off the picture: {off}"
+    # each foot joint's height over its height at rest: never below (through the floor), the lower foot near
+    lowest = [min(s["joints"][name][1] - y for name, y in s["feetRest"].items()) for s in framed]
+    figures["knee_bend_range_deg"] = max(knees) - min(knees)
+    figures["hips_travel_m"] = travel
+    figures["lower_foot_above_rest_cm"] = {"min": round(100 * min(lowest), 2), "median": round(100 * float(np.median(lowest)), 2),
+                                           "max": round(100 * max(lowest), 2)}
+    figures["joints_off_picture"] = 0
+    assert min(lowest) > -0.005, "a foot through the floor"
+    assert np.median(lowest) < 0.05 * scale, "the feet float"
+    assert not page.page_errors, page.page_errors

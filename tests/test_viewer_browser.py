@@ -236,3 +236,30 @@ def test_page_reconnects_after_a_gateway_restart(pipeline, page):
                         "results again after the restart, without reloading the page", camera)
     assert st["renderer"] == "builtin"
     assert not page.page_errors, page.page_errors
+
+
+def test_the_thumbs_up_through_the_live_pipeline(pipeline, page):
+    """gesture_video.mp4 streamed at its own 25 fps through ingest, a MediaPipe worker and the gateway,
+    the page showing the built-in VRM (mirrored): through the whole clip her left arm, out of the
+    picture, never rises (the avatar's right arm hangs), and once she holds her right arm out toward
+    the camera the avatar's left hand is held out toward the viewer."""
+    from live2d_pose.testing import media
+    from live2d_pose.testing.live import StreamingCamera, video_frames
+    from tests.test_viewer_avatars import hanging, held_out
+
+    frames, fps = video_frames(media.media_path("gesture_video.mp4"))
+    camera = StreamingCamera(f"{pipeline.camera_url}?stream=thumbs&track=face,pose,hands", frames, fps)
+    camera.start()
+    page.goto(f"{pipeline.http_url}/?avatar=vrm&stream=thumbs")
+    wait_state(page, lambda s: s["renderer"] == "vrm" and s["avatar"] and s["poses"] >= 1, "the avatar and a pose")
+    camera.go.set()
+    reached = False
+    while not camera.done.is_set():
+        st = state(page)
+        if camera.frame_of(st["seq"]) >= 0:
+            assert hanging(st, "right"), f"frame {camera.frame_of(st['seq'])}: the arm out of the picture rose"
+            reached = reached or (camera.frame_of(st["seq"]) > 120 and held_out(st, "left"))
+        page.wait_for_timeout(100)
+    camera.check()
+    assert reached, "the avatar's left hand never held out toward the viewer"
+    assert not page.page_errors, page.page_errors

@@ -29,6 +29,9 @@ LIVE2D_NEUTRAL = MappingProxyType({name: float(p["neutral"]) for name, p in CONT
 # Rest rotations of the bones whose rest is not identity (docs/rig.md "Rest values"): the arms hang down.
 REST = MappingProxyType({bone: axis_angle(tuple(r["axis"]), r["degrees"] * DEG)
                          for bone, r in CONTRACT["rest"].items()})
+# The parts of the body the rig follows or rests as a whole (docs/rig.md "Confidence"), in the order of the
+# motion's parts array (each part's weight, 0..1)
+PART_NAMES: tuple[str, ...] = tuple(CONTRACT["parts"])
 # Where the hips stand at rest (metres in the room): MediaPipe's average adult, standing. A retarget scales
 # the motion's hips position by its model's hips height over this height.
 REST_HIPS_POSITION: tuple[float, float, float] = tuple(float(v) for v in CONTRACT["restHipsPosition"])

@@ -6,8 +6,9 @@ Built in two parts, both here and nowhere else:
   eyes.py, gaze, mouth, cheek, eye-smile, brows), which the rig smooths per
   face result with filter.py's FilterBank;
 - live2d_params: the head angles from the smoothed state's neck · head (the
-  facial matrix), the body angles from spine · chest plus a little of the
-  head, over the face parameters.
+  facial matrix), the body angles from the upper body's rotation in the room
+  (hips · spine · chest, leaned by the legs' sway: torso_in_room) plus a
+  little of the head, over the face parameters.
 
 Ids, ranges and neutral values are contract.json's (Live2D's standard
 parameter list): ParamAngleX + turns the face to the screen's right,
@@ -26,7 +27,8 @@ import math
 
 from live2d_pose.rig.contract import LIVE2D_NEUTRAL, LIVE2D_RANGES
 from live2d_pose.rig.eyes import solve_eyes
-from live2d_pose.rig.quat import IDENTITY, clamp, multiply, to_yaw_pitch_roll
+from live2d_pose.rig.limbs import NOMINAL
+from live2d_pose.rig.quat import IDENTITY, axis_angle, clamp, multiply, rotate, to_yaw_pitch_roll
 from live2d_pose.rig.solve import BodyState, mirror_state
 
 RANGES = LIVE2D_RANGES
@@ -34,6 +36,7 @@ NEUTRAL = LIVE2D_NEUTRAL
 BODY_FOLLOW = 0.3  # the body follows the head a little (the KalidoKit demo's dampener)
 ANGLE_RANGE = RANGES["ParamAngleX"][1]
 BODY_RANGE = RANGES["ParamBodyAngleX"][1]
+DOWN = (0.0, -1.0, 0.0)  # a leg's rest direction
 # What the mirror image does to each parameter: left and right swap, and the horizontal ones
 # (turn, tilt, the eyeballs' x) change sign.
 MIRROR_SWAP = {"ParamEyeLOpen": "ParamEyeROpen", "ParamEyeLSmile": "ParamEyeRSmile", "ParamBrowLY": "ParamBrowRY"}
@@ -103,13 +106,41 @@ def live2d_angles(q) -> tuple[float, float, float]:
     return yaw, -pitch, -roll
 
 
+def leg_sway(state: BodyState) -> float:
+    """How far the legs lean sideways in the room (radians about +Z, + toward the avatar's right as +Z
+    turns +Y toward -X): the mean, weighted by how much each leg is followed, of the lean of the line
+    from its ankle to its hip. Legs apart lean opposite ways and cancel; hips swayed over the feet lean
+    both legs alike. 0 where no leg is followed (a webcam's bust)."""
+    leans, weights = 0.0, 0.0
+    hips = state.bones.get("hips", IDENTITY)
+    for side in ("left", "right"):
+        weight = min(state.parts.get(f"{side}UpperLeg", 0.0), state.parts.get(f"{side}LowerLeg", 0.0))
+        if weight <= 0.0:
+            continue
+        thigh = multiply(hips, state.bones.get(f"{side}UpperLeg", IDENTITY))
+        shin = multiply(thigh, state.bones.get(f"{side}LowerLeg", IDENTITY))
+        down = [NOMINAL["upperLeg"] * a + NOMINAL["lowerLeg"] * b
+                for a, b in zip(rotate(thigh, DOWN), rotate(shin, DOWN))]
+        leans += weight * math.atan2(down[0], -down[1])  # the ankle-to-hip line (-down) against +Y, about +Z
+        weights += weight
+    return leans / max(1.0, weights)
+
+
+def torso_in_room(state: BodyState) -> tuple:
+    """The upper body's rotation in the room: the hips' turn and tilt with the spine's and the chest's,
+    leaned by the legs' sway (the whole body swaying over the feet)."""
+    chain = multiply(multiply(state.bones.get("hips", IDENTITY), state.bones.get("spine", IDENTITY)),
+                     state.bones.get("chest", IDENTITY))
+    return multiply(axis_angle((0.0, 0.0, 1.0), leg_sway(state)), chain)
+
+
 def live2d_params(face: dict[str, float], state: BodyState, mirror: bool = False) -> dict[str, float]:
     """Every Live2D parameter: the head and body angles from the (smoothed) state over ``face``
     (face_params of the same mirror)."""
     s = mirror_state(state) if mirror else state
     p = dict(face)
     head = live2d_angles(multiply(s.bones.get("neck", IDENTITY), s.bones.get("head", IDENTITY)))
-    torso = live2d_angles(multiply(s.bones.get("spine", IDENTITY), s.bones.get("chest", IDENTITY)))
+    torso = live2d_angles(torso_in_room(s))
     for axis, h, t in zip("XYZ", head, torso):
         p[f"ParamAngle{axis}"] = clamp(h, -ANGLE_RANGE, ANGLE_RANGE)
         p[f"ParamBodyAngle{axis}"] = clamp(t + BODY_FOLLOW * h, -BODY_RANGE, BODY_RANGE)

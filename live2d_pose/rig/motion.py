@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from live2d_pose import wire
-from live2d_pose.rig.contract import BLENDSHAPE_NAMES, BONE_KEYS, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION
+from live2d_pose.rig.contract import (
+    BLENDSHAPE_NAMES, BONE_KEYS, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION, PART_NAMES,
+)
 from live2d_pose.rig.live2d import mirror_live2d
 from live2d_pose.rig.solve import mirror_state, rest_rotation
 
@@ -39,7 +41,7 @@ BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if n != "_neutral")  # MediaPipe
 SEEN = ("face", "pose", "leftHand", "rightHand")
 TRACKERS = ("face", "pose", "hands")
 # The channels a message may carry besides the bones; each whole or not at all.
-VECTORS = ("expressions", "blendshapes", "gaze", "live2d", "headPosition", "hipsPosition")
+VECTORS = ("expressions", "blendshapes", "gaze", "live2d", "parts", "headPosition", "hipsPosition")
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Motion:
     blendshapes: dict[str, float]  # the ARKit names, 0..1
     gaze: dict[str, float]  # degrees: + yaw toward the avatar's left, + pitch up
     live2d: dict[str, float]  # every Live2D parameter (contract.json's ids)
+    parts: dict[str, float] = field(default_factory=dict)  # each part's weight: 1 followed, 0 at rest
     head_position: tuple[float, float, float] | None = None  # cm, the facial matrix's translation
     hips_position: tuple[float, float, float] | None = None  # metres
     t: float | None = None  # the state's time: ms on the gateway's wall clock (what a recording is timed by)
@@ -84,6 +87,7 @@ class Motion:
             expressions=dict(state.expressions), blendshapes=dict(state.blendshapes or {}),
             gaze=dict(state.gaze or {"yaw": 0.0, "pitch": 0.0}),
             live2d=mirror_live2d(live2d) if mirror else live2d,
+            parts={name: float(state.parts.get(name, 0.0)) for name in PART_NAMES},
             head_position=flip(rig.face_position_cm),
             hips_position=state.hips_position, t=rig.smoothed.t)
 
@@ -106,6 +110,7 @@ def _channels(motion: Motion) -> dict[str, bytes | None]:
         "gaze": _f32([motion.gaze["yaw"], motion.gaze["pitch"]]),
         # a motion source (live2d-pose play) sends none: the gateway derives them
         "live2d": _f32([motion.live2d[n] for n in LIVE2D_IDS]) if motion.live2d else None,
+        "parts": _f32([motion.parts.get(n, 0.0) for n in PART_NAMES]),
         "headPosition": None if motion.head_position is None else _f32(motion.head_position),
         "hipsPosition": None if motion.hips_position is None else _f32(motion.hips_position),
     }
@@ -152,6 +157,9 @@ class MotionEncoder:
             if times:
                 delta["times"] = times
             changed = {n: r for n, r in rotations.items() if self.sent_bones.get(n) != r}
+            # a bone back exactly at its rest is not in the motion: its rest is sent once, or a reader
+            # holding the delta's base would keep the last rotation it got
+            changed.update({n: _f32(rest_rotation(_bone_name(n))) for n in self.sent_bones if n not in rotations})
             if changed:
                 delta["bones"] = changed
             delta.update({k: v for k, v in channels.items() if self.sent.get(k) != v})
@@ -255,6 +263,8 @@ def _merged(held: Motion, obj: dict) -> Motion:
         held.gaze = dict(zip(("yaw", "pitch"), _floats(obj, "gaze", 2)))
     if "live2d" in obj:
         held.live2d = {} if obj["live2d"] is None else dict(zip(LIVE2D_IDS, _floats(obj, "live2d", len(LIVE2D_IDS))))
+    if "parts" in obj:
+        held.parts = dict(zip(PART_NAMES, _floats(obj, "parts", len(PART_NAMES))))
     for key, attribute in (("headPosition", "head_position"), ("hipsPosition", "hips_position")):
         if key in obj:
             setattr(held, attribute, None if obj[key] is None else tuple(_floats(obj, key, 3)))

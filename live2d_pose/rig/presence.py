@@ -8,8 +8,10 @@ that into a calm decision (docs/rig.md "Confidence"):
 - **Hysteresis in level and in time.** Evidence for a part grows while its
   confidence is at least SEEN and shrinks while it is below FAINT; in between
   it stays. A part at rest is followed once its evidence is full: ON_MS of
-  confidence, net (its evidence shrinks as fast as it grows, so a guess that
-  comes and goes never adds up); a followed part rests once its evidence is
+  confidence, net, each result counting for at most MOST_PER_RESULT_MS (so
+  two results at least, however slow the tracker; its evidence shrinks as
+  fast as it grows, so a guess that comes and goes never adds up); a
+  followed part rests once its evidence is
   gone: OFF_MS net without it (it refills at the ON_MS rate). A limb at the
   edge of detection, or one MediaPipe misses for a few frames, never flips.
 - **Holding.** While followed, a part that this result lacks keeps its last
@@ -41,6 +43,10 @@ from live2d_pose.rig.quat import slerp, smoothstep
 
 ON_MS = 100.0
 OFF_MS = 400.0
+# One result counts for at most this much evidence (half of ON_MS), so a part is followed only after two
+# results that see it, however slowly its tracker answers: a pose lane at 5 fps under load would otherwise
+# follow a guess from one result (200 ms of evidence at once). A camera at 20 fps or more is not slowed.
+MOST_PER_RESULT_MS = ON_MS / 2
 BLEND_MS = 100.0
 # The face is a detection of its own (MediaPipe never guesses one out of the picture): its part, the
 # head, is followed from the first result, at once, as before there were parts.
@@ -67,7 +73,7 @@ def _advance(part: _Part, confidence: float, bones: dict, t: float, at_once: boo
     dt = 0.0 if part.t is None else t - part.t
     evidence = part.evidence
     if confidence >= SEEN:
-        evidence = 1.0 if at_once else min(1.0, evidence + dt / ON_MS)
+        evidence = 1.0 if at_once else min(1.0, evidence + min(dt, MOST_PER_RESULT_MS) / ON_MS)
     elif confidence < FAINT:
         evidence = max(0.0, evidence - dt / (OFF_MS if part.followed else ON_MS))
     followed = evidence >= 1.0 or (part.followed and evidence > 0.0)
@@ -133,6 +139,17 @@ class Presence:
             return last
         slot.now = _advance(last, confidence, bones, t, at_once)
         return slot.now
+
+    def start_from(self, bones: dict, weights: dict, t: float) -> None:
+        """Start from a state shown elsewhere (a played take) at ``t``: each part with a weight is
+        followed at that weight, its bones held, so it is held and then blended to rest like a part
+        the camera lost, instead of jumping there."""
+        self.slots.clear()
+        for name, (part_bones, _) in self.parts.items():
+            weight = weights.get(name, 0.0)
+            if weight > 0.0:
+                held = {b: bones[b] for b in part_bones if b in bones}
+                self.slots[name] = _Slot(_Part(t, 1.0, True, weight, held))
 
     def reset(self) -> None:
         self.slots.clear()

@@ -152,9 +152,28 @@ def unsigned_angle(v1, v2) -> float:
 # ------------------------------------------------------------------ hands
 
 
+def distinct_hands(hands) -> list:
+    """The hands without the same hand found twice: the Hand Landmarker sometimes reports one hand as
+    two hands of the same label, their wrists a third of a hand apart (gesture_video.mp4, the thumbs-up
+    at 640x360: two "Right" hands 0.08 of the image apart, the hand 0.22 long). Of two hands with one
+    label whose wrists lie closer than the hand's length (wrist to middle knuckle), the likelier
+    stays. Two real hands carry different labels."""
+    kept = []
+    for hand in sorted(hands, key=lambda h: -float(h.score)):
+        lm = hand.landmarks
+        size = math.hypot(float(lm[9, 0] - lm[0, 0]), float(lm[9, 1] - lm[0, 1]))
+        if not any(k.handedness == hand.handedness and math.hypot(float(k.landmarks[0, 0] - lm[0, 0]),
+                                                                  float(k.landmarks[0, 1] - lm[0, 1])) < size
+                   for k in kept):
+            kept.append(hand)
+    return [h for h in hands if any(h is k for k in kept)]
+
+
 def assign_hands(hands, pose) -> dict:
-    """{"left": hand or None, "right": ...}: by the nearest pose wrist in the image, else by label."""
+    """{"left": hand or None, "right": ...}: by the nearest pose wrist in the image, else by label
+    (the same hand found twice counts once: distinct_hands)."""
     out = {"left": None, "right": None}
+    hands = distinct_hands(hands or [])
     if not hands:
         return out
     if pose is None:

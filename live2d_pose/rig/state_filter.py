@@ -336,6 +336,20 @@ class StateFilter:
         if last is None or t > last:
             self.steps[tracker] = (t, last)
 
+    def start_from(self, state: BodyState) -> BodyState:
+        """Every channel starts at ``state`` (smoothed elsewhere: a played take), its parts followed at
+        their weights; from there further steps ease what is no longer seen to rest. Returns the state
+        as this filter shows it."""
+        self.reset()
+        self.presence.start_from(state.bones, state.parts, state.t)
+        shown = self.filter(state)
+        if state.hips_position is not None:  # a take holds where the hips were, not the landmarks they came from
+            self.position_seen = True
+            t = sample_time(state.times, "pose", state.t)
+            shown.hips_position = tuple(self._channel(f"position.{axis}", "position", v, rest, "pose", t, True)
+                                        for axis, v, rest in zip(AXES, state.hips_position, REST_POSITION))
+        return shown
+
     def reset(self) -> None:
         self.presence.reset()
         self.ground.reset()

@@ -39,7 +39,8 @@ from live2d_pose.rig.filter import TUNING, FilterBank
 from live2d_pose.rig.live2d import NEUTRAL, eye_stabilizer_yaw, face_params
 from live2d_pose.rig.motion import Motion, MotionError, MotionState
 from live2d_pose.rig.results import Tracking
-from live2d_pose.rig.solve import BodyState
+from live2d_pose.rig.quat import angle_between
+from live2d_pose.rig.solve import PARTS, BodyState, rest_rotation
 from live2d_pose.service import ClientError
 
 log = logging.getLogger("live2d_pose.gateway.played")
@@ -48,7 +49,17 @@ ROUTE = "/publish"
 MAX_MESSAGE = 64 * 1024  # a full motion message is about 2 KB
 MAX_RATE = 120.0  # messages a second read from a player; a faster one is read no faster (TCP slows it)
 MAX_BAD_IN_A_ROW = 30
+MOVED_RAD = 1e-4  # a bone of a take this far from its rest: its part was followed
 CLOSE_REPLACED = 4000  # as ingest's: another source now streams under this name
+
+
+def played_parts(bones: dict) -> dict[str, float]:
+    """A take holds the avatar's bones, not which parts the rig followed: a part with a bone away from its
+    rest is shown as followed (a viewer frames the whole body by the legs' parts; Live2D sways with them)."""
+    def moved(bone: str) -> bool:
+        return bone in bones and angle_between(bones[bone], rest_rotation(bone)) > MOVED_RAD
+
+    return {part: float(any(moved(bone) for bone in part_bones)) for part, (part_bones, _) in PARTS.items()}
 
 
 class PlayedRig(Rig):
@@ -69,6 +80,7 @@ class PlayedRig(Rig):
                           seen=dict(motion.seen), bones=dict(motion.bones), expressions=dict(motion.expressions),
                           gaze=dict(motion.gaze) if motion.gaze else None, blendshapes=dict(motion.blendshapes) or None)
         state.hips_position = motion.hips_position
+        state.parts = played_parts(state.bones)
         self.state = self.smoothed = state
         self.ingest_times = dict(motion.times)
         self.updated = list(motion.tracks)
@@ -81,8 +93,7 @@ class PlayedRig(Rig):
     def ease(self, now_ms: float) -> None:
         if not self.primed:  # every channel's filter starts where the take stopped, then eases to rest
             self.primed = True
-            self.state_filter.reset()
-            self.state_filter.filter(self.smoothed)
+            self.state_filter.start_from(self.smoothed)
             self.face_filter = FilterBank(TUNING)
             self.face_filter(self.face_params, self.smoothed.t)
         super().ease(now_ms)

@@ -234,6 +234,7 @@ function drawBody(ctx, bodyX) {
 const UPPER_ARM = 105;
 const FOREARM = 95;
 const FINGER = 24;
+const NEARER_HAND = 0.6; // how much bigger a hand held straight toward the viewer is drawn
 
 /** Strokes the current path as a skin-coloured line with an outline around it (a finger). */
 function strokeOutlined(ctx, outer, inner) {
@@ -265,11 +266,14 @@ function drawArm(ctx, side, arm) {
     ctx.lineTo(wrist.x, wrist.y);
     ctx.stroke();
   }
-  // hand: a palm and five fingers along the hand's direction
+  // hand: a palm and five fingers along the hand's direction, larger as it comes toward the viewer
+  // (an arm held out to the camera is short on the screen: its hand near, and big, tells the reach)
   const hd = Math.hypot(arm.handDir[0], arm.handDir[1]) > 0.2 ? arm.handDir : arm.lowerDir;
   const angle = Math.atan2(-hd[1], hd[0]);
+  const near = (arm.upperDir[2] * UPPER_ARM + arm.lowerDir[2] * FOREARM) / (UPPER_ARM + FOREARM);
   ctx.save();
   ctx.translate(wrist.x, wrist.y);
+  ctx.scale(1 + NEARER_HAND * Math.max(0, near), 1 + NEARER_HAND * Math.max(0, near));
   ctx.rotate(angle);
   ctx.fillStyle = PALETTE.skin;
   ctx.strokeStyle = PALETTE.outline;

@@ -4,19 +4,22 @@
 // only when a VRM is to be shown. Each animation frame the avatar takes the
 // motion's state (the gateway's rig, held by motion.js), retargets it
 // (retarget-vrm.js: pure, unit-tested) and copies the result onto three-vrm's normalized bones, expressions and
-// lookAt; then vrm.update() runs the spring bones, constraints and
-// expressions, and the scene is drawn on a transparent canvas (OBS).
+// lookAt, and puts the normalized hips where the motion's hips position says
+// (feet kept above the model's floor); then vrm.update() runs the spring
+// bones, constraints and expressions, and the scene is drawn on a transparent
+// canvas (OBS), the camera framing the avatar as framing.js says (the upper
+// body, the whole body, or auto: the whole body while the legs are seen).
 import * as THREE from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 import { VRMLoaderPlugin, VRMUtils } from "@pixiv/three-vrm";
 import { describeModel, retargetVrm } from "./retarget-vrm.js";
+import { Framing } from "./framing.js";
 import { withTimeout } from "./timeout.js";
 import { fetchModel, notGltf } from "./model-file.js";
 
 const FOV_DEG = 28;
-// Upper body framing: from a little below the chest to above the head.
-const FRAME_BELOW_CHEST = 0.28;
-const FRAME_ABOVE_HEAD = 0.36; // the head bone sits at the skull's base
+const FEET = ["leftFoot", "rightFoot", "leftToes", "rightToes"]; // kept above the floor, each at its rest height
+const _v = new THREE.Vector3();
 
 export async function createVrmAvatar(canvas, url, { loadTimeoutMs = 20000 } = {}) {
   let renderer;
@@ -64,11 +67,15 @@ class VrmAvatar {
       o.frustumCulled = false; // skinned meshes move outside their rest bounds
     });
     if (vrm.lookAt) vrm.lookAt.autoUpdate = false;
+    vrm.scene.updateMatrixWorld(true);
     this.model = describeModel({
       metaVersion,
       expressionNames: vrm.expressionManager?.expressions.map((e) => e.expressionName) ?? [],
       boneNames: Object.keys(vrm.humanoid.humanBones),
+      hipsRest: this.node("hips")?.position.toArray() ?? null,
     });
+    // each foot joint's height at rest: none goes lower (keepFeetAboveFloor)
+    this.feetRest = FEET.filter((n) => this.node(n)).map((name) => ({ name, node: this.node(name), y: this.worldOf(name)[1] }));
     this.scene = new THREE.Scene();
     this.scene.add(vrm.scene);
     const light = new THREE.DirectionalLight(0xffffff, 2.2);
@@ -76,21 +83,47 @@ class VrmAvatar {
     this.scene.add(light, new THREE.AmbientLight(0xffffff, 1.3));
     this.camera = new THREE.PerspectiveCamera(FOV_DEG, 1, 0.05, 50);
     this.vrm.update(0);
-    this.framing = this.upperBodyFraming();
-    this.applied = { bones: {}, expressions: {}, lookAt: null };
+    // the model at rest: its joints, its floor, and how high its mesh reaches (hair, a hat, a sphere)
+    const box = new THREE.Box3().setFromObject(vrm.scene);
+    this.framing = new Framing(this.view.framing, {
+      ...this.framedJoints(), floor: Math.min(0, ...this.feetRest.map((f) => f.y)), top: box.isEmpty() ? null : box.max.y,
+    });
+    this.parts = {};
+    this.aim = this.framing.update(this.parts, this.framedJoints(), 0);
+    this.applied = { bones: {}, expressions: {}, lookAt: null, hips: null };
   }
 
-  /** Where the camera looks and how far it stands, from the model's own rest bones. */
-  upperBodyFraming() {
-    const pos = (name) => {
-      const node = this.vrm.humanoid.getNormalizedBoneNode(name);
-      return node ? node.getWorldPosition(new THREE.Vector3()) : null;
-    };
-    const head = pos("head") ?? new THREE.Vector3(0, 1.4, 0);
-    const chest = pos("chest") ?? pos("spine") ?? head.clone().setY(head.y * 0.75);
-    const bottom = chest.y - FRAME_BELOW_CHEST * (head.y / 1.4);
-    const top = head.y + FRAME_ABOVE_HEAD * (head.y / 1.4);
-    return { centre: new THREE.Vector3(0, (top + bottom) / 2, chest.z), height: top - bottom };
+  node(name) {
+    return this.vrm.humanoid.getNormalizedBoneNode(name);
+  }
+
+  /** A normalized bone's world position (metres, +y up, the avatar facing +z), as [x, y, z]. */
+  worldOf(name) {
+    return this.node(name).getWorldPosition(_v).toArray();
+  }
+
+  /** The joints the framing follows, with stand-ins for a model that lacks one. */
+  framedJoints() {
+    const has = (n) => Boolean(this.node(n));
+    const head = has("head") ? this.worldOf("head") : [0, 1.4, 0];
+    const chest = has("chest") ? this.worldOf("chest") : has("spine") ? this.worldOf("spine") : [head[0], head[1] * 0.75, head[2]];
+    const hips = has("hips") ? this.worldOf("hips") : [chest[0], chest[1] * 0.7, chest[2]];
+    return { head, chest, hips };
+  }
+
+  /**
+   * No foot under the model's floor: where a foot joint (ankle or toes) would sink below its rest
+   * height, the hips rise by that much. The rig keeps the person's feet on the floor in metres of its
+   * own average adult; a model with other proportions (or a crouch deeper than its legs allow) would
+   * otherwise put a foot through the floor.
+   */
+  keepFeetAboveFloor() {
+    const hips = this.node("hips");
+    if (!hips || this.feetRest.length === 0) return;
+    hips.updateWorldMatrix(true, true);
+    let sink = 0;
+    for (const { node, y } of this.feetRest) sink = Math.max(sink, y - node.getWorldPosition(_v).y);
+    if (sink > 0) hips.position.y += sink; // the rig's root is turned about y only: local y is world y
   }
 
   /** One animation frame: the motion's state. */
@@ -101,6 +134,12 @@ class VrmAvatar {
     for (const [name, q] of Object.entries(out.bones)) {
       humanoid.getNormalizedBoneNode(name)?.quaternion.set(q[0], q[1], q[2], q[3]);
     }
+    if (out.hips) {
+      this.node("hips").position.fromArray(out.hips);
+      this.keepFeetAboveFloor();
+      out.hips = this.node("hips").position.toArray();
+    }
+    this.parts = state.parts ?? {};
     const em = this.vrm.expressionManager;
     if (em) for (const [name, v] of Object.entries(out.expressions)) em.setValue(name, v);
     if (this.vrm.lookAt && out.lookAt) {
@@ -114,11 +153,15 @@ class VrmAvatar {
     const dt = this.lastRender == null ? 0 : Math.min(0.1, (nowMs - this.lastRender) / 1000);
     this.lastRender = nowMs;
     this.vrm.update(dt); // humanoid, lookAt, expressions, spring bones, constraints
+    this.aim = this.framing.update(this.parts, this.framedJoints(), nowMs);
+    this.placeCamera();
     this.renderer.render(this.scene, this.camera);
   }
 
+  /** The page's view: drag, zoom and the framing option ("auto", "upper", "full"; options.js). */
   setView(view) {
     this.view = view;
+    this.framing.setOption(view.framing);
     this.placeCamera();
   }
 
@@ -132,7 +175,7 @@ class VrmAvatar {
   }
 
   placeCamera() {
-    const { centre, height } = this.framing;
+    const { centre: [cx, cy, cz], height } = this.aim;
     const aspect = this.camera.aspect || 1;
     const halfFov = (FOV_DEG * Math.PI) / 360;
     // fit the height, and on narrow pages the shoulders' width (about the same)
@@ -140,8 +183,8 @@ class VrmAvatar {
     const distance = fit / 2 / Math.tan(halfFov) / this.view.scale;
     // drag: pixels -> metres at the avatar's distance
     const pxToM = (2 * distance * Math.tan(halfFov)) / Math.max(1, this.size?.height ?? 600);
-    this.camera.position.set(centre.x - this.view.x * pxToM, centre.y + this.view.y * pxToM, centre.z + distance);
-    this.camera.lookAt(centre.x - this.view.x * pxToM, centre.y + this.view.y * pxToM, centre.z);
+    this.camera.position.set(cx - this.view.x * pxToM, cy + this.view.y * pxToM, cz + distance);
+    this.camera.lookAt(cx - this.view.x * pxToM, cy + this.view.y * pxToM, cz);
   }
 
   /** Read-only numbers for tests and the HUD: applied bones and expressions. */
@@ -157,13 +200,21 @@ class VrmAvatar {
     // where the joints are on screen terms: world metres, +x the screen's right, +y up
     this.vrm.scene.updateMatrixWorld(true);
     const joints = {};
+    const screen = {}; // where each joint is drawn: -1..1 across the picture, +y up (outside: off the picture)
     const p = new THREE.Vector3();
     for (const name of this.model.bones) {
       const node = this.vrm.humanoid.getRawBoneNode(name);
-      if (node) joints[name] = node.getWorldPosition(p).toArray();
+      if (!node) continue;
+      joints[name] = node.getWorldPosition(p).toArray();
+      const [x, y] = p.project(this.camera).toArray();
+      screen[name] = [x, y];
     }
     return {
       joints,
+      screen,
+      framing: { kind: this.aim.kind, centre: this.aim.centre, height: this.aim.height },
+      feetRest: Object.fromEntries(this.feetRest.map((f) => [f.name, f.y])),
+      hips: this.applied.hips,
       metaVersion: this.vrm.meta?.metaVersion ?? "1",
       perfectSync: this.model.perfectSync,
       bones,

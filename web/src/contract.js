@@ -1,7 +1,7 @@
 // What the page and the gateway's rig agree on (live2d_pose/rig/contract.json,
 // bundled at build time): the motion message's version, the order of its
-// float32 arrays, the Live2D parameters' ranges and neutral values, and the
-// rest rotations of the bones whose rest is not identity.
+// float32 arrays, the Live2D parameters' ranges and neutral values, the parts
+// of the body, and the rest rotations and hips position.
 import CONTRACT from "../../live2d_pose/rig/contract.json" with { type: "json" };
 import { axisAngle } from "./quat.js";
 
@@ -22,3 +22,7 @@ export const NEUTRAL = Object.freeze(Object.fromEntries(LIVE2D_IDS.map((id) => [
 export const REST = Object.freeze(Object.fromEntries(Object.entries(CONTRACT.rest).map(
   ([bone, r]) => [bone, Object.freeze(axisAngle(r.axis, (r.degrees * Math.PI) / 180))])));
 export const restRotation = (bone) => REST[bone] ?? [0, 0, 0, 1];
+/** The parts of the body followed or at rest as a whole, in the order of the motion's parts array. */
+export const PART_NAMES = Object.freeze([...CONTRACT.parts]);
+/** Where the hips stand at rest (metres in the room): a model's hips height over its y scales the hips' position. */
+export const REST_HIPS_POSITION = Object.freeze([...CONTRACT.restHipsPosition]);

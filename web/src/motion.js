@@ -8,7 +8,7 @@
 // A full message replaces everything (a bone it does not list is at rest); a
 // delta changes only what it carries, and only on top of a full message of
 // the same stream. Pure: time is passed in.
-import { BLENDSHAPES, EXPRESSIONS, NEUTRAL, REST, restRotation } from "./contract.js";
+import { BLENDSHAPES, EXPRESSIONS, NEUTRAL, PART_NAMES, REST, REST_HIPS_POSITION, restRotation } from "./contract.js";
 import { nlerp } from "./quat.js";
 
 const EASE_TAU_MS = 400; // how fast the page eases toward rest on its own (the rig's rest cutoff, 0.4 Hz)
@@ -31,13 +31,14 @@ export class MotionHolder {
     this.times = Object.fromEntries(TRACKERS.map((t) => [t, null]));
     this.live2d = { ...NEUTRAL };
     this.headPosition = null;
-    this.hipsPosition = null;
     this.state = {
       bones: { ...Object.fromEntries(Object.keys(previous).map((b) => [b, restRotation(b)])), ...REST },
       expressions: zeros(EXPRESSIONS),
       blendshapes: zeros(BLENDSHAPES),
       gaze: { yaw: 0, pitch: 0 },
       seen: { face: false, pose: false, leftHand: false, rightHand: false },
+      parts: zeros(PART_NAMES), // each part's weight: 1 followed, 0 at rest
+      hipsPosition: null, // metres in the room, once the rig has placed the body
     };
   }
 
@@ -62,10 +63,11 @@ export class MotionHolder {
       blendshapes: msg.blendshapes ?? s.blendshapes,
       gaze: msg.gaze ?? s.gaze,
       seen: msg.seen ?? s.seen,
+      parts: msg.parts ?? s.parts,
+      hipsPosition: msg.hipsPosition !== undefined ? msg.hipsPosition : s.hipsPosition,
     };
     if (msg.live2d) this.live2d = msg.live2d;
     if (msg.headPosition !== undefined) this.headPosition = msg.headPosition;
-    if (msg.hipsPosition !== undefined) this.hipsPosition = msg.hipsPosition;
     return true;
   }
 
@@ -84,6 +86,8 @@ export class MotionHolder {
       blendshapes: toward(s.blendshapes, {}),
       gaze: toward(s.gaze, {}),
       seen: { face: false, pose: false, leftHand: false, rightHand: false },
+      parts: toward(s.parts, {}),
+      hipsPosition: s.hipsPosition && s.hipsPosition.map((v, i) => v + k * (REST_HIPS_POSITION[i] - v)),
     };
     this.live2d = toward(this.live2d, NEUTRAL);
   }

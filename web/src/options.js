@@ -26,7 +26,7 @@ export const OPTIONS = Object.freeze([
   { name: "avatar", type: "choice", default: "", query: "avatar", effect: "avatar", label: "Avatar without a model",
     choices: { "": "built-in 2D", vrm: "built-in 3D (VRM)" } },
   { name: "framing", type: "choice", default: "auto", query: "framing", effect: "view", label: "Framing",
-    choices: { auto: "auto (the avatar's)", upper: "upper body", full: "full body" } },
+    choices: { auto: "auto: the whole body while the legs are seen", upper: "upper body", full: "full body" } },
   { name: "mirror", type: "flag", default: true, query: "mirror", effect: "subscription",
     label: "Mirror: your right hand moves the arm on the screen's right" },
   { name: "stream", type: "stream", default: "", query: "stream", effect: "subscription", label: "Stream" },

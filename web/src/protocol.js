@@ -6,7 +6,7 @@
 // parseMessage(), so a malformed message fails here, in one tested place,
 // and the rest of the page only ever sees well-formed objects.
 import { decode } from "@msgpack/msgpack";
-import { BLENDSHAPES, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION } from "./contract.js";
+import { BLENDSHAPES, BONE_NAMES, EXPRESSIONS, LIVE2D_IDS, MOTION_VERSION, PART_NAMES } from "./contract.js";
 
 export const NUM_LANDMARKS = 478;
 export const NUM_BLENDSHAPES = 52;
@@ -86,6 +86,7 @@ function parseMotion(obj) {
     blendshapes: named(BLENDSHAPES, vector("blendshapes", BLENDSHAPES.length)),
     gaze: gaze && { yaw: gaze[0], pitch: gaze[1] },
     live2d: named(LIVE2D_IDS, vector("live2d", LIVE2D_IDS.length)),
+    parts: named(PART_NAMES, vector("parts", PART_NAMES.length)),
     // positions: absent = unchanged (undefined), nil = none
     headPosition: "headPosition" in obj ? obj.headPosition && Array.from(vector("headPosition", 3)) : undefined,
     hipsPosition: "hipsPosition" in obj ? obj.hipsPosition && Array.from(vector("hipsPosition", 3)) : undefined,

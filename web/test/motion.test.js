@@ -18,6 +18,9 @@ test("the deltas add up to what the gateway's full message of the last update sa
   assert.deepEqual(holder.live2d, full.live2d);
   assert.deepEqual([holder.seq, holder.times, holder.headPosition], [full.seq, full.times, full.headPosition]);
   assert.ok(holder.state.seen.face && holder.tracking);
+  // the thumbs-up, mirrored: her right arm held out is the avatar's left; her left arm is out of the picture
+  assert.deepEqual([holder.state.parts.head, holder.state.parts.leftLowerArm, holder.state.parts.rightLowerArm], [1, 1, 0]);
+  assert.equal(holder.state.hipsPosition, null, "she is seen from the waist up: the body is never placed");
 });
 
 test("a delta without its full message is not applied; a full message of another stream starts afresh", () => {

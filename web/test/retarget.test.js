@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { describeModel, retargetVrm } from "../src/retarget-vrm.js";
+import { describeModel, hipsPosition, retargetVrm } from "../src/retarget-vrm.js";
 import { armPose, findArmParams, armParamValues } from "../src/retarget-live2d.js";
 import { plan, isVrm, avatarKinds } from "../src/avatars.js";
 import { buildBuiltinVrm } from "../tools/build-vrm.mjs";
@@ -33,6 +33,18 @@ test("VRM retarget: the motion's bones as they are (mirrored by the gateway); VR
   assert.deepEqual(Object.keys(m.expressions).sort(), ["aa", "happy"], "only presets the model has (blink is not driven by the state)");
   assert.equal(m.lookAt.yaw, state.gaze.yaw);
   assert.equal(m.lookAt.pitch, -state.gaze.pitch, "three-vrm's pitch is + down");
+});
+
+test("VRM hips: the motion's travel from the rig's rest, scaled by the model's hips height over 0.80 m", () => {
+  const model = describeModel({ boneNames: BONES, hipsRest: [0, 0.9, 0.01] });
+  const near = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 1e-9);
+  const k = 0.9 / 0.8;
+  assert.ok(near(hipsPosition({ hipsPosition: [0.3, 0.6, -0.2] }, model), [0.3 * k, 0.6 * k, 0.01 - 0.2 * k]), "a step aside, a crouch, a step back");
+  assert.ok(near(hipsPosition({ hipsPosition: null }, model), [0, 0.9, 0.01]), "not placed: at rest");
+  const vrm0 = describeModel({ metaVersion: "0", boneNames: BONES, hipsRest: [0, 0.9, 0.01] });
+  assert.ok(near(hipsPosition({ hipsPosition: [0.3, 0.8, -0.2] }, vrm0), [-0.3 * k, 0.9, 0.01 + 0.2 * k]), "VRM 0.x: its frame turned");
+  assert.equal(hipsPosition({ hipsPosition: [0, 0.8, 0] }, describeModel({ boneNames: BONES })), null, "no hips");
+  assert.deepEqual(retargetVrm(mirrored[50].state, model).hips, [0, 0.9, 0.01], "gesture_video.mp4: the body is never placed");
 });
 
 test("Perfect Sync: a model with the ARKit expressions gets them all, presets held at 0", () => {
