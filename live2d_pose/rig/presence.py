@@ -144,7 +144,7 @@ class Presence:
         """Start from a state shown elsewhere (a played take) at ``t``: each part with a weight is
         followed at that weight, its bones held, so it is held and then blended to rest like a part
         the camera lost, instead of jumping there."""
-        self.slots.clear()
+        self.reset()
         for name, (part_bones, _) in self.parts.items():
             weight = weights.get(name, 0.0)
             if weight > 0.0:

@@ -131,6 +131,10 @@ class Unchanged:
         self.last[group] = (key, value)
         return value
 
+    def forget(self, group: str) -> None:
+        """``group``'s channels were stepped without it: its next step computes."""
+        self.last.pop(group, None)
+
     def clear(self) -> None:
         self.last.clear()
 
@@ -348,6 +352,7 @@ class StateFilter:
             t = sample_time(state.times, "pose", state.t)
             shown.hips_position = tuple(self._channel(f"position.{axis}", "position", v, rest, "pose", t, True)
                                         for axis, v, rest in zip(AXES, state.hips_position, REST_POSITION))
+            self.unchanged.forget("position")
         return shown
 
     def reset(self) -> None:
