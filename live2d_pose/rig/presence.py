@@ -36,7 +36,7 @@ nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from live2d_pose.rig.limbs import FAINT, SEEN
 from live2d_pose.rig.quat import slerp, smoothstep
@@ -96,6 +96,7 @@ class Presence:
 
     def __init__(self, parts: dict, rest):
         self.parts = parts
+        self.trackers = tuple(dict.fromkeys(tracker for _, tracker in parts.values()))
         self.rest = rest
         self.slots: dict[str, _Slot] = {}
         # part -> ((time, confidence, bones) of its last step, (its weight, its bones shown)): a step at the
@@ -106,9 +107,10 @@ class Presence:
         """``bones``/``confidence``: SOLVE's; ``time_of(tracker)``: that tracker's sample time.
         Returns (the bones to smooth: followed or blending parts only, {part: weight})."""
         out, weights = {}, {}
+        times = {tracker: time_of(tracker) for tracker in self.trackers}
         for name, (part_bones, tracker) in self.parts.items():
             reported = {b: bones[b] for b in part_bones if b in bones}
-            t, level = time_of(tracker), confidence.get(name, 0.0)
+            t, level = times[tracker], confidence.get(name, 0.0)
             last = self.shown.get(name)
             if last is not None and last[0] == (t, level, reported):
                 weights[name], shown = last[1]  # the same step again: what it gave (a replaced step's outcome)
@@ -134,7 +136,7 @@ class Presence:
         if last.t is not None and t == last.t and slot.before is not None:
             last = slot.before  # the same instant again: this sample replaces the last
         elif last.t is None or t > last.t:
-            slot.before = replace(last, held=dict(last.held))
+            slot.before = _Part(last.t, last.evidence, last.followed, last.weight, dict(last.held))
         if not math.isfinite(t):
             return last
         slot.now = _advance(last, confidence, bones, t, at_once)

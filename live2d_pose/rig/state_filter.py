@@ -60,6 +60,7 @@ PART_ORDER = tuple(dict.fromkeys(PART_OF[bone] for bone in BONES))
 ANCHORED = {"head": "neck", "leftHand": "leftHand", "rightHand": "rightHand"}
 PARENT_OF = {"neck": "chest", "leftHand": "leftLowerArm", "rightHand": "rightLowerArm"}
 T = TypeVar("T")
+CHAIN_BONES = ("hips", "spine", "chest", "leftUpperArm", "leftLowerArm", "rightUpperArm", "rightLowerArm")
 KEEP_PARENTS = 4  # pose times whose parents are kept: a head or hand is solved against one of the rig's last three
 
 
@@ -169,6 +170,7 @@ class StateFilter:
         self.steps: dict[str, tuple] = {}  # tracker -> (last step time, the one before) of its channels
         self.locks: dict[str, PartLock] = {}  # part -> its stillness lock
         self.parents: dict[float, dict] = {}  # pose time -> the avatar's chest and forearms then (global)
+        self.kept: dict[str, tuple] = {}  # part -> the time and bones of its last keep of parents
         self.unchanged = Unchanged()
 
     def _history(self, tracker: str) -> tuple:
@@ -212,8 +214,11 @@ class StateFilter:
         prev = self._reference(name, rest, tracker, t)
         flip = -1.0 if prev is not None and dot4(prev, target) < 0 else 1.0
         seen = q is not None
-        c0, c1, c2, c3 = (self._channel(key, bone.kind, flip * v, r, tracker, t, seen)
-                          for key, v, r in zip(bone.keys, target, rest))
+        kind, (k0, k1, k2, k3), channel = bone.kind, bone.keys, self._channel  # written out: four per bone and step
+        c0 = channel(k0, kind, flip * target[0], rest[0], tracker, t, seen)
+        c1 = channel(k1, kind, flip * target[1], rest[1], tracker, t, seen)
+        c2 = channel(k2, kind, flip * target[2], rest[2], tracker, t, seen)
+        c3 = channel(k3, kind, flip * target[3], rest[3], tracker, t, seen)
         n = math.sqrt(c0 * c0 + c1 * c1 + c2 * c2 + c3 * c3) or 1.0
         out = (c0 / n, c1 / n, c2 / n, c3 / n)
         entry = self.quats.get(name)
@@ -226,21 +231,23 @@ class StateFilter:
             self.quats[name] = (t, out, entry[2])  # a replaced sample; an older one changed nothing
         return out
 
-    def _bones(self, state: BodyState, shown: dict, weights: dict, t_ms: float) -> dict:
+    def _bones(self, state: BodyState, shown: dict, weights: dict, sampled: dict, t_ms: float) -> dict:
         """Part by part, parents first: each bone's target (re-expressed against the avatar's parent
         where it was solved against another result's, see _anchored), its One Euro filter, and the
-        part's stillness lock."""
+        part's stillness lock. ``sampled``: each tracker's sample time."""
         bones: dict[str, tuple] = {}
         for part in PART_ORDER:
             names, tracker = PARTS[part]
-            t = sample_time(state.times, tracker, t_ms)
+            t = sampled[tracker]
             weight = weights.get(part, 0.0)
             picture = state.picture.get(part)
-            targets = self._anchored(part, {name: shown.get(name) for name in names}, state.anchors, weight)
+            targets = {name: shown.get(name) for name in names}
+            if part in ANCHORED:
+                targets = self._anchored(part, targets, state.anchors, weight)
             bones.update(self.unchanged.step(part, (t, weight, picture, targets), lambda: self._part(
                 part, names, t, weight, picture, targets, state.times, t_ms)))
             if part in ("torso", "leftLowerArm", "rightLowerArm"):
-                self._keep_parents(t, bones)
+                self._keep_parents(part, t, bones)
         return bones
 
     def _part(self, part: str, names: tuple, t: float, weight: float, picture, targets: dict, times: dict | None,
@@ -260,8 +267,14 @@ class StateFilter:
             lock = self.locks[part] = PartLock(self.stillness)
         return lock
 
-    def _keep_parents(self, t: float, bones: dict) -> None:
-        """The avatar's chest and forearms (global) at this pose time, for the bones solved against them."""
+    def _keep_parents(self, part: str, t: float, bones: dict) -> None:
+        """The avatar's chest and forearms (global) at this pose time, for the bones solved against them;
+        kept again only when ``part``'s last keep was of other bones or another time (each step keeps
+        after the same parts: what a keep of the same bones keeps is there already)."""
+        used = (t, *(bones.get(name) for name in CHAIN_BONES))
+        if self.kept.get(part) == used and t in self.parents:
+            return
+        self.kept[part] = used
         chain = IDENTITY
         kept = {}
         for name in ("hips", "spine", "chest"):
@@ -298,12 +311,12 @@ class StateFilter:
         ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
         t_ms = state.t if t_ms is None else t_ms
         times = state.times
-        shown, weights = self.presence.step(state.bones, state.parts,
-                                            lambda tracker: sample_time(times, tracker, t_ms))
-        bones = self._bones(state, shown, weights, t_ms)
-        position = self.unchanged.step("position", (sample_time(times, "pose", t_ms), state.root),
+        sampled = {tracker: sample_time(times, tracker, t_ms) for tracker in TRACKERS}
+        shown, weights = self.presence.step(state.bones, state.parts, sampled.__getitem__)
+        bones = self._bones(state, shown, weights, sampled, t_ms)
+        position = self.unchanged.step("position", (sampled["pose"], state.root),
                                        lambda: self._position(state, times, t_ms))
-        t_face = sample_time(times, "face", t_ms)
+        t_face = sampled["face"]
         expressions, blendshapes, gaze = self.unchanged.step(
             "face", (t_face, state.expressions, state.blendshapes, state.gaze), lambda: self._face(state, t_face))
         seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
@@ -364,4 +377,5 @@ class StateFilter:
         self.steps.clear()
         self.locks.clear()
         self.parents.clear()
+        self.kept.clear()
         self.unchanged.clear()
