@@ -23,7 +23,7 @@ from typing import Callable, TypeVar
 from live2d_pose.rig import contract, ground
 from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, pose_picture
 from live2d_pose.rig.eyes import eye_openness
-from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_pose
+from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_body, solve_pose
 from live2d_pose.rig.quat import (
     DEG, IDENTITY, axis_angle, clamp, conjugate, cross, dot, frame, from_basis, half, length, multiply, normalize,
     scale, sub, flip_x,
@@ -341,7 +341,7 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
     def solved_pose(p):  # each pose result solved once (with its own frame's hands)
         if p is None:
             return None
-        return cache.get("pose", (p, *pose_hands), lambda: _solve_pose(p, pose_hands))
+        return cache.get("pose", (p, *pose_hands), lambda: _solve_pose(p, pose_hands, cache))
 
     pose_times = {"face": state.times["pose"], "hands": state.times["pose"], **(pose_times or {})}
     if pose is not None:
@@ -389,10 +389,11 @@ def solve(face=None, pose=None, hands=(), t: float = 0.0, times: dict | None = N
     return state
 
 
-def _solve_pose(pose, hands: tuple):
+def _solve_pose(pose, hands: tuple, cache: SolveCache):
     """One pose result, its hands' confidences from the hands of its own frame."""
     found = assign_hands(hands, pose)
-    return solve_pose(pose, {s: hand_confidence(h) for s, h in found.items() if h is not None})
+    return solve_pose(pose, {s: hand_confidence(h) for s, h in found.items() if h is not None},
+                      cache.get("pose body", (pose,), lambda: solve_body(pose)))
 
 
 def _solve_face(scores) -> tuple[dict, dict, dict]:
