@@ -409,10 +409,7 @@ def _finite_or_none(value) -> float | None:
 # ------------------------------------------------------------------ mirror
 
 
-def swap_side(name: str) -> str:
-    swapped = _SIDES_SWAPPED.get(name)
-    if swapped is not None:
-        return swapped
+def _side_swapped(name: str) -> str:
     if name.startswith("left"):
         return "right" + name[4:]
     if name.startswith("right"):
@@ -420,10 +417,7 @@ def swap_side(name: str) -> str:
     return name
 
 
-def swap_suffix(name: str) -> str:
-    swapped = _SUFFIXES_SWAPPED.get(name)
-    if swapped is not None:
-        return swapped
+def _suffix_swapped(name: str) -> str:
     if name.endswith("Left"):
         return name[:-4] + "Right"
     if name.endswith("Right"):
@@ -431,12 +425,30 @@ def swap_suffix(name: str) -> str:
     return name
 
 
-# The rig's own names, swapped once (a state is mirrored per update and variant; other names, a played
-# take's, are swapped as they come)
-_SIDES_SWAPPED: dict[str, str] = {}
-_SUFFIXES_SWAPPED: dict[str, str] = {}
-_SIDES_SWAPPED.update({name: swap_side(name) for name in (*BONES, *PARTS)})
-_SUFFIXES_SWAPPED.update({name: swap_suffix(name) for name in (*BLENDSHAPE_NAMES, *EXPRESSIONS)})
+class _Swapped(dict):
+    """name -> the other side's name: the rig's own names from a table made once (a state is mirrored
+    per update and variant), any other name (a played take's) worked out as it comes, not kept."""
+
+    def __init__(self, swap, names) -> None:
+        super().__init__({name: swap(name) for name in names})
+        self.swap = swap
+
+    def __missing__(self, name: str) -> str:
+        return self.swap(name)
+
+
+_SIDES = _Swapped(_side_swapped, (*BONES, *PARTS))
+_SUFFIXES = _Swapped(_suffix_swapped, (*BLENDSHAPE_NAMES, *EXPRESSIONS))
+
+
+def swap_side(name: str) -> str:
+    """leftX <-> rightX (bones, parts, tracker sides)."""
+    return _SIDES[name]
+
+
+def swap_suffix(name: str) -> str:
+    """xLeft <-> xRight (expressions, blendshapes)."""
+    return _SUFFIXES[name]
 
 
 def _mirror_point(p):
@@ -447,18 +459,19 @@ def mirror_state(state: BodyState) -> BodyState:
     """The state of the mirror image (docs/rig.md "Mirror"); mirroring twice gives the original."""
     seen = dict(state.seen)
     seen["leftHand"], seen["rightHand"] = state.seen["rightHand"], state.seen["leftHand"]
+    sides, suffixes = _SIDES, _SUFFIXES
     root = state.root and ground.Root(_mirror_point(state.root.hips),
-                                      {swap_side(s): _mirror_point(p) for s, p in state.root.feet.items()},
-                                      {swap_side(s): (-p[0], p[1]) for s, p in state.root.soles.items()})
+                                      {sides[s]: _mirror_point(p) for s, p in state.root.feet.items()},
+                                      {sides[s]: (-p[0], p[1]) for s, p in state.root.soles.items()})
     return BodyState(
         t=state.t, times=dict(state.times), seen=seen, version=state.version,
-        bones={swap_side(name): flip_x(q) for name, q in state.bones.items()},
-        expressions={swap_suffix(k): v for k, v in state.expressions.items()},
+        bones={sides[name]: flip_x(q) for name, q in state.bones.items()},
+        expressions={suffixes[k]: v for k, v in state.expressions.items()},
         gaze={"yaw": -state.gaze["yaw"], "pitch": state.gaze["pitch"]} if state.gaze else None,
-        blendshapes={swap_suffix(k): v for k, v in state.blendshapes.items()} if state.blendshapes else None,
-        parts={swap_side(k): v for k, v in state.parts.items()},
+        blendshapes={suffixes[k]: v for k, v in state.blendshapes.items()} if state.blendshapes else None,
+        parts={sides[k]: v for k, v in state.parts.items()},
         hips_position=_mirror_point(state.hips_position) if state.hips_position is not None else None,
         root=root,
-        picture={swap_side(part): mirror_picture(part, p) for part, p in state.picture.items()},
-        anchors={swap_side(bone): Anchor(flip_x(a.parent), a.t) for bone, a in state.anchors.items()},
+        picture={sides[part]: mirror_picture(part, p) for part, p in state.picture.items()},
+        anchors={sides[bone]: Anchor(flip_x(a.parent), a.t) for bone, a in state.anchors.items()},
     )
