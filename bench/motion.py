@@ -38,6 +38,7 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger("live2d_pose.bench")
 
@@ -57,9 +58,10 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def solve_cost(recording: dict, rounds: int = 5) -> dict:
+def solve_cost(recording: dict, rounds: int = 5, clock: Callable[[], float] = time.perf_counter) -> dict:
     """ms per result and per result set (one frame's face, pose and hands) of the gateway's rig,
-    with one motion viewer; the first round warms up and is not counted."""
+    with one motion viewer; the first round warms up and is not counted. ``clock``: seconds (the
+    wall clock; time.thread_time on a machine others use too)."""
     from live2d_pose import wire
     from live2d_pose.gateway.fanout import Fanout
     from live2d_pose.gateway.motion import MotionHub
@@ -80,9 +82,9 @@ def solve_cost(recording: dict, rounds: int = 5) -> dict:
             seq = message["seq"] + round_ * len(recording["results"])
             result = wire.Result.decode(wire.pack({**message, "stream": STREAM, "seq": seq,
                                                    "ts": {"ingest": message["ts"]["ingest"] + shift}}))
-            start = time.perf_counter()
+            start = clock()
             hub.on_result(result, at + shift)
-            ms = (time.perf_counter() - start) * 1000
+            ms = (clock() - start) * 1000
             while viewer.mailbox._motion:  # the viewer takes what it was given
                 viewer.mailbox._motion.popleft()
             if round_:
@@ -256,3 +258,26 @@ def markdown_table(runs: list[dict]) -> str:
               "process; a result set is one frame's face, pose and hands. CPU: the gateway process, % of one "
               "core, fed at 30 fps by a Replayer (no landmarkers)."]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The solve cost alone, without services: ``python -m bench.motion [--rounds N] [--clock thread]``.
+    Under valgrind's callgrind, two runs with different ``--rounds`` give the instructions per result
+    (docs/performance.md "The gateway's rig"), a figure other processes on the machine do not move."""
+    import argparse
+    import json
+
+    from live2d_pose.testing import record
+
+    parser = argparse.ArgumentParser(prog="python -m bench.motion", description=main.__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the recording; the first is not counted")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                        help="wall: time.perf_counter; thread: this thread's CPU time")
+    args = parser.parse_args(argv)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    print(json.dumps(solve_cost(record.load(RECORDING), args.rounds, clock)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
