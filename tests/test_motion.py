@@ -84,6 +84,20 @@ def test_deltas_rebuild_the_whole_motion_and_a_full_message_stands_alone(recordi
     assert sum(deltas) / len(deltas) < 0.6 * sum(len(u.full()) for _, u in updates) / len(updates)
 
 
+def test_the_rig_sends_the_motion_the_viewer_tests_read(recording):
+    """The viewer's node tests read the rig's motion for the gesture recording from a fixture: the rig
+    must still send exactly those bytes (a change that is meant to change the motion regenerates it:
+    python -m live2d_pose.testing.record --motion-of web/test/fixtures/gesture.msgpack
+    --out web/test/fixtures/gesture-motion.msgpack)."""
+    fixture = record.load("web/test/fixtures/gesture-motion.msgpack")
+    sent = record.motion_of(recording)
+    for variant in ("mirrored", "plain"):
+        assert len(sent[variant]) == len(fixture[variant]), variant
+        differ = next((i for i, (a, b) in enumerate(zip(sent[variant], fixture[variant])) if a != b), None)
+        assert differ is None, f"{variant}: message {differ} differs from the fixture's"
+        assert sent["last"][variant] == fixture["last"][variant], variant
+
+
 def test_a_bone_never_seen_is_absent_and_the_mirrored_variant_swaps_and_reflects(recording):
     mirrored, plain = rig_updates(recording)[150][0], rig_updates(recording, mirror=False)[150][0]
     assert "hips" not in plain.bones, "she sits: the hips were never seen"
