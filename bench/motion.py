@@ -15,8 +15,13 @@ pipeline sends them (one message per tracker per frame):
   30 fps by a Replayer (three results per frame, no camera and no
   landmarkers, so the gateway has the machine to itself), with 1 and then 100
   WebSocket viewers subscribed to motion; its CPU (% of one core) over the
-  window. Solving once, the second should be within 1.2x of the first: what
-  grows is the sending;
+  window (every viewer from this one address: the gateway's per-client cap
+  is lifted, and the run says how many viewers got motion). Solving once, the
+  second should be within 1.2x of the first: what grows is the sending;
+- **latency to the first viewer**: from the result's arrival at the gateway
+  (its ``ts.gateway``) to the first viewer's receipt of the motion message it
+  brought, p50 and p95, alone and among the 100 (the others must not delay
+  it);
 - **bytes per second to one viewer**: motion against the raw landmarks the
   page used to receive, on the same stream in the same run.
 
@@ -28,9 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger("live2d_pose.bench")
 
@@ -50,9 +58,10 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def solve_cost(recording: dict, rounds: int = 5) -> dict:
+def solve_cost(recording: dict, rounds: int = 5, clock: Callable[[], float] = time.perf_counter) -> dict:
     """ms per result and per result set (one frame's face, pose and hands) of the gateway's rig,
-    with one motion viewer; the first round warms up and is not counted."""
+    with one motion viewer; the first round warms up and is not counted. ``clock``: seconds (the
+    wall clock; time.thread_time on a machine others use too)."""
     from live2d_pose import wire
     from live2d_pose.gateway.fanout import Fanout
     from live2d_pose.gateway.motion import MotionHub
@@ -74,9 +83,9 @@ def solve_cost(recording: dict, rounds: int = 5) -> dict:
             result = wire.Result.decode(
                 wire.pack({**message, "stream": STREAM, "seq": seq, "ts": {"ingest": message["ts"]["ingest"] + shift}})
             )
-            start = time.perf_counter()
+            start = clock()
             hub.on_result(result, at + shift)
-            ms = (time.perf_counter() - start) * 1000
+            ms = (clock() - start) * 1000
             while viewer.mailbox._motion:  # the viewer takes what it was given
                 viewer.mailbox._motion.popleft()
             if round_:
@@ -94,45 +103,83 @@ def solve_cost(recording: dict, rounds: int = 5) -> dict:
 FULL_KEY = b"\xa4full"  # msgpack's "full": only a full motion message has it
 
 
-async def _count(url: str, totals: dict, stop: asyncio.Event) -> None:
-    """A viewer that only counts what it receives (decoding would load this process, not the gateway),
-    and how many were full motion messages (a viewer that fell behind gets those)."""
+async def _count(url: str, start: float, end: float, timed: bool = False) -> dict:
+    """A viewer that counts what it receives between the wall-clock instants ``start`` and ``end``
+    (decoding would load this process, not the gateway), and how many were full motion messages (a
+    viewer that fell behind gets those). A ``timed`` one also reads each motion message's
+    ``ts.gateway``: its latencies (ms) go to ``latency``."""
     from websockets.asyncio.client import connect
 
+    from live2d_pose import wire
+
+    totals: dict = {"bytes": 0, "messages": 0, "full": 0, "latency": []}
     async with connect(url, max_size=None, compression=None) as websocket:
-        while not stop.is_set():
+        while (now := time.time()) < end:
             try:
-                message = await asyncio.wait_for(websocket.recv(), 0.5)
+                message = await asyncio.wait_for(websocket.recv(), max(0.05, end - now))
             except asyncio.TimeoutError:
                 continue
-            if isinstance(message, bytes):
-                totals["messages"] += 1
-                totals["bytes"] += len(message)
-                totals["full"] += FULL_KEY in message[:64]
+            arrived = time.time()
+            if not isinstance(message, bytes) or not start <= arrived < end:
+                continue
+            totals["messages"] += 1
+            totals["bytes"] += len(message)
+            totals["full"] += FULL_KEY in message[:64]
+            if timed:
+                sent = wire.unpack_map(message, "motion").get("ts", {}).get("gateway")
+                if sent is not None:
+                    totals["latency"].append(arrived * 1000.0 - sent)
+    return totals
+
+
+def _timed_viewer(url: str, start: float, end: float) -> dict:
+    """The first viewer, in a process of its own: the crowd's readers in this one would delay it."""
+    return asyncio.run(_count(url, start, end, timed=True))
 
 
 async def _window(pipe, queries: list[str], warmup: float, duration: float, gateway) -> list[dict]:
     """Viewers with these queries for warmup + duration; per viewer its bytes and messages in the
-    window, and the gateway's CPU seconds over it (first element: {"cpu_s"})."""
-    stop = asyncio.Event()
-    totals = [{"bytes": 0, "messages": 0, "full": 0} for _ in queries]
-    readers = [asyncio.create_task(_count(pipe.viewer_url(q), t, stop)) for q, t in zip(queries, totals)]
-    await asyncio.sleep(warmup)
-    before = [dict(t) for t in totals]
-    cpu0, t0 = gateway.cpu_times(), time.monotonic()
-    await asyncio.sleep(duration)
-    cpu1, seconds = gateway.cpu_times(), time.monotonic() - t0
-    after = [dict(t) for t in totals]
-    stop.set()
-    await asyncio.gather(*readers, return_exceptions=True)
+    window; first element: the gateway's CPU over it, how many viewers got something, and the first
+    viewer's latency."""
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        await loop.run_in_executor(pool, int)  # started before the clock runs
+        start = time.time() + warmup
+        end = start + duration
+        readers = [loop.run_in_executor(pool, _timed_viewer, pipe.viewer_url(queries[0]), start, end)] + [
+            asyncio.ensure_future(_count(pipe.viewer_url(q), start, end)) for q in queries[1:]
+        ]
+        await asyncio.sleep(max(0.0, start - time.time()))
+        cpu0, t0 = gateway.cpu_times(), time.time()
+        await asyncio.sleep(max(0.0, end - time.time()))
+        cpu1, seconds = gateway.cpu_times(), time.time() - t0
+        totals = await asyncio.gather(*readers, return_exceptions=True)
+    failed = [t for t in totals if isinstance(t, BaseException)]
+    if failed:
+        log.warning("motion: %d of %d viewers failed, e.g. %r", len(failed), len(queries), failed[0])
+    totals = [
+        {"bytes": 0, "messages": 0, "full": 0, "latency": []} if isinstance(t, BaseException) else t for t in totals
+    ]
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-    return [{"cpu_percent": round(100 * cpu / seconds, 1), "seconds": round(seconds, 2)}] + [
+    latency = totals[0]["latency"]
+    return [
         {
-            "bytes_per_s": round((a["bytes"] - b["bytes"]) / seconds),
-            "messages_per_s": round((a["messages"] - b["messages"]) / seconds, 1),
-            "full_share": round((a["full"] - b["full"]) / max(1, a["messages"] - b["messages"]), 3),
+            "cpu_percent": round(100 * cpu / seconds, 1),
+            "seconds": round(seconds, 2),
+            "system_percent": round(100 * (cpu1.system - cpu0.system) / seconds, 1),
+            "served": sum(t["messages"] > 0 for t in totals),
+            "latency_ms": {
+                "p50": round(statistics.median(latency), 2) if latency else None,
+                "p95": round(_percentile(latency, 95), 2) if latency else None,
+            },
         }
-        for a, b in zip(after, before)
+    ] + [
+        {
+            "bytes_per_s": round(t["bytes"] / seconds),
+            "messages_per_s": round(t["messages"] / seconds, 1),
+            "full_share": round(t["full"] / max(1, t["messages"]), 3),
+        }
+        for t in totals
     ]
 
 
@@ -156,7 +203,13 @@ def run(
     recording = record.load(RECORDING)
     log.info("motion: the gateway's solve cost per result, %d rounds of the gesture recording", rounds)
     cost = solve_cost(recording, rounds)
-    env = {"LIVE2D_POSE_LOG_LEVEL": "WARNING", "LIVE2D_POSE_MAX_VIEWERS": str(many + 8), **extra_env}
+    # every viewer connects from this one address: no per-client cap
+    env = {
+        "LIVE2D_POSE_LOG_LEVEL": "WARNING",
+        "LIVE2D_POSE_MAX_VIEWERS": str(many + 8),
+        "LIVE2D_POSE_MAX_VIEWERS_PER_CLIENT": "0",
+        **extra_env,
+    }
     pipe = Pipeline(log_dir / "motion", workers=0, env=env).start()
     try:
         gateway = psutil.Process(pipe.services["gateway"].process.pid)
@@ -193,8 +246,12 @@ def run(
             "fps": FPS,
             "solve": cost,
             "gateway_cpu_percent": {"1": one[0]["cpu_percent"], str(many): crowd[0]["cpu_percent"]},
+            # of which in the kernel (mostly the sockets' writes)
+            "gateway_system_percent": {"1": one[0]["system_percent"], str(many): crowd[0]["system_percent"]},
             "cpu_ratio": round(cpu_ratio, 2),
             "viewers": many,
+            "viewers_served": crowd[0]["served"],
+            "first_viewer_latency_ms": {"1": one[0]["latency_ms"], str(many): crowd[0]["latency_ms"]},
             "send_us_per_message_and_viewer": None if send_us is None else round(send_us, 1),
             "rig_cpu_percent_per_rig": round(rig_percent, 1),
             "messages_per_s": {"1": one[1]["messages_per_s"], f"{many}, slowest": slowest},
@@ -237,7 +294,10 @@ def markdown_table(runs: list[dict]) -> str:
             f"(a rig per viewer would cost {r['viewers']} times that); each message to each further "
             f"viewer costs the gateway about {r['send_us_per_message_and_viewer']} µs; "
             f"{100 * r['full_share']:.0f} % of the motion viewer's messages were full ones (it fell "
-            f"behind), the rest deltas."
+            f"behind), the rest deltas; {r['viewers_served']} of the {r['viewers']} viewers got motion. "
+            f"Latency to the first viewer (gateway arrival -> received), p50 / p95 ms: "
+            + ", ".join(f"{lat['p50']} / {lat['p95']} with {n}" for n, lat in r["first_viewer_latency_ms"].items())
+            + "."
         )
     lines += [
         "",
@@ -246,3 +306,30 @@ def markdown_table(runs: list[dict]) -> str:
         "core, fed at 30 fps by a Replayer (no landmarkers).",
     ]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The solve cost alone, without services: ``python -m bench.motion [--rounds N] [--clock thread]``.
+    Under valgrind's callgrind, two runs with different ``--rounds`` give the instructions per result
+    (docs/performance.md "The gateway's rig"), a figure other processes on the machine do not move."""
+    import argparse
+    import json
+
+    from live2d_pose.testing import record
+
+    parser = argparse.ArgumentParser(prog="python -m bench.motion", description=main.__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the recording; the first is not counted")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "thread"),
+        default="wall",
+        help="wall: time.perf_counter; thread: this thread's CPU time",
+    )
+    args = parser.parse_args(argv)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    print(json.dumps(solve_cost(record.load(RECORDING), args.rounds, clock)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,6 +11,8 @@ from collections.abc import Callable, Coroutine
 
 import zmq
 from websockets.asyncio.server import Server, ServerConnection
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 # WebSocket close codes used by both servers (RFC 6455 section 7.4.1).
 CLOSE_WRONG_DATA = 1003
@@ -70,6 +72,38 @@ async def cancel_and_wait(*tasks: asyncio.Future) -> None:
     for task in tasks:  # retrieve outcomes, so none is reported as never retrieved
         if not task.cancelled():
             task.exception()
+
+
+class BinaryFrames:
+    """A binary message's WebSocket frame, serialized once for all the connections it goes to: a
+    server's frames are not masked, and these servers negotiate no extensions (``compression=None``),
+    so the frame's bytes are the same on each. Keeps the last message's."""
+
+    def __init__(self) -> None:
+        self._data: bytes | None = None
+        self._frame = b""
+
+    def of(self, data: bytes) -> bytes:
+        if data is not self._data:
+            self._frame = Frame(Opcode.BINARY, data).serialize(mask=False)
+            self._data = data
+        return self._frame
+
+
+def write_frame_now(websocket: ServerConnection, frame: bytes) -> bool:
+    """Write a whole frame (BinaryFrames) to an open connection now, if nothing is waiting in its
+    transport's buffer (the kernel takes it at once); False otherwise: then ``websocket.send``, which
+    waits for the browser, takes the message. websockets' broadcast() writes like this too, but frames
+    the message for each connection and writes whatever the connection's backlog."""
+    if (
+        websocket.protocol.state is not State.OPEN
+        or websocket.protocol.extensions
+        or websocket.send_in_progress is not None
+        or websocket.transport.get_write_buffer_size()
+    ):
+        return False
+    websocket.transport.write(frame)
+    return True
 
 
 def peer(websocket: ServerConnection) -> str:

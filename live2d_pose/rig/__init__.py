@@ -46,7 +46,7 @@ from live2d_pose.rig.filter import TUNING, FilterBank, ResultClock, Tuning
 from live2d_pose.rig.live2d import NEUTRAL, RANGES, eye_stabilizer_yaw, face_params, live2d_params
 from live2d_pose.rig.quat import angle_between
 from live2d_pose.rig.results import Tracking
-from live2d_pose.rig.solve import BodyState, rest_rotation, solve
+from live2d_pose.rig.solve import BodyState, SolveCache, rest_rotation, solve
 from live2d_pose.rig.state_filter import StateFilter
 
 KEEP = 3  # results kept per tracker: the latest and the two before it
@@ -139,6 +139,7 @@ class Rig:
     def __init__(self, smoothing: bool = True, tuning: Mapping[str, Tuning] = TUNING):
         self.tracks = TrackStore()
         self.clock = ResultClock(stale_ms=TRACKER_STALE_MS)
+        self.solved = SolveCache()  # SOLVE's pieces of the results it solved at the last steps
         self.state_filter = StateFilter() if smoothing else None
         self.face_filter = FilterBank(tuning) if smoothing else None
         self.state = BodyState()  # as solved: only what was seen
@@ -205,6 +206,7 @@ class Rig:
             pose_hands=hands_at(fresh["pose"]),
             image_size=next((r.size for r in fresh.values() if r), None),
             pose_times={"face": face_pose_t, "hands": hands_pose_t},
+            cache=self.solved,
         )
         self.smoothed = self.state_filter.filter(self.state) if self.state_filter else self.state
         face = first["face"]

@@ -72,9 +72,7 @@ def _load(path: Path = TUNING_PATH) -> tuple[Mapping[str, Tuning], Mapping[str, 
 TUNING, EYE_TUNING, STILL_TUNING = _load()
 
 
-def _alpha(cutoff_hz: float, dt_s: float) -> float:
-    tau = 1.0 / (2.0 * math.pi * cutoff_hz)
-    return 1.0 / (1.0 + tau / dt_s)
+TWO_PI = 2.0 * math.pi
 
 
 class OneEuroFilter:
@@ -110,6 +108,12 @@ class OneEuroFilter:
         self.before: tuple[float, float, float, float] | None = None  # (out, raw, dx, t) before the last sample
 
     def __call__(self, value: float, t_ms: float) -> float:
+        return self.step(value, t_ms, self.min_cutoff, self.beta)
+
+    def step(self, value: float, t_ms: float, min_cutoff: float, beta: float) -> float:
+        """One sample, filtered with this ``min_cutoff`` and ``beta`` instead of the filter's own (a
+        channel easing to rest). Each smoothing factor is 1 / (1 + tau / dt), tau = 1 / (2 pi cutoff),
+        written out: this is the rig's innermost loop."""
         value, t_ms = float(value), float(t_ms)
         if not (math.isfinite(value) and math.isfinite(t_ms)):
             return 0.0 if self.out is None else self.out
@@ -117,21 +121,22 @@ class OneEuroFilter:
             if value == self.raw:
                 return self.out  # the same sample again: replacing it would change nothing
             self.undo()
-        if self.out is None:
+        out = self.out
+        if out is None:
             self.out = self.raw = value
             self.t = t_ms
             return value
         dt = (t_ms - self.t) / 1000.0
         if not dt > 0:
-            return self.out
-        self.before = (self.out, self.raw, self.dx, self.t)
+            return out
+        dx = self.dx
+        self.before = (out, self.raw, dx, self.t)
         raw_dx = (value - self.raw) / dt
-        self.dx += _alpha(self.d_cutoff, dt) * (raw_dx - self.dx)
-        cutoff = self.min_cutoff + self.beta * abs(self.dx)
-        self.out += _alpha(cutoff, dt) * (value - self.out)
-        self.raw = value
-        self.t = t_ms
-        return self.out
+        dx += 1.0 / (1.0 + (1.0 / (TWO_PI * self.d_cutoff)) / dt) * (raw_dx - dx)
+        cutoff = min_cutoff + beta * abs(dx)
+        out += 1.0 / (1.0 + (1.0 / (TWO_PI * cutoff)) / dt) * (value - out)
+        self.dx, self.out, self.raw, self.t = dx, out, value, t_ms
+        return out
 
     def undo(self) -> None:
         """Back to the state before the last sample."""

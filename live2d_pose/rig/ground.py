@@ -70,11 +70,12 @@ class Root:
     soles: dict  # side -> that point where the picture shows it: (x, y) in metres at the body's distance
 
 
-def observe(pose, image_size: tuple[int, int] | None) -> Root | None:
-    """The hips relative to the camera, from one pose result and the image's (width, height)."""
+def observe(pose, image_size: tuple[int, int] | None, landmarks: Landmarks | None = None) -> Root | None:
+    """The hips relative to the camera, from one pose result and the image's (width, height);
+    ``landmarks``: that result's, when the caller has them already."""
     if image_size is None or pose is None:
         return None
-    lm = Landmarks(pose)
+    lm = landmarks or Landmarks(pose)
     if lm.c(23, 24) < SEEN:
         return None
     width, height = image_size

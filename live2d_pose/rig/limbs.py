@@ -307,14 +307,25 @@ def solve_leg(lm: Landmarks, side: str, hips: tuple, out: PoseSolution) -> None:
 # ------------------------------------------------------------------ the whole pose
 
 
-def solve_pose(pose, hand_conf: dict | None = None) -> PoseSolution:
-    """wire.Pose (+ {side: confidence of that side's hand in the picture}) -> bones and confidences."""
+def solve_pose(pose, hand_conf: dict | None = None, body: PoseSolution | None = None) -> PoseSolution:
+    """wire.Pose (+ {side: confidence of that side's hand in the picture}) -> bones and confidences.
+    ``body``: the pose's solve_body, when made already (a pose is solved again when its frame's hands
+    arrive: only its arms change)."""
+    body = body or solve_body(pose)
+    out = PoseSolution(
+        bones=dict(body.bones), confidence=dict(body.confidence), chest=body.chest, landmarks=body.landmarks
+    )
+    hand_conf = hand_conf or {}
+    for side in ARMS:
+        solve_arm(body.landmarks, side, hand_conf.get(side, 0.0), out)
+    return out
+
+
+def solve_body(pose) -> PoseSolution:
+    """A pose's torso and legs: all but its arms, which its frame's hands vouch for."""
     lm = Landmarks(pose)
     out = PoseSolution(landmarks=lm)
     hips = solve_torso(lm, out)
-    hand_conf = hand_conf or {}
-    for side in ARMS:
-        solve_arm(lm, side, hand_conf.get(side, 0.0), out)
     for side in LEGS:
         solve_leg(lm, side, hips, out)
     return out

@@ -107,8 +107,23 @@ class Motion:
 # ---------------------------------------------------------------- encoding
 
 
+class _Float32s(dict):
+    """count -> its struct.Struct, compiled once."""
+
+    def __missing__(self, count: int) -> struct.Struct:
+        packer = self[count] = struct.Struct(f"<{count}f")
+        return packer
+
+
+_F32 = _Float32s()
+
+
 def _f32(values) -> bytes:
-    return np.asarray(values, dtype="<f4").tobytes()
+    """Little-endian float32s (struct: a few times faster than numpy for a handful of values)."""
+    try:
+        return _F32[len(values)].pack(*values)
+    except OverflowError:  # beyond float32: numpy's infinity, as before
+        return np.asarray(values, dtype="<f4").tobytes()
 
 
 def _channels(motion: Motion) -> dict[str, bytes | None]:

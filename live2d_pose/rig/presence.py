@@ -36,7 +36,7 @@ nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from live2d_pose.rig.limbs import FAINT, SEEN
 from live2d_pose.rig.quat import slerp, smoothstep
@@ -96,23 +96,37 @@ class Presence:
 
     def __init__(self, parts: dict, rest):
         self.parts = parts
+        self.trackers = tuple(dict.fromkeys(tracker for _, tracker in parts.values()))
         self.rest = rest
         self.slots: dict[str, _Slot] = {}
+        # part -> ((time, confidence, bones) of its last step, (its weight, its bones shown)): a step at the
+        # same time with the same inputs replaces the last one with the same, so it is skipped
+        self.shown: dict[str, tuple] = {}
 
     def step(self, bones: dict, confidence: dict, time_of) -> tuple[dict, dict]:
         """``bones``/``confidence``: SOLVE's; ``time_of(tracker)``: that tracker's sample time.
         Returns (the bones to smooth: followed or blending parts only, {part: weight})."""
         out, weights = {}, {}
+        times = {tracker: time_of(tracker) for tracker in self.trackers}
         for name, (part_bones, tracker) in self.parts.items():
             reported = {b: bones[b] for b in part_bones if b in bones}
-            part = self._step(name, confidence.get(name, 0.0), reported, time_of(tracker), tracker in AT_ONCE)
-            weights[name] = part.weight
-            if part.weight <= 0.0:
-                continue
-            w = smoothstep(0.0, 1.0, part.weight)
-            for bone, q in part.held.items():
-                out[bone] = q if w >= 1.0 else slerp(self.rest(bone), q, w)
+            t, level = times[tracker], confidence.get(name, 0.0)
+            last = self.shown.get(name)
+            if last is not None and last[0] == (t, level, reported):
+                weights[name], shown = last[1]  # the same step again: what it gave (a replaced step's outcome)
+            else:
+                part = self._step(name, level, reported, t, tracker in AT_ONCE)
+                weights[name], shown = part.weight, self._shown(part)
+                self.shown[name] = ((t, level, reported), (part.weight, shown))
+            out.update(shown)
         return out, weights
+
+    def _shown(self, part: _Part) -> dict:
+        """A part's bones as the avatar shows them: blended from rest by its weight."""
+        if part.weight <= 0.0:
+            return {}
+        w = smoothstep(0.0, 1.0, part.weight)
+        return {bone: q if w >= 1.0 else slerp(self.rest(bone), q, w) for bone, q in part.held.items()}
 
     def _step(self, name: str, confidence: float, bones: dict, t: float, at_once: bool) -> _Part:
         slot = self.slots.setdefault(name, _Slot())
@@ -122,7 +136,7 @@ class Presence:
         if last.t is not None and t == last.t and slot.before is not None:
             last = slot.before  # the same instant again: this sample replaces the last
         elif last.t is None or t > last.t:
-            slot.before = replace(last, held=dict(last.held))
+            slot.before = _Part(last.t, last.evidence, last.followed, last.weight, dict(last.held))
         if not math.isfinite(t):
             return last
         slot.now = _advance(last, confidence, bones, t, at_once)
@@ -132,7 +146,7 @@ class Presence:
         """Start from a state shown elsewhere (a played take) at ``t``: each part with a weight is
         followed at that weight, its bones held, so it is held and then blended to rest like a part
         the camera lost, instead of jumping there."""
-        self.slots.clear()
+        self.reset()
         for name, (part_bones, _) in self.parts.items():
             weight = weights.get(name, 0.0)
             if weight > 0.0:
@@ -141,3 +155,4 @@ class Presence:
 
     def reset(self) -> None:
         self.slots.clear()
+        self.shown.clear()

@@ -16,13 +16,15 @@ rotations relative to the T-pose; a bone that was not seen is absent.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
 from live2d_pose import trackers
 from live2d_pose.rig import contract, ground
 from live2d_pose.rig.picture import PartPicture, hand_picture, mirror_picture, pose_picture
 from live2d_pose.rig.eyes import eye_openness
-from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_pose
+from live2d_pose.rig.limbs import FAINT, POSE_PARTS, in_image, solve_body, solve_pose
 from live2d_pose.rig.quat import (
     DEG,
     IDENTITY,
@@ -42,6 +44,7 @@ from live2d_pose.rig.quat import (
     flip_x,
 )
 
+T = TypeVar("T")
 STATE_VERSION = 3
 TRACKERS = tuple(trackers.TRACKERS)  # the tracker table's names, in its order
 
@@ -318,6 +321,35 @@ def solve_expressions(bs: dict[str, float]) -> tuple[dict, dict]:
 # ------------------------------------------------------------------ the whole state
 
 
+class SolveCache:
+    """The pieces SOLVE made of recent results. SOLVE is pure, so a piece made of the same result
+    objects (and values) is the same each time; a rig solves the fresh result of every tracker at each
+    of its steps, and each tracker's result brings a step. Holds the objects it was keyed by, so their
+    ids stay theirs; keeps the ``size`` pieces used last."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.pieces: OrderedDict[tuple, tuple] = OrderedDict()
+
+    def get(self, what: str, objects: tuple, make: Callable[[], T], values: tuple = ()) -> T:
+        key = (what, values, *map(id, objects))
+        piece = self.pieces.get(key)
+        if piece is not None:
+            self.pieces.move_to_end(key)
+            return piece[1]
+        made = make()
+        self.pieces[key] = (objects, made)
+        if len(self.pieces) > self.size:
+            self.pieces.popitem(last=False)
+        return made
+
+
+class _NoCache(SolveCache):
+    def get(self, what: str, objects: tuple, make: Callable[[], T], values: tuple = ()) -> T:
+        return make()
+
+
+NO_CACHE = _NoCache(0)
 SAME_AS_POSE = object()  # solve()'s default for face_pose and hands_pose
 SAME_AS_HANDS = object()  # and for pose_hands
 
@@ -333,6 +365,7 @@ def solve(
     pose_hands=SAME_AS_HANDS,
     image_size: tuple[int, int] | None = None,
     pose_times: dict | None = None,
+    cache: SolveCache | None = None,
 ) -> BodyState:
     """The latest result of each tracker -> docs/rig.md's body state.
 
@@ -344,22 +377,20 @@ def solve(
     for an arm whose elbow is out of the picture), default ``hands``. ``image_size``: (width,
     height) of the pose's image, which the hips' position needs (none without it). ``pose_times``:
     {"face": t, "hands": t}, the times of ``face_pose`` and ``hands_pose`` (default: the pose's).
+    ``cache``: the pieces of earlier calls (SolveCache), for a caller that solves the same results again.
     """
     times = times or {}
+    cache = cache or NO_CACHE
     state = BodyState(t=t, times={k: _finite_or_none(times.get(k)) for k in TRACKERS})
     state.parts = dict.fromkeys(PARTS, 0.0)
     face_pose = pose if face_pose is SAME_AS_POSE else face_pose
     hands_pose = pose if hands_pose is SAME_AS_POSE else hands_pose
-    pose_hands = hands if pose_hands is SAME_AS_HANDS else pose_hands
-    solved: dict[int, object] = {}  # each pose result solved once (with its own frame's hands)
+    pose_hands = tuple(hands if pose_hands is SAME_AS_HANDS else pose_hands)
 
-    def solved_pose(p):
+    def solved_pose(p):  # each pose result solved once (with its own frame's hands)
         if p is None:
             return None
-        if id(p) not in solved:
-            found = assign_hands(pose_hands, p)
-            solved[id(p)] = solve_pose(p, {s: hand_confidence(h) for s, h in found.items() if h is not None})
-        return solved[id(p)]
+        return cache.get("pose", (p, *pose_hands), lambda: _solve_pose(p, pose_hands, cache))
 
     pose_times = {"face": state.times["pose"], "hands": state.times["pose"], **(pose_times or {})}
     if pose is not None:
@@ -367,22 +398,23 @@ def solve(
         state.bones.update(body.bones)
         state.parts.update(body.confidence)
         state.seen["pose"] = True
-        state.root = ground.observe(pose, image_size)
-        state.picture.update(pose_picture(body.landmarks, image_size))
+        state.root = cache.get("root", (pose,), lambda: ground.observe(pose, image_size, body.landmarks), image_size)
+        state.picture.update(
+            cache.get("pose picture", (pose,), lambda: pose_picture(body.landmarks, image_size), image_size)
+        )
     if face is not None:
         state.seen["face"] = True
         if face.matrix is not None:
             body = solved_pose(face_pose)
             chest = body.chest if body is not None and body.chest is not None else IDENTITY
-            rel = half(multiply(conjugate(chest), head_rotation(face.matrix)))
+            rel = half(multiply(conjugate(chest), cache.get("head", (face,), lambda: head_rotation(face.matrix))))
             state.bones["neck"] = rel
             state.bones["head"] = rel
             state.parts["head"] = 1.0
             state.anchors["neck"] = Anchor(chest, pose_times["face"])
         if face.blendshapes is not None:
-            bs = blendshape_map(face.blendshapes)
-            state.expressions, state.gaze = solve_expressions(bs)
-            state.blendshapes = bs
+            bs, expressions, gaze = cache.get("expressions", (face,), lambda: _solve_face(face.blendshapes))
+            state.expressions, state.gaze, state.blendshapes = dict(expressions), dict(gaze), dict(bs)
     by_side = assign_hands(hands, hands_pose)
     body = solved_pose(hands_pose)
     lower_arms = body.lower_arms if body is not None else {}
@@ -390,20 +422,36 @@ def solve(
         hand = by_side[side]
         if hand is None:
             continue
-        confidence = hand_confidence(hand)
+        confidence = cache.get("hand confidence", (hand,), lambda: hand_confidence(hand))
         state.parts[f"{side}Hand"] = confidence
         state.seen[f"{side}Hand"] = True
         if confidence < FAINT:
             continue
-        palm, bones = solve_hand(hand, side)
+        palm, bones = cache.get("hand", (hand,), lambda: solve_hand(hand, side), (side,))
         state.bones.update(bones)
         if side in lower_arms:
             state.bones[f"{side}Hand"] = multiply(conjugate(lower_arms[side]), palm)
             state.anchors[f"{side}Hand"] = Anchor(lower_arms[side], pose_times["hands"])
-        found = hand_picture(hand, image_size)
+        found = cache.get("hand picture", (hand,), lambda: hand_picture(hand, image_size), image_size)
         if found is not None:
             state.picture[f"{side}Hand"] = found
     return state
+
+
+def _solve_pose(pose, hands: tuple, cache: SolveCache):
+    """One pose result, its hands' confidences from the hands of its own frame."""
+    found = assign_hands(hands, pose)
+    return solve_pose(
+        pose,
+        {s: hand_confidence(h) for s, h in found.items() if h is not None},
+        cache.get("pose body", (pose,), lambda: solve_body(pose)),
+    )
+
+
+def _solve_face(scores) -> tuple[dict, dict, dict]:
+    """The blendshapes by name, and the expressions and gaze they give."""
+    bs = blendshape_map(scores)
+    return (bs, *solve_expressions(bs))
 
 
 def _finite_or_none(value) -> float | None:
@@ -413,7 +461,7 @@ def _finite_or_none(value) -> float | None:
 # ------------------------------------------------------------------ mirror
 
 
-def swap_side(name: str) -> str:
+def _side_swapped(name: str) -> str:
     if name.startswith("left"):
         return "right" + name[4:]
     if name.startswith("right"):
@@ -421,12 +469,38 @@ def swap_side(name: str) -> str:
     return name
 
 
-def swap_suffix(name: str) -> str:
+def _suffix_swapped(name: str) -> str:
     if name.endswith("Left"):
         return name[:-4] + "Right"
     if name.endswith("Right"):
         return name[:-5] + "Left"
     return name
+
+
+class _Swapped(dict):
+    """name -> the other side's name: the rig's own names from a table made once (a state is mirrored
+    per update and variant), any other name (a played take's) worked out as it comes, not kept."""
+
+    def __init__(self, swap, names) -> None:
+        super().__init__({name: swap(name) for name in names})
+        self.swap = swap
+
+    def __missing__(self, name: str) -> str:
+        return self.swap(name)
+
+
+_SIDES = _Swapped(_side_swapped, (*BONES, *PARTS))
+_SUFFIXES = _Swapped(_suffix_swapped, (*BLENDSHAPE_NAMES, *EXPRESSIONS))
+
+
+def swap_side(name: str) -> str:
+    """leftX <-> rightX (bones, parts, tracker sides)."""
+    return _SIDES[name]
+
+
+def swap_suffix(name: str) -> str:
+    """xLeft <-> xRight (expressions, blendshapes)."""
+    return _SUFFIXES[name]
 
 
 def _mirror_point(p):
@@ -437,23 +511,24 @@ def mirror_state(state: BodyState) -> BodyState:
     """The state of the mirror image (docs/rig.md "Mirror"); mirroring twice gives the original."""
     seen = dict(state.seen)
     seen["leftHand"], seen["rightHand"] = state.seen["rightHand"], state.seen["leftHand"]
+    sides, suffixes = _SIDES, _SUFFIXES
     root = state.root and ground.Root(
         _mirror_point(state.root.hips),
-        {swap_side(s): _mirror_point(p) for s, p in state.root.feet.items()},
-        {swap_side(s): (-p[0], p[1]) for s, p in state.root.soles.items()},
+        {sides[s]: _mirror_point(p) for s, p in state.root.feet.items()},
+        {sides[s]: (-p[0], p[1]) for s, p in state.root.soles.items()},
     )
     return BodyState(
         t=state.t,
         times=dict(state.times),
         seen=seen,
         version=state.version,
-        bones={swap_side(name): flip_x(q) for name, q in state.bones.items()},
-        expressions={swap_suffix(k): v for k, v in state.expressions.items()},
+        bones={sides[name]: flip_x(q) for name, q in state.bones.items()},
+        expressions={suffixes[k]: v for k, v in state.expressions.items()},
         gaze={"yaw": -state.gaze["yaw"], "pitch": state.gaze["pitch"]} if state.gaze else None,
-        blendshapes={swap_suffix(k): v for k, v in state.blendshapes.items()} if state.blendshapes else None,
-        parts={swap_side(k): v for k, v in state.parts.items()},
+        blendshapes={suffixes[k]: v for k, v in state.blendshapes.items()} if state.blendshapes else None,
+        parts={sides[k]: v for k, v in state.parts.items()},
         hips_position=_mirror_point(state.hips_position) if state.hips_position is not None else None,
         root=root,
-        picture={swap_side(part): mirror_picture(part, p) for part, p in state.picture.items()},
-        anchors={swap_side(bone): Anchor(flip_x(a.parent), a.t) for bone, a in state.anchors.items()},
+        picture={sides[part]: mirror_picture(part, p) for part, p in state.picture.items()},
+        anchors={sides[bone]: Anchor(flip_x(a.parent), a.t) for bone, a in state.anchors.items()},
     )

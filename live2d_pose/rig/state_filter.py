@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from live2d_pose.rig.filter import STILL_TUNING, TUNING, OneEuroFilter
 from live2d_pose.rig.ground import Grounding
 from live2d_pose.rig.presence import Presence
-from live2d_pose.rig.quat import IDENTITY, conjugate, half, multiply, slerp, smoothstep
+from live2d_pose.rig.quat import IDENTITY, conjugate, dot4, half, multiply, slerp, smoothstep
 from live2d_pose.rig.solve import (
     BLENDSHAPE_NAMES,
     BONES,
@@ -64,6 +66,8 @@ PART_ORDER = tuple(dict.fromkeys(PART_OF[bone] for bone in BONES))
 # part -> the bone solved against another result's parent (state.anchors), and that parent
 ANCHORED = {"head": "neck", "leftHand": "leftHand", "rightHand": "rightHand"}
 PARENT_OF = {"neck": "chest", "leftHand": "leftLowerArm", "rightHand": "rightLowerArm"}
+T = TypeVar("T")
+CHAIN_BONES = ("hips", "spine", "chest", "leftUpperArm", "leftLowerArm", "rightUpperArm", "rightLowerArm")
 KEEP_PARENTS = 4  # pose times whose parents are kept: a head or hand is solved against one of the rig's last three
 
 
@@ -96,15 +100,51 @@ def sample_time(times: dict | None, tracker: str, t_ms: float) -> float:
     return ts if ts is not None and math.isfinite(ts) else t_ms
 
 
-def _step(f: OneEuroFilter, value: float, t_ms: float, resting: bool) -> float:
-    if not resting:
-        return f(value, t_ms)
-    min_cutoff, beta = f.min_cutoff, f.beta
-    f.min_cutoff, f.beta = REST_EASE
-    try:
-        return f(value, t_ms)
-    finally:
-        f.min_cutoff, f.beta = min_cutoff, beta
+@dataclass(frozen=True)
+class BoneChannels:
+    """What a bone's smoothing needs to know of it, worked out once per bone."""
+
+    rest: tuple
+    tracker: str
+    kind: str
+    keys: tuple[str, ...]  # its four channels' filters
+
+    @classmethod
+    def of(cls, name: str) -> "BoneChannels":
+        known = _BONE_CHANNELS.get(name)
+        if known is not None:
+            return known
+        return cls(rest_rotation(name), bone_tracker(name), bone_kind(name), tuple(f"{name}.{i}" for i in range(4)))
+
+
+_BONE_CHANNELS: dict[str, BoneChannels] = {}
+_BONE_CHANNELS.update({name: BoneChannels.of(name) for name in BONES})
+EXPRESSION_CHANNELS = tuple((name, f"expr.{name}", "eye" if name in BLINKS else "expression") for name in EXPRESSIONS)
+BLENDSHAPE_CHANNELS = tuple((name, f"bs.{name}") for name in BLENDSHAPES)
+
+
+class Unchanged:
+    """What each group of channels gave at its last step, and that step's time and inputs (``key``,
+    its time first): a step with an equal key gives the same again (StateFilter's doc)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple] = {}
+
+    def step(self, group: str, key: tuple, compute: Callable[[], T]) -> T:
+        """What ``group`` gave at its last step when that step's key equals ``key``, else ``compute()``."""
+        last = self.last.get(group)
+        if last is not None and last[0] == key:
+            return last[1]
+        value = compute()
+        self.last[group] = (key, value)
+        return value
+
+    def forget(self, group: str) -> None:
+        """``group``'s channels were stepped without it: its next step computes."""
+        self.last.pop(group, None)
+
+    def clear(self) -> None:
+        self.last.clear()
 
 
 class StateFilter:
@@ -117,6 +157,13 @@ class StateFilter:
     first seen; then its filter is primed with the rest value at the last two times its tracker's
     channels were stepped at, exactly the history a filter stepped all along has by then (its last
     sample, and the one a sample at that same time would replace).
+
+    Another keeps a holistic stream cheap: each tracker's result steps the whole state, but most of
+    it is sampled at the same instant as in the last step, from the same inputs (a hands result leaves
+    the face's and mostly the pose's as they were). Such a step replaces the last one with itself
+    (filter.py, presence.py, stillness.py, ground.py: a step at the same time replaces the last), so
+    each group of channels (a part's bones, the face's channels, the hips' position) keeps what it
+    gave last time when its time and inputs are those of its last step (``Unchanged``).
     """
 
     def __init__(self, scale_min_cutoff: float = 1.0, scale_beta: float = 1.0, stillness: StillTuning = STILL_TUNING):
@@ -130,6 +177,8 @@ class StateFilter:
         self.steps: dict[str, tuple] = {}  # tracker -> (last step time, the one before) of its channels
         self.locks: dict[str, PartLock] = {}  # part -> its stillness lock
         self.parents: dict[float, dict] = {}  # pose time -> the avatar's chest and forearms then (global)
+        self.kept: dict[str, tuple] = {}  # part -> the time and bones of its last keep of parents
+        self.unchanged = Unchanged()
 
     def _history(self, tracker: str) -> tuple:
         return self.steps.get(tracker, (None, None))
@@ -147,7 +196,9 @@ class StateFilter:
             for t in (before, last):
                 if t is not None:
                     f(rest, t)
-        return _step(f, value, t_ms, not seen)
+        if seen:
+            return f.step(value, t_ms, f.min_cutoff, f.beta)
+        return f.step(value, t_ms, *REST_EASE)
 
     def _reference(self, name: str, rest: tuple, tracker: str, t_ms: float) -> tuple | None:
         """The output this bone's step starts from: the last one, or when this sample replaces the
@@ -161,21 +212,22 @@ class StateFilter:
         return rest
 
     def _bone(self, name: str, q: tuple | None, times: dict | None, t_ms: float) -> tuple:
-        rest = rest_rotation(name)
-        tracker = bone_tracker(name)
+        bone = BoneChannels.of(name)
+        rest, tracker = bone.rest, bone.tracker
         if q is None and name not in self.quats:
             return rest  # never seen yet: at rest, unfiltered (see the class doc)
         t = sample_time(times, tracker, t_ms)
         target = q if q is not None else rest
         prev = self._reference(name, rest, tracker, t)
-        flip = -1.0 if prev is not None and sum(p * v for p, v in zip(prev, target)) < 0 else 1.0
-        kind = bone_kind(name)
-        c = [
-            self._channel(f"{name}.{i}", kind, flip * v, r, tracker, t, q is not None)
-            for i, (v, r) in enumerate(zip(target, rest))
-        ]
-        n = math.sqrt(sum(v * v for v in c)) or 1.0
-        out = (c[0] / n, c[1] / n, c[2] / n, c[3] / n)
+        flip = -1.0 if prev is not None and dot4(prev, target) < 0 else 1.0
+        seen = q is not None
+        kind, (k0, k1, k2, k3), channel = bone.kind, bone.keys, self._channel  # written out: four per bone and step
+        c0 = channel(k0, kind, flip * target[0], rest[0], tracker, t, seen)
+        c1 = channel(k1, kind, flip * target[1], rest[1], tracker, t, seen)
+        c2 = channel(k2, kind, flip * target[2], rest[2], tracker, t, seen)
+        c3 = channel(k3, kind, flip * target[3], rest[3], tracker, t, seen)
+        n = math.sqrt(c0 * c0 + c1 * c1 + c2 * c2 + c3 * c3) or 1.0
+        out = (c0 / n, c1 / n, c2 / n, c3 / n)
         entry = self.quats.get(name)
         if entry is None:
             last_t, before_t = self._history(tracker)
@@ -186,31 +238,40 @@ class StateFilter:
             self.quats[name] = (t, out, entry[2])  # a replaced sample; an older one changed nothing
         return out
 
-    def _bones(self, state: BodyState, shown: dict, weights: dict, t_ms: float) -> dict:
+    def _bones(self, state: BodyState, shown: dict, weights: dict, sampled: dict, t_ms: float) -> dict:
         """Part by part, parents first: each bone's target (re-expressed against the avatar's parent
         where it was solved against another result's, see _anchored), its One Euro filter, and the
-        part's stillness lock."""
+        part's stillness lock. ``sampled``: each tracker's sample time."""
         bones: dict[str, tuple] = {}
         for part in PART_ORDER:
             names, tracker = PARTS[part]
-            t = sample_time(state.times, tracker, t_ms)
-            targets = self._anchored(
-                part, {name: shown.get(name) for name in names}, state.anchors, weights.get(part, 0.0)
-            )
-            filtered = {name: self._bone(name, targets[name], state.times, t_ms) for name in names}
-            lock = self._lock(part, weights.get(part, 0.0), state.picture.get(part))
-            if lock is not None:
-                lock.step(
-                    t,
-                    weights.get(part, 0.0),
-                    state.picture.get(part),
-                    {name: q for name, q in targets.items() if q is not None},
+            t = sampled[tracker]
+            weight = weights.get(part, 0.0)
+            picture = state.picture.get(part)
+            targets = {name: shown.get(name) for name in names}
+            if part in ANCHORED:
+                targets = self._anchored(part, targets, state.anchors, weight)
+            bones.update(
+                self.unchanged.step(
+                    part,
+                    (t, weight, picture, targets),
+                    lambda: self._part(part, names, t, weight, picture, targets, state.times, t_ms),
                 )
-                filtered = {name: lock.output(name, q) for name, q in filtered.items()}
-            bones.update(filtered)
+            )
             if part in ("torso", "leftLowerArm", "rightLowerArm"):
-                self._keep_parents(t, bones)
+                self._keep_parents(part, t, bones)
         return bones
+
+    def _part(
+        self, part: str, names: tuple, t: float, weight: float, picture, targets: dict, times: dict | None, t_ms: float
+    ) -> dict:
+        """One part's bones: their One Euro filters, then the part's stillness lock."""
+        filtered = {name: self._bone(name, targets[name], times, t_ms) for name in names}
+        lock = self._lock(part, weight, picture)
+        if lock is not None:
+            lock.step(t, weight, picture, {name: q for name, q in targets.items() if q is not None})
+            filtered = {name: lock.output(name, q) for name, q in filtered.items()}
+        return filtered
 
     def _lock(self, part: str, weight: float, picture) -> PartLock | None:
         """The part's stillness lock, made when it is first fully followed with a picture."""
@@ -219,8 +280,14 @@ class StateFilter:
             lock = self.locks[part] = PartLock(self.stillness)
         return lock
 
-    def _keep_parents(self, t: float, bones: dict) -> None:
-        """The avatar's chest and forearms (global) at this pose time, for the bones solved against them."""
+    def _keep_parents(self, part: str, t: float, bones: dict) -> None:
+        """The avatar's chest and forearms (global) at this pose time, for the bones solved against them;
+        kept again only when ``part``'s last keep was of other bones or another time (each step keeps
+        after the same parts: what a keep of the same bones keeps is there already)."""
+        used = (t, *(bones.get(name) for name in CHAIN_BONES))
+        if self.kept.get(part) == used and t in self.parents:
+            return
+        self.kept[part] = used
         chain = IDENTITY
         kept = {}
         for name in ("hips", "spine", "chest"):
@@ -257,33 +324,16 @@ class StateFilter:
         ``state.t``) is the time of the channels whose tracker is not in the state (easing to rest)."""
         t_ms = state.t if t_ms is None else t_ms
         times = state.times
-        shown, weights = self.presence.step(state.bones, state.parts, lambda tracker: sample_time(times, tracker, t_ms))
-        bones = self._bones(state, shown, weights, t_ms)
-        position = self._position(state, times, t_ms)
-        t_face = sample_time(times, "face", t_ms)
-        expressions = {
-            name: self._channel(
-                f"expr.{name}",
-                "eye" if name in BLINKS else "expression",
-                state.expressions.get(name, 0.0),
-                0.0,
-                "face",
-                t_face,
-                name in state.expressions,
-            )
-            for name in EXPRESSIONS
-        }
-        bs = state.blendshapes
-        blendshapes = {
-            name: self._channel(f"bs.{name}", "expression", bs[name] if bs else 0.0, 0.0, "face", t_face, bool(bs))
-            for name in BLENDSHAPES
-        }
-        gaze = {
-            axis: self._channel(
-                f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, "face", t_face, bool(state.gaze)
-            )
-            for axis in ("yaw", "pitch")
-        }
+        sampled = {tracker: sample_time(times, tracker, t_ms) for tracker in TRACKERS}
+        shown, weights = self.presence.step(state.bones, state.parts, sampled.__getitem__)
+        bones = self._bones(state, shown, weights, sampled, t_ms)
+        position = self.unchanged.step(
+            "position", (sampled["pose"], state.root), lambda: self._position(state, times, t_ms)
+        )
+        t_face = sampled["face"]
+        expressions, blendshapes, gaze = self.unchanged.step(
+            "face", (t_face, state.expressions, state.blendshapes, state.gaze), lambda: self._face(state, t_face)
+        )
         seen = {key: bool(state.seen.get(key)) for key in SEEN_KEYS}
         for tracker in TRACKERS:
             self._stepped(tracker, sample_time(times, tracker, t_ms))
@@ -299,6 +349,26 @@ class StateFilter:
             parts=weights,
             hips_position=position,
         )
+
+    def _face(self, state: BodyState, t_face: float) -> tuple[dict, dict, dict]:
+        """The expressions, blendshapes and gaze, smoothed."""
+        given = state.expressions
+        expressions = {
+            name: self._channel(key, kind, given.get(name, 0.0), 0.0, "face", t_face, name in given)
+            for name, key, kind in EXPRESSION_CHANNELS
+        }
+        bs = state.blendshapes
+        blendshapes = {
+            name: self._channel(key, "expression", bs[name] if bs else 0.0, 0.0, "face", t_face, bool(bs))
+            for name, key in BLENDSHAPE_CHANNELS
+        }
+        gaze = {
+            axis: self._channel(
+                f"gaze.{axis}", "gaze", state.gaze[axis] if state.gaze else 0.0, 0.0, "face", t_face, bool(state.gaze)
+            )
+            for axis in ("yaw", "pitch")
+        }
+        return expressions, blendshapes, gaze
 
     def _position(self, state: BodyState, times: dict | None, t_ms: float) -> tuple | None:
         """The hips' position in the room, smoothed; None until the body has been placed once."""
@@ -332,6 +402,7 @@ class StateFilter:
                 self._channel(f"position.{axis}", "position", v, rest, "pose", t, True)
                 for axis, v, rest in zip(AXES, state.hips_position, REST_POSITION)
             )
+            self.unchanged.forget("position")
         return shown
 
     def reset(self) -> None:
@@ -343,3 +414,5 @@ class StateFilter:
         self.steps.clear()
         self.locks.clear()
         self.parents.clear()
+        self.kept.clear()
+        self.unchanged.clear()

@@ -129,7 +129,14 @@ def _toward_identity(q: tuple, most: float) -> tuple:
 
 
 def _medoid(rotations: list) -> tuple:
-    return min(rotations, key=lambda a: sum(angle_between(a, b) for b in rotations))
+    """The rotation nearest to all the others (the first such): each angle between two is taken once."""
+    n = len(rotations)
+    angles = [[0.0] * n for _ in range(n)]
+    for i, a in enumerate(rotations):
+        for j in range(i, n):
+            angles[i][j] = angles[j][i] = angle_between(a, rotations[j])
+    totals = [sum(row) for row in angles]
+    return rotations[totals.index(min(totals))]
 
 
 class PartLock:

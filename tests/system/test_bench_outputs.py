@@ -45,6 +45,8 @@ def test_motion_scenario_smoke(tmp_path):
         v > 0 for v in result["gateway_cpu_percent"].values()
     )
     assert result["messages_per_s"]["1"] > 10, "the viewers got motion"
+    assert result["viewers_served"] == 4 and result["messages_per_s"]["4, slowest"] > 0, "each of the crowd did"
+    assert all(latency["p50"] > 0 for latency in result["first_viewer_latency_ms"].values())
     assert 0 < result["bytes_per_s"]["motion"] < result["bytes_per_s"]["landmarks"]
     table = motion_bench.markdown_table([result])
     assert "| motion-holistic-1x30 |" in table and "µs" in table

@@ -93,6 +93,20 @@ def test_deltas_rebuild_the_whole_motion_and_a_full_message_stands_alone(recordi
     assert sum(deltas) / len(deltas) < 0.6 * sum(len(u.full()) for _, u in updates) / len(updates)
 
 
+def test_the_rig_sends_the_motion_the_viewer_tests_read(recording):
+    """The viewer's node tests read the rig's motion for the gesture recording from a fixture: the rig
+    must still send exactly those bytes (a change that is meant to change the motion regenerates it:
+    python -m live2d_pose.testing.record --motion-of web/test/fixtures/gesture.msgpack
+    --out web/test/fixtures/gesture-motion.msgpack)."""
+    fixture = record.load("web/test/fixtures/gesture-motion.msgpack")
+    sent = record.motion_of(recording)
+    for variant in ("mirrored", "plain"):
+        assert len(sent[variant]) == len(fixture[variant]), variant
+        differ = next((i for i, (a, b) in enumerate(zip(sent[variant], fixture[variant])) if a != b), None)
+        assert differ is None, f"{variant}: message {differ} differs from the fixture's"
+        assert sent["last"][variant] == fixture["last"][variant], variant
+
+
 def test_a_bone_never_seen_is_absent_and_the_mirrored_variant_swaps_and_reflects(recording):
     mirrored, plain = rig_updates(recording)[150][0], rig_updates(recording, mirror=False)[150][0]
     assert "hips" not in plain.bones, "she sits: the hips were never seen"
@@ -145,6 +159,62 @@ def test_a_viewer_gets_deltas_while_it_keeps_up_and_a_full_message_when_it_falls
     box.put_motion(object(), updates[10])  # another chain (a new rig, another stream): full
     run(take())
     assert got[-1] == updates[10].full()
+
+
+def test_a_viewer_that_keeps_up_gets_its_messages_written_at_once_and_in_order(recording):
+    """While the viewer's sender waits with nothing queued, the mailbox hands each message to its
+    writer (no task wakes); once the connection has data waiting the writer declines and the queue
+    takes over, and nothing overtakes what is queued."""
+    updates = [u for _, u in rig_updates(recording)][:12]
+    encoder, box, written, accepting = object(), Mailbox(), [], [True]
+
+    def writer(data: bytes) -> bool:
+        if accepting[0]:
+            written.append(data)
+        return accepting[0]
+
+    box.writer = writer
+    for update in updates[:3]:
+        box.put_motion(encoder, update)
+    assert written == [updates[0].full(), updates[1].delta, updates[2].delta] and not box._motion
+    accepting[0] = False  # the browser is slow: its connection's buffer holds data
+    box.put_motion(encoder, updates[3])
+    accepting[0] = True
+    box.put_motion(encoder, updates[4])  # the writer would take it, but one waits before it
+    box.put_control("a control message")
+    box.put_result(b"landmarks")
+    assert len(written) == 3 and list(box._motion) == [updates[3].delta, updates[4].delta]
+    box.writer = None  # the sender takes them, in order
+    got = run(_take_all(box))
+    assert got == ["a control message", updates[3].delta, updates[4].delta, b"landmarks"]
+    box.writer = writer
+    box.put_motion(encoder, updates[5])
+    box.put_motion(object(), updates[6])  # another chain: its full message, also at once
+    box.put_result(b"more landmarks")
+    assert written[3:] == [updates[5].delta, updates[6].full(), b"more landmarks"]
+
+
+async def _take_all(box: Mailbox) -> list:
+    got = []
+    while box._controls or box._motion or box._results:
+        got.append(await box.get())
+    return got
+
+
+def test_a_frame_made_once_is_the_frame_websockets_would_send():
+    from websockets.frames import Frame, Opcode
+    from websockets.server import ServerProtocol
+
+    from live2d_pose.aio import BinaryFrames
+
+    frames = BinaryFrames()
+    for size in (0, 5, 125, 126, 65535, 65536):  # each length encoding
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        protocol = ServerProtocol()
+        protocol.state = protocol.state.OPEN
+        protocol.send_frame(Frame(Opcode.BINARY, data))
+        assert frames.of(data) == b"".join(protocol.data_to_send()), size
+        assert frames.of(data) is frames.of(data), "made once"
 
 
 def test_subscriptions_from_the_query():
