@@ -38,7 +38,7 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("live2d_pose.bench")
 

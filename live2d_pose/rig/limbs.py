@@ -316,6 +316,7 @@ def solve_pose(pose, hand_conf: dict | None = None, body: PoseSolution | None = 
         bones=dict(body.bones), confidence=dict(body.confidence), chest=body.chest, landmarks=body.landmarks
     )
     hand_conf = hand_conf or {}
+    assert body.landmarks is not None  # solve_body always keeps the landmarks it solved
     for side in ARMS:
         solve_arm(body.landmarks, side, hand_conf.get(side, 0.0), out)
     return out

@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from functools import partial
+from typing import TypeVar
+from collections.abc import Callable
 
 from live2d_pose import trackers
 from live2d_pose.rig import contract, ground
@@ -331,7 +333,7 @@ class SolveCache:
         self.size = size
         self.pieces: OrderedDict[tuple, tuple] = OrderedDict()
 
-    def get(self, what: str, objects: tuple, make: Callable[[], T], values: tuple = ()) -> T:
+    def get(self, what: str, objects: tuple, make: Callable[[], T], values: object = ()) -> T:
         key = (what, values, *map(id, objects))
         piece = self.pieces.get(key)
         if piece is not None:
@@ -345,7 +347,7 @@ class SolveCache:
 
 
 class _NoCache(SolveCache):
-    def get(self, what: str, objects: tuple, make: Callable[[], T], values: tuple = ()) -> T:
+    def get(self, what: str, objects: tuple, make: Callable[[], T], values: object = ()) -> T:
         return make()
 
 
@@ -422,17 +424,17 @@ def solve(
         hand = by_side[side]
         if hand is None:
             continue
-        confidence = cache.get("hand confidence", (hand,), lambda: hand_confidence(hand))
+        confidence = cache.get("hand confidence", (hand,), partial(hand_confidence, hand))
         state.parts[f"{side}Hand"] = confidence
         state.seen[f"{side}Hand"] = True
         if confidence < FAINT:
             continue
-        palm, bones = cache.get("hand", (hand,), lambda: solve_hand(hand, side), (side,))
+        palm, bones = cache.get("hand", (hand,), partial(solve_hand, hand, side), (side,))
         state.bones.update(bones)
         if side in lower_arms:
             state.bones[f"{side}Hand"] = multiply(conjugate(lower_arms[side]), palm)
             state.anchors[f"{side}Hand"] = Anchor(lower_arms[side], pose_times["hands"])
-        found = cache.get("hand picture", (hand,), lambda: hand_picture(hand, image_size), image_size)
+        found = cache.get("hand picture", (hand,), partial(hand_picture, hand, image_size), image_size)
         if found is not None:
             state.picture[f"{side}Hand"] = found
     return state

@@ -28,9 +28,11 @@ its forearm), it counts at once.
 from __future__ import annotations
 
 import math
+from functools import partial
 import re
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
+from collections.abc import Callable
 
 from live2d_pose.rig.filter import STILL_TUNING, TUNING, OneEuroFilter
 from live2d_pose.rig.ground import Grounding
@@ -110,7 +112,7 @@ class BoneChannels:
     keys: tuple[str, ...]  # its four channels' filters
 
     @classmethod
-    def of(cls, name: str) -> "BoneChannels":
+    def of(cls, name: str) -> BoneChannels:
         known = _BONE_CHANNELS.get(name)
         if known is not None:
             return known
@@ -255,7 +257,7 @@ class StateFilter:
                 self.unchanged.step(
                     part,
                     (t, weight, picture, targets),
-                    lambda: self._part(part, names, t, weight, picture, targets, state.times, t_ms),
+                    partial(self._part, part, names, t, weight, picture, targets, state.times, t_ms),
                 )
             )
             if part in ("torso", "leftLowerArm", "rightLowerArm"):
