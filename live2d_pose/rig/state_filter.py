@@ -279,7 +279,7 @@ class StateFilter:
         """The part's stillness lock, made when it is first fully followed with a picture."""
         lock = self.locks.get(part)
         if lock is None and weight >= 1.0 and picture is not None:
-            lock = self.locks[part] = PartLock(self.stillness)
+            lock = self.locks[part] = PartLock(self.stillness.for_part(part))
         return lock
 
     def _keep_parents(self, part: str, t: float, bones: dict) -> None:

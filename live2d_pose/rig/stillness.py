@@ -14,7 +14,9 @@ wanders far less (picture.py). So a part is held while its picture stays put:
   within ``still_m``, for 80 % of the results; and the part's rotations stay
   within ``still_deg`` (p80) of their mean. The part is then held at that
   mean (of the window, not the last noisy result), unless its last results
-  already lie outside the band below: a movement that has just begun.
+  already lie outside the band below: a movement that has just begun. A
+  part may have settings of its own (``parts``): a foot's ``still_m`` is
+  wider, for MediaPipe places the heel and toe least surely of all.
 - **Moving again.** A held part is released when the median of its last
   ``release_samples`` pictures leaves the band of a vector: ``margin``
   times the spread that vector showed while still (p90), at least
@@ -36,6 +38,7 @@ older one changes nothing.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 from live2d_pose.rig.picture import PartPicture
@@ -63,17 +66,31 @@ class StillTuning:
     ease_ms: float = 50.0
     glide_dps: float = 1.5
     scale_ms: float = 1000.0
+    # (a regular expression on part names, {field: value}): the first whose pattern matches a part
+    # overrides those settings for it (the feet, whose landmarks MediaPipe places least surely)
+    parts: tuple = ()
 
     @classmethod
     def from_json(cls, data: dict) -> StillTuning:
-        camel = lambda name: name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])  # noqa: E731
-        return cls(
-            **{
-                name: type(getattr(cls, name))(data[camel(name)])
-                for name in cls.__dataclass_fields__
-                if camel(name) in data
-            }
-        )
+        parts = tuple((p["match"], _settings(cls, p)) for p in data.get("parts", ()))
+        return cls(**_settings(cls, data), parts=tuple((match, tuple(s.items())) for match, s in parts))
+
+    def for_part(self, part: str) -> StillTuning:
+        """The settings of one part: these, with the first matching ``parts`` entry's overrides."""
+        for match, overrides in self.parts:
+            if re.search(match, part):
+                return replace(self, **dict(overrides))
+        return self
+
+
+def _settings(cls, data: dict) -> dict:
+    """The settings a section of tuning.json names (camelCase there), each of its field's type."""
+    camel = lambda name: name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])  # noqa: E731
+    return {
+        name: type(getattr(cls, name))(data[camel(name)])
+        for name in cls.__dataclass_fields__
+        if name != "parts" and camel(name) in data
+    }
 
 
 @dataclass(frozen=True)
