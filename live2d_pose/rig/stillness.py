@@ -72,8 +72,7 @@ class StillTuning:
 
     @classmethod
     def from_json(cls, data: dict) -> StillTuning:
-        parts = tuple((p["match"], _settings(cls, p)) for p in data.get("parts", ()))
-        return cls(**_settings(cls, data), parts=tuple((match, tuple(s.items())) for match, s in parts))
+        return cls(**_settings(cls, data), parts=tuple(_part(cls, p) for p in data.get("parts", ())))
 
     def for_part(self, part: str) -> StillTuning:
         """The settings of one part: these, with the first matching ``parts`` entry's overrides."""
@@ -83,13 +82,28 @@ class StillTuning:
         return self
 
 
+def _part(cls, data: dict) -> tuple:
+    """One entry of the section's "parts": (its pattern, its overrides); a name it does not know, or
+    a pattern that is not one, is an error here rather than a setting silently ignored."""
+    re.compile(data["match"])
+    overrides = _settings(cls, data)
+    known = {_camel(name) for name in overrides}
+    unknown = sorted(k for k in data if k != "match" and not k.startswith("_") and k not in known)
+    if unknown:
+        raise ValueError(f"stillness part {data['match']!r}: unknown settings {unknown}")
+    return data["match"], tuple(overrides.items())
+
+
+def _camel(name: str) -> str:
+    return name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])
+
+
 def _settings(cls, data: dict) -> dict:
     """The settings a section of tuning.json names (camelCase there), each of its field's type."""
-    camel = lambda name: name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])  # noqa: E731
     return {
-        name: type(getattr(cls, name))(data[camel(name)])
+        name: type(getattr(cls, name))(data[_camel(name)])
         for name in cls.__dataclass_fields__
-        if name != "parts" and camel(name) in data
+        if name != "parts" and _camel(name) in data
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from live2d_pose.rig import Rig, quat
 from live2d_pose.rig.filter import STILL_TUNING
 from live2d_pose.rig.solve import head_rotation, solve
 from live2d_pose.rig.state_filter import StateFilter
-from live2d_pose.rig.stillness import PartLock
+from live2d_pose.rig.stillness import PartLock, StillTuning
 from live2d_pose.rig.picture import PartPicture
 
 from tests.unit.test_body import T_POSE, make_pose
@@ -159,6 +160,14 @@ def test_the_feet_have_stillness_settings_of_their_own():
         assert dataclasses.replace(foot, still_m=STILL_TUNING.still_m) == STILL_TUNING
     for part in ("torso", "hips", "leftUpperArm", "rightLowerLeg", "leftHand"):
         assert STILL_TUNING.for_part(part) is STILL_TUNING
+
+
+def test_a_part_setting_with_a_name_it_does_not_know_is_an_error():
+    """A typo in tuning.json's stillness "parts" fails at load instead of leaving the part untuned."""
+    with pytest.raises(ValueError, match="stilM"):
+        StillTuning.from_json({"parts": [{"match": "Foot$", "stilM": 0.03}]})
+    with pytest.raises(re.error):
+        StillTuning.from_json({"parts": [{"match": "Foot(", "stillM": 0.03}]})
 
 
 def test_the_head_keeps_the_facial_matrix_steadiness_when_the_chest_jitters():
