@@ -27,6 +27,7 @@ import zmq
 
 from live2d_pose import wire
 from live2d_pose.testing import record
+from live2d_pose.trackers import TRACKERS, UNTAGGED
 
 DEFAULT_RATE = 15.0  # results per second while holding a frame
 
@@ -106,11 +107,9 @@ class Replayer:
             size["width"],
             size["height"],
             {"ingest": now, "infer_start": now, "infer_end": now},
-            faces=recorded.get("faces") or [],
+            found={tracker.key: recorded.get(tracker.key) or [] for tracker in TRACKERS.values()},
             worker="replay",
-            tracks=tuple(recorded.get("tracks") or ["face"]),
-            poses=recorded.get("poses") or [],
-            hands=recorded.get("hands") or [],
+            tracks=tuple(recorded.get("tracks") or UNTAGGED),
         )
 
     def hold(self, index: int) -> None:
