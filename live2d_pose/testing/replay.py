@@ -101,15 +101,17 @@ class Replayer:
 
     def _result(self, recorded: dict, now: float) -> wire.Result:
         size = recorded["imageSize"]
+        tracks = tuple(recorded.get("tracks") or UNTAGGED)
+        keys = [TRACKERS[name].key for name in tracks]
         return wire.Result(
             self.stream,
             self.seq,
             size["width"],
             size["height"],
             {"ingest": now, "infer_start": now, "infer_end": now},
-            found={tracker.key: recorded.get(tracker.key) or [] for tracker in TRACKERS.values()},
+            found={key: recorded.get(key) or [] for key in keys},
             worker="replay",
-            tracks=tuple(recorded.get("tracks") or UNTAGGED),
+            tracks=tracks,
         )
 
     def hold(self, index: int) -> None:
