@@ -6,8 +6,9 @@ checksum, the most found per frame), the rig, the result recorder, and the viewe
 which imports the same JSON. The standalone camera client keeps a copy of the names
 (tests/unit/test_trackers_table.py pins it). Adding a tracker means a row in
 trackers.json, its item type here, its MediaPipe implementation in
-services/landmarker/trackers.py, and the list named by its key in wire.Result and
-the rig's Tracking (docs/architecture.md); the rig reads by name the trackers it uses.
+services/landmarker/trackers.py (docs/architecture.md). The classes that hold a result
+(wire.Result, the rig's Tracking) keep each tracker's list under its key (``TrackerLists``);
+the rig reads by name the trackers it uses.
 
 A result that names no trackers reports ``UNTAGGED`` (face-only senders of before).
 """
@@ -161,7 +162,28 @@ def _row(row: dict) -> Tracker:
 
 TRACKERS: dict[str, Tracker] = {row["name"]: _row(row) for row in TABLE["trackers"]}
 UNTAGGED: tuple[str, ...] = tuple(TABLE["untagged"])  # what a result without "tracks" reports
+KEYS: frozenset[str] = frozenset(tracker.key for tracker in TRACKERS.values())  # faces, poses, hands
 assert ITEM_TYPES.keys() == TRACKERS.keys(), "every row of trackers.json needs its item type here"
+
+
+class TrackerLists:
+    """What a result holder (wire.Result, the rig's Tracking) shares: each tracker's list kept in
+    ``found`` under the table's result key, and read as an attribute of that name
+    (``result.faces``, ``tracking.hands``), so a new row needs no new field. A list is written
+    through ``found`` (``result.found["faces"] = [...]``); the holders are slotted dataclasses,
+    so ``result.faces = [...]`` fails instead of hiding the list from ``found``."""
+
+    __slots__ = ()
+    found: dict[str, list]
+
+    def unreported(self) -> list | None:
+        """What a tracker absent from ``found`` reads as."""
+        return None
+
+    def __getattr__(self, name: str) -> Any:  # Python calls it only for a name that is no attribute
+        if name in KEYS:
+            return self.found.get(name, self.unreported())
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def parse_tracks(text: str) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ import msgpack
 
 # The tracker table (trackers.json): each tracker's result key and item type. Face, Pose, Hand and
 # WireError are part of the wire format, defined with the table.
-from live2d_pose.trackers import TRACKERS, UNTAGGED, Face, Hand, Pose, WireError  # noqa: F401
+from live2d_pose.trackers import TRACKERS, UNTAGGED, Face, Hand, Pose, TrackerLists, WireError  # noqa: F401
 
 MAX_STREAM_ID_LENGTH = 64
 # What ingest accepts from cameras; results and events from elsewhere are held to it too,
@@ -201,14 +201,15 @@ def _buffer(part: Any) -> bytes | memoryview:
 # ---------------------------------------------------------------- results
 
 
-@dataclass
-class Result:
+@dataclass(slots=True)
+class Result(TrackerLists):
     """What one tracker found in one frame (or why it failed), from a landmarker to the viewers.
 
     ``tracks`` names the trackers whose output the message carries; for each, its key
-    (``faces``, ``poses``, ``hands``) holds a list, empty when nothing was found. A
-    landmarker sends one Result per lane and frame, so a fast tracker never waits for a
-    slow one; the format also allows several trackers in one message.
+    (``faces``, ``poses``, ``hands``: the table's) holds a list in ``found``, empty when
+    nothing was found, and reads as ``result.faces`` too (TrackerLists). A landmarker sends
+    one Result per lane and frame, so a fast tracker never waits for a slow one; the format
+    also allows several trackers in one message.
     """
 
     stream: str
@@ -216,13 +217,14 @@ class Result:
     width: int
     height: int
     ts: dict[str, float]  # ingest, dispatch, decode_start, infer_start, infer_end, (gateway)
-    faces: list[dict] = field(default_factory=list)  # Face.to_wire() maps
+    found: dict[str, list[dict]] = field(default_factory=dict)  # key -> its item type's to_wire() maps
     error: dict | None = None  # {"code": str, "message": str} when the frame failed
     worker: str = ""
     tracks: tuple[str, ...] = UNTAGGED
-    poses: list[dict] = field(default_factory=list)  # Pose.to_wire() maps
-    hands: list[dict] = field(default_factory=list)  # Hand.to_wire() maps
     session: int = 0  # the camera connection the frame came from (new_session)
+
+    def unreported(self) -> list:
+        return []  # a list a tracker did not fill is sent empty
 
     @classmethod
     def for_frame(cls, meta: FrameMeta, worker: str) -> Result:
@@ -253,7 +255,7 @@ class Result:
         }
         for name in self.tracks:
             key = TRACKERS[name].key
-            message[key] = getattr(self, key)
+            message[key] = self.found.get(key, [])
         if self.error is not None:
             message["error"] = self.error
         return message
@@ -301,7 +303,7 @@ class Result:
             worker=str(obj.get("worker", ""))[:64],
             tracks=tuple(tracks),
             session=_optional_int(obj, "session", what),
-            **found,
+            found=found,
         )
 
 

@@ -83,7 +83,7 @@ class TrackStore:
         """Take one result, timed ``t``; returns the trackers it updated."""
         updated = []
         for tracker, key in ((t.name, t.key) for t in TRACKERS.values()):
-            items = getattr(tracking, key)
+            items = tracking.found.get(key)
             if items is None:  # this message does not report that tracker
                 continue
             previous = self.latest.get(tracker)

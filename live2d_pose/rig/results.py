@@ -9,20 +9,22 @@ SOLVE sees it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from live2d_pose import wire
-from live2d_pose.trackers import TRACKERS
+from live2d_pose.trackers import TRACKERS, TrackerLists
 
 
-@dataclass
-class Tracking:
+@dataclass(slots=True)
+class Tracking(TrackerLists):
     """One result, decoded and checked.
 
-    A tracker's list is None when the message does not report that tracker
-    (absent from ``tracks``), and empty when it ran and found nothing.
+    ``found`` holds the items of each tracker the message reports, under the
+    table's result key; ``tracking.faces`` reads it (TrackerLists). A tracker's
+    list is None when the message does not report that tracker (absent from
+    ``tracks``), and empty when it ran and found nothing.
     """
 
     stream: str
@@ -30,9 +32,7 @@ class Tracking:
     ts: dict[str, float]
     width: int
     height: int
-    faces: list[wire.Face] | None = None
-    poses: list[wire.Pose] | None = None
-    hands: list[wire.Hand] | None = None
+    found: dict[str, list] = field(default_factory=dict)  # key -> wire.Face, wire.Pose ... items
     tracks: tuple[str, ...] = ()
     received_ms: float = 0.0  # this process's wall clock when it arrived
     session: int = 0  # the camera connection (wire.new_session)
@@ -41,20 +41,21 @@ class Tracking:
 def from_result(result: wire.Result, received_ms: float) -> Tracking:
     """A result as ingest forwarded it (its lists already checked for shape) -> Tracking;
     wire.WireError for a non-finite number."""
-    tracking = Tracking(
+    found = {}
+    for name in result.tracks:
+        tracker = TRACKERS[name]
+        found[tracker.key] = _finite(tracker.parse(result.found.get(tracker.key, [])), tracker.key)
+    return Tracking(
         stream=result.stream,
         seq=result.seq,
         ts=dict(result.ts),
         width=result.width,
         height=result.height,
+        found=found,
         tracks=tuple(result.tracks),
         received_ms=received_ms,
         session=result.session,
     )
-    for name in result.tracks:
-        tracker = TRACKERS[name]
-        setattr(tracking, tracker.key, _finite(tracker.parse(getattr(result, tracker.key)), tracker.key))
-    return tracking
 
 
 def parse_result(data: bytes, received_ms: float | None = None) -> Tracking:

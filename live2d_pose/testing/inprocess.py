@@ -109,7 +109,7 @@ class FakeWorker:
             _decode(image)
             result.ts["infer_start"] = result.ts["infer_end"] = wire.now_ms()
             if meta.track == "face":
-                result.faces = [fake_face().to_wire()]
+                result.found["faces"] = [fake_face().to_wire()]
         except ImageError as exc:
             result.error = {"code": exc.code, "message": f"fake worker: {exc}"}
         self.frames += 1

@@ -27,6 +27,7 @@ import zmq
 
 from live2d_pose import wire
 from live2d_pose.testing import record
+from live2d_pose.trackers import TRACKERS, UNTAGGED
 
 DEFAULT_RATE = 15.0  # results per second while holding a frame
 
@@ -100,17 +101,17 @@ class Replayer:
 
     def _result(self, recorded: dict, now: float) -> wire.Result:
         size = recorded["imageSize"]
+        tracks = tuple(recorded.get("tracks") or UNTAGGED)
+        keys = [TRACKERS[name].key for name in tracks]
         return wire.Result(
             self.stream,
             self.seq,
             size["width"],
             size["height"],
             {"ingest": now, "infer_start": now, "infer_end": now},
-            faces=recorded.get("faces") or [],
+            found={key: recorded.get(key) or [] for key in keys},
             worker="replay",
-            tracks=tuple(recorded.get("tracks") or ["face"]),
-            poses=recorded.get("poses") or [],
-            hands=recorded.get("hands") or [],
+            tracks=tracks,
         )
 
     def hold(self, index: int) -> None:

@@ -175,7 +175,7 @@ class Inference(threading.Thread):
             result.ts["infer_start"] = wire.now_ms()
             found = self.instances.detect(instance, rgb, int(meta.ts_ingest))
             result.ts["infer_end"] = wire.now_ms()
-            setattr(result, TRACKERS[meta.track].key, found)
+            result.found[TRACKERS[meta.track].key] = found
             self.counters.found[meta.track] = self.counters.found.get(meta.track, 0) + len(found)
         except ImageError as exc:
             self.counters.errors += 1

@@ -172,7 +172,7 @@ msgpack_values = st.recursive(
 
 def _valid_result() -> dict:
     face = wire.Face(np.zeros((478, 3), np.float32), np.zeros(52, np.float32), np.eye(4, dtype=np.float32))
-    return wire.Result("cam-1", 7, 640, 480, {"ingest": 1.0, "infer_end": 2.0}, [face.to_wire()]).to_wire()
+    return wire.Result("cam-1", 7, 640, 480, {"ingest": 1.0, "infer_end": 2.0}, {"faces": [face.to_wire()]}).to_wire()
 
 
 VALID_MAPS = {

@@ -43,7 +43,7 @@ def test_result_round_trip_keeps_float32_arrays():
         np.linspace(0, 1, 52, dtype=np.float32),
         np.eye(4, dtype=np.float32).ravel(),
     )
-    result = wire.Result("cam", 3, 640, 480, {"ingest": 1.0}, [face.to_wire()], worker="w1")
+    result = wire.Result("cam", 3, 640, 480, {"ingest": 1.0}, {"faces": [face.to_wire()]}, worker="w1")
     decoded = wire.Result.decode(result.encode())
     back = wire.Face.from_wire(decoded.faces[0])
     np.testing.assert_array_equal(back.landmarks, face.landmarks)
