@@ -17,6 +17,9 @@ import msgpack
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
+from live2d_pose import wire
+from live2d_pose.trackers import TrackerLists
+
 TIMEOUT = 30.0  # generous: CI machines are slow; every wait in the tests derives from this
 
 
@@ -114,25 +117,32 @@ class Camera:
         raise AssertionError(f"no error {code!r} within {timeout} s; got {self.messages}")
 
 
-@dataclass
-class ViewerResult:
+@dataclass(slots=True)
+class ViewerResult(TrackerLists):
+    """A landmarks message as a viewer gets it, decoded by the one decoder of results
+    (wire.Result.decode, then the rig's typed and checked lists: rig.results.from_result).
+    Each tracker's items read as ``r.faces``, ``r.poses``, ``r.hands`` (wire.Face, Pose,
+    Hand); a tracker the message does not report reads as []."""
+
     stream: str
     seq: int
     width: int
     height: int
     ts: dict
-    faces: list[dict]  # each: landmarks (478,3), blendshapes (52,), matrix (4,4) as numpy
+    found: dict[str, list]
     error: dict | None
     received_ms: float
-    tracks: tuple[str, ...] = ("face",)  # the trackers this message reports
-    poses: list = field(default_factory=list)  # wire.Pose
-    hands: list = field(default_factory=list)  # wire.Hand
+    tracks: tuple[str, ...]
     session: int = 0
     worker: str = ""
 
+    def unreported(self) -> list:
+        return []
+
     @property
     def landmarks(self) -> np.ndarray:
-        return self.faces[0]["landmarks"]
+        """The first face's landmarks, (478, 3)."""
+        return self.faces[0].landmarks
 
     @property
     def track(self) -> str:
@@ -141,33 +151,22 @@ class ViewerResult:
 
 
 def decode_result(data: bytes, received_ms: float) -> ViewerResult:
-    from live2d_pose.wire import Hand, Pose
+    from live2d_pose.rig.results import from_result
 
-    message = msgpack.unpackb(data, raw=False)
-    assert message["type"] == "landmarks", message
-    faces = [
-        {
-            "landmarks": np.frombuffer(f["landmarks"], "<f4").reshape(478, 3),
-            "blendshapes": np.frombuffer(f["blendshapes"], "<f4"),
-            "matrix": np.frombuffer(f["matrix"], "<f4").reshape(4, 4),
-        }
-        for f in message.get("faces", [])
-    ]
-    size = message["imageSize"]
+    result = wire.Result.decode(data, any_stream=True)
+    tracking = from_result(result, received_ms)
     return ViewerResult(
-        message["stream"],
-        message["seq"],
-        size["width"],
-        size["height"],
-        message["ts"],
-        faces,
-        message.get("error"),
+        result.stream,
+        result.seq,
+        result.width,
+        result.height,
+        result.ts,
+        tracking.found,
+        result.error,
         received_ms,
-        tuple(message.get("tracks", ["face"])),
-        [Pose.from_wire(p) for p in message.get("poses", [])],
-        [Hand.from_wire(h) for h in message.get("hands", [])],
-        message.get("session", 0),
-        message.get("worker", ""),
+        result.tracks,
+        result.session,
+        result.worker,
     )
 
 

@@ -32,7 +32,7 @@ GESTURE_VIDEO = Path(__file__).resolve().parent / "media" / "gesture_video.mp4"
 
 # tracker -> whether a result of it holds a detection of the expected shape
 DETECTED = {
-    "face": lambda r: bool(r.faces) and r.faces[0]["landmarks"].shape == (478, 3),
+    "face": lambda r: bool(r.faces) and r.faces[0].landmarks.shape == (478, 3),
     "pose": lambda r: bool(r.poses) and r.poses[0].landmarks.shape == (33, 5),
     "hands": lambda r: bool(r.hands) and all(h.landmarks.shape == (21, 3) for h in r.hands),
 }

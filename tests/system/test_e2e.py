@@ -34,7 +34,7 @@ def test_landmarks_equal_direct_mediapipe(pipeline):
     results = sorted(run(body()), key=lambda r: r.seq)
     assert len({r.seq for r in results}) == len(results) and results[-1].seq <= len(frames)
     assert all(len(r.faces) == 1 and r.landmarks.shape == (478, 3) for r in results)
-    assert all(r.faces[0]["blendshapes"].shape == (52,) and r.faces[0]["matrix"].shape == (4, 4) for r in results)
+    assert all(r.faces[0].blendshapes.shape == (52,) and r.faces[0].matrix.shape == (16,) for r in results)
     # The reference sees exactly what the worker saw: the frames that were not
     # dropped as stale (on a loaded machine a few may be), with the same timestamps.
     processed = [frames[r.seq - 1] for r in results]
@@ -61,7 +61,7 @@ def test_real_video_smile(pipeline):
 
     results = sorted(run(body()), key=lambda r: r.seq)
     assert all(len(r.faces) == 1 for r in results)
-    smile = [float(r.faces[0]["blendshapes"][[MOUTH_SMILE_LEFT, MOUTH_SMILE_RIGHT]].mean()) for r in results]
+    smile = [float(r.faces[0].blendshapes[[MOUTH_SMILE_LEFT, MOUTH_SMILE_RIGHT]].mean()) for r in results]
     # A man going from neutral to a wide smile.
     assert np.mean(smile[:5]) < 0.3 < np.mean(smile[-5:]), smile
 
