@@ -23,7 +23,7 @@ and the seconds of CPU that ``close`` takes per minute of take (resampling
 and writing both files); the angle between each bone of the take at its own
 sample times (as recorded, not looped: 25 fps for the gesture video, uneven
 for the dance) and its .vrma read back there (what resampling to 30 fps costs).
-Timings are for the lead's quiet machine: never assert on them.
+Timings are for a quiet machine: never assert on them.
 """
 
 from __future__ import annotations

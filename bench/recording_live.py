@@ -18,7 +18,7 @@ Three windows of the same length, CPU as % of one core:
 
 And the files of each take: MB per minute of .vrma and .bvh, and the CPU the
 separate process that writes them took per minute of take. Timings are for
-the lead's quiet machine; never assert on them.
+a quiet machine; never assert on them.
 """
 
 from __future__ import annotations
