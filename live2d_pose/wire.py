@@ -383,6 +383,21 @@ def decode_seat(data: bytes | memoryview, what: str) -> tuple[str, str, int]:
     return _stream_id(obj, what), _track(obj, what), _optional_int(obj, "replica", what)
 
 
+def encode_done(meta: FrameMeta) -> bytes:
+    """Worker -> ingest: the DONE map of the frame ``meta`` names, which ingest matches against
+    what it sent (decode_done); the result goes as the message's next part."""
+    return encode_map(
+        {
+            "stream": meta.stream,
+            "seq": meta.seq,
+            "track": meta.track,
+            "session": meta.session,
+            "replica": meta.replica,
+            "latency_ms": now_ms() - meta.ts_ingest,
+        }
+    )
+
+
 def decode_done_message(done: bytes | memoryview, body: bytes | memoryview) -> tuple[dict, Result]:
     """A worker's DONE: the outcome map and the Result it carries, which must describe exactly
     the frame the map names (one lane: one tracker, this stream, seq and session)."""

@@ -113,17 +113,7 @@ class FakeWorker:
         except ImageError as exc:
             result.error = {"code": exc.code, "message": f"fake worker: {exc}"}
         self.frames += 1
-        done = wire.encode_map(
-            {
-                "stream": meta.stream,
-                "seq": meta.seq,
-                "track": meta.track,
-                "session": meta.session,
-                "replica": meta.replica,
-                "latency_ms": wire.now_ms() - meta.ts_ingest,
-            }
-        )
-        await self.ingest.send_multipart([wire.DONE, done, result.encode()])
+        await self.ingest.send_multipart([wire.DONE, wire.encode_done(meta), result.encode()])
 
 
 def _decode(image: memoryview) -> None:

@@ -77,7 +77,7 @@ class Worker:
             LaneInstances(self.trackers, config.max_instances, config.stream_idle_timeout),
             Decoder(config.max_pixels, config.decode_timeout, config.max_scan_pixels, config.decode_max_pixels),
             self.name,
-            lambda meta, result: results_out.send_multipart([wire.DONE, _done_map(meta), result.encode()]),
+            lambda meta, result: results_out.send_multipart([wire.DONE, wire.encode_done(meta), result.encode()]),
             lambda seat: results_out.send_multipart([wire.BUILT, _seat_map(seat)]),
         )
         self._results_out = results_out
@@ -197,7 +197,7 @@ class Worker:
                 session=meta.session,
                 error={"code": why, "message": f"worker {self.name} cannot take this frame"},
             )
-            self._send([wire.DONE, _done_map(meta), result.encode()])
+            self._send([wire.DONE, wire.encode_done(meta), result.encode()])
             return
         self.inference.submit(Job(meta, parts[2], image))
 
@@ -258,20 +258,6 @@ def _seat_map(seat: tuple[str, str, int]) -> bytes:
     """Which lane's instance a BUILT is about."""
     stream, track, replica = seat
     return wire.encode_map({"stream": stream, "track": track, "replica": replica})
-
-
-def _done_map(meta: wire.FrameMeta) -> bytes:
-    """Which lane's frame a DONE answers; ingest matches it against what it sent."""
-    return wire.encode_map(
-        {
-            "stream": meta.stream,
-            "seq": meta.seq,
-            "track": meta.track,
-            "session": meta.session,
-            "replica": meta.replica,
-            "latency_ms": wire.now_ms() - meta.ts_ingest,
-        }
-    )
 
 
 def main(config: LandmarkerConfig) -> int:
